@@ -1,0 +1,106 @@
+# jq: spread file jobs over many machines.  GNU make.
+VERSION = 0.1.0
+PACKAGE = jq-tools
+PROGS = jq-serve jq-take jq-put jq-stat jq-run
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/$(PACKAGE)
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+PKG_CONFIG ?= pkg-config
+INSTALL ?= install
+
+# The user's CFLAGS come last; project flags live in JQ_* and are never dropped.
+CFLAGS ?= -O2 -g
+PKGS = popt libevent
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+LIBS_POPT := $(shell $(PKG_CONFIG) --libs popt)
+LIBS_EVENT := $(shell $(PKG_CONFIG) --libs libevent)
+JQ_CPPFLAGS = -D_GNU_SOURCE -DJQ_VERSION='"$(VERSION)"' -Isrc
+JQ_CFLAGS = -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual \
+	-Wwrite-strings -Wnull-dereference -Wundef -fno-common
+JQ_LDFLAGS =
+BUILDDIR = build
+ifeq ($(WERROR),1)
+JQ_CFLAGS += -Werror
+endif
+ifeq ($(ASAN),1)
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+JQ_CFLAGS += $(SAN)
+JQ_LDFLAGS += $(SAN)
+# sanitizer objects live apart, so a stale plain build is never mistaken for one
+BUILDDIR = build/asan
+endif
+ALL_CPPFLAGS = $(JQ_CPPFLAGS) $(PKG_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
+
+# Modules shared by every tool, by the clients, by the server, by jq-run.
+COMMON = xmalloc parse crc32c proto net util log
+CLIENT = client
+SERVER = server conn queue store
+RUN = spawn template run
+
+obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
+BINS = $(PROGS:%=$(BUILDDIR)/%)
+UNITS = test_proto test_net test_parse test_template
+UNIT_BINS = $(UNITS:%=$(BUILDDIR)/%)
+
+.SUFFIXES:
+.DELETE_ON_ERROR:
+# keep objects that chained rules would otherwise delete
+.SECONDARY:
+
+all: $(BINS)
+
+$(BUILDDIR)/%.o: src/%.c | $(BUILDDIR)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILDDIR)/%.o: tests/unit/%.c | $(BUILDDIR)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+LINK = $(CC) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $^
+
+$(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
+	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LDLIBS)
+$(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
+	$(LINK) $(LIBS_POPT) $(LDLIBS)
+$(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
+	$(LINK) $(LIBS_POPT) $(LDLIBS)
+$(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
+	$(LINK) $(LDLIBS)
+
+$(BUILDDIR):
+	mkdir -p $@
+
+-include $(wildcard $(BUILDDIR)/*.d)
+
+# make check prints, as its last line, "N passed, N failed" over every check.
+check: all $(UNIT_BINS)
+	@BUILDDIR=$(BUILDDIR) sh tests/run-check
+
+bench: all
+	@BUILDDIR=$(BUILDDIR) bash bench/run
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0644 $(PROGS:%=man/%.1) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 0644 man/jq-protocol.7 $(DESTDIR)$(MANDIR)/man7
+	$(INSTALL) -m 0644 completions/jq-tools $(DESTDIR)$(BASHCOMPDIR)/jq-serve
+	for p in $(filter-out jq-serve,$(PROGS)); do \
+	    ln -sf jq-serve $(DESTDIR)$(BASHCOMPDIR)/$$p; done
+	$(INSTALL) -m 0644 README LICENSE $(DESTDIR)$(DOCDIR)
+
+uninstall:
+	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%) $(PROGS:%=$(DESTDIR)$(MANDIR)/man1/%.1) \
+	    $(DESTDIR)$(MANDIR)/man7/jq-protocol.7 $(PROGS:%=$(DESTDIR)$(BASHCOMPDIR)/%)
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -rf build
+
+.PHONY: all check bench install uninstall clean

@@ -1,0 +1,340 @@
+/*
+ * net.c: addresses, listening sockets and connecting.
+ *
+ * Address syntax, the same for servers and clients:
+ *   HOST  HOST:PORT  [V6ADDR]:PORT  [V6ADDR]  V6ADDR (two or more colons)
+ *   :PORT (listen: every interface; connect: localhost)
+ *   unix:PATH, or any argument holding a '/', for a UNIX socket.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jq.h"
+
+/* Check and copy a port string; port 0 only on the listening side. */
+static int
+net_set_port(struct net_addr *a, const char *port, int listening, char **cause)
+{
+	unsigned	 v;
+
+	if (parse_uint(port, listening ? 0 : 1, 65535, &v) != 0) {
+		*cause = xprintf("bad port \"%s\": want a number from %d to 65535",
+		    port, listening ? 0 : 1);
+		return -1;
+	}
+	snprintf(a->port, sizeof a->port, "%u", v);
+	return 0;
+}
+
+/* Copy a host part of len bytes, checking its length. */
+static int
+net_set_host(struct net_addr *a, const char *host, size_t len, char **cause)
+{
+	if (len >= sizeof a->host) {
+		*cause = xstrdup("host name too long");
+		return -1;
+	}
+	memcpy(a->host, host, len);
+	a->host[len] = '\0';
+	return 0;
+}
+
+/* Parse an address for listening (listening 1) or connecting (0). */
+int
+net_parse_addr(const char *s, int listening, struct net_addr *a, char **cause)
+{
+	const char	*path, *colon, *close;
+	size_t		 ncolons = 0;
+	char		*why = NULL;
+
+	memset(a, 0, sizeof *a);
+	if (*s == '\0') {
+		*cause = xstrdup("empty address");
+		return -1;
+	}
+	path = strncmp(s, "unix:", 5) == 0 ? s + 5 : strchr(s, '/') ? s : NULL;
+	if (path != NULL) {
+		if (*path == '\0' || strlen(path) >=
+		    sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			*cause = xprintf("%s: UNIX socket path %s", s, *path ?
+			    "longer than 107 bytes" : "is empty");
+			return -1;
+		}
+		a->unix_path = 1;
+		strcpy(a->host, path);
+		return 0;
+	}
+	for (colon = s; *colon != '\0'; colon++)
+		ncolons += *colon == ':';
+	if (*s == '[') {
+		if ((close = strchr(s, ']')) == NULL || close == s + 1) {
+			*cause = xprintf("%s: bad IPv6 address, want [ADDR]:PORT", s);
+			return -1;
+		}
+		if (net_set_host(a, s + 1, (size_t)(close - s - 1), cause) != 0)
+			return -1;
+		if (close[1] == '\0')
+			strcpy(a->port, JQ_PORT_DEFAULT_STR);
+		else if (close[1] != ':' || net_set_port(a, close + 2,
+		    listening, &why) != 0)
+			goto bad;
+		return 0;
+	}
+	if (ncolons >= 2) {		/* a bare IPv6 literal */
+		if (net_set_host(a, s, strlen(s), cause) != 0)
+			return -1;
+		strcpy(a->port, JQ_PORT_DEFAULT_STR);
+		return 0;
+	}
+	if ((colon = strchr(s, ':')) == NULL) {
+		if (net_set_host(a, s, strlen(s), cause) != 0)
+			return -1;
+		strcpy(a->port, JQ_PORT_DEFAULT_STR);
+		return 0;
+	}
+	if (net_set_host(a, s, (size_t)(colon - s), cause) != 0)
+		return -1;
+	if (net_set_port(a, colon + 1, listening, &why) != 0)
+		goto bad;
+	if (!listening && a->host[0] == '\0')
+		strcpy(a->host, "localhost");
+	return 0;
+bad:
+	*cause = xprintf("%s: %s", s, why != NULL ? why :
+	    "want HOST:PORT, [V6ADDR]:PORT or unix:PATH");
+	free(why);
+	return -1;
+}
+
+/* Bind and listen on a UNIX socket path, replacing a stale socket. */
+static int
+net_listen_unix(const struct net_addr *a, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	mode_t			 old;
+	int			 fd, probe, saved;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, a->host);
+	if (lstat(a->host, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			*cause = xprintf("unix:%s: exists and is not a socket",
+			    a->host);
+			return -1;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof sun) == 0) {
+			close(probe);
+			*cause = xprintf("unix:%s: a server is already listening there",
+			    a->host);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(a->host);	/* stale: nobody listens */
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0) {
+		*cause = xprintf("unix:%s: socket: %s", a->host, strerror(errno));
+		return -1;
+	}
+	old = umask(0177);	/* owner-only socket */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+	    listen(fd, 1024) != 0) {
+		saved = errno;
+		umask(old);
+		close(fd);
+		*cause = xprintf("unix:%s: %s", a->host, strerror(saved));
+		return -1;
+	}
+	umask(old);
+	return fd;
+}
+
+/*
+ * Listen on an address: append the listening fds to fds (at most max in all)
+ * and update *nfds.  A TCP host name may give several sockets.
+ */
+int
+net_listen(const struct net_addr *a, int *fds, size_t *nfds, size_t max,
+    char **cause)
+{
+	struct addrinfo	 hints, *res, *ai;
+	size_t		 first = *nfds;
+	int		 fd, on = 1, rc, saved = 0;
+
+	if (a->unix_path) {
+		if (*nfds >= max) {
+			*cause = xstrdup("too many listening addresses");
+			return -1;
+		}
+		if ((fd = net_listen_unix(a, cause)) < 0)
+			return -1;
+		fds[(*nfds)++] = fd;
+		return 0;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_ADDRCONFIG;
+	rc = getaddrinfo(a->host[0] ? a->host : NULL, a->port, &hints, &res);
+	if (rc != 0) {
+		*cause = xprintf("%s: %s", a->host[0] ? a->host : "*",
+		    gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (*nfds >= max)
+			break;
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+		    listen(fd, 1024) != 0) {
+			saved = errno;
+			close(fd);
+			continue;
+		}
+		fds[(*nfds)++] = fd;
+	}
+	freeaddrinfo(res);
+	if (*nfds == first) {
+		*cause = xprintf("%s:%s: %s", a->host[0] ? a->host : "*",
+		    a->port, strerror(saved ? saved : EADDRNOTAVAIL));
+		return -1;
+	}
+	return 0;
+}
+
+/* Connect to a server address; return a blocking, close-on-exec fd or -1. */
+int
+net_connect(const char *s, char **cause)
+{
+	struct net_addr		 a;
+	struct sockaddr_un	 sun;
+	struct addrinfo		 hints, *res, *ai;
+	int			 fd = -1, rc, saved = 0, on = 1;
+
+	if (net_parse_addr(s, 0, &a, cause) != 0)
+		return -1;
+	if (a.unix_path) {
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		strcpy(sun.sun_path, a.host);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+			saved = errno;
+			if (fd >= 0)
+				close(fd);
+			*cause = xprintf("cannot connect to unix:%s: %s", a.host,
+			    strerror(saved));
+			return -1;
+		}
+		return fd;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0) {
+		*cause = xprintf("cannot connect to %s: %s", s, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		*cause = xprintf("cannot connect to %s: %s", s, strerror(saved));
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+	return fd;
+}
+
+/* Remove the socket file of a UNIX listening address. */
+void
+net_unlink_unix(const struct net_addr *a)
+{
+	if (a->unix_path)
+		unlink(a->host);
+}
+
+/* Return a new string naming the local (peer 0) or remote (peer 1) end of fd. */
+char *
+net_fd_name(int fd, int peer)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof ss;
+	char			 host[INET6_ADDRSTRLEN], *s;
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+	int			 rc;
+
+	memset(&ss, 0, sizeof ss);
+	rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len) :
+	    getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (rc != 0)
+		return xstrdup("?");
+	switch (ss.ss_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+		    sizeof host);
+		return xprintf("%s:%u", host,
+		    ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	case AF_INET6:
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+		    sizeof host);
+		return xprintf("[%s]:%u", host,
+		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	case AF_UNIX:
+		if (len <= offsetof(struct sockaddr_un, sun_path) ||
+		    sun->sun_path[0] == '\0')
+			return xstrdup("unix:");
+		s = xprintf("unix:%.*s", (int)(len -
+		    offsetof(struct sockaddr_un, sun_path)), sun->sun_path);
+		s[strcspn(s, "")] = '\0';
+		return s;
+	}
+	return xstrdup("?");
+}
+
+/* Return the server to use: the argument, else $JQ_SERVER, else NULL. */
+const char *
+net_default_server(const char *arg)
+{
+	const char	*env;
+
+	if (arg != NULL)
+		return arg;
+	if ((env = getenv("JQ_SERVER")) != NULL && *env != '\0')
+		return env;
+	return NULL;
+}

@@ -1,0 +1,112 @@
+/*
+ * proto.h: the jq wire protocol, version 1.
+ *
+ * This header and man/jq-protocol.7 describe the same protocol; the page is
+ * normative.  Bump JQ_PROTO_VERSION whenever a change could break an existing
+ * peer, and keep accepting every version between JQ_PROTO_MIN and
+ * JQ_PROTO_VERSION.  Adding a command, a reply keyword or a key=value field
+ * does not need a bump: peers ignore fields they do not know.
+ *
+ * Shape of a conversation:
+ *
+ *   S: JQ 1 jq-serve/0.1.0              greeting, sent on accept
+ *   C: HELLO 1 name=node1:4242          mandatory first request
+ *   S: OK 1
+ *   C: TAKE                             may wait until a job is free
+ *   S: JOB 7 A.wav size=11 attempt=1
+ *   S: DATA 11
+ *   S: <11 bytes>END 11 <crc32c>
+ *   C: PUT 7
+ *   C: DATA 5
+ *   C: <5 bytes>END 5 <crc32c>
+ *   C: TAKE                             pipelined: one round trip per job
+ *   S: OK 7
+ *   S: NOJOB finished
+ *
+ * Requests are lines of at most JQ_LINE_MAX bytes ending in LF (a CR before
+ * the LF is ignored).  Words are separated by single spaces.  Job names and
+ * other free text travel percent-encoded (see proto_encode), so a line never
+ * holds a raw space, control byte or non-ASCII byte in a field.
+ */
+#ifndef JQ_PROTO_H
+#define JQ_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JQ_PROTO_VERSION	1
+#define JQ_PROTO_MIN		1
+#define JQ_PORT_DEFAULT		7117
+#define JQ_PORT_DEFAULT_STR	"7117"
+
+/* Limits.  Every one is enforced by the server with a clean error. */
+#define JQ_LINE_MAX		16384	/* request or reply line, LF included */
+#define JQ_NAME_MAX		4096	/* job name, raw bytes before encoding */
+#define JQ_WORKER_MAX		256	/* worker name, raw bytes */
+#define JQ_GLOB_MAX		1024	/* TAKE match= pattern, raw bytes */
+#define JQ_ARGS_MAX		16	/* words on one request line */
+#define JQ_MSG_MAX		65536	/* FAIL message payload */
+#define JQ_MSG_KEEP		4096	/* tail of a FAIL message the server keeps */
+#define JQ_STAT_FAILED_MAX	100	/* FAILED lines in one STAT reply */
+#define JQ_PAYLOAD_DEFAULT_MAX	(64ULL << 30)	/* PUT payload, --max-result */
+#define JQ_CONNS_DEFAULT_MAX	4096	/* --max-conns */
+#define JQ_CHUNK		(256U << 10)	/* DATA chunk the tools send */
+
+/* Request verbs, in the order of the dispatch table in proto.c. */
+enum proto_cmd {
+	CMD_HELLO,	/* HELLO <version> [name=<enc>] */
+	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<seconds>] [hold=conn|lease] */
+	CMD_PUT,	/* PUT <id> [size=<n>]  + payload */
+	CMD_FAIL,	/* FAIL <id> [exit=<n>|signal=<n>|timeout=1]  + payload (message) */
+	CMD_RELEASE,	/* RELEASE <id>: hand a held job back, not run */
+	CMD_TOUCH,	/* TOUCH <id>: renew a lease */
+	CMD_STAT,	/* STAT */
+	CMD_QUIT,	/* QUIT */
+	CMD_COUNT
+};
+
+/* Flags in the dispatch table. */
+#define PROTO_PAYLOAD	0x1	/* a payload follows the line */
+#define PROTO_PREHELLO	0x2	/* allowed before HELLO */
+
+/* Error codes: the word after ERR. */
+#define ERR_PROTO	"PROTO"		/* malformed or unknown request; stream in sync */
+#define ERR_TOOLONG	"TOOLONG"	/* line over JQ_LINE_MAX; skipped to its LF */
+#define ERR_TOOBIG	"TOOBIG"	/* payload over the limit; payload skipped */
+#define ERR_CHECKSUM	"CHECKSUM"	/* payload size or CRC-32C mismatch; nothing stored */
+#define ERR_NOSUCHJOB	"NOSUCHJOB"	/* no job with that id */
+#define ERR_DONE	"DONE"		/* the job already has a result or has failed */
+#define ERR_NOTHELD	"NOTHELD"	/* RELEASE/TOUCH of a job that is not running */
+#define ERR_HELLO	"HELLO"		/* request before HELLO, or HELLO twice */
+#define ERR_VERSION	"VERSION"	/* no common protocol version; closing */
+#define ERR_IO		"IO"		/* server could not store the result; job stays retryable */
+#define ERR_LIMIT	"LIMIT"		/* too many connections; closing */
+#define ERR_FRAMING	"FRAMING"	/* payload framing broken; closing */
+#define ERR_ABORTED	"ABORTED"	/* the sender abandoned the payload; nothing stored */
+
+/* Maximum decimal digits of a uint64_t plus NUL. */
+#define PROTO_U64_LEN	21
+
+/* A request line split into words; pointers point into the caller's line. */
+struct proto_req {
+	enum proto_cmd	 cmd;
+	int		 flags;		/* PROTO_* of the command */
+	int		 argc;		/* positional words after the verb */
+	char		*argv[JQ_ARGS_MAX];
+	int		 nkv;		/* key=value words, in order */
+	char		*key[JQ_ARGS_MAX];
+	char		*val[JQ_ARGS_MAX];
+};
+
+/* A payload frame line: DATA <n>, END <size> <crc>, or ABORT. */
+struct proto_frame {
+	int		 kind;		/* FRAME_DATA, FRAME_END, FRAME_ABORT */
+	uint64_t	 len;		/* DATA length, or END total size */
+	uint32_t	 crc;		/* END only */
+};
+
+#define FRAME_DATA	0
+#define FRAME_END	1
+#define FRAME_ABORT	2
+
+#endif /* JQ_PROTO_H */
