@@ -20,7 +20,7 @@ LIBS_POPT := $(shell $(PKG_CONFIG) --libs popt)
 LIBS_EVENT := $(shell $(PKG_CONFIG) --libs libevent)
 JQ_CPPFLAGS = -D_GNU_SOURCE -DJQ_VERSION='"$(VERSION)"' -Isrc
 JQ_CFLAGS = -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
-	-Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual \
+	-Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith \
 	-Wwrite-strings -Wnull-dereference -Wundef -fno-common
 JQ_LDFLAGS =
 BUILDDIR = build
@@ -38,7 +38,7 @@ ALL_CPPFLAGS = $(JQ_CPPFLAGS) $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 
 # Modules shared by every tool, by the clients, by the server, by jq-run.
-COMMON = xmalloc parse crc32c proto net util log
+COMMON = xmalloc parse crc32c proto net util log cli
 CLIENT = client
 SERVER = server conn queue store
 RUN = spawn template run
@@ -70,7 +70,7 @@ $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(cal
 $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LDLIBS)
 $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
-	$(LINK) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LDLIBS)
 
 $(BUILDDIR):
 	mkdir -p $@

@@ -140,6 +140,16 @@ int	 client_put_fd(struct client *, const char *, int, char **);
 int	 client_fail(struct client *, const char *, const char *, const void *, size_t, char **);
 int	 client_simple(struct client *, char **, const char *, ...) JQ_PRINTF(3, 4);
 
+/* cli.c: the command-line parts every tool shares (popt). */
+#include <popt.h>
+extern const char	*cli_prog;
+extern struct poptOption cli_help_options[];
+#define CLI_HELP_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_help_options, \
+	0, "Help options:", NULL }
+void	 cli_bad_option(void *, int) JQ_NORETURN;
+unsigned cli_uint(const char *, const char *, unsigned, unsigned);
+uint64_t cli_duration(const char *, const char *);
+
 /* util.c: small shared helpers. */
 int	 util_write_all(int, const void *, size_t);
 int	 util_cloexec(int);
@@ -148,5 +158,146 @@ uint64_t util_now_ms(void);	/* monotonic */
 char	*util_worker_name(void);
 int	 util_atomic_write(const char *, const void *, size_t, char **);
 void	 usage_error(const char *, const char *, ...) JQ_PRINTF(2, 3) JQ_NORETURN;
+
+/* queue.c: the jobs and their states. */
+#include <sys/queue.h>
+enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_NSTATES };
+struct conn;
+struct job {
+	uint64_t		 id;		/* 1-based position in the list */
+	char			*path;		/* input, as the operator named it */
+	char			*result;	/* result path */
+	enum job_state		 state;
+	unsigned		 attempt;	/* times taken */
+	struct conn		*holder;	/* hold=conn owner, or NULL */
+	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
+	LIST_ENTRY(job)		 hold_entry;	/* in holder's list */
+	char			*fail_status;	/* "exit:1", "signal:9", ... */
+	char			*fail_msg;	/* tail of the message, NUL-terminated */
+	size_t			 fail_len;
+};
+TAILQ_HEAD(job_tailq, job);
+LIST_HEAD(job_list, job);
+struct queue {
+	struct job		*jobs;
+	size_t			 njobs, alloc;
+	struct job_tailq	 waiting;
+	size_t			 count[JOB_NSTATES];
+};
+void	 queue_init(struct queue *);
+struct job *queue_add(struct queue *, char *, char *);
+void	 queue_ready(struct queue *);
+struct job *queue_find(struct queue *, const char *);
+struct job *queue_take(struct queue *, const char *);
+void	 queue_release(struct queue *, struct job *);
+void	 queue_finish(struct queue *, struct job *, enum job_state);
+int	 queue_can_match(struct queue *, const char *);
+int	 queue_all_finished(const struct queue *);
+int	 queue_name_matches(const struct job *, const char *);
+
+/* store.c: results written to a temp file, then fsync and rename. */
+struct store {
+	int		 dirfd;
+	int		 fd;
+	char		 tmpname[64];
+	const char	*final;		/* base name in dirfd */
+	uint64_t	 written, synced;
+};
+int	 store_open(struct store *, const char *, char **);
+ssize_t	 store_write(struct store *, const void *, size_t, char **);
+int	 store_commit(struct store *, char **);
+void	 store_abort(struct store *);
+
+/* server.c and conn.c: the event loop, listeners and connections. */
+struct server_config {
+	const char	**listen;	/* addresses */
+	size_t		 nlisten;
+	const char	*addr_file;
+	uint64_t	 max_result;
+	unsigned	 max_conns;
+};
+struct event_base;
+struct server {
+	struct event_base	*base;
+	struct server_config	 cfg;
+	struct queue		 queue;
+	unsigned		 nconns;
+	int			 finishing;
+	int			 signalled;
+	struct event		*check;		/* deferred server_check */
+	TAILQ_HEAD(, conn)	 conns;		/* every connection */
+	TAILQ_HEAD(, conn)	 waiters;	/* TAKEs waiting for a job */
+};
+extern struct server server;
+int	 server_run(char **);
+void	 server_wake(void);
+void	 server_job_finished(void);
+struct conn *conn_new(int);
+void	 conn_free(struct conn *);
+void	 conn_retake(struct conn *);
+void	 conn_finish_all(void);
+void	 conn_retake_all(void);
+void	 conn_free_all(void);
+
+/* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
+enum template_kind {
+	TEMPLATE_TEXT, TEMPLATE_IN, TEMPLATE_OUT, TEMPLATE_NAME, TEMPLATE_ID
+};
+#define TEMPLATE_USES_IN	0x1
+#define TEMPLATE_USES_OUT	0x2
+#define TEMPLATE_USES_NAME	0x4
+#define TEMPLATE_USES_ID	0x8
+#define TEMPLATE_BASE_MAX	200	/* bytes of a job's file name in the temp dir */
+struct template;
+struct template_vars {			/* what the placeholders stand for */
+	const char	*in;		/* path of the job's data */
+	const char	*out;		/* result path, .EXT included */
+	const char	*name;		/* the job's name */
+	const char	*id;		/* the job's id */
+};
+struct template *template_parse(int, char *const [], char **);
+int	 template_uses(const struct template *);
+const char *template_out_ext(const struct template *);
+char	**template_expand(const struct template *, const struct template_vars *);
+void	 template_argv_free(char **);
+void	 template_free(struct template *);
+char	*template_basename(const char *);
+char	*template_stem(const char *);
+
+/* spawn.c: run a command the careful way (own process group, clean fds). */
+#define SPAWN_PIPE	(-1)	/* connect the stream to a pipe to jq-run */
+#define SPAWN_NULL	(-2)	/* connect the stream to /dev/null */
+struct spawn {
+	pid_t		 pid;		/* also its process group id */
+	int		 fd_in;		/* our end of its stdin pipe, or -1 */
+	int		 fd_out;	/* our end of its stdout pipe, or -1 */
+	int		 fd_err;	/* our end of its stderr pipe, or -1 */
+	int		 exited;	/* 1 once reaped */
+	int		 status;	/* wait status once exited */
+};
+char	**spawn_env(const char *const []);
+void	 spawn_env_free(char **);
+int	 spawn_start(struct spawn *, char *const [], char *const [], int, int,
+	    int, char **);
+int	 spawn_reap(struct spawn *);
+int	 spawn_wait(struct spawn *);
+int	 spawn_kill(const struct spawn *, int);
+void	 spawn_close_fds(struct spawn *);
+int	 spawn_status(int, char *, size_t);
+
+/* run.c: jq-run's worker: slots that take jobs and run the command. */
+struct run_config {
+	const char	*server;	/* address; NULL: $JQ_SERVER */
+	const char	*worker;	/* worker name; NULL: HOSTNAME:PID */
+	struct template	*tpl;
+	unsigned	 jobs;		/* slots, each one job at a time */
+	uint64_t	 timeout_ms;	/* per job; 0: none */
+	uint64_t	 max_jobs;	/* in total; 0: no limit */
+	const char	*match;		/* TAKE match= glob, or NULL */
+	const char	*tmpdir;	/* absolute directory for job dirs */
+	int		 keep_tmp;
+	int		 verbose;
+};
+int	 run_main(const struct run_config *);
 
 #endif /* JQ_H */

@@ -1,0 +1,297 @@
+/*
+ * server.c: jq-serve's event loop: listening sockets, accepting, waking
+ * waiting TAKEs, and the orderly end once every job has finished.
+ *
+ * Anything that can change what a waiting TAKE would get (a job released,
+ * finished or failed) calls server_wake(), which only schedules
+ * server_check() for the next loop iteration.  So no handler ever walks the
+ * waiters list while another handler is changing it.
+ */
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "jq.h"
+
+#define SERVER_LISTEN_MAX	64
+#define SERVER_GRACE_SEC	5	/* to flush replies at the end */
+
+struct server	 server;
+
+static int		 listen_fds[SERVER_LISTEN_MAX];
+static struct event	*listen_evs[SERVER_LISTEN_MAX];
+static size_t		 nlisten;
+static struct net_addr	*listen_addrs;
+static struct event	*accept_pause;
+
+/* Schedule a look at the waiting TAKEs and at the end of the run. */
+void
+server_wake(void)
+{
+	event_active(server.check, EV_TIMEOUT, 0);
+}
+
+/* A job finished: the run may be over, waiting TAKEs may get NOJOB. */
+void
+server_job_finished(void)
+{
+	server_wake();
+}
+
+/* Stop listening and remove UNIX socket files. */
+static void
+server_unlisten(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nlisten; i++) {
+		if (listen_evs[i] != NULL)
+			event_free(listen_evs[i]);
+		close(listen_fds[i]);
+	}
+	nlisten = 0;
+	for (i = 0; i < server.cfg.nlisten; i++)
+		net_unlink_unix(&listen_addrs[i]);
+}
+
+/* Give up waiting for clients to read their last replies. */
+static void
+server_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopbreak(server.base);
+}
+
+/* Every job has finished: answer waiting TAKEs, close, and leave the loop. */
+static void
+server_finish(void)
+{
+	struct timeval	 tv = { SERVER_GRACE_SEC, 0 };
+
+	server.finishing = 1;
+	server_unlisten();
+	log_info("all %zu jobs finished: %zu done, %zu failed",
+	    server.queue.njobs, server.queue.count[JOB_DONE],
+	    server.queue.count[JOB_FAILED]);
+	conn_finish_all();
+	if (server.nconns == 0)
+		event_base_loopbreak(server.base);
+	else
+		event_base_once(server.base, -1, EV_TIMEOUT, server_grace_cb,
+		    NULL, &tv);
+}
+
+/* Deferred: end the run, or offer jobs to the TAKEs that wait. */
+static void
+server_check(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (server.finishing)
+		return;
+	if (queue_all_finished(&server.queue)) {
+		server_finish();
+		return;
+	}
+	conn_retake_all();
+}
+
+/* Listen again after running out of descriptors. */
+static void
+server_resume_accept(evutil_socket_t fd, short what, void *arg)
+{
+	size_t	 i;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (i = 0; i < nlisten; i++)
+		event_add(listen_evs[i], NULL);
+}
+
+/* Accept every pending connection on a listening socket. */
+static void
+server_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	static const char	 full[] = "ERR " ERR_LIMIT " too many connections; "
+	    "closing\n";
+	struct timeval		 tv = { 0, 100000 };
+	size_t			 i;
+	int			 fd;
+
+	(void)what;
+	(void)arg;
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warnx("accept: %s; pausing for 100 ms",
+				    strerror(errno));
+				for (i = 0; i < nlisten; i++)
+					event_del(listen_evs[i]);
+				evtimer_add(accept_pause, &tv);
+			} else if (errno != EAGAIN)
+				log_warnx("accept: %s", strerror(errno));
+			return;
+		}
+		if (server.nconns >= server.cfg.max_conns) {
+			/* best effort: the socket is fresh, the line fits */
+			if (send(fd, full, sizeof full - 1, MSG_NOSIGNAL) < 0)
+				log_debug("refusing a connection: %s",
+				    strerror(errno));
+			close(fd);
+			log_warnx("refused a connection: %u connections open "
+			    "(--max-conns)", server.nconns);
+			continue;
+		}
+		if (conn_new(fd) == NULL)
+			log_warnx("cannot set up a connection");
+	}
+}
+
+/* SIGINT or SIGTERM: leave the loop. */
+static void
+server_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	server.signalled = (int)sig;
+	event_base_loopbreak(server.base);
+}
+
+/* Raise the descriptor limit as far as allowed; cap max_conns below it. */
+static void
+server_limits(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* each connection may hold a socket, a job file and a result file */
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)server.cfg.max_conns * 3 + 64 > rl.rlim_cur) {
+		server.cfg.max_conns = (unsigned)((rl.rlim_cur - 64) / 3);
+		log_info("--max-conns lowered to %u by the descriptor limit",
+		    server.cfg.max_conns);
+	}
+}
+
+/* Write every bound address to the --addr-file. */
+static int
+server_write_addrs(char **cause)
+{
+	char	*all = xstrdup(""), *name, *tmp;
+	size_t	 i;
+	int	 rc;
+
+	for (i = 0; i < nlisten; i++) {
+		name = net_fd_name(listen_fds[i], 0);
+		tmp = xprintf("%s%s\n", all, name);
+		free(all);
+		free(name);
+		all = tmp;
+	}
+	rc = util_atomic_write(server.cfg.addr_file, all, strlen(all), cause);
+	free(all);
+	return rc;
+}
+
+/*
+ * Listen, serve until every job has finished (or a signal), and return the
+ * exit status.  Start-up failures return JQ_EXIT_IO with *cause set.
+ */
+int
+server_run(char **cause)
+{
+	struct event	*sigs[2];
+	size_t		 i;
+	char		*names = NULL, *tmp, *name;
+	int		 status;
+
+	signal(SIGPIPE, SIG_IGN);
+	TAILQ_INIT(&server.conns);
+	TAILQ_INIT(&server.waiters);
+	server_limits();
+	if ((server.base = event_base_new()) == NULL) {
+		*cause = xstrdup("cannot start the event loop");
+		return JQ_EXIT_IO;
+	}
+	listen_addrs = xcalloc(server.cfg.nlisten, sizeof *listen_addrs);
+	for (i = 0; i < server.cfg.nlisten; i++) {
+		if (net_parse_addr(server.cfg.listen[i], 1, &listen_addrs[i],
+		    cause) != 0 || net_listen(&listen_addrs[i], listen_fds,
+		    &nlisten, SERVER_LISTEN_MAX, cause) != 0) {
+			tmp = xprintf("cannot listen on %s: %s",
+			    server.cfg.listen[i], *cause);
+			free(*cause);
+			*cause = tmp;
+			server.cfg.nlisten = i;
+			server_unlisten();
+			return JQ_EXIT_IO;
+		}
+	}
+	for (i = 0; i < nlisten; i++) {
+		listen_evs[i] = event_new(server.base, listen_fds[i],
+		    EV_READ | EV_PERSIST, server_accept, NULL);
+		event_add(listen_evs[i], NULL);
+		name = net_fd_name(listen_fds[i], 0);
+		tmp = xprintf("%s%s%s", names ? names : "", names ? ", " : "", name);
+		free(names);
+		free(name);
+		names = tmp;
+	}
+	accept_pause = evtimer_new(server.base, server_resume_accept, NULL);
+	server.check = event_new(server.base, -1, 0, server_check, NULL);
+	sigs[0] = evsignal_new(server.base, SIGINT, server_signal, NULL);
+	sigs[1] = evsignal_new(server.base, SIGTERM, server_signal, NULL);
+	event_add(sigs[0], NULL);
+	event_add(sigs[1], NULL);
+	if (server.cfg.addr_file != NULL && server_write_addrs(cause) != 0) {
+		server_unlisten();
+		free(names);
+		return JQ_EXIT_IO;
+	}
+	log_info("%zu jobs, listening on %s", server.queue.njobs, names);
+	free(names);
+	server_wake();		/* an empty job list finishes at once */
+
+	event_base_dispatch(server.base);
+
+	if (server.signalled) {
+		log_warnx("stopped by signal %d: %zu of %zu jobs finished",
+		    server.signalled, server.queue.count[JOB_DONE] +
+		    server.queue.count[JOB_FAILED], server.queue.njobs);
+		status = JQ_EXIT_SIGNAL;
+	} else if (server.queue.count[JOB_FAILED] > 0) {
+		log_warnx("%zu of %zu jobs failed", server.queue.count[JOB_FAILED],
+		    server.queue.njobs);
+		status = JQ_EXIT_FAILED;
+	} else
+		status = JQ_EXIT_OK;
+	server_unlisten();
+	conn_free_all();
+	event_free(sigs[0]);
+	event_free(sigs[1]);
+	event_free(server.check);
+	event_free(accept_pause);
+	event_base_free(server.base);
+	free(listen_addrs);
+	return status;
+}

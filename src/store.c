@@ -1,0 +1,125 @@
+/*
+ * store.c: writing a result so that it appears whole or not at all.
+ *
+ * The data goes to a temporary file in the result's own directory, opened
+ * relative to a directory fd with O_NOFOLLOW and O_EXCL.  Commit is: fdatasync
+ * the file, rename it over the final name, fsync the directory.  Only then is
+ * the worker told OK.  Writeback is started every STORE_SYNC_STEP bytes so
+ * the final fdatasync of a large result does not stall the event loop long.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jq.h"
+
+#define STORE_SYNC_STEP	(8U << 20)
+
+static unsigned	store_serial;
+
+/* Open the result's directory and a fresh temporary file in it. */
+int
+store_open(struct store *st, const char *result, char **cause)
+{
+	const char	*slash = strrchr(result, '/');
+	char		*dir;
+	int		 tries;
+
+	memset(st, 0, sizeof *st);
+	st->fd = -1;
+	dir = slash == NULL ? xstrdup(".") : slash == result ? xstrdup("/") :
+	    xstrndup(result, (size_t)(slash - result));
+	st->final = slash == NULL ? result : slash + 1;
+	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0) {
+		*cause = xprintf("%s: %s", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	for (tries = 0; tries < 100; tries++) {
+		snprintf(st->tmpname, sizeof st->tmpname, ".jq-%ld-%u.tmp",
+		    (long)getpid(), store_serial++);
+		st->fd = openat(st->dirfd, st->tmpname, O_WRONLY | O_CREAT |
+		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (st->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (st->fd < 0) {
+		*cause = xprintf("%s/%s: %s", dir, st->tmpname, strerror(errno));
+		free(dir);
+		close(st->dirfd);
+		return -1;
+	}
+	free(dir);
+	return 0;
+}
+
+/* Write len bytes; returns len, or -1 with *cause (ENOSPC, EIO...). */
+ssize_t
+store_write(struct store *st, const void *buf, size_t len, char **cause)
+{
+	if (util_write_all(st->fd, buf, len) != 0) {
+		*cause = xprintf("writing %s: %s", st->final, strerror(errno));
+		return -1;
+	}
+	st->written += len;
+	if (st->written - st->synced >= STORE_SYNC_STEP) {
+		sync_file_range(st->fd, (off_t)st->synced,
+		    (off_t)(st->written - st->synced), SYNC_FILE_RANGE_WRITE);
+		st->synced = st->written;
+	}
+	return (ssize_t)len;
+}
+
+/* Make the result durable under its final name. */
+int
+store_commit(struct store *st, char **cause)
+{
+	const char	*what = "fdatasync";
+
+	if (fdatasync(st->fd) != 0)
+		goto fail;
+	what = "close";
+	if (close(st->fd) != 0) {
+		st->fd = -1;
+		goto fail;
+	}
+	st->fd = -1;
+	what = "rename";
+	if (renameat(st->dirfd, st->tmpname, st->dirfd, st->final) != 0)
+		goto fail;
+	what = "fsync of its directory";
+	if (fsync(st->dirfd) != 0) {
+		/* the rename happened; durability is what is in doubt */
+		*cause = xprintf("%s: %s: %s", st->final, what, strerror(errno));
+		close(st->dirfd);
+		st->dirfd = -1;
+		return -1;
+	}
+	close(st->dirfd);
+	st->dirfd = -1;
+	return 0;
+fail:
+	*cause = xprintf("%s: %s: %s", st->final, what, strerror(errno));
+	store_abort(st);
+	return -1;
+}
+
+/* Throw the temporary file away. */
+void
+store_abort(struct store *st)
+{
+	int	 saved = errno;
+
+	if (st->fd >= 0)
+		close(st->fd);
+	if (st->dirfd >= 0) {
+		unlinkat(st->dirfd, st->tmpname, 0);
+		close(st->dirfd);
+	}
+	st->fd = st->dirfd = -1;
+	errno = saved;
+}
