@@ -152,7 +152,10 @@ conn_new(int fd)
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX);
 	bufferevent_setwatermark(c->bev, EV_WRITE, JQ_CHUNK, 0);
+	/* libevent's default of 16 KiB per read or write costs a loop
+	 * iteration per 16 KiB of job data */
 	bufferevent_set_max_single_read(c->bev, JQ_CHUNK);
+	bufferevent_set_max_single_write(c->bev, 2 * JQ_CHUNK);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	server.nconns++;
@@ -223,7 +226,7 @@ conn_free(struct conn *c)
 	free(c);
 	if (released)
 		server_wake();
-	if (server.finishing && server.nconns == 0)
+	if (server.closing && server.nconns == 0)
 		event_base_loopbreak(server.base);
 }
 
@@ -257,7 +260,7 @@ conn_retake_all(void)
 void
 conn_free_all(void)
 {
-	server.finishing = 0;	/* no loopbreak from inside conn_free */
+	server.closing = 0;	/* no loopbreak from inside conn_free */
 	while (!TAILQ_EMPTY(&server.conns))
 		conn_free(TAILQ_FIRST(&server.conns));
 }

@@ -279,6 +279,7 @@ main(int argc, char **argv)
 	const char	**listen = NULL, *arg, **rest;
 	char		*files_from = NULL, *outdir = NULL, *tmpl = NULL;
 	char		*addr_file = NULL, *max_result = NULL, *max_conns = NULL;
+	char		*linger = NULL;
 	char		*cause = NULL;
 	int		 nul = 0, skip = 0, verbose = 0, quiet = 0, rc;
 	size_t		 n;
@@ -305,6 +306,9 @@ main(int argc, char **argv)
 		  "largest result accepted (default 64G)", "SIZE" },
 		{ "max-conns", '\0', POPT_ARG_STRING, NULL, 'c',
 		  "most connections at once (default 4096)", "N" },
+		{ "linger", '\0', POPT_ARG_STRING, NULL, 'L',
+		  "after the last job, answer late workers for DURATION "
+		  "(default 1s)", "DURATION" },
 		{ "addr-file", '\0', POPT_ARG_STRING, NULL, 'a',
 		  "write the addresses listened on to FILE", "FILE" },
 		{ "verbose", 'v', POPT_ARG_NONE, NULL, 'v',
@@ -328,6 +332,7 @@ main(int argc, char **argv)
 		case 'm': free(max_result); max_result = (char *)arg; break;
 		case 'c': free(max_conns); max_conns = (char *)arg; break;
 		case 'a': free(addr_file); addr_file = (char *)arg; break;
+		case 'L': free(linger); linger = (char *)arg; break;
 		case 'v': verbose++; break;
 		case 'q': quiet = 1; break;
 		}
@@ -340,6 +345,8 @@ main(int argc, char **argv)
 	    != 0)
 		usage_error(cli_prog, "--max-result: \"%s\" is not a size (a "
 		    "number with an optional K, M, G or T)", max_result);
+	server.cfg.linger_ms = linger == NULL ? 1000 :
+	    cli_duration("--linger", linger);
 	server.cfg.max_conns = max_conns == NULL ? JQ_CONNS_DEFAULT_MAX :
 	    cli_uint("--max-conns", max_conns, 1, 1000000);
 	errno = 0;

@@ -215,6 +215,7 @@ struct server_config {
 	const char	*addr_file;
 	uint64_t	 max_result;
 	unsigned	 max_conns;
+	uint64_t	 linger_ms;	/* listen on after the end, for late TAKEs */
 };
 struct event_base;
 struct server {
@@ -222,7 +223,8 @@ struct server {
 	struct server_config	 cfg;
 	struct queue		 queue;
 	unsigned		 nconns;
-	int			 finishing;
+	int			 finishing;	/* every job finished: TAKE gets NOJOB */
+	int			 closing;	/* linger over: leave when no conns */
 	int			 signalled;
 	struct event		*check;		/* deferred server_check */
 	TAILQ_HEAD(, conn)	 conns;		/* every connection */

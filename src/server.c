@@ -71,23 +71,43 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(server.base);
 }
 
-/* Every job has finished: answer waiting TAKEs, close, and leave the loop. */
+/* The linger is over: stop listening, close idle connections, leave. */
 static void
-server_finish(void)
+server_close(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval	 tv = { SERVER_GRACE_SEC, 0 };
 
-	server.finishing = 1;
+	(void)fd;
+	(void)what;
+	(void)arg;
+	server.closing = 1;
 	server_unlisten();
-	log_info("all %zu jobs finished: %zu done, %zu failed",
-	    server.queue.njobs, server.queue.count[JOB_DONE],
-	    server.queue.count[JOB_FAILED]);
 	conn_finish_all();
 	if (server.nconns == 0)
 		event_base_loopbreak(server.base);
 	else
 		event_base_once(server.base, -1, EV_TIMEOUT, server_grace_cb,
 		    NULL, &tv);
+}
+
+/*
+ * Every job has finished: answer waiting TAKEs with NOJOB, and keep
+ * listening for --linger so that workers asking a moment late hear "no work
+ * remains" rather than find no server.
+ */
+static void
+server_finish(void)
+{
+	struct timeval	 tv;
+
+	server.finishing = 1;
+	log_info("all %zu jobs finished: %zu done, %zu failed",
+	    server.queue.njobs, server.queue.count[JOB_DONE],
+	    server.queue.count[JOB_FAILED]);
+	conn_retake_all();
+	tv.tv_sec = (time_t)(server.cfg.linger_ms / 1000);
+	tv.tv_usec = (suseconds_t)(server.cfg.linger_ms % 1000 * 1000);
+	event_base_once(server.base, -1, EV_TIMEOUT, server_close, NULL, &tv);
 }
 
 /* Deferred: end the run, or offer jobs to the TAKEs that wait. */
