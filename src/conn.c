@@ -746,8 +746,12 @@ cmd_put(struct conn *c, struct proto_req *r)
 			errmsg = xprintf("job %llu already %s; this result was "
 			    "not stored", (unsigned long long)j->id,
 			    j->state == JOB_DONE ? "has a result" : "failed");
-		} else if (size != NULL && (parse_u64(size, 0, UINT64_MAX, &n)
-		    != 0 || n > server.cfg.max_result)) {
+		} else if (size != NULL && parse_u64(size, 0, UINT64_MAX, &n)
+		    != 0) {
+			err = ERR_PROTO;
+			errmsg = xprintf("size=%.24s is not a number; nothing "
+			    "stored", size);
+		} else if (size != NULL && n > server.cfg.max_result) {
 			err = ERR_TOOBIG;
 			errmsg = xprintf("size=%.24s is over the limit of %llu "
 			    "bytes; nothing stored", size,
@@ -771,6 +775,16 @@ cmd_fail(struct conn *c, struct proto_req *r)
 		err = ERR_DONE;
 		errmsg = xprintf("job %llu already %s", (unsigned long long)j->id,
 		    j->state == JOB_DONE ? "has a result" : "failed");
+	}
+	if (err == NULL && (v = proto_kv(r, "exit")) != NULL &&
+	    parse_uint(v, 0, 255, &n) != 0) {
+		err = ERR_PROTO;
+		errmsg = xprintf("exit=%.24s is not a number from 0 to 255", v);
+	}
+	if (err == NULL && (v = proto_kv(r, "signal")) != NULL &&
+	    parse_uint(v, 1, 128, &n) != 0) {
+		err = ERR_PROTO;
+		errmsg = xprintf("signal=%.24s is not a number from 1 to 128", v);
 	}
 	conn_rx_begin(c, CMD_FAIL, j, err, errmsg);
 	if ((v = proto_kv(r, "exit")) != NULL && parse_uint(v, 0, 255, &n) == 0)
@@ -847,6 +861,19 @@ conn_stat_line(struct conn *c, struct evbuffer *out)
 	free(peer);
 }
 
+/* Encode the tail of a job's failure message in at most room bytes. */
+static char *
+conn_stat_msg(const struct job *j, size_t room)
+{
+	const char	*m = j->fail_msg ? j->fail_msg : "";
+	size_t		 len = j->fail_msg ? j->fail_len : 0, skip = 0;
+
+	/* a byte encodes to 1 or 3 characters: drop from the front */
+	while (proto_encoded_len(m + skip, len - skip) >= room)
+		skip += (proto_encoded_len(m + skip, len - skip) - room) / 3 + 1;
+	return proto_encode_dup(m + skip, len - skip);
+}
+
 /* STAT: counts, workers, failed jobs, END. */
 static void
 cmd_stat(struct conn *c, struct proto_req *r)
@@ -879,8 +906,7 @@ cmd_stat(struct conn *c, struct proto_req *r)
 			continue;
 		nfailed--;
 		name = proto_encode_dup(j->path, strlen(j->path));
-		msg = proto_encode_dup(j->fail_msg ? j->fail_msg : "",
-		    j->fail_msg ? j->fail_len : 0);
+		msg = conn_stat_msg(j, JQ_LINE_MAX - 128 - strlen(name));
 		evbuffer_add_printf(out, "FAILED %llu %s status=%s msg=%s\n",
 		    (unsigned long long)j->id, name,
 		    j->fail_status ? j->fail_status : "failed", msg);

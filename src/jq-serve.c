@@ -314,7 +314,7 @@ main(int argc, char **argv)
 		{ "verbose", 'v', POPT_ARG_NONE, NULL, 'v',
 		  "log every job taken, done or failed", NULL },
 		{ "quiet", 'q', POPT_ARG_NONE, NULL, 'q',
-		  "log only errors", NULL },
+		  "log nothing once serving (start-up errors still print)", NULL },
 		CLI_HELP_TABLE,
 		POPT_TABLEEND
 	};

@@ -1,6 +1,7 @@
 /*
  * log.c: the server's log, one line per event on stderr, prefixed with the
- * program name.  Verbosity: 0 errors and warnings, 1 info, 2 debug.
+ * program name.  Verbosity: -1 nothing, 0 errors and warnings, 1 info,
+ * 2 debug.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,12 +49,14 @@ log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Log a warning or error, always. */
+/* Log a warning or error, unless the log is off (-q). */
 void
 log_warnx(const char *fmt, ...)
 {
 	va_list	 ap;
 
+	if (log_level < 0)
+		return;
 	va_start(ap, fmt);
 	log_vline(fmt, ap);
 	va_end(ap);
