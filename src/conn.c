@@ -67,6 +67,7 @@ struct conn {
 	char			*take_match;
 	int			 take_hold_conn;
 	int			 take_nowait;
+	uint64_t		 take_lease_ms;
 
 	/* the job being sent */
 	int			 send_fd;
@@ -97,6 +98,7 @@ static void	conn_wake_cb(evutil_socket_t, short, void *);
 static void	conn_take_timer_cb(evutil_socket_t, short, void *);
 static void	conn_process(struct conn *);
 static void	conn_pump(struct conn *);
+static void	conn_job_leave(struct job *);
 
 /* Queue a reply line, behind the job being sent if there is one. */
 JQ_PRINTF(2, 3)
@@ -195,8 +197,7 @@ conn_free(struct conn *c)
 	int		 released = 0;
 
 	while ((j = LIST_FIRST(&c->held)) != NULL) {
-		LIST_REMOVE(j, hold_entry);
-		j->holder = NULL;
+		conn_job_leave(j);
 		if (j->state == JOB_RUNNING) {
 			queue_release(&server.queue, j);
 			log_info("job %llu %s released: %s disconnected",
@@ -265,13 +266,64 @@ conn_free_all(void)
 		conn_free(TAILQ_FIRST(&server.conns));
 }
 
-/* Drop a job from its holder's list, if it has one. */
+/* A job stops running: drop it from its holder's list, stop its lease. */
 static void
-conn_unhold(struct job *j)
+conn_job_leave(struct job *j)
 {
 	if (j->holder != NULL) {
 		LIST_REMOVE(j, hold_entry);
 		j->holder = NULL;
+	}
+	if (j->lease_ev != NULL) {
+		event_free(j->lease_ev);
+		j->lease_ev = NULL;
+	}
+}
+
+/* A job's lease ran out: it goes back to the queue for another worker. */
+static void
+conn_lease_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct job	*j = arg;
+
+	(void)fd;
+	(void)what;
+	if (j->state != JOB_RUNNING)
+		return;
+	log_info("job %llu %s: lease of %llu ms ran out; it waits again",
+	    (unsigned long long)j->id, j->path, (unsigned long long)j->lease_ms);
+	conn_job_leave(j);
+	queue_release(&server.queue, j);
+	server_wake();
+}
+
+/* Start or renew the lease of a running job. */
+static void
+conn_lease_renew(struct job *j)
+{
+	struct timeval	 tv;
+
+	if (j->lease_ev == NULL)
+		j->lease_ev = evtimer_new(server.base, conn_lease_expired, j);
+	tv.tv_sec = (time_t)(j->lease_ms / 1000);
+	tv.tv_usec = (suseconds_t)(j->lease_ms % 1000 * 1000);
+	evtimer_add(j->lease_ev, &tv);
+	j->renewed_ms = util_now_ms();
+}
+
+/*
+ * Record a final failure.  If the journal cannot take it, the failure
+ * still stands for this run; after a crash the job would simply run again.
+ */
+static void
+conn_journal_failed(struct job *j)
+{
+	char	*cause;
+
+	if (journal_failed(j, &cause) != 0) {
+		log_warnx("job %llu %s: %s", (unsigned long long)j->id, j->path,
+		    cause);
+		free(cause);
 	}
 }
 
@@ -279,7 +331,7 @@ conn_unhold(struct job *j)
 static void
 conn_fail_job(struct job *j, const char *status, const char *msg)
 {
-	conn_unhold(j);
+	conn_job_leave(j);
 	free(j->fail_status);
 	free(j->fail_msg);
 	j->fail_status = xstrdup(status);
@@ -288,6 +340,7 @@ conn_fail_job(struct job *j, const char *status, const char *msg)
 	queue_finish(&server.queue, j, JOB_FAILED);
 	log_warnx("job %llu %s failed: %s", (unsigned long long)j->id, j->path,
 	    msg);
+	conn_journal_failed(j);
 	server_job_finished();
 }
 
@@ -309,9 +362,9 @@ conn_send_job(struct conn *c, struct job *j)
 		return -1;
 	}
 	enc = proto_encode_dup(j->path, strlen(j->path));
-	conn_reply(c, "JOB %llu %s size=%llu attempt=%u",
+	conn_reply(c, "JOB %llu %s size=%llu attempt=%u lease=%llu",
 	    (unsigned long long)j->id, enc, (unsigned long long)st.st_size,
-	    j->attempt);
+	    j->attempt, (unsigned long long)(j->lease_ms + 999) / 1000);
 	free(enc);
 	c->send_fd = fd;
 	c->send_job = j;
@@ -344,6 +397,9 @@ conn_retake(struct conn *c)
 			j->holder = c;
 			LIST_INSERT_HEAD(&c->held, j, hold_entry);
 		}
+		j->lease_ms = c->take_lease_ms ? c->take_lease_ms :
+		    server.cfg.lease_ms;
+		conn_lease_renew(j);
 		if (conn_send_job(c, j) == 0) {
 			/* leave CONN_WAIT first: a job sent whole at once must
 			 * not make conn_pump serve this TAKE a second time */
@@ -549,12 +605,20 @@ conn_rx_fail_commit(struct conn *c, struct job *j)
 	j->fail_len = keep;
 	j->fail_status = c->rx_status ? c->rx_status : xstrdup("failed");
 	c->rx_status = NULL;
-	conn_unhold(j);
-	queue_finish(&server.queue, j, JOB_FAILED);
+	conn_job_leave(j);
 	c->nfailed++;
-	log_info("job %llu %s failed (%s) reported by %s",
-	    (unsigned long long)j->id, j->path, j->fail_status,
+	if (++j->failures <= server.cfg.retries) {
+		log_info("job %llu %s failed (%s) on attempt %u, reported by "
+		    "%s; it runs again", (unsigned long long)j->id, j->path,
+		    j->fail_status, j->attempt, c->name ? c->name : c->peer);
+		queue_requeue(&server.queue, j);
+		return;
+	}
+	queue_finish(&server.queue, j, JOB_FAILED);
+	log_info("job %llu %s failed (%s) on attempt %u, reported by %s",
+	    (unsigned long long)j->id, j->path, j->fail_status, j->attempt,
 	    c->name ? c->name : c->peer);
+	conn_journal_failed(j);
 }
 
 /* The payload ended: check it and store the result or the failure. */
@@ -589,7 +653,16 @@ conn_rx_end(struct conn *c, const struct proto_frame *f)
 			conn_rx_reset(c);
 			return;
 		}
-		conn_unhold(j);
+		if (journal_done(j, c->rx_total, &cause) != 0) {
+			log_warnx("job %llu %s: %s", (unsigned long long)j->id,
+			    j->path, cause);
+			conn_reply(c, "ERR %s result stored but not recorded: %s; "
+			    "the job stays open", ERR_IO, cause);
+			free(cause);
+			conn_rx_reset(c);
+			return;
+		}
+		conn_job_leave(j);
 		queue_finish(&server.queue, j, JOB_DONE);
 		c->ndone++;
 		log_info("job %llu %s done by %s: %llu bytes to %s",
@@ -622,7 +695,8 @@ conn_frame(struct conn *c, const char *line)
 			    "limit of %llu bytes; nothing stored",
 			    (unsigned long long)c->rx_limit));
 		c->rx_left = f.len;
-		c->state = CONN_DATA;
+		if (f.len > 0)		/* DATA 0 is a keep-alive */
+			c->state = CONN_DATA;
 		break;
 	case FRAME_END:
 		conn_rx_end(c, &f);
@@ -693,8 +767,8 @@ static void
 cmd_take(struct conn *c, struct proto_req *r)
 {
 	const char	*match = proto_kv(r, "match"), *wait = proto_kv(r, "wait");
-	const char	*hold = proto_kv(r, "hold");
-	unsigned	 secs = 0;
+	const char	*hold = proto_kv(r, "hold"), *lease = proto_kv(r, "lease");
+	unsigned	 secs = 0, lease_s = 0;
 	ssize_t		 n;
 	char		*dup = NULL;
 	struct timeval	 tv;
@@ -703,9 +777,15 @@ cmd_take(struct conn *c, struct proto_req *r)
 		conn_reply(c, "ERR %s hold= must be conn or lease", ERR_PROTO);
 		return;
 	}
-	if (wait != NULL && parse_uint(wait, 0, 31536000, &secs) != 0) {
-		conn_reply(c, "ERR %s wait= must be 0 to 31536000 seconds",
-		    ERR_PROTO);
+	if (wait != NULL && parse_uint(wait, 0, JQ_LEASE_MAX_S, &secs) != 0) {
+		conn_reply(c, "ERR %s wait= must be 0 to %d seconds", ERR_PROTO,
+		    JQ_LEASE_MAX_S);
+		return;
+	}
+	if (lease != NULL && parse_uint(lease, 1, JQ_LEASE_MAX_S, &lease_s)
+	    != 0) {
+		conn_reply(c, "ERR %s lease= must be 1 to %d seconds", ERR_PROTO,
+		    JQ_LEASE_MAX_S);
 		return;
 	}
 	if (match != NULL) {
@@ -722,6 +802,7 @@ cmd_take(struct conn *c, struct proto_req *r)
 	c->take_match = dup;
 	c->take_hold_conn = hold != NULL && strcmp(hold, "conn") == 0;
 	c->take_nowait = wait != NULL && secs == 0;
+	c->take_lease_ms = (uint64_t)lease_s * 1000;
 	c->state = CONN_WAIT;
 	if (wait != NULL && secs > 0) {
 		tv.tv_sec = secs;
@@ -814,7 +895,7 @@ cmd_release(struct conn *c, struct proto_req *r)
 		    (unsigned long long)j->id);
 		return;
 	}
-	conn_unhold(j);
+	conn_job_leave(j);
 	queue_release(&server.queue, j);
 	log_info("job %llu %s released by %s", (unsigned long long)j->id,
 	    j->path, c->name ? c->name : c->peer);
@@ -822,9 +903,41 @@ cmd_release(struct conn *c, struct proto_req *r)
 	server_wake();
 }
 
-/* TOUCH <id>: renew the lease of a running job. */
+/* TOUCH <id> [lease=<seconds>]: renew the lease of a running job. */
 static void
 cmd_touch(struct conn *c, struct proto_req *r)
+{
+	const char	*err = NULL, *v;
+	char		*errmsg = NULL;
+	struct job	*j;
+	unsigned	 secs = 0;
+
+	if ((j = conn_job(r, &err, &errmsg)) == NULL) {
+		conn_reply(c, "ERR %s %s", err, errmsg);
+		free(errmsg);
+		return;
+	}
+	if ((v = proto_kv(r, "lease")) != NULL &&
+	    parse_uint(v, 1, JQ_LEASE_MAX_S, &secs) != 0) {
+		conn_reply(c, "ERR %s lease= must be 1 to %d seconds", ERR_PROTO,
+		    JQ_LEASE_MAX_S);
+		return;
+	}
+	if (j->state != JOB_RUNNING) {
+		conn_reply(c, "ERR %s job %llu is not running", ERR_NOTHELD,
+		    (unsigned long long)j->id);
+		return;
+	}
+	if (v != NULL)
+		j->lease_ms = (uint64_t)secs * 1000;
+	conn_lease_renew(j);
+	conn_reply(c, "OK %llu lease=%llu", (unsigned long long)j->id,
+	    (unsigned long long)(j->lease_ms + 999) / 1000);
+}
+
+/* RETRY <id>: a failed job waits again, its attempts counted afresh. */
+static void
+cmd_retry(struct conn *c, struct proto_req *r)
 {
 	const char	*err = NULL;
 	char		*errmsg = NULL;
@@ -835,11 +948,23 @@ cmd_touch(struct conn *c, struct proto_req *r)
 		free(errmsg);
 		return;
 	}
-	if (j->state != JOB_RUNNING)
-		conn_reply(c, "ERR %s job %llu is not running", ERR_NOTHELD,
-		    (unsigned long long)j->id);
-	else
-		conn_reply(c, "OK %llu", (unsigned long long)j->id);
+	if (j->state != JOB_FAILED || server.finishing) {
+		conn_reply(c, "ERR %s job %llu %s", ERR_NOTHELD,
+		    (unsigned long long)j->id, server.finishing ?
+		    "cannot run again: the run has ended" : "has not failed");
+		return;
+	}
+	if (journal_retry(j, &errmsg) != 0) {
+		conn_reply(c, "ERR %s %s", ERR_IO, errmsg);
+		free(errmsg);
+		return;
+	}
+	j->failures = 0;
+	queue_requeue(&server.queue, j);
+	log_info("job %llu %s: retry asked by %s", (unsigned long long)j->id,
+	    j->path, c->name ? c->name : c->peer);
+	conn_reply(c, "OK %llu", (unsigned long long)j->id);
+	server_wake();
 }
 
 /* Append one WORKER line for c, if it is a worker. */
@@ -933,6 +1058,7 @@ static void (*const conn_cmds[CMD_COUNT])(struct conn *, struct proto_req *) = {
 	[CMD_FAIL] = cmd_fail,
 	[CMD_RELEASE] = cmd_release,
 	[CMD_TOUCH] = cmd_touch,
+	[CMD_RETRY] = cmd_retry,
 	[CMD_STAT] = cmd_stat,
 	[CMD_QUIT] = cmd_quit,
 };
@@ -1050,13 +1176,21 @@ conn_reap(struct conn *c)
 	return 0;
 }
 
-/* Input arrived. */
+/* Input arrived: a sign of life that renews the leases of held jobs. */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
+	struct job	*j;
+	uint64_t	 now;
 
 	(void)bev;
+	if (!LIST_EMPTY(&c->held)) {
+		now = util_now_ms();
+		LIST_FOREACH(j, &c->held, hold_entry)
+			if (now - j->renewed_ms >= 1000)
+				conn_lease_renew(j);
+	}
 	conn_process(c);
 	conn_reap(c);
 }

@@ -279,7 +279,9 @@ main(int argc, char **argv)
 	const char	**listen = NULL, *arg, **rest;
 	char		*files_from = NULL, *outdir = NULL, *tmpl = NULL;
 	char		*addr_file = NULL, *max_result = NULL, *max_conns = NULL;
-	char		*linger = NULL;
+	char		*linger = NULL, *lease = NULL, *retries = NULL;
+	char		*state_dir = NULL;
+	int		 fresh = 0, retry_failed = 0, nosync = 0;
 	char		*cause = NULL;
 	int		 nul = 0, skip = 0, verbose = 0, quiet = 0, rc;
 	size_t		 n;
@@ -306,6 +308,21 @@ main(int argc, char **argv)
 		  "largest result accepted (default 64G)", "SIZE" },
 		{ "max-conns", '\0', POPT_ARG_STRING, NULL, 'c',
 		  "most connections at once (default 4096)", "N" },
+		{ "lease", '\0', POPT_ARG_STRING, NULL, 'E',
+		  "a taken job returns to the queue when not renewed for "
+		  "DURATION (default 10m)", "DURATION" },
+		{ "retries", '\0', POPT_ARG_STRING, NULL, 'R',
+		  "run a failed job up to N more times (default 0)", "N" },
+		{ "state-dir", '\0', POPT_ARG_STRING, NULL, 'S',
+		  "keep the journal in DIR (default $JQ_STATE_DIR or "
+		  "./.jq-serve)", "DIR" },
+		{ "fresh", '\0', POPT_ARG_NONE, &fresh, 0,
+		  "forget an earlier run of this list and start over", NULL },
+		{ "retry-failed", '\0', POPT_ARG_NONE, &retry_failed, 0,
+		  "run the jobs that failed in an earlier run again", NULL },
+		{ "no-sync", '\0', POPT_ARG_NONE, &nosync, 0,
+		  "do not fsync results or the journal (fast, not crash-safe)",
+		  NULL },
 		{ "linger", '\0', POPT_ARG_STRING, NULL, 'L',
 		  "after the last job, answer late workers for DURATION "
 		  "(default 1s)", "DURATION" },
@@ -333,6 +350,9 @@ main(int argc, char **argv)
 		case 'c': free(max_conns); max_conns = (char *)arg; break;
 		case 'a': free(addr_file); addr_file = (char *)arg; break;
 		case 'L': free(linger); linger = (char *)arg; break;
+		case 'E': free(lease); lease = (char *)arg; break;
+		case 'R': free(retries); retries = (char *)arg; break;
+		case 'S': free(state_dir); state_dir = (char *)arg; break;
 		case 'v': verbose++; break;
 		case 'q': quiet = 1; break;
 		}
@@ -347,6 +367,14 @@ main(int argc, char **argv)
 		    "number with an optional K, M, G or T)", max_result);
 	server.cfg.linger_ms = linger == NULL ? 1000 :
 	    cli_duration("--linger", linger);
+	server.cfg.lease_ms = lease == NULL ? JQ_LEASE_DEFAULT_MS :
+	    cli_duration("--lease", lease);
+	if (server.cfg.lease_ms < 1000 ||
+	    server.cfg.lease_ms > (uint64_t)JQ_LEASE_MAX_S * 1000)
+		usage_error(cli_prog, "--lease: %s is not between 1s and 365d",
+		    lease);
+	server.cfg.retries = retries == NULL ? 0 :
+	    cli_uint("--retries", retries, 0, 1000);
 	server.cfg.max_conns = max_conns == NULL ? JQ_CONNS_DEFAULT_MAX :
 	    cli_uint("--max-conns", max_conns, 1, 1000000);
 	errno = 0;
@@ -368,6 +396,15 @@ main(int argc, char **argv)
 	log_init(cli_prog, quiet ? -1 : verbose);
 	serve_load(&server.queue, &files, outdir, tmpl ? tmpl : "{name}.result",
 	    skip);
+	if (state_dir == NULL && (arg = getenv("JQ_STATE_DIR")) != NULL &&
+	    *arg != '\0')
+		state_dir = xstrdup(arg);
+	store_sync = !nosync;
+	if (journal_open(&server.queue, state_dir ? state_dir : ".jq-serve",
+	    fresh, retry_failed, !nosync, &cause) != 0) {
+		fprintf(stderr, "%s: %s\n", cli_prog, cause);
+		exit(JQ_EXIT_IO);
+	}
 	if (listen == NULL)
 		listen = default_listen;
 	for (n = 0; listen[n] != NULL; n++)
@@ -377,6 +414,7 @@ main(int argc, char **argv)
 	server.cfg.addr_file = addr_file;
 
 	rc = server_run(&cause);
+	journal_close(&server.queue, rc == JQ_EXIT_OK);
 	if (rc == JQ_EXIT_IO && cause != NULL) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		free(cause);

@@ -157,6 +157,7 @@ int	 util_nonblock(int, int);
 uint64_t util_now_ms(void);	/* monotonic */
 char	*util_worker_name(void);
 int	 util_atomic_write(const char *, const void *, size_t, char **);
+int	 util_fsync_dir(const char *);
 void	 usage_error(const char *, const char *, ...) JQ_PRINTF(2, 3) JQ_NORETURN;
 
 /* queue.c: the jobs and their states. */
@@ -169,9 +170,13 @@ struct job {
 	char			*result;	/* result path */
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
+	unsigned		 failures;	/* FAILs reported; --retries bounds them */
 	struct conn		*holder;	/* hold=conn owner, or NULL */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
 	LIST_ENTRY(job)		 hold_entry;	/* in holder's list */
+	struct event		*lease_ev;	/* while running: lease expiry */
+	uint64_t		 lease_ms;	/* lease length of this take */
+	uint64_t		 renewed_ms;	/* monotonic time of last renewal */
 	char			*fail_status;	/* "exit:1", "signal:9", ... */
 	char			*fail_msg;	/* tail of the message, NUL-terminated */
 	size_t			 fail_len;
@@ -190,6 +195,8 @@ void	 queue_ready(struct queue *);
 struct job *queue_find(struct queue *, const char *);
 struct job *queue_take(struct queue *, const char *);
 void	 queue_release(struct queue *, struct job *);
+void	 queue_requeue(struct queue *, struct job *);
+void	 queue_recover(struct queue *, struct job *, enum job_state);
 void	 queue_finish(struct queue *, struct job *, enum job_state);
 int	 queue_can_match(struct queue *, const char *);
 int	 queue_all_finished(const struct queue *);
@@ -203,10 +210,18 @@ struct store {
 	const char	*final;		/* base name in dirfd */
 	uint64_t	 written, synced;
 };
+extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, char **);
 ssize_t	 store_write(struct store *, const void *, size_t, char **);
 int	 store_commit(struct store *, char **);
 void	 store_abort(struct store *);
+
+/* journal.c: the state that survives a crash of the server. */
+int	 journal_open(struct queue *, const char *, int, int, int, char **);
+int	 journal_done(const struct job *, uint64_t, char **);
+int	 journal_failed(const struct job *, char **);
+int	 journal_retry(const struct job *, char **);
+void	 journal_close(const struct queue *, int);
 
 /* server.c and conn.c: the event loop, listeners and connections. */
 struct server_config {
@@ -216,6 +231,8 @@ struct server_config {
 	uint64_t	 max_result;
 	unsigned	 max_conns;
 	uint64_t	 linger_ms;	/* listen on after the end, for late TAKEs */
+	uint64_t	 lease_ms;	/* default lease of a taken job */
+	unsigned	 retries;	/* a failed job runs again this often */
 };
 struct event_base;
 struct server {

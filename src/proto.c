@@ -22,6 +22,7 @@ static const struct proto_cmd_entry {
 	{ "FAIL",	CMD_FAIL,	1, PROTO_PAYLOAD },
 	{ "RELEASE",	CMD_RELEASE,	1, 0 },
 	{ "TOUCH",	CMD_TOUCH,	1, 0 },
+	{ "RETRY",	CMD_RETRY,	1, 0 },
 	{ "STAT",	CMD_STAT,	0, 0 },
 	{ "QUIT",	CMD_QUIT,	0, PROTO_PREHELLO },
 };
@@ -181,7 +182,7 @@ proto_parse_frame(const char *line, struct proto_frame *f)
 		f->kind = FRAME_DATA;
 		if ((n = proto_word(&p)) == NULL || proto_word(&p) != NULL)
 			return -1;
-		return parse_u64(n, 1, UINT64_MAX, &f->len);
+		return parse_u64(n, 0, UINT64_MAX, &f->len);
 	}
 	if (strcmp(w, "END") == 0) {
 		f->kind = FRAME_END;

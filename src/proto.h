@@ -51,15 +51,18 @@
 #define JQ_PAYLOAD_DEFAULT_MAX	(64ULL << 30)	/* PUT payload, --max-result */
 #define JQ_CONNS_DEFAULT_MAX	4096	/* --max-conns */
 #define JQ_CHUNK		(256U << 10)	/* DATA chunk the tools send */
+#define JQ_LEASE_DEFAULT_MS	(10 * 60 * 1000)	/* --lease */
+#define JQ_LEASE_MAX_S		31536000	/* lease= and wait=: one year */
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {
 	CMD_HELLO,	/* HELLO <version> [name=<enc>] */
-	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<seconds>] [hold=conn|lease] */
+	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>] */
 	CMD_PUT,	/* PUT <id> [size=<n>]  + payload */
 	CMD_FAIL,	/* FAIL <id> [exit=<n>|signal=<n>|timeout=1]  + payload (message) */
 	CMD_RELEASE,	/* RELEASE <id>: hand a held job back, not run */
-	CMD_TOUCH,	/* TOUCH <id>: renew a lease */
+	CMD_TOUCH,	/* TOUCH <id> [lease=<seconds>]: renew a lease */
+	CMD_RETRY,	/* RETRY <id>: a failed job waits again */
 	CMD_STAT,	/* STAT */
 	CMD_QUIT,	/* QUIT */
 	CMD_COUNT
@@ -76,7 +79,7 @@ enum proto_cmd {
 #define ERR_CHECKSUM	"CHECKSUM"	/* payload size or CRC-32C mismatch; nothing stored */
 #define ERR_NOSUCHJOB	"NOSUCHJOB"	/* no job with that id */
 #define ERR_DONE	"DONE"		/* the job already has a result or has failed */
-#define ERR_NOTHELD	"NOTHELD"	/* RELEASE/TOUCH of a job that is not running */
+#define ERR_NOTHELD	"NOTHELD"	/* RELEASE/TOUCH of a job not running, RETRY of one not failed */
 #define ERR_HELLO	"HELLO"		/* request before HELLO, or HELLO twice */
 #define ERR_VERSION	"VERSION"	/* no common protocol version; closing */
 #define ERR_IO		"IO"		/* server could not store the result; job stays retryable */

@@ -112,6 +112,29 @@ queue_release(struct queue *q, struct job *j)
 	TAILQ_INSERT_HEAD(&q->waiting, j, wait_entry);
 }
 
+/* Put a running job that failed back at the end of the list, to run again. */
+void
+queue_requeue(struct queue *q, struct job *j)
+{
+	if (j->state == JOB_WAITING)
+		return;
+	queue_set_state(q, j, JOB_WAITING);
+	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+}
+
+/* Set a job's state from the journal at start-up (jobs are not running). */
+void
+queue_recover(struct queue *q, struct job *j, enum job_state state)
+{
+	if (j->state == state)
+		return;
+	if (j->state == JOB_WAITING)
+		TAILQ_REMOVE(&q->waiting, j, wait_entry);
+	queue_set_state(q, j, state);
+	if (state == JOB_WAITING)
+		TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+}
+
 /* Make a job DONE or FAILED, from waiting or running. */
 void
 queue_finish(struct queue *q, struct job *j, enum job_state state)

@@ -109,6 +109,21 @@ util_atomic_write(const char *path, const void *buf, size_t len, char **cause)
 	return 0;
 }
 
+/* fsync a directory, so the names made or removed in it are durable. */
+int
+util_fsync_dir(const char *dir)
+{
+	int	 fd, rc, saved;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 /* Report a usage error the standard way and exit with JQ_EXIT_USAGE. */
 void
 usage_error(const char *prog, const char *fmt, ...)

@@ -1,0 +1,421 @@
+/*
+ * journal.c: the server's memory across crashes.
+ *
+ * One append-only file per job list, STATE_DIR/journal-HASH, where HASH
+ * names the list (every input and result path, in order), so the same
+ * command line in the same directory finds its own journal and no other.
+ * An flock keeps a second server off it.
+ *
+ * Records are text lines, each ending in the CRC-32C of the bytes before it:
+ *   D <id> <size> <enc-path> <linecrc>            result stored
+ *   F <id> <enc-status> <enc-path> <enc-msg> <linecrc>   failed for good
+ *   R <id> <enc-path> <linecrc>                   failed job runs again
+ * The order of durable steps for a result is: result file fdatasync'd,
+ * renamed, its directory fsync'd; then the D record written and
+ * fdatasync'd; only then is the worker told OK.  So a job the server
+ * acknowledged is never run again, and a crash between rename and record
+ * costs one repeated run, whose result replaces the first atomically.
+ *
+ * On start the journal is read and checked.  A torn or damaged last line
+ * (a crash mid-append) is cut off; damage before the last line means the
+ * file is not ours to trust, and the server refuses to start.  The file is
+ * then rewritten holding one record per finished job (compaction), so it
+ * never grows past the size of the job list.  After a run in which every
+ * job succeeded, the journal is removed.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jq.h"
+
+#define JOURNAL_LINE_MAX	(3 * (JQ_NAME_MAX + JQ_MSG_KEEP) + 256)
+
+static int	 journal_fd = -1;
+static char	*journal_path;
+static char	*journal_dir;
+static int	 journal_sync = 1;
+
+/* FNV-1a, 64 bits, over a byte range: names the job list. */
+static uint64_t
+journal_hash(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char	*p = buf;
+
+	while (len--) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Append one record (without its CRC and LF) and make it durable. */
+static int
+journal_append(const char *rec, char **cause)
+{
+	char	*line;
+	int	 rc = 0;
+
+	if (journal_fd < 0)
+		return 0;
+	line = xprintf("%s %08x\n", rec, crc32c_update(0, rec, strlen(rec)));
+	if (util_write_all(journal_fd, line, strlen(line)) != 0 ||
+	    (journal_sync && fdatasync(journal_fd) != 0)) {
+		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
+		rc = -1;
+	}
+	free(line);
+	return rc;
+}
+
+/* Record that job j's result is stored, size bytes long. */
+int
+journal_done(const struct job *j, uint64_t size, char **cause)
+{
+	char	*enc, *rec;
+	int	 rc;
+
+	enc = proto_encode_dup(j->path, strlen(j->path));
+	rec = xprintf("D %llu %llu %s", (unsigned long long)j->id,
+	    (unsigned long long)size, enc);
+	rc = journal_append(rec, cause);
+	free(enc);
+	free(rec);
+	return rc;
+}
+
+/* Record that job j failed for good. */
+int
+journal_failed(const struct job *j, char **cause)
+{
+	char	*path, *status, *msg, *rec;
+	int	 rc;
+
+	path = proto_encode_dup(j->path, strlen(j->path));
+	status = proto_encode_dup(j->fail_status, strlen(j->fail_status));
+	msg = proto_encode_dup(j->fail_msg ? j->fail_msg : "",
+	    j->fail_msg ? j->fail_len : 0);
+	rec = xprintf("F %llu %s %s %s", (unsigned long long)j->id, status,
+	    path, msg);
+	rc = journal_append(rec, cause);
+	free(path);
+	free(status);
+	free(msg);
+	free(rec);
+	return rc;
+}
+
+/* Record that failed job j runs again. */
+int
+journal_retry(const struct job *j, char **cause)
+{
+	char	*enc, *rec;
+	int	 rc;
+
+	enc = proto_encode_dup(j->path, strlen(j->path));
+	rec = xprintf("R %llu %s", (unsigned long long)j->id, enc);
+	rc = journal_append(rec, cause);
+	free(enc);
+	free(rec);
+	return rc;
+}
+
+/* Check a line's CRC and cut it off; 0 if the line is sound. */
+static int
+journal_check_line(char *line)
+{
+	char		*sp = strrchr(line, ' ');
+	uint64_t	 want;
+	char		 hex[9];
+
+	if (sp == NULL || strlen(sp + 1) != 8)
+		return -1;
+	memcpy(hex, sp + 1, 9);
+	*sp = '\0';
+	want = strtoull(hex, NULL, 16);
+	return crc32c_update(0, line, strlen(line)) == (uint32_t)want ? 0 : -1;
+}
+
+/* Find the job a record names: its id, and its path must agree. */
+static struct job *
+journal_job(struct queue *q, char *id, char *encpath)
+{
+	struct job	*j;
+	ssize_t		 n;
+
+	if (id == NULL || encpath == NULL || (j = queue_find(q, id)) == NULL ||
+	    (n = proto_decode(encpath)) < 0 || strlen(j->path) != (size_t)n ||
+	    memcmp(j->path, encpath, (size_t)n) != 0)
+		return NULL;
+	return j;
+}
+
+/* Apply one sound record to the queue; -1 if it does not fit the list. */
+static int
+journal_apply(struct queue *q, char *line, int retry_failed)
+{
+	char		*p = line, *kind, *id, *a, *c, *d;
+	struct job	*j;
+	struct stat	 st;
+	uint64_t	 size;
+	ssize_t		 n;
+
+	kind = proto_word(&p);
+	id = proto_word(&p);
+	if (kind == NULL || strlen(kind) != 1)
+		return -1;
+	switch (kind[0]) {
+	case 'D':
+		a = proto_word(&p);	/* size */
+		c = proto_word(&p);	/* path */
+		if ((j = journal_job(q, id, c)) == NULL || a == NULL ||
+		    parse_u64(a, 0, UINT64_MAX, &size) != 0)
+			return -1;
+		/* trust the record only while the result is still there */
+		if (stat(j->result, &st) != 0 || (uint64_t)st.st_size != size) {
+			log_warnx("job %llu %s: its stored result %s is gone or "
+			    "changed; it runs again", (unsigned long long)j->id,
+			    j->path, j->result);
+			queue_recover(q, j, JOB_WAITING);
+		} else
+			queue_recover(q, j, JOB_DONE);
+		return 0;
+	case 'F':
+		a = proto_word(&p);	/* status */
+		c = proto_word(&p);	/* path */
+		d = proto_word(&p);	/* message, may be empty */
+		if ((j = journal_job(q, id, c)) == NULL || a == NULL ||
+		    proto_decode(a) < 0)
+			return -1;
+		free(j->fail_status);
+		free(j->fail_msg);
+		j->fail_status = xstrdup(a);
+		j->fail_msg = xstrdup("");
+		j->fail_len = 0;
+		if (d != NULL && (n = proto_decode(d)) >= 0) {
+			free(j->fail_msg);
+			j->fail_msg = xmalloc((size_t)n + 1);
+			memcpy(j->fail_msg, d, (size_t)n + 1);
+			j->fail_len = (size_t)n;
+		}
+		queue_recover(q, j, retry_failed ? JOB_WAITING : JOB_FAILED);
+		return 0;
+	case 'R':
+		c = proto_word(&p);
+		if ((j = journal_job(q, id, c)) == NULL)
+			return -1;
+		queue_recover(q, j, JOB_WAITING);
+		return 0;
+	}
+	return -1;
+}
+
+/* Read the journal, applying sound records; cut a torn tail. */
+static int
+journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
+{
+	FILE	*f;
+	char	*line = NULL;
+	size_t	 cap = 0, lineno = 0;
+	ssize_t	 n;
+	off_t	 good = 0;
+	int	 bad = 0;
+
+	if ((f = fdopen(dup(journal_fd), "r")) == NULL) {
+		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
+		return -1;
+	}
+	*nrec = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		if (bad) {		/* damage with sound-looking data after it */
+			*cause = xprintf("journal %s: line %zu is damaged and is "
+			    "not the last; remove the file (or use --fresh) to "
+			    "start over", journal_path, lineno - 1);
+			free(line);
+			fclose(f);
+			return -1;
+		}
+		if (line[n - 1] != '\n' || n > JOURNAL_LINE_MAX) {
+			bad = 1;
+			continue;
+		}
+		line[n - 1] = '\0';
+		if (journal_check_line(line) != 0 ||
+		    journal_apply(q, line, retry_failed) != 0) {
+			bad = 1;
+			continue;
+		}
+		good += n;
+		(*nrec)++;
+	}
+	free(line);
+	fclose(f);
+	if (bad) {
+		log_warnx("journal %s: dropped a torn last record (line %zu)",
+		    journal_path, lineno);
+		if (ftruncate(journal_fd, good) != 0) {
+			*cause = xprintf("journal %s: %s", journal_path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Rewrite the journal as one record per finished job, atomically. */
+static int
+journal_compact(struct queue *q, char **cause)
+{
+	char	*tmp = xprintf("%s.new", journal_path);
+	int	 fd, oldfd = journal_fd, rc = 0;
+	size_t	 i;
+	struct stat st;
+
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0) {
+		*cause = xprintf("%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	journal_fd = fd;
+	for (i = 0; i < q->njobs && rc == 0; i++) {
+		struct job *j = &q->jobs[i];
+		if (j->state == JOB_DONE)
+			rc = journal_done(j, stat(j->result, &st) == 0 ?
+			    (uint64_t)st.st_size : 0, cause);
+		else if (j->state == JOB_FAILED)
+			rc = journal_failed(j, cause);
+	}
+	if (rc == 0 && (fsync(fd) != 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+	    rename(tmp, journal_path) != 0)) {
+		*cause = xprintf("%s: %s", journal_path, strerror(errno));
+		rc = -1;
+	}
+	if (rc != 0) {
+		close(fd);
+		unlink(tmp);
+		journal_fd = oldfd;
+	} else {
+		close(oldfd);	/* drops its lock; fd holds the new one */
+		util_fsync_dir(journal_dir);
+	}
+	free(tmp);
+	return rc;
+}
+
+/* Remove temp files that a crashed server left in a result directory. */
+static void
+journal_sweep(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*e;
+	long		 pid;
+	unsigned	 serial;
+	char		 c;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (sscanf(e->d_name, ".jq-%ld-%u.tm%c", &pid, &serial, &c) != 3 ||
+		    c != 'p' || pid <= 0 || (kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			log_info("removed %s/%s, left by a server that died",
+			    dir, e->d_name);
+	}
+	closedir(d);
+}
+
+/*
+ * Open (or create) the journal of this job list in dir and bring the queue
+ * up to date from it.  fresh: start over; retry_failed: failed jobs run
+ * again; sync 0: no fdatasync (faster, not crash-safe).
+ */
+int
+journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
+    int sync, char **cause)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	size_t		 i, nrec = 0, nfinished;
+	char		*lastdir = NULL, *rdir;
+	const char	*slash;
+	struct stat	 st;
+	int		 existed;
+
+	journal_sync = sync;
+	for (i = 0; i < q->njobs; i++) {
+		h = journal_hash(h, q->jobs[i].path, strlen(q->jobs[i].path) + 1);
+		h = journal_hash(h, q->jobs[i].result,
+		    strlen(q->jobs[i].result) + 1);
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		*cause = xprintf("state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	journal_dir = xstrdup(dir);
+	journal_path = xprintf("%s/journal-%016llx", dir, (unsigned long long)h);
+	if (fresh)
+		unlink(journal_path);
+	existed = stat(journal_path, &st) == 0 && st.st_size > 0;
+	journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (journal_fd < 0) {
+		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
+		return -1;
+	}
+	if (flock(journal_fd, LOCK_EX | LOCK_NB) != 0) {
+		*cause = xprintf("journal %s: %s", journal_path, errno ==
+		    EWOULDBLOCK ? "another jq-serve is serving this list" :
+		    strerror(errno));
+		return -1;
+	}
+	if (!existed)
+		return util_fsync_dir(dir) == 0 ? 0 :
+		    (*cause = xprintf("%s: %s", dir, strerror(errno)), -1);
+	if (journal_load(q, retry_failed, &nrec, cause) != 0)
+		return -1;
+	for (i = 0; i < q->njobs; i++) {	/* once per result directory */
+		slash = strrchr(q->jobs[i].result, '/');
+		rdir = slash ? xstrndup(q->jobs[i].result, (size_t)(slash -
+		    q->jobs[i].result + (slash == q->jobs[i].result))) :
+		    xstrdup(".");
+		if (lastdir == NULL || strcmp(lastdir, rdir) != 0) {
+			journal_sweep(rdir);
+			free(lastdir);
+			lastdir = rdir;
+		} else
+			free(rdir);
+	}
+	free(lastdir);
+	nfinished = q->count[JOB_DONE] + q->count[JOB_FAILED];
+	log_info("resuming from %s: %zu done, %zu failed, %zu to run",
+	    journal_path, q->count[JOB_DONE], q->count[JOB_FAILED],
+	    q->njobs - nfinished);
+	if (nrec != nfinished || retry_failed)
+		return journal_compact(q, cause);
+	return 0;
+}
+
+/* The run is over: drop the journal if every job succeeded. */
+void
+journal_close(const struct queue *q, int success)
+{
+	if (journal_fd < 0)
+		return;
+	if (success && q->count[JOB_DONE] == q->njobs) {
+		unlink(journal_path);
+		rmdir(journal_dir);	/* only if nothing else is there */
+	}
+	close(journal_fd);
+	journal_fd = -1;
+}
