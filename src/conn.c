@@ -58,7 +58,7 @@ struct conn {
 	char			*peer;
 	unsigned		 ndone, nfailed;
 	int			 worker;	/* has sent TAKE */
-	struct job_list		 held;		/* hold=conn jobs */
+	struct job_list		 held;		/* running jobs it took */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 wait_entry;
 	int			 waiting;	/* in server.waiters */
@@ -197,6 +197,11 @@ conn_free(struct conn *c)
 	int		 released = 0;
 
 	while ((j = LIST_FIRST(&c->held)) != NULL) {
+		if (!j->hold_conn) {	/* hold=lease: runs on without us */
+			LIST_REMOVE(j, hold_entry);
+			j->holder = NULL;
+			continue;
+		}
 		conn_job_leave(j);
 		if (j->state == JOB_RUNNING) {
 			queue_release(&server.queue, j);
@@ -393,10 +398,9 @@ conn_retake(struct conn *c)
 		}
 		if ((j = queue_take(&server.queue, c->take_match)) == NULL)
 			break;
-		if (c->take_hold_conn) {
-			j->holder = c;
-			LIST_INSERT_HEAD(&c->held, j, hold_entry);
-		}
+		j->holder = c;
+		j->hold_conn = c->take_hold_conn;
+		LIST_INSERT_HEAD(&c->held, j, hold_entry);
 		j->lease_ms = c->take_lease_ms ? c->take_lease_ms :
 		    server.cfg.lease_ms;
 		conn_lease_renew(j);
@@ -1188,7 +1192,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (!LIST_EMPTY(&c->held)) {
 		now = util_now_ms();
 		LIST_FOREACH(j, &c->held, hold_entry)
-			if (now - j->renewed_ms >= 1000)
+			if (j->hold_conn && now - j->renewed_ms >= 1000)
 				conn_lease_renew(j);
 	}
 	conn_process(c);

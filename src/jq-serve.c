@@ -393,6 +393,14 @@ main(int argc, char **argv)
 	if (files.n == 0 && files_from == NULL)
 		usage_error(cli_prog, "no files to serve");
 
+	if (listen == NULL)
+		listen = default_listen;
+	for (n = 0; listen[n] != NULL; n++) {
+		struct net_addr	 a;
+
+		if (net_parse_addr(listen[n], 1, &a, &cause) != 0)
+			usage_error(cli_prog, "--listen %s", cause);
+	}
 	log_init(cli_prog, quiet ? -1 : verbose);
 	serve_load(&server.queue, &files, outdir, tmpl ? tmpl : "{name}.result",
 	    skip);
@@ -405,10 +413,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		exit(JQ_EXIT_IO);
 	}
-	if (listen == NULL)
-		listen = default_listen;
-	for (n = 0; listen[n] != NULL; n++)
-		;
 	server.cfg.listen = listen;
 	server.cfg.nlisten = n;
 	server.cfg.addr_file = addr_file;

@@ -171,7 +171,8 @@ struct job {
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
-	struct conn		*holder;	/* hold=conn owner, or NULL */
+	struct conn		*holder;	/* connection that took it, or NULL */
+	int			 hold_conn;	/* released when holder closes */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
 	LIST_ENTRY(job)		 hold_entry;	/* in holder's list */
 	struct event		*lease_ev;	/* while running: lease expiry */

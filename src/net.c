@@ -91,6 +91,13 @@ net_parse_addr(const char *s, int listening, struct net_addr *a, char **cause)
 		return 0;
 	}
 	if (ncolons >= 2) {		/* a bare IPv6 literal */
+		struct in6_addr	 in6;
+
+		if (inet_pton(AF_INET6, s, &in6) != 1) {
+			*cause = xprintf("%s: not an IPv6 address; write "
+			    "[V6ADDR]:PORT or HOST:PORT", s);
+			return -1;
+		}
 		if (net_set_host(a, s, strlen(s), cause) != 0)
 			return -1;
 		strcpy(a->port, JQ_PORT_DEFAULT_STR);

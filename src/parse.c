@@ -87,11 +87,11 @@ parse_size(const char *s, uint64_t *out)
 		m = 1;
 	else if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0)
 		m = 1ULL << 10;
-	else if (strcmp(end, "M") == 0)
+	else if (strcmp(end, "M") == 0 || strcmp(end, "m") == 0)
 		m = 1ULL << 20;
-	else if (strcmp(end, "G") == 0)
+	else if (strcmp(end, "G") == 0 || strcmp(end, "g") == 0)
 		m = 1ULL << 30;
-	else if (strcmp(end, "T") == 0)
+	else if (strcmp(end, "T") == 0 || strcmp(end, "t") == 0)
 		m = 1ULL << 40;
 	else {
 		errno = EINVAL;

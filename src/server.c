@@ -258,8 +258,7 @@ server_run(char **cause)
 		if (net_parse_addr(server.cfg.listen[i], 1, &listen_addrs[i],
 		    cause) != 0 || net_listen(&listen_addrs[i], listen_fds,
 		    &nlisten, SERVER_LISTEN_MAX, cause) != 0) {
-			tmp = xprintf("cannot listen on %s: %s",
-			    server.cfg.listen[i], *cause);
+			tmp = xprintf("cannot listen: %s", *cause);
 			free(*cause);
 			*cause = tmp;
 			server.cfg.nlisten = i;

@@ -96,10 +96,14 @@ util_atomic_write(const char *path, const void *buf, size_t len, char **cause)
 		free(tmp);
 		return -1;
 	}
-	if (util_write_all(fd, buf, len) != 0 || fchmod(fd, 0644) != 0 ||
-	    close(fd) != 0 || rename(tmp, path) != 0) {
+	if (util_write_all(fd, buf, len) != 0 || fchmod(fd, 0644) != 0) {
 		saved = errno;
 		close(fd);
+		goto fail;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		saved = errno;
+	fail:
 		unlink(tmp);
 		*cause = xprintf("%s: %s", path, strerror(saved));
 		free(tmp);

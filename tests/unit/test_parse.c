@@ -1,0 +1,244 @@
+/*
+ * test_parse.c: unit tests for parse.c (parse_u64, parse_uint, parse_size,
+ * parse_duration).  Prints TAP; exits 1 when any test fails.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "jq.h"
+
+static int	t_count, t_failed;
+
+/* Report one test result as a TAP line; explain failures in a comment. */
+static void JQ_PRINTF(4, 5)
+t_ok(int ok, const char *file, int line, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	t_count++;
+	printf("%sok %d - ", ok ? "" : "not ", t_count);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!ok) {
+		t_failed++;
+		printf("#   failed at %s:%d\n", file, line);
+	}
+	fflush(stdout);
+}
+#define OK(cond, ...)	t_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+/* s with control bytes escaped, for test descriptions; a few rotating buffers. */
+static const char *
+t_esc(const char *s)
+{
+	static char	 buf[4][256];
+	static int	 next;
+	char		*b = buf[next++ % 4];
+	size_t		 n = 0;
+
+	for (; *s != '\0' && n < sizeof buf[0] - 5; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			n += (size_t)snprintf(b + n, 5, "\\x%02x", c);
+		else
+			b[n++] = (char)c;
+	}
+	b[n] = '\0';
+	return b;
+}
+
+#define SENTINEL	0xdeadbeefULL
+
+/* parse_u64 accepts s in [min, max] and yields want. */
+static void
+u64_ok(const char *s, uint64_t min, uint64_t max, uint64_t want)
+{
+	uint64_t v = SENTINEL;
+	int	 r = parse_u64(s, min, max, &v);
+
+	OK(r == 0 && v == want, "parse_u64(\"%s\", %ju, %ju) = %ju (got r=%d v=%ju)",
+	    t_esc(s), (uintmax_t)min, (uintmax_t)max, (uintmax_t)want, r, (uintmax_t)v);
+}
+
+/* parse_u64 rejects s with -1 and errno err, and leaves *out alone. */
+static void
+u64_bad(const char *s, uint64_t min, uint64_t max, int err)
+{
+	uint64_t v = SENTINEL;
+	int	 r;
+
+	errno = 0;
+	r = parse_u64(s, min, max, &v);
+	OK(r == -1 && v == SENTINEL && (err == 0 || errno == err),
+	    "parse_u64(\"%s\", %ju, %ju) rejected (got r=%d v=%ju errno=%d)",
+	    t_esc(s), (uintmax_t)min, (uintmax_t)max, r, (uintmax_t)v, errno);
+}
+
+static void
+size_ok(const char *s, uint64_t want)
+{
+	uint64_t v = SENTINEL;
+	int	 r = parse_size(s, &v);
+
+	OK(r == 0 && v == want, "parse_size(\"%s\") = %ju (got r=%d v=%ju)",
+	    t_esc(s), (uintmax_t)want, r, (uintmax_t)v);
+}
+
+static void
+size_bad(const char *s)
+{
+	uint64_t v = SENTINEL;
+	int	 r = parse_size(s, &v);
+
+	OK(r == -1 && v == SENTINEL, "parse_size(\"%s\") rejected (got r=%d v=%ju)",
+	    t_esc(s), r, (uintmax_t)v);
+}
+
+static void
+dur_ok(const char *s, uint64_t want)
+{
+	uint64_t v = SENTINEL;
+	int	 r = parse_duration(s, &v);
+
+	OK(r == 0 && v == want, "parse_duration(\"%s\") = %ju ms (got r=%d v=%ju)",
+	    t_esc(s), (uintmax_t)want, r, (uintmax_t)v);
+}
+
+static void
+dur_bad(const char *s)
+{
+	uint64_t v = SENTINEL;
+	int	 r = parse_duration(s, &v);
+
+	OK(r == -1 && v == SENTINEL, "parse_duration(\"%s\") rejected (got r=%d v=%ju)",
+	    t_esc(s), r, (uintmax_t)v);
+}
+
+static void
+test_u64(void)
+{
+	unsigned u = 12345;
+	int	 r;
+
+	u64_ok("0", 0, UINT64_MAX, 0);
+	u64_ok("1", 0, UINT64_MAX, 1);
+	u64_ok("007", 0, UINT64_MAX, 7);
+	u64_ok("18446744073709551615", 0, UINT64_MAX, UINT64_MAX);
+	u64_ok("5", 5, 5, 5);
+	u64_bad("18446744073709551616", 0, UINT64_MAX, 0);
+	u64_bad("99999999999999999999", 0, UINT64_MAX, 0);
+	u64_bad("184467440737095516150", 0, UINT64_MAX, 0);
+	u64_bad("4", 5, 10, ERANGE);
+	u64_bad("11", 5, 10, ERANGE);
+	u64_bad("0", 1, UINT64_MAX, ERANGE);
+	u64_bad("", 0, UINT64_MAX, EINVAL);
+	u64_bad("-1", 0, UINT64_MAX, EINVAL);
+	u64_bad("-0", 0, UINT64_MAX, EINVAL);
+	u64_bad("+1", 0, UINT64_MAX, EINVAL);
+	u64_bad(" 1", 0, UINT64_MAX, EINVAL);
+	u64_bad("1 ", 0, UINT64_MAX, EINVAL);
+	u64_bad("1x", 0, UINT64_MAX, EINVAL);
+	u64_bad("0x10", 0, UINT64_MAX, EINVAL);
+	u64_bad("1e3", 0, UINT64_MAX, EINVAL);
+	u64_bad("1.0", 0, UINT64_MAX, EINVAL);
+	u64_bad("1\n", 0, UINT64_MAX, EINVAL);
+	u64_bad("\t1", 0, UINT64_MAX, EINVAL);
+	u64_bad("x", 0, UINT64_MAX, EINVAL);
+
+	r = parse_uint("4294967295", 0, UINT_MAX, &u);
+	OK(r == 0 && u == UINT_MAX, "parse_uint(\"4294967295\") = UINT_MAX");
+	u = 12345;
+	r = parse_uint("4294967296", 0, UINT_MAX, &u);
+	OK(r == -1 && u == 12345, "parse_uint(\"4294967296\") rejected, *out untouched");
+	r = parse_uint("-1", 0, UINT_MAX, &u);
+	OK(r == -1 && u == 12345, "parse_uint(\"-1\") rejected");
+	r = parse_uint("3", 1, 2, &u);
+	OK(r == -1 && u == 12345, "parse_uint(\"3\", 1, 2) rejected");
+	r = parse_uint("2", 1, 2, &u);
+	OK(r == 0 && u == 2, "parse_uint(\"2\", 1, 2) = 2");
+}
+
+static void
+test_size(void)
+{
+	size_ok("0", 0);
+	size_ok("1", 1);
+	size_ok("1K", 1024);
+	size_ok("1M", 1ULL << 20);
+	size_ok("1G", 1ULL << 30);
+	size_ok("1T", 1ULL << 40);
+	size_ok("64G", 64ULL << 30);
+	size_ok("0T", 0);
+	size_ok("18446744073709551615", UINT64_MAX);
+	size_ok("16777215T", 16777215ULL << 40);
+	size_bad("16777216T");			/* exactly 2^64 */
+	size_bad("17592186044416M");		/* 2^44 M = 2^64 */
+	size_bad("18446744073709551616");
+	size_bad("18014398509481984K");		/* 2^54 K = 2^64 */
+	size_bad("");
+	size_bad("K");
+	size_bad("-1");
+	size_bad("-1K");
+	size_bad("+1K");
+	size_bad(" 1K");
+	size_bad("1 K");
+	size_bad("1K ");
+	size_bad("1KB");
+	size_bad("1KK");
+	size_bad("1.5G");
+	size_bad("1P");
+	size_bad("1x");
+}
+
+static void
+test_duration(void)
+{
+	dur_ok("0", 0);
+	dur_ok("5", 5000);			/* no unit: seconds */
+	dur_ok("5s", 5000);
+	dur_ok("5ms", 5);
+	dur_ok("0ms", 0);
+	dur_ok("2m", 120000);
+	dur_ok("3h", 3ULL * 3600 * 1000);
+	dur_ok("1d", 86400000);
+	dur_ok("18446744073709551615ms", UINT64_MAX);
+	dur_ok("18446744073709551s", 18446744073709551000ULL);
+	dur_ok("213503982334d", 213503982334ULL * 86400000);
+	dur_bad("18446744073709552s");		/* * 1000 overflows */
+	dur_bad("18446744073709552");		/* same, seconds by default */
+	dur_bad("213503982335d");
+	dur_bad("5124095576031h");
+	dur_bad("307445734561826m");
+	dur_bad("18446744073709551616ms");
+	dur_bad("1.5s");			/* no fractions: write 1500ms */
+	dur_bad("");
+	dur_bad("s");
+	dur_bad("ms");
+	dur_bad("-1");
+	dur_bad("-1s");
+	dur_bad("+1s");
+	dur_bad(" 1s");
+	dur_bad("1 s");
+	dur_bad("1s ");
+	dur_bad("1sec");
+	dur_bad("1x");
+	dur_bad("1w");
+	dur_bad("1mss");
+	dur_bad("1sm");
+}
+
+int
+main(void)
+{
+	test_u64();
+	test_size();
+	test_duration();
+	printf("1..%d\n", t_count);
+	return t_failed != 0;
+}
