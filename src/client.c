@@ -75,9 +75,10 @@ client_flush(struct client *c, char **cause)
 int
 client_write(struct client *c, const void *buf, size_t len, char **cause)
 {
-	if (c->out_len + len > CLIENT_OUT_SIZE && client_flush(c, cause) != 0)
+	if ((c->out_len + len > CLIENT_OUT_SIZE || len >= CLIENT_OUT_SIZE / 2) &&
+	    client_flush(c, cause) != 0)
 		return -1;
-	if (len >= CLIENT_OUT_SIZE / 2)
+	if (len >= CLIENT_OUT_SIZE / 2)		/* whatever was queued is out */
 		return client_send_raw(c, buf, len, cause);
 	memcpy(c->out + c->out_len, buf, len);
 	c->out_len += len;
@@ -366,6 +367,12 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 		if (parse_u64(num, 0, UINT64_MAX, &u) == 0)
 			job->size = u;
 	}
+	if ((v = proto_word_kv(line, "lease", &vlen)) != NULL && vlen < sizeof num) {
+		memcpy(num, v, vlen);
+		num[vlen] = '\0';
+		if (parse_u64(num, 1, UINT32_MAX, &u) == 0)
+			job->lease = (unsigned)u;
+	}
 	if ((v = proto_word_kv(line, "attempt", &vlen)) != NULL && vlen < sizeof num) {
 		memcpy(num, v, vlen);
 		num[vlen] = '\0';
@@ -573,9 +580,10 @@ client_put_fd(struct client *c, const char *id, int fd, char **cause)
 		if (c->status != JQ_EXIT_IO)
 			return -1;
 		status = c->status;
-		if (client_tx_abort(c, &ignored) == 0 &&
-		    client_reply(c, NULL, &ignored) != 0)
-			free(ignored);
+		ignored = NULL;
+		if (client_tx_abort(c, &ignored) == 0)
+			client_reply(c, NULL, &ignored);	/* ERR ABORTED */
+		free(ignored);
 		c->status = status;
 		return -1;
 	}

@@ -1192,7 +1192,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (!LIST_EMPTY(&c->held)) {
 		now = util_now_ms();
 		LIST_FOREACH(j, &c->held, hold_entry)
-			if (j->hold_conn && now - j->renewed_ms >= 1000)
+			/* renewing re-arms a timer: do it at most 4 times a lease */
+			if (j->hold_conn && now - j->renewed_ms >= j->lease_ms / 4)
 				conn_lease_renew(j);
 	}
 	conn_process(c);

@@ -381,8 +381,13 @@ main(int argc, char **argv)
 	if (outdir != NULL && (stat(outdir, &st) != 0 || !S_ISDIR(st.st_mode)))
 		usage_error(cli_prog, "--output-dir %s: %s", outdir,
 		    errno ? strerror(errno) : "not a directory");
-	if (tmpl != NULL && serve_result_name(tmpl, "a.b", &cause) == NULL)
-		usage_error(cli_prog, "%s", cause);
+	if (tmpl != NULL) {
+		char	*probe;
+
+		if ((probe = serve_result_name(tmpl, "a.b", &cause)) == NULL)
+			usage_error(cli_prog, "%s", cause);
+		free(probe);
+	}
 	if ((rest = poptGetArgs(pc)) != NULL)
 		for (; *rest != NULL; rest++)
 			names_add(&files, xstrdup(*rest));
@@ -423,6 +428,22 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		free(cause);
 	}
+	if (listen != default_listen) {
+		for (n = 0; listen[n] != NULL; n++)
+			free((char *)listen[n]);
+		free(listen);
+	}
+	free(files_from);
+	free(outdir);
+	free(tmpl);
+	free(addr_file);
+	free(max_result);
+	free(max_conns);
+	free(linger);
+	free(lease);
+	free(retries);
+	free(state_dir);
+	queue_free(&server.queue);
 	poptFreeContext(pc);
 	return rc;
 }

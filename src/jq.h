@@ -102,6 +102,7 @@ struct client_job {
 	size_t		 namelen;
 	uint64_t	 size;		/* announced size, UINT64_MAX if unknown */
 	unsigned	 attempt;
+	unsigned	 lease;		/* seconds; 0 if the server gave none */
 };
 struct client_rx {			/* state of a payload being received */
 	uint64_t	 left;		/* bytes left in the current DATA chunk */
@@ -191,6 +192,7 @@ struct queue {
 	size_t			 count[JOB_NSTATES];
 };
 void	 queue_init(struct queue *);
+void	 queue_free(struct queue *);
 struct job *queue_add(struct queue *, char *, char *);
 void	 queue_ready(struct queue *);
 struct job *queue_find(struct queue *, const char *);

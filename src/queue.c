@@ -21,6 +21,22 @@ queue_init(struct queue *q)
 	TAILQ_INIT(&q->waiting);
 }
 
+/* Free every job and the array. */
+void
+queue_free(struct queue *q)
+{
+	size_t	 i;
+
+	for (i = 0; i < q->njobs; i++) {
+		free(q->jobs[i].path);
+		free(q->jobs[i].result);
+		free(q->jobs[i].fail_status);
+		free(q->jobs[i].fail_msg);
+	}
+	free(q->jobs);
+	queue_init(q);
+}
+
 /*
  * Append a job for input path with result path (both now owned by the
  * queue).  Call queue_ready once every job is added.

@@ -306,6 +306,12 @@ server_run(char **cause)
 		status = JQ_EXIT_OK;
 	server_unlisten();
 	conn_free_all();
+	for (i = 0; i < server.queue.njobs; i++) {
+		if (server.queue.jobs[i].lease_ev != NULL) {
+			event_free(server.queue.jobs[i].lease_ev);
+			server.queue.jobs[i].lease_ev = NULL;
+		}
+	}
 	event_free(sigs[0]);
 	event_free(sigs[1]);
 	event_free(server.check);
