@@ -1,0 +1,183 @@
+/*
+ * jq-put: send the result of a job (or report its failure) to a jq server.
+ *
+ * FILE is checked before connecting, so a missing file never reaches the
+ * server.  The server stores a result only when its size and CRC-32C match,
+ * and refuses a second result for the same job (exit 4).
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <popt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jq.h"
+
+/* No options: included only for its title, the text after --help's table. */
+static struct poptOption put_no_options[] = { POPT_TABLEEND };
+
+/* The option context, file-wide so that it stays reachable at exit(). */
+static poptContext put_pc;
+
+static const char put_epilogue[] =
+"Send FILE (standard input when FILE is absent or -) as the result of job ID\n"
+"on the jq server SERVER, or with --fail report the job as failed.\n"
+"SERVER may be omitted when JQ_SERVER is set; then, without --fail, a first\n"
+"operand made only of digits is the ID (so 'jq-put 7 out.mp3' works).\n"
+"A job accepts one result: a second one is refused and the first stays.\n"
+"\n"
+"Exit status: 0 stored, 2 usage error, 4 refused (the job already has a\n"
+"result or has failed, or there is no such job), 6 cannot reach the server,\n"
+"7 server error or checksum mismatch, 8 FILE cannot be read, 9 interrupted.";
+
+/* Whether s is a non-empty string of ASCII digits. */
+static int
+put_all_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	return s[strspn(s, "0123456789")] == '\0';
+}
+
+/* Whether FILE means standard input: absent or "-". */
+static int
+put_is_stdin(const char *file)
+{
+	return file == NULL || strcmp(file, "-") == 0;
+}
+
+/* Open FILE for reading; exit JQ_EXIT_IO when it cannot be read. */
+static int
+put_open(const char *file)
+{
+	struct stat	 st;
+	int		 fd = STDIN_FILENO;
+
+	if (!put_is_stdin(file) && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		err(JQ_EXIT_IO, "%s", file);
+	if (put_is_stdin(file))
+		file = "standard input";
+	if (fstat(fd, &st) != 0)
+		err(JQ_EXIT_IO, "%s", file);
+	if (S_ISDIR(st.st_mode))
+		errx(JQ_EXIT_IO, "%s: %s", file, strerror(EISDIR));
+	return fd;
+}
+
+/* Send a result or a failure for one job. */
+int
+main(int argc, char *argv[])
+{
+	char			*message = NULL, *cause = NULL, *extra = NULL;
+	const char		*addr = NULL, *id, *file = NULL, **ops;
+	int			 fail = 0, have_status = 0, rc, n, fd = -1;
+	int			 status;
+	unsigned		 exit_status = 0;
+	uint64_t		 idnum;
+	struct client		*c;
+	struct poptOption	 opts[] = {
+		{ "fail", 'f', POPT_ARG_NONE, &fail, 0,
+		    "report the job as failed instead of sending a result", NULL },
+		{ "message", 'm', POPT_ARG_STRING, NULL, 'm',
+		    "with --fail: the failure message", "TEXT" },
+		{ "exit-status", 'x', POPT_ARG_STRING, NULL, 'x',
+		    "with --fail: the exit status to record (0-255)", "N" },
+		CLI_HELP_TABLE,
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, put_no_options, 0,
+		    put_epilogue, NULL },
+		POPT_TABLEEND
+	};
+
+	cli_prog = "jq-put";
+	signal(SIGPIPE, SIG_IGN);
+	put_pc = poptGetContext(cli_prog, argc, (void *)argv, opts, 0);
+	poptSetOtherOptionHelp(put_pc, "[OPTION...] [SERVER] ID [FILE]");
+	while ((rc = poptGetNextOpt(put_pc)) > 0) {
+		/* Last one wins; popt hands us the string to free. */
+		char *val = poptGetOptArg(put_pc);
+
+		switch (rc) {
+		case 'm':
+			free(message);
+			message = val;
+			if (strlen(message) > JQ_MSG_MAX)
+				usage_error(cli_prog, "--message: longer than "
+				    "%d bytes", JQ_MSG_MAX);
+			break;
+		case 'x':
+			exit_status = cli_uint("--exit-status", val, 0, 255);
+			have_status = 1;
+			free(val);
+			break;
+		default:
+			free(val);
+			break;
+		}
+	}
+	if (rc < -1)
+		cli_bad_option(put_pc, rc);
+	if (!fail && message != NULL)
+		usage_error(cli_prog, "--message needs --fail");
+	if (!fail && have_status)
+		usage_error(cli_prog, "--exit-status needs --fail");
+
+	/* Operands: [SERVER] ID [FILE]; see the epilogue for the rule. */
+	ops = poptGetArgs(put_pc);
+	for (n = 0; ops != NULL && ops[n] != NULL; n++)
+		;
+	if (n == 0)
+		usage_error(cli_prog, "missing job ID");
+	if (n > (fail ? 2 : 3))
+		usage_error(cli_prog, "%s: unexpected operand%s", ops[fail ? 2 : 3],
+		    fail ? " (--fail reads no FILE)" : "");
+	if (n == 3 || (n == 2 && (fail || net_default_server(NULL) == NULL ||
+	    !put_all_digits(ops[0])))) {
+		addr = ops[0];
+		id = ops[1];
+		file = n == 3 ? ops[2] : NULL;
+	} else {
+		id = ops[0];
+		file = n == 2 ? ops[1] : NULL;
+	}
+	if (parse_u64(id, 1, UINT64_MAX, &idnum) != 0)
+		usage_error(cli_prog, "'%s': a job ID is a positive decimal number",
+		    id);
+	if ((addr = net_default_server(addr)) == NULL)
+		usage_error(cli_prog, "no SERVER operand and JQ_SERVER is not set");
+
+	if (!fail)
+		fd = put_open(file);	/* before connecting: exit 8, not 6 */
+	if ((c = client_open(addr, NULL, &status, &cause)) == NULL)
+		errx(status, "%s", cause);
+	if (fail) {
+		if (have_status)
+			extra = xprintf("exit=%u", exit_status);
+		rc = client_fail(c, id, extra, message != NULL ? message : "",
+		    message != NULL ? strlen(message) : 0, &cause);
+		free(extra);
+	} else {
+		rc = client_put_fd(c, id, fd, &cause);
+		if (rc != 0 && client_status(c) == JQ_EXIT_IO) {
+			/* A read error: name the file, nothing was stored. */
+			char *tmp = xprintf("%s: %s (nothing stored)",
+			    put_is_stdin(file) ? "standard input" : file, cause);
+			free(cause);
+			cause = tmp;
+		}
+		if (!put_is_stdin(file))
+			close(fd);
+	}
+	status = rc == 0 ? JQ_EXIT_OK : client_status(c);
+	client_close(c);
+	if (rc != 0)
+		errx(status, "job %s: %s", id, cause);
+	free(message);
+	poptFreeContext(put_pc);
+	return JQ_EXIT_OK;
+}
