@@ -1,0 +1,309 @@
+/*
+ * spawn.c: start a command the careful way, and reap it.
+ *
+ * The child gets every signal disposition back to its default (jq-run
+ * ignores SIGPIPE and catches others; a command must inherit none of that)
+ * and an empty signal mask, its own process group so that a timeout or a
+ * second SIGTERM can kill the whole tree with one kill(-pgid), exactly the
+ * three descriptors it is given, and the environment built by spawn_env().
+ * Signals stay blocked in jq-run between fork() and the child's reset, so no
+ * handler of jq-run ever runs in the child.
+ *
+ * Reaping is done in a loop with WNOHANG, outside any signal handler; the
+ * handler in run.c only notes that SIGCHLD arrived.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jq.h"
+
+extern char **environ;
+
+/*
+ * Build an environment: the current one, with the NAME=VALUE entries of set
+ * replacing any variable of the same name.  Free with spawn_env_free().
+ */
+char **
+spawn_env(const char *const set[])
+{
+	char	**env;
+	size_t	  n = 0, nset = 0, i, j, k = 0;
+
+	while (environ[n] != NULL)
+		n++;
+	while (set[nset] != NULL)
+		nset++;
+	env = xcalloc(n + nset + 1, sizeof *env);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < nset; j++) {
+			size_t len = strcspn(set[j], "=") + 1;
+			if (strncmp(environ[i], set[j], len) == 0)
+				break;
+		}
+		if (j == nset)
+			env[k++] = xstrdup(environ[i]);
+	}
+	for (j = 0; j < nset; j++)
+		env[k++] = xstrdup(set[j]);
+	env[k] = NULL;
+	return env;
+}
+
+/* Free an environment made by spawn_env(). */
+void
+spawn_env_free(char **env)
+{
+	size_t	i;
+
+	if (env == NULL)
+		return;
+	for (i = 0; env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+}
+
+/* Close every descriptor from 3 up (in the child, before exec). */
+static void
+spawn_close_from3(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd;
+
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	/* Old kernel: walk /proc/self/fd, closing all but the walker's own. */
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			fd = atoi(de->d_name);
+			if (fd >= 3 && fd != dirfd(d))
+				close(fd);
+		}
+		closedir(d);
+		return;
+	}
+	for (fd = 3; fd < 65536; fd++)
+		close(fd);
+}
+
+/* In the child: set up signals, group and descriptors, then exec. */
+static void JQ_NORETURN
+spawn_child(char *const argv[], char *const envp[], int src[3])
+{
+	struct sigaction	 sa;
+	sigset_t		 none;
+	char			 msg[512];
+	int			 fd, i, len, saved;
+
+	/* Dispositions first, then the mask: a pending signal must meet SIG_DFL. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (i = 1; i < NSIG; i++)
+		if (i != SIGKILL && i != SIGSTOP)
+			(void)sigaction(i, &sa, NULL);	/* EINVAL for libc's own */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	(void)setpgid(0, 0);
+
+	/*
+	 * Move every source above 2 first, so that a source which already is
+	 * 0, 1 or 2 (jq-run started with a standard stream closed) cannot be
+	 * overwritten before it is used; dup2 then clears close-on-exec.
+	 */
+	for (i = 0; i < 3; i++)
+		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3)) == -1)
+			goto fail;
+	for (i = 0; i < 3; i++)
+		if (dup2(src[i], i) == -1)
+			goto fail;
+	spawn_close_from3();
+
+	execvpe(argv[0], argv, envp);
+fail:
+	saved = errno;
+	len = snprintf(msg, sizeof msg, "jq-run: cannot run %s: %s\n", argv[0],
+	    strerror(saved));
+	if (len > 0) {
+		fd = write(2, msg, (size_t)len < sizeof msg ? (size_t)len :
+		    sizeof msg - 1);
+		(void)fd;
+	}
+	_exit(saved == ENOENT ? 127 : 126);
+}
+
+/*
+ * Start argv[0] (searched in PATH) with environment envp.  in, out and err
+ * say what the command's stdin, stdout and stderr are: SPAWN_PIPE (a pipe to
+ * us, our end in sp->fd_in/fd_out/fd_err; fd_in is non-blocking), SPAWN_NULL
+ * (/dev/null), or a descriptor of ours to pass on.  All our pipe ends are
+ * close-on-exec.  Returns 0, or -1 with *cause.
+ */
+int
+spawn_start(struct spawn *sp, char *const argv[], char *const envp[], int in,
+    int out, int err, char **cause)
+{
+	int		 mode[3] = { in, out, err };
+	int		 pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	int		 src[3], ours[3] = { -1, -1, -1 };
+	int		 nullfd = -1, i, saved;
+	sigset_t	 all, old;
+	pid_t		 pid;
+
+	memset(sp, 0, sizeof *sp);
+	sp->pid = -1;
+	sp->fd_in = sp->fd_out = sp->fd_err = -1;
+	for (i = 0; i < 3; i++) {
+		if (mode[i] == SPAWN_NULL && nullfd == -1 &&
+		    (nullfd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
+			*cause = xprintf("/dev/null: %s", strerror(errno));
+			goto fail;
+		}
+		if (mode[i] == SPAWN_PIPE) {
+			if (pipe2(pipes[i], O_CLOEXEC) == -1) {
+				*cause = xprintf("pipe: %s", strerror(errno));
+				goto fail;
+			}
+			/* stdin: the command reads [0]; stdout/err: it writes [1] */
+			src[i] = pipes[i][i == 0 ? 0 : 1];
+			ours[i] = pipes[i][i == 0 ? 1 : 0];
+		} else
+			src[i] = mode[i] == SPAWN_NULL ? nullfd : mode[i];
+	}
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		spawn_child(argv, envp, src);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid == -1) {
+		*cause = xprintf("fork: %s", strerror(saved));
+		goto fail;
+	}
+	/* Also here, so kill(-pid) works even before the child ran. */
+	(void)setpgid(pid, pid);
+
+	for (i = 0; i < 3; i++)
+		if (mode[i] == SPAWN_PIPE)
+			close(src[i]);
+	if (nullfd != -1)
+		close(nullfd);
+	sp->pid = pid;
+	sp->fd_in = ours[0];
+	sp->fd_out = ours[1];
+	sp->fd_err = ours[2];
+	if (sp->fd_in != -1)
+		(void)util_nonblock(sp->fd_in, 1);
+	return 0;
+
+fail:
+	saved = errno;
+	for (i = 0; i < 3; i++) {
+		if (pipes[i][0] != -1)
+			close(pipes[i][0]);
+		if (pipes[i][1] != -1)
+			close(pipes[i][1]);
+	}
+	if (nullfd != -1)
+		close(nullfd);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * Reap every child that has exited, without blocking, noting sp's status.
+ * Returns 1 once sp's process has been reaped, else 0.
+ */
+int
+spawn_reap(struct spawn *sp)
+{
+	pid_t	 pid;
+	int	 status;
+
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			break;		/* 0: none left to reap now; -1: ECHILD */
+		if (pid == sp->pid) {
+			sp->exited = 1;
+			sp->status = status;
+		}
+	}
+	return sp->exited;
+}
+
+/* Wait (blocking) until sp's process has exited. */
+int
+spawn_wait(struct spawn *sp)
+{
+	pid_t	 pid;
+	int	 status;
+
+	while (!sp->exited && sp->pid > 0) {
+		pid = waitpid(sp->pid, &status, 0);
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid == -1)
+			return -1;
+		sp->exited = 1;
+		sp->status = status;
+	}
+	return 0;
+}
+
+/* Send sig to the command's whole process group. */
+int
+spawn_kill(const struct spawn *sp, int sig)
+{
+	if (sp->pid <= 0)
+		return -1;
+	if (kill(-sp->pid, sig) == -1 && !sp->exited)
+		return kill(sp->pid, sig);	/* group not formed yet */
+	return 0;
+}
+
+/* Close whichever of our pipe ends are still open. */
+void
+spawn_close_fds(struct spawn *sp)
+{
+	if (sp->fd_in != -1)
+		close(sp->fd_in);
+	if (sp->fd_out != -1)
+		close(sp->fd_out);
+	if (sp->fd_err != -1)
+		close(sp->fd_err);
+	sp->fd_in = sp->fd_out = sp->fd_err = -1;
+}
+
+/*
+ * Describe a wait status in the one fixed form ("exit 1", "signal 9") into
+ * buf; return 0 when the command exited with status 0.
+ */
+int
+spawn_status(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, size, "exit %d", WEXITSTATUS(status));
+		return WEXITSTATUS(status) == 0 ? 0 : -1;
+	}
+	if (WIFSIGNALED(status)) {
+		snprintf(buf, size, "signal %d", WTERMSIG(status));
+		return -1;
+	}
+	snprintf(buf, size, "status 0x%x", (unsigned)status);
+	return -1;
+}
