@@ -1,0 +1,266 @@
+# tests/test_helper/common.bash: what every jq bats test file loads.
+#
+# Use:
+#   setup() { load test_helper/common; }           # and in setup_file() if the file has one
+# A file without its own teardown()/teardown_file() gets ones that call jq_teardown; a file that
+# defines its own must call jq_teardown from it.
+#
+# Helpers:
+#   jq_tmpdir              make a short directory (mktemp -d /tmp/jq.XXXXXX) for UNIX sockets and set
+#                          JQ_TMP to it (sun_path holds 108 bytes; BATS_TEST_TMPDIR can be longer).
+#                          Call it directly; `d=$(jq_tmpdir)` also works (prints the path).
+#   start_server [ARG]...  jq-serve --addr-file FILE ARG... in the background under a watchdog,
+#                          listening on -l 127.0.0.1:0 unless ARGs hold -l/--listen; waits for the
+#                          address file and exports SERVER (first address, e.g. 127.0.0.1:40123 or
+#                          unix:/tmp/jq.x/sock), SERVER_ADDRS (all of them, one per line),
+#                          SERVER_PID and SERVER_LOG (the server's stdout and stderr).
+#   start_server_unix [ARG]...   the same, listening on unix:$JQ_TMP/sock
+#   stop_server [PID]      SIGTERM the server (default $SERVER_PID) and reap it; no error if gone
+#                          (KILL to its process group if it is still there after 5 s)
+#   wait_server_exit [SECONDS]   wait for $SERVER_PID to exit (default: $BATS_TEST_TIMEOUT, or
+#                          120 s); sets $status to its exit status; fails the test on time-out
+#   jq_bg CMD [ARG]...     run CMD (a program, or a shell function: it then runs in a child bash
+#                          and sees exported variables only) in the background under the
+#                          watchdog with fd 3 closed; pid in $! and JQ_PIDS; jq_teardown kills it
+#   wait_pid PID [SECONDS] wait for a jq_bg child (default as wait_server_exit); sets $status;
+#                          fails the test on time-out
+#   wait_for_file FILE [SECONDS]   wait until FILE exists and is not empty
+#   make_files DIR N [EXT] N files DIR/file0001.EXT ... (default EXT dat), each with distinct content
+#   jq_teardown            kill every background process started through these helpers (TERM, then
+#                          KILL to its process group), print the server logs (bats shows them
+#                          only when the test failed) and remove the jq_tmpdir directories
+#
+# Every background process closes bats' fd 3 (3>&-), else bats waits for it, and runs under
+# `timeout $JQ_WATCHDOG` (seconds: BATS_TEST_TIMEOUT + 60 in a test, 1800 in setup_file), so a
+# hang fails a test instead of blocking the run.
+# To start one by hand: `cmd 3>&- & JQ_PIDS+=("$!")`.
+
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+bats_load_library bats-file
+
+# The watchdog outlives bats' own per-test timeout, so that one reports a hang first; a server
+# started in setup_file serves a whole file.
+if [[ -z ${JQ_WATCHDOG:-} ]]; then
+	if [[ -n ${BATS_TEST_TMPDIR:-} ]]; then
+		JQ_WATCHDOG=$((${BATS_TEST_TIMEOUT:-240} + 60))
+	else
+		JQ_WATCHDOG=1800
+	fi
+fi
+: "${JQ_WAIT:=60}"
+# pids of background processes started in this scope (this test, or setup_file)
+[[ ${JQ_PIDS+set} ]] || JQ_PIDS=()
+
+# _jq_registry: the file listing what jq_teardown must remove, one per scope (test or file); a
+# file, so that helpers run in $(...) can add to it
+_jq_registry() {
+	printf '%s/.jq-cleanup' "${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-${BATS_RUN_TMPDIR:-/tmp}}}"
+}
+
+jq_tmpdir() {
+	local d
+	d=$(mktemp -d /tmp/jq.XXXXXX) || return 1
+	printf '%s\n' "$d" >>"$(_jq_registry)"
+	# not exported: a test must not reuse the directory of its file's setup_file
+	JQ_TMP=$d
+	if ((BASH_SUBSHELL > 0)); then printf '%s\n' "$d"; fi
+}
+
+# _jq_exited PID: true when PID is gone or a zombie (kill -0 still succeeds on a zombie)
+_jq_exited() {
+	local stat
+	kill -0 "$1" 2>/dev/null || return 0
+	read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
+	stat=${stat##*) }
+	[[ ${stat%% *} == Z ]]
+}
+
+# _jq_reap PID SECONDS: wait up to SECONDS for PID to exit; then set _jq_rc to its exit status
+# (127 when it was not our child) and return 0; return 1 if it is still running
+_jq_reap() {
+	local pid=$1 i n=$((${2:-$JQ_WAIT} * 20))
+	for ((i = 0; i <= n; i++)); do
+		if _jq_exited "$pid"; then
+			_jq_rc=0
+			wait "$pid" 2>/dev/null || _jq_rc=$?
+			_jq_forget "$pid"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# _jq_forget PID: drop PID from JQ_PIDS once reaped, so a recycled pid is never killed
+_jq_forget() {
+	local p keep=()
+	for p in "${JQ_PIDS[@]}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	JQ_PIDS=("${keep[@]}")
+}
+
+# _jq_kill PID: TERM the process group of a watchdog-started PID, then KILL it; reap it
+_jq_kill() {
+	local pid=$1
+	if ! _jq_exited "$pid"; then
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		if _jq_reap "$pid" 5; then return 0; fi
+		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+	fi
+	_jq_reap "$pid" 5 || true
+}
+
+jq_bg() {
+	if declare -F "$1" >/dev/null; then
+		export -f "${1?}"
+		timeout -k 10 "$JQ_WATCHDOG" bash -c '"$@"' jq_bg "$@" 3>&- &
+	else
+		timeout -k 10 "$JQ_WATCHDOG" "$@" 3>&- &
+	fi
+	JQ_PIDS+=("$!")
+}
+
+wait_pid() {
+	local secs=${2:-${BATS_TEST_TIMEOUT:-120}}
+	if ! _jq_reap "$1" "$secs"; then
+		echo "wait_pid: process $1 still running after ${secs}s" >&2
+		return 1
+	fi
+	# shellcheck disable=SC2034 # bats' $status
+	status=$_jq_rc
+}
+
+wait_for_file() {
+	local i n=$((${2:-$JQ_WAIT} * 20))
+	for ((i = 0; i <= n; i++)); do
+		[[ -s $1 ]] && return 0
+		sleep 0.05
+	done
+	echo "wait_for_file: $1 did not appear within ${2:-$JQ_WAIT}s" >&2
+	return 1
+}
+
+start_server() {
+	local a listen=(-l 127.0.0.1:0) n suffix addr_file i
+	[[ -n ${JQ_TMP:-} && -d $JQ_TMP ]] || jq_tmpdir
+	JQ_NSERVERS=$((${JQ_NSERVERS:-0} + 1))
+	n=$JQ_NSERVERS
+	suffix=
+	((n == 1)) || suffix=$n
+	for a in "$@"; do
+		case $a in
+		--) break ;;
+		-l | -l?* | --listen | --listen=*) listen=() ;;
+		esac
+	done
+	addr_file=$JQ_TMP/addr$suffix
+	SERVER_LOG=$JQ_TMP/server$suffix.log
+	rm -f "$addr_file"
+	timeout -k 10 "$JQ_WATCHDOG" jq-serve --addr-file "$addr_file" "${listen[@]}" "$@" \
+		>"$SERVER_LOG" 2>&1 3>&- &
+	SERVER_PID=$!
+	JQ_PIDS+=("$SERVER_PID")
+	export SERVER_PID SERVER_LOG
+	n=$((JQ_WAIT * 20))
+	for ((i = 0; i <= n; i++)); do
+		[[ -s $addr_file ]] && break
+		if _jq_exited "$SERVER_PID"; then
+			_jq_reap "$SERVER_PID" 1 || true
+			echo "start_server: jq-serve $* exited with status $_jq_rc before listening:" >&2
+			cat "$SERVER_LOG" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	if [[ ! -s $addr_file ]]; then
+		echo "start_server: jq-serve $* wrote no address file within ${JQ_WAIT}s:" >&2
+		cat "$SERVER_LOG" >&2
+		return 1
+	fi
+	SERVER_ADDRS=$(<"$addr_file")
+	SERVER=${SERVER_ADDRS%%$'\n'*}
+	export SERVER SERVER_ADDRS
+}
+
+start_server_unix() {
+	local sock
+	[[ -n ${JQ_TMP:-} && -d $JQ_TMP ]] || jq_tmpdir
+	sock=$JQ_TMP/sock
+	[[ ! -e $sock ]] || sock=$JQ_TMP/sock$((${JQ_NSERVERS:-0} + 1))
+	start_server -l "unix:$sock" "$@"
+}
+
+stop_server() {
+	local pid=${1:-${SERVER_PID:-}}
+	[[ -n $pid ]] || return 0
+	if ! _jq_exited "$pid"; then
+		# the watchdog (timeout) passes one SIGTERM on to jq-serve
+		kill -TERM "$pid" 2>/dev/null || true
+		if ! _jq_reap "$pid" 5; then
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	_jq_reap "$pid" 5 || true
+	return 0
+}
+
+wait_server_exit() {
+	local secs=${1:-${BATS_TEST_TIMEOUT:-120}}
+	if ! _jq_reap "${SERVER_PID:?no server started}" "$secs"; then
+		echo "wait_server_exit: jq-serve (pid $SERVER_PID) still running after ${secs}s" >&2
+		return 1
+	fi
+	# shellcheck disable=SC2034 # bats' $status
+	status=$_jq_rc
+}
+
+make_files() {
+	local dir=$1 n=$2 ext=${3:-dat} i j name
+	mkdir -p "$dir"
+	for ((i = 1; i <= n; i++)); do
+		printf -v name '%s/file%04d.%s' "$dir" "$i" "$ext"
+		for ((j = 0; j <= i % 5; j++)); do
+			printf 'file %d of %d, line %d\n' "$i" "$n" "$j"
+		done >"$name"
+	done
+}
+
+jq_teardown() {
+	local pid reg d log
+	for pid in "${JQ_PIDS[@]}"; do
+		_jq_kill "$pid"
+	done
+	JQ_PIDS=()
+	reg=$(_jq_registry)
+	if [[ -f $reg ]]; then
+		while IFS= read -r d; do
+			[[ $d == /tmp/jq.* && -d $d ]] || continue
+			for log in "$d"/server*.log; do
+				[[ -s $log ]] || continue
+				echo "--- $log"
+				cat "$log"
+			done
+			rm -rf "$d"
+		done <"$reg"
+		rm -f "$reg"
+	fi
+	unset JQ_TMP JQ_NSERVERS
+	return 0
+}
+
+# _jq_is_default NAME: true when NAME is bats' empty default (or undefined)
+_jq_is_default() {
+	local def
+	def=$(declare -f "$1") || return 0
+	def=${def//[[:space:]]/}
+	[[ $def == "$1(){return0}" ]]
+}
+if _jq_is_default teardown; then
+	teardown() { jq_teardown; }
+fi
+if _jq_is_default teardown_file; then
+	teardown_file() { jq_teardown; }
+fi
