@@ -13,6 +13,7 @@
  * handler in run.c only notes that SIGCHLD arrived.
  */
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
@@ -108,9 +109,21 @@ spawn_child(char *const argv[], char *const envp[], int src[3])
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
-	for (i = 1; i < NSIG; i++)
-		if (i != SIGKILL && i != SIGSTOP)
-			(void)sigaction(i, &sa, NULL);	/* EINVAL for libc's own */
+	for (i = 1; i < NSIG; i++) {
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		if (sigaction(i, &sa, NULL) != 0 && errno == EINVAL) {
+			/*
+			 * libc keeps 32 and 33 for itself and refuses them, yet
+			 * an ignored disposition there survives exec.  An
+			 * all-zero kernel sigaction is SIG_DFL on every ABI.
+			 */
+			unsigned long kact[4] = { 0 };
+
+			(void)syscall(SYS_rt_sigaction, i, kact, NULL,
+			    (size_t)(_NSIG / 8));
+		}
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 

@@ -342,6 +342,8 @@ test_default_server(void)
 int
 main(void)
 {
+	/* a sanitizer abort must not swallow the TAP lines printed so far */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_parse_addr();
 	test_sockets();
 	test_default_server();

@@ -236,6 +236,8 @@ test_duration(void)
 int
 main(void)
 {
+	/* a sanitizer abort must not swallow the TAP lines printed so far */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_u64();
 	test_size();
 	test_duration();

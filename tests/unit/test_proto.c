@@ -451,6 +451,8 @@ test_crc(void)
 int
 main(void)
 {
+	/* a sanitizer abort must not swallow the TAP lines printed so far */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_requests();
 	test_frames();
 	test_encoding();

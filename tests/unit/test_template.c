@@ -125,6 +125,9 @@ main(void)
 	char	 longname[600], *b;
 	int	 i;
 
+	/* a sanitizer abort must not swallow the TAP lines printed so far */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
 	/* Plain words and each placeholder in both spellings. */
 	check("cat", "cat", 0, NULL);
 	check("cp|<in>|<out>", "cp|/t/in/A.wav|/t/out/A.mp3",
