@@ -3,6 +3,7 @@
  * options (popt's POPT_AUTOHELP has no -V), and the one-line error for a bad
  * option.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +12,9 @@
 #include "jq.h"
 
 const char	*cli_prog = "jq";
+static poptContext cli_pc;	/* freed at exit, whichever way we leave */
+
+struct poptOption cli_no_options[] = { POPT_TABLEEND };
 
 /* Print help, usage or version for the option seen, and exit 0. */
 static void
@@ -31,8 +35,48 @@ cli_help_cb(poptContext pc, enum poptCallbackReason reason,
 		printf("%s (jq) %s\n", cli_prog, JQ_VERSION);
 		break;
 	}
-	poptFreeContext(pc);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "%s: standard output: write error\n", cli_prog);
+		exit(JQ_EXIT_IO);
+	}
 	exit(JQ_EXIT_OK);
+}
+
+/* Free the option context (atexit). */
+static void
+cli_free(void)
+{
+	if (cli_pc != NULL)
+		poptFreeContext(cli_pc);
+	cli_pc = NULL;
+}
+
+/*
+ * Start parsing a tool's command line: name the program for messages,
+ * ignore SIGPIPE (a closed pipe is EPIPE, reported like any error), and
+ * make the popt context, which is freed at exit.
+ */
+poptContext
+cli_context(const char *prog, int argc, char **argv, struct poptOption *opts,
+    const char *operands)
+{
+	cli_prog = prog;
+	signal(SIGPIPE, SIG_IGN);
+	cli_pc = poptGetContext(prog, argc, (const char **)argv, opts, 0);
+	poptSetOtherOptionHelp(cli_pc, operands);
+	atexit(cli_free);
+	return cli_pc;
+}
+
+/* Return the server to use: the operand, else $JQ_SERVER; exit 2 if none. */
+const char *
+cli_server(const char *operand)
+{
+	const char	*addr;
+
+	if ((addr = net_default_server(operand)) == NULL)
+		usage_error(cli_prog, "no SERVER operand and JQ_SERVER is not set");
+	return addr;
 }
 
 struct poptOption cli_help_options[] = {

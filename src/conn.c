@@ -781,15 +781,15 @@ cmd_take(struct conn *c, struct proto_req *r)
 		conn_reply(c, "ERR %s hold= must be conn or lease", ERR_PROTO);
 		return;
 	}
-	if (wait != NULL && parse_uint(wait, 0, JQ_LEASE_MAX_S, &secs) != 0) {
+	if (wait != NULL && parse_uint(wait, 0, JQ_SECONDS_MAX, &secs) != 0) {
 		conn_reply(c, "ERR %s wait= must be 0 to %d seconds", ERR_PROTO,
-		    JQ_LEASE_MAX_S);
+		    JQ_SECONDS_MAX);
 		return;
 	}
-	if (lease != NULL && parse_uint(lease, 1, JQ_LEASE_MAX_S, &lease_s)
+	if (lease != NULL && parse_uint(lease, 1, JQ_SECONDS_MAX, &lease_s)
 	    != 0) {
 		conn_reply(c, "ERR %s lease= must be 1 to %d seconds", ERR_PROTO,
-		    JQ_LEASE_MAX_S);
+		    JQ_SECONDS_MAX);
 		return;
 	}
 	if (match != NULL) {
@@ -922,9 +922,9 @@ cmd_touch(struct conn *c, struct proto_req *r)
 		return;
 	}
 	if ((v = proto_kv(r, "lease")) != NULL &&
-	    parse_uint(v, 1, JQ_LEASE_MAX_S, &secs) != 0) {
+	    parse_uint(v, 1, JQ_SECONDS_MAX, &secs) != 0) {
 		conn_reply(c, "ERR %s lease= must be 1 to %d seconds", ERR_PROTO,
-		    JQ_LEASE_MAX_S);
+		    JQ_SECONDS_MAX);
 		return;
 	}
 	if (j->state != JOB_RUNNING) {

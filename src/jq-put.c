@@ -19,9 +19,6 @@
 
 #include "jq.h"
 
-/* No options: included only for its title, the text after --help's table. */
-static struct poptOption put_no_options[] = { POPT_TABLEEND };
-
 /* The option context, file-wide so that it stays reachable at exit(). */
 static poptContext put_pc;
 
@@ -89,15 +86,11 @@ main(int argc, char *argv[])
 		{ "exit-status", 'x', POPT_ARG_STRING, NULL, 'x',
 		    "with --fail: the exit status to record (0-255)", "N" },
 		CLI_HELP_TABLE,
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, put_no_options, 0,
-		    put_epilogue, NULL },
+		CLI_EPILOGUE(put_epilogue),
 		POPT_TABLEEND
 	};
 
-	cli_prog = "jq-put";
-	signal(SIGPIPE, SIG_IGN);
-	put_pc = poptGetContext(cli_prog, argc, (void *)argv, opts, 0);
-	poptSetOtherOptionHelp(put_pc, "[OPTION...] [SERVER] ID [FILE]");
+	put_pc = cli_context("jq-put", argc, argv, opts, "[OPTION...] [SERVER] ID [FILE]");
 	while ((rc = poptGetNextOpt(put_pc)) > 0) {
 		/* Last one wins; popt hands us the string to free. */
 		char *val = poptGetOptArg(put_pc);
@@ -148,8 +141,7 @@ main(int argc, char *argv[])
 	if (parse_u64(id, 1, UINT64_MAX, &idnum) != 0)
 		usage_error(cli_prog, "'%s': a job ID is a positive decimal number",
 		    id);
-	if ((addr = net_default_server(addr)) == NULL)
-		usage_error(cli_prog, "no SERVER operand and JQ_SERVER is not set");
+	addr = cli_server(addr);
 
 	if (!fail)
 		fd = put_open(file);	/* before connecting: exit 8, not 6 */
@@ -178,6 +170,5 @@ main(int argc, char *argv[])
 	if (rc != 0)
 		errx(status, "job %s: %s", id, cause);
 	free(message);
-	poptFreeContext(put_pc);
 	return JQ_EXIT_OK;
 }

@@ -53,6 +53,16 @@ static struct poptOption run_options[] = {
 	{ "verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE,
 	  "log each job's start, end, status and time", NULL },
 	CLI_HELP_TABLE,
+	CLI_EPILOGUE(
+"Take jobs from SERVER (default: $JQ_SERVER) and run COMMAND for each, until\n"
+"no work remains.  In COMMAND's arguments:\n"
+"  <in>  {in}        a file holding the job's data (else it goes to stdin)\n"
+"  <out> {out}       the file to write the result to (else stdout is sent)\n"
+"  <out.EXT> {out.EXT}  the same, ending in .EXT\n"
+"  <name> {name}     the job's name     <id> {id}  the job's id\n"
+"  <<  {{            a literal < or {, so <<in> is the text <in>\n"
+"Exit status: 0 all jobs succeeded, 1 some failed, 2 usage, 6 cannot reach\n"
+"the server, 7 protocol error, 8 local error, 9 stopped by a signal."),
 	POPT_TABLEEND
 };
 
@@ -86,10 +96,8 @@ main(int argc, char *argv[])
 	struct stat		 st;
 	struct net_addr		 addr;
 	const char		**operands, *env;
-	void			*av;
 	int			 dashes, i, rc, nops = 0, status;
 
-	cli_prog = PROG;
 	memset(&cfg, 0, sizeof cfg);
 	cfg.jobs = run_default_jobs();
 
@@ -100,9 +108,8 @@ main(int argc, char *argv[])
 	head = xcalloc((size_t)dashes + 1, sizeof *head);
 	for (i = 0; i < dashes; i++)
 		head[i] = argv[i];
-	av = head;
-	pc = poptGetContext(PROG, dashes, av, run_options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTION]... [SERVER] -- COMMAND [ARG]...");
+	pc = cli_context(PROG, dashes, head, run_options,
+	    "[OPTION]... [SERVER] -- COMMAND [ARG]...");
 	while ((rc = poptGetNextOpt(pc)) > 0) {
 		switch (rc) {
 		case OPT_JOBS:
@@ -184,9 +191,7 @@ main(int argc, char *argv[])
 		errx(JQ_EXIT_IO, "%s: Not a directory", tmpdir);
 	cfg.tmpdir = dir;
 	cfg.match = match;
-	cfg.worker = worker;
-	poptFreeContext(pc);
-	free(head);
+	cfg.worker = worker;	/* head stays: the popt context points into it */
 
 	status = run_main(&cfg);
 

@@ -337,9 +337,7 @@ main(int argc, char **argv)
 	};
 	poptContext	 pc;
 
-	cli_prog = "jq-serve";
-	pc = poptGetContext(cli_prog, argc, (const char **)argv, opts, 0);
-	poptSetOtherOptionHelp(pc, "[OPTION...] FILE...");
+	pc = cli_context("jq-serve", argc, argv, opts, "[OPTION...] FILE...");
 	while ((rc = poptGetNextOpt(pc)) > 0) {
 		arg = poptGetOptArg(pc);	/* ours to free; NULL for flags */
 		switch (rc) {
@@ -370,7 +368,7 @@ main(int argc, char **argv)
 	server.cfg.lease_ms = lease == NULL ? JQ_LEASE_DEFAULT_MS :
 	    cli_duration("--lease", lease);
 	if (server.cfg.lease_ms < 1000 ||
-	    server.cfg.lease_ms > (uint64_t)JQ_LEASE_MAX_S * 1000)
+	    server.cfg.lease_ms > (uint64_t)JQ_SECONDS_MAX * 1000)
 		usage_error(cli_prog, "--lease: %s is not between 1s and 365d",
 		    lease);
 	server.cfg.retries = retries == NULL ? 0 :
@@ -444,6 +442,5 @@ main(int argc, char **argv)
 	free(retries);
 	free(state_dir);
 	queue_free(&server.queue);
-	poptFreeContext(pc);
 	return rc;
 }

@@ -18,9 +18,6 @@
 
 #include "jq.h"
 
-/* No options: included only for its title, the text after --help's table. */
-static struct poptOption stat_no_options[] = { POPT_TABLEEND };
-
 /* The option context, file-wide so that it stays reachable at exit(). */
 static poptContext stat_pc;
 
@@ -494,15 +491,11 @@ main(int argc, char *argv[])
 		{ "json", 'j', POPT_ARG_NONE, &json, 0,
 		    "print JSON instead of text", NULL },
 		CLI_HELP_TABLE,
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, stat_no_options, 0,
-		    stat_epilogue, NULL },
+		CLI_EPILOGUE(stat_epilogue),
 		POPT_TABLEEND
 	};
 
-	cli_prog = "jq-stat";
-	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is EPIPE, reported */
-	stat_pc = poptGetContext(cli_prog, argc, (void *)argv, opts, 0);
-	poptSetOtherOptionHelp(stat_pc, "[OPTION...] [SERVER]");
+	stat_pc = cli_context("jq-stat", argc, argv, opts, "[OPTION...] [SERVER]");
 	while ((rc = poptGetNextOpt(stat_pc)) > 0)
 		;
 	if (rc < -1)
@@ -511,8 +504,7 @@ main(int argc, char *argv[])
 	if (poptPeekArg(stat_pc) != NULL)
 		usage_error(cli_prog, "%s: unexpected operand",
 		    poptPeekArg(stat_pc));
-	if ((addr = net_default_server(addr)) == NULL)
-		usage_error(cli_prog, "no SERVER operand and JQ_SERVER is not set");
+	addr = cli_server(addr);
 
 	if ((c = client_open(addr, NULL, &status, &cause)) == NULL)
 		errx(status, "%s", cause);
@@ -528,6 +520,5 @@ main(int argc, char *argv[])
 		err(JQ_EXIT_IO, "standard output");
 	stat_free(&r);
 	client_close(c);
-	poptFreeContext(stat_pc);
 	return JQ_EXIT_OK;
 }

@@ -26,9 +26,6 @@
 
 #include "jq.h"
 
-/* No options: included only for its title, the text after --help's table. */
-static struct poptOption take_no_options[] = { POPT_TABLEEND };
-
 /* The option context, file-wide so that it stays reachable at exit(). */
 static poptContext take_pc;
 
@@ -158,9 +155,6 @@ outfile_commit(struct outfile *of, int slot, char **cause)
 	return 0;
 }
 
-/* The longest wait= the server accepts (a year); longer waits mean forever. */
-#define TAKE_WAIT_MAX	31536000ULL
-
 /* Build the TAKE request's extra words; NULL when there are none. */
 static char *
 take_extra(const char *glob, int wait, uint64_t wait_ms)
@@ -170,7 +164,7 @@ take_extra(const char *glob, int wait, uint64_t wait_ms)
 
 	/* wait= counts seconds: round up, so -w 500ms waits, -w 0 does not. */
 	secs = wait_ms / 1000 + (wait_ms % 1000 != 0);
-	if (secs > TAKE_WAIT_MAX)
+	if (secs > JQ_SECONDS_MAX)
 		wait = 0;
 	if (glob == NULL && !wait)
 		return NULL;
@@ -289,15 +283,11 @@ main(int argc, char *argv[])
 		{ "worker", '\0', POPT_ARG_STRING, NULL, 'W',
 		    "worker name told to the server (default: HOSTNAME:PID)", "NAME" },
 		CLI_HELP_TABLE,
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, take_no_options, 0,
-		    take_epilogue, NULL },
+		CLI_EPILOGUE(take_epilogue),
 		POPT_TABLEEND
 	};
 
-	cli_prog = "jq-take";
-	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is EPIPE, reported */
-	take_pc = poptGetContext(cli_prog, argc, (void *)argv, opts, 0);
-	poptSetOtherOptionHelp(take_pc, "[OPTION...] [SERVER]");
+	take_pc = cli_context("jq-take", argc, argv, opts, "[OPTION...] [SERVER]");
 	while ((rc = poptGetNextOpt(take_pc)) > 0) {
 		/* Last one wins; popt hands us the string to free. */
 		char *val = poptGetOptArg(take_pc);
@@ -347,8 +337,7 @@ main(int argc, char *argv[])
 		usage_error(cli_prog, "--output: empty file name");
 	if (idfile != NULL && *idfile == '\0')
 		usage_error(cli_prog, "--id-file: empty file name");
-	if ((addr = net_default_server(arg)) == NULL)
-		usage_error(cli_prog, "no SERVER operand and JQ_SERVER is not set");
+	addr = cli_server(arg);
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = take_signal;
@@ -433,6 +422,5 @@ main(int argc, char *argv[])
 	free(idfile);
 	free(glob);
 	free(worker);
-	poptFreeContext(take_pc);
 	return JQ_EXIT_OK;
 }

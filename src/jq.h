@@ -147,6 +147,13 @@ extern const char	*cli_prog;
 extern struct poptOption cli_help_options[];
 #define CLI_HELP_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_help_options, \
 	0, "Help options:", NULL }
+extern struct poptOption cli_no_options[];
+/* An empty table whose title is printed after the options by --help. */
+#define CLI_EPILOGUE(text) { NULL, '\0', POPT_ARG_INCLUDE_TABLE, \
+	cli_no_options, 0, text, NULL }
+poptContext cli_context(const char *, int, char **, struct poptOption *,
+	    const char *);
+const char *cli_server(const char *);
 void	 cli_bad_option(void *, int) JQ_NORETURN;
 unsigned cli_uint(const char *, const char *, unsigned, unsigned);
 uint64_t cli_duration(const char *, const char *);

@@ -52,7 +52,7 @@
 #define JQ_CONNS_DEFAULT_MAX	4096	/* --max-conns */
 #define JQ_CHUNK		(256U << 10)	/* DATA chunk the tools send */
 #define JQ_LEASE_DEFAULT_MS	(10 * 60 * 1000)	/* --lease */
-#define JQ_LEASE_MAX_S		31536000	/* lease= and wait=: one year */
+#define JQ_SECONDS_MAX		31536000	/* lease= and wait=: one year */
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {

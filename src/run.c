@@ -395,7 +395,7 @@ run_slot_touch_reply(struct run_slot *s)
 		    len < sizeof num) {
 			memcpy(num, v, len);
 			num[len] = '\0';
-			if (parse_u64(num, 1, JQ_LEASE_MAX_S, &lease) == 0)
+			if (parse_u64(num, 1, JQ_SECONDS_MAX, &lease) == 0)
 				s->keepalive_ms = lease * 1000 / 3;
 		}
 		return 0;
