@@ -40,7 +40,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 # Modules shared by every tool, by the clients, by the server, by jq-run.
 COMMON = xmalloc parse crc32c proto net util log cli
 CLIENT = client
-SERVER = server conn queue store journal
+SERVER = server conn queue store journal joblog
 RUN = spawn template run
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))

@@ -204,6 +204,7 @@ conn_free(struct conn *c)
 		}
 		conn_job_leave(j);
 		if (j->state == JOB_RUNNING) {
+			joblog_end(j, "lost", 0);
 			queue_release(&server.queue, j);
 			log_info("job %llu %s released: %s disconnected",
 			    (unsigned long long)j->id, j->path,
@@ -297,6 +298,7 @@ conn_lease_expired(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_info("job %llu %s: lease of %llu ms ran out; it waits again",
 	    (unsigned long long)j->id, j->path, (unsigned long long)j->lease_ms);
+	joblog_end(j, "lost", 0);
 	conn_job_leave(j);
 	queue_release(&server.queue, j);
 	server_wake();
@@ -342,6 +344,7 @@ conn_fail_job(struct job *j, const char *status, const char *msg)
 	j->fail_status = xstrdup(status);
 	j->fail_msg = xstrdup(msg);
 	j->fail_len = strlen(msg);
+	joblog_end(j, status, 0);
 	queue_finish(&server.queue, j, JOB_FAILED);
 	log_warnx("job %llu %s failed: %s", (unsigned long long)j->id, j->path,
 	    msg);
@@ -371,6 +374,8 @@ conn_send_job(struct conn *c, struct job *j)
 	    (unsigned long long)j->id, enc, (unsigned long long)st.st_size,
 	    j->attempt, (unsigned long long)(j->lease_ms + 999) / 1000);
 	free(enc);
+	j->size_in = (uint64_t)st.st_size;
+	joblog_start(j, c->name ? c->name : c->peer);
 	c->send_fd = fd;
 	c->send_job = j;
 	c->send_total = 0;
@@ -611,6 +616,7 @@ conn_rx_fail_commit(struct conn *c, struct job *j)
 	c->rx_status = NULL;
 	conn_job_leave(j);
 	c->nfailed++;
+	joblog_end(j, j->fail_status, 0);
 	if (++j->failures <= server.cfg.retries) {
 		log_info("job %llu %s failed (%s) on attempt %u, reported by "
 		    "%s; it runs again", (unsigned long long)j->id, j->path,
@@ -667,6 +673,7 @@ conn_rx_end(struct conn *c, const struct proto_frame *f)
 			return;
 		}
 		conn_job_leave(j);
+		joblog_end(j, "0", c->rx_total);
 		queue_finish(&server.queue, j, JOB_DONE);
 		c->ndone++;
 		log_info("job %llu %s done by %s: %llu bytes to %s",
@@ -899,6 +906,7 @@ cmd_release(struct conn *c, struct proto_req *r)
 		    (unsigned long long)j->id);
 		return;
 	}
+	joblog_end(j, "lost", 0);
 	conn_job_leave(j);
 	queue_release(&server.queue, j);
 	log_info("job %llu %s released by %s", (unsigned long long)j->id,

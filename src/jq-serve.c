@@ -280,7 +280,7 @@ main(int argc, char **argv)
 	char		*files_from = NULL, *outdir = NULL, *tmpl = NULL;
 	char		*addr_file = NULL, *max_result = NULL, *max_conns = NULL;
 	char		*linger = NULL, *lease = NULL, *retries = NULL;
-	char		*state_dir = NULL;
+	char		*state_dir = NULL, *joblog = NULL;
 	int		 fresh = 0, retry_failed = 0, nosync = 0;
 	char		*cause = NULL;
 	int		 nul = 0, skip = 0, verbose = 0, quiet = 0, rc;
@@ -323,6 +323,9 @@ main(int argc, char **argv)
 		{ "no-sync", '\0', POPT_ARG_NONE, &nosync, 0,
 		  "do not fsync results or the journal (fast, not crash-safe)",
 		  NULL },
+		{ "joblog", '\0', POPT_ARG_STRING, NULL, 'J',
+		  "append a line per finished attempt to FILE (tab-separated)",
+		  "FILE" },
 		{ "linger", '\0', POPT_ARG_STRING, NULL, 'L',
 		  "after the last job, answer late workers for DURATION "
 		  "(default 1s)", "DURATION" },
@@ -351,6 +354,7 @@ main(int argc, char **argv)
 		case 'E': free(lease); lease = (char *)arg; break;
 		case 'R': free(retries); retries = (char *)arg; break;
 		case 'S': free(state_dir); state_dir = (char *)arg; break;
+		case 'J': free(joblog); joblog = (char *)arg; break;
 		case 'v': verbose++; break;
 		case 'q': quiet = 1; break;
 		}
@@ -396,6 +400,10 @@ main(int argc, char **argv)
 	if (files.n == 0 && files_from == NULL)
 		usage_error(cli_prog, "no files to serve");
 
+	if (joblog != NULL && joblog_open(joblog, &cause) != 0) {
+		fprintf(stderr, "%s: %s\n", cli_prog, cause);
+		exit(JQ_EXIT_IO);
+	}
 	if (listen == NULL)
 		listen = default_listen;
 	for (n = 0; listen[n] != NULL; n++) {
@@ -441,6 +449,7 @@ main(int argc, char **argv)
 	free(lease);
 	free(retries);
 	free(state_dir);
+	free(joblog);
 	queue_free(&server.queue);
 	return rc;
 }

@@ -186,6 +186,10 @@ struct job {
 	struct event		*lease_ev;	/* while running: lease expiry */
 	uint64_t		 lease_ms;	/* lease length of this take */
 	uint64_t		 renewed_ms;	/* monotonic time of last renewal */
+	uint64_t		 size_in;	/* job data size when last sent */
+	uint64_t		 start_ms;	/* monotonic, last take */
+	uint64_t		 start_wall_ms;	/* epoch, last take (--joblog) */
+	char			*worker;	/* who took it last (--joblog) */
 	char			*fail_status;	/* "exit:1", "signal:9", ... */
 	char			*fail_msg;	/* tail of the message, NUL-terminated */
 	size_t			 fail_len;
@@ -232,6 +236,11 @@ int	 journal_done(const struct job *, uint64_t, char **);
 int	 journal_failed(const struct job *, char **);
 int	 journal_retry(const struct job *, char **);
 void	 journal_close(const struct queue *, int);
+
+/* joblog.c: --joblog, a line per finished attempt. */
+int	 joblog_open(const char *, char **);
+void	 joblog_start(struct job *, const char *);
+void	 joblog_end(struct job *, const char *, uint64_t);
 
 /* server.c and conn.c: the event loop, listeners and connections. */
 struct server_config {

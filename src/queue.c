@@ -32,6 +32,7 @@ queue_free(struct queue *q)
 		free(q->jobs[i].result);
 		free(q->jobs[i].fail_status);
 		free(q->jobs[i].fail_msg);
+		free(q->jobs[i].worker);
 	}
 	free(q->jobs);
 	queue_init(q);

@@ -1,0 +1,99 @@
+/*
+ * joblog.c: --joblog, one tab-separated line per finished attempt, in the
+ * spirit of GNU parallel's job log, for sort, grep, awk and plotting:
+ *
+ *   id name worker start runtime attempt status bytes_in bytes_out
+ *
+ * start is the epoch time the job was taken (seconds, 3 decimals), runtime
+ * the seconds until the attempt ended; status is 0 (result stored), exit:N,
+ * signal:N, timeout, failed, or lost (lease lapsed, worker gone, released).
+ * Control bytes, tabs and '%' in names are written as %XX.  The log is
+ * written with O_APPEND and is not synced: the journal is the durable record.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jq.h"
+
+static int	 joblog_fd = -1;
+
+/* Open the job log for appending; write the header into a new one. */
+int
+joblog_open(const char *path, char **cause)
+{
+	static const char header[] = "id\tname\tworker\tstart\truntime\t"
+	    "attempt\tstatus\tbytes_in\tbytes_out\n";
+
+	joblog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (joblog_fd < 0) {
+		*cause = xprintf("--joblog %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (lseek(joblog_fd, 0, SEEK_END) == 0 &&
+	    util_write_all(joblog_fd, header, sizeof header - 1) != 0) {
+		*cause = xprintf("--joblog %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Escape control bytes, DEL and '%' as %XX into a new string. */
+static char *
+joblog_escape(const char *s)
+{
+	char	*out = xmalloc(strlen(s) * 3 + 1), *w = out;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f || c == '%')
+			w += sprintf(w, "%%%02X", c);
+		else
+			*w++ = (char)c;
+	}
+	*w = '\0';
+	return out;
+}
+
+/* Note the start of an attempt: when, and by whom. */
+void
+joblog_start(struct job *j, const char *worker)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	j->start_wall_ms = (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000;
+	j->start_ms = util_now_ms();
+	free(j->worker);
+	j->worker = xstrdup(worker);
+}
+
+/* Write the line of a finished attempt (no-op without --joblog). */
+void
+joblog_end(struct job *j, const char *status, uint64_t bytes_out)
+{
+	char		*name, *worker, *line;
+	uint64_t	 run = util_now_ms() - j->start_ms;
+
+	if (joblog_fd < 0)
+		return;
+	name = joblog_escape(j->path);
+	worker = joblog_escape(j->worker ? j->worker : "-");
+	line = xprintf("%llu\t%s\t%s\t%llu.%03llu\t%llu.%03llu\t%u\t%s\t%llu\t"
+	    "%llu\n", (unsigned long long)j->id, name, worker,
+	    (unsigned long long)j->start_wall_ms / 1000,
+	    (unsigned long long)j->start_wall_ms % 1000,
+	    (unsigned long long)run / 1000, (unsigned long long)run % 1000,
+	    j->attempt, status, (unsigned long long)j->size_in,
+	    (unsigned long long)bytes_out);
+	if (util_write_all(joblog_fd, line, strlen(line)) != 0)
+		log_warnx("--joblog: %s", strerror(errno));
+	free(line);
+	free(name);
+	free(worker);
+}
