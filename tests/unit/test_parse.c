@@ -10,48 +10,7 @@
 #include <stdlib.h>
 
 #include "jq.h"
-
-static int	t_count, t_failed;
-
-/* Report one test result as a TAP line; explain failures in a comment. */
-static void JQ_PRINTF(4, 5)
-t_ok(int ok, const char *file, int line, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	t_count++;
-	printf("%sok %d - ", ok ? "" : "not ", t_count);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	if (!ok) {
-		t_failed++;
-		printf("#   failed at %s:%d\n", file, line);
-	}
-	fflush(stdout);
-}
-#define OK(cond, ...)	t_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
-
-/* s with control bytes escaped, for test descriptions; a few rotating buffers. */
-static const char *
-t_esc(const char *s)
-{
-	static char	 buf[4][256];
-	static int	 next;
-	char		*b = buf[next++ % 4];
-	size_t		 n = 0;
-
-	for (; *s != '\0' && n < sizeof buf[0] - 5; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c >= 0x7f || c == '\\')
-			n += (size_t)snprintf(b + n, 5, "\\x%02x", c);
-		else
-			b[n++] = (char)c;
-	}
-	b[n] = '\0';
-	return b;
-}
+#include "tap.h"
 
 #define SENTINEL	0xdeadbeefULL
 
@@ -241,6 +200,5 @@ main(void)
 	test_u64();
 	test_size();
 	test_duration();
-	printf("1..%d\n", t_count);
-	return t_failed != 0;
+	return t_done();
 }
