@@ -734,6 +734,21 @@ conn_job(struct proto_req *r, const char **err, char **errmsg)
 	return j;
 }
 
+/* Find the job named by a request, or answer why there is none. */
+static struct job *
+conn_job_or_reply(struct conn *c, struct proto_req *r)
+{
+	const char	*err = NULL;
+	char		*errmsg = NULL;
+	struct job	*j;
+
+	if ((j = conn_job(r, &err, &errmsg)) == NULL) {
+		conn_reply(c, "ERR %s %s", err, errmsg);
+		free(errmsg);
+	}
+	return j;
+}
+
 /* HELLO <version> [name=<worker>] */
 static void
 cmd_hello(struct conn *c, struct proto_req *r)
@@ -892,15 +907,10 @@ cmd_fail(struct conn *c, struct proto_req *r)
 static void
 cmd_release(struct conn *c, struct proto_req *r)
 {
-	const char	*err = NULL;
-	char		*errmsg = NULL;
 	struct job	*j;
 
-	if ((j = conn_job(r, &err, &errmsg)) == NULL) {
-		conn_reply(c, "ERR %s %s", err, errmsg);
-		free(errmsg);
+	if ((j = conn_job_or_reply(c, r)) == NULL)
 		return;
-	}
 	if (j->state != JOB_RUNNING) {
 		conn_reply(c, "ERR %s job %llu is not running", ERR_NOTHELD,
 		    (unsigned long long)j->id);
@@ -919,16 +929,12 @@ cmd_release(struct conn *c, struct proto_req *r)
 static void
 cmd_touch(struct conn *c, struct proto_req *r)
 {
-	const char	*err = NULL, *v;
-	char		*errmsg = NULL;
+	const char	*v;
 	struct job	*j;
 	unsigned	 secs = 0;
 
-	if ((j = conn_job(r, &err, &errmsg)) == NULL) {
-		conn_reply(c, "ERR %s %s", err, errmsg);
-		free(errmsg);
+	if ((j = conn_job_or_reply(c, r)) == NULL)
 		return;
-	}
 	if ((v = proto_kv(r, "lease")) != NULL &&
 	    parse_uint(v, 1, JQ_SECONDS_MAX, &secs) != 0) {
 		conn_reply(c, "ERR %s lease= must be 1 to %d seconds", ERR_PROTO,
@@ -951,15 +957,11 @@ cmd_touch(struct conn *c, struct proto_req *r)
 static void
 cmd_retry(struct conn *c, struct proto_req *r)
 {
-	const char	*err = NULL;
 	char		*errmsg = NULL;
 	struct job	*j;
 
-	if ((j = conn_job(r, &err, &errmsg)) == NULL) {
-		conn_reply(c, "ERR %s %s", err, errmsg);
-		free(errmsg);
+	if ((j = conn_job_or_reply(c, r)) == NULL)
 		return;
-	}
 	if (j->state != JOB_FAILED || server.finishing) {
 		conn_reply(c, "ERR %s job %llu %s", ERR_NOTHELD,
 		    (unsigned long long)j->id, server.finishing ?
