@@ -50,6 +50,10 @@ if [[ -z ${JQ_WATCHDOG:-} ]]; then
 	fi
 fi
 : "${JQ_WAIT:=60}"
+# Servers keep their journal under the test's own directory, never in the tree (a test that sets
+# its own JQ_STATE_DIR first keeps it).
+: "${JQ_STATE_DIR:=${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/state}"
+export JQ_STATE_DIR
 # pids of background processes started in this scope (this test, or setup_file)
 [[ ${JQ_PIDS+set} ]] || JQ_PIDS=()
 
