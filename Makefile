@@ -40,7 +40,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 # Modules shared by every tool, by the clients, by the server, by jq-run.
 COMMON = xmalloc parse crc32c proto net util log cli
 CLIENT = client
-SERVER = server conn queue store journal joblog
+SERVER = server conn queue store journal joblog commit
 RUN = spawn template run
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -64,7 +64,7 @@ $(BUILDDIR)/%.o: tests/unit/%.c | $(BUILDDIR)
 LINK = $(CC) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $^
 
 $(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) -pthread $(LDLIBS)
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
 	$(LINK) $(LIBS_POPT) $(LDLIBS)
 $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))

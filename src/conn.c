@@ -8,6 +8,8 @@
  *   CONN_DATA      inside a DATA chunk: rx_left bytes to store or drop
  *   CONN_WAIT      a TAKE waits for a job (or for the job being sent to end);
  *                  later requests stay unread in the input buffer
+ *   CONN_COMMIT    a result is being made durable by commit.c; later
+ *                  requests wait likewise, so replies keep their order
  *   CONN_CLOSING   flushing the output, then the connection is freed
  *
  * Output runs beside input: while a job streams out (send_fd >= 0), requests
@@ -44,6 +46,7 @@ enum conn_state {
 	CONN_FRAME,
 	CONN_DATA,
 	CONN_WAIT,
+	CONN_COMMIT,
 	CONN_CLOSING
 };
 
@@ -86,6 +89,7 @@ struct conn {
 	int			 rx_storing;
 	struct store		 rx_store;
 	struct evbuffer		*rx_msg;	/* FAIL message */
+	struct commit		*commit;	/* in commit.c's hands */
 	char			*rx_status;	/* FAIL exit=/signal=/timeout= */
 };
 
@@ -213,6 +217,8 @@ conn_free(struct conn *c)
 		}
 	}
 	conn_unwait(c);
+	if (c->commit != NULL)
+		c->commit->arg = NULL;	/* it completes without us */
 	if (c->rx_storing)
 		store_abort(&c->rx_store);
 	if (c->send_fd >= 0)
@@ -332,6 +338,22 @@ conn_journal_failed(struct job *j)
 		    cause);
 		free(cause);
 	}
+}
+
+/*
+ * The server could not store a result: the job goes back to the queue at
+ * once, so that the next try need not wait for a lease to lapse (traffic on
+ * a hold=conn connection would otherwise keep renewing it).
+ */
+static void
+conn_job_reopen(struct job *j)
+{
+	if (j == NULL || j->state != JOB_RUNNING)
+		return;
+	joblog_end(j, "lost", 0);
+	conn_job_leave(j);
+	queue_release(&server.queue, j);
+	server_wake();
 }
 
 /* Mark a job failed for a reason found by the server itself. */
@@ -518,7 +540,7 @@ conn_rx_begin(struct conn *c, enum proto_cmd cmd, struct job *j,
 			    (unsigned long long)j->id, j->path, cause);
 			c->rx_err = ERR_IO;
 			c->rx_errmsg = xprintf("cannot store the result: %s; "
-			    "the job stays open", cause);
+			    "the job waits for another try", cause);
 			free(cause);
 			return;
 		}
@@ -572,7 +594,7 @@ conn_rx_data(struct conn *c, struct evbuffer *in, size_t n)
 			log_warnx("job %llu %s: %s", (unsigned long long)
 			    c->rx_job->id, c->rx_job->path, cause);
 			conn_rx_refuse(c, ERR_IO, xprintf("cannot store the "
-			    "result: %s; the job stays open", cause));
+			    "result: %s; the job waits for another try", cause));
 			free(cause);
 		}
 	}
@@ -636,7 +658,6 @@ static void
 conn_rx_end(struct conn *c, const struct proto_frame *f)
 {
 	struct job	*j = c->rx_job;
-	char		*cause;
 
 	if (c->rx_err == NULL && (f->len != c->rx_total || f->crc != c->rx_crc))
 		conn_rx_refuse(c, ERR_CHECKSUM, xprintf("payload damaged: "
@@ -647,43 +668,76 @@ conn_rx_end(struct conn *c, const struct proto_frame *f)
 		conn_rx_refuse(c, ERR_DONE, xprintf("job %llu already %s; "
 		    "this result was not stored", (unsigned long long)j->id,
 		    j->state == JOB_DONE ? "has a result" : "failed"));
+	if (c->rx_err == NULL && j->committing)
+		conn_rx_refuse(c, ERR_DONE, xprintf("job %llu: another result "
+		    "is being stored; this one was not", (unsigned long long)j->id));
 	if (c->rx_err != NULL) {
+		if (strcmp(c->rx_err, ERR_IO) == 0)
+			conn_job_reopen(j);
 		conn_reply(c, "ERR %s %s", c->rx_err, c->rx_errmsg);
 		conn_rx_reset(c);
 		return;
 	}
 	if (c->rx_cmd == CMD_PUT) {
+		/* the store passes to commit.c; we answer when it is done */
+		c->commit = xcalloc(1, sizeof *c->commit);
+		c->commit->st = c->rx_store;
+		c->commit->job = j;
+		c->commit->size = c->rx_total;
+		c->commit->arg = c;
 		c->rx_storing = 0;
-		if (store_commit(&c->rx_store, &cause) != 0) {
-			log_warnx("job %llu %s: cannot store result: %s",
-			    (unsigned long long)j->id, j->path, cause);
-			conn_reply(c, "ERR %s cannot store the result: %s; the "
-			    "job stays open", ERR_IO, cause);
-			free(cause);
-			conn_rx_reset(c);
-			return;
-		}
-		if (journal_done(j, c->rx_total, &cause) != 0) {
-			log_warnx("job %llu %s: %s", (unsigned long long)j->id,
-			    j->path, cause);
-			conn_reply(c, "ERR %s result stored but not recorded: %s; "
-			    "the job stays open", ERR_IO, cause);
-			free(cause);
-			conn_rx_reset(c);
-			return;
-		}
-		conn_job_leave(j);
-		joblog_end(j, "0", c->rx_total);
-		queue_finish(&server.queue, j, JOB_DONE);
-		c->ndone++;
-		log_info("job %llu %s done by %s: %llu bytes to %s",
-		    (unsigned long long)j->id, j->path, c->name ? c->name :
-		    c->peer, (unsigned long long)c->rx_total, j->result);
-	} else
-		conn_rx_fail_commit(c, j);
+		c->rx_store.fd = c->rx_store.dirfd = -1;
+		j->committing = 1;
+		conn_rx_reset(c);
+		c->state = CONN_COMMIT;
+		commit_submit(c->commit);
+		return;
+	}
+	conn_rx_fail_commit(c, j);
 	conn_reply(c, "OK %llu", (unsigned long long)j->id);
 	conn_rx_reset(c);
 	server_job_finished();
+}
+
+/*
+ * commit.c is done with a result: the job is done (even if its connection
+ * is gone), or the failure is told; the connection reads requests again.
+ */
+void
+conn_commit_done(struct commit *cm)
+{
+	struct conn	*c = cm->arg;
+	struct job	*j = cm->job;
+
+	j->committing = 0;
+	if (c != NULL) {
+		c->commit = NULL;
+		c->state = CONN_LINE;
+		conn_kick(c);
+	}
+	if (cm->rc != 0) {
+		log_warnx("job %llu %s: cannot store result: %s",
+		    (unsigned long long)j->id, j->path, cm->cause);
+		conn_job_reopen(j);
+		if (c != NULL)
+			conn_reply(c, "ERR %s cannot store the result: %s; the "
+			    "job waits for another try", ERR_IO, cm->cause);
+	} else {
+		conn_job_leave(j);
+		joblog_end(j, "0", cm->size);
+		queue_finish(&server.queue, j, JOB_DONE);
+		log_info("job %llu %s done by %s: %llu bytes to %s",
+		    (unsigned long long)j->id, j->path, c == NULL ? "a worker "
+		    "that left" : c->name ? c->name : c->peer,
+		    (unsigned long long)cm->size, j->result);
+		if (c != NULL) {
+			c->ndone++;
+			conn_reply(c, "OK %llu", (unsigned long long)j->id);
+		}
+		server_job_finished();
+	}
+	free(cm->cause);
+	free(cm);
 }
 
 /* Handle one frame line inside a payload. */
@@ -1122,7 +1176,7 @@ conn_process(struct conn *c)
 			evbuffer_drain(in, len);
 			return;
 		}
-		if (c->state == CONN_WAIT)
+		if (c->state == CONN_WAIT || c->state == CONN_COMMIT)
 			return;
 		if (c->send_fd >= 0 &&
 		    evbuffer_get_length(c->pending) > CONN_PENDING_MAX)

@@ -78,10 +78,12 @@ void
 joblog_end(struct job *j, const char *status, uint64_t bytes_out)
 {
 	char		*name, *worker, *line;
-	uint64_t	 run = util_now_ms() - j->start_ms;
+	uint64_t	 run;
 
 	if (joblog_fd < 0)
 		return;
+	/* a result for a job never handed out: no start, no run time */
+	run = j->start_ms != 0 ? util_now_ms() - j->start_ms : 0;
 	name = joblog_escape(j->path);
 	worker = joblog_escape(j->worker ? j->worker : "-");
 	line = xprintf("%llu\t%s\t%s\t%llu.%03llu\t%llu.%03llu\t%u\t%s\t%llu\t"

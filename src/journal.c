@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ static int	 journal_fd = -1;
 static char	*journal_path;
 static char	*journal_dir;
 static int	 journal_sync = 1;
+static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* FNV-1a, 64 bits, over a byte range: names the job list. */
 static uint64_t
@@ -57,9 +59,12 @@ journal_hash(uint64_t h, const void *buf, size_t len)
 	return h;
 }
 
-/* Append one record (without its CRC and LF) and make it durable. */
+/*
+ * Append one record (without its CRC and LF), and sync the journal if
+ * sync is set.  The commit thread and the loop both append: one lock.
+ */
 static int
-journal_append(const char *rec, char **cause)
+journal_append(const char *rec, int sync, char **cause)
 {
 	char	*line;
 	int	 rc = 0;
@@ -67,18 +72,36 @@ journal_append(const char *rec, char **cause)
 	if (journal_fd < 0)
 		return 0;
 	line = xprintf("%s %08x\n", rec, crc32c_update(0, rec, strlen(rec)));
+	pthread_mutex_lock(&journal_lock);
 	if (util_write_all(journal_fd, line, strlen(line)) != 0 ||
-	    (journal_sync && fdatasync(journal_fd) != 0)) {
+	    (sync && journal_sync && fdatasync(journal_fd) != 0)) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		rc = -1;
 	}
+	pthread_mutex_unlock(&journal_lock);
 	free(line);
 	return rc;
 }
 
-/* Record that job j's result is stored, size bytes long. */
+/* Make every record appended so far durable (group commit). */
 int
-journal_done(const struct job *j, uint64_t size, char **cause)
+journal_sync_now(char **cause)
+{
+	if (journal_fd < 0 || !journal_sync)
+		return 0;
+	if (fdatasync(journal_fd) != 0) {
+		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Append the record that job j's result is stored, size bytes long; it is
+ * durable after the next journal_sync_now.
+ */
+int
+journal_add_done(const struct job *j, uint64_t size, char **cause)
 {
 	char	*enc, *rec;
 	int	 rc;
@@ -86,7 +109,7 @@ journal_done(const struct job *j, uint64_t size, char **cause)
 	enc = proto_encode_dup(j->path, strlen(j->path));
 	rec = xprintf("D %llu %llu %s", (unsigned long long)j->id,
 	    (unsigned long long)size, enc);
-	rc = journal_append(rec, cause);
+	rc = journal_append(rec, 0, cause);
 	free(enc);
 	free(rec);
 	return rc;
@@ -105,7 +128,7 @@ journal_failed(const struct job *j, char **cause)
 	    j->fail_msg ? j->fail_len : 0);
 	rec = xprintf("F %llu %s %s %s", (unsigned long long)j->id, status,
 	    path, msg);
-	rc = journal_append(rec, cause);
+	rc = journal_append(rec, 1, cause);
 	free(path);
 	free(status);
 	free(msg);
@@ -122,7 +145,7 @@ journal_retry(const struct job *j, char **cause)
 
 	enc = proto_encode_dup(j->path, strlen(j->path));
 	rec = xprintf("R %llu %s", (unsigned long long)j->id, enc);
-	rc = journal_append(rec, cause);
+	rc = journal_append(rec, 1, cause);
 	free(enc);
 	free(rec);
 	return rc;
@@ -290,7 +313,7 @@ journal_compact(struct queue *q, char **cause)
 	for (i = 0; i < q->njobs && rc == 0; i++) {
 		struct job *j = &q->jobs[i];
 		if (j->state == JOB_DONE)
-			rc = journal_done(j, stat(j->result, &st) == 0 ?
+			rc = journal_add_done(j, stat(j->result, &st) == 0 ?
 			    (uint64_t)st.st_size : 0, cause);
 		else if (j->state == JOB_FAILED)
 			rc = journal_failed(j, cause);
@@ -379,10 +402,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 		    strerror(errno));
 		return -1;
 	}
-	if (!existed)
-		return util_fsync_dir(dir) == 0 ? 0 :
-		    (*cause = xprintf("%s: %s", dir, strerror(errno)), -1);
-	if (journal_load(q, retry_failed, &nrec, cause) != 0)
+	if (existed && journal_load(q, retry_failed, &nrec, cause) != 0)
 		return -1;
 	for (i = 0; i < q->njobs; i++) {	/* once per result directory */
 		slash = strrchr(q->jobs[i].result, '/');
@@ -397,6 +417,9 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 			free(rdir);
 	}
 	free(lastdir);
+	if (!existed)
+		return util_fsync_dir(dir) == 0 ? 0 :
+		    (*cause = xprintf("%s: %s", dir, strerror(errno)), -1);
 	nfinished = q->count[JOB_DONE] + q->count[JOB_FAILED];
 	log_info("resuming from %s: %zu done, %zu failed, %zu to run",
 	    journal_path, q->count[JOB_DONE], q->count[JOB_FAILED],

@@ -181,6 +181,7 @@ struct job {
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
 	struct conn		*holder;	/* connection that took it, or NULL */
 	int			 hold_conn;	/* released when holder closes */
+	int			 committing;	/* a result is being made durable */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
 	LIST_ENTRY(job)		 hold_entry;	/* in holder's list */
 	struct event		*lease_ev;	/* while running: lease expiry */
@@ -227,12 +228,34 @@ struct store {
 extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, char **);
 ssize_t	 store_write(struct store *, const void *, size_t, char **);
-int	 store_commit(struct store *, char **);
+int	 store_commit_file(struct store *, char **);
+int	 store_sync_dir(struct store *, char **);
+void	 store_close(struct store *);
 void	 store_abort(struct store *);
+
+/* commit.c: results made durable by a thread, in batches. */
+struct event_base;
+struct commit {
+	TAILQ_ENTRY(commit)	 entry;
+	struct store		 st;		/* taken over from the connection */
+	struct job		*job;
+	uint64_t		 size;
+	void			*arg;		/* the connection, or NULL if gone */
+	int			 rc;		/* 0 stored and journaled */
+	char			*cause;
+	dev_t			 dir_dev;
+	ino_t			 dir_ino;
+	int			 dir_synced;
+};
+TAILQ_HEAD(commit_list, commit);
+int	 commit_start(struct event_base *, void (*)(struct commit *), char **);
+void	 commit_submit(struct commit *);
+void	 commit_stop(void);
 
 /* journal.c: the state that survives a crash of the server. */
 int	 journal_open(struct queue *, const char *, int, int, int, char **);
-int	 journal_done(const struct job *, uint64_t, char **);
+int	 journal_add_done(const struct job *, uint64_t, char **);
+int	 journal_sync_now(char **);
 int	 journal_failed(const struct job *, char **);
 int	 journal_retry(const struct job *, char **);
 void	 journal_close(const struct queue *, int);
@@ -276,6 +299,7 @@ void	 conn_retake(struct conn *);
 void	 conn_finish_all(void);
 void	 conn_retake_all(void);
 void	 conn_free_all(void);
+void	 conn_commit_done(struct commit *);
 
 /* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
 enum template_kind {
@@ -335,6 +359,7 @@ struct run_config {
 	const char	*tmpdir;	/* absolute directory for job dirs */
 	int		 keep_tmp;
 	int		 verbose;
+	uint64_t	 reconnect_ms;	/* retry a lost server this long; 0: exit 6 */
 };
 int	 run_main(const struct run_config *);
 

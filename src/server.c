@@ -276,6 +276,11 @@ server_run(char **cause)
 		free(name);
 		names = tmp;
 	}
+	if (commit_start(server.base, conn_commit_done, cause) != 0) {
+		server_unlisten();
+		free(names);
+		return JQ_EXIT_IO;
+	}
 	accept_pause = evtimer_new(server.base, server_resume_accept, NULL);
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
 	sigs[0] = evsignal_new(server.base, SIGINT, server_signal, NULL);
@@ -283,6 +288,7 @@ server_run(char **cause)
 	event_add(sigs[0], NULL);
 	event_add(sigs[1], NULL);
 	if (server.cfg.addr_file != NULL && server_write_addrs(cause) != 0) {
+		commit_stop();
 		server_unlisten();
 		free(names);
 		return JQ_EXIT_IO;
@@ -305,6 +311,7 @@ server_run(char **cause)
 	} else
 		status = JQ_EXIT_OK;
 	server_unlisten();
+	commit_stop();		/* results handed over are made durable */
 	conn_free_all();
 	for (i = 0; i < server.queue.njobs; i++) {
 		if (server.queue.jobs[i].lease_ev != NULL) {

@@ -3,8 +3,8 @@
  *
  * The data goes to a temporary file in the result's own directory, opened
  * relative to a directory fd with O_NOFOLLOW and O_EXCL.  Commit is: fdatasync
- * the file, rename it over the final name, fsync the directory.  Only then is
- * the worker told OK.  Writeback is started every STORE_SYNC_STEP bytes so
+ * the file, rename it over the final name, fsync the directory (commit.c
+ * does this off the event loop).  Only then is the worker told OK.  Writeback is started every STORE_SYNC_STEP bytes so
  * the final fdatasync of a large result does not stall the event loop long.
  */
 #include <errno.h>
@@ -75,9 +75,13 @@ store_write(struct store *st, const void *buf, size_t len, char **cause)
 	return (ssize_t)len;
 }
 
-/* Make the result durable under its final name. */
+/*
+ * Make the file durable and give it its final name: fdatasync, close,
+ * rename.  The directory stays open for store_sync_dir.  On failure the
+ * temporary file is removed.
+ */
 int
-store_commit(struct store *st, char **cause)
+store_commit_file(struct store *st, char **cause)
 {
 	const char	*what = "fdatasync";
 
@@ -92,21 +96,35 @@ store_commit(struct store *st, char **cause)
 	what = "rename";
 	if (renameat(st->dirfd, st->tmpname, st->dirfd, st->final) != 0)
 		goto fail;
-	what = "fsync of its directory";
-	if (store_sync && fsync(st->dirfd) != 0) {
-		/* the rename happened; durability is what is in doubt */
-		*cause = xprintf("%s: %s: %s", st->final, what, strerror(errno));
-		close(st->dirfd);
-		st->dirfd = -1;
-		return -1;
-	}
-	close(st->dirfd);
-	st->dirfd = -1;
 	return 0;
 fail:
 	*cause = xprintf("%s: %s: %s", st->final, what, strerror(errno));
 	store_abort(st);
 	return -1;
+}
+
+/* fsync the result's directory, so its new name survives a crash. */
+int
+store_sync_dir(struct store *st, char **cause)
+{
+	if (store_sync && fsync(st->dirfd) != 0) {
+		/* the rename happened; only its durability is in doubt */
+		*cause = xprintf("%s: fsync of its directory: %s", st->final,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Close what a committed (or failed) store still holds. */
+void
+store_close(struct store *st)
+{
+	if (st->fd >= 0)
+		close(st->fd);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	st->fd = st->dirfd = -1;
 }
 
 /* Throw the temporary file away. */

@@ -1,0 +1,210 @@
+/*
+ * commit.c: making results durable without stopping the event loop.
+ *
+ * A stored result costs an fdatasync of the file, a rename, an fsync of its
+ * directory and an fdatasync of the journal: about 1-2 ms on a quiet disk,
+ * seconds for a large result on a busy one.  Done in the event loop, that
+ * time would stall every connection.  So one thread does it, and does it for
+ * every result waiting at once: files synced and renamed one by one, each
+ * directory fsync'd once, all journal records appended and synced once
+ * (group commit).  The connection that sent the result waits (it reads no
+ * further request) until the loop hears back, then answers OK or ERR IO:
+ * replies stay in order and the worker is told OK only once all of it is on
+ * disk.
+ *
+ * The thread touches only the commit records it is handed and the journal
+ * (whose appends are serialised in journal.c); jobs are read, never changed.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "jq.h"
+
+static pthread_t		 commit_thread;
+static pthread_mutex_t		 commit_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 commit_cond = PTHREAD_COND_INITIALIZER;
+static TAILQ_HEAD(, commit)	 commit_todo = TAILQ_HEAD_INITIALIZER(commit_todo);
+static TAILQ_HEAD(, commit)	 commit_done = TAILQ_HEAD_INITIALIZER(commit_done);
+static int			 commit_stopping, commit_running;
+static int			 commit_pipe[2] = { -1, -1 };
+static struct event		*commit_ev;
+static void			(*commit_cb)(struct commit *);
+
+/* Make one batch durable: files, then directories, then the journal. */
+static void
+commit_batch(struct commit_list *batch)
+{
+	struct commit	*cm, *other;
+	struct stat	 st;
+	char		*cause;
+	int		 any = 0;
+
+	TAILQ_FOREACH(cm, batch, entry) {
+		if (store_commit_file(&cm->st, &cm->cause) != 0)
+			cm->rc = -1;
+		else if (fstat(cm->st.dirfd, &st) == 0) {
+			cm->dir_dev = st.st_dev;
+			cm->dir_ino = st.st_ino;
+		}
+	}
+	TAILQ_FOREACH(cm, batch, entry) {
+		if (cm->rc != 0 || cm->dir_synced)
+			continue;
+		if (store_sync_dir(&cm->st, &cm->cause) != 0) {
+			cm->rc = -1;
+			continue;
+		}
+		/* one fsync serves every result renamed in this directory */
+		for (other = TAILQ_NEXT(cm, entry); other != NULL;
+		    other = TAILQ_NEXT(other, entry))
+			if (other->rc == 0 && other->dir_dev == cm->dir_dev &&
+			    other->dir_ino == cm->dir_ino)
+				other->dir_synced = 1;
+	}
+	TAILQ_FOREACH(cm, batch, entry) {
+		store_close(&cm->st);
+		if (cm->rc == 0 && journal_add_done(cm->job, cm->size,
+		    &cm->cause) != 0)
+			cm->rc = -1;
+		any |= cm->rc == 0;
+	}
+	if (any && journal_sync_now(&cause) != 0) {
+		TAILQ_FOREACH(cm, batch, entry) {
+			if (cm->rc == 0) {
+				cm->rc = -1;
+				cm->cause = xstrdup(cause);
+			}
+		}
+		free(cause);
+	}
+}
+
+/* The thread: take whatever waits, commit it, hand it back to the loop. */
+static void *
+commit_main(void *arg)
+{
+	struct commit_list	 batch;
+	struct commit		*cm;
+	char			 byte = 1;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&commit_lock);
+		while (TAILQ_EMPTY(&commit_todo) && !commit_stopping)
+			pthread_cond_wait(&commit_cond, &commit_lock);
+		if (TAILQ_EMPTY(&commit_todo)) {
+			pthread_mutex_unlock(&commit_lock);
+			return NULL;
+		}
+		TAILQ_INIT(&batch);
+		TAILQ_CONCAT(&batch, &commit_todo, entry);
+		pthread_mutex_unlock(&commit_lock);
+
+		commit_batch(&batch);
+
+		pthread_mutex_lock(&commit_lock);
+		while ((cm = TAILQ_FIRST(&batch)) != NULL) {
+			TAILQ_REMOVE(&batch, cm, entry);
+			TAILQ_INSERT_TAIL(&commit_done, cm, entry);
+		}
+		pthread_mutex_unlock(&commit_lock);
+		/* a full pipe already holds a wake-up: nothing is lost */
+		if (write(commit_pipe[1], &byte, 1) < 0 && errno != EAGAIN)
+			abort();
+	}
+}
+
+/* In the loop: deliver finished commits to their connections. */
+static void
+commit_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct commit_list	 done;
+	struct commit		*cm;
+	char			 buf[64];
+
+	(void)what;
+	(void)arg;
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	TAILQ_INIT(&done);
+	pthread_mutex_lock(&commit_lock);
+	TAILQ_CONCAT(&done, &commit_done, entry);
+	pthread_mutex_unlock(&commit_lock);
+	while ((cm = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, cm, entry);
+		commit_cb(cm);		/* frees cm */
+	}
+}
+
+/* Start the commit thread; done is called in the loop for each commit. */
+int
+commit_start(struct event_base *base, void (*done)(struct commit *),
+    char **cause)
+{
+	int	 rc;
+
+	commit_cb = done;
+	if (pipe2(commit_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		*cause = xprintf("pipe: %s", strerror(errno));
+		return -1;
+	}
+	commit_ev = event_new(base, commit_pipe[0], EV_READ | EV_PERSIST,
+	    commit_wake, NULL);
+	event_add(commit_ev, NULL);
+	if ((rc = pthread_create(&commit_thread, NULL, commit_main, NULL)) != 0) {
+		*cause = xprintf("cannot start the commit thread: %s",
+		    strerror(rc));
+		return -1;
+	}
+	commit_running = 1;
+	return 0;
+}
+
+/* Hand a result to the thread; the connection waits for commit_cb. */
+void
+commit_submit(struct commit *cm)
+{
+	pthread_mutex_lock(&commit_lock);
+	TAILQ_INSERT_TAIL(&commit_todo, cm, entry);
+	pthread_cond_signal(&commit_cond);
+	pthread_mutex_unlock(&commit_lock);
+}
+
+/*
+ * Finish what was handed over (results keep their durability even when the
+ * server stops on a signal), stop the thread, and settle what is left.
+ */
+void
+commit_stop(void)
+{
+	struct commit	*cm;
+
+	if (commit_running) {
+		pthread_mutex_lock(&commit_lock);
+		commit_stopping = 1;
+		pthread_cond_signal(&commit_cond);
+		pthread_mutex_unlock(&commit_lock);
+		pthread_join(commit_thread, NULL);
+		commit_running = 0;
+	}
+	while ((cm = TAILQ_FIRST(&commit_done)) != NULL) {
+		TAILQ_REMOVE(&commit_done, cm, entry);
+		commit_cb(cm);		/* settles the job; frees cm */
+	}
+	if (commit_ev != NULL)
+		event_free(commit_ev);
+	commit_ev = NULL;
+	if (commit_pipe[0] >= 0) {
+		close(commit_pipe[0]);
+		close(commit_pipe[1]);
+	}
+	commit_pipe[0] = commit_pipe[1] = -1;
+}
