@@ -25,13 +25,19 @@ static poptContext put_pc;
 static const char put_epilogue[] =
 "Send FILE (standard input when FILE is absent or -) as the result of job ID\n"
 "on the jq server SERVER, or with --fail report the job as failed.\n"
-"SERVER may be omitted when JQ_SERVER is set; then, without --fail, a first\n"
-"operand made only of digits is the ID (so 'jq-put 7 out.mp3' works).\n"
+"SERVER may be omitted when JQ_SERVER is set; then, without --fail, --touch\n"
+"or --retry, a first operand made only of digits is the ID (so\n"
+"'jq-put 7 out.mp3' works).\n"
 "A job accepts one result: a second one is refused and the first stays.\n"
+"With --touch, renew the lease of running job ID instead (from a shell loop\n"
+"that runs a job taken with jq-take); with --retry, let failed job ID run\n"
+"again.  Neither reads a FILE.\n"
 "\n"
-"Exit status: 0 stored, 2 usage error, 4 refused (the job already has a\n"
-"result or has failed, or there is no such job), 6 cannot reach the server,\n"
-"7 server error or checksum mismatch, 8 FILE cannot be read, 9 interrupted.";
+"Exit status: 0 stored (or renewed, or queued again), 2 usage error,\n"
+"4 refused (the job already has a result or has failed, there is no such\n"
+"job; --touch: the job is not running; --retry: the job has not failed),\n"
+"6 cannot reach the server, 7 server error or checksum mismatch, 8 FILE\n"
+"cannot be read, 9 interrupted.";
 
 /* Whether s is a non-empty string of ASCII digits. */
 static int
@@ -74,9 +80,10 @@ main(int argc, char *argv[])
 	char			*message = NULL, *cause = NULL, *extra = NULL;
 	const char		*addr = NULL, *id, *file = NULL, **ops;
 	int			 fail = 0, have_status = 0, rc, n, fd = -1;
-	int			 status;
-	unsigned		 exit_status = 0;
-	uint64_t		 idnum;
+	int			 status, touch = 0, retry = 0, nofile;
+	unsigned		 exit_status = 0, lease_s = 0;
+	uint64_t		 idnum, lease_ms;
+	const char		*mode;
 	struct client		*c;
 	struct poptOption	 opts[] = {
 		{ "fail", 'f', POPT_ARG_NONE, &fail, 0,
@@ -85,6 +92,13 @@ main(int argc, char *argv[])
 		    "with --fail: the failure message", "TEXT" },
 		{ "exit-status", 'x', POPT_ARG_STRING, NULL, 'x',
 		    "with --fail: the exit status to record (0-255)", "N" },
+		{ "touch", '\0', POPT_ARG_NONE, &touch, 0,
+		    "renew the lease of running job ID (no FILE)", NULL },
+		{ "lease", '\0', POPT_ARG_STRING, NULL, 'L',
+		    "with --touch: the new lease, 1s to 365d (rounded up to "
+		    "seconds); default: the job's current lease", "DURATION" },
+		{ "retry", '\0', POPT_ARG_NONE, &retry, 0,
+		    "let failed job ID run again (no FILE)", NULL },
 		CLI_HELP_TABLE,
 		CLI_EPILOGUE(put_epilogue),
 		POPT_TABLEEND
@@ -108,6 +122,15 @@ main(int argc, char *argv[])
 			have_status = 1;
 			free(val);
 			break;
+		case 'L':
+			lease_ms = cli_duration("--lease", val);
+			if (lease_ms == 0 || lease_ms > (uint64_t)JQ_SECONDS_MAX *
+			    1000)
+				usage_error(cli_prog, "--lease: \"%s\" is not a "
+				    "duration from 1s to 365d", val);
+			lease_s = (unsigned)((lease_ms + 999) / 1000);
+			free(val);
+			break;
 		default:
 			free(val);
 			break;
@@ -119,6 +142,13 @@ main(int argc, char *argv[])
 		usage_error(cli_prog, "--message needs --fail");
 	if (!fail && have_status)
 		usage_error(cli_prog, "--exit-status needs --fail");
+	if (fail + touch + retry > 1)
+		usage_error(cli_prog, "--fail, --touch and --retry exclude each "
+		    "other");
+	if (!touch && lease_s > 0)
+		usage_error(cli_prog, "--lease needs --touch");
+	mode = fail ? "--fail" : touch ? "--touch" : retry ? "--retry" : NULL;
+	nofile = mode != NULL;
 
 	/* Operands: [SERVER] ID [FILE]; see the epilogue for the rule. */
 	ops = poptGetArgs(put_pc);
@@ -126,10 +156,11 @@ main(int argc, char *argv[])
 		;
 	if (n == 0)
 		usage_error(cli_prog, "missing job ID");
-	if (n > (fail ? 2 : 3))
-		usage_error(cli_prog, "%s: unexpected operand%s", ops[fail ? 2 : 3],
-		    fail ? " (--fail reads no FILE)" : "");
-	if (n == 3 || (n == 2 && (fail || net_default_server(NULL) == NULL ||
+	if (n > (nofile ? 2 : 3))
+		usage_error(cli_prog, "%s: unexpected operand%s%s%s",
+		    ops[nofile ? 2 : 3], nofile ? " (" : "", nofile ? mode : "",
+		    nofile ? " reads no FILE)" : "");
+	if (n == 3 || (n == 2 && (nofile || net_default_server(NULL) == NULL ||
 	    !put_all_digits(ops[0])))) {
 		addr = ops[0];
 		id = ops[1];
@@ -143,11 +174,19 @@ main(int argc, char *argv[])
 		    id);
 	addr = cli_server(addr);
 
-	if (!fail)
+	if (!nofile)
 		fd = put_open(file);	/* before connecting: exit 8, not 6 */
 	if ((c = client_open(addr, NULL, &status, &cause)) == NULL)
 		errx(status, "%s", cause);
-	if (fail) {
+	if (touch) {
+		if (lease_s > 0)
+			rc = client_simple(c, &cause, "TOUCH %s lease=%u", id,
+			    lease_s);
+		else
+			rc = client_simple(c, &cause, "TOUCH %s", id);
+	} else if (retry) {
+		rc = client_simple(c, &cause, "RETRY %s", id);
+	} else if (fail) {
 		if (have_status)
 			extra = xprintf("exit=%u", exit_status);
 		rc = client_fail(c, id, extra, message != NULL ? message : "",

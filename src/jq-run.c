@@ -27,11 +27,12 @@
 
 #define PROG		"jq-run"
 #define RUN_JOBS_MAX	1024
+#define RUN_RECONNECT_DEFAULT_MS (60 * 1000)
 
 enum {
 	OPT_JOBS = 'j', OPT_VERBOSE = 'v',
 	OPT_TIMEOUT = 256, OPT_KEEP_TMP, OPT_MAX_JOBS, OPT_MATCH, OPT_WORKER,
-	OPT_TMPDIR
+	OPT_TMPDIR, OPT_RECONNECT
 };
 
 static struct poptOption run_options[] = {
@@ -48,6 +49,9 @@ static struct poptOption run_options[] = {
 	  "worker name told to the server (default HOSTNAME:PID)", "NAME" },
 	{ "tmpdir", '\0', POPT_ARG_STRING, NULL, OPT_TMPDIR,
 	  "make job directories in DIR (default $TMPDIR or /tmp)", "DIR" },
+	{ "reconnect", '\0', POPT_ARG_STRING, NULL, OPT_RECONNECT,
+	  "when the server is lost, try to reconnect for DURATION (default "
+	  "60s; 0: exit 6 at once)", "DURATION" },
 	{ "keep-tmp", '\0', POPT_ARG_NONE, NULL, OPT_KEEP_TMP,
 	  "keep each job's temporary directory (for debugging)", NULL },
 	{ "verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE,
@@ -62,7 +66,8 @@ static struct poptOption run_options[] = {
 "  <name> {name}     the job's name     <id> {id}  the job's id\n"
 "  <<  {{            a literal < or {, so <<in> is the text <in>\n"
 "Exit status: 0 all jobs succeeded, 1 some failed, 2 usage, 6 cannot reach\n"
-"the server, 7 protocol error, 8 local error, 9 stopped by a signal."),
+"the server (or lost it for longer than --reconnect), 7 protocol error,\n"
+"8 local error, 9 stopped by a signal."),
 	POPT_TABLEEND
 };
 
@@ -93,6 +98,7 @@ main(int argc, char *argv[])
 	char			*jobs = NULL, *timeout = NULL, *max_jobs = NULL;
 	char			*match = NULL, *worker = NULL, *tmpdir = NULL;
 	char			*cause = NULL, *dir, **head, *server_arg;
+	char			*reconnect = NULL;
 	struct stat		 st;
 	struct net_addr		 addr;
 	const char		**operands, *env;
@@ -130,6 +136,9 @@ main(int argc, char *argv[])
 		case OPT_TMPDIR:
 			run_take_arg(pc, &tmpdir);
 			break;
+		case OPT_RECONNECT:
+			run_take_arg(pc, &reconnect);
+			break;
 		case OPT_KEEP_TMP:
 			cfg.keep_tmp = 1;
 			break;
@@ -149,6 +158,13 @@ main(int argc, char *argv[])
 		    cfg.timeout_ms > (uint64_t)INT_MAX * 1000)
 			usage_error(PROG, "--timeout: \"%s\" is not a duration "
 			    "from 1ms to %d s", timeout, INT_MAX);
+	}
+	cfg.reconnect_ms = RUN_RECONNECT_DEFAULT_MS;
+	if (reconnect != NULL) {
+		cfg.reconnect_ms = cli_duration("--reconnect", reconnect);
+		if (cfg.reconnect_ms > (uint64_t)JQ_SECONDS_MAX * 1000)
+			usage_error(PROG, "--reconnect: \"%s\" is longer than "
+			    "365d", reconnect);
 	}
 	if (max_jobs != NULL)
 		cfg.max_jobs = cli_uint("--max-jobs", max_jobs, 1, UINT_MAX);
@@ -200,6 +216,7 @@ main(int argc, char *argv[])
 	free(dir);
 	free(jobs);
 	free(timeout);
+	free(reconnect);
 	free(max_jobs);
 	free(match);
 	free(worker);

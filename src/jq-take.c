@@ -157,25 +157,38 @@ outfile_commit(struct outfile *of, int slot, char **cause)
 
 /* Build the TAKE request's extra words; NULL when there are none. */
 static char *
-take_extra(const char *glob, int wait, uint64_t wait_ms)
+take_extra(const char *glob, int wait, uint64_t wait_ms, unsigned lease_s)
 {
 	unsigned long long	 secs;
-	char			*enc, *s;
+	char			*enc, *s, *t;
 
+	s = xstrdup("");
+	if (glob != NULL) {
+		enc = proto_encode_dup(glob, strlen(glob));
+		t = xprintf("%s match=%s", s, enc);
+		free(enc);
+		free(s);
+		s = t;
+	}
 	/* wait= counts seconds: round up, so -w 500ms waits, -w 0 does not. */
 	secs = wait_ms / 1000 + (wait_ms % 1000 != 0);
-	if (secs > JQ_SECONDS_MAX)
-		wait = 0;
-	if (glob == NULL && !wait)
+	if (wait && secs <= JQ_SECONDS_MAX) {
+		t = xprintf("%s wait=%llu", s, secs);
+		free(s);
+		s = t;
+	}
+	if (lease_s > 0) {
+		t = xprintf("%s lease=%u", s, lease_s);
+		free(s);
+		s = t;
+	}
+	if (*s == '\0') {
+		free(s);
 		return NULL;
-	enc = glob != NULL ? proto_encode_dup(glob, strlen(glob)) : xstrdup("");
-	if (wait)
-		s = xprintf("%s%s%swait=%llu", glob != NULL ? "match=" : "", enc,
-		    glob != NULL ? " " : "", secs);
-	else
-		s = xprintf("match=%s", enc);
-	free(enc);
-	return s;
+	}
+	t = xstrdup(s + 1);		/* without the first space */
+	free(s);
+	return t;
 }
 
 /* The id, and with -n the name, each ended by LF or (with -z) NUL. */
@@ -260,7 +273,8 @@ main(int argc, char *argv[])
 	char			*rec;
 	const char		*addr, *arg;
 	int			 name = 0, null = 0, wait = 0, rc, werr, status;
-	uint64_t		 wait_ms = 0;
+	uint64_t		 wait_ms = 0, lease_ms;
+	unsigned		 lease_s = 0;
 	size_t			 reclen;
 	struct outfile		 out = { NULL, NULL, -1 }, idf = { NULL, NULL, -1 };
 	struct client		*c;
@@ -282,6 +296,10 @@ main(int argc, char *argv[])
 		    "hold every job; default: forever", "SECONDS" },
 		{ "worker", '\0', POPT_ARG_STRING, NULL, 'W',
 		    "worker name told to the server (default: HOSTNAME:PID)", "NAME" },
+		{ "lease", '\0', POPT_ARG_STRING, NULL, 'L',
+		    "hold the job for DURATION (1s to 365d, rounded up to "
+		    "seconds) unless renewed with 'jq-put --touch'; default: "
+		    "the server's --lease", "DURATION" },
 		CLI_HELP_TABLE,
 		CLI_EPILOGUE(take_epilogue),
 		POPT_TABLEEND
@@ -311,6 +329,15 @@ main(int argc, char *argv[])
 		case 'w':
 			wait_ms = cli_duration("--wait", val);
 			wait = 1;
+			free(val);
+			break;
+		case 'L':
+			lease_ms = cli_duration("--lease", val);
+			if (lease_ms == 0 || lease_ms > (uint64_t)JQ_SECONDS_MAX *
+			    1000)
+				usage_error(cli_prog, "--lease: \"%s\" is not a "
+				    "duration from 1s to 365d", val);
+			lease_s = (unsigned)((lease_ms + 999) / 1000);
 			free(val);
 			break;
 		case 'W':
@@ -359,7 +386,7 @@ main(int argc, char *argv[])
 		outfile_discard(&idf, 1);
 		errx(status, "%s", cause);
 	}
-	extra = take_extra(glob, wait, wait_ms);
+	extra = take_extra(glob, wait, wait_ms, lease_s);
 	rc = client_take(c, extra, &job, &cause);
 	free(extra);
 	if (rc <= 0) {

@@ -36,8 +36,19 @@
  * byte to a self-pipe that the poll loops watch.
  *
  * Leases: while a job runs, a slot that has sent nothing for a third of the
- * job's lease sends TOUCH (whose reply tells the lease; 500 ms until the
- * first one does), or "DATA 0" inside a result being streamed.
+ * job's lease (from the JOB line; 500 ms if it gave none) sends TOUCH (whose
+ * reply tells the lease too), or "DATA 0" inside a result being streamed.
+ *
+ * A lost server (kill -9, restart): a slot reconnects with exponential
+ * backoff (100 ms doubling to 5 s, with jitter) for at most --reconnect,
+ * then takes jobs again.  A command running when the connection dropped
+ * runs on if its data had been read in full and no part of its result had
+ * been sent yet; its stdout then goes to a spool file in T, and its result
+ * is sent after reconnecting (the server keeps the first result it gets; a
+ * refusal is logged).  A failure seen while away is not reported: the
+ * restarted server runs the job again, so a late failure can never cancel
+ * another worker's result.  Otherwise the command is killed and the job,
+ * which the restarted server has waiting again, runs again.
  *
  * --max-jobs N is exact across slots: a counter in a shared anonymous
  * mapping, incremented atomically by a slot before each TAKE.
@@ -68,7 +79,12 @@
 #define RUN_TAIL	JQ_MSG_KEEP	/* stderr bytes kept for FAIL */
 #define RUN_GRACE_MS	5000		/* SIGTERM to SIGKILL on timeout */
 #define RUN_LABEL_MAX	200		/* bytes of a job name in messages */
-#define RUN_KEEPALIVE_MS 500		/* until a TOUCH reply tells the lease */
+#define RUN_KEEPALIVE_MS 500		/* when the JOB line tells no lease */
+#define RUN_BACKOFF_MIN_MS 100		/* first reconnection delay */
+#define RUN_BACKOFF_MAX_MS 5000		/* longest reconnection delay */
+#ifndef POLLRDHUP
+#define POLLRDHUP	0		/* then only POLLHUP tells */
+#endif
 
 /* This process's signal state; the handler touches nothing else. */
 static volatile sig_atomic_t	run_signals;	/* parent: SIGINT/TERM/HUP seen */
@@ -111,6 +127,8 @@ struct run_slot {
 	int			 failed;	/* some job failed */
 	struct run_owed		 owed[RUN_OWED_MAX];
 	int			 nowed;
+	int			 owed_done;	/* owed[] before this are read */
+	int			 lost;		/* c is NULL: reconnect before use */
 	int			 touches;	/* TOUCH replies owed, before owed[] */
 	uint64_t		 keepalive_ms;	/* a third of the lease */
 	char			*buf;		/* RUN_BUF bytes for stdout and stderr */
@@ -132,6 +150,9 @@ struct run_job {
 	size_t			 inlen, inoff;	/* bytes of slot->inbuf for stdin */
 	struct client_tx	 tx;
 	int			 put_started;	/* PUT line sent, payload open */
+	int			 offline;	/* lost the server while running */
+	char			*spool;		/* offline: stdout kept here, or NULL */
+	int			 spool_fd;
 	uint64_t		 start;		/* ms, monotonic */
 	uint64_t		 deadline;	/* --timeout, 0: none */
 	uint64_t		 kill_at;	/* SIGKILL after the grace, 0: none */
@@ -352,6 +373,9 @@ run_job_free(struct run_job *j)
 	free(j->dir);
 	free(j->in);
 	free(j->out);
+	if (j->spool_fd != -1)
+		close(j->spool_fd);
+	free(j->spool);
 }
 
 /* Note a reply the server owes; it is read by run_slot_settle(). */
@@ -366,14 +390,107 @@ run_slot_owe(struct run_slot *s, enum run_owed_kind kind,
 	o->label = xstrdup(j->label);
 }
 
-/* A fatal connection problem: say why, remember the status. */
+/*
+ * Drop a lost connection.  Replies still owed for results and failures will
+ * never come: say so (the server may or may not have stored them).
+ */
+static void
+run_slot_disconnect(struct run_slot *s)
+{
+	int	 i;
+
+	for (i = s->owed_done; i < s->nowed; i++) {
+		struct run_owed	*o = &s->owed[i];
+
+		if (o->kind == OWED_RESULT || o->kind == OWED_FAILURE)
+			warnx("%s: job %s: the connection was lost before the "
+			    "server confirmed the %s; the job may run again",
+			    o->label, o->id, o->kind == OWED_RESULT ? "result" :
+			    "failure report");
+	}
+	for (i = 0; i < s->nowed; i++) {
+		free(s->owed[i].id);
+		free(s->owed[i].label);
+	}
+	s->nowed = s->owed_done = 0;
+	s->touches = 0;
+	client_close(s->c);
+	s->c = NULL;
+	s->lost = 1;
+}
+
+/*
+ * A connection problem: say why.  A lost connection, when --reconnect
+ * allows, only drops it (s->lost: the caller reconnects); anything else is
+ * fatal and its status remembered.  Returns -1.
+ */
 static int
 run_slot_fatal(struct run_slot *s, char *cause)
 {
 	warnx("%s", cause);
 	free(cause);
-	s->status = client_status(s->c);
+	if (s->c != NULL && client_status(s->c) == JQ_EXIT_CONNECT &&
+	    s->cfg->reconnect_ms > 0 && run_stop != 2) {
+		run_slot_disconnect(s);
+		return -1;
+	}
+	s->status = s->c != NULL ? client_status(s->c) : JQ_EXIT_CONNECT;
 	return -1;
+}
+
+/*
+ * Connect again after a loss, with exponential backoff and jitter, for at
+ * most --reconnect.  0 connected, -1 gave up (status set), 1 SIGUSR2.
+ */
+static int
+run_slot_reconnect(struct run_slot *s)
+{
+	struct pollfd	 pfd;
+	uint64_t	 now, end, delay = RUN_BACKOFF_MIN_MS, nap;
+	char		*cause = NULL;
+	int		 status;
+
+	now = util_now_ms();
+	end = now + s->cfg->reconnect_ms;
+	warnx("reconnecting to %s (for at most %llu ms)",
+	    net_default_server(s->cfg->server),
+	    (unsigned long long)s->cfg->reconnect_ms);
+	for (;;) {
+		if (run_stop == 2)
+			return 1;
+		s->c = client_open(s->cfg->server, s->worker, &status, &cause);
+		if (s->c != NULL) {
+			warnx("reconnected to %s", client_server(s->c));
+			s->lost = 0;
+			return 0;
+		}
+		now = util_now_ms();
+		if ((status != JQ_EXIT_CONNECT && status != JQ_EXIT_PROTOCOL) ||
+		    now >= end) {
+			warnx("%s; gave up reconnecting", cause);
+			free(cause);
+			s->status = status;
+			return -1;
+		}
+		free(cause);
+		cause = NULL;
+		/* Sleep delay/2 to delay, so that slots spread out. */
+		nap = delay / 2 + (uint64_t)random() % (delay / 2 + 1);
+		if (nap > end - now)
+			nap = end - now;
+		for (;;) {
+			uint64_t t = util_now_ms(), until = now + nap;
+
+			if (t >= until || run_stop == 2)
+				break;
+			pfd.fd = run_wake[0];
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, (int)(until - t)) > 0)
+				run_drain_wake();
+		}
+		delay = delay * 2 > RUN_BACKOFF_MAX_MS ? RUN_BACKOFF_MAX_MS :
+		    delay * 2;
+	}
 }
 
 /*
@@ -428,6 +545,8 @@ run_slot_settle(struct run_slot *s)
 		const char	*what = o->kind == OWED_RESULT ? "result" :
 		    o->kind == OWED_FAILURE ? "failure report" : "release";
 
+		s->owed_done = i;
+
 		if (o->kind == OWED_ABORTED) {
 			if ((line = client_line(s->c, &cause)) == NULL)
 				rc = run_slot_fatal(s, cause);
@@ -454,7 +573,7 @@ out:
 		free(s->owed[i].id);
 		free(s->owed[i].label);
 	}
-	s->nowed = 0;
+	s->nowed = s->owed_done = 0;
 	return rc;
 }
 
@@ -516,7 +635,7 @@ run_job_keepalive(struct run_slot *s, struct run_job *j, uint64_t now)
 	char	*cause = NULL;
 	int	 rc;
 
-	if (now < j->last_sent + s->keepalive_ms)
+	if (s->c == NULL || now < j->last_sent + s->keepalive_ms)
 		return 0;
 	if (j->put_started)
 		rc = client_send(s->c, &cause, "DATA 0");
@@ -683,12 +802,57 @@ run_job_rx(struct run_slot *s, struct run_job *j)
 	return 0;
 }
 
+/*
+ * The server was lost while the job ran: go on without it if its data was
+ * read in full and no part of its result has been sent (stdout then goes to
+ * a spool file); 0, or -1 when the job must be given up.
+ */
+static int
+run_job_offline(struct run_slot *s, struct run_job *j)
+{
+	if (j->offline)
+		return 0;
+	if (!j->rx_done || j->put_started) {
+		warnx("%s: job %s: given up: the connection was lost while %s",
+		    j->label, j->cj->id, !j->rx_done ? "its data arrived" :
+		    "its result was being sent");
+		return -1;
+	}
+	if (j->out == NULL) {
+		j->spool = xprintf("%s/.jq-run-result.XXXXXX", j->dir);
+		if ((j->spool_fd = mkostemp(j->spool, O_CLOEXEC)) == -1) {
+			warn("%s: job %s: %s", j->label, j->cj->id, j->spool);
+			free(j->spool);
+			j->spool = NULL;
+			s->status = JQ_EXIT_IO;
+			return -1;
+		}
+	}
+	j->offline = 1;
+	warnx("%s: job %s: runs on; its result goes to the server after "
+	    "reconnecting", j->label, j->cj->id);
+	return 0;
+}
+
+/* Offline: append n bytes of s->buf (the command's stdout) to the spool. */
+static int
+run_job_spool(struct run_slot *s, struct run_job *j, size_t n)
+{
+	if (util_write_all(j->spool_fd, s->buf, n) != 0) {
+		warn("%s: job %s: %s", j->label, j->cj->id, j->spool);
+		s->status = JQ_EXIT_IO;
+		return -1;
+	}
+	return 0;
+}
+
 /* Read the command's stdout: the result, or lines for our stdout. */
 static int
 run_job_stdout(struct run_slot *s, struct run_job *j)
 {
 	char	*cause = NULL;
 	ssize_t	 n;
+	int	 first;
 
 	n = read(j->sp.fd_out, s->buf, RUN_BUF);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN))
@@ -703,14 +867,26 @@ run_job_stdout(struct run_slot *s, struct run_job *j)
 		run_lines_add(&j->out_lines, s->buf, (size_t)n);
 		return 0;
 	}
-	if (!j->put_started) {
-		if (client_send(s->c, &cause, "PUT %s", j->cj->id) != 0)
-			return run_slot_fatal(s, cause);
+	if (j->offline)
+		return run_job_spool(s, j, (size_t)n);
+	first = !j->put_started;
+	if (first) {
 		client_tx_init(&j->tx);
 		j->put_started = 1;
 	}
-	if (client_tx_data(s->c, &j->tx, s->buf, (size_t)n, &cause) != 0)
-		return run_slot_fatal(s, cause);
+	/* Sent at once: the server hears from us, and nothing waits here. */
+	if ((first && client_send(s->c, &cause, "PUT %s", j->cj->id) != 0) ||
+	    client_tx_data(s->c, &j->tx, s->buf, (size_t)n, &cause) != 0 ||
+	    client_flush(s->c, &cause) != 0) {
+		run_slot_fatal(s, cause);
+		/* Lost with the first bytes: the whole result is still ours. */
+		if (first && s->lost && s->status == 0) {
+			j->put_started = 0;
+			if (run_job_offline(s, j) == 0)
+				return run_job_spool(s, j, (size_t)n);
+		}
+		return -1;
+	}
 	j->last_sent = util_now_ms();
 	return 0;
 }
@@ -765,9 +941,40 @@ run_job_poll_timeout(const struct run_slot *s, const struct run_job *j,
 
 	at = j->kill_at != 0 ? j->kill_at : !j->timed_out ? j->deadline : 0;
 	keep = j->last_sent + s->keepalive_ms;
-	if (at == 0 || keep < at)
+	if (s->c != NULL && (at == 0 || keep < at))
 		at = keep;
+	if (at == 0)
+		return -1;
 	return at <= now ? 0 : at - now > INT_MAX ? INT_MAX : (int)(at - now);
+}
+
+/*
+ * A step of the job failed (-1).  When the connection was lost, the job may
+ * go on without the server (0); otherwise it ends here (-1).
+ */
+static int
+run_job_lost(struct run_slot *s, struct run_job *j)
+{
+	if (s->status != 0 || !s->lost)
+		return -1;
+	return run_job_offline(s, j);
+}
+
+/*
+ * The socket, watched only for its closing, signalled something: read
+ * what is there, which tells a lost connection (or nonsense).
+ */
+static int
+run_job_hangup(struct run_slot *s)
+{
+	char	*cause = NULL, *line;
+
+	if ((line = client_line(s->c, &cause)) == NULL)
+		return run_slot_fatal(s, cause);
+	warnx("unexpected message from %s: \"%.80s\"", client_server(s->c),
+	    line);
+	s->status = JQ_EXIT_PROTOCOL;
+	return -1;
 }
 
 /*
@@ -778,7 +985,7 @@ static int
 run_job_loop(struct run_slot *s, struct run_job *j)
 {
 	struct pollfd	 pfd[5];
-	int		 n, r, sock_i, in_i, out_i, err_i;
+	int		 n, r, sock_i, in_i, out_i, err_i, sock_in = 0;
 	uint64_t	 now;
 
 	for (;;) {
@@ -796,11 +1003,13 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		}
 		now = util_now_ms();
 		run_job_check_time(s, j, now);
-		if (run_job_keepalive(s, j, now) == -1)
+		if (run_job_keepalive(s, j, now) == -1 &&
+		    run_job_lost(s, j) == -1)
 			return -1;
 		/* TOUCH replies come after the payload: read them once it ended. */
 		if (j->rx_done && s->touches > 0 && client_buffered(s->c) > 0) {
-			if (run_slot_touch_reply(s) == -1)
+			if (run_slot_touch_reply(s) == -1 &&
+			    run_job_lost(s, j) == -1)
 				return -1;
 			continue;
 		}
@@ -811,7 +1020,7 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		}
 		/* Payload bytes already buffered: no need to poll for them. */
 		if (!j->rx_done && j->inlen == 0 && client_buffered(s->c) > 0) {
-			if (run_job_rx(s, j) == -1)
+			if (run_job_rx(s, j) == -1 && run_job_lost(s, j) == -1)
 				return -1;
 			continue;
 		}
@@ -819,10 +1028,13 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		sock_i = in_i = out_i = err_i = -1;
 		pfd[n].fd = run_wake[0];
 		pfd[n++].events = POLLIN;
-		if ((!j->rx_done && j->inlen == 0) ||
-		    (j->rx_done && s->touches > 0)) {
+		sock_in = s->c != NULL && ((!j->rx_done && j->inlen == 0) ||
+		    (j->rx_done && s->touches > 0));
+		if (sock_in || (s->c != NULL && j->rx_done)) {
+			/* Not expecting anything: watch for the server leaving
+			 * (not inside a payload, whose rest stays unread). */
 			pfd[sock_i = n].fd = client_fd(s->c);
-			pfd[n++].events = POLLIN;
+			pfd[n++].events = sock_in ? POLLIN : POLLRDHUP;
 		}
 		if (j->sp.fd_in != -1 && j->inlen > 0) {
 			pfd[in_i = n].fd = j->sp.fd_in;
@@ -849,27 +1061,60 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		if (in_i != -1 && pfd[in_i].revents != 0)
 			run_job_feed(s, j);
 		if (out_i != -1 && pfd[out_i].revents != 0 &&
-		    run_job_stdout(s, j) == -1)
+		    run_job_stdout(s, j) == -1 && run_job_lost(s, j) == -1)
 			return -1;
 		if (err_i != -1 && pfd[err_i].revents != 0)
 			run_job_stderr(s, j);
-		if (sock_i != -1 && pfd[sock_i].revents != 0 &&
-		    (j->rx_done ? run_slot_touch_reply(s) : run_job_rx(s, j)) == -1)
+		if (sock_i == -1 || s->c == NULL || pfd[sock_i].revents == 0)
+			continue;
+		if (!sock_in)
+			r = run_job_hangup(s);
+		else
+			r = j->rx_done ? run_slot_touch_reply(s) : run_job_rx(s, j);
+		if (r == -1 && run_job_lost(s, j) == -1)
 			return -1;
 	}
 }
 
 /*
  * The command ended: queue the result or the failure (replies are read by
- * run_slot_settle() with the next TAKE's).  Returns 0 or -1 (fatal).
+ * run_slot_settle() with the next TAKE's).  A job that ran on without the
+ * server reconnects first.  Returns 0, -1 (fatal, or lost again: see
+ * s->lost) or 1 (SIGUSR2 while reconnecting).
  */
 static int
 run_job_deliver(struct run_slot *s, struct run_job *j)
 {
 	char		 how[64], kv[64], *cause = NULL, *msg, *reason = NULL;
+	const char	*file = j->out != NULL ? j->out : j->spool;
 	size_t		 len;
 	struct stat	 st;
-	int		 ok, fd = -1, status = j->sp.status;
+	int		 ok, fd = -1, status = j->sp.status, rc;
+
+	if (j->offline && !j->timed_out && spawn_status(status, how,
+	    sizeof how) != 0) {
+		/* The restarted server runs it again: a late failure must
+		 * not cancel another worker's result. */
+		warnx("%s: job %s failed (%s) while the server was away; not "
+		    "reported, the server runs it again", j->label, j->cj->id,
+		    how);
+		s->failed = 1;
+		return 0;
+	}
+	if (j->offline && j->timed_out) {
+		warnx("%s: job %s timed out while the server was away; not "
+		    "reported, the server runs it again", j->label, j->cj->id);
+		s->failed = 1;
+		return 0;
+	}
+	if (s->c == NULL && (rc = run_slot_reconnect(s)) != 0)
+		return rc;
+	if (j->spool_fd != -1) {
+		close(j->spool_fd);
+		j->spool_fd = -1;
+	}
+	if (j->offline)
+		j->put_started = 0;	/* nothing sent since the loss */
 
 	ok = spawn_status(status, how, sizeof how) == 0;
 	if (j->timed_out) {
@@ -883,8 +1128,8 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 	else
 		snprintf(kv, sizeof kv, "exit=%d", WEXITSTATUS(status));
 
-	if (ok && j->out != NULL) {
-		fd = open(j->out, O_RDONLY | O_CLOEXEC);
+	if (ok && file != NULL) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
 		if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 			ok = 0;
 			kv[0] = '\0';		/* exited 0: no status to report */
@@ -893,7 +1138,7 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 			    "(%s)", strrchr(j->out, '/') + 1);
 		}
 	}
-	if (ok && j->out != NULL) {
+	if (ok && file != NULL) {
 		client_tx_init(&j->tx);
 		j->put_started = 1;
 		if (client_send(s->c, &cause, "PUT %s", j->cj->id) != 0)
@@ -980,7 +1225,7 @@ run_job_abandon(struct run_slot *s, struct run_job *j)
 	if (s->cfg->verbose)
 		warnx("%s: job %s: stopped, handing it back", j->label,
 		    j->cj->id);
-	if (!j->rx_done)
+	if (!j->rx_done || s->c == NULL)
 		return;
 	if (j->put_started) {
 		if (client_tx_abort(s->c, &cause) != 0)
@@ -1005,12 +1250,16 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	int		 rc;
 
 	memset(&j, 0, sizeof j);
+	j.spool_fd = -1;
 	j.sp.pid = -1;
 	j.sp.fd_in = j.sp.fd_out = j.sp.fd_err = -1;
 	j.cj = cj;
 	j.start = j.last_sent = util_now_ms();
 	j.label = run_label(cj->name);
 	client_rx_init(&j.rx);
+	/* Heartbeats at a third of the lease the server gave this job. */
+	s->keepalive_ms = cj->lease > 0 ? (uint64_t)cj->lease * 1000 / 3 :
+	    RUN_KEEPALIVE_MS;
 	if (s->cfg->verbose)
 		warnx("%s: job %s: started (attempt %u)", j.label, cj->id,
 		    cj->attempt);
@@ -1031,7 +1280,13 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 		spawn_close_fds(&j.sp);
 		run_lines_end(&j.out_lines);
 		run_lines_end(&j.err_lines);
-		rc = run_job_deliver(s, &j);
+		/* From a file, a result lost with the server can go again. */
+		while ((rc = run_job_deliver(s, &j)) == -1 && s->lost &&
+		    s->status == 0 && (j.out != NULL || j.spool != NULL)) {
+			warnx("%s: job %s: sending the result again", j.label,
+			    cj->id);
+			j.offline = 1;
+		}
 	}
 out:
 	if (rc == 1)
@@ -1087,7 +1342,7 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 	struct run_slot		 s;
 	struct client_job	 cj;
 	char			*cause = NULL, *enc;
-	int			 status, r;
+	int			 status, r, counted = 0;
 
 	memset(&s, 0, sizeof s);
 	s.cfg = cfg;
@@ -1124,19 +1379,29 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 		s.take = xstrdup("TAKE hold=conn");
 	s.buf = xmalloc(RUN_BUF);
 	s.keepalive_ms = RUN_KEEPALIVE_MS;
+	srandom((unsigned)getpid() ^ (unsigned)util_now_ms());
 
 	for (;;) {
 		if (run_stop)
 			break;
-		if (counter != NULL && __atomic_fetch_add(counter, 1,
+		if (s.c == NULL && run_slot_reconnect(&s) != 0)
+			break;
+		/* A TAKE sent again after a loss counts once. */
+		if (!counted && counter != NULL && __atomic_fetch_add(counter, 1,
 		    __ATOMIC_SEQ_CST) >= cfg->max_jobs)
 			break;
+		counted = 1;
 		if (client_send(s.c, &cause, "%s", s.take) != 0) {
 			run_slot_fatal(&s, cause);
+			if (s.lost && s.status == 0)
+				continue;
 			break;
 		}
-		if (run_slot_settle(&s) != 0)
+		if (run_slot_settle(&s) != 0) {
+			if (s.lost && s.status == 0)
+				continue;
 			break;
+		}
 		if ((r = run_slot_wait_input(&s)) != 0)
 			break;
 		r = client_take_reply(s.c, &cj, &cause);
@@ -1146,10 +1411,15 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 		}
 		if (r < 0) {
 			run_slot_fatal(&s, cause);
+			if (s.lost && s.status == 0)
+				continue;
 			break;
 		}
+		counted = 0;
 		r = run_slot_job(&s, &cj);
 		client_job_free(&cj);
+		if (r == -1 && s.lost && s.status == 0)
+			continue;
 		if (r != 0)
 			break;
 	}

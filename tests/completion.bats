@@ -91,7 +91,7 @@ complete_line() {
     assert_output -- "--id-file"
     run complete_line "jq-take -"
     local o
-    for o in -o --output -i --id-file -n --name -z --null -m --match -w --wait --worker; do
+    for o in -o --output -i --id-file -n --name -z --null -m --match -w --wait --worker --lease; do
         assert_line -- "$o"
     done
     refute_line -- "--output-dir"
@@ -100,11 +100,29 @@ complete_line() {
 
 @test "jq-put: options" {
     run complete_line "jq-put --"
-    assert_output $'--fail\n--message\n--exit-status\n--help\n--usage\n--version'
+    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--help\n--usage\n--version'
     run complete_line "jq-put -"
     assert_line -- "-f"
     assert_line -- "-m"
     assert_line -- "-x"
+}
+
+@test "jq-serve: the journal and lease options, and --state-dir takes a directory" {
+    run complete_line "jq-serve --re"
+    assert_line -- "--result"
+    assert_line -- "--retries"
+    assert_line -- "--retry-failed"
+    run complete_line "jq-serve --"
+    local o
+    for o in --lease --state-dir --fresh --no-sync --joblog --linger; do
+        assert_line -- "$o"
+    done
+    mkdir -p "$BATS_TEST_TMPDIR/w/statedir"
+    : >"$BATS_TEST_TMPDIR/w/statefile"
+    cd "$BATS_TEST_TMPDIR/w"
+    run complete_line "jq-serve --state-dir state"
+    assert_line -- "statedir"
+    refute_line -- "statefile"
 }
 
 @test "jq-stat: --json, not jq-run's --jobs" {
@@ -117,7 +135,7 @@ complete_line() {
 @test "jq-run: options" {
     run complete_line "jq-run -"
     local o
-    for o in -j --jobs --timeout --keep-tmp --max-jobs --match -v --verbose --worker --tmpdir --; do
+    for o in -j --jobs --timeout --keep-tmp --max-jobs --match -v --verbose --worker --tmpdir --reconnect --; do
         assert_line -- "$o"
     done
     refute_line -- "--json"

@@ -434,7 +434,7 @@ own group"
 	printf 'a' >"$D/in/a.txt"
 	serve "$D/in/a.txt"
 	# shellcheck disable=SC2016
-	jr_bg "$D/run" "$SERVER" -- sh -c 'echo x >"$M/started"; while [ ! -e "$M/go" ]; do sleep 0.05; done; cat' '<in>'
+	jr_bg "$D/run" --reconnect 0 "$SERVER" -- sh -c 'echo x >"$M/started"; while [ ! -e "$M/go" ]; do sleep 0.05; done; cat' '<in>'
 	wait_for_file "$M/started"
 	stop_server
 	touch "$M/go"
