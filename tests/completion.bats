@@ -68,7 +68,7 @@ complete_line() {
 }
 
 @test "jq-serve: long option prefix" {
-    run complete_line "jq-serve --li"
+    run complete_line "jq-serve --lis"
     assert_output -- "--listen"
     run complete_line "jq-serve --ma"
     assert_output $'--max-result\n--max-conns'
