@@ -27,6 +27,9 @@
 
 #define PROG		"jq-run"
 #define RUN_JOBS_MAX	1024
+
+/* argv up to "--", as popt's context sees it: lives as long as the context */
+char	**run_head;	/* global, so its store cannot be optimised away */
 #define RUN_RECONNECT_DEFAULT_MS (60 * 1000)
 
 enum {
@@ -97,7 +100,7 @@ main(int argc, char *argv[])
 	poptContext		 pc;
 	char			*jobs = NULL, *timeout = NULL, *max_jobs = NULL;
 	char			*match = NULL, *worker = NULL, *tmpdir = NULL;
-	char			*cause = NULL, *dir, **head, *server_arg;
+	char			*cause = NULL, *dir, *server_arg;
 	char			*reconnect = NULL;
 	struct stat		 st;
 	struct net_addr		 addr;
@@ -111,10 +114,10 @@ main(int argc, char *argv[])
 	for (dashes = 1; dashes < argc; dashes++)
 		if (strcmp(argv[dashes], "--") == 0)
 			break;
-	head = xcalloc((size_t)dashes + 1, sizeof *head);
+	run_head = xcalloc((size_t)dashes + 1, sizeof *run_head);
 	for (i = 0; i < dashes; i++)
-		head[i] = argv[i];
-	pc = cli_context(PROG, dashes, head, run_options,
+		run_head[i] = argv[i];
+	pc = cli_context(PROG, dashes, run_head, run_options,
 	    "[OPTION]... [SERVER] -- COMMAND [ARG]...");
 	while ((rc = poptGetNextOpt(pc)) > 0) {
 		switch (rc) {
@@ -207,7 +210,7 @@ main(int argc, char *argv[])
 		errx(JQ_EXIT_IO, "%s: Not a directory", tmpdir);
 	cfg.tmpdir = dir;
 	cfg.match = match;
-	cfg.worker = worker;	/* head stays: the popt context points into it */
+	cfg.worker = worker;
 
 	status = run_main(&cfg);
 
