@@ -84,6 +84,10 @@ check: all $(UNIT_BINS)
 bench: all
 	@BUILDDIR=$(BUILDDIR) bash bench/run
 
+# the fault tests at scale: make soak SOAKFLAGS='--rounds 50 --jobs 5000'
+soak: all
+	@BUILDDIR=$(BUILDDIR) bash tests/soak $(SOAKFLAGS)
+
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)
@@ -103,4 +107,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all check bench install uninstall clean
+.PHONY: all check bench soak install uninstall clean
