@@ -75,6 +75,7 @@ struct conn {
 	/* the job being sent */
 	int			 send_fd;
 	struct job		*send_job;
+	uint64_t		 send_size;	/* size at open, for buffer sizing */
 	uint64_t		 send_total;
 	uint32_t		 send_crc;
 	struct evbuffer		*pending;	/* replies held back meanwhile */
@@ -399,6 +400,7 @@ conn_send_job(struct conn *c, struct job *j)
 	j->size_in = (uint64_t)st.st_size;
 	joblog_start(j, c->name ? c->name : c->peer);
 	c->send_fd = fd;
+	c->send_size = (uint64_t)st.st_size;
 	c->send_job = j;
 	c->send_total = 0;
 	c->send_crc = 0;
@@ -473,16 +475,27 @@ conn_pump(struct conn *c)
 	struct evbuffer_iovec	 v;
 	struct job		*j = c->send_job;
 	ssize_t			 n;
+	size_t			 want;
 	char			*msg;
 
 	while (c->send_fd >= 0 && evbuffer_get_length(out) < JQ_CHUNK) {
+		/*
+		 * Ask for what the file should still hold (one more byte sees
+		 * EOF), not a whole chunk: a 256 KiB buffer per tiny job is an
+		 * mmap and munmap each time.
+		 */
+		want = c->send_size > c->send_total ?
+		    (size_t)(c->send_size - c->send_total) + 1 : 1;
+		if (want > JQ_CHUNK || want < 4096)
+			want = want > JQ_CHUNK ? JQ_CHUNK : 4096;
 		chunk = evbuffer_new();
-		if (chunk == NULL || evbuffer_reserve_space(chunk, JQ_CHUNK, &v, 1) < 1) {
+		if (chunk == NULL || evbuffer_reserve_space(chunk,
+		    (ev_ssize_t)want, &v, 1) < 1) {
 			n = -1;
 			errno = ENOMEM;
 		} else {
 			do
-				n = read(c->send_fd, v.iov_base, JQ_CHUNK);
+				n = read(c->send_fd, v.iov_base, want);
 			while (n < 0 && errno == EINTR);
 		}
 		if (n > 0) {
