@@ -107,6 +107,7 @@ main(int argc, char *argv[])
 	const char		**operands, *env;
 	int			 dashes, i, rc, nops = 0, status;
 
+	log_init(PROG, 0);
 	memset(&cfg, 0, sizeof cfg);
 	cfg.jobs = run_default_jobs();
 

@@ -87,6 +87,7 @@ const char *net_default_server(const char *);
 void	 log_init(const char *, int);
 void	 log_info(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_warnx(const char *, ...) JQ_PRINTF(1, 2);
+void	 log_warn(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_debug(const char *, ...) JQ_PRINTF(1, 2);
 int	 log_verbose(void);
 

@@ -3,8 +3,11 @@
  * program name.  Verbosity: -1 nothing, 0 errors and warnings, 1 info,
  * 2 debug.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "jq.h"
 
@@ -26,14 +29,35 @@ log_verbose(void)
 	return log_level;
 }
 
-/* Print one log line. */
+/*
+ * Print one log line with one write(2), so that lines from the processes
+ * sharing a stderr (jq-run's slots) never interleave.  A line too long
+ * for the buffer is cut, not split.
+ */
 static void
-log_vline(const char *fmt, va_list ap)
+log_vline(const char *fmt, va_list ap, int errnum)
 {
 	char	 line[2048];
+	size_t	 len;
+	int	 n;
 
-	vsnprintf(line, sizeof line, fmt, ap);
-	fprintf(stderr, "%s: %s\n", log_prog, line);
+	n = snprintf(line, sizeof line, "%s: ", log_prog);
+	len = n < 0 ? 0 : (size_t)n;
+	if (len < sizeof line) {
+		n = vsnprintf(line + len, sizeof line - len, fmt, ap);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	if (errnum != 0 && len < sizeof line) {
+		n = snprintf(line + len, sizeof line - len, ": %s",
+		    strerror(errnum));
+		if (n > 0)
+			len += (size_t)n;
+	}
+	if (len > sizeof line - 1)
+		len = sizeof line - 1;
+	line[len++] = '\n';
+	(void)util_write_all(STDERR_FILENO, line, len);
 }
 
 /* Log an event worth knowing about at verbosity 1. */
@@ -45,7 +69,7 @@ log_info(const char *fmt, ...)
 	if (log_level < 1)
 		return;
 	va_start(ap, fmt);
-	log_vline(fmt, ap);
+	log_vline(fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -58,7 +82,7 @@ log_warnx(const char *fmt, ...)
 	if (log_level < 0)
 		return;
 	va_start(ap, fmt);
-	log_vline(fmt, ap);
+	log_vline(fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -71,6 +95,21 @@ log_debug(const char *fmt, ...)
 	if (log_level < 2)
 		return;
 	va_start(ap, fmt);
-	log_vline(fmt, ap);
+	log_vline(fmt, ap, 0);
 	va_end(ap);
+}
+
+/* Log a warning or error followed by the text of errno, like warn(3). */
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 errnum = errno;
+
+	if (log_level < 0)
+		return;
+	va_start(ap, fmt);
+	log_vline(fmt, ap, errnum);
+	va_end(ap);
+	errno = errnum;
 }

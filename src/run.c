@@ -357,9 +357,9 @@ run_job_cleanup_dir(struct run_slot *s, struct run_job *j)
 	if (j->dir == NULL)
 		return;
 	if (s->cfg->keep_tmp)
-		warnx("%s: job %s: kept %s", j->label, j->cj->id, j->dir);
+		log_warnx("%s: job %s: kept %s", j->label, j->cj->id, j->dir);
 	else if (run_rmtree_at(AT_FDCWD, j->dir) == -1)
-		warn("%s: cannot remove %s", j->label, j->dir);
+		log_warn("%s: cannot remove %s", j->label, j->dir);
 }
 
 /* Free everything of a job but the client_job. */
@@ -403,7 +403,7 @@ run_slot_disconnect(struct run_slot *s)
 		struct run_owed	*o = &s->owed[i];
 
 		if (o->kind == OWED_RESULT || o->kind == OWED_FAILURE)
-			warnx("%s: job %s: the connection was lost before the "
+			log_warnx("%s: job %s: the connection was lost before the "
 			    "server confirmed the %s; the job may run again",
 			    o->label, o->id, o->kind == OWED_RESULT ? "result" :
 			    "failure report");
@@ -427,7 +427,7 @@ run_slot_disconnect(struct run_slot *s)
 static int
 run_slot_fatal(struct run_slot *s, char *cause)
 {
-	warnx("%s", cause);
+	log_warnx("%s", cause);
 	free(cause);
 	if (s->c != NULL && client_status(s->c) == JQ_EXIT_CONNECT &&
 	    s->cfg->reconnect_ms > 0 && run_stop != 2) {
@@ -452,7 +452,7 @@ run_slot_reconnect(struct run_slot *s)
 
 	now = util_now_ms();
 	end = now + s->cfg->reconnect_ms;
-	warnx("reconnecting to %s (for at most %llu ms)",
+	log_warnx("reconnecting to %s (for at most %llu ms)",
 	    net_default_server(s->cfg->server),
 	    (unsigned long long)s->cfg->reconnect_ms);
 	for (;;) {
@@ -460,14 +460,14 @@ run_slot_reconnect(struct run_slot *s)
 			return 1;
 		s->c = client_open(s->cfg->server, s->worker, &status, &cause);
 		if (s->c != NULL) {
-			warnx("reconnected to %s", client_server(s->c));
+			log_warnx("reconnected to %s", client_server(s->c));
 			s->lost = 0;
 			return 0;
 		}
 		now = util_now_ms();
 		if ((status != JQ_EXIT_CONNECT && status != JQ_EXIT_PROTOCOL) ||
 		    now >= end) {
-			warnx("%s; gave up reconnecting", cause);
+			log_warnx("%s; gave up reconnecting", cause);
 			free(cause);
 			s->status = status;
 			return -1;
@@ -519,7 +519,7 @@ run_slot_touch_reply(struct run_slot *s)
 	}
 	if (client_status(s->c) == JQ_EXIT_CONNECT)
 		return run_slot_fatal(s, cause);
-	warnx("lease renewal refused: %s", cause);
+	log_warnx("lease renewal refused: %s", cause);
 	free(cause);
 	return 0;
 }
@@ -562,7 +562,7 @@ run_slot_settle(struct run_slot *s)
 			rc = run_slot_fatal(s, cause);
 			continue;
 		}
-		warnx("%s: job %s: %s not accepted: %s", o->label, o->id, what,
+		log_warnx("%s: job %s: %s not accepted: %s", o->label, o->id, what,
 		    cause);
 		if (client_status(s->c) != JQ_EXIT_REFUSED)
 			s->failed = 1;
@@ -588,7 +588,7 @@ run_job_prepare(struct run_slot *s, struct run_job *j)
 
 	j->dir = xprintf("%s/jq-run.XXXXXX", cfg->tmpdir);
 	if (mkdtemp(j->dir) == NULL) {
-		warn("mkdtemp %s", j->dir);
+		log_warn("mkdtemp %s", j->dir);
 		free(j->dir);
 		j->dir = NULL;
 		return -1;
@@ -598,7 +598,7 @@ run_job_prepare(struct run_slot *s, struct run_job *j)
 	if (uses & TEMPLATE_USES_IN) {
 		sub = xprintf("%s/in", j->dir);
 		if (mkdir(sub, 0700) == -1) {
-			warn("mkdir %s", sub);
+			log_warn("mkdir %s", sub);
 			free(sub);
 			goto fail;
 		}
@@ -608,7 +608,7 @@ run_job_prepare(struct run_slot *s, struct run_job *j)
 	if (uses & TEMPLATE_USES_OUT) {
 		sub = xprintf("%s/out", j->dir);
 		if (mkdir(sub, 0700) == -1) {
-			warn("mkdir %s", sub);
+			log_warn("mkdir %s", sub);
 			free(sub);
 			goto fail;
 		}
@@ -662,7 +662,7 @@ run_job_receive(struct run_slot *s, struct run_job *j)
 	fd = open(j->in, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd == -1) {
-		warn("%s", j->in);
+		log_warn("%s", j->in);
 		s->status = JQ_EXIT_IO;
 		return -1;
 	}
@@ -671,7 +671,7 @@ run_job_receive(struct run_slot *s, struct run_job *j)
 			saved = errno;
 			close(fd);
 			errno = saved;
-			warn("%s", j->in);
+			log_warn("%s", j->in);
 			s->status = JQ_EXIT_IO;
 			return -1;
 		}
@@ -722,7 +722,7 @@ run_job_spawn(struct run_slot *s, struct run_job *j)
 	spawn_env_free(envp);
 	template_argv_free(argv);
 	if (rc == -1) {
-		warnx("%s: job %s: %s", j->label, j->cj->id, cause);
+		log_warnx("%s: job %s: %s", j->label, j->cj->id, cause);
 		free(cause);
 		s->status = JQ_EXIT_IO;
 		return -1;
@@ -813,7 +813,7 @@ run_job_offline(struct run_slot *s, struct run_job *j)
 	if (j->offline)
 		return 0;
 	if (!j->rx_done || j->put_started) {
-		warnx("%s: job %s: given up: the connection was lost while %s",
+		log_warnx("%s: job %s: given up: the connection was lost while %s",
 		    j->label, j->cj->id, !j->rx_done ? "its data arrived" :
 		    "its result was being sent");
 		return -1;
@@ -821,7 +821,7 @@ run_job_offline(struct run_slot *s, struct run_job *j)
 	if (j->out == NULL) {
 		j->spool = xprintf("%s/.jq-run-result.XXXXXX", j->dir);
 		if ((j->spool_fd = mkostemp(j->spool, O_CLOEXEC)) == -1) {
-			warn("%s: job %s: %s", j->label, j->cj->id, j->spool);
+			log_warn("%s: job %s: %s", j->label, j->cj->id, j->spool);
 			free(j->spool);
 			j->spool = NULL;
 			s->status = JQ_EXIT_IO;
@@ -829,7 +829,7 @@ run_job_offline(struct run_slot *s, struct run_job *j)
 		}
 	}
 	j->offline = 1;
-	warnx("%s: job %s: runs on; its result goes to the server after "
+	log_warnx("%s: job %s: runs on; its result goes to the server after "
 	    "reconnecting", j->label, j->cj->id);
 	return 0;
 }
@@ -839,7 +839,7 @@ static int
 run_job_spool(struct run_slot *s, struct run_job *j, size_t n)
 {
 	if (util_write_all(j->spool_fd, s->buf, n) != 0) {
-		warn("%s: job %s: %s", j->label, j->cj->id, j->spool);
+		log_warn("%s: job %s: %s", j->label, j->cj->id, j->spool);
 		s->status = JQ_EXIT_IO;
 		return -1;
 	}
@@ -922,7 +922,7 @@ run_job_check_time(struct run_slot *s, struct run_job *j, uint64_t now)
 		j->timed_out = 1;
 		j->kill_at = now + RUN_GRACE_MS;
 		if (s->cfg->verbose)
-			warnx("%s: job %s: timed out, sending SIGTERM",
+			log_warnx("%s: job %s: timed out, sending SIGTERM",
 			    j->label, j->cj->id);
 		spawn_kill(&j->sp, SIGTERM);
 	}
@@ -971,7 +971,7 @@ run_job_hangup(struct run_slot *s)
 
 	if ((line = client_line(s->c, &cause)) == NULL)
 		return run_slot_fatal(s, cause);
-	warnx("unexpected message from %s: \"%.80s\"", client_server(s->c),
+	log_warnx("unexpected message from %s: \"%.80s\"", client_server(s->c),
 	    line);
 	s->status = JQ_EXIT_PROTOCOL;
 	return -1;
@@ -994,7 +994,7 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		if (run_stop == 1 && !j->stop_noted) {
 			j->stop_noted = 1;
 			if (s->cfg->verbose)
-				warnx("%s: job %s: last job of this slot",
+				log_warnx("%s: job %s: last job of this slot",
 				    j->label, j->cj->id);
 		}
 		if (run_child) {
@@ -1052,7 +1052,7 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			warn("poll");
+			log_warn("poll");
 			s->status = JQ_EXIT_IO;
 			return -1;
 		}
@@ -1095,14 +1095,14 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 	    sizeof how) != 0) {
 		/* The restarted server runs it again: a late failure must
 		 * not cancel another worker's result. */
-		warnx("%s: job %s failed (%s) while the server was away; not "
+		log_warnx("%s: job %s failed (%s) while the server was away; not "
 		    "reported, the server runs it again", j->label, j->cj->id,
 		    how);
 		s->failed = 1;
 		return 0;
 	}
 	if (j->offline && j->timed_out) {
-		warnx("%s: job %s timed out while the server was away; not "
+		log_warnx("%s: job %s timed out while the server was away; not "
 		    "reported, the server runs it again", j->label, j->cj->id);
 		s->failed = 1;
 		return 0;
@@ -1192,10 +1192,10 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 		free(msg);
 		run_slot_owe(s, OWED_FAILURE, j);
 		s->failed = 1;
-		warnx("%s: job %s failed: %s", j->label, j->cj->id, how);
+		log_warnx("%s: job %s failed: %s", j->label, j->cj->id, how);
 	}
 	if (s->cfg->verbose)
-		warnx("%s: job %s: %s in %llu ms", j->label, j->cj->id,
+		log_warnx("%s: job %s: %s in %llu ms", j->label, j->cj->id,
 		    ok ? "done" : how,
 		    (unsigned long long)(util_now_ms() - j->start));
 	free(reason);
@@ -1223,7 +1223,7 @@ run_job_abandon(struct run_slot *s, struct run_job *j)
 		spawn_wait(&j->sp);
 	}
 	if (s->cfg->verbose)
-		warnx("%s: job %s: stopped, handing it back", j->label,
+		log_warnx("%s: job %s: stopped, handing it back", j->label,
 		    j->cj->id);
 	if (!j->rx_done || s->c == NULL)
 		return;
@@ -1238,7 +1238,7 @@ run_job_abandon(struct run_slot *s, struct run_job *j)
 	(void)run_slot_settle(s);
 	return;
 fail:
-	warnx("%s", cause);
+	log_warnx("%s", cause);
 	free(cause);
 }
 
@@ -1261,7 +1261,7 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	s->keepalive_ms = cj->lease > 0 ? (uint64_t)cj->lease * 1000 / 3 :
 	    RUN_KEEPALIVE_MS;
 	if (s->cfg->verbose)
-		warnx("%s: job %s: started (attempt %u)", j.label, cj->id,
+		log_warnx("%s: job %s: started (attempt %u)", j.label, cj->id,
 		    cj->attempt);
 	if (run_job_prepare(s, &j) == -1) {
 		s->status = JQ_EXIT_IO;
@@ -1283,7 +1283,7 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 		/* From a file, a result lost with the server can go again. */
 		while ((rc = run_job_deliver(s, &j)) == -1 && s->lost &&
 		    s->status == 0 && (j.out != NULL || j.spool != NULL)) {
-			warnx("%s: job %s: sending the result again", j.label,
+			log_warnx("%s: job %s: sending the result again", j.label,
 			    cj->id);
 			j.offline = 1;
 		}
@@ -1323,7 +1323,7 @@ run_slot_wait_input(struct run_slot *s)
 		if (poll(pfd, 2, -1) == -1) {
 			if (errno == EINTR)
 				continue;
-			warn("poll");
+			log_warn("poll");
 			s->status = JQ_EXIT_IO;
 			return -1;
 		}
@@ -1359,14 +1359,14 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 	/* A parent killed outright must not leave slots running on their own:
 	 * its death stops the slot as a second SIGTERM would. */
 	if (prctl(PR_SET_PDEATHSIG, SIGUSR2) == -1)
-		warn("prctl");
+		log_warn("prctl");
 	if (getppid() != parent)
 		run_stop = 2;
 #endif
 	sigprocmask(SIG_SETMASK, mask, NULL);
 
 	if ((s.c = client_open(cfg->server, s.worker, &status, &cause)) == NULL) {
-		warnx("%s", cause);
+		log_warnx("%s", cause);
 		free(cause);
 		free(s.worker);
 		return status;
@@ -1494,7 +1494,7 @@ run_main(const struct run_config *cfg)
 		}
 		free(worker);
 		if (pid == -1) {
-			warn("fork");
+			log_warn("fork");
 			statuses[i] = JQ_EXIT_IO << 8;
 			pids[i] = -1;
 			continue;
@@ -1524,7 +1524,7 @@ run_main(const struct run_config *cfg)
 		if (run_signals > sent && sent < 2) {
 			sent = run_signals >= 2 ? 2 : 1;
 			if (cfg->verbose)
-				warnx(sent == 1 ? "stopping: running jobs "
+				log_warnx(sent == 1 ? "stopping: running jobs "
 				    "finish first (signal again to stop now)" :
 				    "stopping now: running jobs are handed back");
 			for (i = 0; i < cfg->jobs; i++)
@@ -1539,7 +1539,7 @@ run_main(const struct run_config *cfg)
 	for (i = 0; i < cfg->jobs; i++) {
 		status = statuses[i];
 		if (WIFSIGNALED(status)) {
-			warnx("worker slot %u killed by signal %d", i + 1,
+			log_warnx("worker slot %u killed by signal %d", i + 1,
 			    WTERMSIG(status));
 			status = JQ_EXIT_IO;
 		} else
