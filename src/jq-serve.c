@@ -342,7 +342,12 @@ main(int argc, char **argv)
 
 	pc = cli_context("jq-serve", argc, argv, opts, "[OPTION...] FILE...");
 	while ((rc = poptGetNextOpt(pc)) > 0) {
-		arg = poptGetOptArg(pc);	/* ours to free; NULL for flags */
+		/*
+		 * Ours to free.  For a flag it is not always NULL: popt hands
+		 * back the argument of an option it handled by itself (-l),
+		 * so free it there too.
+		 */
+		arg = poptGetOptArg(pc);
 		switch (rc) {
 		case 'T': free(files_from); files_from = (char *)arg; break;
 		case 'o': free(outdir); outdir = (char *)arg; break;
@@ -355,8 +360,9 @@ main(int argc, char **argv)
 		case 'R': free(retries); retries = (char *)arg; break;
 		case 'S': free(state_dir); state_dir = (char *)arg; break;
 		case 'J': free(joblog); joblog = (char *)arg; break;
-		case 'v': verbose++; break;
-		case 'q': quiet = 1; break;
+		case 'v': verbose++; free((char *)arg); break;
+		case 'q': quiet = 1; free((char *)arg); break;
+		default: free((char *)arg); break;
 		}
 	}
 	if (rc < -1)
