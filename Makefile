@@ -14,10 +14,11 @@ INSTALL ?= install
 
 # The user's CFLAGS come last; project flags live in JQ_* and are never dropped.
 CFLAGS ?= -O2 -g
-PKGS = popt libevent
+PKGS = popt libevent libsodium
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIBS_POPT := $(shell $(PKG_CONFIG) --libs popt)
 LIBS_EVENT := $(shell $(PKG_CONFIG) --libs libevent)
+LIBS_SODIUM := $(shell $(PKG_CONFIG) --libs libsodium)
 JQ_CPPFLAGS = -D_GNU_SOURCE -DJQ_VERSION='"$(VERSION)"' -Isrc
 JQ_CFLAGS = -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith \
@@ -38,7 +39,7 @@ ALL_CPPFLAGS = $(JQ_CPPFLAGS) $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 
 # Modules shared by every tool, by the clients, by the server, by jq-run.
-COMMON = xmalloc parse crc32c proto net util log cli
+COMMON = xmalloc parse crc32c proto net util log cli auth
 CLIENT = client
 SERVER = server conn queue store journal joblog commit
 RUN = spawn template run
@@ -64,13 +65,13 @@ $(BUILDDIR)/%.o: tests/unit/%.c | $(BUILDDIR)
 LINK = $(CC) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $^
 
 $(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) -pthread $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
-	$(LINK) $(LIBS_POPT) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
-	$(LINK) $(LIBS_POPT) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 
 $(BUILDDIR):
 	mkdir -p $@

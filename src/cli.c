@@ -15,6 +15,28 @@ const char	*cli_prog = "jq";
 static poptContext cli_pc;	/* freed at exit, whichever way we leave */
 
 struct poptOption cli_no_options[] = { POPT_TABLEEND };
+char		*cli_token_file;
+
+/* Keep the last --token-file (freed at exit). */
+static void
+cli_auth_cb(poptContext pc, enum poptCallbackReason reason,
+    const struct poptOption *opt, const char *arg, void *data)
+{
+	(void)pc;
+	(void)reason;
+	(void)opt;
+	(void)data;
+	free(cli_token_file);
+	cli_token_file = xstrdup(arg);
+}
+
+struct poptOption cli_auth_options[] = {
+	{ NULL, '\0', POPT_ARG_CALLBACK, (void *)cli_auth_cb, 0, NULL, NULL },
+	{ "token-file", '\0', POPT_ARG_STRING, NULL, 't',
+	  "the shared secret (default $JQ_TOKEN_FILE or ~/.config/jq/token)",
+	  "FILE" },
+	POPT_TABLEEND
+};
 
 /* Print help, usage or version for the option seen, and exit 0. */
 static void
@@ -49,6 +71,8 @@ cli_free(void)
 	if (cli_pc != NULL)
 		poptFreeContext(cli_pc);
 	cli_pc = NULL;
+	free(cli_token_file);
+	cli_token_file = NULL;
 }
 
 /*

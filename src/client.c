@@ -18,6 +18,7 @@
 #include "jq.h"
 
 #define CLIENT_IN_SIZE	(256U << 10)	/* must exceed JQ_LINE_MAX */
+#define CLIENT_TOKEN_HINT "copy the token file from the server's host (mode 0600), or name it with --token-file or JQ_TOKEN_FILE"
 #define CLIENT_OUT_SIZE	(64U << 10)
 
 struct client {
@@ -176,6 +177,8 @@ client_err_status(const char *code)
 	if (strcmp(code, ERR_DONE) == 0 || strcmp(code, ERR_NOSUCHJOB) == 0 ||
 	    strcmp(code, ERR_NOTHELD) == 0)
 		return JQ_EXIT_REFUSED;
+	if (strcmp(code, ERR_AUTH) == 0)
+		return JQ_EXIT_AUTH;
 	return JQ_EXIT_PROTOCOL;
 }
 
@@ -227,6 +230,95 @@ client_simple(struct client *c, char **cause, const char *fmt, ...)
 	return client_reply(c, NULL, cause);
 }
 
+/* Fail with JQ_EXIT_AUTH: why, and the token file concerned. */
+static int
+client_auth_fail(struct client *c, char **cause, const char *why,
+    const char *path)
+{
+	return client_fail_with(c, JQ_EXIT_AUTH, cause, xprintf("%s: %s %s; "
+	    "%s", c->server, why, path, CLIENT_TOKEN_HINT));
+}
+
+/*
+ * Say HELLO, proving we hold the token when the greeting (its fields in
+ * greet) asks for it, and check that the server holds it too.
+ */
+static int
+client_hello(struct client *c, char *greet, const char *enc, char **cause)
+{
+	struct auth_key	 key;
+	char		*w, *v, *path, *rest, *sn = NULL, *mode = NULL;
+	char		 cn[AUTH_HEX_LEN + 1], mac[AUTH_HEX_LEN + 1];
+	int		 rc;
+
+	while ((w = proto_word(&greet)) != NULL) {
+		if ((v = strchr(w, '=')) == NULL)
+			continue;
+		*v++ = '\0';
+		if (strcmp(w, "auth") == 0)
+			mode = v;
+		else if (strcmp(w, "nonce") == 0)
+			sn = v;
+	}
+	if (mode == NULL || strcmp(mode, "none") == 0 ||
+	    strcmp(mode, "peer") == 0) {
+		if (client_send(c, cause, "HELLO %d name=%s", JQ_PROTO_VERSION,
+		    enc) != 0)
+			return -1;
+		return client_reply(c, NULL, cause);
+	}
+	if (strcmp(mode, "hmac-sha256") != 0 || sn == NULL || !auth_is_hex(sn))
+		return client_fail_with(c, JQ_EXIT_PROTOCOL, cause, xprintf(
+		    "%s asks for an authentication this client does not know "
+		    "(auth=%.40s)", c->server, mode));
+	if ((path = auth_path(cli_token_file, cause)) == NULL) {
+		c->status = JQ_EXIT_AUTH;
+		return -1;
+	}
+	if ((rc = auth_load(path, 0, &key, cause)) != 0) {
+		if (rc == AUTH_MISSING) {
+			free(*cause);
+			rc = client_auth_fail(c, cause, "the server needs a token "
+			    "and there is no token file", path);
+		} else {
+			c->status = JQ_EXIT_AUTH;
+			rc = -1;
+		}
+		free(path);
+		return rc;
+	}
+	if (auth_init() != 0) {
+		free(path);
+		return client_fail_with(c, JQ_EXIT_IO, cause,
+		    xstrdup("libsodium cannot start"));
+	}
+	sn = xstrdup(sn);	/* the greeting's buffer is reused */
+	auth_nonce(cn);
+	auth_mac(&key, "client", sn, cn, mac);
+	rc = client_send(c, cause, "HELLO %d name=%s auth=%s:%s",
+	    JQ_PROTO_VERSION, enc, cn, mac);
+	if (rc == 0 && (rc = client_reply(c, &rest, cause)) != 0 &&
+	    c->status == JQ_EXIT_AUTH) {
+		free(*cause);
+		rc = client_auth_fail(c, cause, "the server refused the token "
+		    "in", path);
+	}
+	if (rc == 0) {
+		v = NULL;
+		while ((w = proto_word(&rest)) != NULL)
+			if (strncmp(w, "auth=", 5) == 0)
+				v = w + 5;
+		if (v == NULL || auth_check(&key, "server", sn, cn, v) != 0)
+			rc = client_auth_fail(c, cause, "the server did not "
+			    "prove it holds our token (a different server, or "
+			    "a different token?)", path);
+	}
+	explicit_bzero(&key, sizeof key);
+	free(sn);
+	free(path);
+	return rc;
+}
+
 /*
  * Connect to a server (addr NULL: $JQ_SERVER), read its greeting and say
  * HELLO as worker (NULL: HOSTNAME:PID).  On failure return NULL with *status
@@ -267,8 +359,7 @@ client_open(const char *addr, const char *worker, int *status, char **cause)
 	name = worker != NULL ? xstrdup(worker) : util_worker_name();
 	enc = proto_encode_dup(name, strnlen(name, JQ_WORKER_MAX));
 	free(name);
-	if (client_send(c, cause, "HELLO %d name=%s", JQ_PROTO_VERSION, enc)
-	    != 0 || client_reply(c, NULL, cause) != 0) {
+	if (client_hello(c, line + 3, enc, cause) != 0) {
 		free(enc);
 		goto fail;
 	}

@@ -19,8 +19,23 @@
  *
  * Memory per connection is bounded: input stops being read past
  * CONN_INPUT_MAX, the job stream adds a chunk only when the output holds
- * less than JQ_CHUNK, and replies held back are capped at CONN_PENDING_MAX.
+ * less than JQ_CHUNK, replies held back are capped at CONN_PENDING_MAX, and
+ * requests are not read while JQ_REPLY_BACKLOG bytes of replies wait for a
+ * peer that does not read them.
+ *
+ * Authentication (auth.c) comes first: until HELLO proves the peer holds
+ * the token (or SO_PEERCRED shows a UNIX peer is our own user), lines are
+ * capped at JQ_AUTH_LINE_MAX, anything but HELLO closes the connection,
+ * and the handshake must end within JQ_HANDSHAKE_MS.  The peer learns
+ * nothing before that but the greeting.
+ *
+ * Time limits are checked by one sweep a second over every connection
+ * (conn_sweep), not by a timer per read: half a request may stall for
+ * --stall-timeout, a connection holding nothing may idle for
+ * --idle-timeout, and a closing one gets --stall-timeout to read its last
+ * reply.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -56,6 +71,11 @@ struct conn {
 	struct event		*take_timer;	/* TAKE wait= deadline */
 	enum conn_state		 state;
 	int			 hello;
+	int			 authed;	/* may send more than HELLO */
+	char			 nonce[AUTH_HEX_LEN + 1];	/* our challenge */
+	char			 cn[AUTH_HEX_LEN + 1];	/* the client's */
+	uint64_t		 born_ms;	/* accepted, monotonic */
+	uint64_t		 last_rx_ms;	/* last byte received */
 	int			 finish;	/* server is done: close when idle */
 	char			*name;		/* worker name, decoded */
 	char			*peer;
@@ -95,6 +115,7 @@ struct conn {
 };
 
 static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
+static struct event	*conn_sweep_ev;		/* conn_sweep, once a second */
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -104,6 +125,7 @@ static void	conn_take_timer_cb(evutil_socket_t, short, void *);
 static void	conn_process(struct conn *);
 static void	conn_pump(struct conn *);
 static void	conn_job_leave(struct job *);
+static void	conn_sweep(evutil_socket_t, short, void *);
 
 /* Queue a reply line, behind the job being sent if there is one. */
 JQ_PRINTF(2, 3)
@@ -120,13 +142,75 @@ conn_reply(struct conn *c, const char *fmt, ...)
 	evbuffer_add(out, "\n", 1);
 }
 
-/* Stop reading and free the connection once its output has drained. */
+/*
+ * Stop reading and free the connection once its output has drained; a peer
+ * that does not read it within --stall-timeout is dropped (conn_event_cb).
+ */
 static void
 conn_close(struct conn *c)
 {
+	struct timeval	 tv;
+
 	c->state = CONN_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	tv.tv_sec = (time_t)(server.cfg.stall_ms / 1000);
+	tv.tv_usec = (suseconds_t)(server.cfg.stall_ms % 1000 * 1000);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+}
+
+/* Refuse the peer: ERR AUTH with a reason, logged, then close. */
+static void
+conn_auth_refuse(struct conn *c, const char *why)
+{
+	log_warnx("%s: authentication refused: %s", c->peer, why);
+	conn_reply(c, "ERR %s %s; closing", ERR_AUTH, why);
+	conn_close(c);
+}
+
+/*
+ * Decide how a new peer authenticates and greet it.  A UNIX peer running
+ * as our own user is trusted (unless --unix-auth token); one running as
+ * anybody else is refused outright.
+ */
+static void
+conn_greet(struct conn *c, int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof ss;
+	struct ucred		 cred;
+	socklen_t		 clen = sizeof cred;
+
+	if (server.cfg.key == NULL) {
+		c->authed = 1;
+		conn_reply(c, "JQ %d jq-serve/%s auth=none", JQ_PROTO_VERSION,
+		    JQ_VERSION);
+		return;
+	}
+	if (!server.cfg.unix_token &&
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    ss.ss_family == AF_UNIX) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
+			conn_auth_refuse(c, "cannot tell who the peer is");
+			return;
+		}
+		if (cred.uid != geteuid()) {
+			char	 why[128];
+
+			snprintf(why, sizeof why, "peer uid %u is not the "
+			    "server's uid %u", (unsigned)cred.uid,
+			    (unsigned)geteuid());
+			conn_auth_refuse(c, why);
+			return;
+		}
+		c->authed = 1;
+		conn_reply(c, "JQ %d jq-serve/%s auth=peer", JQ_PROTO_VERSION,
+		    JQ_VERSION);
+		return;
+	}
+	auth_nonce(c->nonce);
+	conn_reply(c, "JQ %d jq-serve/%s auth=hmac-sha256 nonce=%s",
+	    JQ_PROTO_VERSION, JQ_VERSION, c->nonce);
 }
 
 /* Schedule conn_process for the next loop iteration. */
@@ -166,8 +250,20 @@ conn_new(int fd)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	server.nconns++;
-	conn_reply(c, "JQ %d jq-serve/%s", JQ_PROTO_VERSION, JQ_VERSION);
+	c->born_ms = c->last_rx_ms = util_now_ms();
+	if (server.cfg.stall_ms == 0)
+		server.cfg.stall_ms = JQ_STALL_DEFAULT_MS;
+	if (server.cfg.idle_ms == 0)
+		server.cfg.idle_ms = JQ_IDLE_DEFAULT_MS;
+	if (conn_sweep_ev == NULL) {
+		struct timeval	 sec = { 1, 0 };
+
+		conn_sweep_ev = event_new(server.base, -1, EV_PERSIST,
+		    conn_sweep, NULL);
+		event_add(conn_sweep_ev, &sec);
+	}
 	log_debug("connection from %s", c->peer);
+	conn_greet(c, fd);
 	return c;
 }
 
@@ -277,6 +373,10 @@ conn_free_all(void)
 	server.closing = 0;	/* no loopbreak from inside conn_free */
 	while (!TAILQ_EMPTY(&server.conns))
 		conn_free(TAILQ_FIRST(&server.conns));
+	if (conn_sweep_ev != NULL) {
+		event_free(conn_sweep_ev);
+		conn_sweep_ev = NULL;
+	}
 }
 
 /* A job stops running: drop it from its holder's list, stop its lease. */
@@ -548,7 +648,8 @@ conn_rx_begin(struct conn *c, enum proto_cmd cmd, struct job *j,
 	if (err != NULL)
 		return;
 	if (cmd == CMD_PUT) {
-		if (store_open(&c->rx_store, j->result, &cause) != 0) {
+		if (store_open(&c->rx_store, j->result, j->rdir_dev,
+		    j->rdir_ino, &cause) != 0) {
 			log_warnx("job %llu %s: cannot store result: %s",
 			    (unsigned long long)j->id, j->path, cause);
 			c->rx_err = ERR_IO;
@@ -816,7 +917,37 @@ conn_job_or_reply(struct conn *c, struct proto_req *r)
 	return j;
 }
 
-/* HELLO <version> [name=<worker>] */
+/*
+ * Check HELLO's auth=CN:MAC against our nonce; 0 if it proves the token.
+ * Anything else refuses and closes the connection.
+ */
+static int
+conn_hello_auth(struct conn *c, struct proto_req *r)
+{
+	const char	*v;
+	char		 cn[AUTH_HEX_LEN + 1], mac[AUTH_HEX_LEN + 1];
+
+	if ((v = proto_kv(r, "auth")) == NULL) {
+		conn_auth_refuse(c, "this server needs a token (auth=)");
+		return -1;
+	}
+	if (strlen(v) != 2 * AUTH_HEX_LEN + 1 || v[AUTH_HEX_LEN] != ':') {
+		conn_auth_refuse(c, "malformed auth=");
+		return -1;
+	}
+	memcpy(cn, v, AUTH_HEX_LEN);
+	cn[AUTH_HEX_LEN] = '\0';
+	memcpy(mac, v + AUTH_HEX_LEN + 1, AUTH_HEX_LEN + 1);
+	if (auth_check(server.cfg.key, "client", c->nonce, cn, mac) != 0) {
+		conn_auth_refuse(c, "wrong token");
+		return -1;
+	}
+	memcpy(c->cn, cn, sizeof c->cn);
+	c->authed = 1;
+	return 0;
+}
+
+/* HELLO <version> [name=<worker>] [auth=<cnonce>:<mac>] */
 static void
 cmd_hello(struct conn *c, struct proto_req *r)
 {
@@ -825,6 +956,8 @@ cmd_hello(struct conn *c, struct proto_req *r)
 	ssize_t		 n;
 	char		*dup;
 
+	if (!c->authed && conn_hello_auth(c, r) != 0)
+		return;
 	if (c->hello) {
 		conn_reply(c, "ERR %s HELLO was already said", ERR_HELLO);
 		return;
@@ -852,6 +985,14 @@ cmd_hello(struct conn *c, struct proto_req *r)
 		c->name = dup;
 	}
 	c->hello = 1;
+	if (c->nonce[0] != '\0') {
+		char	 mac[AUTH_HEX_LEN + 1];
+
+		auth_mac(server.cfg.key, "server", c->nonce, c->cn, mac);
+		conn_reply(c, "OK %u auth=%s", v < JQ_PROTO_VERSION ? v :
+		    JQ_PROTO_VERSION, mac);
+		return;
+	}
 	conn_reply(c, "OK %u", v < JQ_PROTO_VERSION ? v : JQ_PROTO_VERSION);
 }
 
@@ -1151,6 +1292,16 @@ conn_request(struct conn *c, char *line)
 	struct proto_req	 r;
 	char			*cause;
 
+	if (!c->authed) {
+		if (proto_parse_request(line, &r, &cause) != 0) {
+			free(cause);
+			conn_auth_refuse(c, "authenticate first");
+		} else if (r.cmd != CMD_HELLO)
+			conn_auth_refuse(c, "authenticate first");
+		else
+			cmd_hello(c, &r);
+		return;
+	}
 	if (proto_parse_request(line, &r, &cause) != 0) {
 		if (r.flags & PROTO_PAYLOAD) {
 			/* its payload follows all the same: drop it, then answer */
@@ -1194,6 +1345,9 @@ conn_process(struct conn *c)
 		if (c->send_fd >= 0 &&
 		    evbuffer_get_length(c->pending) > CONN_PENDING_MAX)
 			return;		/* resumed when the job is sent */
+		if (c->send_fd < 0 && evbuffer_get_length(
+		    bufferevent_get_output(c->bev)) > JQ_REPLY_BACKLOG)
+			return;		/* resumed by conn_write_cb */
 		if (c->state == CONN_DATA) {
 			if (len == 0)
 				return;
@@ -1204,6 +1358,12 @@ conn_process(struct conn *c)
 			continue;
 		}
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (!c->authed && (eol.pos >= JQ_AUTH_LINE_MAX ||
+		    (eol.pos < 0 && len >= JQ_AUTH_LINE_MAX))) {
+			conn_auth_refuse(c, "line too long before "
+			    "authentication");
+			continue;
+		}
 		if (eol.pos < 0) {
 			if (len == 0 && c->finish && c->state == CONN_LINE &&
 			    c->send_fd < 0) {
@@ -1266,8 +1426,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	uint64_t	 now;
 
 	(void)bev;
+	c->last_rx_ms = now = util_now_ms();
 	if (!LIST_EMPTY(&c->held)) {
-		now = util_now_ms();
 		LIST_FOREACH(j, &c->held, hold_entry)
 			/* renewing re-arms a timer: do it at most 4 times a lease */
 			if (j->hold_conn && now - j->renewed_ms >= j->lease_ms / 4)
@@ -1287,6 +1447,9 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (conn_reap(c))
 		return;
 	conn_pump(c);
+	if (c->send_fd < 0 && c->state != CONN_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		conn_kick(c);	/* requests held back by JQ_REPLY_BACKLOG */
 }
 
 /* Deferred processing (after a wake-up or the end of a job stream). */
@@ -1308,9 +1471,70 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn	*c = arg;
 
 	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_debug("connection from %s: last reply not read; dropped",
+		    c->peer);
+		conn_free(c);
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		log_debug("connection from %s closed%s", c->peer,
 		    (what & BEV_EVENT_ERROR) ? " with an error" : "");
 		conn_free(c);
+	}
+}
+
+/*
+ * Close c for a time limit: ERR TIMEOUT (best effort: the peer may not
+ * read it) and close.
+ */
+static void
+conn_time_out(struct conn *c, const char *why)
+{
+	log_info("connection from %s: %s; closed", c->peer, why);
+	if (c->state == CONN_FRAME || c->state == CONN_DATA)
+		conn_rx_reset(c);
+	if (!c->authed)
+		conn_reply(c, "ERR %s %s; closing", ERR_AUTH, why);
+	else
+		conn_reply(c, "ERR %s %s; closing", ERR_TIMEOUT, why);
+	conn_close(c);
+	conn_reap(c);
+}
+
+/* Once a second: close connections past their time limits. */
+static void
+conn_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c, *next;
+	uint64_t	 now = util_now_ms(), quiet, hs;
+	size_t		 inlen;
+	int		 half;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	hs = server.cfg.stall_ms < JQ_HANDSHAKE_MS ? server.cfg.stall_ms :
+	    JQ_HANDSHAKE_MS;
+	for (c = TAILQ_FIRST(&server.conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);	/* c may be freed */
+		if (c->state == CONN_CLOSING)
+			continue;
+		quiet = now - c->last_rx_ms;
+		if (!c->authed) {
+			if (now - c->born_ms >= hs)
+				conn_time_out(c, "authentication took too long");
+			continue;
+		}
+		if (c->state == CONN_WAIT || c->state == CONN_COMMIT)
+			continue;
+		inlen = evbuffer_get_length(bufferevent_get_input(c->bev));
+		half = c->state == CONN_DATA || c->state == CONN_SKIPLINE ||
+		    inlen > 0;
+		if (half && quiet >= server.cfg.stall_ms)
+			conn_time_out(c, "stalled in the middle of a request");
+		else if (!half && LIST_EMPTY(&c->held) && c->send_fd < 0 &&
+		    quiet >= server.cfg.idle_ms)
+			conn_time_out(c, "idle");
 	}
 }

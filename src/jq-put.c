@@ -99,6 +99,7 @@ main(int argc, char *argv[])
 		    "seconds); default: the job's current lease", "DURATION" },
 		{ "retry", '\0', POPT_ARG_NONE, &retry, 0,
 		    "let failed job ID run again (no FILE)", NULL },
+		CLI_AUTH_TABLE,
 		CLI_HELP_TABLE,
 		CLI_EPILOGUE(put_epilogue),
 		POPT_TABLEEND

@@ -59,6 +59,7 @@ static struct poptOption run_options[] = {
 	  "keep each job's temporary directory (for debugging)", NULL },
 	{ "verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE,
 	  "log each job's start, end, status and time", NULL },
+	CLI_AUTH_TABLE,
 	CLI_HELP_TABLE,
 	CLI_EPILOGUE(
 "Take jobs from SERVER (default: $JQ_SERVER) and run COMMAND for each, until\n"

@@ -231,6 +231,39 @@ serve_check_results(struct queue *q)
 	free(v);
 }
 
+/*
+ * Remember which directory each result goes to (device and inode), so that
+ * one replaced while we run is refused instead of followed (store_open).
+ */
+static void
+serve_pin_dirs(struct queue *q)
+{
+	struct stat	 sb;
+	const char	*slash, *res;
+	char		*dir, *lastdir = NULL;
+	size_t		 i;
+
+	for (i = 0; i < q->njobs; i++) {
+		res = q->jobs[i].result;
+		slash = strrchr(res, '/');
+		dir = slash == NULL ? xstrdup(".") : slash == res ?
+		    xstrdup("/") : xstrndup(res, (size_t)(slash - res));
+		if (lastdir == NULL || strcmp(dir, lastdir) != 0) {
+			if (stat(dir, &sb) != 0) {
+				fprintf(stderr, "%s: cannot write results in "
+				    "%s: %s\n", cli_prog, dir, strerror(errno));
+				exit(JQ_EXIT_IO);
+			}
+			free(lastdir);
+			lastdir = dir;
+		} else
+			free(dir);
+		q->jobs[i].rdir_dev = sb.st_dev;
+		q->jobs[i].rdir_ino = sb.st_ino;
+	}
+	free(lastdir);
+}
+
 /* Build the queue from the names; report or skip bad inputs. */
 static void
 serve_load(struct queue *q, struct names *files, const char *outdir,
@@ -269,6 +302,7 @@ serve_load(struct queue *q, struct names *files, const char *outdir,
 	}
 	free(files->v);
 	serve_check_results(q);
+	serve_pin_dirs(q);
 	queue_ready(q);
 }
 
@@ -281,7 +315,10 @@ main(int argc, char **argv)
 	char		*addr_file = NULL, *max_result = NULL, *max_conns = NULL;
 	char		*linger = NULL, *lease = NULL, *retries = NULL;
 	char		*state_dir = NULL, *joblog = NULL;
-	int		 fresh = 0, retry_failed = 0, nosync = 0;
+	char		*token_file = NULL, *unix_auth = NULL, *token_path;
+	char		*stall = NULL, *idle = NULL;
+	static struct auth_key key;
+	int		 fresh = 0, retry_failed = 0, nosync = 0, noauth = 0;
 	char		*cause = NULL;
 	int		 nul = 0, skip = 0, verbose = 0, quiet = 0, rc;
 	size_t		 n;
@@ -329,6 +366,20 @@ main(int argc, char **argv)
 		{ "linger", '\0', POPT_ARG_STRING, NULL, 'L',
 		  "after the last job, answer late workers for DURATION "
 		  "(default 1s)", "DURATION" },
+		{ "token-file", '\0', POPT_ARG_STRING, NULL, 'k',
+		  "the shared secret (default $JQ_TOKEN_FILE or "
+		  "~/.config/jq/token; created when missing)", "FILE" },
+		{ "no-auth", '\0', POPT_ARG_NONE, &noauth, 0,
+		  "let anyone who can connect take jobs and put results", NULL },
+		{ "unix-auth", '\0', POPT_ARG_STRING, NULL, 'U',
+		  "how UNIX socket peers prove themselves: uid (default) or "
+		  "token", "uid|token" },
+		{ "stall-timeout", '\0', POPT_ARG_STRING, NULL, 's',
+		  "close a connection stalled half-way through a request for "
+		  "DURATION (default 30s)", "DURATION" },
+		{ "idle-timeout", '\0', POPT_ARG_STRING, NULL, 'i',
+		  "close a connection that holds no job and sends nothing for "
+		  "DURATION (default 10m)", "DURATION" },
 		{ "addr-file", '\0', POPT_ARG_STRING, NULL, 'a',
 		  "write the addresses listened on to FILE", "FILE" },
 		{ "verbose", 'v', POPT_ARG_NONE, NULL, 'v',
@@ -360,6 +411,10 @@ main(int argc, char **argv)
 		case 'R': free(retries); retries = (char *)arg; break;
 		case 'S': free(state_dir); state_dir = (char *)arg; break;
 		case 'J': free(joblog); joblog = (char *)arg; break;
+		case 'k': free(token_file); token_file = (char *)arg; break;
+		case 'U': free(unix_auth); unix_auth = (char *)arg; break;
+		case 's': free(stall); stall = (char *)arg; break;
+		case 'i': free(idle); idle = (char *)arg; break;
 		case 'v': verbose++; free((char *)arg); break;
 		case 'q': quiet = 1; free((char *)arg); break;
 		default: free((char *)arg); break;
@@ -385,6 +440,22 @@ main(int argc, char **argv)
 	    cli_uint("--retries", retries, 0, 1000);
 	server.cfg.max_conns = max_conns == NULL ? JQ_CONNS_DEFAULT_MAX :
 	    cli_uint("--max-conns", max_conns, 1, 1000000);
+	server.cfg.stall_ms = stall == NULL ? JQ_STALL_DEFAULT_MS :
+	    cli_duration("--stall-timeout", stall);
+	server.cfg.idle_ms = idle == NULL ? JQ_IDLE_DEFAULT_MS :
+	    cli_duration("--idle-timeout", idle);
+	if (server.cfg.stall_ms < 1000 || server.cfg.idle_ms < 1000)
+		usage_error(cli_prog, "--%s-timeout: at least 1s",
+		    server.cfg.stall_ms < 1000 ? "stall" : "idle");
+	if (unix_auth != NULL && strcmp(unix_auth, "uid") != 0 &&
+	    strcmp(unix_auth, "token") != 0)
+		usage_error(cli_prog, "--unix-auth: \"%s\" is neither uid nor "
+		    "token", unix_auth);
+	server.cfg.unix_token = unix_auth != NULL &&
+	    strcmp(unix_auth, "token") == 0;
+	if (noauth && (token_file != NULL || unix_auth != NULL))
+		usage_error(cli_prog, "--no-auth excludes --token-file and "
+		    "--unix-auth");
 	errno = 0;
 	if (outdir != NULL && (stat(outdir, &st) != 0 || !S_ISDIR(st.st_mode)))
 		usage_error(cli_prog, "--output-dir %s: %s", outdir,
@@ -419,6 +490,23 @@ main(int argc, char **argv)
 			usage_error(cli_prog, "--listen %s", cause);
 	}
 	log_init(cli_prog, quiet ? -1 : verbose);
+	if (auth_init() != 0) {
+		fprintf(stderr, "%s: libsodium cannot start\n", cli_prog);
+		exit(JQ_EXIT_IO);
+	}
+	if (noauth)
+		log_warnx("WARNING: authentication is off (--no-auth): anyone "
+		    "who can connect may take jobs and store results");
+	else {
+		if ((token_path = auth_path(token_file, &cause)) == NULL ||
+		    auth_load(token_path, 1, &key, &cause) != 0) {
+			fprintf(stderr, "%s: %s\n", cli_prog, cause);
+			exit(JQ_EXIT_AUTH);
+		}
+		log_debug("token file %s", token_path);
+		free(token_path);
+		server.cfg.key = &key;
+	}
 	serve_load(&server.queue, &files, outdir, tmpl ? tmpl : "{name}.result",
 	    skip);
 	if (state_dir == NULL && (arg = getenv("JQ_STATE_DIR")) != NULL &&
@@ -456,6 +544,10 @@ main(int argc, char **argv)
 	free(retries);
 	free(state_dir);
 	free(joblog);
+	free(token_file);
+	free(unix_auth);
+	free(stall);
+	free(idle);
 	queue_free(&server.queue);
 	return rc;
 }

@@ -490,6 +490,7 @@ main(int argc, char *argv[])
 	struct poptOption	 opts[] = {
 		{ "json", 'j', POPT_ARG_NONE, &json, 0,
 		    "print JSON instead of text", NULL },
+		CLI_AUTH_TABLE,
 		CLI_HELP_TABLE,
 		CLI_EPILOGUE(stat_epilogue),
 		POPT_TABLEEND

@@ -300,6 +300,7 @@ main(int argc, char *argv[])
 		    "hold the job for DURATION (1s to 365d, rounded up to "
 		    "seconds) unless renewed with 'jq-put --touch'; default: "
 		    "the server's --lease", "DURATION" },
+		CLI_AUTH_TABLE,
 		CLI_HELP_TABLE,
 		CLI_EPILOGUE(take_epilogue),
 		POPT_TABLEEND

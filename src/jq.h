@@ -38,6 +38,7 @@
 #define JQ_EXIT_PROTOCOL	7	/* the server answered an error or spoke nonsense */
 #define JQ_EXIT_IO		8	/* a local file or system call failed */
 #define JQ_EXIT_SIGNAL		9	/* stopped by SIGINT or SIGTERM before the end */
+#define JQ_EXIT_AUTH		10	/* authentication failed: token missing, wrong or unsafe */
 
 /* xmalloc.c: allocators that exit on failure; for clients and start-up only. */
 void	*xmalloc(size_t);
@@ -90,6 +91,26 @@ void	 log_warnx(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_warn(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_debug(const char *, ...) JQ_PRINTF(1, 2);
 int	 log_verbose(void);
+
+/* auth.c: the token file and the HMAC challenge-response (libsodium). */
+#define AUTH_KEY_MIN		16	/* bytes of key: 128 bits at least */
+#define AUTH_KEY_MAX		64
+#define AUTH_NONCE_BYTES	32
+#define AUTH_HEX_LEN		64	/* hex digits of a nonce or a MAC */
+#define AUTH_MISSING		(-2)	/* auth_load: no token file */
+struct auth_key {
+	unsigned char	 key[AUTH_KEY_MAX];
+	size_t		 len;
+};
+int	 auth_init(void);
+char	*auth_path(const char *, char **);
+int	 auth_load(const char *, int, struct auth_key *, char **);
+void	 auth_nonce(char [AUTH_HEX_LEN + 1]);
+void	 auth_mac(const struct auth_key *, const char *, const char *,
+	    const char *, char [AUTH_HEX_LEN + 1]);
+int	 auth_check(const struct auth_key *, const char *, const char *,
+	    const char *, const char *);
+int	 auth_is_hex(const char *);
 
 /*
  * client.c: a blocking client connection, used by jq-take, jq-put, jq-stat
@@ -149,6 +170,10 @@ extern struct poptOption cli_help_options[];
 #define CLI_HELP_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_help_options, \
 	0, "Help options:", NULL }
 extern struct poptOption cli_no_options[];
+extern char		*cli_token_file;	/* --token-file of a client */
+extern struct poptOption cli_auth_options[];
+#define CLI_AUTH_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_auth_options, \
+	0, "Authentication:", NULL }
 /* An empty table whose title is printed after the options by --help. */
 #define CLI_EPILOGUE(text) { NULL, '\0', POPT_ARG_INCLUDE_TABLE, \
 	cli_no_options, 0, text, NULL }
@@ -177,6 +202,8 @@ struct job {
 	uint64_t		 id;		/* 1-based position in the list */
 	char			*path;		/* input, as the operator named it */
 	char			*result;	/* result path */
+	dev_t			 rdir_dev;	/* its directory, as checked at */
+	ino_t			 rdir_ino;	/* start (store_open compares) */
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
@@ -227,7 +254,7 @@ struct store {
 	uint64_t	 written, synced;
 };
 extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
-int	 store_open(struct store *, const char *, char **);
+int	 store_open(struct store *, const char *, dev_t, ino_t, char **);
 ssize_t	 store_write(struct store *, const void *, size_t, char **);
 int	 store_commit_file(struct store *, char **);
 int	 store_sync_dir(struct store *, char **);
@@ -276,6 +303,10 @@ struct server_config {
 	uint64_t	 linger_ms;	/* listen on after the end, for late TAKEs */
 	uint64_t	 lease_ms;	/* default lease of a taken job */
 	unsigned	 retries;	/* a failed job runs again this often */
+	const struct auth_key *key;	/* NULL: --no-auth */
+	int		 unix_token;	/* UNIX sockets use the token, not the uid */
+	uint64_t	 stall_ms;	/* a half request may pause this long */
+	uint64_t	 idle_ms;	/* a connection holding nothing may idle */
 };
 struct event_base;
 struct server {

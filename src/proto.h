@@ -9,9 +9,9 @@
  *
  * Shape of a conversation:
  *
- *   S: JQ 1 jq-serve/0.1.0              greeting, sent on accept
- *   C: HELLO 1 name=node1:4242          mandatory first request
- *   S: OK 1
+ *   S: JQ 1 jq-serve/0.1.0 auth=hmac-sha256 nonce=SN   greeting
+ *   C: HELLO 1 name=node1:4242 auth=CN:MAC  mandatory first request
+ *   S: OK 1 auth=MAC2                   the server proves it too
  *   C: TAKE                             may wait until a job is free
  *   S: JOB 7 A.wav size=11 attempt=1
  *   S: DATA 11
@@ -53,6 +53,11 @@
 #define JQ_CHUNK		(256U << 10)	/* DATA chunk the tools send */
 #define JQ_LEASE_DEFAULT_MS	(10 * 60 * 1000)	/* --lease */
 #define JQ_SECONDS_MAX		31536000	/* lease= and wait=: one year */
+#define JQ_AUTH_LINE_MAX	512	/* a line before authentication, LF included */
+#define JQ_HANDSHAKE_MS		10000	/* time to authenticate after connecting */
+#define JQ_STALL_DEFAULT_MS	30000	/* --stall-timeout: half a request */
+#define JQ_IDLE_DEFAULT_MS	600000	/* --idle-timeout: a connection holding nothing */
+#define JQ_REPLY_BACKLOG	(64U << 10)	/* unsent replies before reading stops */
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {
@@ -86,6 +91,8 @@ enum proto_cmd {
 #define ERR_LIMIT	"LIMIT"		/* too many connections; closing */
 #define ERR_FRAMING	"FRAMING"	/* payload framing broken; closing */
 #define ERR_ABORTED	"ABORTED"	/* the sender abandoned the payload; nothing stored */
+#define ERR_AUTH	"AUTH"		/* not authenticated, or authentication failed; closing */
+#define ERR_TIMEOUT	"TIMEOUT"	/* stalled or idle too long; closing */
 
 /* Maximum decimal digits of a uint64_t plus NUL. */
 #define PROTO_U64_LEN	21

@@ -7,6 +7,8 @@
  * does this off the event loop).  Only then is the worker told OK.  Writeback is started every STORE_SYNC_STEP bytes so
  * the final fdatasync of a large result does not stall the event loop long.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,11 +23,18 @@
 static unsigned	store_serial;
 int		store_sync = 1;
 
-/* Open the result's directory and a fresh temporary file in it. */
+/*
+ * Open the result's directory and a fresh temporary file in it.  The
+ * directory must still be the one checked at start (dev, ino): a directory
+ * swapped for another, or for a symbolic link to one, is refused, so that
+ * nothing is ever written outside the places the operator named.
+ */
 int
-store_open(struct store *st, const char *result, char **cause)
+store_open(struct store *st, const char *result, dev_t dev, ino_t ino,
+    char **cause)
 {
 	const char	*slash = strrchr(result, '/');
+	struct stat	 sb;
 	char		*dir;
 	int		 tries;
 
@@ -38,6 +47,16 @@ store_open(struct store *st, const char *result, char **cause)
 	if (st->dirfd < 0) {
 		*cause = xprintf("%s: %s", dir, strerror(errno));
 		free(dir);
+		return -1;
+	}
+	if (fstat(st->dirfd, &sb) != 0 || sb.st_dev != dev ||
+	    sb.st_ino != ino) {
+		*cause = xprintf("%s is no longer the directory checked at "
+		    "start (replaced, or a link swapped in); nothing is "
+		    "written there", dir);
+		free(dir);
+		close(st->dirfd);
+		st->dirfd = -1;
 		return -1;
 	}
 	for (tries = 0; tries < 100; tries++) {

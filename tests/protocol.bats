@@ -21,11 +21,11 @@ open_conn() {
 	greeting=$line
 }
 
-# hello: open_conn, then HELLO 1 and its OK
+# hello: open_conn, then HELLO 1 (authenticated when the server asks) and its OK
 hello() {
 	open_conn
-	sendl 'HELLO 1 name=by-hand'
-	expect 'OK 1'
+	sendl "$(hello_line 1 name=by-hand)"
+	expect 'OK 1*'
 }
 
 # sendl LINE...: send each LINE followed by LF
@@ -142,20 +142,20 @@ two_jobs() {
 
 @test "HELLO picks the lower version; a version below 1 is refused and closed" {
 	two_jobs
-	sendl 'HELLO 7'
+	sendl "$(hello_line 7)"
 	# second HELLO on this connection: refused, still in sync
 	expect 'ERR HELLO*'
 	open_conn
-	sendl 'HELLO 7 name=future future=1'
-	expect 'OK 1'
+	sendl "$(hello_line 7 name=future future=1)"
+	expect 'OK 1*'
 	open_conn
-	sendl 'HELLO 0'
+	sendl "$(hello_line 0)"
 	expect 'ERR VERSION*'
 	expect_eof
 }
 
 @test "a request before HELLO gets ERR HELLO, and HELLO still works after it" {
-	two_jobs
+	two_jobs --no-auth
 	open_conn
 	sendl 'TAKE'
 	expect 'ERR HELLO*'
@@ -167,7 +167,7 @@ two_jobs() {
 }
 
 @test "QUIT is answered OK bye and the connection closed, even before HELLO" {
-	two_jobs
+	two_jobs --no-auth
 	sendl 'QUIT'
 	expect 'OK bye'
 	expect_eof
@@ -473,7 +473,8 @@ two_jobs() {
 	printf 'x\n' >"$D/a"
 	start_server_unix "$D/a"
 	run -0 timeout 20 socat -t 10 - "UNIX-CONNECT:${SERVER#unix:}" <<<$'HELLO 1\nSTAT\nQUIT'
-	assert_line --index 0 --regexp '^JQ 1 jq-serve/'
+	# our own uid on the UNIX socket: trusted without the token (SO_PEERCRED)
+	assert_line --index 0 --regexp '^JQ 1 jq-serve/.* auth=peer$'
 	assert_line --index 1 'OK 1'
 	assert_line --index 2 --regexp '^STAT total=1 '
 	assert_equal "${lines[-1]}" 'OK bye'

@@ -29,11 +29,11 @@ EOF
 # hello_conn NAME: open a TCP connection to $SERVER in fd $conn, read the
 # greeting and say HELLO with the (already percent-encoded) worker NAME
 hello_conn() {
-	local line
+	local line greeting
 	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
-	read -t 20 -r line <&"$conn"
-	[[ $line == 'JQ '* ]]
-	printf 'HELLO 1 name=%s\n' "$1" >&"$conn"
+	read -t 20 -r greeting <&"$conn"
+	[[ $greeting == 'JQ '* ]]
+	hello_line 1 "name=$1" >&"$conn"
 	read -t 20 -r line <&"$conn"
 	[[ $line == 'OK 1'* ]]
 }

@@ -54,6 +54,10 @@ fi
 # its own JQ_STATE_DIR first keeps it).
 : "${JQ_STATE_DIR:=${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/state}"
 export JQ_STATE_DIR
+# Likewise the token: the first jq-serve creates it, every client reads it, and a user's own
+# ~/.config/jq/token is never touched.
+: "${JQ_TOKEN_FILE:=${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/token}"
+export JQ_TOKEN_FILE
 # pids of background processes started in this scope (this test, or setup_file)
 [[ ${JQ_PIDS+set} ]] || JQ_PIDS=()
 
@@ -268,3 +272,19 @@ fi
 if _jq_is_default teardown_file; then
 	teardown_file() { jq_teardown; }
 fi
+
+# hello_line VERSION [WORD...]: print a HELLO line answering the server greeting in $greeting, with the auth= proof computed by
+# openssl from $JQ_TOKEN_FILE when the server asks for one (see jq-protocol(7), Authentication)
+hello_line() {
+	local v=$1 sn cn mac
+	shift
+	if [[ ${greeting:?hello_line needs the greeting} == *' auth=hmac-sha256 '* ]]; then
+		sn=${greeting##* nonce=}
+		sn=${sn%% *}
+		cn=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+		mac=$(printf 'jq-auth-1 client %s %s' "$sn" "$cn" |
+			openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$JQ_TOKEN_FILE")" -r)
+		set -- "$@" "auth=$cn:${mac%% *}"
+	fi
+	echo "HELLO $v${*:+ $*}"
+}
