@@ -78,7 +78,8 @@ complete_line() {
     run complete_line "jq-serve -"
     local o
     for o in -l --listen -T --files-from -0 --null --skip-missing -o --output-dir \
-        -r --result --max-result --max-conns --addr-file -v --verbose -q --quiet; do
+        -r --result --max-result --max-conns --addr-file -v --verbose -q --quiet \
+        --token-file --no-auth --unix-auth --stall-timeout --idle-timeout; do
         assert_line -- "$o"
     done
     for o in --output --json --wait --jobs --fail --; do
@@ -318,4 +319,18 @@ complete_line() {
     refute_line -- "--keep-tmp"
     run complete_line "jq-run srv -- ls --"
     refute_line -- "--max-jobs"
+}
+
+@test "every tool: --token-file completes files; jq-serve --unix-auth offers uid and token" {
+    touch "$BATS_TEST_TMPDIR/tok"
+    cd "$BATS_TEST_TMPDIR"
+    local t
+    for t in jq-serve jq-take jq-put jq-stat jq-run; do
+        run complete_line "$t --token-file to"
+        assert_output tok
+    done
+    run complete_line "jq-serve --unix-auth "
+    assert_line uid
+    assert_line token
+    assert_equal "${#lines[@]}" 2
 }

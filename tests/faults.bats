@@ -264,7 +264,7 @@ wait_workers() {
 }
 
 @test "faults: kill -9 the server at random moments, ten rounds: one right result per job, nothing acknowledged runs again" {
-	local njobs=200 rounds=10 crashes=0 round n k f c
+	local njobs=400 rounds=10 crashes=0 round n k f c
 	NW=2 NJ=2 WSTARTS=0
 	# jq-run rides out a server restart where it can; else its workers are started again
 	RECONNECT=()
