@@ -46,7 +46,7 @@ RUN = spawn template run
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)
-UNITS = test_proto test_net test_parse test_template
+UNITS = test_proto test_net test_parse test_template test_auth
 UNIT_BINS = $(UNITS:%=$(BUILDDIR)/%)
 
 .SUFFIXES:
