@@ -952,18 +952,22 @@ static void
 cmd_hello(struct conn *c, struct proto_req *r)
 {
 	const char	*name;
-	unsigned	 v;
+	uint64_t	 v;
 	ssize_t		 n;
 	char		*dup;
+	int		 first = !c->authed;	/* the proof is good once */
 
-	if (!c->authed && conn_hello_auth(c, r) != 0)
+	if (first && conn_hello_auth(c, r) != 0)
 		return;
 	if (c->hello) {
 		conn_reply(c, "ERR %s HELLO was already said", ERR_HELLO);
 		return;
 	}
-	if (parse_uint(r->argv[0], 0, 1000000, &v) != 0) {
-		conn_reply(c, "ERR %s bad version \"%.20s\"", ERR_PROTO, r->argv[0]);
+	if (parse_u64(r->argv[0], 0, UINT64_MAX, &v) != 0) {
+		conn_reply(c, "ERR %s bad version \"%.20s\"%s", ERR_PROTO,
+		    r->argv[0], first ? "; closing" : "");
+		if (first)
+			conn_close(c);
 		return;
 	}
 	if (v < JQ_PROTO_MIN) {
@@ -978,7 +982,10 @@ cmd_hello(struct conn *c, struct proto_req *r)
 		    memchr(dup, '\0', (size_t)n) != NULL) {
 			free(dup);
 			conn_reply(c, "ERR %s bad worker name (at most %d bytes, "
-			    "percent-encoded)", ERR_PROTO, JQ_WORKER_MAX);
+			    "percent-encoded)%s", ERR_PROTO, JQ_WORKER_MAX,
+			    first ? "; closing" : "");
+			if (first)
+				conn_close(c);
 			return;
 		}
 		free(c->name);
@@ -989,11 +996,12 @@ cmd_hello(struct conn *c, struct proto_req *r)
 		char	 mac[AUTH_HEX_LEN + 1];
 
 		auth_mac(server.cfg.key, "server", c->nonce, c->cn, mac);
-		conn_reply(c, "OK %u auth=%s", v < JQ_PROTO_VERSION ? v :
-		    JQ_PROTO_VERSION, mac);
+		conn_reply(c, "OK %u auth=%s", v < JQ_PROTO_VERSION ?
+		    (unsigned)v : JQ_PROTO_VERSION, mac);
 		return;
 	}
-	conn_reply(c, "OK %u", v < JQ_PROTO_VERSION ? v : JQ_PROTO_VERSION);
+	conn_reply(c, "OK %u", v < JQ_PROTO_VERSION ? (unsigned)v :
+	    JQ_PROTO_VERSION);
 }
 
 /* TAKE [match=<glob>] [wait=<seconds>] [hold=conn|lease] */
@@ -1333,6 +1341,7 @@ conn_process(struct conn *c)
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer_ptr	 eol;
 	size_t			 len, eol_len, n;
+	char			*p;
 
 	for (;;) {
 		len = evbuffer_get_length(in);
@@ -1398,6 +1407,11 @@ conn_process(struct conn *c)
 		}
 		evbuffer_remove(in, conn_linebuf, (size_t)eol.pos + 1);
 		conn_linebuf[eol.pos] = '\0';
+		/* a NUL must not cut the line short: make it a byte the
+		 * parsers refuse */
+		for (p = conn_linebuf; (p = memchr(p, '\0', (size_t)
+		    (conn_linebuf + eol.pos - p))) != NULL; p++)
+			*p = '\x01';
 		if (c->state == CONN_FRAME)
 			conn_frame(c, conn_linebuf);
 		else

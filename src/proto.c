@@ -50,21 +50,55 @@ proto_word(char **p)
 	return w;
 }
 
+/* Return 1 if key is a protocol key: lower-case letters, digits, '_'. */
+static int
+proto_key_ok(const char *key)
+{
+	if (*key == '\0')
+		return 0;
+	for (; *key != '\0'; key++)
+		if (!((*key >= 'a' && *key <= 'z') || (*key >= '0' && *key <= '9') ||
+		    *key == '_'))
+			return 0;
+	return 1;
+}
+
 /*
  * Parse a request line (without its LF; a trailing CR is removed) into req.
  * The words after the verb's positional arguments must all be key=value.
+ * A line may hold only printable ASCII and spaces (the caller turns NUL
+ * bytes into another control byte, so none is missed).  On failure,
+ * req->cmd and req->flags still say which command it was, when the verb
+ * was read, so that its payload can be skipped.
  */
 int
 proto_parse_request(char *line, struct proto_req *req, char **cause)
 {
 	const struct proto_cmd_entry	*e = NULL;
 	char				*p, *w, *eq;
-	size_t				 i, len;
+	size_t				 i, len, bad = SIZE_MAX;
 
 	memset(req, 0, sizeof *req);
 	len = strlen(line);
 	if (len > 0 && line[len - 1] == '\r')
 		line[--len] = '\0';
+	for (i = 0; i < len && bad == SIZE_MAX; i++)
+		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] > 0x7e)
+			bad = i;
+	if (bad != SIZE_MAX) {
+		line[bad] = '\0';
+		p = line;
+		/* the verb counts only when a space ended it before the byte */
+		if ((w = proto_word(&p)) != NULL && w + strlen(w) < line + bad)
+			for (i = 0; i < sizeof proto_cmds / sizeof proto_cmds[0]; i++)
+				if (strcmp(w, proto_cmds[i].name) == 0) {
+					req->cmd = proto_cmds[i].cmd;
+					req->flags = proto_cmds[i].flags;
+				}
+		*cause = xprintf("a control or non-ASCII byte at offset %zu "
+		    "(fields are percent-encoded)", bad);
+		return -1;
+	}
 	p = line;
 	if ((w = proto_word(&p)) == NULL) {
 		*cause = xstrdup("empty request");
@@ -98,6 +132,11 @@ proto_parse_request(char *line, struct proto_req *req, char **cause)
 			return -1;
 		}
 		*eq = '\0';
+		if (!proto_key_ok(w)) {
+			*cause = xprintf("%s: bad key \"%.32s\" (lower-case "
+			    "letters, digits and _)", e->name, w);
+			return -1;
+		}
 		req->key[req->nkv] = w;
 		req->val[req->nkv++] = eq + 1;
 	}
@@ -171,6 +210,9 @@ proto_parse_frame(const char *line, struct proto_frame *f)
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	memset(f, 0, sizeof *f);
+	for (w = buf; *w != '\0'; w++)
+		if ((unsigned char)*w < 0x20 || (unsigned char)*w > 0x7e)
+			return -1;
 	p = buf;
 	if ((w = proto_word(&p)) == NULL)
 		return -1;
