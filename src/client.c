@@ -152,6 +152,12 @@ client_line(struct client *c, char **cause)
 	for (;;) {
 		start = c->in + c->in_off;
 		nl = memchr(start, '\n', c->in_len - c->in_off);
+		if (nl != NULL && nl - start >= JQ_LINE_MAX) {
+			client_fail_with(c, JQ_EXIT_PROTOCOL, cause,
+			    xprintf("%s sent a line longer than %d bytes",
+			    c->server, JQ_LINE_MAX));
+			return NULL;
+		}
 		if (nl != NULL) {
 			*nl = '\0';
 			if (nl > start && nl[-1] == '\r')

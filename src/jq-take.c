@@ -390,6 +390,8 @@ main(int argc, char *argv[])
 	extra = take_extra(glob, wait, wait_ms, lease_s);
 	rc = client_take(c, extra, &job, &cause);
 	free(extra);
+	free(glob);		/* the exits below must not leave it unfreed */
+	glob = NULL;
 	if (rc <= 0) {
 		outfile_discard(&out, 0);
 		outfile_discard(&idf, 1);

@@ -38,7 +38,7 @@ static void
 log_vline(const char *fmt, va_list ap, int errnum)
 {
 	char	 line[2048];
-	size_t	 len;
+	size_t	 len, i;
 	int	 n;
 
 	n = snprintf(line, sizeof line, "%s: ", log_prog);
@@ -56,6 +56,10 @@ log_vline(const char *fmt, va_list ap, int errnum)
 	}
 	if (len > sizeof line - 1)
 		len = sizeof line - 1;
+	/* names and texts from peers must not break the line or reach a terminal */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[len++] = '\n';
 	(void)util_write_all(STDERR_FILENO, line, len);
 }

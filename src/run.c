@@ -82,6 +82,7 @@
 #define RUN_KEEPALIVE_MS 500		/* when the JOB line tells no lease */
 #define RUN_BACKOFF_MIN_MS 100		/* first reconnection delay */
 #define RUN_BACKOFF_MAX_MS 5000		/* longest reconnection delay */
+#define RUN_ID_MAX	64		/* bytes of a job id we accept */
 #ifndef POLLRDHUP
 #define POLLRDHUP	0		/* then only POLLHUP tells */
 #endif
@@ -220,6 +221,29 @@ run_label(const char *name)
 		if ((unsigned char)*p < ' ' || *p == 0x7f)
 			*p = '?';
 	return s;
+}
+
+/*
+ * Is id usable in a command line, a file name and a message: 1 to RUN_ID_MAX
+ * ASCII letters, digits, '_' or '-', not beginning with '-'?  Otherwise a
+ * hostile server could slip an option ("-rf") or a path ("../x") into {id},
+ * or terminal escapes into our messages.
+ */
+static int
+run_id_ok(const char *id)
+{
+	size_t	 i, len = strlen(id);
+	char	 c;
+
+	if (len == 0 || len > RUN_ID_MAX || id[0] == '-')
+		return 0;
+	for (i = 0; i < len; i++) {
+		c = id[i];
+		if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+		    !(c >= 'A' && c <= 'Z') && c != '_' && c != '-')
+			return 0;
+	}
+	return 1;
 }
 
 /* Start copying a stream to fd, each line prefixed by "label: ". */
@@ -1413,6 +1437,16 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 			run_slot_fatal(&s, cause);
 			if (s.lost && s.status == 0)
 				continue;
+			break;
+		}
+		if (!run_id_ok(cj.id)) {
+			enc = run_label(cj.id);
+			log_warnx("%s sent a job id that is not 1 to %d letters, "
+			    "digits, '-' or '_': \"%s\"; not run",
+			    client_server(s.c), RUN_ID_MAX, enc);
+			free(enc);
+			client_job_free(&cj);
+			s.status = JQ_EXIT_PROTOCOL;
 			break;
 		}
 		counted = 0;

@@ -228,7 +228,12 @@ test_sockets(void)
 	free(cause);
 	cause = NULL;
 	if (r == 0 && nfds == 1) {
-		OK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		int	 sr;
+
+		/* stat first: OK()'s arguments are evaluated in no set order */
+		memset(&st, 0, sizeof st);
+		sr = stat(path, &st);
+		OK(sr == 0 && S_ISSOCK(st.st_mode) &&
 		    (st.st_mode & 077) == 0, "UNIX socket exists with mode 0%o",
 		    (unsigned)(st.st_mode & 0777));
 		name = net_fd_name(fds[0], 0);
