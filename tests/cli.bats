@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats' run --separate-stderr
 # Command lines of every tool: --help, --usage, --version, unknown options,
 # bad values and missing operands (exit 2 with one line naming the problem).
 

@@ -101,7 +101,7 @@ complete_line() {
 
 @test "jq-put: options" {
     run complete_line "jq-put --"
-    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--help\n--usage\n--version'
+    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--token-file\n--help\n--usage\n--version'
     run complete_line "jq-put -"
     assert_line -- "-f"
     assert_line -- "-m"
@@ -130,7 +130,7 @@ complete_line() {
     run complete_line "jq-stat --j"
     assert_output -- "--json"
     run complete_line "jq-stat -"
-    assert_output $'-j\n--json\n--help\n-?\n--usage\n--version\n-V'
+    assert_output $'-j\n--json\n--token-file\n--help\n-?\n--usage\n--version\n-V'
 }
 
 @test "jq-run: options" {

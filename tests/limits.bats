@@ -25,7 +25,8 @@ rss_kib() {
 	local conn n=300000 before after line
 	before=$(rss_kib "$SERVER_PID")
 	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
-	IFS= read -t 20 -r line <&"$conn"
+	IFS= read -t 20 -r line <&"$conn"	# the greeting
+	[[ $line == "JQ 1 "* ]]
 	# about 45 MB of replies if the server answered them all into memory
 	{
 		printf 'HELLO 1\n'

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats' run --separate-stderr
 # jq-serve: the job list (operands, --files-from, -0, --skip-missing), where
 # results go (-o, -r), what it refuses at start, and how and with what status
 # it ends.

@@ -19,7 +19,7 @@ start_sshd() {
 	cp "$D/key.pub" "$D/authorized_keys"
 	mkdir -p /run/sshd
 	local try
-	for try in 1 2 3 4 5; do
+	for ((try = 0; try < 5; try++)); do
 		SSH_PORT=$((20000 + RANDOM % 20000))
 		cat >"$D/sshd_config" <<-EOF
 			ListenAddress 127.0.0.1:$SSH_PORT

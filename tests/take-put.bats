@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats' run --separate-stderr
 # jq-take and jq-put against a real jq-serve: many jobs through concurrent
 # worker loops (TCP and UNIX), empty and 1 GiB jobs, the id/name outputs,
 # --match, --wait, refusals (second put, unknown id), and connection errors.
@@ -76,6 +77,7 @@ two_workers() {
 }
 
 @test "200 jobs, two concurrent workers over TCP: each job once, results byte-identical" {
+	not_under_valgrind "800 program start-ups under valgrind take ~10 min"
 	make_files "$D/in" 200
 	start_server "$D"/in/file*.dat
 	[[ $SERVER == 127.0.0.1:* ]]
@@ -83,6 +85,7 @@ two_workers() {
 }
 
 @test "200 jobs, two concurrent workers over a UNIX socket" {
+	not_under_valgrind "800 program start-ups under valgrind take ~10 min"
 	make_files "$D/in" 200
 	start_server_unix "$D"/in/file*.dat
 	[[ $SERVER == unix:/* ]]
@@ -111,6 +114,7 @@ two_workers() {
 
 # bats test_tags=slow
 @test "a 1 GiB job and a 1 GiB result travel intact" {
+	not_under_valgrind "4 GiB through valgrind take too long"
 	truncate -s 1G "$D/big"
 	# non-zero bytes at the start, the middle and the very end catch offset bugs
 	printf 'start' | dd of="$D/big" conv=notrunc status=none
@@ -388,7 +392,7 @@ two_workers() {
 	[[ $stderr == *JQ_SERVER* ]]
 	run -2 jq-put 1 "$D/r"
 	run -2 jq-stat
-	JQ_SERVER= run -2 jq-stat
+	JQ_SERVER="" run -2 jq-stat
 }
 
 @test "jq-put reads standard input when FILE is absent or -" {
