@@ -395,6 +395,7 @@ own group"
 }
 
 @test "jq-run: jobs longer than the server's lease keep it alive: each runs once" {
+	not_under_valgrind "2 s leases vs a 20-50 times slower jq-run: timing"
 	printf 'a' >"$D/in/a.txt"
 	printf 'b' >"$D/in/b.dat"
 	serve --lease 2s "$D/in/a.txt" "$D/in/b.dat"

@@ -273,6 +273,12 @@ if _jq_is_default teardown_file; then
 	teardown_file() { jq_teardown; }
 fi
 
+# not_under_valgrind WHY: skip this test in make valgrind, which runs every program 20-50 times
+# slower (the test runs in make check and make ASAN=1 check)
+not_under_valgrind() {
+	[[ -z ${JQ_VALGRIND_LOG:-} ]] || skip "not under valgrind: $1"
+}
+
 # hello_line VERSION [WORD...]: print a HELLO line answering the server greeting in $greeting, with the auth= proof computed by
 # openssl from $JQ_TOKEN_FILE when the server asks for one (see jq-protocol(7), Authentication)
 hello_line() {
