@@ -110,6 +110,40 @@ clean:
 
 .PHONY: all check bench soak install uninstall clean
 
+# ---- fuzzing (tests/fuzz/README) ----
+# make fuzz FUZZ_SECONDS=N builds the libFuzzer harnesses with clang into build/fuzz and runs
+# each of FUZZ_TARGETS for N seconds (default 60) on a fresh copy of tests/fuzz/corpus; it prints
+# executions and coverage, keeps crashing inputs in build/fuzz/artifacts, and fails on a crash.
+FUZZ_CC = clang
+FUZZ_SECONDS = 60
+FUZZ_TARGETS = fuzz_conn fuzz_proto fuzz_auth
+FUZZDIR = build/fuzz
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS = $(ALL_CPPFLAGS) $(JQ_CFLAGS) $(FUZZ_SAN) $(CFLAGS)
+FUZZ_LIBS = $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) -pthread $(LDLIBS)
+FUZZ_SRC = $(patsubst %,$(FUZZDIR)/%.o,$(SERVER) $(COMMON))
+FUZZ_PROTO_SRC = $(patsubst %,$(FUZZDIR)/%.o,$(COMMON))
+
+$(FUZZDIR)/%.o: src/%.c | $(FUZZDIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZDIR)/%.o: tests/fuzz/%.c | $(FUZZDIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZDIR)/fuzz_auth.o: tests/fuzz/fuzz_conn.c | $(FUZZDIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_AUTH -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZDIR)/fuzz_conn $(FUZZDIR)/fuzz_auth: $(FUZZDIR)/%: $(FUZZDIR)/%.o $(FUZZ_SRC)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(FUZZ_LIBS)
+$(FUZZDIR)/fuzz_proto: $(FUZZDIR)/fuzz_proto.o $(FUZZ_PROTO_SRC)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(FUZZ_LIBS)
+$(FUZZDIR):
+	mkdir -p $@
+
+-include $(wildcard $(FUZZDIR)/*.d)
+
+fuzz: $(FUZZ_TARGETS:%=$(FUZZDIR)/%)
+	@FUZZDIR=$(FUZZDIR) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run $(FUZZ_TARGETS)
+
+.PHONY: fuzz
+
 # ---- valgrind ----
 # make valgrind: the unit tests and the bats files VALGRIND_TESTS with every jq-* and test_*
 # program run under valgrind.  build/valgrind holds one wrapper per program that execs valgrind

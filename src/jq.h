@@ -323,6 +323,7 @@ struct server {
 };
 extern struct server server;
 int	 server_run(char **);
+int	 server_init_loop(char **);
 void	 server_wake(void);
 void	 server_job_finished(void);
 struct conn *conn_new(int);

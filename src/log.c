@@ -34,7 +34,7 @@ log_verbose(void)
  * sharing a stderr (jq-run's slots) never interleave.  A line too long
  * for the buffer is cut, not split.
  */
-static void
+static void JQ_PRINTF(1, 0)
 log_vline(const char *fmt, va_list ap, int errnum)
 {
 	char	 line[2048];

@@ -327,3 +327,17 @@ server_run(char **cause)
 	free(listen_addrs);
 	return status;
 }
+
+/* Set up the loop and the commit thread without listening (tests/fuzz). */
+int
+server_init_loop(char **cause)
+{
+	TAILQ_INIT(&server.conns);
+	TAILQ_INIT(&server.waiters);
+	if ((server.base = event_base_new()) == NULL) {
+		*cause = xstrdup("cannot start the event loop");
+		return -1;
+	}
+	server.check = event_new(server.base, -1, 0, server_check, NULL);
+	return commit_start(server.base, conn_commit_done, cause);
+}
