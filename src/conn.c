@@ -1175,12 +1175,19 @@ cmd_retry(struct conn *c, struct proto_req *r)
 {
 	char		*errmsg = NULL;
 	struct job	*j;
+	int		 ended;
 
 	if ((j = conn_job_or_reply(c, r)) == NULL)
 		return;
-	if (j->state != JOB_FAILED || server.finishing) {
+	/*
+	 * The run ends the moment every job has finished, not when the
+	 * deferred server_check notices: a RETRY read in the same batch as
+	 * the last PUT must not revive it.
+	 */
+	ended = server.finishing || queue_all_finished(&server.queue);
+	if (j->state != JOB_FAILED || ended) {
 		conn_reply(c, "ERR %s job %llu %s", ERR_NOTHELD,
-		    (unsigned long long)j->id, server.finishing ?
+		    (unsigned long long)j->id, ended ?
 		    "cannot run again: the run has ended" : "has not failed");
 		return;
 	}

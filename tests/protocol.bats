@@ -434,6 +434,27 @@ two_jobs() {
 	[[ ${failed[0]} == 'FAILED 1 '*' status=exit:3 msg=it%20broke'* ]]
 }
 
+@test "a RETRY sent with the last result cannot revive a run that has just ended" {
+	two_jobs --retries 0
+	sendl 'FAIL 1 exit=3'
+	payload 'it broke' >&"$conn"
+	expect 'OK 1'
+	# the last PUT and a RETRY of the failed job arrive in one write: the
+	# run ended with the PUT, so the RETRY is refused, not obeyed
+	{
+		printf 'PUT 2\n'
+		payload 'result two'
+		printf 'RETRY 1\n'
+	} >"$D/batch"
+	cat "$D/batch" >&"$conn"
+	expect 'OK 2'
+	expect 'ERR NOTHELD job 1 cannot run again: the run has ended'
+	wait_server_exit
+	assert_equal "$status" 1
+	assert_equal "$(cat "$D/b.result")" 'result two'
+	assert_not_exists "$D/a.result"
+}
+
 @test "RELEASE gives a held job back to the front of the queue; TOUCH renews only held jobs" {
 	two_jobs
 	sendl 'RELEASE 1'
