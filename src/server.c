@@ -10,6 +10,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -147,7 +150,7 @@ server_accept(evutil_socket_t lfd, short what, void *arg)
 	    "closing\n";
 	struct timeval		 tv = { 0, 100000 };
 	size_t			 i;
-	int			 fd;
+	int			 fd, on = 1;
 
 	(void)what;
 	(void)arg;
@@ -176,6 +179,12 @@ server_accept(evutil_socket_t lfd, short what, void *arg)
 			    "(--max-conns)", server.nconns);
 			continue;
 		}
+		/*
+		 * An OK written behind a job's data must not wait for the
+		 * peer's delayed ACK (Nagle): 40 ms a job.  (EOPNOTSUPP on
+		 * UNIX sockets, where there is no such delay.)
+		 */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 		if (conn_new(fd) == NULL)
 			log_warnx("cannot set up a connection");
 	}
