@@ -108,14 +108,15 @@ struct run_tail {
 	size_t	 head;			/* where the next byte goes */
 };
 
-/* A reply the server owes us, read before the next TAKE's. */
-enum run_owed_kind { OWED_ABORTED, OWED_RESULT, OWED_FAILURE, OWED_RELEASE };
+/* A reply the server owes us; they come in the order the requests went. */
+enum run_owed_kind {
+	OWED_TOUCH, OWED_ABORTED, OWED_RESULT, OWED_FAILURE, OWED_RELEASE
+};
 struct run_owed {
 	enum run_owed_kind	 kind;
-	char			*id;
+	char			*id;		/* NULL for OWED_TOUCH */
 	char			*label;
 };
-#define RUN_OWED_MAX	4
 
 /* One slot: a connection and the job it runs. */
 struct run_slot {
@@ -126,11 +127,14 @@ struct run_slot {
 	uint64_t		*counter;	/* shared --max-jobs counter or NULL */
 	int			 status;	/* exit status once fatal */
 	int			 failed;	/* some job failed */
-	struct run_owed		 owed[RUN_OWED_MAX];
-	int			 nowed;
-	int			 owed_done;	/* owed[] before this are read */
+	struct run_owed		*owed;		/* ring of replies owed, oldest first */
+	size_t			 owed_cap, owed_head, nowed;
+	int			 prefetched;	/* a TAKE wait=0 went with the result */
+	size_t			 before_take;	/* owed replies that precede its reply */
+	int			 counted;	/* the next TAKE is counted (--max-jobs) */
 	int			 lost;		/* c is NULL: reconnect before use */
-	int			 touches;	/* TOUCH replies owed, before owed[] */
+	char			*hold;		/* RUN_BUF: stdout held before the PUT */
+	size_t			 held;
 	uint64_t		 keepalive_ms;	/* a third of the lease */
 	char			*buf;		/* RUN_BUF bytes for stdout and stderr */
 	char			*inbuf;		/* payload bytes waiting for stdin */
@@ -402,16 +406,42 @@ run_job_free(struct run_job *j)
 	free(j->spool);
 }
 
-/* Note a reply the server owes; it is read by run_slot_settle(). */
+/* Note a reply the server owes (j NULL for a TOUCH); see run_slot_reply(). */
 static void
 run_slot_owe(struct run_slot *s, enum run_owed_kind kind,
     const struct run_job *j)
 {
-	struct run_owed	*o = &s->owed[s->nowed++];
+	struct run_owed	*o, *ring;
+	size_t		 i, cap;
 
+	if (s->nowed == s->owed_cap) {
+		cap = s->owed_cap > 0 ? s->owed_cap * 2 : 8;
+		ring = xcalloc(cap, sizeof *ring);
+		for (i = 0; i < s->nowed; i++)
+			ring[i] = s->owed[(s->owed_head + i) % s->owed_cap];
+		free(s->owed);
+		s->owed = ring;
+		s->owed_cap = cap;
+		s->owed_head = 0;
+	}
+	o = &s->owed[(s->owed_head + s->nowed++) % s->owed_cap];
 	o->kind = kind;
-	o->id = xstrdup(j->cj->id);
-	o->label = xstrdup(j->label);
+	o->id = j != NULL ? xstrdup(j->cj->id) : NULL;
+	o->label = j != NULL ? xstrdup(j->label) : NULL;
+}
+
+/* Drop the oldest reply owed. */
+static void
+run_slot_pop(struct run_slot *s)
+{
+	struct run_owed	*o = &s->owed[s->owed_head];
+
+	free(o->id);
+	free(o->label);
+	s->owed_head = (s->owed_head + 1) % s->owed_cap;
+	s->nowed--;
+	if (s->prefetched && s->before_take > 0)
+		s->before_take--;
 }
 
 /*
@@ -421,23 +451,20 @@ run_slot_owe(struct run_slot *s, enum run_owed_kind kind,
 static void
 run_slot_disconnect(struct run_slot *s)
 {
-	int	 i;
+	struct run_owed	*o;
 
-	for (i = s->owed_done; i < s->nowed; i++) {
-		struct run_owed	*o = &s->owed[i];
-
+	while (s->nowed > 0) {
+		o = &s->owed[s->owed_head];
 		if (o->kind == OWED_RESULT || o->kind == OWED_FAILURE)
 			log_warnx("%s: job %s: the connection was lost before the "
 			    "server confirmed the %s; the job may run again",
 			    o->label, o->id, o->kind == OWED_RESULT ? "result" :
 			    "failure report");
+		run_slot_pop(s);
 	}
-	for (i = 0; i < s->nowed; i++) {
-		free(s->owed[i].id);
-		free(s->owed[i].label);
-	}
-	s->nowed = s->owed_done = 0;
-	s->touches = 0;
+	/* A job the prefetched TAKE got goes back when the connection closes. */
+	s->prefetched = 0;
+	s->before_take = 0;
 	client_close(s->c);
 	s->c = NULL;
 	s->lost = 1;
@@ -530,7 +557,6 @@ run_slot_touch_reply(struct run_slot *s)
 	size_t		 len;
 	uint64_t	 lease;
 
-	s->touches--;
 	if (client_reply(s->c, &rest, &cause) == 0) {
 		if ((v = proto_word_kv(rest, "lease", &len)) != NULL &&
 		    len < sizeof num) {
@@ -549,56 +575,94 @@ run_slot_touch_reply(struct run_slot *s)
 }
 
 /*
- * Send what is buffered and read the replies owed for earlier requests.  A
- * refused result (ERR DONE: someone else delivered first) is only logged.
+ * Read the oldest reply owed.  A refused result (ERR DONE: someone else
+ * delivered first) is only logged.  0, or -1 (fatal, or lost: the ring is
+ * then empty).
+ */
+static int
+run_slot_reply(struct run_slot *s)
+{
+	struct run_owed	*o = &s->owed[s->owed_head];
+	const char	*what;
+	char		*cause = NULL, *line;
+	int		 rc = 0;
+
+	switch (o->kind) {
+	case OWED_TOUCH:
+		rc = run_slot_touch_reply(s);
+		break;
+	case OWED_ABORTED:
+		if ((line = client_line(s->c, &cause)) == NULL)
+			rc = run_slot_fatal(s, cause);
+		else if (strncmp(line, "ERR " ERR_ABORTED, 4 +
+		    strlen(ERR_ABORTED)) != 0)
+			rc = run_slot_fatal(s, xprintf("unexpected reply to "
+			    "ABORT: \"%.80s\"", line));
+		break;
+	default:
+		what = o->kind == OWED_RESULT ? "result" :
+		    o->kind == OWED_FAILURE ? "failure report" : "release";
+		if (client_reply(s->c, NULL, &cause) == 0)
+			break;
+		if (client_status(s->c) == JQ_EXIT_CONNECT) {
+			rc = run_slot_fatal(s, cause);
+			break;
+		}
+		log_warnx("%s: job %s: %s not accepted: %s", o->label, o->id,
+		    what, cause);
+		if (client_status(s->c) != JQ_EXIT_REFUSED)
+			s->failed = 1;
+		free(cause);
+		break;
+	}
+	if (s->nowed > 0)		/* (a lost connection emptied the ring) */
+		run_slot_pop(s);
+	return rc;
+}
+
+/*
+ * Send what is buffered and read the replies owed: all of them, or when a
+ * prefetched TAKE is out, those that come before its reply.  0 or -1.
  */
 static int
 run_slot_settle(struct run_slot *s)
 {
-	char	*cause = NULL, *line;
-	int	 i, rc = 0;
+	char	*cause = NULL;
 
-	if (client_flush(s->c, &cause) != 0) {
-		rc = run_slot_fatal(s, cause);
-		goto out;
-	}
-	while (s->touches > 0 && rc == 0)
-		rc = run_slot_touch_reply(s);
-	for (i = 0; i < s->nowed && rc == 0; i++) {
-		struct run_owed	*o = &s->owed[i];
-		const char	*what = o->kind == OWED_RESULT ? "result" :
-		    o->kind == OWED_FAILURE ? "failure report" : "release";
+	if (client_flush(s->c, &cause) != 0)
+		return run_slot_fatal(s, cause);
+	while (s->c != NULL && s->nowed > 0 &&
+	    !(s->prefetched && s->before_take == 0))
+		if (run_slot_reply(s) != 0)
+			return -1;
+	return 0;
+}
 
-		s->owed_done = i;
+/*
+ * Ask for the next job ahead of the result about to go out: "TAKE ...
+ * wait=0" before the PUT or FAIL.  The server answers it at once and makes
+ * the result durable while our next command starts, so the fsyncs behind
+ * each result leave the per-job path.  Not when stopping or at --max-jobs,
+ * nor for a job that ran on while the server was away: the restarted
+ * server holds it for nobody and could hand it straight back to us.
+ * 0, or -1 (fatal).
+ */
+static int
+run_slot_prefetch(struct run_slot *s, const struct run_job *j)
+{
+	char	*cause = NULL;
 
-		if (o->kind == OWED_ABORTED) {
-			if ((line = client_line(s->c, &cause)) == NULL)
-				rc = run_slot_fatal(s, cause);
-			else if (strncmp(line, "ERR " ERR_ABORTED, 4 +
-			    strlen(ERR_ABORTED)) != 0)
-				rc = run_slot_fatal(s, xprintf("unexpected reply to "
-				    "ABORT: \"%.80s\"", line));
-			continue;
-		}
-		if (client_reply(s->c, NULL, &cause) == 0)
-			continue;
-		if (client_status(s->c) == JQ_EXIT_CONNECT) {
-			rc = run_slot_fatal(s, cause);
-			continue;
-		}
-		log_warnx("%s: job %s: %s not accepted: %s", o->label, o->id, what,
-		    cause);
-		if (client_status(s->c) != JQ_EXIT_REFUSED)
-			s->failed = 1;
-		free(cause);
-	}
-out:
-	for (i = 0; i < s->nowed; i++) {
-		free(s->owed[i].id);
-		free(s->owed[i].label);
-	}
-	s->nowed = s->owed_done = 0;
-	return rc;
+	if (run_stop || s->c == NULL || s->prefetched || j->offline)
+		return 0;
+	if (!s->counted && s->counter != NULL && __atomic_fetch_add(s->counter,
+	    1, __ATOMIC_SEQ_CST) >= s->cfg->max_jobs)
+		return 0;
+	s->counted = 1;
+	if (client_send(s->c, &cause, "%s wait=0", s->take) != 0)
+		return run_slot_fatal(s, cause);
+	s->prefetched = 1;
+	s->before_take = s->nowed;
+	return 0;
 }
 
 /* Make T (and T/in, T/out) and the <in>/<out> paths. */
@@ -664,7 +728,7 @@ run_job_keepalive(struct run_slot *s, struct run_job *j, uint64_t now)
 	if (j->put_started)
 		rc = client_send(s->c, &cause, "DATA 0");
 	else if ((rc = client_send(s->c, &cause, "TOUCH %s", j->cj->id)) == 0)
-		s->touches++;
+		run_slot_owe(s, OWED_TOUCH, NULL);
 	if (rc != 0 || client_flush(s->c, &cause) != 0)
 		return run_slot_fatal(s, cause);
 	j->last_sent = now;
@@ -851,6 +915,13 @@ run_job_offline(struct run_slot *s, struct run_job *j)
 			s->status = JQ_EXIT_IO;
 			return -1;
 		}
+		if (s->held > 0 && util_write_all(j->spool_fd, s->hold,
+		    s->held) != 0) {
+			log_warn("%s: job %s: %s", j->label, j->cj->id, j->spool);
+			s->status = JQ_EXIT_IO;
+			return -1;
+		}
+		s->held = 0;
 	}
 	j->offline = 1;
 	log_warnx("%s: job %s: runs on; its result goes to the server after "
@@ -893,13 +964,24 @@ run_job_stdout(struct run_slot *s, struct run_job *j)
 	}
 	if (j->offline)
 		return run_job_spool(s, j, (size_t)n);
+	/*
+	 * The first RUN_BUF bytes are held back: a small result then goes
+	 * out whole when the command ends, behind the next job's TAKE (see
+	 * run_slot_prefetch).  Past that it streams, sent at once.
+	 */
+	if (!j->put_started && s->held + (size_t)n <= RUN_BUF) {
+		memcpy(s->hold + s->held, s->buf, (size_t)n);
+		s->held += (size_t)n;
+		return 0;
+	}
 	first = !j->put_started;
 	if (first) {
 		client_tx_init(&j->tx);
 		j->put_started = 1;
 	}
-	/* Sent at once: the server hears from us, and nothing waits here. */
-	if ((first && client_send(s->c, &cause, "PUT %s", j->cj->id) != 0) ||
+	if ((first && (client_send(s->c, &cause, "PUT %s", j->cj->id) != 0 ||
+	    (s->held > 0 && client_tx_data(s->c, &j->tx, s->hold, s->held,
+	    &cause) != 0))) ||
 	    client_tx_data(s->c, &j->tx, s->buf, (size_t)n, &cause) != 0 ||
 	    client_flush(s->c, &cause) != 0) {
 		run_slot_fatal(s, cause);
@@ -911,6 +993,7 @@ run_job_stdout(struct run_slot *s, struct run_job *j)
 		}
 		return -1;
 	}
+	s->held = 0;
 	j->last_sent = util_now_ms();
 	return 0;
 }
@@ -1030,9 +1113,11 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		if (run_job_keepalive(s, j, now) == -1 &&
 		    run_job_lost(s, j) == -1)
 			return -1;
-		/* TOUCH replies come after the payload: read them once it ended. */
-		if (j->rx_done && s->touches > 0 && client_buffered(s->c) > 0) {
-			if (run_slot_touch_reply(s) == -1 &&
+		/* Owed replies (TOUCHes, the last job's result when its TAKE
+		 * was prefetched) come after the payload: read them once it
+		 * ended. */
+		if (j->rx_done && s->nowed > 0 && client_buffered(s->c) > 0) {
+			if (run_slot_reply(s) == -1 &&
 			    run_job_lost(s, j) == -1)
 				return -1;
 			continue;
@@ -1053,7 +1138,7 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		pfd[n].fd = run_wake[0];
 		pfd[n++].events = POLLIN;
 		sock_in = s->c != NULL && ((!j->rx_done && j->inlen == 0) ||
-		    (j->rx_done && s->touches > 0));
+		    (j->rx_done && s->nowed > 0));
 		if (sock_in || (s->c != NULL && j->rx_done)) {
 			/* Not expecting anything: watch for the server leaving
 			 * (not inside a payload, whose rest stays unread). */
@@ -1094,7 +1179,7 @@ run_job_loop(struct run_slot *s, struct run_job *j)
 		if (!sock_in)
 			r = run_job_hangup(s);
 		else
-			r = j->rx_done ? run_slot_touch_reply(s) : run_job_rx(s, j);
+			r = j->rx_done ? run_slot_reply(s) : run_job_rx(s, j);
 		if (r == -1 && run_job_lost(s, j) == -1)
 			return -1;
 	}
@@ -1163,6 +1248,8 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 		}
 	}
 	if (ok && file != NULL) {
+		if (run_slot_prefetch(s, j) != 0)
+			goto lost;
 		client_tx_init(&j->tx);
 		j->put_started = 1;
 		if (client_send(s->c, &cause, "PUT %s", j->cj->id) != 0)
@@ -1178,11 +1265,18 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 			cause = NULL;
 		}
 	} else if (ok && !j->put_started) {
-		client_tx_init(&j->tx);		/* empty stdout: empty result */
+		/* stdout, all of it held (maybe none): the whole result */
+		if (run_slot_prefetch(s, j) != 0)
+			goto lost;
+		client_tx_init(&j->tx);
 		if (client_send(s->c, &cause, "PUT %s", j->cj->id) != 0)
 			goto fatal;
 		j->put_started = 1;
+		if (s->held > 0 && client_tx_data(s->c, &j->tx, s->hold, s->held,
+		    &cause) != 0)
+			goto fatal;
 	}
+	s->held = 0;
 	if (fd != -1)
 		close(fd);
 	fd = -1;
@@ -1204,6 +1298,10 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 				msg[len++] = '\n';
 			memcpy(msg + len, reason, strlen(reason));
 			len += strlen(reason);
+		}
+		if (run_slot_prefetch(s, j) != 0) {
+			free(msg);
+			goto lost;
 		}
 		client_tx_init(&j->tx);
 		if (client_send(s->c, &cause, "FAIL %s%s%s", j->cj->id,
@@ -1229,6 +1327,11 @@ fatal:
 		close(fd);
 	free(reason);
 	return run_slot_fatal(s, cause);
+lost:
+	if (fd != -1)
+		close(fd);
+	free(reason);
+	return -1;
 }
 
 /*
@@ -1274,6 +1377,7 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	int		 rc;
 
 	memset(&j, 0, sizeof j);
+	s->held = 0;
 	j.spool_fd = -1;
 	j.sp.pid = -1;
 	j.sp.fd_in = j.sp.fd_out = j.sp.fd_err = -1;
@@ -1358,6 +1462,58 @@ run_slot_wait_input(struct run_slot *s)
 	}
 }
 
+/*
+ * Read the reply to the TAKE that went out with the last result, after the
+ * replies owed before it.  Like client_take_reply() (1 job, 0 NOJOB, -1
+ * error), and 2 to go round again (every job is held: ask again, waiting;
+ * or the connection was lost), 3 to stop (a fatal error, said already, or
+ * a stop signal: a job that came is handed back).
+ */
+static int
+run_slot_take_prefetched(struct run_slot *s, struct client_job *cj,
+    char **cause)
+{
+	struct run_job		 j;
+	struct client_rx	 rx;
+	const char		*data;
+	ssize_t			 n;
+	int			 r;
+
+	memset(cj, 0, sizeof *cj);
+	if (run_slot_settle(s) != 0)
+		return s->lost && s->status == 0 ? 2 : 3;
+	s->prefetched = 0;
+	r = client_take_reply(s->c, cj, cause);
+	if (r == 0 && client_status(s->c) == JQ_EXIT_TIMEOUT) {
+		free(*cause);
+		*cause = NULL;
+		return 2;
+	}
+	if (r != 1 || !run_stop)
+		return r;
+	if (run_stop == 2) {
+		/* No time to read its data: closing hands the job back. */
+		client_job_free(cj);
+		run_slot_disconnect(s);
+		return 3;
+	}
+	/* The first stop: read the data to its end and say RELEASE. */
+	client_rx_init(&rx);
+	while ((n = client_rx_next(s->c, &rx, &data, cause)) > 0)
+		;
+	memset(&j, 0, sizeof j);
+	j.cj = cj;
+	j.label = run_label(cj->name);
+	if (n < 0 || client_send(s->c, cause, "RELEASE %s", cj->id) != 0)
+		run_slot_fatal(s, *cause);
+	else
+		run_slot_owe(s, OWED_RELEASE, &j);
+	*cause = NULL;
+	free(j.label);
+	client_job_free(cj);
+	return 3;
+}
+
 /* A slot process: take and run jobs until none remains or told to stop. */
 static int
 run_slot_main(const struct run_config *cfg, const char *worker,
@@ -1366,7 +1522,7 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 	struct run_slot		 s;
 	struct client_job	 cj;
 	char			*cause = NULL, *enc;
-	int			 status, r, counted = 0;
+	int			 status, r;
 
 	memset(&s, 0, sizeof s);
 	s.cfg = cfg;
@@ -1402,33 +1558,44 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 	} else
 		s.take = xstrdup("TAKE hold=conn");
 	s.buf = xmalloc(RUN_BUF);
+	s.hold = xmalloc(RUN_BUF);
 	s.keepalive_ms = RUN_KEEPALIVE_MS;
 	srandom((unsigned)getpid() ^ (unsigned)util_now_ms());
 
 	for (;;) {
-		if (run_stop)
-			break;
-		if (s.c == NULL && run_slot_reconnect(&s) != 0)
-			break;
-		/* A TAKE sent again after a loss counts once. */
-		if (!counted && counter != NULL && __atomic_fetch_add(counter, 1,
-		    __ATOMIC_SEQ_CST) >= cfg->max_jobs)
-			break;
-		counted = 1;
-		if (client_send(s.c, &cause, "%s", s.take) != 0) {
-			run_slot_fatal(&s, cause);
-			if (s.lost && s.status == 0)
-				continue;
-			break;
+		if (s.prefetched) {
+			/* The TAKE went out with the last result. */
+			r = run_slot_take_prefetched(&s, &cj, &cause);
+			if (r == 2)
+				continue;	/* every job is held: wait for one */
+			if (r == 3)
+				break;		/* a stop came: the job went back */
+		} else {
+			if (run_stop)
+				break;
+			if (s.c == NULL && run_slot_reconnect(&s) != 0)
+				break;
+			/* A TAKE sent again after a loss counts once. */
+			if (!s.counted && counter != NULL &&
+			    __atomic_fetch_add(counter, 1, __ATOMIC_SEQ_CST) >=
+			    cfg->max_jobs)
+				break;
+			s.counted = 1;
+			if (client_send(s.c, &cause, "%s", s.take) != 0) {
+				run_slot_fatal(&s, cause);
+				if (s.lost && s.status == 0)
+					continue;
+				break;
+			}
+			if (run_slot_settle(&s) != 0) {
+				if (s.lost && s.status == 0)
+					continue;
+				break;
+			}
+			if ((r = run_slot_wait_input(&s)) != 0)
+				break;
+			r = client_take_reply(s.c, &cj, &cause);
 		}
-		if (run_slot_settle(&s) != 0) {
-			if (s.lost && s.status == 0)
-				continue;
-			break;
-		}
-		if ((r = run_slot_wait_input(&s)) != 0)
-			break;
-		r = client_take_reply(s.c, &cj, &cause);
 		if (r == 0) {		/* NOJOB: nothing left for us */
 			free(cause);
 			break;
@@ -1449,7 +1616,7 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 			s.status = JQ_EXIT_PROTOCOL;
 			break;
 		}
-		counted = 0;
+		s.counted = 0;
 		r = run_slot_job(&s, &cj);
 		client_job_free(&cj);
 		if (r == -1 && s.lost && s.status == 0)
@@ -1457,11 +1624,15 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 		if (r != 0)
 			break;
 	}
-	if (s.status == 0 && s.c != NULL)
+	if (s.status == 0 && s.c != NULL && !s.prefetched)
 		(void)run_slot_settle(&s);
 	client_close(s.c);
+	while (s.nowed > 0)
+		run_slot_pop(&s);
+	free(s.owed);
 	free(s.take);
 	free(s.buf);
+	free(s.hold);
 	free(s.inbuf);
 	free(s.worker);
 	if (s.status != 0)

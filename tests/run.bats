@@ -284,6 +284,56 @@ own group"
 	assert_tmp_empty
 }
 
+@test "jq-run: stdout results on both sides of the 64 KiB held back before the PUT arrive whole" {
+	local n f
+	# jq-run holds up to 64 KiB of stdout so that a small result goes out whole with the
+	# next TAKE, and streams past that: sizes around the edge, and failures on both sides
+	for n in 0 1 65535 65536 65537 200000; do
+		head -c "$n" /dev/urandom >"$D/in/ok-$n.bin"
+	done
+	for n in 10 65537; do
+		head -c "$n" /dev/urandom >"$D/in/bad-$n.bin"
+	done
+	serve --retries 0 "$D"/in/*.bin
+	# shellcheck disable=SC2016
+	jr -j 2 "$SERVER" -- sh -c 'cat; case $JQ_JOB_NAME in *bad-*) exit 3;; esac'
+	assert_failure 1
+	wait_server_exit
+	assert_equal "$status" 1
+	for f in "$D"/in/ok-*.bin; do
+		cmp "$f" "$f.result"
+	done
+	assert_not_exists "$D/in/bad-10.bin.result"
+	assert_not_exists "$D/in/bad-65537.bin.result"
+	assert_equal "$(grep -c 'failed: exit 3' <<<"$stderr")" 2
+	run find "$D/in" -name '.*'
+	assert_output ''
+	assert_tmp_empty
+}
+
+@test "jq-run: a result sent while every other job is held waits, then ends with the run" {
+	printf 'quick\n' >"$D/in/a.txt"
+	printf 'slow\n' >"$D/in/b.txt"
+	serve "$D/in/a.txt" "$D/in/b.txt"
+	# worker 1 holds b until "go"; worker 2 does a, and asks for more with its result:
+	# nothing is free, so it must deliver, wait, and end only when b is done
+	jr_bg "$D/w1" -j 1 --match '*b.txt' "$SERVER" -- \
+		sh -c 'echo x >"$M/b.started"; while [ ! -e "$M/go" ]; do sleep 0.05; done; cat'
+	wait_for_file "$M/b.started"
+	jr_bg "$D/w2" -j 1 "$SERVER" -- cat
+	local w2=$JR_PID
+	wait_for_file "$D/in/a.txt.result"
+	assert_equal "$(<"$D/in/a.txt.result")" quick
+	sleep 0.5
+	kill -0 "$w2"	# still waiting for work
+	touch "$M/go"
+	wait_pid "$w2" 60
+	assert_equal "$status" 0
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(<"$D/in/b.txt.result")" slow
+}
+
 @test "jq-run: -j 4 with 50 jobs delivers each result exactly once" {
 	make_files "$D/in" 50 txt
 	serve "$D"/in/*.txt
