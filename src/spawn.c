@@ -39,6 +39,12 @@ extern char **environ;
 
 #define SPAWN_STACK	(256U << 10)	/* the child's stack until it execs */
 
+/*
+ * The child's code runs on that stack, which AddressSanitizer does not know
+ * (it warns of false positives at every noreturn call): not instrumented.
+ */
+#define SPAWN_CHILD	__attribute__((no_sanitize_address))
+
 /* What the child needs, in memory it shares with us until it execs. */
 struct spawn_args {
 	char *const	*argv;
@@ -94,7 +100,7 @@ spawn_env_free(char **env)
  * close_range (Linux before 5.9) every possible one is closed: no opendir,
  * which would allocate in memory we share with the parent.
  */
-static void
+static void SPAWN_CHILD
 spawn_close_from3(void)
 {
 	struct rlimit	 rl;
@@ -110,7 +116,7 @@ spawn_close_from3(void)
 }
 
 /* In the child: set up signals, group and descriptors, then exec. */
-static void JQ_NORETURN
+static void JQ_NORETURN SPAWN_CHILD
 spawn_child(char *const argv[], char *const envp[], int src[3])
 {
 	struct sigaction	 sa;
@@ -169,7 +175,7 @@ fail:
 }
 
 /* The clone's entry point. */
-static int
+static int SPAWN_CHILD
 spawn_child_main(void *arg)
 {
 	struct spawn_args	*a = arg;
