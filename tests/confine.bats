@@ -16,6 +16,7 @@
 
 setup() {
 	load test_helper/common
+	load test_helper/wire
 	jq_tmpdir
 	unset JQ_SERVER
 	# read -N and ${#var} count bytes
@@ -71,27 +72,6 @@ put() {
 	rm -f "$f"
 }
 
-# crc32c: print the CRC-32C of standard input as 8 lowercase hex digits
-crc32c() {
-	python3 -c '
-import sys
-c = 0xffffffff
-for b in sys.stdin.buffer.read():
-    c ^= b
-    for _ in range(8):
-        c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
-print("%08x" % (c ^ 0xffffffff))'
-}
-
-# payload DATA: print DATA framed as one chunk plus the END line
-payload() {
-	local data=$1
-	if ((${#data} > 0)); then
-		printf 'DATA %d\n%s' "${#data}" "$data"
-	fi
-	printf 'END %d %s\n' "${#data}" "$(printf '%s' "$data" | crc32c)"
-}
-
 # open_conn: connect fd $conn to the TCP server $SERVER; the greeting goes to $greeting
 open_conn() {
 	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
@@ -115,34 +95,6 @@ hello() {
 	fi
 	sendl "HELLO 1${1:+ name=$1}$auth"
 	expect 'OK 1*'
-}
-
-# sendl LINE...: send each LINE followed by LF
-sendl() { printf '%s\n' "$@" >&"$conn"; }
-
-# send TEXT: send TEXT as it is
-send() { printf '%s' "$1" >&"$conn"; }
-
-# recv: read one reply line (CR removed) into $line, waiting at most 20 s
-recv() {
-	local rc=0
-	line=
-	IFS= read -t 20 -r line <&"$conn" || rc=$?
-	if ((rc != 0)); then
-		echo "recv: no complete line (read status $rc, partial '$line')" >&2
-		return 1
-	fi
-	line=${line%$'\r'}
-}
-
-# expect GLOB: the next reply line must match GLOB
-expect() {
-	recv || return 1
-	# shellcheck disable=SC2053 # $1 is a pattern on purpose
-	if [[ $line != $1 ]]; then
-		echo "expected a line matching '$1', got '$line'" >&2
-		return 1
-	fi
 }
 
 # recv_payload: read a payload (DATA chunks and END) into $data

@@ -16,6 +16,7 @@
 
 setup() {
 	load test_helper/common
+	load test_helper/wire
 	jq_tmpdir
 	unset JQ_SERVER
 	export LC_ALL=C
@@ -109,18 +110,6 @@ fake_payload() {
 	return 1
 }
 export -f fake_server fake_payload
-
-# crc32c: print the CRC-32C of standard input as 8 lowercase hex digits
-crc32c() {
-	python3 -c '
-import sys
-c = 0xffffffff
-for b in sys.stdin.buffer.read():
-    c ^= b
-    for _ in range(8):
-        c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
-print("%08x" % (c ^ 0xffffffff))'
-}
 
 # job ENCODED-NAME DATA [ID]: make the fake server hand out a well-formed job
 job() {

@@ -3,10 +3,12 @@
 # greeting and HELLO, errors that keep the stream in sync, limits, payload
 # framing and checksums, pipelining, STAT.  See man/jq-protocol.7.
 
+# shellcheck disable=SC2154 # $line is set by recv, in test_helper/wire.bash
 bats_require_minimum_version 1.5.0
 
 setup() {
 	load test_helper/common
+	load test_helper/wire
 	unset JQ_SERVER
 	# read -N counts bytes, not characters
 	export LC_ALL=C
@@ -26,34 +28,6 @@ hello() {
 	open_conn
 	sendl "$(hello_line 1 name=by-hand)"
 	expect 'OK 1*'
-}
-
-# sendl LINE...: send each LINE followed by LF
-sendl() { printf '%s\n' "$@" >&"$conn"; }
-
-# send TEXT: send TEXT as it is (printf %s)
-send() { printf '%s' "$1" >&"$conn"; }
-
-# recv: read one reply line (CR removed) into $line, waiting at most 20 s
-recv() {
-	local rc=0
-	line=
-	IFS= read -t 20 -r line <&"$conn" || rc=$?
-	if ((rc != 0)); then
-		echo "recv: no complete line (read status $rc, partial '$line')" >&2
-		return 1
-	fi
-	line=${line%$'\r'}
-}
-
-# expect GLOB: the next reply line must match GLOB
-expect() {
-	recv || return 1
-	# shellcheck disable=SC2053 # $1 is a pattern on purpose
-	if [[ $line != $1 ]]; then
-		echo "expected a line matching '$1', got '$line'" >&2
-		return 1
-	fi
 }
 
 # expect_eof: the server closed the connection (no more bytes), within 20 s
@@ -76,27 +50,6 @@ stat_reply() {
 		[[ $line == END ]] && return 0
 	done
 	return 1
-}
-
-# crc32c: print the CRC-32C of standard input as 8 lowercase hex digits
-crc32c() {
-	python3 -c '
-import sys
-c = 0xffffffff
-for b in sys.stdin.buffer.read():
-    c ^= b
-    for _ in range(8):
-        c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
-print("%08x" % (c ^ 0xffffffff))'
-}
-
-# payload DATA: print DATA framed as one chunk plus the END line
-payload() {
-	local data=$1
-	if ((${#data} > 0)); then
-		printf 'DATA %d\n%s' "${#data}" "$data"
-	fi
-	printf 'END %d %s\n' "${#data}" "$(printf '%s' "$data" | crc32c)"
 }
 
 # recv_payload: read a payload (DATA chunks and END) into $data
