@@ -639,6 +639,21 @@ run_slot_settle(struct run_slot *s)
 }
 
 /*
+ * Count the next TAKE against --max-jobs, once however often it is sent
+ * (again after a loss, or after a prefetched one found every job held).
+ * 1 when it may go out, 0 when the slots have taken all they may.
+ */
+static int
+run_slot_count(struct run_slot *s)
+{
+	if (!s->counted && s->counter != NULL && __atomic_fetch_add(s->counter,
+	    1, __ATOMIC_SEQ_CST) >= s->cfg->max_jobs)
+		return 0;
+	s->counted = 1;
+	return 1;
+}
+
+/*
  * Ask for the next job ahead of the result about to go out: "TAKE ...
  * wait=0" before the PUT or FAIL.  The server answers it at once and makes
  * the result durable while our next command starts, so the fsyncs behind
@@ -652,12 +667,9 @@ run_slot_prefetch(struct run_slot *s, const struct run_job *j)
 {
 	char	*cause = NULL;
 
-	if (run_stop || s->c == NULL || s->prefetched || j->offline)
+	if (run_stop || s->c == NULL || s->prefetched || j->offline ||
+	    !run_slot_count(s))
 		return 0;
-	if (!s->counted && s->counter != NULL && __atomic_fetch_add(s->counter,
-	    1, __ATOMIC_SEQ_CST) >= s->cfg->max_jobs)
-		return 0;
-	s->counted = 1;
 	if (client_send(s->c, &cause, "%s wait=0", s->take) != 0)
 		return run_slot_fatal(s, cause);
 	s->prefetched = 1;
@@ -1575,12 +1587,8 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 				break;
 			if (s.c == NULL && run_slot_reconnect(&s) != 0)
 				break;
-			/* A TAKE sent again after a loss counts once. */
-			if (!s.counted && counter != NULL &&
-			    __atomic_fetch_add(counter, 1, __ATOMIC_SEQ_CST) >=
-			    cfg->max_jobs)
+			if (!run_slot_count(&s))
 				break;
-			s.counted = 1;
 			if (client_send(s.c, &cause, "%s", s.take) != 0) {
 				run_slot_fatal(&s, cause);
 				if (s.lost && s.status == 0)

@@ -196,6 +196,14 @@ run_hostile() {
 	assert_output 'payload bytes'
 }
 
+@test "jq-run asks for its next job ahead of the result it delivers" {
+	run_hostile plain.wav
+	# the second TAKE goes out before the PUT, so the server hands the next job over while it
+	# makes the result durable (jq-protocol(7), PIPELINING); the fake server has no second job
+	run grep -E '^(TAKE|PUT|FAIL)' "$F/log"
+	assert_output "$(printf '%s\n' 'TAKE hold=conn' 'TAKE hold=conn wait=0' 'PUT 1')"
+}
+
 @test "job names with ../ and absolute names never leave the temporary directory" {
 	local name
 	for name in ../../x ../../../../../../../../x "/pwned" "$JQ_TMP/pwned" "$D/a/x" \
