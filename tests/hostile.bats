@@ -26,12 +26,8 @@ RECV_T=10
 
 setup() {
 	load test_helper/common
-	unset JQ_SERVER
-	# read -N counts bytes, not characters
-	export LC_ALL=C
+	jq_setup bytes
 	shopt -s extglob
-	D=$BATS_TEST_TMPDIR/d
-	mkdir -p "$D"
 	# the fixture's job count (the @stat check of the table wants total=NJOBS)
 	NJOBS=8
 	conn=
