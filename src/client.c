@@ -88,7 +88,7 @@ client_write(struct client *c, const void *buf, size_t len, char **cause)
 }
 
 /* Queue one request line; the LF is added here. */
-static int
+static int JQ_PRINTF(3, 0)
 client_vsend(struct client *c, char **cause, const char *fmt, va_list ap)
 {
 	char	 line[JQ_LINE_MAX + 1];
