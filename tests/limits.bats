@@ -46,7 +46,7 @@ rss_kib() {
 	echo "# jq-serve RSS before ${before} KiB, with the client stalled ${after} KiB" >&3
 	((after < before + 16384))
 	# another client is served meanwhile
-	run -0 jq-stat "$SERVER"
+	run -0 jq-stat --no-auth "$SERVER"
 	assert_line --regexp '^jobs +1 total'
 	# reading now brings every reply, in order, and the QUIT's goodbye
 	run -0 bash -c 'timeout 120 cat <&'"$conn"' | grep -c "^END$"'
