@@ -46,7 +46,8 @@ RUN = spawn template run
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)
-UNITS = test_proto test_net test_parse test_template test_auth test_queue
+UNITS = test_proto test_net test_parse test_template test_auth test_queue \
+	test_store
 UNIT_BINS = $(UNITS:%=$(BUILDDIR)/%)
 
 .SUFFIXES:
@@ -75,6 +76,8 @@ $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
 # units of the server's modules link only the objects they test (test_client
 # includes client.c itself, to reach its private struct)
 $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+$(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 
 $(BUILDDIR):
