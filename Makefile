@@ -47,7 +47,7 @@ RUN = spawn template run
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)
 UNITS = test_proto test_net test_parse test_template test_auth test_queue \
-	test_store
+	test_journal test_store
 UNIT_BINS = $(UNITS:%=$(BUILDDIR)/%)
 
 .SUFFIXES:
@@ -79,6 +79,8 @@ $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue $(COMMON))
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 
 $(BUILDDIR):
 	mkdir -p $@
