@@ -47,7 +47,7 @@ RUN = spawn template run
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)
 UNITS = test_proto test_net test_parse test_template test_auth test_queue \
-	test_journal test_store
+	test_journal test_store test_client
 UNIT_BINS = $(UNITS:%=$(BUILDDIR)/%)
 
 .SUFFIXES:
