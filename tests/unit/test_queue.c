@@ -26,12 +26,10 @@ queue_bad(const struct queue *q)
 {
 	static char	 why[160];
 	size_t		 tally[JOB_NSTATES] = { 0 }, inlist = 0, i;
-	unsigned char	*seen = calloc(q->njobs + 1, 1);
+	unsigned char	*seen = xcalloc(q->njobs + 1, 1);
 	const struct job *j;
 	int		 s;
 
-	if (seen == NULL)
-		return "out of memory";
 	why[0] = '\0';
 	for (i = 0; i < q->njobs; i++) {
 		if (q->jobs[i].state >= JOB_NSTATES) {
