@@ -46,7 +46,8 @@ RUN = spawn template run
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)
-UNITS = test_proto test_net test_parse test_template test_auth
+UNITS = test_proto test_net test_parse test_template test_auth test_queue \
+	test_journal test_store test_client
 UNIT_BINS = $(UNITS:%=$(BUILDDIR)/%)
 
 .SUFFIXES:
@@ -72,6 +73,14 @@ $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+# units of the server's modules link only the objects they test (test_client
+# includes client.c itself, to reach its private struct)
+$(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+$(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue $(COMMON))
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 
 $(BUILDDIR):
 	mkdir -p $@
