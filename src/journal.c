@@ -406,14 +406,16 @@ journal_sweep(const char *dir)
 	struct dirent	*e;
 	long		 pid;
 	unsigned	 serial;
-	char		 c;
+	int		 end;
 
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		if (sscanf(e->d_name, ".jq-%ld-%u.tm%c", &pid, &serial, &c) != 3 ||
-		    c != 'p' || pid <= 0 || (kill((pid_t)pid, 0) == 0 ||
-		    errno != ESRCH))
+		/* exactly store.c's ".jq-PID-SERIAL.tmp", nothing after it */
+		end = -1;
+		if (sscanf(e->d_name, ".jq-%ld-%u.tmp%n", &pid, &serial, &end) != 2 ||
+		    end < 0 || e->d_name[end] != '\0' || pid <= 0 ||
+		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
 			log_info("removed %s/%s, left by a server that died",
