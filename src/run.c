@@ -1207,7 +1207,7 @@ static int
 run_job_deliver(struct run_slot *s, struct run_job *j)
 {
 	char		 how[64], kv[64], *cause = NULL, *msg, *reason = NULL;
-	const char	*file = j->out != NULL ? j->out : j->spool;
+	const char	*file = j->out != NULL ? j->out : j->spool, *why = NULL;
 	size_t		 len;
 	struct stat	 st;
 	int		 ok, fd = -1, status = j->sp.status, rc;
@@ -1251,12 +1251,21 @@ run_job_deliver(struct run_slot *s, struct run_job *j)
 
 	if (ok && file != NULL) {
 		fd = open(file, O_RDONLY | O_CLOEXEC);
-		if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		if (fd == -1 || fstat(fd, &st) == -1)
+			why = strerror(errno);
+		else if (!S_ISREG(st.st_mode))
+			why = "not a regular file";
+		if (why != NULL) {
 			ok = 0;
 			kv[0] = '\0';		/* exited 0: no status to report */
-			snprintf(how, sizeof how, "no output file");
-			reason = xprintf("jq-run: the command did not write <out> "
-			    "(%s)", strrchr(j->out, '/') + 1);
+			if (j->out != NULL) {
+				snprintf(how, sizeof how, "no output file");
+				reason = xprintf("jq-run: the command did not "
+				    "write <out> (%s)", strrchr(j->out, '/') + 1);
+			} else {	/* our own spool file (j->spool) */
+				snprintf(how, sizeof how, "unreadable output");
+				reason = xprintf("jq-run: %s: %s", j->spool, why);
+			}
 		}
 	}
 	if (ok && file != NULL) {
