@@ -308,7 +308,10 @@ fail:
 	free(cause);
 }
 
-/* Run one job.  0 delivered (result or failure), -1 fatal, 1 stopped. */
+/*
+ * Run one job.  0 delivered (a result or a failure), -1 fatal or lost (see
+ * s->lost), 1 stopped.
+ */
 static int
 run_slot_job(struct run_slot *s, struct client_job *cj)
 {
