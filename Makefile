@@ -42,7 +42,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth
 CLIENT = client
 SERVER = server conn queue store journal joblog commit
-RUN = spawn template run
+RUN = spawn template run slot slotconn runjob relay runsig
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)

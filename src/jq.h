@@ -381,7 +381,10 @@ int	 spawn_kill(const struct spawn *, int);
 void	 spawn_close_fds(struct spawn *);
 int	 spawn_status(int, char *, size_t);
 
-/* run.c: jq-run's worker: slots that take jobs and run the command. */
+/*
+ * run.c: jq-run's worker: slots that take jobs and run the command (with
+ * slot.c, slotconn.c, runjob.c, relay.c, runsig.c; private header run.h).
+ */
 struct run_config {
 	const char	*server;	/* address; NULL: $JQ_SERVER */
 	const char	*worker;	/* worker name; NULL: HOSTNAME:PID */

@@ -1,0 +1,553 @@
+/*
+ * slot.c: a jq-run slot, one process that takes jobs and runs them one
+ * after the other on its own blocking connection.
+ *
+ * TAKE says hold=conn, so the server takes back the jobs of a slot that
+ * dies.  A job costs one round trip: the result (PUT or FAIL, payload and
+ * all) and the next TAKE leave in one write, and the replies to both are
+ * read together (slotconn.c keeps the ring of replies owed).
+ *
+ * The slot owns the connection; a job (runjob.c) only moves payload and
+ * result bytes through it.  Each step of a job returns a verdict, and the
+ * slot does what touches the connection's state: keep-alives, replies,
+ * dropping the connection and reconnecting, prefetching the next job,
+ * sending the result or the failure.
+ *
+ * Leases: while a job runs, a slot that has sent nothing for a third of the
+ * job's lease (from the JOB line; RUN_KEEPALIVE_MS if it gave none) sends
+ * TOUCH (whose reply tells the lease too), or "DATA 0" inside a result
+ * being streamed.
+ *
+ * A lost server (kill -9, restart): a slot reconnects with exponential
+ * backoff (100 ms doubling to 5 s, with jitter) for at most --reconnect,
+ * then takes jobs again.  A command running when the connection dropped
+ * runs on if run_job_offline() allows; its result is sent after
+ * reconnecting (the server keeps the first result it gets; a refusal is
+ * logged).  A failure seen while away is not reported: the restarted
+ * server runs the job again, so a late failure can never cancel another
+ * worker's result.  Otherwise the command is killed and the job, which the
+ * restarted server has waiting again, runs again.
+ *
+ * --max-jobs N is exact across slots: a counter in a shared anonymous
+ * mapping, incremented atomically by a slot before each TAKE.
+ */
+#include <sys/types.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <err.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run.h"
+
+#define RUN_KEEPALIVE_MS 500		/* when the JOB line tells no lease */
+#define RUN_ID_MAX	64		/* bytes of a job id we accept */
+
+/*
+ * Is id usable in a command line, a file name and a message: 1 to RUN_ID_MAX
+ * ASCII letters, digits, '_' or '-', not beginning with '-'?  Otherwise a
+ * hostile server could slip an option ("-rf") or a path ("../x") into {id},
+ * or terminal escapes into our messages.
+ */
+static int
+run_id_ok(const char *id)
+{
+	size_t	 i, len = strlen(id);
+	char	 c;
+
+	if (len == 0 || len > RUN_ID_MAX || id[0] == '-')
+		return 0;
+	for (i = 0; i < len; i++) {
+		c = id[i];
+		if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+		    !(c >= 'A' && c <= 'Z') && c != '_' && c != '-')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Keep the job's lease alive (the server has not heard from us for a third
+ * of it): TOUCH, or inside a result being streamed "DATA 0".  0 or -1.
+ */
+static int
+run_slot_keepalive(struct run_slot *s, struct run_job *j)
+{
+	struct client	*c = s->link.c;
+	char		*cause = NULL;
+	int		 rc;
+
+	if (j->put_started)
+		rc = client_send(c, &cause, "DATA 0");
+	else if ((rc = client_send(c, &cause, "TOUCH %s", j->cj->id)) == 0)
+		run_conn_owe(s, OWED_TOUCH, NULL, NULL);
+	if (rc != 0 || client_flush(c, &cause) != 0)
+		return run_conn_fatal(s, cause);
+	j->last_sent = util_now_ms();
+	return 0;
+}
+
+/*
+ * What a job's verdict means for the slot: 0 go on, 1 stopped (SIGUSR2),
+ * -1 the job ends: fatal (s->status set) or lost (the job's cause, if any,
+ * goes to run_conn_fatal).  RUN_IDLE and RUN_SOCKET are the callers'.
+ */
+static int
+run_slot_verdict(struct run_slot *s, struct run_job *j, enum run_verdict v)
+{
+	switch (v) {
+	case RUN_DONE:
+		return 0;
+	case RUN_STOPPED:
+		return 1;
+	case RUN_LOST:
+		if (j->cause != NULL)
+			run_conn_fatal(s, j->cause);
+		j->cause = NULL;
+		return -1;
+	default:		/* RUN_FATAL */
+		s->status = JQ_EXIT_IO;
+		return -1;
+	}
+}
+
+/*
+ * A step of a running job failed (-1).  When that lost the connection, the
+ * job may go on without the server (0); otherwise it ends here (-1).
+ */
+static int
+run_slot_runs_on(struct run_slot *s, struct run_job *j)
+{
+	if (s->status != 0 || !s->lost)
+		return -1;
+	return run_slot_verdict(s, j, run_job_offline(j));
+}
+
+/* Receive the job's payload into its <in> file.  0, -1 or 1 (stopped). */
+static int
+run_slot_receive(struct run_slot *s, struct run_job *j)
+{
+	enum run_verdict	 v;
+
+	while ((v = run_job_receive(j)) == RUN_IDLE)
+		if (run_slot_keepalive(s, j) != 0)
+			return -1;
+	return run_slot_verdict(s, j, v);
+}
+
+/*
+ * Run the job's command to its end (run_job_loop), doing for it what
+ * touches the connection.  0 finished, -1 fatal or lost, 1 stopped.
+ */
+static int
+run_slot_watch(struct run_slot *s, struct run_job *j)
+{
+	enum run_verdict	 v;
+	int			 rc;
+
+	for (;;) {
+		switch (v = run_job_loop(j, s->nowed > 0)) {
+		case RUN_IDLE:
+			rc = run_slot_keepalive(s, j);
+			break;
+		case RUN_SOCKET:
+			rc = s->nowed > 0 ? run_conn_reply(s) :
+			    run_conn_hangup(s);
+			break;
+		case RUN_LOST:
+			rc = run_slot_verdict(s, j, v);
+			break;
+		default:		/* finished, stopped or fatal */
+			return run_slot_verdict(s, j, v);
+		}
+		if (rc == -1 && run_slot_runs_on(s, j) == -1)
+			return -1;
+	}
+}
+
+/*
+ * The job succeeded: send its result, the <out> or spool file, or the
+ * stdout held back (maybe none) when none of it went yet; a streamed
+ * result only needs its end.  A file that cannot be read turns the outcome
+ * into a failure.  0 or -1.
+ */
+static int
+run_slot_put(struct run_slot *s, struct run_job *j, struct run_outcome *o)
+{
+	struct client	*c;
+	char		*cause = NULL;
+
+	if (o->fd == -1 && j->put_started)
+		return 0;
+	if (run_conn_prefetch(s, j->offline) != 0)
+		return -1;
+	c = s->link.c;
+	client_tx_init(&j->tx);
+	if (client_send(c, &cause, "PUT %s", j->cj->id) != 0)
+		return run_conn_fatal(s, cause);
+	j->put_started = 1;
+	if (o->fd == -1) {
+		if (j->held > 0 && client_tx_data(c, &j->tx, s->link.hold,
+		    j->held, &cause) != 0)
+			return run_conn_fatal(s, cause);
+		j->held = 0;
+	} else if (client_tx_fd(c, &j->tx, o->fd, &cause) != 0) {
+		if (client_status(c) != JQ_EXIT_IO)
+			return run_conn_fatal(s, cause);
+		o->ok = 0;
+		o->kv[0] = '\0';
+		snprintf(o->how, sizeof o->how, "unreadable output");
+		o->reason = xprintf("jq-run: %s", cause);
+		free(cause);
+	}
+	return 0;
+}
+
+/*
+ * The job failed: end a result being sent (ABORT), then FAIL with the
+ * stderr tail and our reason.  0 or -1.
+ */
+static int
+run_slot_fail(struct run_slot *s, struct run_job *j,
+    const struct run_outcome *o)
+{
+	char	*cause = NULL, *msg;
+	size_t	 len;
+	int	 rc;
+
+	if (j->put_started) {
+		if (client_tx_abort(s->link.c, &cause) != 0)
+			return run_conn_fatal(s, cause);
+		run_conn_owe(s, OWED_ABORTED, j->cj->id, j->label);
+	}
+	if (run_conn_prefetch(s, j->offline) != 0)
+		return -1;
+	msg = run_job_fail_msg(j, o->reason, &len);
+	client_tx_init(&j->tx);
+	rc = client_send(s->link.c, &cause, "FAIL %s%s%s", j->cj->id,
+	    *o->kv != '\0' ? " " : "", o->kv) != 0 ||
+	    client_tx_data(s->link.c, &j->tx, msg, len, &cause) != 0 ||
+	    client_tx_end(s->link.c, &j->tx, &cause) != 0 ? -1 : 0;
+	free(msg);
+	if (rc != 0)
+		return run_conn_fatal(s, cause);
+	run_conn_owe(s, OWED_FAILURE, j->cj->id, j->label);
+	s->failed = 1;
+	log_warnx("%s: job %s failed: %s", j->label, j->cj->id, o->how);
+	return 0;
+}
+
+/*
+ * The command ended: queue the result or the failure (replies are read by
+ * run_conn_settle() with the next TAKE's).  A job that ran on without the
+ * server reconnects first.  Returns 0, -1 (fatal, or lost again: see
+ * s->lost) or 1 (SIGUSR2 while reconnecting).
+ */
+static int
+run_slot_deliver(struct run_slot *s, struct run_job *j)
+{
+	struct run_outcome	 o;
+	char			*cause = NULL;
+	int			 rc;
+
+	if (run_job_unreported(j)) {
+		s->failed = 1;
+		return 0;
+	}
+	if (s->link.c == NULL && (rc = run_conn_reconnect(s)) != 0)
+		return rc;
+	run_job_outcome(j, &o);		/* o.fd and o.reason are ours */
+	rc = o.ok ? run_slot_put(s, j, &o) : 0;
+	if (rc == 0 && o.ok) {
+		if (client_tx_end(s->link.c, &j->tx, &cause) != 0)
+			rc = run_conn_fatal(s, cause);
+		else
+			run_conn_owe(s, OWED_RESULT, j->cj->id, j->label);
+	} else if (rc == 0)
+		rc = run_slot_fail(s, j, &o);
+	if (rc == 0 && s->link.cfg->verbose)
+		log_warnx("%s: job %s: %s in %llu ms", j->label, j->cj->id,
+		    o.ok ? "done" : o.how,
+		    (unsigned long long)(util_now_ms() - j->start));
+	if (o.fd != -1)
+		close(o.fd);
+	free(o.reason);
+	return rc;
+}
+
+/*
+ * SIGUSR2 during a job, its command killed: give the job back.  When its
+ * payload was read to the end the stream is in sync and we say RELEASE;
+ * otherwise the slot just closes the connection, which hands back a
+ * hold=conn job just as well.
+ */
+static void
+run_slot_release(struct run_slot *s, struct run_job *j)
+{
+	char	*cause = NULL;
+
+	if (!j->rx_done || s->link.c == NULL)
+		return;
+	if (j->put_started) {
+		if (client_tx_abort(s->link.c, &cause) != 0)
+			goto fail;
+		run_conn_owe(s, OWED_ABORTED, j->cj->id, j->label);
+	}
+	if (client_send(s->link.c, &cause, "RELEASE %s", j->cj->id) != 0)
+		goto fail;
+	run_conn_owe(s, OWED_RELEASE, j->cj->id, j->label);
+	(void)run_conn_settle(s);
+	return;
+fail:
+	log_warnx("%s", cause);
+	free(cause);
+}
+
+/*
+ * Run one job.  0 delivered (a result or a failure), -1 fatal or lost (see
+ * s->lost), 1 stopped.
+ */
+static int
+run_slot_job(struct run_slot *s, struct client_job *cj)
+{
+	struct run_job	 j;
+	int		 rc;
+
+	/* Heartbeats at a third of the lease the server gave this job. */
+	s->link.keepalive_ms = cj->lease > 0 ? (uint64_t)cj->lease * 1000 / 3 :
+	    RUN_KEEPALIVE_MS;
+	run_job_init(&j, &s->link, cj);
+	rc = run_slot_verdict(s, &j, run_job_prepare(&j));
+	if (rc == 0 && j.in != NULL)
+		rc = run_slot_receive(s, &j);
+	if (rc == 0)
+		rc = run_slot_verdict(s, &j, run_job_spawn(&j));
+	if (rc == 0)
+		rc = run_slot_watch(s, &j);
+	if (rc == 0) {
+		/* From a file, a result lost with the server can go again. */
+		while ((rc = run_slot_deliver(s, &j)) == -1 && s->lost &&
+		    s->status == 0 && run_job_resend(&j))
+			;
+	}
+	if (rc == 1) {
+		run_job_abandon(&j);
+		run_slot_release(s, &j);
+	} else if (rc == -1)
+		run_job_kill(&j);
+	run_job_free(&j);
+	return rc;
+}
+
+/*
+ * Read the reply to the TAKE that went out with the last result, after the
+ * replies owed before it.  Like client_take_reply() (1 job, 0 NOJOB, -1
+ * error), and 2 to go round again (every job is held: ask again, waiting;
+ * or the connection was lost), 3 to stop (a fatal error, said already, or
+ * a stop signal: a job that came is handed back).
+ */
+static int
+run_slot_take_prefetched(struct run_slot *s, struct client_job *cj,
+    char **cause)
+{
+	struct client_rx	 rx;
+	const char		*data;
+	char			*label;
+	ssize_t			 n;
+	int			 r;
+
+	memset(cj, 0, sizeof *cj);
+	if (run_conn_settle(s) != 0)
+		return s->lost && s->status == 0 ? 2 : 3;
+	s->prefetched = 0;
+	r = client_take_reply(s->link.c, cj, cause);
+	if (r == 0 && client_status(s->link.c) == JQ_EXIT_TIMEOUT) {
+		free(*cause);
+		*cause = NULL;
+		return 2;
+	}
+	if (r != 1 || !run_stop)
+		return r;
+	if (run_stop == 2) {
+		/* No time to read its data: closing hands the job back. */
+		client_job_free(cj);
+		run_conn_drop(s);
+		return 3;
+	}
+	/* The first stop: read the data to its end and say RELEASE. */
+	client_rx_init(&rx);
+	while ((n = client_rx_next(s->link.c, &rx, &data, cause)) > 0)
+		;
+	label = run_label(cj->name);
+	if (n < 0 || client_send(s->link.c, cause, "RELEASE %s", cj->id) != 0)
+		run_conn_fatal(s, *cause);
+	else
+		run_conn_owe(s, OWED_RELEASE, cj->id, label);
+	*cause = NULL;
+	free(label);
+	client_job_free(cj);
+	return 3;
+}
+
+/*
+ * Get the next job: the reply to the TAKE that went with the last result,
+ * or that of a new TAKE.  Returns as run_slot_take_prefetched().
+ */
+static int
+run_slot_take(struct run_slot *s, struct client_job *cj, char **cause)
+{
+	if (s->prefetched)
+		return run_slot_take_prefetched(s, cj, cause);
+	if (run_stop)
+		return 3;
+	if (s->link.c == NULL && run_conn_reconnect(s) != 0)
+		return 3;
+	if (!run_conn_count(s))
+		return 3;
+	if (client_send(s->link.c, cause, "%s", s->take) != 0) {
+		run_conn_fatal(s, *cause);
+		*cause = NULL;
+		return s->lost && s->status == 0 ? 2 : 3;
+	}
+	if (run_conn_settle(s) != 0)
+		return s->lost && s->status == 0 ? 2 : 3;
+	if (run_conn_wait(s) != 0)
+		return 3;
+	return client_take_reply(s->link.c, cj, cause);
+}
+
+/* Refuse a job whose id is unsafe (run_id_ok): 0, or -1 (status set). */
+static int
+run_slot_check_id(struct run_slot *s, struct client_job *cj)
+{
+	char	*label;
+
+	if (run_id_ok(cj->id))
+		return 0;
+	label = run_label(cj->id);
+	log_warnx("%s sent a job id that is not 1 to %d letters, digits, '-' "
+	    "or '_': \"%s\"; not run", client_server(s->link.c), RUN_ID_MAX,
+	    label);
+	free(label);
+	s->status = JQ_EXIT_PROTOCOL;
+	return -1;
+}
+
+/*
+ * The signals of a slot: SIGINT, SIGTERM and SIGHUP come only through the
+ * parent, as SIGUSR1 (finish the running job, take no other) and SIGUSR2
+ * (stop now); mask is the mask to run with once the handlers are set.
+ */
+static void
+run_slot_signals(const sigset_t *mask, pid_t parent)
+{
+	run_sigaction(SIGINT, SIG_IGN);
+	run_sigaction(SIGTERM, SIG_IGN);
+	run_sigaction(SIGHUP, SIG_IGN);
+	run_sigaction(SIGUSR1, run_on_signal);
+	run_sigaction(SIGUSR2, run_on_signal);
+	if (pipe2(run_wake, O_CLOEXEC | O_NONBLOCK) == -1)
+		err(JQ_EXIT_IO, "pipe");
+#ifdef __linux__
+	/* A parent killed outright must not leave slots running on their own:
+	 * its death stops the slot as a second SIGTERM would. */
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR2) == -1)
+		log_warn("prctl");
+	if (getppid() != parent)
+		run_stop = 2;
+#else
+	(void)parent;
+#endif
+	sigprocmask(SIG_SETMASK, mask, NULL);
+}
+
+/* Take and run jobs until none remains, a stop came or something failed. */
+static void
+run_slot_serve(struct run_slot *s)
+{
+	struct client_job	 cj;
+	char			*cause = NULL;
+	int			 r;
+
+	for (;;) {
+		r = run_slot_take(s, &cj, &cause);
+		if (r == 2)
+			continue;	/* every job is held, or reconnect */
+		if (r == 3)
+			break;		/* a stop came: a job went back */
+		if (r == 0) {		/* NOJOB: nothing left for us */
+			free(cause);
+			break;
+		}
+		if (r < 0) {
+			run_conn_fatal(s, cause);
+			cause = NULL;
+			if (s->lost && s->status == 0)
+				continue;
+			break;
+		}
+		if (run_slot_check_id(s, &cj) != 0) {
+			client_job_free(&cj);
+			break;
+		}
+		s->counted = 0;
+		r = run_slot_job(s, &cj);
+		client_job_free(&cj);
+		if (r == -1 && s->lost && s->status == 0)
+			continue;
+		if (r != 0)
+			break;
+	}
+}
+
+/* A slot process: take and run jobs until none remains or told to stop. */
+int
+run_slot_main(const struct run_config *cfg, const char *worker,
+    uint64_t *counter, const sigset_t *mask, pid_t parent)
+{
+	struct run_slot	 s;
+	char		*cause = NULL, *enc;
+	int		 status;
+
+	memset(&s, 0, sizeof s);
+	s.link.cfg = cfg;
+	s.link.worker = xstrdup(worker);
+	s.counter = counter;
+	run_slot_signals(mask, parent);
+	s.link.c = client_open(cfg->server, s.link.worker, &status, &cause);
+	if (s.link.c == NULL) {
+		log_warnx("%s", cause);
+		free(cause);
+		free(s.link.worker);
+		return status;
+	}
+	if (cfg->match != NULL) {
+		enc = proto_encode_dup(cfg->match, strlen(cfg->match));
+		s.take = xprintf("TAKE hold=conn match=%s", enc);
+		free(enc);
+	} else
+		s.take = xstrdup("TAKE hold=conn");
+	s.link.buf = xmalloc(RUN_BUF);
+	s.link.hold = xmalloc(RUN_BUF);
+	s.link.keepalive_ms = RUN_KEEPALIVE_MS;
+	srandom((unsigned)getpid() ^ (unsigned)util_now_ms());
+
+	run_slot_serve(&s);
+
+	run_conn_close(&s);
+	free(s.take);
+	free(s.link.buf);
+	free(s.link.hold);
+	free(s.link.inbuf);
+	free(s.link.worker);
+	if (s.status != 0)
+		return s.status;
+	if (run_stop == 2)
+		return JQ_EXIT_SIGNAL;
+	return s.failed ? JQ_EXIT_FAILED : JQ_EXIT_OK;
+}
