@@ -65,14 +65,15 @@ fake_tcp() {
 	printf '%s\n' "$1" >"$F/greeting"
 	local try port i
 	for ((try = 0; try < 20; try++)); do
-		port=$((20000 + RANDOM % 30000))
+		port=$(free_tcp_port)
 		jq_bg socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" EXEC:'bash -c fake_server'
 		for ((i = 0; i < 100; i++)); do
+			# socat gone: the port was taken after all; try another
+			_jq_exited "${JQ_PIDS[-1]}" && break
 			if [[ -n $(ss -ltnH "sport = :$port") ]]; then
 				FAKE=127.0.0.1:$port
 				return 0
 			fi
-			_jq_exited "${JQ_PIDS[-1]}" && break
 			sleep 0.05
 		done
 	done

@@ -18,7 +18,7 @@ start_sshd() {
 	mkdir -p /run/sshd
 	local try
 	for ((try = 0; try < 5; try++)); do
-		SSH_PORT=$((20000 + RANDOM % 20000))
+		SSH_PORT=$(free_tcp_port)
 		cat >"$D/sshd_config" <<-EOF
 			ListenAddress 127.0.0.1:$SSH_PORT
 			HostKey $D/hostkey
@@ -79,12 +79,23 @@ ssh_forward() {
 	# the same over a forwarded TCP port: the token is still needed
 	make_files "$D/in2" 2
 	start_server -v -l 127.0.0.1:0 "$D"/in2/*.dat
-	local lport=$((40000 + RANDOM % 20000))
-	ssh_forward "127.0.0.1:$lport:$SERVER"
-	for ((i = 0; i < 200; i++)); do
-		jq-stat "127.0.0.1:$lport" >/dev/null 2>&1 && break
-		sleep 0.05
+	# a port free when checked may be taken before ssh binds it: ssh then exits
+	# (ExitOnForwardFailure) and another port is tried
+	local lport try fwd up=
+	for ((try = 0; try < 5 && !up; try++)); do
+		lport=$(free_tcp_port)
+		ssh_forward "127.0.0.1:$lport:$SERVER"
+		fwd=${JQ_PIDS[-1]}
+		for ((i = 0; i < 200; i++)); do
+			if jq-stat "127.0.0.1:$lport" >/dev/null 2>&1; then
+				up=1
+				break
+			fi
+			_jq_exited "$fwd" && break
+			sleep 0.05
+		done
 	done
+	[[ -n $up ]]
 	run -10 env JQ_TOKEN_FILE="$D/nowhere" jq-stat "127.0.0.1:$lport"
 	run -0 jq-run "127.0.0.1:$lport" -- tr a-z A-Z
 	wait_server_exit 30

@@ -32,6 +32,8 @@
 #   wait_pid PID [SECONDS] wait for a jq_bg child (default as wait_server_exit); sets $status;
 #                          fails the test on time-out
 #   wait_for_file FILE [SECONDS]   wait until FILE exists and is not empty
+#   free_tcp_port          print a TCP port of 127.0.0.1 that nothing listens on now (a caller
+#                          that binds it later must still retry if it was taken meanwhile)
 #   make_files DIR N [EXT] N files DIR/file0001.EXT ... (default EXT dat), each with distinct content
 #   jq_teardown            kill every background process started through these helpers (TERM, then
 #                          KILL to its process group), print the server logs (bats shows them
@@ -257,6 +259,19 @@ jq_setup() {
 			;;
 		esac
 	done
+}
+
+free_tcp_port() {
+	local port try
+	for ((try = 0; try < 100; try++)); do
+		port=$((20000 + RANDOM % 30000))
+		if [[ -z $(ss -ltnH "sport = :$port") ]]; then
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "free_tcp_port: no free port found" >&2
+	return 1
 }
 
 make_files() {
