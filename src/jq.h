@@ -357,6 +357,7 @@ const char *template_out_ext(const struct template *);
 char	**template_expand(const struct template *, const struct template_vars *);
 void	 template_argv_free(char **);
 void	 template_free(struct template *);
+const char *template_stem_end(const char *);
 char	*template_basename(const char *);
 char	*template_stem(const char *);
 
