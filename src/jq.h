@@ -178,12 +178,19 @@ extern struct poptOption cli_auth_options[];
 /* An empty table whose title is printed after the options by --help. */
 #define CLI_EPILOGUE(text) { NULL, '\0', POPT_ARG_INCLUDE_TABLE, \
 	cli_no_options, 0, text, NULL }
+/* Called by cli_parse for each option: (config, the option's val, its value). */
+typedef void cli_option_fn(void *, int, char **);
 poptContext cli_context(const char *, int, char **, struct poptOption *,
 	    const char *);
+void	 cli_parse(poptContext, cli_option_fn *, void *);
+void	 cli_keep(char **, char **);
+const char *cli_operand(poptContext);
 const char *cli_server(const char *);
 void	 cli_bad_option(void *, int) JQ_NORETURN;
 unsigned cli_uint(const char *, const char *, unsigned, unsigned);
 uint64_t cli_duration(const char *, const char *);
+unsigned cli_seconds(const char *, const char *);
+void	 cli_length(const char *, const char *, const char *, size_t);
 
 /* util.c: small shared helpers. */
 int	 util_write_all(int, const void *, size_t);
