@@ -368,6 +368,21 @@ const char *template_stem_end(const char *);
 char	*template_basename(const char *);
 char	*template_stem(const char *);
 
+/*
+ * serve.c: jq-serve's start-up: the files to serve, where their results go,
+ * and the checks made before anything listens.  Like a main, it reports on
+ * stderr and exits with a JQ_EXIT_* status when a check fails.
+ */
+struct serve_files {			/* names from the operands and --files-from */
+	char	**v;
+	size_t	 n, alloc;
+};
+void	 serve_files_add(struct serve_files *, char *);
+void	 serve_files_read(struct serve_files *, const char *, int);
+char	*serve_result_name(const char *, const char *, char **);
+void	 serve_load(struct queue *, struct serve_files *, const char *,
+	    const char *, int);
+
 /* spawn.c: run a command the careful way (own process group, clean fds). */
 #define SPAWN_PIPE	(-1)	/* connect the stream to a pipe to jq-run */
 #define SPAWN_NULL	(-2)	/* connect the stream to /dev/null */
