@@ -266,7 +266,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
     const char *tmpl, int skip)
 {
 	size_t	 i, bad = 0;
-	char	*why, *result, *cause;
+	char	*why, *result, *cause = NULL;
 
 	queue_init(q);
 	for (i = 0; i < files->n; i++) {
