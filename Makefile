@@ -65,7 +65,7 @@ $(BUILDDIR)/%.o: tests/unit/%.c | $(BUILDDIR)
 
 LINK = $(CC) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $^
 
-$(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
+$(BUILDDIR)/jq-serve: $(call obj,jq-serve serve template $(SERVER) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)

@@ -1,11 +1,16 @@
 /*
  * cli.c: what every tool's command line shares: the help, usage and version
- * options (popt's POPT_AUTOHELP has no -V), and the one-line error for a bad
- * option.
+ * options (popt's POPT_AUTOHELP has no -V), the option loop, the one-line
+ * error for a bad option, and strict parsing of option values.
+ *
+ * Every main has one shape: an option table, cli_context and cli_parse
+ * with the tool's handler filling its config struct, a validation step,
+ * then a call into the code that does the work, then cleanup.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <popt.h>
 
@@ -100,6 +105,51 @@ cli_context(const char *prog, int argc, char **argv, struct poptOption *opts,
 	return cli_pc;
 }
 
+/*
+ * Read the options, calling fn(cfg, val, &value) for each one popt hands
+ * back, value being its argument.  fn may keep the value with cli_keep;
+ * whatever it leaves is freed.  Exit 2 on a bad option.
+ */
+void
+cli_parse(poptContext pc, cli_option_fn *fn, void *cfg)
+{
+	char	*arg;
+	int	 rc;
+
+	while ((rc = poptGetNextOpt(pc)) > 0) {
+		/*
+		 * Ours to free.  For a flag it is not always NULL: popt may
+		 * hand back the argument of an option it handled by itself.
+		 */
+		arg = poptGetOptArg(pc);
+		if (fn != NULL)
+			fn(cfg, rc, &arg);
+		free(arg);
+	}
+	if (rc < -1)
+		cli_bad_option(pc, rc);
+}
+
+/* Keep an option's value in *slot: the last one given wins, none leaks. */
+void
+cli_keep(char **slot, char **arg)
+{
+	free(*slot);
+	*slot = *arg;
+	*arg = NULL;
+}
+
+/* Return the one optional operand (or NULL); exit 2 if there are more. */
+const char *
+cli_operand(poptContext pc)
+{
+	const char	*arg = poptGetArg(pc);
+
+	if (poptPeekArg(pc) != NULL)
+		usage_error(cli_prog, "%s: unexpected operand", poptPeekArg(pc));
+	return arg;
+}
+
 /* Return the server to use: the operand, else $JQ_SERVER; exit 2 if none. */
 const char *
 cli_server(const char *operand)
@@ -152,4 +202,25 @@ cli_duration(const char *opt, const char *val)
 		usage_error(cli_prog, "%s: \"%s\" is not a duration (a number "
 		    "with an optional unit ms, s, m, h or d)", opt, val);
 	return v;
+}
+
+/* Parse a duration of 1ms to 365d, rounded up to seconds, or exit 2. */
+unsigned
+cli_seconds(const char *opt, const char *val)
+{
+	uint64_t	 ms = cli_duration(opt, val);
+
+	if (ms == 0 || ms > (uint64_t)JQ_SECONDS_MAX * 1000)
+		usage_error(cli_prog, "%s: \"%s\" is not a duration from 1s to "
+		    "365d", opt, val);
+	return (unsigned)((ms + 999) / 1000);
+}
+
+/* Check that a text option (what it holds: "the name") has 1 to max bytes. */
+void
+cli_length(const char *opt, const char *what, const char *val, size_t max)
+{
+	if (*val == '\0' || strlen(val) > max)
+		usage_error(cli_prog, "%s: %s must have 1 to %zu bytes", opt,
+		    what, max);
 }

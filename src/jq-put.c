@@ -19,9 +19,6 @@
 
 #include "jq.h"
 
-/* The option context, file-wide so that it stays reachable at exit(). */
-static poptContext put_pc;
-
 static const char put_epilogue[] =
 "Send FILE (standard input when FILE is absent or -) as the result of job ID\n"
 "on the jq server SERVER, or with --fail report the job as failed.\n"
@@ -38,6 +35,44 @@ static const char put_epilogue[] =
 "job; --touch: the job is not running; --retry: the job has not failed),\n"
 "6 cannot reach the server, 7 server error or checksum mismatch, 8 FILE\n"
 "cannot be read, 9 interrupted.";
+
+/* What the command line asks for. */
+struct put_config {
+	const char	*server;	/* address */
+	const char	*id;
+	const char	*file;		/* NULL or "-": standard input */
+	const char	*mode;		/* "--fail", "--touch", "--retry"; NULL: FILE */
+	int		 fail, touch, retry;
+	char		*message;	/* --message, or NULL */
+	int		 have_status;	/* --exit-status given */
+	unsigned	 exit_status;
+	unsigned	 lease_s;	/* --lease, or 0 */
+};
+
+enum {
+	OPT_FAIL = 256, OPT_MESSAGE, OPT_EXIT_STATUS, OPT_TOUCH, OPT_LEASE,
+	OPT_RETRY
+};
+
+static struct poptOption put_options[] = {
+	{ "fail", 'f', POPT_ARG_NONE, NULL, OPT_FAIL,
+	    "report the job as failed instead of sending a result", NULL },
+	{ "message", 'm', POPT_ARG_STRING, NULL, OPT_MESSAGE,
+	    "with --fail: the failure message", "TEXT" },
+	{ "exit-status", 'x', POPT_ARG_STRING, NULL, OPT_EXIT_STATUS,
+	    "with --fail: the exit status to record (0-255)", "N" },
+	{ "touch", '\0', POPT_ARG_NONE, NULL, OPT_TOUCH,
+	    "renew the lease of running job ID (no FILE)", NULL },
+	{ "lease", '\0', POPT_ARG_STRING, NULL, OPT_LEASE,
+	    "with --touch: the new lease, 1s to 365d (rounded up to "
+	    "seconds); default: the job's current lease", "DURATION" },
+	{ "retry", '\0', POPT_ARG_NONE, NULL, OPT_RETRY,
+	    "let failed job ID run again (no FILE)", NULL },
+	CLI_AUTH_TABLE,
+	CLI_HELP_TABLE,
+	CLI_EPILOGUE(put_epilogue),
+	POPT_TABLEEND
+};
 
 /* Whether s is a non-empty string of ASCII digits. */
 static int
@@ -73,86 +108,63 @@ put_open(const char *file)
 	return fd;
 }
 
-/* Send a result or a failure for one job. */
-int
-main(int argc, char *argv[])
+/* Fill the config from one option (cli_parse). */
+static void
+put_option(void *arg, int val, char **value)
 {
-	char			*message = NULL, *cause = NULL, *extra = NULL;
-	const char		*addr = NULL, *id, *file = NULL, **ops;
-	int			 fail = 0, have_status = 0, rc, n, fd = -1;
-	int			 status, touch = 0, retry = 0, nofile;
-	unsigned		 exit_status = 0, lease_s = 0;
-	uint64_t		 idnum, lease_ms;
-	const char		*mode;
-	struct client		*c;
-	struct poptOption	 opts[] = {
-		{ "fail", 'f', POPT_ARG_NONE, &fail, 0,
-		    "report the job as failed instead of sending a result", NULL },
-		{ "message", 'm', POPT_ARG_STRING, NULL, 'm',
-		    "with --fail: the failure message", "TEXT" },
-		{ "exit-status", 'x', POPT_ARG_STRING, NULL, 'x',
-		    "with --fail: the exit status to record (0-255)", "N" },
-		{ "touch", '\0', POPT_ARG_NONE, &touch, 0,
-		    "renew the lease of running job ID (no FILE)", NULL },
-		{ "lease", '\0', POPT_ARG_STRING, NULL, 'L',
-		    "with --touch: the new lease, 1s to 365d (rounded up to "
-		    "seconds); default: the job's current lease", "DURATION" },
-		{ "retry", '\0', POPT_ARG_NONE, &retry, 0,
-		    "let failed job ID run again (no FILE)", NULL },
-		CLI_AUTH_TABLE,
-		CLI_HELP_TABLE,
-		CLI_EPILOGUE(put_epilogue),
-		POPT_TABLEEND
-	};
+	struct put_config	*cfg = arg;
 
-	put_pc = cli_context("jq-put", argc, argv, opts, "[OPTION...] [SERVER] ID [FILE]");
-	while ((rc = poptGetNextOpt(put_pc)) > 0) {
-		/* Last one wins; popt hands us the string to free. */
-		char *val = poptGetOptArg(put_pc);
-
-		switch (rc) {
-		case 'm':
-			free(message);
-			message = val;
-			if (strlen(message) > JQ_MSG_MAX)
-				usage_error(cli_prog, "--message: longer than "
-				    "%d bytes", JQ_MSG_MAX);
-			break;
-		case 'x':
-			exit_status = cli_uint("--exit-status", val, 0, 255);
-			have_status = 1;
-			free(val);
-			break;
-		case 'L':
-			lease_ms = cli_duration("--lease", val);
-			if (lease_ms == 0 || lease_ms > (uint64_t)JQ_SECONDS_MAX *
-			    1000)
-				usage_error(cli_prog, "--lease: \"%s\" is not a "
-				    "duration from 1s to 365d", val);
-			lease_s = (unsigned)((lease_ms + 999) / 1000);
-			free(val);
-			break;
-		default:
-			free(val);
-			break;
-		}
+	switch (val) {
+	case OPT_FAIL:
+		cfg->fail = 1;
+		break;
+	case OPT_TOUCH:
+		cfg->touch = 1;
+		break;
+	case OPT_RETRY:
+		cfg->retry = 1;
+		break;
+	case OPT_MESSAGE:
+		cli_keep(&cfg->message, value);
+		if (strlen(cfg->message) > JQ_MSG_MAX)
+			usage_error(cli_prog, "--message: longer than %d bytes",
+			    JQ_MSG_MAX);
+		break;
+	case OPT_EXIT_STATUS:
+		cfg->exit_status = cli_uint("--exit-status", *value, 0, 255);
+		cfg->have_status = 1;
+		break;
+	case OPT_LEASE:
+		cfg->lease_s = cli_seconds("--lease", *value);
+		break;
 	}
-	if (rc < -1)
-		cli_bad_option(put_pc, rc);
-	if (!fail && message != NULL)
+}
+
+/* Check which options go together, and name the mode (NULL: send FILE). */
+static void
+put_check_options(struct put_config *cfg)
+{
+	if (!cfg->fail && cfg->message != NULL)
 		usage_error(cli_prog, "--message needs --fail");
-	if (!fail && have_status)
+	if (!cfg->fail && cfg->have_status)
 		usage_error(cli_prog, "--exit-status needs --fail");
-	if (fail + touch + retry > 1)
+	if (cfg->fail + cfg->touch + cfg->retry > 1)
 		usage_error(cli_prog, "--fail, --touch and --retry exclude each "
 		    "other");
-	if (!touch && lease_s > 0)
+	if (!cfg->touch && cfg->lease_s > 0)
 		usage_error(cli_prog, "--lease needs --touch");
-	mode = fail ? "--fail" : touch ? "--touch" : retry ? "--retry" : NULL;
-	nofile = mode != NULL;
+	cfg->mode = cfg->fail ? "--fail" : cfg->touch ? "--touch" :
+	    cfg->retry ? "--retry" : NULL;
+}
 
-	/* Operands: [SERVER] ID [FILE]; see the epilogue for the rule. */
-	ops = poptGetArgs(put_pc);
+/* Sort out the operands [SERVER] ID [FILE]; see the epilogue for the rule. */
+static void
+put_operands(struct put_config *cfg, poptContext pc)
+{
+	const char	**ops = poptGetArgs(pc), *addr = NULL, *mode = cfg->mode;
+	int		 n, nofile = mode != NULL;
+	uint64_t	 idnum;
+
 	for (n = 0; ops != NULL && ops[n] != NULL; n++)
 		;
 	if (n == 0)
@@ -164,32 +176,43 @@ main(int argc, char *argv[])
 	if (n == 3 || (n == 2 && (nofile || net_default_server(NULL) == NULL ||
 	    !put_all_digits(ops[0])))) {
 		addr = ops[0];
-		id = ops[1];
-		file = n == 3 ? ops[2] : NULL;
+		cfg->id = ops[1];
+		cfg->file = n == 3 ? ops[2] : NULL;
 	} else {
-		id = ops[0];
-		file = n == 2 ? ops[1] : NULL;
+		cfg->id = ops[0];
+		cfg->file = n == 2 ? ops[1] : NULL;
 	}
-	if (parse_u64(id, 1, UINT64_MAX, &idnum) != 0)
+	if (parse_u64(cfg->id, 1, UINT64_MAX, &idnum) != 0)
 		usage_error(cli_prog, "'%s': a job ID is a positive decimal number",
-		    id);
-	addr = cli_server(addr);
+		    cfg->id);
+	cfg->server = cli_server(addr);
+}
 
-	if (!nofile)
+/* Send the result, failure, TOUCH or RETRY; exit with the status if refused. */
+static int
+put_send(const struct put_config *cfg)
+{
+	const char		*id = cfg->id, *file = cfg->file;
+	const char		*message = cfg->message;
+	char			*cause = NULL, *extra = NULL;
+	int			 rc, status, fd = -1;
+	struct client		*c;
+
+	if (cfg->mode == NULL)
 		fd = put_open(file);	/* before connecting: exit 8, not 6 */
-	if ((c = client_open(addr, NULL, &status, &cause)) == NULL)
+	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
 		errx(status, "%s", cause);
-	if (touch) {
-		if (lease_s > 0)
+	if (cfg->touch) {
+		if (cfg->lease_s > 0)
 			rc = client_simple(c, &cause, "TOUCH %s lease=%u", id,
-			    lease_s);
+			    cfg->lease_s);
 		else
 			rc = client_simple(c, &cause, "TOUCH %s", id);
-	} else if (retry) {
+	} else if (cfg->retry) {
 		rc = client_simple(c, &cause, "RETRY %s", id);
-	} else if (fail) {
-		if (have_status)
-			extra = xprintf("exit=%u", exit_status);
+	} else if (cfg->fail) {
+		if (cfg->have_status)
+			extra = xprintf("exit=%u", cfg->exit_status);
 		rc = client_fail(c, id, extra, message != NULL ? message : "",
 		    message != NULL ? strlen(message) : 0, &cause);
 		free(extra);
@@ -209,6 +232,24 @@ main(int argc, char *argv[])
 	client_close(c);
 	if (rc != 0)
 		errx(status, "job %s: %s", id, cause);
-	free(message);
 	return JQ_EXIT_OK;
+}
+
+/* Send a result or a failure for one job. */
+int
+main(int argc, char *argv[])
+{
+	struct put_config	 cfg;
+	poptContext		 pc;
+	int			 rc;
+
+	memset(&cfg, 0, sizeof cfg);
+	pc = cli_context("jq-put", argc, argv, put_options,
+	    "[OPTION...] [SERVER] ID [FILE]");
+	cli_parse(pc, put_option, &cfg);
+	put_check_options(&cfg);
+	put_operands(&cfg, pc);
+	rc = put_send(&cfg);
+	free(cfg.message);
+	return rc;
 }

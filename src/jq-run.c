@@ -75,13 +75,14 @@ static struct poptOption run_options[] = {
 	POPT_TABLEEND
 };
 
-/* Replace *slot with the option's argument ("last one wins", no leak). */
-static void
-run_take_arg(poptContext pc, char **slot)
-{
-	free(*slot);
-	*slot = poptGetOptArg(pc);
-}
+/* The command line: option values as given, and the config they make. */
+struct run_args {
+	struct run_config	 cfg;
+	char			*jobs, *timeout, *max_jobs, *match;
+	char			*worker, *tmpdir, *reconnect;
+	char			*server;	/* the SERVER operand, or NULL */
+	char			*dir;		/* tmpdir, absolute */
+};
 
 /* The default number of slots: one per online CPU. */
 static unsigned
@@ -94,92 +95,99 @@ run_default_jobs(void)
 	return n > RUN_JOBS_MAX ? RUN_JOBS_MAX : (unsigned)n;
 }
 
-int
-main(int argc, char *argv[])
+/* Split argv at the first "--": return its index (argc if none). */
+static int
+run_split(int argc, char *argv[])
 {
-	struct run_config	 cfg;
-	poptContext		 pc;
-	char			*jobs = NULL, *timeout = NULL, *max_jobs = NULL;
-	char			*match = NULL, *worker = NULL, *tmpdir = NULL;
-	char			*cause = NULL, *dir, *server_arg;
-	char			*reconnect = NULL;
-	struct stat		 st;
-	struct net_addr		 addr;
-	const char		**operands, *env;
-	int			 dashes, i, rc, nops = 0, status;
+	int	 dashes, i;
 
-	log_init(PROG, 0);
-	memset(&cfg, 0, sizeof cfg);
-	cfg.jobs = run_default_jobs();
-
-	/* Options and SERVER before the first "--", the command after it. */
 	for (dashes = 1; dashes < argc; dashes++)
 		if (strcmp(argv[dashes], "--") == 0)
 			break;
 	run_head = xcalloc((size_t)dashes + 1, sizeof *run_head);
 	for (i = 0; i < dashes; i++)
 		run_head[i] = argv[i];
-	pc = cli_context(PROG, dashes, run_head, run_options,
-	    "[OPTION]... [SERVER] -- COMMAND [ARG]...");
-	while ((rc = poptGetNextOpt(pc)) > 0) {
-		switch (rc) {
-		case OPT_JOBS:
-			run_take_arg(pc, &jobs);
-			break;
-		case OPT_TIMEOUT:
-			run_take_arg(pc, &timeout);
-			break;
-		case OPT_MAX_JOBS:
-			run_take_arg(pc, &max_jobs);
-			break;
-		case OPT_MATCH:
-			run_take_arg(pc, &match);
-			break;
-		case OPT_WORKER:
-			run_take_arg(pc, &worker);
-			break;
-		case OPT_TMPDIR:
-			run_take_arg(pc, &tmpdir);
-			break;
-		case OPT_RECONNECT:
-			run_take_arg(pc, &reconnect);
-			break;
-		case OPT_KEEP_TMP:
-			cfg.keep_tmp = 1;
-			break;
-		case OPT_VERBOSE:
-			cfg.verbose++;
-			break;
-		}
-	}
-	if (rc < -1)
-		cli_bad_option(pc, rc);
+	return dashes;
+}
 
-	if (jobs != NULL)
-		cfg.jobs = cli_uint("--jobs", jobs, 1, RUN_JOBS_MAX);
-	if (timeout != NULL) {
-		cfg.timeout_ms = cli_duration("--timeout", timeout);
-		if (cfg.timeout_ms == 0 ||
-		    cfg.timeout_ms > (uint64_t)INT_MAX * 1000)
+/* Fill the arguments from one option (cli_parse). */
+static void
+run_option(void *arg, int val, char **value)
+{
+	struct run_args	*a = arg;
+
+	switch (val) {
+	case OPT_JOBS:
+		cli_keep(&a->jobs, value);
+		break;
+	case OPT_TIMEOUT:
+		cli_keep(&a->timeout, value);
+		break;
+	case OPT_MAX_JOBS:
+		cli_keep(&a->max_jobs, value);
+		break;
+	case OPT_MATCH:
+		cli_keep(&a->match, value);
+		break;
+	case OPT_WORKER:
+		cli_keep(&a->worker, value);
+		break;
+	case OPT_TMPDIR:
+		cli_keep(&a->tmpdir, value);
+		break;
+	case OPT_RECONNECT:
+		cli_keep(&a->reconnect, value);
+		break;
+	case OPT_KEEP_TMP:
+		a->cfg.keep_tmp = 1;
+		break;
+	case OPT_VERBOSE:
+		a->cfg.verbose++;
+		break;
+	}
+}
+
+/* Check the option values and put them in the config. */
+static void
+run_check_options(struct run_args *a)
+{
+	struct run_config	*cfg = &a->cfg;
+
+	if (a->jobs != NULL)
+		cfg->jobs = cli_uint("--jobs", a->jobs, 1, RUN_JOBS_MAX);
+	if (a->timeout != NULL) {
+		cfg->timeout_ms = cli_duration("--timeout", a->timeout);
+		if (cfg->timeout_ms == 0 ||
+		    cfg->timeout_ms > (uint64_t)INT_MAX * 1000)
 			usage_error(PROG, "--timeout: \"%s\" is not a duration "
-			    "from 1ms to %d s", timeout, INT_MAX);
+			    "from 1ms to %d s", a->timeout, INT_MAX);
 	}
-	cfg.reconnect_ms = RUN_RECONNECT_DEFAULT_MS;
-	if (reconnect != NULL) {
-		cfg.reconnect_ms = cli_duration("--reconnect", reconnect);
-		if (cfg.reconnect_ms > (uint64_t)JQ_SECONDS_MAX * 1000)
+	cfg->reconnect_ms = RUN_RECONNECT_DEFAULT_MS;
+	if (a->reconnect != NULL) {
+		cfg->reconnect_ms = cli_duration("--reconnect", a->reconnect);
+		if (cfg->reconnect_ms > (uint64_t)JQ_SECONDS_MAX * 1000)
 			usage_error(PROG, "--reconnect: \"%s\" is longer than "
-			    "365d", reconnect);
+			    "365d", a->reconnect);
 	}
-	if (max_jobs != NULL)
-		cfg.max_jobs = cli_uint("--max-jobs", max_jobs, 1, UINT_MAX);
-	if (match != NULL && (*match == '\0' || strlen(match) > JQ_GLOB_MAX))
-		usage_error(PROG, "--match: the glob must have 1 to %d bytes",
-		    JQ_GLOB_MAX);
-	if (worker != NULL && (*worker == '\0' ||
-	    strlen(worker) > JQ_WORKER_MAX - 8))
-		usage_error(PROG, "--worker: the name must have 1 to %d bytes",
-		    JQ_WORKER_MAX - 8);
+	if (a->max_jobs != NULL)
+		cfg->max_jobs = cli_uint("--max-jobs", a->max_jobs, 1, UINT_MAX);
+	if (a->match != NULL)
+		cli_length("--match", "the glob", a->match, JQ_GLOB_MAX);
+	if (a->worker != NULL)
+		cli_length("--worker", "the name", a->worker, JQ_WORKER_MAX - 8);
+	cfg->match = a->match;
+	cfg->worker = a->worker;
+}
+
+/* Check the operands: [SERVER] before "--", COMMAND (a template) after. */
+static void
+run_check_operands(struct run_args *a, poptContext pc, int argc,
+    char *argv[], int dashes)
+{
+	const char	**operands;
+	struct net_addr	 addr;
+	char		*cause = NULL;
+	int		 nops = 0;
 
 	if ((operands = poptGetArgs(pc)) != NULL)
 		while (operands[nops] != NULL)
@@ -191,40 +199,75 @@ main(int argc, char *argv[])
 		    "after '--')", operands[1]);
 	if (dashes + 1 >= argc)
 		usage_error(PROG, "missing COMMAND after '--'");
-	server_arg = nops == 1 ? xstrdup(operands[0]) : NULL;
-	cfg.server = server_arg;
-	if (net_default_server(cfg.server) == NULL)
-		usage_error(PROG, "no SERVER operand and JQ_SERVER is not set");
-	if (net_parse_addr(net_default_server(cfg.server), 0, &addr, &cause) != 0)
+	a->server = nops == 1 ? xstrdup(operands[0]) : NULL;
+	a->cfg.server = a->server;
+	if (net_parse_addr(cli_server(a->server), 0, &addr, &cause) != 0)
 		usage_error(PROG, "%s", cause);
-	if ((cfg.tpl = template_parse(argc - dashes - 1, argv + dashes + 1,
+	if ((a->cfg.tpl = template_parse(argc - dashes - 1, argv + dashes + 1,
 	    &cause)) == NULL)
 		usage_error(PROG, "COMMAND %s", cause);
+}
 
-	/* Job directories live under an absolute path: <in> never looks
-	 * like an option, and the command may change its directory. */
-	if (tmpdir == NULL)
-		tmpdir = xstrdup((env = getenv("TMPDIR")) != NULL && *env != '\0' ?
-		    env : "/tmp");
-	if ((dir = realpath(tmpdir, NULL)) == NULL)
-		err(JQ_EXIT_IO, "%s", tmpdir);
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-		errx(JQ_EXIT_IO, "%s: Not a directory", tmpdir);
-	cfg.tmpdir = dir;
-	cfg.match = match;
-	cfg.worker = worker;
+/*
+ * Find the directory for job directories: --tmpdir, $TMPDIR or /tmp, made
+ * absolute, so that <in> never looks like an option and the command may
+ * change its directory.
+ */
+static void
+run_check_tmpdir(struct run_args *a)
+{
+	struct stat	 st;
+	const char	*env;
 
-	status = run_main(&cfg);
+	if (a->tmpdir == NULL)
+		a->tmpdir = xstrdup((env = getenv("TMPDIR")) != NULL &&
+		    *env != '\0' ? env : "/tmp");
+	if ((a->dir = realpath(a->tmpdir, NULL)) == NULL)
+		err(JQ_EXIT_IO, "%s", a->tmpdir);
+	if (stat(a->dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		errx(JQ_EXIT_IO, "%s: Not a directory", a->tmpdir);
+	a->cfg.tmpdir = a->dir;
+}
 
-	template_free(cfg.tpl);
-	free(server_arg);
-	free(dir);
-	free(jobs);
-	free(timeout);
-	free(reconnect);
-	free(max_jobs);
-	free(match);
-	free(worker);
-	free(tmpdir);
+/* Free the template and the option values. */
+static void
+run_args_free(struct run_args *a)
+{
+	template_free(a->cfg.tpl);
+	free(a->server);
+	free(a->dir);
+	free(a->jobs);
+	free(a->timeout);
+	free(a->reconnect);
+	free(a->max_jobs);
+	free(a->match);
+	free(a->worker);
+	free(a->tmpdir);
+}
+
+/* Options and operands, checks, then run_main. */
+int
+main(int argc, char *argv[])
+{
+	struct run_args	 a;
+	poptContext	 pc;
+	int		 dashes, status;
+
+	log_init(PROG, 0);
+	memset(&a, 0, sizeof a);
+	a.cfg.jobs = run_default_jobs();
+
+	/* Options and SERVER before the first "--", the command after it. */
+	dashes = run_split(argc, argv);
+	pc = cli_context(PROG, dashes, run_head, run_options,
+	    "[OPTION]... [SERVER] -- COMMAND [ARG]...");
+	cli_parse(pc, run_option, &a);
+	run_check_options(&a);
+	run_check_operands(&a, pc, argc, argv, dashes);
+	run_check_tmpdir(&a);
+
+	status = run_main(&a.cfg);
+
+	run_args_free(&a);
 	return status;
 }

@@ -18,15 +18,27 @@
 
 #include "jq.h"
 
-/* The option context, file-wide so that it stays reachable at exit(). */
-static poptContext stat_pc;
-
 static const char stat_epilogue[] =
 "Show how many jobs the jq server SERVER (default: $JQ_SERVER) holds in each\n"
 "state, which workers are connected, and the jobs that failed.\n"
 "\n"
 "Exit status: 0 success, 2 usage error, 6 cannot reach the server, 7 server\n"
 "error or malformed reply, 8 cannot write the output.";
+
+/* What the command line asks for. */
+struct stat_config {
+	const char	*server;	/* address */
+	int		 json;		/* --json */
+};
+
+static struct poptOption stat_options[] = {
+	{ "json", 'j', POPT_ARG_NONE, NULL, 'j',
+	    "print JSON instead of text", NULL },
+	CLI_AUTH_TABLE,
+	CLI_HELP_TABLE,
+	CLI_EPILOGUE(stat_epilogue),
+	POPT_TABLEEND
+};
 
 /* A decoded field: any bytes, NUL included. */
 struct stat_str {
@@ -478,42 +490,33 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 	printf("]}\n");
 }
 
-/* Print the server's counts, workers and failed jobs. */
-int
-main(int argc, char *argv[])
+/* Fill the config from one option (cli_parse). */
+static void
+stat_option(void *arg, int val, char **value)
+{
+	struct stat_config	*cfg = arg;
+
+	(void)value;
+	if (val == 'j')
+		cfg->json = 1;
+}
+
+/* Ask the server for its counts, workers and failed jobs, and print them. */
+static int
+stat_show(const struct stat_config *cfg)
 {
 	char			*cause = NULL;
-	const char		*addr;
-	int			 json = 0, rc, status;
+	int			 status;
 	struct client		*c;
 	struct stat_reply	 r;
-	struct poptOption	 opts[] = {
-		{ "json", 'j', POPT_ARG_NONE, &json, 0,
-		    "print JSON instead of text", NULL },
-		CLI_AUTH_TABLE,
-		CLI_HELP_TABLE,
-		CLI_EPILOGUE(stat_epilogue),
-		POPT_TABLEEND
-	};
 
-	stat_pc = cli_context("jq-stat", argc, argv, opts, "[OPTION...] [SERVER]");
-	while ((rc = poptGetNextOpt(stat_pc)) > 0)
-		;
-	if (rc < -1)
-		cli_bad_option(stat_pc, rc);
-	addr = poptGetArg(stat_pc);
-	if (poptPeekArg(stat_pc) != NULL)
-		usage_error(cli_prog, "%s: unexpected operand",
-		    poptPeekArg(stat_pc));
-	addr = cli_server(addr);
-
-	if ((c = client_open(addr, NULL, &status, &cause)) == NULL)
+	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
 		errx(status, "%s", cause);
 	if (stat_read(c, &r, &cause) != 0) {
 		status = client_status(c);
 		errx(status, "%s: %s", client_server(c), cause);
 	}
-	if (json)
+	if (cfg->json)
 		stat_print_json(client_server(c), &r);
 	else
 		stat_print_text(client_server(c), &r);
@@ -522,4 +525,18 @@ main(int argc, char *argv[])
 	stat_free(&r);
 	client_close(c);
 	return JQ_EXIT_OK;
+}
+
+/* Options, the SERVER operand, then STAT. */
+int
+main(int argc, char *argv[])
+{
+	struct stat_config	 cfg = { NULL, 0 };
+	poptContext		 pc;
+
+	pc = cli_context("jq-stat", argc, argv, stat_options,
+	    "[OPTION...] [SERVER]");
+	cli_parse(pc, stat_option, &cfg);
+	cfg.server = cli_server(cli_operand(pc));
+	return stat_show(&cfg);
 }

@@ -26,9 +26,6 @@
 
 #include "jq.h"
 
-/* The option context, file-wide so that it stays reachable at exit(). */
-static poptContext take_pc;
-
 static const char take_epilogue[] =
 "Take one job from the jq server SERVER (default: $JQ_SERVER).\n"
 "With -o, the job data is written to FILE (never partially) and the job id\n"
@@ -38,6 +35,51 @@ static const char take_epilogue[] =
 "Exit status: 0 took a job, 2 usage error, 3 no job remains (nothing is\n"
 "printed or created), 5 --wait ran out, 6 cannot reach the server, 7 server\n"
 "error or checksum mismatch, 8 local I/O error, 9 interrupted.";
+
+/* What the command line asks for. */
+struct take_config {
+	const char	*server;	/* address */
+	char		*output;	/* -o FILE, or NULL: the data to stdout */
+	char		*idfile;	/* --id-file, or NULL */
+	char		*glob;		/* --match, or NULL */
+	char		*worker;	/* --worker, or NULL: HOSTNAME:PID */
+	int		 name;		/* -n: the name after the id */
+	int		 null;		/* -z: NUL after each, not LF */
+	int		 wait;		/* --wait given */
+	uint64_t	 wait_ms;
+	unsigned	 lease_s;	/* --lease, or 0: the server's */
+};
+
+enum {
+	OPT_OUTPUT = 256, OPT_ID_FILE, OPT_NAME, OPT_NULL, OPT_MATCH, OPT_WAIT,
+	OPT_WORKER, OPT_LEASE
+};
+
+static struct poptOption take_options[] = {
+	{ "output", 'o', POPT_ARG_STRING, NULL, OPT_OUTPUT,
+	    "write the job data to FILE and the id to stdout", "FILE" },
+	{ "id-file", 'i', POPT_ARG_STRING, NULL, OPT_ID_FILE,
+	    "write the id to FILE before the data (needed without -o)", "FILE" },
+	{ "name", 'n', POPT_ARG_NONE, NULL, OPT_NAME,
+	    "print the job's name after its id", NULL },
+	{ "null", 'z', POPT_ARG_NONE, NULL, OPT_NULL,
+	    "end the id and name with NUL instead of newline", NULL },
+	{ "match", 'm', POPT_ARG_STRING, NULL, OPT_MATCH,
+	    "take only jobs whose name matches the fnmatch(3) GLOB", "GLOB" },
+	{ "wait", 'w', POPT_ARG_STRING, NULL, OPT_WAIT,
+	    "wait at most SECONDS (or 500ms, 2m, ...) while other workers "
+	    "hold every job; default: forever", "SECONDS" },
+	{ "worker", '\0', POPT_ARG_STRING, NULL, OPT_WORKER,
+	    "worker name told to the server (default: HOSTNAME:PID)", "NAME" },
+	{ "lease", '\0', POPT_ARG_STRING, NULL, OPT_LEASE,
+	    "hold the job for DURATION (1s to 365d, rounded up to "
+	    "seconds) unless renewed with 'jq-put --touch'; default: "
+	    "the server's --lease", "DURATION" },
+	CLI_AUTH_TABLE,
+	CLI_HELP_TABLE,
+	CLI_EPILOGUE(take_epilogue),
+	POPT_TABLEEND
+};
 
 /* A file written under a temporary name beside its final name. */
 struct outfile {
@@ -264,108 +306,64 @@ take_fail(struct client *c, const struct client_job *job, const char *idfile,
 	exit(status);
 }
 
-/* Take one job: options, local files, TAKE, then the data to FILE or stdout. */
-int
-main(int argc, char *argv[])
+/* Fill the config from one option (cli_parse); values are checked here. */
+static void
+take_option(void *arg, int val, char **value)
 {
-	char			*output = NULL, *idfile = NULL, *glob = NULL;
-	char			*worker = NULL, *extra, *cause = NULL, *skip = NULL;
-	char			*rec;
-	const char		*addr, *arg;
-	int			 name = 0, null = 0, wait = 0, rc, werr, status;
-	uint64_t		 wait_ms = 0, lease_ms;
-	unsigned		 lease_s = 0;
-	size_t			 reclen;
-	struct outfile		 out = { NULL, NULL, -1 }, idf = { NULL, NULL, -1 };
-	struct client		*c;
-	struct client_job	 job;
-	struct sigaction	 sa;
-	struct poptOption	 opts[] = {
-		{ "output", 'o', POPT_ARG_STRING, NULL, 'o',
-		    "write the job data to FILE and the id to stdout", "FILE" },
-		{ "id-file", 'i', POPT_ARG_STRING, NULL, 'i',
-		    "write the id to FILE before the data (needed without -o)", "FILE" },
-		{ "name", 'n', POPT_ARG_NONE, &name, 0,
-		    "print the job's name after its id", NULL },
-		{ "null", 'z', POPT_ARG_NONE, &null, 0,
-		    "end the id and name with NUL instead of newline", NULL },
-		{ "match", 'm', POPT_ARG_STRING, NULL, 'm',
-		    "take only jobs whose name matches the fnmatch(3) GLOB", "GLOB" },
-		{ "wait", 'w', POPT_ARG_STRING, NULL, 'w',
-		    "wait at most SECONDS (or 500ms, 2m, ...) while other workers "
-		    "hold every job; default: forever", "SECONDS" },
-		{ "worker", '\0', POPT_ARG_STRING, NULL, 'W',
-		    "worker name told to the server (default: HOSTNAME:PID)", "NAME" },
-		{ "lease", '\0', POPT_ARG_STRING, NULL, 'L',
-		    "hold the job for DURATION (1s to 365d, rounded up to "
-		    "seconds) unless renewed with 'jq-put --touch'; default: "
-		    "the server's --lease", "DURATION" },
-		CLI_AUTH_TABLE,
-		CLI_HELP_TABLE,
-		CLI_EPILOGUE(take_epilogue),
-		POPT_TABLEEND
-	};
+	struct take_config	*cfg = arg;
 
-	take_pc = cli_context("jq-take", argc, argv, opts, "[OPTION...] [SERVER]");
-	while ((rc = poptGetNextOpt(take_pc)) > 0) {
-		/* Last one wins; popt hands us the string to free. */
-		char *val = poptGetOptArg(take_pc);
-
-		switch (rc) {
-		case 'o':
-			free(output);
-			output = val;
-			break;
-		case 'i':
-			free(idfile);
-			idfile = val;
-			break;
-		case 'm':
-			free(glob);
-			glob = val;
-			if (*glob == '\0' || strlen(glob) > JQ_GLOB_MAX)
-				usage_error(cli_prog, "--match: pattern must "
-				    "have 1 to %d bytes", JQ_GLOB_MAX);
-			break;
-		case 'w':
-			wait_ms = cli_duration("--wait", val);
-			wait = 1;
-			free(val);
-			break;
-		case 'L':
-			lease_ms = cli_duration("--lease", val);
-			if (lease_ms == 0 || lease_ms > (uint64_t)JQ_SECONDS_MAX *
-			    1000)
-				usage_error(cli_prog, "--lease: \"%s\" is not a "
-				    "duration from 1s to 365d", val);
-			lease_s = (unsigned)((lease_ms + 999) / 1000);
-			free(val);
-			break;
-		case 'W':
-			free(worker);
-			worker = val;
-			if (*worker == '\0' || strlen(worker) > JQ_WORKER_MAX)
-				usage_error(cli_prog, "--worker: name must have "
-				    "1 to %d bytes", JQ_WORKER_MAX);
-			break;
-		default:
-			free(val);
-			break;
-		}
+	switch (val) {
+	case OPT_OUTPUT:
+		cli_keep(&cfg->output, value);
+		break;
+	case OPT_ID_FILE:
+		cli_keep(&cfg->idfile, value);
+		break;
+	case OPT_NAME:
+		cfg->name = 1;
+		break;
+	case OPT_NULL:
+		cfg->null = 1;
+		break;
+	case OPT_MATCH:
+		cli_keep(&cfg->glob, value);
+		cli_length("--match", "pattern", cfg->glob, JQ_GLOB_MAX);
+		break;
+	case OPT_WAIT:
+		cfg->wait_ms = cli_duration("--wait", *value);
+		cfg->wait = 1;
+		break;
+	case OPT_LEASE:
+		cfg->lease_s = cli_seconds("--lease", *value);
+		break;
+	case OPT_WORKER:
+		cli_keep(&cfg->worker, value);
+		cli_length("--worker", "name", cfg->worker, JQ_WORKER_MAX);
+		break;
 	}
-	if (rc < -1)
-		cli_bad_option(take_pc, rc);
-	arg = poptGetArg(take_pc);
-	if (poptPeekArg(take_pc) != NULL)
-		usage_error(cli_prog, "%s: unexpected operand", poptPeekArg(take_pc));
-	if (output == NULL && idfile == NULL)
+}
+
+/* Check the operand and that the options go together. */
+static void
+take_check(struct take_config *cfg, poptContext pc)
+{
+	const char	*arg = cli_operand(pc);
+
+	if (cfg->output == NULL && cfg->idfile == NULL)
 		usage_error(cli_prog, "--id-file is required without --output "
 		    "(stdout carries the job data)");
-	if (output != NULL && *output == '\0')
+	if (cfg->output != NULL && *cfg->output == '\0')
 		usage_error(cli_prog, "--output: empty file name");
-	if (idfile != NULL && *idfile == '\0')
+	if (cfg->idfile != NULL && *cfg->idfile == '\0')
 		usage_error(cli_prog, "--id-file: empty file name");
-	addr = cli_server(arg);
+	cfg->server = cli_server(arg);
+}
+
+/* Remove the temporary files and exit 9 on SIGINT, SIGTERM and SIGHUP. */
+static void
+take_catch_signals(void)
+{
+	struct sigaction	 sa;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = take_signal;
@@ -373,84 +371,149 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
 
-	/* Local files first: failing here costs no job. */
-	if (output != NULL && outfile_open(&out, output, 0, &cause) != 0)
-		errx(JQ_EXIT_IO, "%s", cause);
-	if (idfile != NULL && outfile_open(&idf, idfile, 1, &cause) != 0) {
-		outfile_discard(&out, 0);
-		errx(JQ_EXIT_IO, "%s", cause);
-	}
+/*
+ * Connect and TAKE a job into *job.  Without one, remove the local files
+ * and exit: silently for no work (3) or --wait running out (5).
+ */
+static struct client *
+take_job(struct take_config *cfg, struct outfile *out, struct outfile *idf,
+    struct client_job *job)
+{
+	char		*extra, *cause = NULL;
+	int		 rc, status;
+	struct client	*c;
 
-	if ((c = client_open(addr, worker, &status, &cause)) == NULL) {
-		outfile_discard(&out, 0);
-		outfile_discard(&idf, 1);
+	if ((c = client_open(cfg->server, cfg->worker, &status, &cause)) == NULL) {
+		outfile_discard(out, 0);
+		outfile_discard(idf, 1);
 		errx(status, "%s", cause);
 	}
-	extra = take_extra(glob, wait, wait_ms, lease_s);
-	rc = client_take(c, extra, &job, &cause);
+	extra = take_extra(cfg->glob, cfg->wait, cfg->wait_ms, cfg->lease_s);
+	rc = client_take(c, extra, job, &cause);
 	free(extra);
-	free(glob);		/* the exits below must not leave it unfreed */
-	glob = NULL;
+	free(cfg->glob);	/* the exits below must not leave it unfreed */
+	cfg->glob = NULL;
 	if (rc <= 0) {
-		outfile_discard(&out, 0);
-		outfile_discard(&idf, 1);
+		outfile_discard(out, 0);
+		outfile_discard(idf, 1);
 		status = client_status(c);	/* rc 0: NOWORK or TIMEOUT, silent */
 		client_close(c);
 		if (rc < 0)
 			errx(status, "%s", cause);
 		exit(status);
 	}
+	return c;
+}
 
-	/* The id file is complete before the data starts. */
-	if (idfile != NULL) {
-		rec = take_record(&job, name, null, &reclen);
-		if (util_write_all(idf.fd, rec, reclen) != 0) {
-			cause = xprintf("%s: %s", idfile, strerror(errno));
-			outfile_discard(&idf, 1);
-		} else
-			outfile_commit(&idf, 1, &cause);
-		free(rec);
-		if (cause != NULL) {
-			outfile_discard(&out, 0);
-			/* Nobody has the id yet: consume the data, give it back. */
-			take_fail(c, &job, NULL, client_rx_skip(c, &skip) == 0,
-			    JQ_EXIT_IO, cause);
-		}
+/* Write the id file, complete before the data starts; else give the job back. */
+static void
+take_write_idfile(struct client *c, const struct client_job *job,
+    const struct take_config *cfg, struct outfile *idf, struct outfile *out)
+{
+	char	*rec, *cause = NULL, *skip = NULL;
+	size_t	 reclen;
+
+	rec = take_record(job, cfg->name, cfg->null, &reclen);
+	if (util_write_all(idf->fd, rec, reclen) != 0) {
+		cause = xprintf("%s: %s", cfg->idfile, strerror(errno));
+		outfile_discard(idf, 1);
+	} else
+		outfile_commit(idf, 1, &cause);
+	free(rec);
+	if (cause != NULL) {
+		outfile_discard(out, 0);
+		/* Nobody has the id yet: consume the data, give it back. */
+		take_fail(c, job, NULL, client_rx_skip(c, &skip) == 0,
+		    JQ_EXIT_IO, cause);
 	}
+}
+
+/* Receive the data to stdout, or to -o FILE and then print the id. */
+static void
+take_write_data(struct client *c, const struct client_job *job,
+    const struct take_config *cfg, struct outfile *out)
+{
+	const char	*output = cfg->output, *idfile = cfg->idfile;
+	char		*rec, *cause = NULL;
+	size_t		 reclen;
+	int		 rc, werr;
 
 	if (output == NULL) {
 		/* Stream to stdout, stopping at the first write error. */
 		if (take_receive(c, STDOUT_FILENO, 0, &werr, &cause) != 0)
-			take_fail(c, &job, idfile, 0, client_status(c), cause);
+			take_fail(c, job, idfile, 0, client_status(c), cause);
 		if (werr != 0)
-			take_fail(c, &job, idfile, 0, JQ_EXIT_IO,
+			take_fail(c, job, idfile, 0, JQ_EXIT_IO,
 			    xprintf("standard output: %s", strerror(werr)));
-	} else {
-		if (take_receive(c, out.fd, 1, &werr, &cause) != 0) {
-			outfile_discard(&out, 0);
-			take_fail(c, &job, idfile, 0, client_status(c), cause);
-		}
-		if (werr != 0) {
-			outfile_discard(&out, 0);
-			take_fail(c, &job, idfile, 1, JQ_EXIT_IO,
-			    xprintf("%s: %s", output, strerror(werr)));
-		}
-		if (outfile_commit(&out, 0, &cause) != 0)
-			take_fail(c, &job, idfile, 1, JQ_EXIT_IO, cause);
-		rec = take_record(&job, name, null, &reclen);
-		rc = util_write_all(STDOUT_FILENO, rec, reclen);
-		werr = errno;
-		free(rec);
-		if (rc != 0)
-			take_fail(c, &job, idfile, 1, JQ_EXIT_IO,
-			    xprintf("standard output: %s", strerror(werr)));
+		return;
 	}
+	if (take_receive(c, out->fd, 1, &werr, &cause) != 0) {
+		outfile_discard(out, 0);
+		take_fail(c, job, idfile, 0, client_status(c), cause);
+	}
+	if (werr != 0) {
+		outfile_discard(out, 0);
+		take_fail(c, job, idfile, 1, JQ_EXIT_IO,
+		    xprintf("%s: %s", output, strerror(werr)));
+	}
+	if (outfile_commit(out, 0, &cause) != 0)
+		take_fail(c, job, idfile, 1, JQ_EXIT_IO, cause);
+	rec = take_record(job, cfg->name, cfg->null, &reclen);
+	rc = util_write_all(STDOUT_FILENO, rec, reclen);
+	werr = errno;
+	free(rec);
+	if (rc != 0)
+		take_fail(c, job, idfile, 1, JQ_EXIT_IO,
+		    xprintf("standard output: %s", strerror(werr)));
+}
+
+/* Take one job: local files, TAKE, the id file, then the data. */
+static int
+take_run(struct take_config *cfg)
+{
+	struct outfile		 out = { NULL, NULL, -1 }, idf = { NULL, NULL, -1 };
+	struct client		*c;
+	struct client_job	 job;
+	char			*cause = NULL;
+
+	take_catch_signals();
+	/* Local files first: failing here costs no job. */
+	if (cfg->output != NULL && outfile_open(&out, cfg->output, 0,
+	    &cause) != 0)
+		errx(JQ_EXIT_IO, "%s", cause);
+	if (cfg->idfile != NULL && outfile_open(&idf, cfg->idfile, 1,
+	    &cause) != 0) {
+		outfile_discard(&out, 0);
+		errx(JQ_EXIT_IO, "%s", cause);
+	}
+	c = take_job(cfg, &out, &idf, &job);
+	if (cfg->idfile != NULL)
+		take_write_idfile(c, &job, cfg, &idf, &out);
+	take_write_data(c, &job, cfg, &out);
 	client_job_free(&job);
 	client_close(c);
-	free(output);
-	free(idfile);
-	free(glob);
-	free(worker);
 	return JQ_EXIT_OK;
+}
+
+/* Take one job: options, checks, then take_run. */
+int
+main(int argc, char *argv[])
+{
+	struct take_config	 cfg;
+	poptContext		 pc;
+	int			 rc;
+
+	memset(&cfg, 0, sizeof cfg);
+	pc = cli_context("jq-take", argc, argv, take_options,
+	    "[OPTION...] [SERVER]");
+	cli_parse(pc, take_option, &cfg);
+	take_check(&cfg, pc);
+	rc = take_run(&cfg);
+	free(cfg.output);
+	free(cfg.idfile);
+	free(cfg.glob);
+	free(cfg.worker);
+	return rc;
 }

@@ -178,12 +178,19 @@ extern struct poptOption cli_auth_options[];
 /* An empty table whose title is printed after the options by --help. */
 #define CLI_EPILOGUE(text) { NULL, '\0', POPT_ARG_INCLUDE_TABLE, \
 	cli_no_options, 0, text, NULL }
+/* Called by cli_parse for each option: (config, the option's val, its value). */
+typedef void cli_option_fn(void *, int, char **);
 poptContext cli_context(const char *, int, char **, struct poptOption *,
 	    const char *);
+void	 cli_parse(poptContext, cli_option_fn *, void *);
+void	 cli_keep(char **, char **);
+const char *cli_operand(poptContext);
 const char *cli_server(const char *);
 void	 cli_bad_option(void *, int) JQ_NORETURN;
 unsigned cli_uint(const char *, const char *, unsigned, unsigned);
 uint64_t cli_duration(const char *, const char *);
+unsigned cli_seconds(const char *, const char *);
+void	 cli_length(const char *, const char *, const char *, size_t);
 
 /* util.c: small shared helpers. */
 int	 util_write_all(int, const void *, size_t);
@@ -357,8 +364,24 @@ const char *template_out_ext(const struct template *);
 char	**template_expand(const struct template *, const struct template_vars *);
 void	 template_argv_free(char **);
 void	 template_free(struct template *);
+const char *template_stem_end(const char *);
 char	*template_basename(const char *);
 char	*template_stem(const char *);
+
+/*
+ * serve.c: jq-serve's start-up: the files to serve, where their results go,
+ * and the checks made before anything listens.  Like a main, it reports on
+ * stderr and exits with a JQ_EXIT_* status when a check fails.
+ */
+struct serve_files {			/* names from the operands and --files-from */
+	char	**v;
+	size_t	 n, alloc;
+};
+void	 serve_files_add(struct serve_files *, char *);
+void	 serve_files_read(struct serve_files *, const char *, int);
+char	*serve_result_name(const char *, const char *, char **);
+void	 serve_load(struct queue *, struct serve_files *, const char *,
+	    const char *, int);
 
 /* spawn.c: run a command the careful way (own process group, clean fds). */
 #define SPAWN_PIPE	(-1)	/* connect the stream to a pipe to jq-run */

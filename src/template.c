@@ -387,6 +387,20 @@ template_bad_component(const char *s)
 }
 
 /*
+ * The stem rule, the one place it is written: a base name's extension
+ * starts at its last '.', unless that is its first byte (".bashrc" has no
+ * extension; "a.b.wav" has stem "a.b").  Returns where the stem ends: that
+ * '.', or the end of the name when it has no extension.
+ */
+const char *
+template_stem_end(const char *base)
+{
+	const char	*dot = strrchr(base, '.');
+
+	return dot == NULL || dot == base ? base + strlen(base) : dot;
+}
+
+/*
  * The file name jq-run gives a job's data: the last path component of the
  * job's name, "job" when that is empty, "." or "..".  It never holds a '/',
  * so it always names a file inside the directory it is joined to.  Names
@@ -396,7 +410,7 @@ template_bad_component(const char *s)
 char *
 template_basename(const char *name)
 {
-	const char	*base, *dot;
+	const char	*base;
 	size_t		 len, extlen;
 	char		*p;
 
@@ -405,8 +419,7 @@ template_basename(const char *name)
 		return xstrdup("job");
 	if ((len = strlen(base)) <= TEMPLATE_BASE_MAX)
 		return xstrdup(base);
-	dot = strrchr(base, '.');
-	extlen = dot != NULL && dot != base ? strlen(dot) : 0;
+	extlen = strlen(template_stem_end(base));
 	if (extlen > 32)
 		extlen = 0;
 	p = xmalloc(TEMPLATE_BASE_MAX + 1);
@@ -424,14 +437,9 @@ template_basename(const char *name)
 char *
 template_stem(const char *base)
 {
-	const char	*dot;
-	char		*stem;
+	char	*stem;
 
-	dot = strrchr(base, '.');
-	if (dot == NULL || dot == base)
-		stem = xstrdup(base);
-	else
-		stem = xstrndup(base, (size_t)(dot - base));
+	stem = xstrndup(base, (size_t)(template_stem_end(base) - base));
 	if (template_bad_component(stem) || strchr(stem, '/') != NULL) {
 		free(stem);
 		stem = xstrdup("job");
