@@ -210,6 +210,10 @@ struct job {
 	uint64_t		 id;		/* 1-based position in the list */
 	char			*path;		/* input, as the operator named it */
 	char			*result;	/* result path */
+	dev_t			 in_dev;	/* the input's identity, */
+	ino_t			 in_ino;	/* recorded at start: a job */
+	uint64_t		 in_size;	/* is this file, not whatever */
+	int64_t			 in_mtime_ns;	/* its name holds later */
 	dev_t			 rdir_dev;	/* its directory, as checked at */
 	ino_t			 rdir_ino;	/* start (store_open compares) */
 	enum job_state		 state;

@@ -137,20 +137,22 @@ serve_result_path(const char *path, const char *outdir, const char *tmpl,
 	return full;
 }
 
-/* Check that path is a readable regular file; NULL or the reason. */
+/*
+ * Check that path is a readable regular file and fill *st from the open
+ * file (its identity for the job); NULL or the reason.
+ */
 static char *
-serve_check_input(const char *path)
+serve_check_input(const char *path, struct stat *st)
 {
-	struct stat	 st;
 	int		 fd;
 	char		*why = NULL;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
 		return xstrdup(strerror(errno));
-	if (fstat(fd, &st) != 0)
+	if (fstat(fd, st) != 0)
 		why = xstrdup(strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		why = xstrdup(S_ISDIR(st.st_mode) ? "is a directory" :
+	else if (!S_ISREG(st->st_mode))
+		why = xstrdup(S_ISDIR(st->st_mode) ? "is a directory" :
 		    "is not a regular file");
 	close(fd);
 	return why;
@@ -265,15 +267,17 @@ void
 serve_load(struct queue *q, struct serve_files *files, const char *outdir,
     const char *tmpl, int skip)
 {
-	size_t	 i, bad = 0;
-	char	*why, *result, *cause = NULL;
+	struct stat	 st;
+	struct job	*j;
+	size_t		 i, bad = 0;
+	char		*why, *result, *cause = NULL;
 
 	queue_init(q);
 	for (i = 0; i < files->n; i++) {
 		if (strlen(files->v[i]) > JQ_NAME_MAX)
 			why = xprintf("name longer than %d bytes", JQ_NAME_MAX);
 		else
-			why = serve_check_input(files->v[i]);
+			why = serve_check_input(files->v[i], &st);
 		if (why != NULL) {
 			if (bad++ < SERVE_REPORT_MAX || skip)
 				fprintf(stderr, "%s: %s: %s%s\n", cli_prog,
@@ -285,7 +289,12 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		if ((result = serve_result_path(files->v[i], outdir, tmpl,
 		    &cause)) == NULL)
 			usage_error(cli_prog, "%s", cause);
-		queue_add(q, files->v[i], result);
+		j = queue_add(q, files->v[i], result);
+		j->in_dev = st.st_dev;
+		j->in_ino = st.st_ino;
+		j->in_size = (uint64_t)st.st_size;
+		j->in_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		    st.st_mtim.tv_nsec;
 	}
 	if (bad > 0 && !skip) {
 		if (bad > SERVE_REPORT_MAX)
