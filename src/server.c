@@ -5,7 +5,12 @@
  * Anything that can change what a waiting TAKE would get (a job released,
  * finished or failed) calls server_wake(), which only schedules
  * server_check() for the next loop iteration.  So no handler ever walks the
- * waiters list while another handler is changing it.
+ * waiters list while another handler is changing it.  job.c, which makes
+ * those changes, calls it through the hook job_init hands it.
+ *
+ * server.c and conn.c call each other (accepting, the end of the run,
+ * waking waiting TAKEs); below them calls run one way: conn.c -> cmd.c ->
+ * payload.c -> job.c -> queue.c, journal.c, joblog.c.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -39,13 +44,6 @@ void
 server_wake(void)
 {
 	event_active(server.check, EV_TIMEOUT, 0);
-}
-
-/* A job finished: the run may be over, waiting TAKEs may get NOJOB. */
-void
-server_job_finished(void)
-{
-	server_wake();
 }
 
 /* Stop listening and remove UNIX socket files. */
@@ -285,6 +283,7 @@ server_run(char **cause)
 		free(name);
 		names = tmp;
 	}
+	job_init(server.base, &server.queue, &server.cfg, server_wake);
 	if (commit_start(server.base, conn_commit_done, cause) != 0) {
 		server_unlisten();
 		free(names);
@@ -322,12 +321,7 @@ server_run(char **cause)
 	server_unlisten();
 	commit_stop();		/* results handed over are made durable */
 	conn_free_all();
-	for (i = 0; i < server.queue.njobs; i++) {
-		if (server.queue.jobs[i].lease_ev != NULL) {
-			event_free(server.queue.jobs[i].lease_ev);
-			server.queue.jobs[i].lease_ev = NULL;
-		}
-	}
+	job_leases_free();
 	event_free(sigs[0]);
 	event_free(sigs[1]);
 	event_free(server.check);
@@ -348,5 +342,6 @@ server_init_loop(char **cause)
 		return -1;
 	}
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
+	job_init(server.base, &server.queue, &server.cfg, server_wake);
 	return commit_start(server.base, conn_commit_done, cause);
 }
