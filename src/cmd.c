@@ -104,6 +104,7 @@ cmd_greet(struct session *s, int fd, struct evbuffer *out)
 		    AUTH_MODE_NONE, JQ_PROTO_VERSION, JQ_VERSION);
 		return NEXT_LINE;
 	}
+	memset(&ss, 0, sizeof ss);	/* getsockname may fill less of it */
 	if (!server.cfg.unix_token &&
 	    getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    ss.ss_family == AF_UNIX) {
