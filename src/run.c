@@ -558,7 +558,7 @@ run_slot_touch_reply(struct run_slot *s)
 	uint64_t	 lease;
 
 	if (client_reply(s->c, &rest, &cause) == 0) {
-		if ((v = proto_word_kv(rest, "lease", &len)) != NULL &&
+		if ((v = proto_word_kv(rest, KEY_LEASE, &len)) != NULL &&
 		    len < sizeof num) {
 			memcpy(num, v, len);
 			num[len] = '\0';
@@ -594,8 +594,8 @@ run_slot_reply(struct run_slot *s)
 	case OWED_ABORTED:
 		if ((line = client_line(s->c, &cause)) == NULL)
 			rc = run_slot_fatal(s, cause);
-		else if (strncmp(line, "ERR " ERR_ABORTED, 4 +
-		    strlen(ERR_ABORTED)) != 0)
+		else if (strncmp(line, REPLY_ERR " " ERR_ABORTED,
+		    strlen(REPLY_ERR " " ERR_ABORTED)) != 0)
 			rc = run_slot_fatal(s, xprintf("unexpected reply to "
 			    "ABORT: \"%.80s\"", line));
 		break;
@@ -738,7 +738,7 @@ run_job_keepalive(struct run_slot *s, struct run_job *j, uint64_t now)
 	if (s->c == NULL || now < j->last_sent + s->keepalive_ms)
 		return 0;
 	if (j->put_started)
-		rc = client_send(s->c, &cause, "DATA 0");
+		rc = client_send(s->c, &cause, FRAME_WORD_DATA " 0");
 	else if ((rc = client_send(s->c, &cause, "TOUCH %s", j->cj->id)) == 0)
 		run_slot_owe(s, OWED_TOUCH, NULL);
 	if (rc != 0 || client_flush(s->c, &cause) != 0)
