@@ -7,7 +7,7 @@
  * it asked for).  It writes its replies to the evbuffer it is given and
  * returns what the connection does next (enum cmd_next); conn.c does that.
  * So cmd.c never calls conn.c, and the requests can be read without the
- * state machine.  What a request does to a job is job.c's.
+ * state machine.  What a request does to a job is jobs.c's.
  *
  * Until HELLO proves the peer holds the token (or the greeting found it
  * needs none), anything but HELLO refuses and closes (cmd_auth_refuse).
@@ -309,7 +309,7 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 
 	(void)out;
 	if ((j = cmd_job(r, &err, &errmsg)) != NULL) {
-		if ((outcome = job_outcome(j)) != NULL) {
+		if ((outcome = jobs_outcome(j)) != NULL) {
 			err = ERR_DONE;
 			errmsg = xprintf("job %llu already %s; this result was "
 			    "not stored", (unsigned long long)j->id, outcome);
@@ -340,7 +340,7 @@ cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
 
 	(void)out;
 	if ((j = cmd_job(r, &err, &errmsg)) != NULL &&
-	    (outcome = job_outcome(j)) != NULL) {
+	    (outcome = jobs_outcome(j)) != NULL) {
 		err = ERR_DONE;
 		errmsg = xprintf("job %llu already %s", (unsigned long long)j->id,
 		    outcome);
@@ -379,7 +379,7 @@ cmd_release(struct session *s, struct proto_req *r, struct evbuffer *out)
 		    ERR_NOTHELD, (unsigned long long)j->id);
 		return NEXT_LINE;
 	}
-	job_release(j);
+	jobs_release(j);
 	log_info("job %llu %s released by %s", (unsigned long long)j->id,
 	    j->path, cmd_who(s));
 	cmd_reply(out, REPLY_OK " %llu", (unsigned long long)j->id);
@@ -410,7 +410,7 @@ cmd_touch(struct session *s, struct proto_req *r, struct evbuffer *out)
 	}
 	if (v != NULL)
 		j->lease_ms = (uint64_t)secs * 1000;
-	job_renew(j);
+	jobs_renew(j);
 	cmd_reply(out, REPLY_OK " %llu " KEY_LEASE "=%llu",
 	    (unsigned long long)j->id, (unsigned long long)(j->lease_ms + 999) /
 	    1000);
@@ -439,7 +439,7 @@ cmd_retry(struct session *s, struct proto_req *r, struct evbuffer *out)
 		    "cannot run again: the run has ended" : "has not failed");
 		return NEXT_LINE;
 	}
-	if (job_retry(j, cmd_who(s), &errmsg) != 0) {
+	if (jobs_retry(j, cmd_who(s), &errmsg) != 0) {
 		cmd_reply(out, REPLY_ERR " %s %s", ERR_IO, errmsg);
 		free(errmsg);
 		return NEXT_LINE;

@@ -41,7 +41,7 @@
  * peer that does not read them.
  *
  * The layers below: cmd.c answers requests (and the greeting) and says what
- * the connection does next, payload.c takes in payloads, job.c decides what
+ * the connection does next, payload.c takes in payloads, jobs.c decides what
  * becomes of jobs.  None of them calls conn.c.
  *
  * Time limits are checked by one sweep a second over every connection
@@ -266,7 +266,7 @@ conn_take_done(struct conn *c)
 void
 conn_free(struct conn *c)
 {
-	job_holder_gone(&c->sess, cmd_who(&c->sess));
+	jobs_holder_gone(&c->sess, cmd_who(&c->sess));
 	conn_unwait(c);
 	if (c->commit != NULL)
 		c->commit->arg = NULL;	/* it completes without us */
@@ -336,7 +336,7 @@ conn_send_job(struct conn *c, struct job *j)
 		msg = xprintf("cannot read %s: %s", j->path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		job_fail_found(j, msg);
+		jobs_fail_found(j, msg);
 		free(msg);
 		return -1;
 	}
@@ -351,7 +351,7 @@ conn_send_job(struct conn *c, struct job *j)
 	c->send_job = j;
 	c->send_total = 0;
 	c->send_crc = 0;
-	job_sent(j, (uint64_t)st.st_size, cmd_who(&c->sess));
+	jobs_sent(j, (uint64_t)st.st_size, cmd_who(&c->sess));
 	return 0;
 }
 
@@ -371,7 +371,7 @@ conn_retake(struct conn *c)
 			conn_take_done(c);
 			return;
 		}
-		if ((j = job_take(s->take_match, s, s->take_hold_conn,
+		if ((j = jobs_take(s->take_match, s, s->take_hold_conn,
 		    s->take_lease_ms)) == NULL)
 			break;
 		if (conn_send_job(c, j) == 0) {
@@ -461,7 +461,7 @@ conn_pump(struct conn *c)
 			evbuffer_add_printf(out, FRAME_WORD_ABORT "\n");
 			msg = xprintf("reading %s: %s", j->path, strerror(errno));
 			if (j->state == JOB_RUNNING)
-				job_fail_found(j, msg);
+				jobs_fail_found(j, msg);
 			free(msg);
 		}
 		evbuffer_add_buffer(out, c->pending);
@@ -502,7 +502,7 @@ conn_failed(struct conn *c)
 	p->status = NULL;	/* the job's from now on */
 	msg = payload_message(p, &len);
 	c->sess.nfailed++;
-	job_fail_reported(j, status, msg, len, cmd_who(&c->sess));
+	jobs_fail_reported(j, status, msg, len, cmd_who(&c->sess));
 	conn_reply(c, REPLY_OK " %llu", (unsigned long long)j->id);
 }
 
@@ -525,12 +525,12 @@ conn_commit_done(struct commit *cm)
 	if (cm->rc != 0) {
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
-		job_reopen(j);
+		jobs_reopen(j);
 		if (c != NULL)
 			conn_reply(c, REPLY_ERR " %s cannot store the result: %s; "
 			    "the job waits for another try", ERR_IO, cm->cause);
 	} else {
-		job_done(j, cm->size, c == NULL ? "a worker that left" :
+		jobs_done(j, cm->size, c == NULL ? "a worker that left" :
 		    cmd_who(&c->sess));
 		if (c != NULL) {
 			c->sess.ndone++;
@@ -707,7 +707,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	c->last_rx_ms = util_now_ms();
-	job_renew_held(&c->sess, c->last_rx_ms);
+	jobs_renew_held(&c->sess, c->last_rx_ms);
 	conn_process(c);
 	conn_reap(c);
 }

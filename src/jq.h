@@ -334,25 +334,25 @@ void	 conn_free_all(void);
 void	 conn_commit_done(struct commit *);
 
 /*
- * job.c: the job lifecycle policy of jq-serve: holders, leases, and what
- * each end of a run does.  It calls nothing above it; job_init gives it the
+ * jobs.c: the job lifecycle policy of jq-serve: holders, leases, and what
+ * each end of a run does.  It calls nothing above it; jobs_init gives it the
  * queue and the hook it calls when waiting TAKEs need another look.
  */
-void	 job_init(struct event_base *, struct queue *,
+void	 jobs_init(struct event_base *, struct queue *,
 	    const struct server_config *, void (*)(void));
-struct job *job_take(const char *, struct session *, int, uint64_t);
-void	 job_sent(struct job *, uint64_t, const char *);
-void	 job_renew(struct job *);
-void	 job_renew_held(struct session *, uint64_t);
-void	 job_release(struct job *);
-void	 job_reopen(struct job *);
-void	 job_holder_gone(struct session *, const char *);
-void	 job_done(struct job *, uint64_t, const char *);
-void	 job_fail_found(struct job *, const char *);
-void	 job_fail_reported(struct job *, char *, char *, size_t, const char *);
-int	 job_retry(struct job *, const char *, char **);
-const char *job_outcome(const struct job *);
-void	 job_leases_free(void);
+struct job *jobs_take(const char *, struct session *, int, uint64_t);
+void	 jobs_sent(struct job *, uint64_t, const char *);
+void	 jobs_renew(struct job *);
+void	 jobs_renew_held(struct session *, uint64_t);
+void	 jobs_release(struct job *);
+void	 jobs_reopen(struct job *);
+void	 jobs_holder_gone(struct session *, const char *);
+void	 jobs_done(struct job *, uint64_t, const char *);
+void	 jobs_fail_found(struct job *, const char *);
+void	 jobs_fail_reported(struct job *, char *, char *, size_t, const char *);
+int	 jobs_retry(struct job *, const char *, char **);
+const char *jobs_outcome(const struct job *);
+void	 jobs_leases_free(void);
 
 /* payload.c: a payload the server receives (PUT's result, FAIL's message). */
 struct evbuffer;

@@ -138,7 +138,7 @@ payload_end(struct payload *p, const struct proto_frame *f)
 		    "received %llu bytes with CRC-32C %08x, END says %llu "
 		    "with %08x; nothing stored", (unsigned long long)p->total,
 		    p->crc, (unsigned long long)f->len, f->crc));
-	if (p->err == NULL && (outcome = job_outcome(j)) != NULL)
+	if (p->err == NULL && (outcome = jobs_outcome(j)) != NULL)
 		payload_refuse(p, ERR_DONE, xprintf("job %llu already %s; "
 		    "this result was not stored", (unsigned long long)j->id,
 		    outcome));
@@ -147,7 +147,7 @@ payload_end(struct payload *p, const struct proto_frame *f)
 		    "is being stored; this one was not", (unsigned long long)j->id));
 	if (p->err != NULL) {
 		if (strcmp(p->err, ERR_IO) == 0)
-			job_reopen(j);
+			jobs_reopen(j);
 		return PAYLOAD_REFUSED;
 	}
 	return p->cmd == CMD_PUT ? PAYLOAD_PUT : PAYLOAD_FAIL;

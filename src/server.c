@@ -5,12 +5,12 @@
  * Anything that can change what a waiting TAKE would get (a job released,
  * finished or failed) calls server_wake(), which only schedules
  * server_check() for the next loop iteration.  So no handler ever walks the
- * waiters list while another handler is changing it.  job.c, which makes
- * those changes, calls it through the hook job_init hands it.
+ * waiters list while another handler is changing it.  jobs.c, which makes
+ * those changes, calls it through the hook jobs_init hands it.
  *
  * server.c and conn.c call each other (accepting, the end of the run,
  * waking waiting TAKEs); below them calls run one way: conn.c -> cmd.c ->
- * payload.c -> job.c -> queue.c, journal.c, joblog.c.
+ * payload.c -> jobs.c -> queue.c, journal.c, joblog.c.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -283,7 +283,7 @@ server_run(char **cause)
 		free(name);
 		names = tmp;
 	}
-	job_init(server.base, &server.queue, &server.cfg, server_wake);
+	jobs_init(server.base, &server.queue, &server.cfg, server_wake);
 	if (commit_start(server.base, conn_commit_done, cause) != 0) {
 		server_unlisten();
 		free(names);
@@ -321,7 +321,7 @@ server_run(char **cause)
 	server_unlisten();
 	commit_stop();		/* results handed over are made durable */
 	conn_free_all();
-	job_leases_free();
+	jobs_leases_free();
 	event_free(sigs[0]);
 	event_free(sigs[1]);
 	event_free(server.check);
@@ -342,6 +342,6 @@ server_init_loop(char **cause)
 		return -1;
 	}
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
-	job_init(server.base, &server.queue, &server.cfg, server_wake);
+	jobs_init(server.base, &server.queue, &server.cfg, server_wake);
 	return commit_start(server.base, conn_commit_done, cause);
 }
