@@ -16,16 +16,20 @@ static poptContext cli_pc;	/* freed at exit, whichever way we leave */
 
 struct poptOption cli_no_options[] = { POPT_TABLEEND };
 char		*cli_token_file;
+int		 cli_no_auth;
 
-/* Keep the last --token-file (freed at exit). */
+/* Keep the last --token-file (freed at exit), or note --no-auth. */
 static void
 cli_auth_cb(poptContext pc, enum poptCallbackReason reason,
     const struct poptOption *opt, const char *arg, void *data)
 {
 	(void)pc;
 	(void)reason;
-	(void)opt;
 	(void)data;
+	if (opt->val == 'n') {
+		cli_no_auth = 1;
+		return;
+	}
 	free(cli_token_file);
 	cli_token_file = xstrdup(arg);
 }
@@ -35,6 +39,10 @@ struct poptOption cli_auth_options[] = {
 	{ "token-file", '\0', POPT_ARG_STRING, NULL, 't',
 	  "the shared secret (default $JQ_TOKEN_FILE or ~/.config/jq/token)",
 	  "FILE" },
+	{ "no-auth", '\0', POPT_ARG_NONE, NULL, 'n',
+	  "talk to a server that does not prove it holds the token (one run "
+	  "with --no-auth, or another user's UNIX socket); also JQ_NO_AUTH=1",
+	  NULL },
 	POPT_TABLEEND
 };
 

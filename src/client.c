@@ -20,6 +20,7 @@
 #define CLIENT_IN_SIZE	(256U << 10)	/* must exceed JQ_LINE_MAX */
 #define CLIENT_TOKEN_HINT "copy the token file from the server's host (mode 0600), or name it with --token-file or JQ_TOKEN_FILE"
 #define CLIENT_OUT_SIZE	(64U << 10)
+#define CLIENT_NO_AUTH_HINT "--no-auth or JQ_NO_AUTH=1 talks to it anyway"
 
 struct client {
 	int	 fd;
@@ -87,8 +88,7 @@ client_write(struct client *c, const void *buf, size_t len, char **cause)
 }
 
 /* Queue one request line; the LF is added here. */
-JQ_PRINTF(3, 0)
-static int
+static int JQ_PRINTF(3, 0)
 client_vsend(struct client *c, char **cause, const char *fmt, va_list ap)
 {
 	char	 line[JQ_LINE_MAX + 1];
@@ -256,8 +256,77 @@ client_auth_fail(struct client *c, char **cause, const char *why,
 }
 
 /*
+ * Return 1 if the user lets us talk to a server that does not prove itself:
+ * --no-auth, or JQ_NO_AUTH set to anything but "" and "0".
+ */
+static int
+client_no_auth(void)
+{
+	const char	*env;
+
+	if (cli_no_auth)
+		return 1;
+	env = getenv("JQ_NO_AUTH");
+	return env != NULL && *env != '\0' && strcmp(env, "0") != 0;
+}
+
+/*
+ * On a UNIX socket, ask the kernel (SO_PEERCRED) who runs the server: 1 if
+ * it is our own user or root, which proves it as well as the token would.
+ * 0 on TCP, or with --no-auth when it is another user; -1 (refused, with
+ * JQ_EXIT_AUTH) for another user without --no-auth.
+ */
+static int
+client_check_peer(struct client *c, char **cause)
+{
+	struct sockaddr_storage	 ss;
+	struct ucred		 cred;
+	socklen_t		 len = sizeof ss;
+
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0 ||
+	    ss.ss_family != AF_UNIX)
+		return 0;
+	len = sizeof cred;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return client_fail_with(c, JQ_EXIT_AUTH, cause, xprintf(
+		    "%s: cannot learn which user runs the server: %s",
+		    c->server, strerror(errno)));
+	if (cred.uid == geteuid() || cred.uid == 0)
+		return 1;
+	if (client_no_auth())
+		return 0;
+	return client_fail_with(c, JQ_EXIT_AUTH, cause, xprintf("%s: the "
+	    "server runs as uid %u, neither our own (uid %u) nor root, so it "
+	    "may be another user posing as jq-serve; refusing it (%s)",
+	    c->server, (unsigned)cred.uid, (unsigned)geteuid(),
+	    CLIENT_NO_AUTH_HINT));
+}
+
+/*
+ * Say HELLO to a server that authenticates nobody (auth=none, or auth=peer
+ * on a UNIX socket), if it proved itself by its uid or the user allows it.
+ */
+static int
+client_hello_plain(struct client *c, const char *mode, int proven,
+    const char *enc, char **cause)
+{
+	if (!proven && !client_no_auth())
+		return client_fail_with(c, JQ_EXIT_AUTH, cause, xprintf("%s: "
+		    "the server does not prove that it holds the token "
+		    "(auth=%.40s), so it may be anyone posing as jq-serve; "
+		    "refusing it (%s)", c->server, mode ? mode : AUTH_MODE_NONE,
+		    CLIENT_NO_AUTH_HINT));
+	if (client_send(c, cause, "HELLO %d name=%s", JQ_PROTO_VERSION,
+	    enc) != 0)
+		return -1;
+	return client_reply(c, NULL, cause);
+}
+
+/*
  * Say HELLO, proving we hold the token when the greeting (its fields in
- * greet) asks for it, and check that the server holds it too.
+ * greet) asks for it, and check that the server proves itself: by the
+ * token, or on a UNIX socket by running as our user.  Nothing about a job
+ * is sent to a server that has not.
  */
 static int
 client_hello(struct client *c, char *greet, const char *enc, char **cause)
@@ -265,7 +334,7 @@ client_hello(struct client *c, char *greet, const char *enc, char **cause)
 	struct auth_key	 key;
 	char		*w, *v, *path, *rest, *proof, *sn = NULL, *mode = NULL;
 	char		 cn[AUTH_HEX_LEN + 1], mac[AUTH_HEX_LEN + 1];
-	int		 rc;
+	int		 rc, proven;
 
 	while ((w = proto_word(&greet)) != NULL) {
 		if ((v = strchr(w, '=')) == NULL)
@@ -276,13 +345,11 @@ client_hello(struct client *c, char *greet, const char *enc, char **cause)
 		else if (strcmp(w, KEY_NONCE) == 0)
 			sn = v;
 	}
+	if ((proven = client_check_peer(c, cause)) < 0)
+		return -1;
 	if (mode == NULL || strcmp(mode, AUTH_MODE_NONE) == 0 ||
-	    strcmp(mode, AUTH_MODE_PEER) == 0) {
-		if (client_send(c, cause, "HELLO %d name=%s", JQ_PROTO_VERSION,
-		    enc) != 0)
-			return -1;
-		return client_reply(c, NULL, cause);
-	}
+	    strcmp(mode, AUTH_MODE_PEER) == 0)
+		return client_hello_plain(c, mode, proven, enc, cause);
 	if (strcmp(mode, AUTH_MODE_HMAC) != 0 || sn == NULL || !auth_is_hex(sn))
 		return client_fail_with(c, JQ_EXIT_PROTOCOL, cause, xprintf(
 		    "%s asks for an authentication this client does not know "

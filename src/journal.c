@@ -60,22 +60,81 @@ journal_hash(uint64_t h, const void *buf, size_t len)
 }
 
 /*
+ * The seam for fault tests, after beanstalkd's swappable falloc: every
+ * append writes through journal_write.  When JQ_TEST_JOURNAL_TEAR=N is set,
+ * journal_open (once, at start) points it at journal_write_torn, which makes
+ * the Nth append of the process (compaction at start included) write half
+ * its bytes and fail with ENOSPC, as a filesystem filling up in the middle
+ * of a record does.  Only tests set it; otherwise the seam costs one
+ * indirect call.
+ */
+static int	(*journal_write)(int, const void *, size_t) = util_write_all;
+static unsigned	 journal_tear_at;	/* the append to tear, from 1 */
+static unsigned	 journal_appends;	/* appends since start */
+
+/* Write like util_write_all, but tear append number journal_tear_at. */
+static int
+journal_write_torn(int fd, const void *buf, size_t len)
+{
+	if (++journal_appends != journal_tear_at)
+		return util_write_all(fd, buf, len);
+	(void)util_write_all(fd, buf, len / 2);
+	errno = ENOSPC;
+	return -1;
+}
+
+/* Read JQ_TEST_JOURNAL_TEAR, once, at start (journal_open). */
+static void
+journal_seam(void)
+{
+	const char	*env;
+
+	if ((env = getenv("JQ_TEST_JOURNAL_TEAR")) != NULL &&
+	    parse_uint(env, 1, UINT32_MAX, &journal_tear_at) == 0) {
+		log_warnx("JQ_TEST_JOURNAL_TEAR=%u: append %u to the journal "
+		    "will be torn (a fault test)", journal_tear_at,
+		    journal_tear_at);
+		journal_write = journal_write_torn;
+	}
+}
+
+/*
  * Append one record (without its CRC and LF), and sync the journal if
  * sync is set.  The commit thread and the loop both append: one lock.
+ *
+ * A record that cannot be written whole (the disk filled up in the middle
+ * of it) or synced is cut off again, so that the file always ends with a
+ * whole record: the next good record must not land after half of one, or
+ * the next start would refuse the journal.  If even the cut fails, further
+ * appends try it first and fail until it succeeds; a torn last line is
+ * what a restart drops anyway.
  */
 static int
 journal_append(const char *rec, int sync, char **cause)
 {
-	char	*line;
-	int	 rc = 0;
+	static off_t	 torn = -1;	/* where an uncut torn record starts */
+	char		*line;
+	off_t		 end;
+	int		 rc = 0;
 
 	if (journal_fd < 0)
 		return 0;
 	line = xprintf("%s %08x\n", rec, crc32c_update(0, rec, strlen(rec)));
 	pthread_mutex_lock(&journal_lock);
-	if (util_write_all(journal_fd, line, strlen(line)) != 0 ||
+	if (torn >= 0 && ftruncate(journal_fd, torn) == 0)
+		torn = -1;
+	if (torn >= 0) {
+		*cause = xprintf("journal %s: cannot cut off a torn record: %s",
+		    journal_path, strerror(errno));
+		rc = -1;
+	} else if ((end = lseek(journal_fd, 0, SEEK_END)) < 0) {
+		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
+		rc = -1;
+	} else if (journal_write(journal_fd, line, strlen(line)) != 0 ||
 	    (sync && journal_sync && fdatasync(journal_fd) != 0)) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
+		if (ftruncate(journal_fd, end) != 0)
+			torn = end;
 		rc = -1;
 	}
 	pthread_mutex_unlock(&journal_lock);
@@ -83,7 +142,11 @@ journal_append(const char *rec, int sync, char **cause)
 	return rc;
 }
 
-/* Make every record appended so far durable (group commit). */
+/*
+ * Make every record appended so far durable (group commit).  A failure is
+ * not cut back: each D record says a result is stored, which was durable
+ * before the record was written, so one that survives tells the truth.
+ */
 int
 journal_sync_now(char **cause)
 {
@@ -343,14 +406,16 @@ journal_sweep(const char *dir)
 	struct dirent	*e;
 	long		 pid;
 	unsigned	 serial;
-	char		 c;
+	int		 end;
 
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		if (sscanf(e->d_name, ".jq-%ld-%u.tm%c", &pid, &serial, &c) != 3 ||
-		    c != 'p' || pid <= 0 || (kill((pid_t)pid, 0) == 0 ||
-		    errno != ESRCH))
+		/* exactly store.c's ".jq-PID-SERIAL.tmp", nothing after it */
+		end = -1;
+		if (sscanf(e->d_name, ".jq-%ld-%u.tmp%n", &pid, &serial, &end) != 2 ||
+		    end < 0 || e->d_name[end] != '\0' || pid <= 0 ||
+		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
 			log_info("removed %s/%s, left by a server that died",
@@ -376,6 +441,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	int		 existed;
 
 	journal_sync = sync;
+	journal_seam();
 	for (i = 0; i < q->njobs; i++) {
 		h = journal_hash(h, q->jobs[i].path, strlen(q->jobs[i].path) + 1);
 		h = journal_hash(h, q->jobs[i].result,

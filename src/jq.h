@@ -171,6 +171,7 @@ extern struct poptOption cli_help_options[];
 	0, "Help options:", NULL }
 extern struct poptOption cli_no_options[];
 extern char		*cli_token_file;	/* --token-file of a client */
+extern int		 cli_no_auth;		/* --no-auth of a client */
 extern struct poptOption cli_auth_options[];
 #define CLI_AUTH_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_auth_options, \
 	0, "Authentication:", NULL }

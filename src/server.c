@@ -188,7 +188,7 @@ server_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-/* SIGINT or SIGTERM: leave the loop. */
+/* SIGINT, SIGTERM or SIGHUP: leave the loop. */
 static void
 server_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -247,7 +247,8 @@ server_write_addrs(char **cause)
 int
 server_run(char **cause)
 {
-	struct event	*sigs[2];
+	struct event	*sigs[3];
+	struct sigaction sa;
 	size_t		 i;
 	char		*names = NULL, *tmp, *name;
 	int		 status;
@@ -295,6 +296,13 @@ server_run(char **cause)
 	sigs[1] = evsignal_new(server.base, SIGTERM, server_signal, NULL);
 	event_add(sigs[0], NULL);
 	event_add(sigs[1], NULL);
+	/*
+	 * A hang-up (the terminal or ssh session went away) ends us like
+	 * TERM, unless we were started with it ignored (nohup).
+	 */
+	sigs[2] = evsignal_new(server.base, SIGHUP, server_signal, NULL);
+	if (sigaction(SIGHUP, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN)
+		event_add(sigs[2], NULL);
 	if (server.cfg.addr_file != NULL && server_write_addrs(cause) != 0) {
 		commit_stop();
 		server_unlisten();
@@ -324,6 +332,7 @@ server_run(char **cause)
 	jobs_leases_free();
 	event_free(sigs[0]);
 	event_free(sigs[1]);
+	event_free(sigs[2]);
 	event_free(server.check);
 	event_free(accept_pause);
 	event_base_free(server.base);

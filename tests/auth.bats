@@ -8,9 +8,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load test_helper/common
-	unset JQ_SERVER
-	D=$BATS_TEST_TMPDIR/d
-	mkdir -p "$D"
+	jq_setup
 	printf 'one\n' >"$D/a"
 }
 
@@ -131,10 +129,13 @@ mode() { stat -c %a "$1"; }
 	run ! grep -F "$(cat "$D/t1")" "$SERVER_LOG"
 }
 
-@test "--no-auth warns loudly and lets clients without any token in" {
+@test "--no-auth warns loudly and lets clients without any token in, when they say --no-auth too" {
 	start_server --no-auth "$D/a"
 	grep -q 'WARNING: authentication is off' "$SERVER_LOG"
 	export JQ_TOKEN_FILE=$D/nowhere
+	run -10 jq-stat "$SERVER"
+	assert_output --partial "--no-auth or JQ_NO_AUTH=1"
+	export JQ_NO_AUTH=1
 	run -0 jq-take -o "$D/in" "$SERVER"
 	run -0 jq-put "$SERVER" "$output" "$D/in"
 	wait_server_exit 30

@@ -7,9 +7,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load test_helper/common
-	unset JQ_SERVER
-	D=$BATS_TEST_TMPDIR/d
-	mkdir -p "$D"
+	jq_setup
 	printf 'x\n' >"$D/a"
 }
 

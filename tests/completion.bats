@@ -101,7 +101,7 @@ complete_line() {
 
 @test "jq-put: options" {
     run complete_line "jq-put --"
-    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--token-file\n--help\n--usage\n--version'
+    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--token-file\n--no-auth\n--help\n--usage\n--version'
     run complete_line "jq-put -"
     assert_line -- "-f"
     assert_line -- "-m"
@@ -130,7 +130,7 @@ complete_line() {
     run complete_line "jq-stat --j"
     assert_output -- "--json"
     run complete_line "jq-stat -"
-    assert_output $'-j\n--json\n--token-file\n--help\n-?\n--usage\n--version\n-V'
+    assert_output $'-j\n--json\n--token-file\n--no-auth\n--help\n-?\n--usage\n--version\n-V'
 }
 
 @test "jq-run: options" {
@@ -333,4 +333,17 @@ complete_line() {
     assert_line uid
     assert_line token
     assert_equal "${#lines[@]}" 2
+}
+
+@test "every tool: each long option its --help lists is completed" {
+    local t o
+    for t in jq-serve jq-take jq-put jq-stat jq-run; do
+        run complete_line "$t --"
+        assert_success
+        local offered=$output
+        # the long options in the help text, e.g. "  -l, --listen=ADDR" or "      --fresh"
+        for o in $("$BUILDDIR/$t" --help | grep -oE '^ +(-[^ ,]+, )?--[a-z0-9-]+' | grep -oE -- '--[a-z0-9-]+'); do
+            [[ $'\n'$offered$'\n' == *$'\n'$o$'\n'* ]] || fail "$t: $o is in --help but not completed"
+        done
+    done
 }

@@ -17,11 +17,7 @@
 setup() {
 	load test_helper/common
 	load test_helper/wire
-	jq_tmpdir
-	unset JQ_SERVER
-	# read -N and ${#var} count bytes
-	export LC_ALL=C
-	D=$BATS_TEST_TMPDIR
+	jq_setup root sock bytes
 	mkdir -p "$D/in" "$D/out" "$D/outside" "$D/w"
 	printf 'precious\n' >"$D/outside/target"
 	export JQ_STATE_DIR=$D/state

@@ -17,10 +17,7 @@
 setup() {
 	load test_helper/common
 	load test_helper/wire
-	jq_tmpdir
-	unset JQ_SERVER
-	export LC_ALL=C
-	D=$BATS_TEST_TMPDIR
+	jq_setup root sock bytes
 	F=$D/fake
 	TMPD=$D/tmp
 	REC=$D/argv

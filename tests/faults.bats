@@ -14,13 +14,8 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load test_helper/common
-	jq_tmpdir
-	D=$BATS_TEST_TMPDIR
-	TMPD=$D/tmp
-	M=$D/marks
-	mkdir -p "$TMPD" "$M" "$D/in" "$D/out"
-	export M
-	export JQ_STATE_DIR=$D/state
+	jq_setup root sock worker
+	mkdir -p "$D/out"
 	JR_ENV=()
 }
 

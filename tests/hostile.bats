@@ -26,12 +26,8 @@ RECV_T=10
 
 setup() {
 	load test_helper/common
-	unset JQ_SERVER
-	# read -N counts bytes, not characters
-	export LC_ALL=C
+	jq_setup bytes
 	shopt -s extglob
-	D=$BATS_TEST_TMPDIR/d
-	mkdir -p "$D"
 	# the fixture's job count (the @stat check of the table wants total=NJOBS)
 	NJOBS=8
 	conn=
@@ -723,7 +719,7 @@ idle_check() {
 	# --linger: the server stays up after the last job, so the idle ones can be asked
 	start_server --no-auth --linger 10m "$D"/in/*.txt
 	fast idle_open 2000
-	run timeout -k 5 120 jq-run --tmpdir "$D/tmp" -j 2 "$SERVER" -- tr '[:lower:]' '[:upper:]'
+	run timeout -k 5 120 jq-run --no-auth --tmpdir "$D/tmp" -j 2 "$SERVER" -- tr '[:lower:]' '[:upper:]'
 	assert_success
 	for f in "$D"/in/*.txt; do
 		cmp <(tr '[:lower:]' '[:upper:]' <"$f") "$f.result" || fail "wrong or missing result for $f"

@@ -10,15 +10,7 @@
 
 setup() {
 	load test_helper/common
-	unset JQ_SERVER
-	jq_tmpdir
-	D=$BATS_TEST_TMPDIR
-	M=$D/marks
-	TMPD=$D/tmp
-	mkdir -p "$D/in" "$M" "$TMPD"
-	export M
-	# the server's journal stays in the test's directory
-	export JQ_STATE_DIR=$D/state
+	jq_setup root sock worker
 }
 
 # json_field JSON KEY: the number after "KEY": in JSON

@@ -7,9 +7,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load test_helper/common
-	unset JQ_SERVER
-	D=$BATS_TEST_TMPDIR/d
-	mkdir -p "$D"
+	jq_setup
 }
 
 # rss_kib PID: the resident set of the jq-serve under watchdog PID, in KiB
@@ -48,7 +46,7 @@ rss_kib() {
 	echo "# jq-serve RSS before ${before} KiB, with the client stalled ${after} KiB" >&3
 	((after < before + 16384))
 	# another client is served meanwhile
-	run -0 jq-stat "$SERVER"
+	run -0 jq-stat --no-auth "$SERVER"
 	assert_line --regexp '^jobs +1 total'
 	# reading now brings every reply, in order, and the QUIT's goodbye
 	run -0 bash -c 'timeout 120 cat <&'"$conn"' | grep -c "^END$"'

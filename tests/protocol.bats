@@ -9,11 +9,7 @@ bats_require_minimum_version 1.5.0
 setup() {
 	load test_helper/common
 	load test_helper/wire
-	unset JQ_SERVER
-	# read -N counts bytes, not characters
-	export LC_ALL=C
-	D=$BATS_TEST_TMPDIR/d
-	mkdir -p "$D"
+	jq_setup bytes
 }
 
 # open_conn: connect fd $conn to the TCP server $SERVER; the greeting goes to $greeting

@@ -7,9 +7,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	load test_helper/common
-	unset JQ_SERVER
-	D=$BATS_TEST_TMPDIR/d
-	mkdir -p "$D"
+	jq_setup
 }
 
 # start_sshd: a throw-away sshd for root on 127.0.0.1:$SSH_PORT with key $D/key

@@ -6,6 +6,13 @@
 # defines its own must call jq_teardown from it.
 #
 # Helpers:
+#   jq_setup [WORD]...     what every setup() does after loading this file: unset JQ_SERVER (a test
+#                          names its server), D=$BATS_TEST_TMPDIR/d, made.  WORDs add to it:
+#                            root    D=$BATS_TEST_TMPDIR itself
+#                            sock    jq_tmpdir, for UNIX sockets (JQ_TMP)
+#                            bytes   LC_ALL=C, so read -N and ${#var} count bytes
+#                            worker  TMPD=$D/tmp (jq-run's temp dirs), M=$D/marks (exported), $D/in,
+#                                    and JQ_STATE_DIR=$D/state
 #   jq_tmpdir              make a short directory (mktemp -d /tmp/jq.XXXXXX) for UNIX sockets and set
 #                          JQ_TMP to it (sun_path holds 108 bytes; BATS_TEST_TMPDIR can be longer).
 #                          Call it directly; `d=$(jq_tmpdir)` also works (prints the path).
@@ -223,6 +230,33 @@ wait_server_exit() {
 	fi
 	# shellcheck disable=SC2034 # bats' $status
 	status=$_jq_rc
+}
+
+jq_setup() {
+	local w
+	unset JQ_SERVER
+	D=$BATS_TEST_TMPDIR/d
+	for w in "$@"; do
+		[[ $w != root ]] || D=$BATS_TEST_TMPDIR
+	done
+	mkdir -p "$D"
+	for w in "$@"; do
+		case $w in
+		root) ;;
+		sock) jq_tmpdir ;;
+		bytes) export LC_ALL=C ;;
+		worker)
+			TMPD=$D/tmp
+			M=$D/marks
+			mkdir -p "$TMPD" "$M" "$D/in"
+			export M JQ_STATE_DIR=$D/state
+			;;
+		*)
+			echo "jq_setup: unknown word: $w" >&2
+			return 1
+			;;
+		esac
+	done
 }
 
 make_files() {

@@ -2,13 +2,18 @@
  * tap.h: the few lines of TAP every unit test prints, shared by the test
  * programs.  OK(cond, fmt, ...) prints one "ok N - ..." or "not ok N - ..."
  * line; t_esc() makes a string printable for a description; t_done() prints
- * the plan and returns the exit status.
+ * the plan and returns the exit status.  t_tmpdir() and t_rmtree() give a
+ * test its own temporary directory and take it away again.
  */
 #ifndef JQ_TAP_H
 #define JQ_TAP_H
 
+#include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "jq.h"
 
@@ -33,8 +38,11 @@ t_ok(int ok, const char *file, int line, const char *fmt, ...)
 }
 #define OK(cond, ...)	t_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
-/* s with control bytes escaped, for test descriptions; a few rotating buffers. */
-static const char *
+/*
+ * s with control bytes escaped, for test descriptions; a few rotating buffers.
+ * (Not every test prints strings that need it.)
+ */
+static __attribute__((unused)) const char *
 t_esc(const char *s)
 {
 	static char	 buf[4][256];
@@ -51,6 +59,42 @@ t_esc(const char *s)
 	}
 	b[n] = '\0';
 	return b;
+}
+
+/* A new directory under $TMPDIR (or /tmp) named for tag; exits if it cannot. */
+static __attribute__((unused)) char *
+t_tmpdir(const char *tag)
+{
+	const char	*tmp = getenv("TMPDIR");
+	char		*dir;
+
+	dir = xprintf("%s/jq-%s.XXXXXX", tmp != NULL && *tmp != '\0' ? tmp :
+	    "/tmp", tag);
+	if (mkdtemp(dir) == NULL) {
+		printf("Bail out! mkdtemp %s: %s\n", dir, strerror(errno));
+		exit(2);
+	}
+	return dir;
+}
+
+/* nftw callback of t_rmtree: remove one entry, children first. */
+static __attribute__((unused)) int
+t_rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	if (remove(path) != 0)
+		printf("# cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+/* Remove dir and everything in it (symbolic links are not followed); free dir. */
+static __attribute__((unused)) void
+t_rmtree(char *dir)
+{
+	nftw(dir, t_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
 }
 
 /* Print the plan (at the end, so a crash leaves none) and return the status. */

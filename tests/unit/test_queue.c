@@ -1,0 +1,454 @@
+/*
+ * test_queue.c: unit tests for queue.c (the jobs and their states): add,
+ * ready, find, take with and without a glob, release, requeue, recover,
+ * finish, can_match, all_finished, and the counts that queue_set_state()
+ * keeps, checked against the jobs themselves after every step of a long
+ * pseudo-random walk.  Prints TAP; exits 1 when any test fails.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jq.h"
+#include "tap.h"
+
+static const char *const state_names[] = { "WAITING", "RUNNING", "DONE", "FAILED" };
+
+/*
+ * Check what the queue claims against what its jobs say: the counts per
+ * state, and a waiting list holding each WAITING job exactly once.  NULL if
+ * all agree, else a static description of the first disagreement.
+ */
+static const char *
+queue_bad(const struct queue *q)
+{
+	static char	 why[160];
+	size_t		 tally[JOB_NSTATES] = { 0 }, inlist = 0, i;
+	unsigned char	*seen = xcalloc(q->njobs + 1, 1);
+	const struct job *j;
+	int		 s;
+
+	why[0] = '\0';
+	for (i = 0; i < q->njobs; i++) {
+		if (q->jobs[i].state >= JOB_NSTATES) {
+			snprintf(why, sizeof why, "job %zu has state %d", i + 1,
+			    (int)q->jobs[i].state);
+			goto out;
+		}
+		tally[q->jobs[i].state]++;
+	}
+	for (s = 0; s < JOB_NSTATES; s++)
+		if (tally[s] != q->count[s]) {
+			snprintf(why, sizeof why, "count[%s] is %zu, %zu jobs are",
+			    state_names[s], q->count[s], tally[s]);
+			goto out;
+		}
+	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
+		if (j < q->jobs || j >= q->jobs + q->njobs) {
+			snprintf(why, sizeof why, "a stranger in the waiting list");
+			goto out;
+		}
+		if (j->state != JOB_WAITING || seen[j->id]++ != 0) {
+			snprintf(why, sizeof why, "job %llu is in the waiting list "
+			    "as %s%s", (unsigned long long)j->id,
+			    state_names[j->state], seen[j->id] > 1 ? ", twice" : "");
+			goto out;
+		}
+		inlist++;
+	}
+	if (inlist != tally[JOB_WAITING])
+		snprintf(why, sizeof why, "%zu jobs wait, %zu are in the list",
+		    tally[JOB_WAITING], inlist);
+out:
+	free(seen);
+	return why[0] != '\0' ? why : NULL;
+}
+
+/* The ids in the waiting list, in order, as "1 2 3" (a static buffer). */
+static const char *
+queue_order(const struct queue *q)
+{
+	static char	 buf[512];
+	const struct job *j;
+	size_t		 n = 0;
+
+	buf[0] = '\0';
+	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
+		if (n + 24 >= sizeof buf)
+			break;
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%llu",
+		    n > 0 ? " " : "", (unsigned long long)j->id);
+	}
+	return buf;
+}
+
+/* Start q with the jobs named in names (a NULL-terminated list), ready. */
+static void
+queue_with(struct queue *q, const char *const names[])
+{
+	size_t	 i;
+
+	queue_init(q);
+	for (i = 0; names[i] != NULL; i++)
+		queue_add(q, xstrdup(names[i]), xprintf("out/%s.res", names[i]));
+	queue_ready(q);
+}
+
+/* The id of j, or 0 for NULL, for messages. */
+static unsigned long long
+id_of(const struct job *j)
+{
+	return j == NULL ? 0 : (unsigned long long)j->id;
+}
+
+static const char *const three[] = { "a.wav", "dir/b.wav", "c.txt", NULL };
+
+/* queue_add numbers and keeps jobs; queue_ready makes them all wait, in order. */
+static void
+test_add_ready(void)
+{
+	struct queue	 q;
+	struct job	*j;
+	char		*path, *result;
+	size_t		 i;
+	int		 good = 1;
+
+	queue_init(&q);
+	OK(q.njobs == 0 && TAILQ_EMPTY(&q.waiting) && queue_all_finished(&q),
+	    "an empty queue has no jobs and counts as finished");
+	path = xstrdup("a.wav");
+	result = xstrdup("out/a.res");
+	j = queue_add(&q, path, result);
+	OK(j != NULL && j->id == 1 && j->path == path && j->result == result &&
+	    j->attempt == 0 && j->holder == NULL,
+	    "queue_add keeps the given strings and numbers the job 1");
+	OK(TAILQ_EMPTY(&q.waiting), "before queue_ready no job waits");
+	for (i = 2; i <= 200; i++)
+		queue_add(&q, xprintf("job%zu", i), xprintf("out/job%zu", i));
+	for (i = 1; i < q.njobs; i++) {
+		char *want = xprintf("job%zu", i + 1);
+		if (q.jobs[i].id != i + 1 || strcmp(q.jobs[i].path, want) != 0)
+			good = 0;
+		free(want);
+	}
+	OK(q.njobs == 200 && good && strcmp(q.jobs[0].path, "a.wav") == 0 &&
+	    strcmp(q.jobs[199].path, "job200") == 0 &&
+	    strcmp(q.jobs[199].result, "out/job200") == 0,
+	    "200 jobs added (the array grows): ids 1..200 in order, names kept");
+	queue_ready(&q);
+	OK(queue_bad(&q) == NULL && q.count[JOB_WAITING] == 200 &&
+	    q.count[JOB_RUNNING] == 0 && q.count[JOB_DONE] == 0 &&
+	    q.count[JOB_FAILED] == 0, "queue_ready: all 200 wait (%s)",
+	    queue_bad(&q) ? queue_bad(&q) : "consistent");
+	OK(strncmp(queue_order(&q), "1 2 3 4 5 ", 10) == 0 &&
+	    TAILQ_LAST(&q.waiting, job_tailq) == &q.jobs[199],
+	    "they wait in the order given");
+	OK(!queue_all_finished(&q), "a queue of waiting jobs is not finished");
+	queue_free(&q);
+	OK(q.njobs == 0 && q.jobs == NULL && q.count[JOB_WAITING] == 0 &&
+	    TAILQ_EMPTY(&q.waiting), "queue_free leaves an empty queue");
+	queue_add(&q, xstrdup("again"), xstrdup("again.res"));
+	queue_ready(&q);
+	OK(q.njobs == 1 && q.jobs[0].id == 1 && q.count[JOB_WAITING] == 1,
+	    "a freed queue can be filled again");
+	queue_free(&q);
+}
+
+/* queue_find takes a wire id, strictly. */
+static void
+test_find(void)
+{
+	struct queue	 q;
+
+	queue_init(&q);
+	OK(queue_find(&q, "1") == NULL, "queue_find in an empty queue: NULL");
+	queue_free(&q);
+	queue_with(&q, three);
+	OK(queue_find(&q, "1") == &q.jobs[0] && queue_find(&q, "3") == &q.jobs[2],
+	    "queue_find \"1\" and \"3\" give the first and the last job");
+	OK(queue_find(&q, "0") == NULL && queue_find(&q, "4") == NULL,
+	    "queue_find \"0\" and \"4\" (out of range): NULL");
+	OK(queue_find(&q, "") == NULL && queue_find(&q, "-1") == NULL &&
+	    queue_find(&q, "+1") == NULL && queue_find(&q, " 1") == NULL &&
+	    queue_find(&q, "1 ") == NULL && queue_find(&q, "1x") == NULL &&
+	    queue_find(&q, "0x1") == NULL,
+	    "queue_find refuses \"\", \"-1\", \"+1\", blanks and trailing junk");
+	OK(queue_find(&q, "18446744073709551617") == NULL &&
+	    queue_find(&q, "18446744073709551616") == NULL,
+	    "queue_find refuses ids past 2^64");
+	queue_free(&q);
+}
+
+/* queue_take in order, with and without a glob. */
+static void
+test_take(void)
+{
+	struct queue	 q;
+	struct job	*a, *b, *c, *d;
+
+	queue_with(&q, three);
+	a = queue_take(&q, NULL);
+	b = queue_take(&q, NULL);
+	c = queue_take(&q, NULL);
+	d = queue_take(&q, NULL);
+	OK(a == &q.jobs[0] && b == &q.jobs[1] && c == &q.jobs[2] && d == NULL,
+	    "take without a glob: 1, 2, 3, then NULL (got %llu %llu %llu %llu)",
+	    id_of(a), id_of(b), id_of(c), id_of(d));
+	OK(a->state == JOB_RUNNING && b->state == JOB_RUNNING &&
+	    c->state == JOB_RUNNING && a->attempt == 1 && c->attempt == 1,
+	    "taken jobs run, on their first attempt");
+	OK(queue_bad(&q) == NULL && q.count[JOB_RUNNING] == 3 &&
+	    q.count[JOB_WAITING] == 0 && TAILQ_EMPTY(&q.waiting),
+	    "counts after three takes: 3 running, none waiting (%s)",
+	    queue_bad(&q) ? queue_bad(&q) : "consistent");
+	OK(!queue_all_finished(&q), "running jobs are not finished");
+	queue_free(&q);
+
+	queue_with(&q, three);
+	a = queue_take(&q, "*.wav");
+	b = queue_take(&q, "*.wav");
+	c = queue_take(&q, "*.wav");
+	OK(a == &q.jobs[0] && b == &q.jobs[1] && c == NULL,
+	    "take \"*.wav\": a.wav, then dir/b.wav ('*' matches '/'), then NULL "
+	    "(got %llu %llu %llu)", id_of(a), id_of(b), id_of(c));
+	OK(q.jobs[2].state == JOB_WAITING && q.jobs[2].attempt == 0 &&
+	    q.count[JOB_WAITING] == 1 && q.count[JOB_RUNNING] == 2 &&
+	    queue_bad(&q) == NULL, "a take that matches nothing changes nothing");
+	OK(queue_take(&q, "c.txt/") == NULL && queue_take(&q, "C.TXT") == NULL &&
+	    queue_take(&q, "c") == NULL && queue_take(&q, "*.tx") == NULL,
+	    "the glob matches the whole name, case-sensitively");
+	c = queue_take(&q, "[a-c].t?t");
+	OK(c == &q.jobs[2], "take \"[a-c].t?t\" finds c.txt (got %llu)", id_of(c));
+	queue_free(&q);
+
+	queue_with(&q, three);
+	a = queue_take(&q, "dir/*");
+	b = queue_take(&q, NULL);
+	OK(a == &q.jobs[1] && b == &q.jobs[0],
+	    "a glob may take a job from the middle; the rest keep their order "
+	    "(got %llu then %llu)", id_of(a), id_of(b));
+	OK(strcmp(queue_order(&q), "3") == 0 && queue_bad(&q) == NULL,
+	    "the waiting list is then just job 3 (got \"%s\")", queue_order(&q));
+	OK(queue_name_matches(a, NULL) && queue_name_matches(a, "*") &&
+	    queue_name_matches(a, "dir/b.wav") && !queue_name_matches(a, "b.wav"),
+	    "queue_name_matches: NULL and \"*\" match, a glob must match all of it");
+	queue_free(&q);
+}
+
+/* release puts a job at the front, requeue at the end; both only when it makes sense. */
+static void
+test_release_requeue(void)
+{
+	struct queue	 q;
+	struct job	*a, *b, *c;
+
+	queue_with(&q, three);
+	a = queue_take(&q, NULL);
+	b = queue_take(&q, NULL);
+	queue_release(&q, a);
+	OK(a->state == JOB_WAITING && strcmp(queue_order(&q), "1 3") == 0 &&
+	    queue_bad(&q) == NULL,
+	    "release puts a running job back at the front (order \"%s\")",
+	    queue_order(&q));
+	queue_release(&q, b);
+	OK(strcmp(queue_order(&q), "2 1 3") == 0 && queue_bad(&q) == NULL,
+	    "the job released last runs first (order \"%s\")", queue_order(&q));
+	c = queue_take(&q, NULL);
+	OK(c == b && c->attempt == 2, "the next take gets it again, attempt 2 "
+	    "(got job %llu attempt %u)", id_of(c), c ? c->attempt : 0);
+	queue_release(&q, a);
+	OK(strcmp(queue_order(&q), "1 3") == 0 && queue_bad(&q) == NULL,
+	    "releasing a waiting job changes nothing (order \"%s\"; %s)",
+	    queue_order(&q), queue_bad(&q) ? queue_bad(&q) : "consistent");
+	queue_finish(&q, b, JOB_DONE);
+	queue_release(&q, b);
+	OK(b->state == JOB_DONE && q.count[JOB_DONE] == 1 &&
+	    strcmp(queue_order(&q), "1 3") == 0 && queue_bad(&q) == NULL,
+	    "releasing a done job changes nothing");
+	queue_free(&q);
+
+	queue_with(&q, three);
+	a = queue_take(&q, NULL);
+	queue_requeue(&q, a);
+	OK(a->state == JOB_WAITING && strcmp(queue_order(&q), "2 3 1") == 0 &&
+	    queue_bad(&q) == NULL,
+	    "requeue puts a running job at the end (order \"%s\")",
+	    queue_order(&q));
+	queue_requeue(&q, a);
+	OK(strcmp(queue_order(&q), "2 3 1") == 0 && queue_bad(&q) == NULL,
+	    "requeueing a waiting job changes nothing (order \"%s\"; %s)",
+	    queue_order(&q), queue_bad(&q) ? queue_bad(&q) : "consistent");
+	b = queue_take(&q, NULL);
+	queue_finish(&q, b, JOB_FAILED);
+	OK(b->state == JOB_FAILED && q.count[JOB_FAILED] == 1 &&
+	    strcmp(queue_order(&q), "3 1") == 0 && queue_bad(&q) == NULL,
+	    "a failed job leaves the list");
+	queue_requeue(&q, b);
+	OK(b->state == JOB_WAITING && q.count[JOB_FAILED] == 0 &&
+	    strcmp(queue_order(&q), "3 1 2") == 0 && queue_bad(&q) == NULL,
+	    "requeue of a failed job (RETRY) puts it at the end (order \"%s\")",
+	    queue_order(&q));
+	queue_free(&q);
+}
+
+/* finish and recover, can_match and all_finished. */
+static void
+test_finish_recover(void)
+{
+	struct queue	 q;
+	struct job	*a;
+
+	queue_with(&q, three);
+	queue_finish(&q, &q.jobs[1], JOB_FAILED);
+	OK(q.jobs[1].state == JOB_FAILED && strcmp(queue_order(&q), "1 3") == 0 &&
+	    q.count[JOB_FAILED] == 1 && q.count[JOB_WAITING] == 2 &&
+	    queue_bad(&q) == NULL,
+	    "finish from waiting takes the job out of the list (order \"%s\")",
+	    queue_order(&q));
+	a = queue_take(&q, NULL);
+	queue_finish(&q, a, JOB_DONE);
+	OK(a == &q.jobs[0] && a->state == JOB_DONE && q.count[JOB_DONE] == 1 &&
+	    q.count[JOB_RUNNING] == 0 && queue_bad(&q) == NULL,
+	    "finish from running: done, counted once");
+	OK(!queue_all_finished(&q), "one job still waits: not all finished");
+	OK(queue_can_match(&q, NULL) && queue_can_match(&q, "c*") &&
+	    !queue_can_match(&q, "*.wav"),
+	    "can_match: yes for any job or c*, no for *.wav (both finished)");
+	a = queue_take(&q, NULL);
+	OK(queue_can_match(&q, "c.txt") && !queue_can_match(&q, "a.wav"),
+	    "can_match counts a running job (it may come back), not a done one");
+	queue_finish(&q, a, JOB_DONE);
+	OK(queue_all_finished(&q) && !queue_can_match(&q, NULL) &&
+	    queue_bad(&q) == NULL, "all done or failed: finished, nothing to match");
+	OK(queue_take(&q, NULL) == NULL, "nothing to take once all are finished");
+	queue_free(&q);
+
+	queue_with(&q, three);
+	queue_recover(&q, &q.jobs[0], JOB_DONE);
+	queue_recover(&q, &q.jobs[1], JOB_FAILED);
+	OK(q.count[JOB_DONE] == 1 && q.count[JOB_FAILED] == 1 &&
+	    q.count[JOB_WAITING] == 1 && strcmp(queue_order(&q), "3") == 0 &&
+	    queue_bad(&q) == NULL,
+	    "recover to DONE and FAILED takes jobs out of the list (order \"%s\")",
+	    queue_order(&q));
+	queue_recover(&q, &q.jobs[0], JOB_WAITING);
+	OK(q.jobs[0].state == JOB_WAITING && strcmp(queue_order(&q), "3 1") == 0 &&
+	    queue_bad(&q) == NULL,
+	    "recover DONE -> WAITING puts the job at the end (order \"%s\")",
+	    queue_order(&q));
+	queue_recover(&q, &q.jobs[0], JOB_WAITING);
+	queue_recover(&q, &q.jobs[1], JOB_FAILED);
+	OK(strcmp(queue_order(&q), "3 1") == 0 && q.count[JOB_FAILED] == 1 &&
+	    queue_bad(&q) == NULL,
+	    "recover to the state a job is in changes nothing (order \"%s\"; %s)",
+	    queue_order(&q), queue_bad(&q) ? queue_bad(&q) : "consistent");
+	queue_recover(&q, &q.jobs[1], JOB_WAITING);
+	queue_recover(&q, &q.jobs[1], JOB_DONE);
+	OK(q.jobs[1].state == JOB_DONE && strcmp(queue_order(&q), "3 1") == 0 &&
+	    q.count[JOB_DONE] == 1 && q.count[JOB_FAILED] == 0 &&
+	    queue_bad(&q) == NULL, "recover FAILED -> WAITING -> DONE");
+	queue_free(&q);
+}
+
+/*
+ * Every public transition, chosen by a fixed pseudo-random sequence on 20
+ * jobs, 20000 times; after each step the counts and the waiting list must
+ * agree with the jobs (queue_set_state is the only place states change).
+ */
+static void
+test_walk(void)
+{
+	struct queue	 q;
+	struct job	*j;
+	uint32_t	 x = 12345;
+	const char	*bad = NULL, *op = "";
+	char		 name[16];
+	int		 step, n, k, want;
+	size_t		 takes = 0, finishes = 0, recovers = 0;
+
+	queue_init(&q);
+	for (k = 0; k < 20; k++) {
+		snprintf(name, sizeof name, "%c/%02d", "ab"[k % 2], k);
+		queue_add(&q, xstrdup(name), xprintf("%s.res", name));
+	}
+	queue_ready(&q);
+	for (step = 0; step < 20000 && bad == NULL; step++) {
+		x = x * 1103515245 + 12345;
+		n = (int)((x >> 16) % 8);
+		j = &q.jobs[(x >> 8) % 20];
+		switch (n) {
+		case 0:
+		case 1:
+			op = "take";
+			takes += queue_take(&q, NULL) != NULL;
+			break;
+		case 2:
+			op = "take a/*";
+			takes += queue_take(&q, "a/*") != NULL;
+			break;
+		case 3:
+			op = "release";
+			queue_release(&q, j);
+			break;
+		case 4:
+			op = "requeue";
+			if (j->state == JOB_RUNNING || j->state == JOB_FAILED)
+				queue_requeue(&q, j);
+			break;
+		case 5:
+			op = "finish";
+			if (j->state == JOB_RUNNING || j->state == JOB_WAITING) {
+				queue_finish(&q, j, (x & 1) ? JOB_DONE : JOB_FAILED);
+				finishes++;
+			}
+			break;
+		case 6:
+			op = "recover";
+			if (j->state != JOB_RUNNING) {
+				queue_recover(&q, j, (x >> 4) % 3 == 0 ?
+				    JOB_WAITING : (x >> 4) % 3 == 1 ? JOB_DONE :
+				    JOB_FAILED);
+				recovers++;
+			}
+			break;
+		case 7:
+			op = "can_match";
+			for (k = 0, want = 0; k < 20; k++)
+				want |= (q.jobs[k].state == JOB_WAITING ||
+				    q.jobs[k].state == JOB_RUNNING) &&
+				    q.jobs[k].path[0] == 'b';
+			if (queue_can_match(&q, "b/*") != want)
+				bad = "can_match \"b/*\" disagrees with the jobs";
+			break;
+		}
+		if (bad == NULL)
+			bad = queue_bad(&q);
+		if (bad == NULL && queue_all_finished(&q) !=
+		    (q.count[JOB_DONE] + q.count[JOB_FAILED] == 20))
+			bad = "all_finished disagrees with the counts";
+	}
+	OK(bad == NULL && takes > 1000 && finishes > 500 && recovers > 500,
+	    "20000 random transitions keep counts and the waiting list right "
+	    "(%zu takes, %zu finishes, %zu recovers)", takes, finishes,
+	    recovers);
+	if (bad != NULL)
+		printf("#   step %d, after a %s: %s\n", step, op, bad);
+	queue_free(&q);
+}
+
+/* Run the tests and print the plan. */
+int
+main(void)
+{
+	/* a sanitizer abort must not swallow the TAP lines printed so far */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_add_ready();
+	test_find();
+	test_take();
+	test_release_requeue();
+	test_finish_recover();
+	test_walk();
+	return t_done();
+}
