@@ -283,6 +283,7 @@ client_check_peer(struct client *c, char **cause)
 	struct ucred		 cred;
 	socklen_t		 len = sizeof ss;
 
+	memset(&ss, 0, sizeof ss);	/* getsockname may fill less of it */
 	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0 ||
 	    ss.ss_family != AF_UNIX)
 		return 0;
