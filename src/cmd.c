@@ -9,8 +9,12 @@
  * So cmd.c never calls conn.c, and the requests can be read without the
  * state machine.  What a request does to a job is jobs.c's.
  *
- * Until HELLO proves the peer holds the token (or the greeting found it
- * needs none), anything but HELLO refuses and closes (cmd_auth_refuse).
+ * Authentication (auth.c) comes first: until HELLO proves the peer holds
+ * the token (or cmd_greet finds, by SO_PEERCRED, that a UNIX peer is our
+ * own user), anything but HELLO is refused and the connection closes
+ * (cmd_auth_refuse).  conn.c caps lines at JQ_AUTH_LINE_MAX meanwhile and
+ * ends the handshake after JQ_HANDSHAKE_MS.  The peer learns nothing
+ * before that but the greeting.
  */
 #include <sys/socket.h>
 

@@ -50,7 +50,6 @@
  * --idle-timeout, a peer has JQ_HANDSHAKE_MS to authenticate, and a
  * closing connection gets --stall-timeout to read its last reply.
  */
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>

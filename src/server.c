@@ -8,9 +8,12 @@
  * waiters list while another handler is changing it.  jobs.c, which makes
  * those changes, calls it through the hook jobs_init hands it.
  *
- * server.c and conn.c call each other (accepting, the end of the run,
- * waking waiting TAKEs); below them calls run one way: conn.c -> cmd.c ->
- * payload.c -> jobs.c -> queue.c, journal.c, joblog.c.
+ * Calls between the server's files run one way, each calling only files
+ * further down: server.c -> conn.c -> cmd.c -> payload.c -> jobs.c ->
+ * queue.c, journal.c, joblog.c (and store.c, commit.c below them).  The
+ * only way back up is the two hooks server.c hands down: server_wake to
+ * jobs.c (jobs_init) and conn_commit_done to commit.c (commit_start).
+ * conn.c and cmd.c read the server's state, the global `server`.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
