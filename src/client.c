@@ -177,6 +177,15 @@ client_line(struct client *c, char **cause)
 	}
 }
 
+/* If line begins with prefix, return what follows it; else NULL. */
+static char *
+client_prefix(char *line, const char *prefix)
+{
+	size_t	 n = strlen(prefix);
+
+	return strncmp(line, prefix, n) == 0 ? line + n : NULL;
+}
+
 /* Map an error code from the server to an exit status. */
 static int
 client_err_status(const char *code)
@@ -193,10 +202,9 @@ client_err_status(const char *code)
 static int
 client_bad_reply(struct client *c, char *line, char **cause)
 {
-	char	*p = line, *code;
+	char	*p, *code;
 
-	if (strncmp(line, "ERR ", 4) == 0) {
-		p += 4;
+	if ((p = client_prefix(line, REPLY_ERR " ")) != NULL) {
 		code = proto_word(&p);
 		return client_fail_with(c, client_err_status(code ? code : ""),
 		    cause, xprintf("server refused: %s (%s)", *p ? p :
@@ -210,13 +218,14 @@ client_bad_reply(struct client *c, char *line, char **cause)
 int
 client_reply(struct client *c, char **rest, char **cause)
 {
-	char	*line;
+	char	*line, *after;
 
 	if ((line = client_line(c, cause)) == NULL)
 		return -1;
-	if (strcmp(line, "OK") == 0 || strncmp(line, "OK ", 3) == 0) {
+	if ((after = client_prefix(line, REPLY_OK " ")) != NULL ||
+	    strcmp(line, REPLY_OK) == 0) {
 		if (rest != NULL)
-			*rest = line[2] ? line + 3 : line + 2;
+			*rest = after ? after : line + strlen(line);
 		return 0;
 	}
 	return client_bad_reply(c, line, cause);
@@ -274,6 +283,7 @@ client_check_peer(struct client *c, char **cause)
 	struct ucred		 cred;
 	socklen_t		 len = sizeof ss;
 
+	memset(&ss, 0, sizeof ss);	/* getsockname may fill less of it */
 	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0 ||
 	    ss.ss_family != AF_UNIX)
 		return 0;
@@ -305,7 +315,7 @@ client_hello_plain(struct client *c, const char *mode, int proven,
 		return client_fail_with(c, JQ_EXIT_AUTH, cause, xprintf("%s: "
 		    "the server does not prove that it holds the token "
 		    "(auth=%.40s), so it may be anyone posing as jq-serve; "
-		    "refusing it (%s)", c->server, mode ? mode : "none",
+		    "refusing it (%s)", c->server, mode ? mode : AUTH_MODE_NONE,
 		    CLIENT_NO_AUTH_HINT));
 	if (client_send(c, cause, "HELLO %d name=%s", JQ_PROTO_VERSION,
 	    enc) != 0)
@@ -323,7 +333,7 @@ static int
 client_hello(struct client *c, char *greet, const char *enc, char **cause)
 {
 	struct auth_key	 key;
-	char		*w, *v, *path, *rest, *sn = NULL, *mode = NULL;
+	char		*w, *v, *path, *rest, *proof, *sn = NULL, *mode = NULL;
 	char		 cn[AUTH_HEX_LEN + 1], mac[AUTH_HEX_LEN + 1];
 	int		 rc, proven;
 
@@ -331,17 +341,17 @@ client_hello(struct client *c, char *greet, const char *enc, char **cause)
 		if ((v = strchr(w, '=')) == NULL)
 			continue;
 		*v++ = '\0';
-		if (strcmp(w, "auth") == 0)
+		if (strcmp(w, KEY_AUTH) == 0)
 			mode = v;
-		else if (strcmp(w, "nonce") == 0)
+		else if (strcmp(w, KEY_NONCE) == 0)
 			sn = v;
 	}
 	if ((proven = client_check_peer(c, cause)) < 0)
 		return -1;
-	if (mode == NULL || strcmp(mode, "none") == 0 ||
-	    strcmp(mode, "peer") == 0)
+	if (mode == NULL || strcmp(mode, AUTH_MODE_NONE) == 0 ||
+	    strcmp(mode, AUTH_MODE_PEER) == 0)
 		return client_hello_plain(c, mode, proven, enc, cause);
-	if (strcmp(mode, "hmac-sha256") != 0 || sn == NULL || !auth_is_hex(sn))
+	if (strcmp(mode, AUTH_MODE_HMAC) != 0 || sn == NULL || !auth_is_hex(sn))
 		return client_fail_with(c, JQ_EXIT_PROTOCOL, cause, xprintf(
 		    "%s asks for an authentication this client does not know "
 		    "(auth=%.40s)", c->server, mode));
@@ -380,8 +390,8 @@ client_hello(struct client *c, char *greet, const char *enc, char **cause)
 	if (rc == 0) {
 		v = NULL;
 		while ((w = proto_word(&rest)) != NULL)
-			if (strncmp(w, "auth=", 5) == 0)
-				v = w + 5;
+			if ((proof = client_prefix(w, KEY_AUTH "=")) != NULL)
+				v = proof;	/* the last one counts */
 		if (v == NULL || auth_check(&key, "server", sn, cn, v) != 0)
 			rc = client_auth_fail(c, cause, "the server did not "
 			    "prove it holds our token (a different server, or "
@@ -402,7 +412,7 @@ struct client *
 client_open(const char *addr, const char *worker, int *status, char **cause)
 {
 	struct client	*c;
-	char		*line, *name, *enc;
+	char		*line, *greet, *name, *enc;
 	int		 fd;
 
 	if ((addr = net_default_server(addr)) == NULL) {
@@ -422,8 +432,8 @@ client_open(const char *addr, const char *worker, int *status, char **cause)
 	c->out = xmalloc(CLIENT_OUT_SIZE);
 	if ((line = client_line(c, cause)) == NULL)
 		goto fail;
-	if (strncmp(line, "JQ ", 3) != 0) {
-		if (strncmp(line, "ERR ", 4) == 0)
+	if ((greet = client_prefix(line, REPLY_GREETING " ")) == NULL) {
+		if (client_prefix(line, REPLY_ERR " ") != NULL)
 			client_bad_reply(c, line, cause);
 		else
 			client_fail_with(c, JQ_EXIT_PROTOCOL, cause, xprintf(
@@ -433,7 +443,7 @@ client_open(const char *addr, const char *worker, int *status, char **cause)
 	name = worker != NULL ? xstrdup(worker) : util_worker_name();
 	enc = proto_encode_dup(name, strnlen(name, JQ_WORKER_MAX));
 	free(name);
-	if (client_hello(c, line + 3, enc, cause) != 0) {
+	if (client_hello(c, greet, enc, cause) != 0) {
 		free(enc);
 		goto fail;
 	}
@@ -515,36 +525,36 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 	memset(job, 0, sizeof *job);
 	if ((line = client_line(c, cause)) == NULL)
 		return -1;
-	if (strncmp(line, "NOJOB", 5) == 0 && (line[5] == '\0' || line[5] == ' ')) {
-		c->status = strstr(line, "timeout") ? JQ_EXIT_TIMEOUT :
+	if ((p = client_prefix(line, REPLY_NOJOB)) != NULL &&
+	    (*p == '\0' || *p == ' ')) {
+		c->status = strstr(line, NOJOB_TIMEOUT) ? JQ_EXIT_TIMEOUT :
 		    JQ_EXIT_NOWORK;
 		*cause = xstrdup(c->status == JQ_EXIT_TIMEOUT ?
 		    "no job became free in time" : "no work remains");
 		return 0;
 	}
-	if (strncmp(line, "JOB ", 4) != 0)
+	if ((p = client_prefix(line, REPLY_JOB " ")) == NULL)
 		return client_bad_reply(c, line, cause);
 	job->size = UINT64_MAX;
 	job->attempt = 1;
-	if ((v = proto_word_kv(line, "size", &vlen)) != NULL && vlen < sizeof num) {
+	if ((v = proto_word_kv(line, KEY_SIZE, &vlen)) != NULL && vlen < sizeof num) {
 		memcpy(num, v, vlen);
 		num[vlen] = '\0';
 		if (parse_u64(num, 0, UINT64_MAX, &u) == 0)
 			job->size = u;
 	}
-	if ((v = proto_word_kv(line, "lease", &vlen)) != NULL && vlen < sizeof num) {
+	if ((v = proto_word_kv(line, KEY_LEASE, &vlen)) != NULL && vlen < sizeof num) {
 		memcpy(num, v, vlen);
 		num[vlen] = '\0';
 		if (parse_u64(num, 1, UINT32_MAX, &u) == 0)
 			job->lease = (unsigned)u;
 	}
-	if ((v = proto_word_kv(line, "attempt", &vlen)) != NULL && vlen < sizeof num) {
+	if ((v = proto_word_kv(line, KEY_ATTEMPT, &vlen)) != NULL && vlen < sizeof num) {
 		memcpy(num, v, vlen);
 		num[vlen] = '\0';
 		if (parse_u64(num, 1, UINT32_MAX, &u) == 0)
 			job->attempt = (unsigned)u;
 	}
-	p = line + 4;
 	id = proto_word(&p);
 	name = proto_word(&p);
 	if (id == NULL || name == NULL || (n = proto_decode(name)) <= 0) {
@@ -682,7 +692,7 @@ client_tx_data(struct client *c, struct client_tx *tx, const void *buf,
 {
 	if (len == 0)
 		return 0;
-	if (client_send(c, cause, "DATA %zu", len) != 0 ||
+	if (client_send(c, cause, FRAME_WORD_DATA " %zu", len) != 0 ||
 	    client_write(c, buf, len, cause) != 0)
 		return -1;
 	tx->total += len;
@@ -694,7 +704,7 @@ client_tx_data(struct client *c, struct client_tx *tx, const void *buf,
 int
 client_tx_end(struct client *c, struct client_tx *tx, char **cause)
 {
-	return client_send(c, cause, "END %llu %08x",
+	return client_send(c, cause, FRAME_WORD_END " %llu %08x",
 	    (unsigned long long)tx->total, tx->crc);
 }
 
@@ -702,7 +712,7 @@ client_tx_end(struct client *c, struct client_tx *tx, char **cause)
 int
 client_tx_abort(struct client *c, char **cause)
 {
-	return client_send(c, cause, "ABORT");
+	return client_send(c, cause, FRAME_WORD_ABORT);
 }
 
 /* Send everything readable from fd as DATA chunks (no END). */

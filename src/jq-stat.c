@@ -146,14 +146,14 @@ static const char *
 stat_parse_head(char *p, struct stat_reply *r)
 {
 	static const struct stat_key nums[] = {
-		{ "total", offsetof(struct stat_reply, total) },
-		{ "waiting", offsetof(struct stat_reply, waiting) },
-		{ "running", offsetof(struct stat_reply, running) },
-		{ "done", offsetof(struct stat_reply, done) },
-		{ "failed", offsetof(struct stat_reply, failed) },
-		{ "protocol", offsetof(struct stat_reply, protocol) },
+		{ STAT_TOTAL, offsetof(struct stat_reply, total) },
+		{ STAT_WAITING, offsetof(struct stat_reply, waiting) },
+		{ STAT_RUNNING, offsetof(struct stat_reply, running) },
+		{ STAT_DONE, offsetof(struct stat_reply, done) },
+		{ STAT_FAILED, offsetof(struct stat_reply, failed) },
+		{ STAT_PROTOCOL, offsetof(struct stat_reply, protocol) },
 	};
-	static const char *const strkeys[] = { "version" };
+	static const char *const strkeys[] = { STAT_VERSION };
 	struct stat_str *const strs[] = { &r->version };
 
 	return stat_fields(p, r, nums, 6, strkeys, strs, 1);
@@ -164,11 +164,11 @@ static const char *
 stat_parse_worker(char *p, struct stat_worker *w)
 {
 	static const struct stat_key nums[] = {
-		{ "running", offsetof(struct stat_worker, running) },
-		{ "done", offsetof(struct stat_worker, done) },
-		{ "failed", offsetof(struct stat_worker, failed) },
+		{ STAT_RUNNING, offsetof(struct stat_worker, running) },
+		{ STAT_DONE, offsetof(struct stat_worker, done) },
+		{ STAT_FAILED, offsetof(struct stat_worker, failed) },
 	};
-	static const char *const strkeys[] = { "peer" };
+	static const char *const strkeys[] = { STAT_PEER };
 	struct stat_str *const strs[] = { &w->peer };
 	char	*name = proto_word(&p);
 
@@ -181,7 +181,7 @@ stat_parse_worker(char *p, struct stat_worker *w)
 static const char *
 stat_parse_failed(char *p, struct stat_failed *f)
 {
-	static const char *const strkeys[] = { "status", "msg" };
+	static const char *const strkeys[] = { STAT_STATUS, STAT_MSG };
 	struct stat_str *const strs[] = { &f->status, &f->msg };
 	char		*id = proto_word(&p), *name = proto_word(&p), *colon;
 	const char	*bad;
@@ -217,11 +217,11 @@ stat_read(struct client *c, struct stat_reply *r, char **cause)
 		return -1;
 	p = line;
 	kind = proto_word(&p);
-	if (kind != NULL && strcmp(kind, "ERR") == 0) {
+	if (kind != NULL && strcmp(kind, REPLY_ERR) == 0) {
 		*cause = xprintf("server refused: %s", p);
 		return -1;
 	}
-	if (kind == NULL || strcmp(kind, "STAT") != 0) {
+	if (kind == NULL || strcmp(kind, REPLY_STAT) != 0) {
 		*cause = xprintf("unexpected reply to STAT: \"%.80s\"", line);
 		return -1;
 	}
@@ -233,14 +233,14 @@ stat_read(struct client *c, struct stat_reply *r, char **cause)
 		p = line;
 		if ((kind = proto_word(&p)) == NULL)
 			kind = "";
-		if (strcmp(kind, "END") == 0)
+		if (strcmp(kind, REPLY_END) == 0)
 			return 0;
-		if (strcmp(kind, "WORKER") == 0) {
+		if (strcmp(kind, REPLY_WORKER) == 0) {
 			r->workers = xreallocarray(r->workers, r->nworkers + 1,
 			    sizeof *r->workers);
 			memset(&r->workers[r->nworkers], 0, sizeof *r->workers);
 			bad = stat_parse_worker(p, &r->workers[r->nworkers++]);
-		} else if (strcmp(kind, "FAILED") == 0) {
+		} else if (strcmp(kind, REPLY_FAILED) == 0) {
 			r->fails = xreallocarray(r->fails, r->nfails + 1,
 			    sizeof *r->fails);
 			memset(&r->fails[r->nfails], 0, sizeof *r->fails);

@@ -205,7 +205,7 @@ void	 usage_error(const char *, const char *, ...) JQ_PRINTF(2, 3) JQ_NORETURN;
 /* queue.c: the jobs and their states. */
 #include <sys/queue.h>
 enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_NSTATES };
-struct conn;
+struct session;
 struct job {
 	uint64_t		 id;		/* 1-based position in the list */
 	char			*path;		/* input, as the operator named it */
@@ -219,11 +219,11 @@ struct job {
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
-	struct conn		*holder;	/* connection that took it, or NULL */
+	struct session		*holder;	/* session that took it, or NULL */
 	int			 hold_conn;	/* released when holder closes */
 	int			 committing;	/* a result is being made durable */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
-	LIST_ENTRY(job)		 hold_entry;	/* in holder's list */
+	LIST_ENTRY(job)		 hold_entry;	/* in holder->held */
 	struct event		*lease_ev;	/* while running: lease expiry */
 	uint64_t		 lease_ms;	/* lease length of this take */
 	uint64_t		 renewed_ms;	/* monotonic time of last renewal */
@@ -337,7 +337,6 @@ extern struct server server;
 int	 server_run(char **);
 int	 server_init_loop(char **);
 void	 server_wake(void);
-void	 server_job_finished(void);
 struct conn *conn_new(int);
 void	 conn_free(struct conn *);
 void	 conn_retake(struct conn *);
@@ -345,6 +344,101 @@ void	 conn_finish_all(void);
 void	 conn_retake_all(void);
 void	 conn_free_all(void);
 void	 conn_commit_done(struct commit *);
+
+/*
+ * jobs.c: the job lifecycle policy of jq-serve: holders, leases, and what
+ * each end of a run does.  It calls nothing above it; jobs_init gives it the
+ * queue and the hook it calls when waiting TAKEs need another look.
+ */
+void	 jobs_init(struct event_base *, struct queue *,
+	    const struct server_config *, void (*)(void));
+struct job *jobs_take(const char *, struct session *, int, uint64_t);
+void	 jobs_sent(struct job *, uint64_t, const char *);
+void	 jobs_renew(struct job *);
+void	 jobs_renew_held(struct session *, uint64_t);
+void	 jobs_release(struct job *);
+void	 jobs_reopen(struct job *);
+void	 jobs_holder_gone(struct session *, const char *);
+void	 jobs_done(struct job *, uint64_t, const char *);
+void	 jobs_fail_found(struct job *, const char *);
+void	 jobs_fail_reported(struct job *, char *, char *, size_t, const char *);
+int	 jobs_retry(struct job *, const char *, char **);
+const char *jobs_outcome(const struct job *);
+void	 jobs_leases_free(void);
+
+/* payload.c: a payload the server receives (PUT's result, FAIL's message). */
+struct evbuffer;
+struct payload {
+	enum proto_cmd	 cmd;		/* CMD_PUT or CMD_FAIL */
+	struct job	*job;		/* NULL only when refused from the start */
+	uint64_t	 left;		/* bytes left in the current DATA chunk */
+	uint64_t	 total;		/* bytes received so far */
+	uint64_t	 limit;		/* most bytes accepted */
+	uint32_t	 crc;		/* CRC-32C of the bytes received */
+	const char	*err;		/* refused: an ERR_* code; bytes are dropped */
+	char		*errmsg;	/* refused: the text after the code */
+	int		 storing;	/* store is open */
+	struct store	 store;		/* PUT: the result being written */
+	struct evbuffer	*msg;		/* FAIL: the message */
+	char		*status;	/* FAIL: exit:N, signal:N or timeout; or NULL */
+};
+enum payload_next {		/* what a frame line means for the connection */
+	PAYLOAD_MORE,		/* more frame lines follow */
+	PAYLOAD_DATA,		/* left bytes of data follow */
+	PAYLOAD_PUT,		/* a verified result is in store */
+	PAYLOAD_FAIL,		/* a verified FAIL message is in msg */
+	PAYLOAD_REFUSED,	/* ended, refused: answer err and errmsg */
+	PAYLOAD_ABORTED,	/* ended by ABORT: nothing stored */
+	PAYLOAD_BROKEN		/* not a frame line: the stream is lost */
+};
+void	 payload_init(struct payload *);
+void	 payload_begin(struct payload *, enum proto_cmd, struct job *, uint64_t,
+	    const char *, char *);
+void	 payload_data(struct payload *, struct evbuffer *, size_t);
+enum payload_next payload_frame(struct payload *, const char *);
+void	 payload_handover(struct payload *, struct store *);
+char	*payload_message(struct payload *, size_t *);
+void	 payload_reset(struct payload *);
+void	 payload_free(struct payload *);
+
+/*
+ * cmd.c: the requests of jq-serve.  A handler sees a connection as its
+ * session, writes its replies to an evbuffer and returns what the
+ * connection does next; conn.c does it.  cmd.c never calls conn.c.
+ */
+struct session {
+	TAILQ_ENTRY(session)	 entry;		/* in the list STAT reports */
+	char			*peer;		/* address, for logs and STAT */
+	char			*name;		/* worker name, decoded; or NULL */
+	int			 authed;	/* may send more than HELLO */
+	int			 hello;		/* HELLO was answered */
+	char			 nonce[AUTH_HEX_LEN + 1];	/* our challenge */
+	char			 cn[AUTH_HEX_LEN + 1];	/* the client's */
+	int			 worker;	/* has sent TAKE */
+	unsigned		 ndone, nfailed;
+	struct job_list		 held;		/* running jobs it took */
+	/* the TAKE being served (NEXT_TAKE) */
+	char			*take_match;	/* decoded glob, or NULL */
+	int			 take_hold_conn;
+	int			 take_nowait;	/* wait=0 */
+	unsigned		 take_wait_s;	/* wait=; 0: none (or wait=0) */
+	uint64_t		 take_lease_ms;	/* lease=; 0: --lease */
+	/* the payload being received (NEXT_PAYLOAD) */
+	struct payload		 rx;
+};
+enum cmd_next {			/* what the connection does after a request */
+	NEXT_LINE,		/* read the next request */
+	NEXT_CLOSE,		/* close, once the replies are out */
+	NEXT_TAKE,		/* serve the TAKE in take_* */
+	NEXT_PAYLOAD		/* receive the payload begun in rx */
+};
+void	 cmd_session_start(struct session *, char *);
+void	 cmd_session_end(struct session *);
+const char *cmd_who(const struct session *);
+void	 cmd_vreply(struct evbuffer *, const char *, va_list) JQ_PRINTF(2, 0);
+enum cmd_next cmd_greet(struct session *, int, struct evbuffer *);
+enum cmd_next cmd_auth_refuse(struct session *, const char *, struct evbuffer *);
+enum cmd_next cmd_request(struct session *, char *, struct evbuffer *);
 
 /* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
 enum template_kind {

@@ -216,17 +216,17 @@ proto_parse_frame(const char *line, struct proto_frame *f)
 	p = buf;
 	if ((w = proto_word(&p)) == NULL)
 		return -1;
-	if (strcmp(w, "ABORT") == 0) {
+	if (strcmp(w, FRAME_WORD_ABORT) == 0) {
 		f->kind = FRAME_ABORT;
 		return proto_word(&p) == NULL ? 0 : -1;
 	}
-	if (strcmp(w, "DATA") == 0) {
+	if (strcmp(w, FRAME_WORD_DATA) == 0) {
 		f->kind = FRAME_DATA;
 		if ((n = proto_word(&p)) == NULL || proto_word(&p) != NULL)
 			return -1;
 		return parse_u64(n, 0, UINT64_MAX, &f->len);
 	}
-	if (strcmp(w, "END") == 0) {
+	if (strcmp(w, FRAME_WORD_END) == 0) {
 		f->kind = FRAME_END;
 		if ((n = proto_word(&p)) == NULL ||
 		    (c = proto_word(&p)) == NULL || proto_word(&p) != NULL)

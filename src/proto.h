@@ -94,6 +94,71 @@ enum proto_cmd {
 #define ERR_AUTH	"AUTH"		/* not authenticated, or authentication failed; closing */
 #define ERR_TIMEOUT	"TIMEOUT"	/* stalled or idle too long; closing */
 
+/*
+ * Reply words: the first word of each line the server sends outside job
+ * data.  The server writes them, client.c, run.c and jq-stat read them.
+ */
+#define REPLY_GREETING	"JQ"	/* JQ <version> jq-serve/<sw> auth=<mode> [nonce=<sn>] */
+#define REPLY_OK	"OK"	/* OK <id>, OK <version> [auth=], OK <id> lease=, OK bye */
+#define REPLY_ERR	"ERR"	/* ERR <code> <text>, code one of ERR_* */
+#define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease=, then a payload */
+#define REPLY_NOJOB	"NOJOB"	/* NOJOB <reason>, reason one of NOJOB_* */
+#define REPLY_STAT	"STAT"	/* STAT <key>=<n> ...: the first line of a STAT reply */
+#define REPLY_WORKER	"WORKER"	/* WORKER <name> peer= running= done= failed= */
+#define REPLY_FAILED	"FAILED"	/* FAILED <id> <name> status= msg= */
+#define REPLY_END	"END"	/* the last line of a STAT reply */
+#define REPLY_BYE	"bye"	/* after OK, the answer to QUIT */
+
+/* Reasons after NOJOB. */
+#define NOJOB_FINISHED	"finished"	/* no matching job will ever come */
+#define NOJOB_TIMEOUT	"timeout"	/* wait= ran out while matching jobs ran */
+
+/* Authentication modes: the greeting's auth=. */
+#define AUTH_MODE_NONE	"none"		/* jq-serve --no-auth */
+#define AUTH_MODE_PEER	"peer"		/* a UNIX peer running as the server's user */
+#define AUTH_MODE_HMAC	"hmac-sha256"	/* the token, proved in HELLO's auth= */
+
+/* Payload frame words, in both directions (struct proto_frame). */
+#define FRAME_WORD_DATA		"DATA"	/* DATA <n>, then n bytes */
+#define FRAME_WORD_END		"END"	/* END <size> <CRC-32C, 8 hex digits> */
+#define FRAME_WORD_ABORT	"ABORT"	/* the sender abandons the payload */
+
+/* Keys of key=value words in requests and replies. */
+#define KEY_ATTEMPT	"attempt"	/* JOB */
+#define KEY_AUTH	"auth"		/* greeting (mode), HELLO and its OK (proof) */
+#define KEY_EXIT	"exit"		/* FAIL */
+#define KEY_HOLD	"hold"		/* TAKE: HOLD_CONN or HOLD_LEASE */
+#define KEY_LEASE	"lease"		/* TAKE, TOUCH; JOB and TOUCH's OK */
+#define KEY_MATCH	"match"		/* TAKE */
+#define KEY_NAME	"name"		/* HELLO */
+#define KEY_NONCE	"nonce"		/* greeting */
+#define KEY_SIGNAL	"signal"	/* FAIL */
+#define KEY_SIZE	"size"		/* PUT; JOB */
+#define KEY_TIMEOUT	"timeout"	/* FAIL */
+#define KEY_WAIT	"wait"		/* TAKE */
+#define HOLD_CONN	"conn"		/* the job is released when the connection closes */
+#define HOLD_LEASE	"lease"		/* the job runs on until its lease runs out */
+
+/* Keys of the STAT reply's lines: STAT, WORKER and FAILED. */
+#define STAT_TOTAL		"total"		/* STAT: jobs in all */
+#define STAT_WAITING		"waiting"	/* STAT */
+#define STAT_RUNNING		"running"	/* STAT, WORKER */
+#define STAT_DONE		"done"		/* STAT, WORKER */
+#define STAT_FAILED		"failed"	/* STAT, WORKER */
+#define STAT_WORKERS		"workers"	/* STAT: WORKER lines that follow */
+#define STAT_FAILED_LISTED	"failed_listed"	/* STAT: FAILED lines that follow */
+#define STAT_VERSION		"version"	/* STAT: the server's software */
+#define STAT_PROTOCOL		"protocol"	/* STAT: JQ_PROTO_VERSION */
+#define STAT_PEER		"peer"		/* WORKER */
+#define STAT_STATUS		"status"	/* FAILED: a STATUS_* */
+#define STAT_MSG		"msg"		/* FAILED: the tail of the message */
+
+/* The status of a failed job (FAILED status=). */
+#define STATUS_FAILED	"failed"	/* none given, or the server found it */
+#define STATUS_EXIT	"exit"		/* exit:<n> */
+#define STATUS_SIGNAL	"signal"	/* signal:<n> */
+#define STATUS_TIMEOUT	"timeout"
+
 /* Maximum decimal digits of a uint64_t plus NUL. */
 #define PROTO_U64_LEN	21
 

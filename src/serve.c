@@ -274,6 +274,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 
 	queue_init(q);
 	for (i = 0; i < files->n; i++) {
+		memset(&st, 0, sizeof st);
 		if (strlen(files->v[i]) > JQ_NAME_MAX)
 			why = xprintf("name longer than %d bytes", JQ_NAME_MAX);
 		else

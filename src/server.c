@@ -5,7 +5,15 @@
  * Anything that can change what a waiting TAKE would get (a job released,
  * finished or failed) calls server_wake(), which only schedules
  * server_check() for the next loop iteration.  So no handler ever walks the
- * waiters list while another handler is changing it.
+ * waiters list while another handler is changing it.  jobs.c, which makes
+ * those changes, calls it through the hook jobs_init hands it.
+ *
+ * Calls between the server's files run one way, each calling only files
+ * further down: server.c -> conn.c -> cmd.c -> payload.c -> jobs.c ->
+ * queue.c, journal.c, joblog.c (and store.c, commit.c below them).  The
+ * only way back up is the two hooks server.c hands down: server_wake to
+ * jobs.c (jobs_init) and conn_commit_done to commit.c (commit_start).
+ * conn.c and cmd.c read the server's state, the global `server`.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -39,13 +47,6 @@ void
 server_wake(void)
 {
 	event_active(server.check, EV_TIMEOUT, 0);
-}
-
-/* A job finished: the run may be over, waiting TAKEs may get NOJOB. */
-void
-server_job_finished(void)
-{
-	server_wake();
 }
 
 /* Stop listening and remove UNIX socket files. */
@@ -286,6 +287,7 @@ server_run(char **cause)
 		free(name);
 		names = tmp;
 	}
+	jobs_init(server.base, &server.queue, &server.cfg, server_wake);
 	if (commit_start(server.base, conn_commit_done, cause) != 0) {
 		server_unlisten();
 		free(names);
@@ -330,12 +332,7 @@ server_run(char **cause)
 	server_unlisten();
 	commit_stop();		/* results handed over are made durable */
 	conn_free_all();
-	for (i = 0; i < server.queue.njobs; i++) {
-		if (server.queue.jobs[i].lease_ev != NULL) {
-			event_free(server.queue.jobs[i].lease_ev);
-			server.queue.jobs[i].lease_ev = NULL;
-		}
-	}
+	jobs_leases_free();
 	event_free(sigs[0]);
 	event_free(sigs[1]);
 	event_free(sigs[2]);
@@ -357,5 +354,6 @@ server_init_loop(char **cause)
 		return -1;
 	}
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
+	jobs_init(server.base, &server.queue, &server.cfg, server_wake);
 	return commit_start(server.base, conn_commit_done, cause);
 }

@@ -83,7 +83,7 @@ run_slot_keepalive(struct run_slot *s, struct run_job *j)
 	int		 rc;
 
 	if (j->put_started)
-		rc = client_send(c, &cause, "DATA 0");
+		rc = client_send(c, &cause, FRAME_WORD_DATA " 0");
 	else if ((rc = client_send(c, &cause, "TOUCH %s", j->cj->id)) == 0)
 		run_conn_owe(s, OWED_TOUCH, NULL, NULL);
 	if (rc != 0 || client_flush(c, &cause) != 0)

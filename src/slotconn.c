@@ -184,7 +184,7 @@ run_conn_touch_reply(struct run_slot *s)
 	uint64_t	 lease;
 
 	if (client_reply(s->link.c, &rest, &cause) == 0) {
-		if ((v = proto_word_kv(rest, "lease", &len)) != NULL &&
+		if ((v = proto_word_kv(rest, KEY_LEASE, &len)) != NULL &&
 		    len < sizeof num) {
 			memcpy(num, v, len);
 			num[len] = '\0';
@@ -221,8 +221,8 @@ run_conn_reply(struct run_slot *s)
 	case OWED_ABORTED:
 		if ((line = client_line(c, &cause)) == NULL)
 			rc = run_conn_fatal(s, cause);
-		else if (strncmp(line, "ERR " ERR_ABORTED, 4 +
-		    strlen(ERR_ABORTED)) != 0)
+		else if (strncmp(line, REPLY_ERR " " ERR_ABORTED,
+		    strlen(REPLY_ERR " " ERR_ABORTED)) != 0)
 			rc = run_conn_fatal(s, xprintf("unexpected reply to "
 			    "ABORT: \"%.80s\"", line));
 		break;

@@ -1,0 +1,590 @@
+/*
+ * cmd.c: the requests of jq-serve: the greeting and authentication, the
+ * dispatch table, one handler per verb, and the STAT reply.
+ *
+ * A handler sees a connection only as its session (struct session: who
+ * the peer is, what it has proved, the jobs it holds, the TAKE or payload
+ * it asked for).  It writes its replies to the evbuffer it is given and
+ * returns what the connection does next (enum cmd_next); conn.c does that.
+ * So cmd.c never calls conn.c, and the requests can be read without the
+ * state machine.  What a request does to a job is jobs.c's.
+ *
+ * Authentication (auth.c) comes first: until HELLO proves the peer holds
+ * the token (or cmd_greet finds, by SO_PEERCRED, that a UNIX peer is our
+ * own user), anything but HELLO is refused and the connection closes
+ * (cmd_auth_refuse).  conn.c caps lines at JQ_AUTH_LINE_MAX meanwhile and
+ * ends the handshake after JQ_HANDSHAKE_MS.  The peer learns nothing
+ * before that but the greeting.
+ */
+#include <sys/socket.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "jq.h"
+
+/* Every session, in the order connections came: the WORKER lines of STAT. */
+static TAILQ_HEAD(, session)	 cmd_sessions =
+    TAILQ_HEAD_INITIALIZER(cmd_sessions);
+
+/* Start the session of a new connection from peer (now the session's). */
+void
+cmd_session_start(struct session *s, char *peer)
+{
+	memset(s, 0, sizeof *s);
+	s->peer = peer;
+	LIST_INIT(&s->held);
+	payload_init(&s->rx);
+	TAILQ_INSERT_TAIL(&cmd_sessions, s, entry);
+}
+
+/* End a session: free what it holds (its jobs must be let go first). */
+void
+cmd_session_end(struct session *s)
+{
+	TAILQ_REMOVE(&cmd_sessions, s, entry);
+	payload_free(&s->rx);
+	free(s->take_match);
+	free(s->name);
+	free(s->peer);
+}
+
+/* The name a session goes by in logs: its worker name, else its address. */
+const char *
+cmd_who(const struct session *s)
+{
+	return s->name ? s->name : s->peer;
+}
+
+/* Append a reply line to out; the LF is added here. */
+void
+cmd_vreply(struct evbuffer *out, const char *fmt, va_list ap)
+{
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\n", 1);
+}
+
+/* Append a reply line to out, printf-style. */
+JQ_PRINTF(2, 3)
+static void
+cmd_reply(struct evbuffer *out, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	cmd_vreply(out, fmt, ap);
+	va_end(ap);
+}
+
+/* Refuse the peer: ERR AUTH with a reason, logged; the connection closes. */
+enum cmd_next
+cmd_auth_refuse(struct session *s, const char *why, struct evbuffer *out)
+{
+	log_warnx("%s: authentication refused: %s", s->peer, why);
+	cmd_reply(out, REPLY_ERR " %s %s; closing", ERR_AUTH, why);
+	return NEXT_CLOSE;
+}
+
+/*
+ * Decide how the peer on socket fd authenticates, and greet it.  A UNIX
+ * peer running as our own user is trusted (unless --unix-auth token); one
+ * running as anybody else is refused outright.
+ */
+enum cmd_next
+cmd_greet(struct session *s, int fd, struct evbuffer *out)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof ss;
+	struct ucred		 cred;
+	socklen_t		 clen = sizeof cred;
+	char			 why[128];
+
+	if (server.cfg.key == NULL) {
+		s->authed = 1;
+		cmd_reply(out, REPLY_GREETING " %d jq-serve/%s " KEY_AUTH "="
+		    AUTH_MODE_NONE, JQ_PROTO_VERSION, JQ_VERSION);
+		return NEXT_LINE;
+	}
+	memset(&ss, 0, sizeof ss);	/* getsockname may fill less of it */
+	if (!server.cfg.unix_token &&
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    ss.ss_family == AF_UNIX) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0)
+			return cmd_auth_refuse(s, "cannot tell who the peer is",
+			    out);
+		if (cred.uid != geteuid()) {
+			snprintf(why, sizeof why, "peer uid %u is not the "
+			    "server's uid %u", (unsigned)cred.uid,
+			    (unsigned)geteuid());
+			return cmd_auth_refuse(s, why, out);
+		}
+		s->authed = 1;
+		cmd_reply(out, REPLY_GREETING " %d jq-serve/%s " KEY_AUTH "="
+		    AUTH_MODE_PEER, JQ_PROTO_VERSION, JQ_VERSION);
+		return NEXT_LINE;
+	}
+	auth_nonce(s->nonce);
+	cmd_reply(out, REPLY_GREETING " %d jq-serve/%s " KEY_AUTH "="
+	    AUTH_MODE_HMAC " " KEY_NONCE "=%s", JQ_PROTO_VERSION, JQ_VERSION,
+	    s->nonce);
+	return NEXT_LINE;
+}
+
+/* Find the job named by a request, or say why not in *err and *errmsg. */
+static struct job *
+cmd_job(struct proto_req *r, const char **err, char **errmsg)
+{
+	struct job	*j;
+
+	if ((j = queue_find(&server.queue, r->argv[0])) == NULL) {
+		*err = ERR_NOSUCHJOB;
+		*errmsg = xprintf("no job with id \"%.40s\"", r->argv[0]);
+		return NULL;
+	}
+	return j;
+}
+
+/* Find the job named by a request, or answer why there is none. */
+static struct job *
+cmd_job_or_reply(struct proto_req *r, struct evbuffer *out)
+{
+	const char	*err = NULL;
+	char		*errmsg = NULL;
+	struct job	*j;
+
+	if ((j = cmd_job(r, &err, &errmsg)) == NULL) {
+		cmd_reply(out, REPLY_ERR " %s %s", err, errmsg);
+		free(errmsg);
+	}
+	return j;
+}
+
+/* A payload follows the request: begin receiving it (refused if err). */
+static enum cmd_next
+cmd_receive(struct session *s, enum proto_cmd cmd, struct job *j,
+    const char *err, char *errmsg)
+{
+	payload_begin(&s->rx, cmd, j, cmd == CMD_PUT ? server.cfg.max_result :
+	    JQ_MSG_MAX, err, errmsg);
+	return NEXT_PAYLOAD;
+}
+
+/*
+ * Check HELLO's auth=CN:MAC against our nonce; 0 if it proves the token.
+ * Anything else refuses (and the connection closes).
+ */
+static int
+cmd_hello_auth(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	const char	*v;
+	char		 cn[AUTH_HEX_LEN + 1], mac[AUTH_HEX_LEN + 1];
+
+	if ((v = proto_kv(r, KEY_AUTH)) == NULL) {
+		cmd_auth_refuse(s, "this server needs a token (auth=)",
+		    out);
+		return -1;
+	}
+	if (strlen(v) != 2 * AUTH_HEX_LEN + 1 || v[AUTH_HEX_LEN] != ':') {
+		cmd_auth_refuse(s, "malformed auth=", out);
+		return -1;
+	}
+	memcpy(cn, v, AUTH_HEX_LEN);
+	cn[AUTH_HEX_LEN] = '\0';
+	memcpy(mac, v + AUTH_HEX_LEN + 1, AUTH_HEX_LEN + 1);
+	if (auth_check(server.cfg.key, "client", s->nonce, cn, mac) != 0) {
+		cmd_auth_refuse(s, "wrong token", out);
+		return -1;
+	}
+	memcpy(s->cn, cn, sizeof s->cn);
+	s->authed = 1;
+	return 0;
+}
+
+/* HELLO <version> [name=<worker>] [auth=<cnonce>:<mac>] */
+static enum cmd_next
+cmd_hello(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	const char	*name;
+	uint64_t	 v;
+	ssize_t		 n;
+	char		*dup, mac[AUTH_HEX_LEN + 1];
+	int		 first = !s->authed;	/* the proof is good once */
+
+	if (first && cmd_hello_auth(s, r, out) != 0)
+		return NEXT_CLOSE;
+	if (s->hello) {
+		cmd_reply(out, REPLY_ERR " %s HELLO was already said", ERR_HELLO);
+		return NEXT_LINE;
+	}
+	if (parse_u64(r->argv[0], 0, UINT64_MAX, &v) != 0) {
+		cmd_reply(out, REPLY_ERR " %s bad version \"%.20s\"%s",
+		    ERR_PROTO, r->argv[0], first ? "; closing" : "");
+		return first ? NEXT_CLOSE : NEXT_LINE;
+	}
+	if (v < JQ_PROTO_MIN) {
+		cmd_reply(out, REPLY_ERR " %s this server speaks versions %d to "
+		    "%d; closing", ERR_VERSION, JQ_PROTO_MIN, JQ_PROTO_VERSION);
+		return NEXT_CLOSE;
+	}
+	if ((name = proto_kv(r, KEY_NAME)) != NULL) {
+		dup = xstrdup(name);
+		if ((n = proto_decode(dup)) < 0 || n > JQ_WORKER_MAX ||
+		    memchr(dup, '\0', (size_t)n) != NULL) {
+			free(dup);
+			cmd_reply(out, REPLY_ERR " %s bad worker name (at most "
+			    "%d bytes, percent-encoded)%s", ERR_PROTO,
+			    JQ_WORKER_MAX, first ? "; closing" : "");
+			return first ? NEXT_CLOSE : NEXT_LINE;
+		}
+		free(s->name);
+		s->name = dup;
+	}
+	s->hello = 1;
+	if (s->nonce[0] != '\0') {
+		auth_mac(server.cfg.key, "server", s->nonce, s->cn, mac);
+		cmd_reply(out, REPLY_OK " %u " KEY_AUTH "=%s", v < JQ_PROTO_VERSION ?
+		    (unsigned)v : JQ_PROTO_VERSION, mac);
+		return NEXT_LINE;
+	}
+	cmd_reply(out, REPLY_OK " %u", v < JQ_PROTO_VERSION ? (unsigned)v :
+	    JQ_PROTO_VERSION);
+	return NEXT_LINE;
+}
+
+/* TAKE [match=<glob>] [wait=<seconds>] [hold=conn|lease] [lease=<seconds>] */
+static enum cmd_next
+cmd_take(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	const char	*match = proto_kv(r, KEY_MATCH);
+	const char	*wait = proto_kv(r, KEY_WAIT);
+	const char	*hold = proto_kv(r, KEY_HOLD);
+	const char	*lease = proto_kv(r, KEY_LEASE);
+	unsigned	 secs = 0, lease_s = 0;
+	ssize_t		 n;
+	char		*dup = NULL;
+
+	if (hold != NULL && strcmp(hold, HOLD_CONN) != 0 &&
+	    strcmp(hold, HOLD_LEASE) != 0) {
+		cmd_reply(out, REPLY_ERR " %s hold= must be conn or lease",
+		    ERR_PROTO);
+		return NEXT_LINE;
+	}
+	if (wait != NULL && parse_uint(wait, 0, JQ_SECONDS_MAX, &secs) != 0) {
+		cmd_reply(out, REPLY_ERR " %s wait= must be 0 to %d seconds",
+		    ERR_PROTO, JQ_SECONDS_MAX);
+		return NEXT_LINE;
+	}
+	if (lease != NULL && parse_uint(lease, 1, JQ_SECONDS_MAX, &lease_s)
+	    != 0) {
+		cmd_reply(out, REPLY_ERR " %s lease= must be 1 to %d seconds",
+		    ERR_PROTO, JQ_SECONDS_MAX);
+		return NEXT_LINE;
+	}
+	if (match != NULL) {
+		dup = xstrdup(match);
+		if ((n = proto_decode(dup)) <= 0 || n > JQ_GLOB_MAX ||
+		    memchr(dup, '\0', (size_t)n) != NULL) {
+			free(dup);
+			cmd_reply(out, REPLY_ERR " %s bad match= pattern (1 to "
+			    "%d bytes, percent-encoded)", ERR_PROTO, JQ_GLOB_MAX);
+			return NEXT_LINE;
+		}
+	}
+	s->worker = 1;
+	s->take_match = dup;
+	s->take_hold_conn = hold != NULL && strcmp(hold, HOLD_CONN) == 0;
+	s->take_nowait = wait != NULL && secs == 0;
+	s->take_wait_s = wait != NULL ? secs : 0;
+	s->take_lease_ms = (uint64_t)lease_s * 1000;
+	return NEXT_TAKE;
+}
+
+/* PUT <id> [size=<n>], then a payload. */
+static enum cmd_next
+cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	const char	*err = NULL, *size = proto_kv(r, KEY_SIZE), *outcome;
+	char		*errmsg = NULL;
+	struct job	*j;
+	uint64_t	 n;
+
+	(void)out;
+	if ((j = cmd_job(r, &err, &errmsg)) != NULL) {
+		if ((outcome = jobs_outcome(j)) != NULL) {
+			err = ERR_DONE;
+			errmsg = xprintf("job %llu already %s; this result was "
+			    "not stored", (unsigned long long)j->id, outcome);
+		} else if (size != NULL && parse_u64(size, 0, UINT64_MAX, &n)
+		    != 0) {
+			err = ERR_PROTO;
+			errmsg = xprintf("size=%.24s is not a number; nothing "
+			    "stored", size);
+		} else if (size != NULL && n > server.cfg.max_result) {
+			err = ERR_TOOBIG;
+			errmsg = xprintf("size=%.24s is over the limit of %llu "
+			    "bytes; nothing stored", size,
+			    (unsigned long long)server.cfg.max_result);
+		}
+	}
+	return cmd_receive(s, CMD_PUT, j, err, errmsg);
+}
+
+/* FAIL <id> [exit=<n>] [signal=<n>] [timeout=1], then the message. */
+static enum cmd_next
+cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	const char	*err = NULL, *v, *outcome;
+	char		*errmsg = NULL;
+	struct job	*j;
+	unsigned	 n;
+	enum cmd_next	 next;
+
+	(void)out;
+	if ((j = cmd_job(r, &err, &errmsg)) != NULL &&
+	    (outcome = jobs_outcome(j)) != NULL) {
+		err = ERR_DONE;
+		errmsg = xprintf("job %llu already %s", (unsigned long long)j->id,
+		    outcome);
+	}
+	if (err == NULL && (v = proto_kv(r, KEY_EXIT)) != NULL &&
+	    parse_uint(v, 0, 255, &n) != 0) {
+		err = ERR_PROTO;
+		errmsg = xprintf("exit=%.24s is not a number from 0 to 255", v);
+	}
+	if (err == NULL && (v = proto_kv(r, KEY_SIGNAL)) != NULL &&
+	    parse_uint(v, 1, 128, &n) != 0) {
+		err = ERR_PROTO;
+		errmsg = xprintf("signal=%.24s is not a number from 1 to 128", v);
+	}
+	next = cmd_receive(s, CMD_FAIL, j, err, errmsg);
+	if ((v = proto_kv(r, KEY_EXIT)) != NULL && parse_uint(v, 0, 255, &n) == 0)
+		s->rx.status = xprintf(STATUS_EXIT ":%u", n);
+	else if ((v = proto_kv(r, KEY_SIGNAL)) != NULL &&
+	    parse_uint(v, 1, 128, &n) == 0)
+		s->rx.status = xprintf(STATUS_SIGNAL ":%u", n);
+	else if (proto_kv(r, KEY_TIMEOUT) != NULL)
+		s->rx.status = xstrdup(STATUS_TIMEOUT);
+	return next;
+}
+
+/* RELEASE <id>: a running job goes back to the queue. */
+static enum cmd_next
+cmd_release(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	struct job	*j;
+
+	if ((j = cmd_job_or_reply(r, out)) == NULL)
+		return NEXT_LINE;
+	if (j->state != JOB_RUNNING) {
+		cmd_reply(out, REPLY_ERR " %s job %llu is not running",
+		    ERR_NOTHELD, (unsigned long long)j->id);
+		return NEXT_LINE;
+	}
+	jobs_release(j);
+	log_info("job %llu %s released by %s", (unsigned long long)j->id,
+	    j->path, cmd_who(s));
+	cmd_reply(out, REPLY_OK " %llu", (unsigned long long)j->id);
+	return NEXT_LINE;
+}
+
+/* TOUCH <id> [lease=<seconds>]: renew the lease of a running job. */
+static enum cmd_next
+cmd_touch(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	const char	*v;
+	struct job	*j;
+	unsigned	 secs = 0;
+
+	(void)s;
+	if ((j = cmd_job_or_reply(r, out)) == NULL)
+		return NEXT_LINE;
+	if ((v = proto_kv(r, KEY_LEASE)) != NULL &&
+	    parse_uint(v, 1, JQ_SECONDS_MAX, &secs) != 0) {
+		cmd_reply(out, REPLY_ERR " %s lease= must be 1 to %d seconds",
+		    ERR_PROTO, JQ_SECONDS_MAX);
+		return NEXT_LINE;
+	}
+	if (j->state != JOB_RUNNING) {
+		cmd_reply(out, REPLY_ERR " %s job %llu is not running",
+		    ERR_NOTHELD, (unsigned long long)j->id);
+		return NEXT_LINE;
+	}
+	if (v != NULL)
+		j->lease_ms = (uint64_t)secs * 1000;
+	jobs_renew(j);
+	cmd_reply(out, REPLY_OK " %llu " KEY_LEASE "=%llu",
+	    (unsigned long long)j->id, (unsigned long long)(j->lease_ms + 999) /
+	    1000);
+	return NEXT_LINE;
+}
+
+/* RETRY <id>: a failed job waits again, its attempts counted afresh. */
+static enum cmd_next
+cmd_retry(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	char		*errmsg = NULL;
+	struct job	*j;
+	int		 ended;
+
+	if ((j = cmd_job_or_reply(r, out)) == NULL)
+		return NEXT_LINE;
+	/*
+	 * The run ends the moment every job has finished, not when the
+	 * deferred server_check notices: a RETRY read in the same batch as
+	 * the last PUT must not revive it.
+	 */
+	ended = server.finishing || queue_all_finished(&server.queue);
+	if (j->state != JOB_FAILED || ended) {
+		cmd_reply(out, REPLY_ERR " %s job %llu %s", ERR_NOTHELD,
+		    (unsigned long long)j->id, ended ?
+		    "cannot run again: the run has ended" : "has not failed");
+		return NEXT_LINE;
+	}
+	if (jobs_retry(j, cmd_who(s), &errmsg) != 0) {
+		cmd_reply(out, REPLY_ERR " %s %s", ERR_IO, errmsg);
+		free(errmsg);
+		return NEXT_LINE;
+	}
+	cmd_reply(out, REPLY_OK " %llu", (unsigned long long)j->id);
+	return NEXT_LINE;
+}
+
+/* Append one WORKER line for session w. */
+static void
+cmd_stat_worker(const struct session *w, struct evbuffer *out)
+{
+	struct job	*j;
+	unsigned	 running = 0;
+	char		*name, *peer;
+
+	LIST_FOREACH(j, &w->held, hold_entry)
+		running++;
+	name = w->name ? proto_encode_dup(w->name, strlen(w->name)) :
+	    proto_encode_dup(w->peer, strlen(w->peer));
+	peer = proto_encode_dup(w->peer, strlen(w->peer));
+	cmd_reply(out, REPLY_WORKER " %s " STAT_PEER "=%s " STAT_RUNNING "=%u "
+	    STAT_DONE "=%u " STAT_FAILED "=%u", name, peer, running, w->ndone,
+	    w->nfailed);
+	free(name);
+	free(peer);
+}
+
+/* Encode the tail of a job's failure message in at most room bytes. */
+static char *
+cmd_stat_msg(const struct job *j, size_t room)
+{
+	const char	*m = j->fail_msg ? j->fail_msg : "";
+	size_t		 len = j->fail_msg ? j->fail_len : 0, skip = 0;
+
+	/* a byte encodes to 1 or 3 characters: drop from the front */
+	while (proto_encoded_len(m + skip, len - skip) >= room)
+		skip += (proto_encoded_len(m + skip, len - skip) - room) / 3 + 1;
+	return proto_encode_dup(m + skip, len - skip);
+}
+
+/* STAT: counts, workers, failed jobs, END. */
+static enum cmd_next
+cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	struct queue	*q = &server.queue;
+	struct session	*w;
+	struct job	*j;
+	unsigned	 nworkers = 0, nfailed = 0;
+	size_t		 i;
+	char		*name, *msg;
+
+	(void)s;
+	(void)r;
+	TAILQ_FOREACH(w, &cmd_sessions, entry)
+		nworkers += w->worker;
+	nfailed = q->count[JOB_FAILED] < JQ_STAT_FAILED_MAX ?
+	    (unsigned)q->count[JOB_FAILED] : JQ_STAT_FAILED_MAX;
+	cmd_reply(out, REPLY_STAT " " STAT_TOTAL "=%zu " STAT_WAITING "=%zu "
+	    STAT_RUNNING "=%zu " STAT_DONE "=%zu " STAT_FAILED "=%zu "
+	    STAT_WORKERS "=%u " STAT_FAILED_LISTED "=%u " STAT_VERSION "=%s "
+	    STAT_PROTOCOL "=%d", q->njobs, q->count[JOB_WAITING],
+	    q->count[JOB_RUNNING], q->count[JOB_DONE], q->count[JOB_FAILED],
+	    nworkers, nfailed, JQ_VERSION, JQ_PROTO_VERSION);
+	TAILQ_FOREACH(w, &cmd_sessions, entry)
+		if (w->worker)
+			cmd_stat_worker(w, out);
+	for (i = 0; i < q->njobs && nfailed > 0; i++) {
+		j = &q->jobs[i];
+		if (j->state != JOB_FAILED)
+			continue;
+		nfailed--;
+		name = proto_encode_dup(j->path, strlen(j->path));
+		msg = cmd_stat_msg(j, JQ_LINE_MAX - 128 - strlen(name));
+		cmd_reply(out, REPLY_FAILED " %llu %s " STAT_STATUS "=%s "
+		    STAT_MSG "=%s", (unsigned long long)j->id, name,
+		    j->fail_status ? j->fail_status : STATUS_FAILED, msg);
+		free(name);
+		free(msg);
+	}
+	cmd_reply(out, REPLY_END);
+	return NEXT_LINE;
+}
+
+/* QUIT */
+static enum cmd_next
+cmd_quit(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	(void)s;
+	(void)r;
+	cmd_reply(out, REPLY_OK " " REPLY_BYE);
+	return NEXT_CLOSE;
+}
+
+/* Handlers, indexed by enum proto_cmd. */
+static enum cmd_next (*const cmd_handlers[CMD_COUNT])(struct session *,
+    struct proto_req *, struct evbuffer *) = {
+	[CMD_HELLO] = cmd_hello,
+	[CMD_TAKE] = cmd_take,
+	[CMD_PUT] = cmd_put,
+	[CMD_FAIL] = cmd_fail,
+	[CMD_RELEASE] = cmd_release,
+	[CMD_TOUCH] = cmd_touch,
+	[CMD_RETRY] = cmd_retry,
+	[CMD_STAT] = cmd_stat,
+	[CMD_QUIT] = cmd_quit,
+};
+
+/*
+ * Handle one request line of session s, replies to out; return what the
+ * connection does next.
+ */
+enum cmd_next
+cmd_request(struct session *s, char *line, struct evbuffer *out)
+{
+	struct proto_req	 r;
+	char			*cause;
+
+	if (!s->authed) {
+		if (proto_parse_request(line, &r, &cause) != 0) {
+			free(cause);
+			return cmd_auth_refuse(s, "authenticate first", out);
+		}
+		if (r.cmd != CMD_HELLO)
+			return cmd_auth_refuse(s, "authenticate first", out);
+		return cmd_hello(s, &r, out);
+	}
+	if (proto_parse_request(line, &r, &cause) != 0) {
+		/* a payload follows all the same: drop it, then answer */
+		if (r.flags & PROTO_PAYLOAD)
+			return cmd_receive(s, r.cmd, NULL, ERR_PROTO, cause);
+		cmd_reply(out, REPLY_ERR " %s %s", ERR_PROTO, cause);
+		free(cause);
+		return NEXT_LINE;
+	}
+	if (!s->hello && !(r.flags & PROTO_PREHELLO)) {
+		if (r.flags & PROTO_PAYLOAD)
+			return cmd_receive(s, r.cmd, NULL, ERR_HELLO,
+			    xstrdup("say HELLO first"));
+		cmd_reply(out, REPLY_ERR " %s say HELLO first", ERR_HELLO);
+		return NEXT_LINE;
+	}
+	return cmd_handlers[r.cmd](s, &r, out);
+}

@@ -1,0 +1,309 @@
+/*
+ * jobs.c: the job lifecycle policy of jq-serve: who holds a running job, its
+ * lease, and what each way a run ends does to the job.  queue.c keeps the
+ * states (queue_set_state is the one transition point); this file decides
+ * which transition an event calls for, and keeps the joblog, the journal
+ * and the log in step with it.
+ *
+ * A job is taken for a session (jobs_take): it runs, held by that session,
+ * and its lease starts.  A lease is renewed by TOUCH (jobs_renew) and, for a
+ * hold=conn job, by any traffic from its holder (jobs_renew_held).  A run
+ * ends in one of these ways:
+ *
+ *   jobs_done           its result is stored and journaled: DONE, final
+ *   jobs_fail_reported  a FAIL: the job waits again, at the end of the
+ *                       queue, while --retries allows; then FAILED, final
+ *   jobs_fail_found     the server cannot read the job's file: FAILED, final
+ *   jobs_release        handed back by RELEASE, by its hold=conn holder
+ *                       leaving (jobs_holder_gone) or by its lease running
+ *                       out: it waits again, at the front of the queue
+ *   jobs_reopen         the server could not store a result for it:
+ *                       released at once, so that the next try need not
+ *                       wait for the lease (which traffic on a hold=conn
+ *                       connection would otherwise keep renewing)
+ *
+ * and a FAILED job waits again after RETRY (jobs_retry), its failures
+ * counted afresh.
+ *
+ * Journal failures: a final failure the journal cannot take still stands
+ * for this run (after a crash the job would simply run again), so it is
+ * only logged; a RETRY the journal cannot take is refused, and the job
+ * stays failed.
+ *
+ * jobs.c calls nothing above it (conn.c, cmd.c, server.c).  Whatever may
+ * change what a waiting TAKE gets, or end the run, calls the wake hook
+ * given to jobs_init (server_wake), which only schedules a look at the
+ * queue for the next loop iteration.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "jq.h"
+
+static struct event_base		*jobs_base;
+static struct queue			*jobs_queue;
+static const struct server_config	*jobs_cfg;
+static void				(*jobs_wake)(void);
+
+/* Give jobs.c the loop, the queue, --lease and --retries, and the wake hook. */
+void
+jobs_init(struct event_base *base, struct queue *q,
+    const struct server_config *cfg, void (*wake)(void))
+{
+	jobs_base = base;
+	jobs_queue = q;
+	jobs_cfg = cfg;
+	jobs_wake = wake;
+}
+
+/* A job stops running: drop it from its holder's list, stop its lease. */
+static void
+jobs_leave(struct job *j)
+{
+	if (j->holder != NULL) {
+		LIST_REMOVE(j, hold_entry);
+		j->holder = NULL;
+	}
+	if (j->lease_ev != NULL) {
+		event_free(j->lease_ev);
+		j->lease_ev = NULL;
+	}
+}
+
+/* A running job goes back to the queue, first in line, for another worker. */
+void
+jobs_release(struct job *j)
+{
+	joblog_end(j, "lost", 0);
+	jobs_leave(j);
+	queue_release(jobs_queue, j);
+	jobs_wake();
+}
+
+/* A job's lease ran out: it goes back to the queue for another worker. */
+static void
+jobs_lease_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct job	*j = arg;
+
+	(void)fd;
+	(void)what;
+	if (j->state != JOB_RUNNING)
+		return;
+	log_info("job %llu %s: lease of %llu ms ran out; it waits again",
+	    (unsigned long long)j->id, j->path, (unsigned long long)j->lease_ms);
+	jobs_release(j);
+}
+
+/* Start or renew the lease of a running job. */
+void
+jobs_renew(struct job *j)
+{
+	struct timeval	 tv;
+
+	if (j->lease_ev == NULL)
+		j->lease_ev = evtimer_new(jobs_base, jobs_lease_expired, j);
+	tv.tv_sec = (time_t)(j->lease_ms / 1000);
+	tv.tv_usec = (suseconds_t)(j->lease_ms % 1000 * 1000);
+	evtimer_add(j->lease_ev, &tv);
+	j->renewed_ms = util_now_ms();
+}
+
+/*
+ * Input from a session at time now is a sign of life: renew the leases of
+ * its hold=conn jobs.  Renewing re-arms a timer: do it at most 4 times a
+ * lease.
+ */
+void
+jobs_renew_held(struct session *s, uint64_t now)
+{
+	struct job	*j;
+
+	LIST_FOREACH(j, &s->held, hold_entry)
+		if (j->hold_conn && now - j->renewed_ms >= j->lease_ms / 4)
+			jobs_renew(j);
+}
+
+/*
+ * Take the next waiting job that matches match (NULL: any) for session s:
+ * it runs, held by s, for a lease of lease_ms (0: --lease).  NULL when no
+ * such job waits.
+ */
+struct job *
+jobs_take(const char *match, struct session *s, int hold_conn,
+    uint64_t lease_ms)
+{
+	struct job	*j;
+
+	if ((j = queue_take(jobs_queue, match)) == NULL)
+		return NULL;
+	j->holder = s;
+	j->hold_conn = hold_conn;
+	LIST_INSERT_HEAD(&s->held, j, hold_entry);
+	j->lease_ms = lease_ms ? lease_ms : jobs_cfg->lease_ms;
+	jobs_renew(j);
+	return j;
+}
+
+/* A taken job's data, size bytes, goes out to who: an attempt starts. */
+void
+jobs_sent(struct job *j, uint64_t size, const char *who)
+{
+	j->size_in = size;
+	joblog_start(j, who);
+	log_info("job %llu %s taken by %s (attempt %u)",
+	    (unsigned long long)j->id, j->path, who, j->attempt);
+}
+
+/* A result for j could not be stored: if it runs, it waits again now. */
+void
+jobs_reopen(struct job *j)
+{
+	if (j == NULL || j->state != JOB_RUNNING)
+		return;
+	jobs_release(j);
+}
+
+/*
+ * Session s, known as who, is gone: its hold=conn jobs go back to the
+ * queue; its hold=lease jobs run on until their leases run out.
+ */
+void
+jobs_holder_gone(struct session *s, const char *who)
+{
+	struct job	*j;
+
+	while ((j = LIST_FIRST(&s->held)) != NULL) {
+		if (!j->hold_conn) {	/* hold=lease: runs on without us */
+			LIST_REMOVE(j, hold_entry);
+			j->holder = NULL;
+			continue;
+		}
+		if (j->state != JOB_RUNNING) {
+			jobs_leave(j);
+			continue;
+		}
+		jobs_release(j);
+		log_info("job %llu %s released: %s disconnected",
+		    (unsigned long long)j->id, j->path, who);
+	}
+}
+
+/* The result of j, size bytes from who, is stored and journaled. */
+void
+jobs_done(struct job *j, uint64_t size, const char *who)
+{
+	jobs_leave(j);
+	joblog_end(j, "0", size);
+	queue_finish(jobs_queue, j, JOB_DONE);
+	log_info("job %llu %s done by %s: %llu bytes to %s",
+	    (unsigned long long)j->id, j->path, who, (unsigned long long)size,
+	    j->result);
+	jobs_wake();
+}
+
+/* Record a final failure in the journal; if it cannot, the failure stands. */
+static void
+jobs_journal_failed(struct job *j)
+{
+	char	*cause;
+
+	if (journal_failed(j, &cause) != 0) {
+		log_warnx("job %llu %s: %s", (unsigned long long)j->id, j->path,
+		    cause);
+		free(cause);
+	}
+}
+
+/* The server cannot run j (msg says why): it fails, final. */
+void
+jobs_fail_found(struct job *j, const char *msg)
+{
+	jobs_leave(j);
+	free(j->fail_status);
+	free(j->fail_msg);
+	j->fail_status = xstrdup(STATUS_FAILED);
+	j->fail_msg = xstrdup(msg);
+	j->fail_len = strlen(msg);
+	joblog_end(j, j->fail_status, 0);
+	queue_finish(jobs_queue, j, JOB_FAILED);
+	log_warnx("job %llu %s failed: %s", (unsigned long long)j->id, j->path,
+	    msg);
+	jobs_journal_failed(j);
+	jobs_wake();
+}
+
+/*
+ * who reported j failed with status (NULL: STATUS_FAILED) and the len
+ * bytes of msg (NUL-terminated); both are now the job's.  It runs again
+ * while --retries allows, else it fails, final.
+ */
+void
+jobs_fail_reported(struct job *j, char *status, char *msg, size_t len,
+    const char *who)
+{
+	free(j->fail_msg);
+	free(j->fail_status);
+	j->fail_msg = msg;
+	j->fail_len = len;
+	j->fail_status = status ? status : xstrdup(STATUS_FAILED);
+	jobs_leave(j);
+	joblog_end(j, j->fail_status, 0);
+	if (++j->failures <= jobs_cfg->retries) {
+		log_info("job %llu %s failed (%s) on attempt %u, reported by "
+		    "%s; it runs again", (unsigned long long)j->id, j->path,
+		    j->fail_status, j->attempt, who);
+		queue_requeue(jobs_queue, j);
+	} else {
+		queue_finish(jobs_queue, j, JOB_FAILED);
+		log_info("job %llu %s failed (%s) on attempt %u, reported by %s",
+		    (unsigned long long)j->id, j->path, j->fail_status,
+		    j->attempt, who);
+		jobs_journal_failed(j);
+	}
+	jobs_wake();
+}
+
+/*
+ * RETRY from who: failed job j waits again, its failures counted afresh.
+ * -1 with *cause set if the journal cannot record it; j stays failed.
+ */
+int
+jobs_retry(struct job *j, const char *who, char **cause)
+{
+	if (journal_retry(j, cause) != 0)
+		return -1;
+	j->failures = 0;
+	queue_requeue(jobs_queue, j);
+	log_info("job %llu %s: retry asked by %s", (unsigned long long)j->id,
+	    j->path, who);
+	jobs_wake();
+	return 0;
+}
+
+/* How j ended, for a refusal ("has a result", "failed"); NULL if it has not. */
+const char *
+jobs_outcome(const struct job *j)
+{
+	if (j->state == JOB_DONE)
+		return "has a result";
+	if (j->state == JOB_FAILED)
+		return "failed";
+	return NULL;
+}
+
+/* Free every lease timer (at exit, with the loop stopped). */
+void
+jobs_leases_free(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < jobs_queue->njobs; i++) {
+		if (jobs_queue->jobs[i].lease_ev != NULL) {
+			event_free(jobs_queue->jobs[i].lease_ev);
+			jobs_queue->jobs[i].lease_ev = NULL;
+		}
+	}
+}
