@@ -622,7 +622,7 @@ void
 run_job_outcome(struct run_job *j, struct run_outcome *o)
 {
 	const char	*file = j->out != NULL ? j->out : j->spool, *why = NULL;
-	int		 status = j->sp.status;
+	int		 status = j->sp.status, missing = 0;
 	struct stat	 st;
 
 	if (j->spool_fd != -1) {
@@ -646,11 +646,20 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 		snprintf(o->kv, sizeof o->kv, "exit=%d", WEXITSTATUS(status));
 	if (!o->ok || file == NULL)
 		return;
-	o->fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (o->fd == -1 || fstat(o->fd, &st) == -1)
+	/* the command made <out>: a FIFO there must not block us, nor a
+	 * symlink send another file */
+	o->fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY);
+	if (o->fd == -1) {
+		missing = errno == ENOENT;
+		why = errno == ELOOP ? "a symbolic link (not followed)" :
+		    strerror(errno);
+	}
+	else if (fstat(o->fd, &st) == -1)
 		why = strerror(errno);
 	else if (!S_ISREG(st.st_mode))
-		why = "not a regular file";
+		why = S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file" :
+		    "not a regular file";
 	if (why == NULL)
 		return;
 	if (o->fd != -1)
@@ -658,10 +667,14 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 	o->fd = -1;
 	o->ok = 0;
 	o->kv[0] = '\0';		/* exited 0: no status to report */
-	if (j->out != NULL) {
+	if (j->out != NULL && missing) {
 		snprintf(o->how, sizeof o->how, "no output file");
 		o->reason = xprintf("jq-run: the command did not write <out> "
 		    "(%s)", strrchr(j->out, '/') + 1);
+	} else if (j->out != NULL) {
+		snprintf(o->how, sizeof o->how, "bad output file");
+		o->reason = xprintf("jq-run: <out> (%s): %s",
+		    strrchr(j->out, '/') + 1, why);
 	} else {			/* our own spool file */
 		snprintf(o->how, sizeof o->how, "unreadable output");
 		o->reason = xprintf("jq-run: %s: %s", j->spool, why);

@@ -254,6 +254,28 @@ own group"
 	assert_tmp_empty
 }
 
+@test "jq-run: a FIFO or a symlink the command leaves at <out> fails the job; nothing blocks or is followed" {
+	printf 'a' >"$D/in/f.a"
+	printf 'b' >"$D/in/keep.b"
+	printf 'secret\n' >"$D/secret"
+	serve "$D/in/f.a" "$D/in/keep.b"
+	# a FIFO nobody writes: opening it for reading must not hang the worker
+	# shellcheck disable=SC2016
+	jr --match '*.a' "$SERVER" -- sh -c 'mkfifo "$1"' sh '<out>'
+	assert_failure 1
+	run stat_json
+	[[ $output == *'a FIFO, not a regular file'* ]]
+	stop_server
+	serve "$D/in/f.a" "$D/in/keep.b"
+	# shellcheck disable=SC2016
+	jr --match '*.a' "$SERVER" -- sh -c 'ln -s "$2" "$1"' sh '<out>' "$D/secret"
+	assert_failure 1
+	run stat_json
+	[[ $output == *'a symbolic link (not followed)'* ]]
+	[[ ! -e $D/in/f.a.result ]]
+	assert_tmp_empty
+}
+
 @test "jq-run: --timeout kills the process group with TERM, then KILL after the grace" {
 	printf 'a' >"$D/in/slow.a"
 	printf 'b' >"$D/in/keep.b"
