@@ -449,6 +449,7 @@ enum template_kind {
 #define TEMPLATE_USES_NAME	0x4
 #define TEMPLATE_USES_ID	0x8
 #define TEMPLATE_BASE_MAX	200	/* bytes of a job's file name in the temp dir */
+#define TEMPLATE_EXT_MAX	32	/* bytes of EXT in <out.EXT>: base + . + EXT fit NAME_MAX */
 struct template;
 struct template_vars {			/* what the placeholders stand for */
 	const char	*in;		/* path of the job's data */

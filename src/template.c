@@ -129,6 +129,12 @@ template_word(const char *w, size_t len, const char **ext, size_t *extlen,
 	if (len == 2 && memcmp(w, "id", 2) == 0)
 		return TEMPLATE_ID;
 	if (len >= 4 && memcmp(w, "out.", 4) == 0) {
+		if (template_ext_ok(w + 4, len - 4, &slash) &&
+		    len - 4 > TEMPLATE_EXT_MAX) {
+			*cause = xprintf("extension '%.*s...' is longer than %d "
+			    "bytes", 16, w + 4, TEMPLATE_EXT_MAX);
+			return -1;
+		}
 		if (template_ext_ok(w + 4, len - 4, &slash)) {
 			*ext = w + 4;
 			*extlen = len - 4;
