@@ -96,7 +96,7 @@ enum proto_cmd {
 
 /*
  * Reply words: the first word of each line the server sends outside job
- * data.  The server writes them, client.c, run.c and jq-stat read them.
+ * data.  The server writes them, client.c, slotconn.c and jq-stat read them.
  */
 #define REPLY_GREETING	"JQ"	/* JQ <version> jq-serve/<sw> auth=<mode> [nonce=<sn>] */
 #define REPLY_OK	"OK"	/* OK <id>, OK <version> [auth=], OK <id> lease=, OK bye */

@@ -16,7 +16,7 @@
  * it makes system calls only, and allocates nothing.
  *
  * Reaping is done in a loop with WNOHANG, outside any signal handler; the
- * handler in run.c only notes that SIGCHLD arrived.
+ * handler in runsig.c only notes that SIGCHLD arrived.
  */
 #include <sys/types.h>
 #include <sys/mman.h>
