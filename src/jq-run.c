@@ -3,8 +3,9 @@
  *
  *	jq-run [OPTION]... [SERVER] -- COMMAND [ARG]...
  *
- * This file only parses the command line; the worker lives in run.c and the files run.h lists, the
- * placeholders in template.c and the careful fork/exec in spawn.c.
+ * This file only parses the command line; the worker lives in run.c and
+ * the files run.h lists, the placeholders in template.c and the careful
+ * fork/exec in spawn.c.
  *
  * The command line is split at the first "--" before popt sees it: what
  * precedes it are options and the optional SERVER, what follows is COMMAND
