@@ -73,10 +73,21 @@ serve_files_read(struct serve_files *l, const char *from, int nul)
 char *
 serve_result_name(const char *tmpl, const char *base, char **cause)
 {
+	static const char *const angled[] = { "<name>", "<stem>", "<ext>",
+	    "<in>", "<out>", "<id>" };
 	const char	*dot = template_stem_end(base), *p, *end;
-	size_t		 stemlen = (size_t)(dot - base);
-	char		*out = xstrdup(""), *tmp, *piece;
+	size_t		 stemlen = (size_t)(dot - base), i;
+	char		*out, *tmp, *piece;
 
+	/* jq-run's spelling here would name every result "<stem>.mp3" */
+	for (i = 0; i < sizeof angled / sizeof *angled; i++)
+		if (strcasestr(tmpl, angled[i]) != NULL) {
+			*cause = xprintf("--result %s: %s is jq-run's bracket "
+			    "form; the result placeholders are {name}, {stem} "
+			    "and {ext}", tmpl, angled[i]);
+			return NULL;
+		}
+	out = xstrdup("");
 	for (p = tmpl; *p != '\0'; p++) {
 		if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
 			piece = xstrndup(p++, 1);

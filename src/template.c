@@ -107,10 +107,91 @@ template_ext_ok(const char *ext, size_t len, int *slash)
 	return len > 0 && !*slash;
 }
 
+/* The placeholder names, for near-miss checks and messages. */
+static const char *const template_names[] = { "in", "out", "name", "id" };
+#define TEMPLATE_KNOWN	"<in> <out> <out.EXT> <name> <id> (or the same in {})"
+
+/*
+ * Edit distance between a and b (both short), counting a swap of two
+ * neighbours as one edit (optimal string alignment): "nmae" is one edit
+ * from "name".  Words longer than 15 bytes are simply "far".
+ */
+static size_t
+template_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t	d[16][16], i, j, cost, best;
+
+	if (la >= 16 || lb >= 16)
+		return 99;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			best = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/*
+ * Is the word between brackets a mistyped placeholder?  Only a bare word
+ * ([A-Za-z0-9._-], as placeholders are) can be: "outt", "inn", "ot", "nmae",
+ * "IN", "in.wav", "output".  Text such as "print", "file", "a b" or "1" is
+ * not, so shell and awk snippets keep passing through.
+ */
+static int
+template_near_miss(const char *w, size_t len)
+{
+	char	 low[16];
+	size_t	 i, head, k, n;
+
+	if (len == 0 || len >= sizeof low)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)w[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+		low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 'a' - 'A' : c);
+	}
+	for (head = 0; head < len && low[head] != '.'; head++)
+		;
+	if (head >= 3 && memcmp(low, "out", 3) == 0)
+		return 1;		/* <outt>, <output>, <outfile.mp3> */
+	for (k = 0; k < sizeof template_names / sizeof *template_names; k++) {
+		const char *name = template_names[k];
+
+		n = strlen(name);
+		/* one edit from a name, or the name itself in the wrong case or
+		 * with an extension only <out.EXT> takes */
+		if (template_distance(low, head, name, n) > 1)
+			continue;
+		/* "in" and "id" are one edit from many short words (HTML's
+		 * <i>, <td>, <li>): there, only the same first letter or a
+		 * swap ("inn", "IN", "ni") counts */
+		if (n > 2 || (head >= 2 && (low[0] == name[0] ||
+		    (head == 2 && low[0] == name[1] && low[1] == name[0]))))
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Classify the word between brackets.  Returns the placeholder kind, or
  * TEMPLATE_TEXT when the word is not a placeholder, or -1 with *cause set
- * when it is a broken out.EXT.  For TEMPLATE_OUT, *ext and *extlen give EXT.
+ * when it is a broken out.EXT or a near miss of a placeholder (a typo must
+ * not turn into a literal file name and an empty result).  For
+ * TEMPLATE_OUT, *ext and *extlen give EXT.
  */
 static int
 template_word(const char *w, size_t len, const char **ext, size_t *extlen,
@@ -149,6 +230,12 @@ template_word(const char *w, size_t len, const char **ext, size_t *extlen,
 			    (int)(len - 4), w + 4);
 			return -1;
 		}
+	}
+	if (template_near_miss(w, len)) {
+		*cause = xprintf("'%.*s' looks like a mistyped placeholder; the "
+		    "placeholders are " TEMPLATE_KNOWN " (a doubled bracket, "
+		    "'<<' or '{{', keeps the text as it is)", (int)len, w);
+		return -1;
 	}
 	return TEMPLATE_TEXT;
 }

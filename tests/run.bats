@@ -254,6 +254,30 @@ own group"
 	assert_tmp_empty
 }
 
+@test "jq-run: a mistyped placeholder is a usage error before any job is taken; the tree is untouched" {
+	printf 'a' >"$D/in/a.wav"
+	serve "$D/in/a.wav"
+	cd "$D"
+	local typo
+	for typo in '<outt.mp3>' '{inn}' '<ot>' '<nmae>' '<IN>' '<in.wav>'; do
+		jr "$SERVER" -- cp '<in>' "$typo"
+		assert_failure 2
+		[[ $stderr == *"looks like a mistyped placeholder"* ]]
+		[[ $stderr == *"<in> <out> <out.EXT> <name> <id>"* ]]
+		[[ $stderr == *"$typo"* ]]
+	done
+	# nothing was taken or written: the job still waits, no literal file appeared
+	run stat_json
+	[[ $output == *'"waiting":1'* ]]
+	assert_equal "$(ls -A "$D/in")" "a.wav"
+	[[ ! -e $D/'<outt.mp3>' ]]
+	assert_tmp_empty
+	# brackets that are not near misses, and the doubled escape, pass as text
+	jr "$SERVER" -- sh -c 'cat "$1" >"$2"; echo "<i>{print}<<outt>"' sh '<in>' '<out>'
+	assert_success
+	assert_equal "$(cat "$D/in/a.wav.result")" "a"
+}
+
 @test "jq-run: a FIFO or a symlink the command leaves at <out> fails the job; nothing blocks or is followed" {
 	printf 'a' >"$D/in/f.a"
 	printf 'b' >"$D/in/keep.b"

@@ -127,6 +127,17 @@ serve_refused() {
 	expect_result "$D/A.wav" "$D/out/{A.wav}-wav.txt"
 }
 
+@test "-r with jq-run's bracket form (<stem>.mp3) is a usage error naming it; nothing is written" {
+	printf 'A\n' >"$D/A.wav"
+	local t
+	for t in '<stem>.mp3' '{stem}<ext>' '<NAME>.out'; do
+		run -2 --separate-stderr jq-serve -r "$t" "$D/A.wav"
+		[[ $stderr == *"is jq-run's bracket form"* ]]
+		[[ $stderr == *'{name}, {stem} and {ext}'* ]]
+	done
+	assert_equal "$(ls -A "$D")" "A.wav"
+}
+
 @test "an existing result file is replaced" {
 	printf 'A\n' >"$D/A.wav"
 	printf 'stale result, to be replaced\n' >"$D/A.wav.result"

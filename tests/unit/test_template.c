@@ -158,11 +158,13 @@ test_edges(void)
 	check("awk|{ print > \"<out>\" }",
 	    "awk|{ print > \"/t/out/A.mp3\" }", TEMPLATE_USES_OUT, NULL);
 
-	/* unknown placeholders and bracketed text stay as written */
-	check("x|<foo>|{bar}|<output>|{inn}|<ID>|{Name}",
-	    "x|<foo>|{bar}|<output>|{inn}|<ID>|{Name}", 0, NULL);
-	check("x|<name >|{ id}|< out>|<in.wav>|{name.x}|<id.1>",
-	    "x|<name >|{ id}|< out>|<in.wav>|{name.x}|<id.1>", 0, NULL);
+	/* bracketed text that is no near miss of a placeholder stays as
+	 * written (near misses are errors: see main) */
+	check("x|<foo>|{bar}", "x|<foo>|{bar}", 0, NULL);
+	check("x|<name >|{ id}|< out>", "x|<name >|{ id}|< out>", 0, NULL);
+	check("x|{name.x}", NULL, 0, NULL);
+	check("x|<id.1>", NULL, 0, NULL);
+	check("x|{Name}", NULL, 0, NULL);
 	check("x|<in|{in|in>|in}|<in {in}", "x|<in|{in|in>|in}|<in /t/in/A.wav",
 	    TEMPLATE_USES_IN, NULL);
 	check("awk|{print}", "awk|{print}", 0, NULL);
@@ -358,14 +360,37 @@ main(void)
 	check("sh|-c|a < b", "sh|-c|a < b", 0, NULL);
 	check("sh|-c|sort <file >x", "sh|-c|sort <file >x", 0, NULL);
 	check("awk|{print $1}", "awk|{print $1}", 0, NULL);
-	check("x|<IN>|{Out}|<in >|< in>", "x|<IN>|{Out}|<in >|< in>", 0,
-	    NULL);
+	check("x|<in >|< in>", "x|<in >|< in>", 0, NULL);
 	check("x|<in}|{in>", "x|<in}|{in>", 0, NULL);
 	check("x|<|>|{|}|<>|{}", "x|<|>|{|}|<>|{}", 0, NULL);
 	check("x|<out.a b>", "x|<out.a b>", 0, NULL);
 	check("x|<a<in>", "x|<a/t/in/A.wav", TEMPLATE_USES_IN, NULL);
 	check("x|{x{in}", "x|{x/t/in/A.wav", TEMPLATE_USES_IN, NULL);
-	check("x|<outx>|<out.", "x|<outx>|<out.", 0, NULL);
+	check("x|<out.", "x|<out.", 0, NULL);
+	/* brackets around words that are no near miss of a placeholder:
+	 * HTML, awk, regex counts, shell */
+	check("sed|s/<i>|<b>|<td>|<li>|<dd>|<br>|<div>|<p>",
+	    "sed|s/<i>|<b>|<td>|<li>|<dd>|<br>|<div>|<p>", 0, NULL);
+	check("x|{print}|{1}|{2,3}|{x}|{}|<file>|<stdin>|{HOME}|<input file>",
+	    "x|{print}|{1}|{2,3}|{x}|{}|<file>|<stdin>|{HOME}|<input file>", 0,
+	    NULL);
+	check("x|<<outt.mp3>|{{inn}", "x|<outt.mp3>|{inn}", 0, NULL);
+
+	/* Near misses of a placeholder are errors, not literal text. */
+	check("lame|<in>|<outt.mp3>", NULL, 0, NULL);
+	check("x|{inn}", NULL, 0, NULL);
+	check("x|<ot>", NULL, 0, NULL);
+	check("x|<nmae>", NULL, 0, NULL);
+	check("x|<nam>", NULL, 0, NULL);
+	check("x|<ni>", NULL, 0, NULL);
+	check("x|<IN>", NULL, 0, NULL);
+	check("x|{Out}", NULL, 0, NULL);
+	check("x|<ID>", NULL, 0, NULL);
+	check("x|<in.wav>", NULL, 0, NULL);
+	check("x|<outx>", NULL, 0, NULL);
+	check("x|<output>", NULL, 0, NULL);
+	check("x|<outfile.mp3>", NULL, 0, NULL);
+	check("x|--file=<ids>", NULL, 0, NULL);
 	check("x|", "x|", 0, NULL);
 	check("x|-", "x|-", 0, NULL);
 
