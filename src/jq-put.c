@@ -34,7 +34,8 @@ static const char put_epilogue[] =
 "4 refused (the job already has a result or has failed, there is no such\n"
 "job; --touch: the job is not running; --retry: the job has not failed),\n"
 "6 cannot reach the server, 7 server error or checksum mismatch, 8 FILE\n"
-"cannot be read, 9 interrupted.";
+"cannot be read, 10 authentication failed (token missing or wrong, or a\n"
+"server that does not prove itself).";
 
 /* What the command line asks for. */
 struct put_config {

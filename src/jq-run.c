@@ -72,7 +72,8 @@ static struct poptOption run_options[] = {
 "  <<  {{            a literal < or {, so <<in> is the text <in>\n"
 "Exit status: 0 all jobs succeeded, 1 some failed, 2 usage, 6 cannot reach\n"
 "the server (or lost it for longer than --reconnect), 7 protocol error,\n"
-"8 local error, 9 stopped by a signal."),
+"8 local error, 9 stopped by a signal, 10 authentication failed (token\n"
+"missing or wrong, or a server that does not prove itself)."),
 	POPT_TABLEEND
 };
 

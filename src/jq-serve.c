@@ -100,6 +100,15 @@ static struct poptOption serve_options[] = {
 	{ "quiet", 'q', POPT_ARG_NONE, NULL, OPT_QUIET,
 	  "log nothing once serving (start-up errors still print)", NULL },
 	CLI_HELP_TABLE,
+	CLI_EPILOGUE(
+"Serve each FILE as one job to jq-run, jq-take and jq-put workers, and write\n"
+"each job's result to FILE.result (see -o and -r); exit when every job has\n"
+"finished.  A journal in the state directory lets a restarted server resume.\n"
+"\n"
+"Exit status: 0 every job done, 1 some job failed, 2 usage error (a bad\n"
+"option or value, clashing result names), 8 an input missing or unreadable\n"
+"or another local I/O error, 9 stopped by SIGINT, SIGTERM or SIGHUP,\n"
+"10 authentication (an unsafe or malformed token file)."),
 	POPT_TABLEEND
 };
 

@@ -23,7 +23,8 @@ static const char stat_epilogue[] =
 "state, which workers are connected, and the jobs that failed.\n"
 "\n"
 "Exit status: 0 success, 2 usage error, 6 cannot reach the server, 7 server\n"
-"error or malformed reply, 8 cannot write the output.";
+"error or malformed reply, 8 cannot write the output, 10 authentication\n"
+"failed (token missing or wrong, or a server that does not prove itself).";
 
 /* What the command line asks for. */
 struct stat_config {

@@ -34,7 +34,9 @@ static const char take_epilogue[] =
 "\n"
 "Exit status: 0 took a job, 2 usage error, 3 no job remains (nothing is\n"
 "printed or created), 5 --wait ran out, 6 cannot reach the server, 7 server\n"
-"error or checksum mismatch, 8 local I/O error, 9 interrupted.";
+"error or checksum mismatch, 8 local I/O error, 9 interrupted,\n"
+"10 authentication failed (token missing or wrong, or a server that does not\n"
+"prove itself).";
 
 /* What the command line asks for. */
 struct take_config {

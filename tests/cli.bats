@@ -165,3 +165,24 @@ usage_fails() {
 @test "jq-stat: stray operands exit 2" {
 	usage_fails jq-stat unix:/nonexistent/sock extra
 }
+
+@test "every tool's --help says what it does and lists each exit status it can return" {
+	local -A codes=(
+		[jq-serve]="0 1 2 8 9 10"
+		[jq-take]="0 2 3 5 6 7 8 9 10"
+		[jq-put]="0 2 4 6 7 8 10"
+		[jq-stat]="0 2 6 7 8 10"
+		[jq-run]="0 1 2 6 7 8 9 10"
+	)
+	local t n text
+	for t in "${!codes[@]}"; do
+		run -0 "$t" --help
+		# a description after the options, then the exit statuses
+		[[ $output == *$'\n\n'[A-Z]*'Exit status: '* ]] || fail "$t --help: no description or exit status"
+		text=${output#*Exit status: }
+		text=${text//$'\n'/ }
+		for n in ${codes[$t]}; do
+			[[ " $text" == *[\ ,:]"$n "* ]] || fail "$t --help: exit status $n is not listed"
+		done
+	done
+}
