@@ -182,6 +182,23 @@ run_check_options(struct run_args *a)
 }
 
 /* Check the operands: [SERVER] before "--", COMMAND (a template) after. */
+/*
+ * A node that cannot run the command must not take jobs only to fail
+ * them: find it now, as each job's exec will (a name built from
+ * placeholders can only be checked per job).
+ */
+static void
+run_check_command(const char *name)
+{
+	char	*path, *cause = NULL;
+
+	if (strpbrk(name, "<{") != NULL)
+		return;
+	if ((path = spawn_resolve(name, &cause)) == NULL)
+		usage_error(PROG, "cannot run COMMAND: %s; no job taken", cause);
+	free(path);
+}
+
 static void
 run_check_operands(struct run_args *a, poptContext pc, int argc,
     char *argv[], int dashes)
@@ -208,6 +225,7 @@ run_check_operands(struct run_args *a, poptContext pc, int argc,
 	if ((a->cfg.tpl = template_parse(argc - dashes - 1, argv + dashes + 1,
 	    &cause)) == NULL)
 		usage_error(PROG, "COMMAND %s", cause);
+	run_check_command(argv[dashes + 1]);
 }
 
 /*

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -360,4 +361,56 @@ spawn_status(int status, char *buf, size_t size)
 	}
 	snprintf(buf, size, "status 0x%x", (unsigned)status);
 	return -1;
+}
+
+/*
+ * Find the program name as execvp would: a name with a '/' is taken as it
+ * is, others are looked up in $PATH (unset: /bin:/usr/bin; an empty entry
+ * is the current directory).  Returns the path (malloc'd) of the first
+ * executable regular file, or NULL with *cause saying why there is none.
+ */
+char *
+spawn_resolve(const char *name, char **cause)
+{
+	const char	*path = getenv("PATH"), *p, *colon;
+	struct stat	 st;
+	char		*try;
+	int		 denied = 0;
+
+	if (*name == '\0') {
+		*cause = xstrdup("the command name is empty");
+		return NULL;
+	}
+	if (strchr(name, '/') != NULL) {
+		if (stat(name, &st) != 0) {
+			*cause = xprintf("%s: %s", name, strerror(errno));
+			return NULL;
+		}
+		if (!S_ISREG(st.st_mode) || access(name, X_OK) != 0) {
+			*cause = xprintf("%s: %s", name, S_ISREG(st.st_mode) ?
+			    "not executable" : "not a regular file");
+			return NULL;
+		}
+		return xstrdup(name);
+	}
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	for (p = path;; p = colon + 1) {
+		colon = strchr(p, ':');
+		if (colon == NULL)
+			colon = p + strlen(p);
+		try = colon == p ? xprintf("./%s", name) :
+		    xprintf("%.*s/%s", (int)(colon - p), p, name);
+		if (stat(try, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (access(try, X_OK) == 0)
+				return try;
+			denied = 1;
+		}
+		free(try);
+		if (*colon == '\0')
+			break;
+	}
+	*cause = xprintf("%s: %s in PATH (%s)", name, denied ?
+	    "not executable" : "not found", path);
+	return NULL;
 }

@@ -240,11 +240,15 @@ own group"
 	[[ $output == *'"status":"signal 9"'* ]]
 	stop_server
 	serve "$D/in/sig.a" "$D/in/keep.b"
+	# a node that cannot run its command takes no job at all (issue 10)
 	jr --match '*.a' "$SERVER" -- /nonexistent/cmd '<in>'
-	assert_failure 1
+	assert_failure 2
+	[[ $stderr == *'cannot run COMMAND: /nonexistent/cmd: No such file or directory; no job taken'* ]]
+	jr "$SERVER" -- nosuchcmd-jq '<in>'
+	assert_failure 2
+	[[ $stderr == *'nosuchcmd-jq: not found in PATH'* ]]
 	run stat_json
-	[[ $output == *'"status":"exit 127"'* ]]
-	[[ $output == *'cannot run /nonexistent/cmd'* ]]
+	[[ $output == *'"waiting":2'* ]]
 	stop_server
 	serve "$D/in/sig.a" "$D/in/keep.b"
 	jr --match '*.a' "$SERVER" -- true '<out>'
