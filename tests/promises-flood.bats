@@ -20,7 +20,7 @@ peer() {
 	timeout -k 5 90 python3 -c "$PEER_PY" "$@"
 }
 
-# shellcheck disable=SC2016 # python, not shell
+# shellcheck disable=SC2016,SC2089 # python, not shell
 PEER_PY='
 import os, secrets, socket, sys, time
 
@@ -93,6 +93,7 @@ elif mode == "lines":
         except socket.timeout:
             print("-")
 '
+# shellcheck disable=SC2090 # passed whole to python3 -c
 export PEER_PY	# jq_bg runs peer in a child bash
 
 # open_files_limit N: raise the soft limit of open files to N (or to the hard limit if lower);
@@ -107,11 +108,7 @@ open_files_limit() {
 
 # sum_summaries WHAT: the sum of the counts in the server log's summary lines of WHAT
 sum_summaries() {
-	local n=0 c
-	for c in $(sed -n "s/.*$1: \([0-9]*\) in the last .*/\1/p" "$SERVER_LOG"); do
-		n=$((n + c))
-	done
-	echo "$n"
+	sed -n "s/.*$1: \([0-9]*\) in the last .*/\1/p" "$SERVER_LOG" | awk '{ n += $1 } END { print n + 0 }'
 }
 
 # check_results DIR: every DIR/*.txt has its .result, in upper case
@@ -148,7 +145,7 @@ check_results() {
 }
 
 @test "a flood of wrong-token handshakes: a worker runs every job meanwhile, the log summarises them" {
-	local lines done refused
+	local lines ndone refused
 	make_files "$D/in" 20 txt
 	mkdir -p "$D/tmp"
 	# --linger: the server outlives the jobs while the flood goes on
@@ -161,8 +158,8 @@ check_results() {
 	check_results "$D/in"
 	wait_pid "$pid" 90
 	assert_equal "$status" 0
-	read -r done refused <"$D/progress"
-	assert_equal "$done" 2000
+	read -r ndone refused <"$D/progress"
+	assert_equal "$ndone" 2000
 	assert_equal "$refused" 2000
 	stop_server
 	lines=$(grep -c -E 'refused|handshake|authenticat' "$SERVER_LOG" || true)
