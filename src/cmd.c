@@ -14,7 +14,10 @@
  * own user), anything but HELLO is refused and the connection closes
  * (cmd_auth_refuse).  conn.c caps lines at JQ_AUTH_LINE_MAX meanwhile and
  * ends the handshake after JQ_HANDSHAKE_MS.  The peer learns nothing
- * before that but the greeting.
+ * before that but the greeting.  --max-conns counts authenticated
+ * connections only: server.c refuses a peer at once when they are all
+ * taken, and a HELLO that proves the token is still refused (ERR LIMIT)
+ * if they were taken while it came.
  */
 #include <sys/socket.h>
 
@@ -79,11 +82,15 @@ cmd_reply(struct evbuffer *out, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Refuse the peer: ERR AUTH with a reason, logged; the connection closes. */
+/*
+ * Refuse the peer: ERR AUTH with a reason, logged (a flood of them as a
+ * summary, server.failed_auth); the connection closes.
+ */
 enum cmd_next
 cmd_auth_refuse(struct session *s, const char *why, struct evbuffer *out)
 {
-	log_warnx("%s: authentication refused: %s", s->peer, why);
+	log_tally(&server.failed_auth, "refused", "%s: authentication "
+	    "refused: %s", s->peer, why);
 	cmd_reply(out, REPLY_ERR " %s %s; closing", ERR_AUTH, why);
 	return NEXT_CLOSE;
 }
@@ -196,6 +203,14 @@ cmd_hello_auth(struct session *s, struct proto_req *r, struct evbuffer *out)
 	memcpy(mac, v + AUTH_HEX_LEN + 1, AUTH_HEX_LEN + 1);
 	if (auth_check(server.cfg.key, "client", s->nonce, cn, mac) != 0) {
 		cmd_auth_refuse(s, "wrong token", out);
+		return -1;
+	}
+	if (server.nauthed >= server.cfg.max_conns) {
+		log_tally(&server.turned_away, "over --max-conns", "%s: "
+		    "refused after authenticating: %u connections (--max-conns)",
+		    s->peer, server.nauthed);
+		cmd_reply(out, REPLY_ERR " %s too many connections; closing",
+		    ERR_LIMIT);
 		return -1;
 	}
 	memcpy(s->cn, cn, sizeof s->cn);

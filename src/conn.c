@@ -44,12 +44,21 @@
  * the connection does next, payload.c takes in payloads, jobs.c decides what
  * becomes of jobs.  None of them calls conn.c.
  *
+ * Connections that have not authenticated yet are counted apart from the
+ * others and kept in server.unauth, oldest first: --max-conns counts only
+ * authenticated ones, and past --max-unauth server.c drops the oldest
+ * unauthenticated one to make room (conn_drop_oldest_unauth), so that a
+ * flood of sockets that never authenticate holds a bounded number of
+ * descriptors and never keeps a worker out.  conn_note_auth moves a
+ * connection out of the list once cmd.c has let it in.
+ *
  * Time limits are checked by one sweep a second over every connection
  * (conn_sweep), not by a timer per read: half a request may stall for
  * --stall-timeout, a connection holding nothing may idle for
  * --idle-timeout, a peer has JQ_HANDSHAKE_MS to authenticate, and a
  * closing connection gets --stall-timeout to read its last reply.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -89,6 +98,8 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 wait_entry;
 	int			 waiting;	/* in server.waiters */
+	TAILQ_ENTRY(conn)	 unauth_entry;
+	int			 unauth;	/* in server.unauth */
 
 	/* the job being sent */
 	int			 send_fd;
@@ -192,6 +203,18 @@ conn_next(struct conn *c, enum cmd_next next)
 	}
 }
 
+/* cmd.c has let c in: count it as authenticated from now on. */
+static void
+conn_note_auth(struct conn *c)
+{
+	if (!c->unauth || !c->sess.authed)
+		return;
+	TAILQ_REMOVE(&server.unauth, c, unauth_entry);
+	c->unauth = 0;
+	server.nunauth--;
+	server.nauthed++;
+}
+
 /* Accept a new connection on fd and greet it. */
 struct conn *
 conn_new(int fd)
@@ -221,6 +244,9 @@ conn_new(int fd)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	server.nconns++;
+	TAILQ_INSERT_TAIL(&server.unauth, c, unauth_entry);
+	c->unauth = 1;
+	server.nunauth++;
 	c->born_ms = c->last_rx_ms = util_now_ms();
 	if (server.cfg.stall_ms == 0)
 		server.cfg.stall_ms = JQ_STALL_DEFAULT_MS;
@@ -235,6 +261,7 @@ conn_new(int fd)
 	}
 	log_debug("connection from %s", c->sess.peer);
 	conn_next(c, cmd_greet(&c->sess, fd, conn_out(c)));
+	conn_note_auth(c);
 	return c;
 }
 
@@ -273,6 +300,11 @@ conn_free(struct conn *c)
 		close(c->send_fd);
 	TAILQ_REMOVE(&server.conns, c, entry);
 	server.nconns--;
+	if (c->unauth) {
+		TAILQ_REMOVE(&server.unauth, c, unauth_entry);
+		server.nunauth--;
+	} else
+		server.nauthed--;
 	bufferevent_free(c->bev);
 	event_free(c->wake);
 	event_free(c->take_timer);
@@ -281,6 +313,32 @@ conn_free(struct conn *c)
 	free(c);
 	if (server.closing && server.nconns == 0)
 		event_base_loopbreak(server.base);
+}
+
+/*
+ * Make room for a new connection past --max-unauth: drop the oldest one
+ * still authenticating.  It is told ERR LIMIT if nothing else waits to go
+ * out to it (best effort: it may not read it).
+ */
+void
+conn_drop_oldest_unauth(void)
+{
+	static const char	 full[] = REPLY_ERR " " ERR_LIMIT " too many "
+	    "connections waiting to authenticate; closing\n";
+	struct conn		*c;
+
+	if ((c = TAILQ_FIRST(&server.unauth)) == NULL)
+		return;
+	if (c->state != CONN_CLOSING) {
+		log_tally(&server.turned_away, "dropped past --max-unauth",
+		    "dropped the connection from %s: %u connections wait to "
+		    "authenticate (--max-unauth)", c->sess.peer, server.nunauth);
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+		    send(bufferevent_getfd(c->bev), full, sizeof full - 1,
+		    MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("dropping a connection: %s", strerror(errno));
+	}
+	conn_free(c);
 }
 
 /* The server has finished: answer what is asked, then close when idle. */
@@ -680,9 +738,11 @@ conn_process(struct conn *c)
 			continue;
 		if (c->state == CONN_FRAME)
 			conn_frame(c, conn_linebuf);
-		else
+		else {
 			conn_next(c, cmd_request(&c->sess, conn_linebuf,
 			    conn_out(c)));
+			conn_note_auth(c);
+		}
 	}
 }
 
@@ -765,7 +825,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 conn_time_out(struct conn *c, const char *why)
 {
-	log_info("connection from %s: %s; closed", c->sess.peer, why);
+	if (c->sess.authed)
+		log_info("connection from %s: %s; closed", c->sess.peer, why);
+	else
+		log_tally(&server.failed_auth, "timed out", "connection from "
+		    "%s: %s; closed", c->sess.peer, why);
 	if (c->state == CONN_FRAME || c->state == CONN_DATA)
 		payload_reset(&c->sess.rx);
 	conn_reply(c, REPLY_ERR " %s %s; closing", c->sess.authed ?
@@ -786,6 +850,8 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	log_tally_flush(&server.turned_away, now, 0);
+	log_tally_flush(&server.failed_auth, now, 0);
 	hs = server.cfg.stall_ms < JQ_HANDSHAKE_MS ? server.cfg.stall_ms :
 	    JQ_HANDSHAKE_MS;
 	for (c = TAILQ_FIRST(&server.conns); c != NULL; c = next) {

@@ -22,7 +22,8 @@ struct serve_args {
 	char			**listen;	/* --listen values, NULL-terminated */
 	size_t			 nlisten;
 	char			*files_from, *outdir, *tmpl, *addr_file;
-	char			*max_result, *max_conns, *linger, *lease;
+	char			*max_result, *max_conns, *max_unauth;
+	char			*linger, *lease;
 	char			*retries, *state_dir, *joblog, *token_file;
 	char			*unix_auth, *stall, *idle;
 	int			 nul, skip, fresh, retry_failed, nosync;
@@ -33,7 +34,7 @@ struct serve_args {
 enum {
 	OPT_LISTEN = 256, OPT_FILES_FROM, OPT_NULL, OPT_SKIP_MISSING,
 	OPT_OUTPUT_DIR, OPT_RESULT, OPT_MAX_RESULT, OPT_MAX_CONNS, OPT_LEASE,
-	OPT_RETRIES, OPT_STATE_DIR, OPT_FRESH, OPT_RETRY_FAILED, OPT_NO_SYNC,
+	OPT_MAX_UNAUTH, OPT_RETRIES, OPT_STATE_DIR, OPT_FRESH, OPT_RETRY_FAILED, OPT_NO_SYNC,
 	OPT_JOBLOG, OPT_LINGER, OPT_TOKEN_FILE, OPT_NO_AUTH, OPT_UNIX_AUTH,
 	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET
 };
@@ -57,7 +58,10 @@ static struct poptOption serve_options[] = {
 	{ "max-result", '\0', POPT_ARG_STRING, NULL, OPT_MAX_RESULT,
 	  "largest result accepted (default 64G)", "SIZE" },
 	{ "max-conns", '\0', POPT_ARG_STRING, NULL, OPT_MAX_CONNS,
-	  "most connections at once (default 4096)", "N" },
+	  "most authenticated connections at once (default 4096)", "N" },
+	{ "max-unauth", '\0', POPT_ARG_STRING, NULL, OPT_MAX_UNAUTH,
+	  "most connections still authenticating; past it the oldest is "
+	  "dropped (default 256)", "N" },
 	{ "lease", '\0', POPT_ARG_STRING, NULL, OPT_LEASE,
 	  "a taken job returns to the queue when not renewed for "
 	  "DURATION (default 10m)", "DURATION" },
@@ -135,6 +139,7 @@ serve_option(void *arg, int val, char **value)
 	case OPT_RESULT: cli_keep(&a->tmpl, value); break;
 	case OPT_MAX_RESULT: cli_keep(&a->max_result, value); break;
 	case OPT_MAX_CONNS: cli_keep(&a->max_conns, value); break;
+	case OPT_MAX_UNAUTH: cli_keep(&a->max_unauth, value); break;
 	case OPT_ADDR_FILE: cli_keep(&a->addr_file, value); break;
 	case OPT_LINGER: cli_keep(&a->linger, value); break;
 	case OPT_LEASE: cli_keep(&a->lease, value); break;
@@ -178,6 +183,8 @@ serve_check_limits(const struct serve_args *a)
 	    cli_uint("--retries", a->retries, 0, 1000);
 	cfg->max_conns = a->max_conns == NULL ? JQ_CONNS_DEFAULT_MAX :
 	    cli_uint("--max-conns", a->max_conns, 1, 1000000);
+	cfg->max_unauth = a->max_unauth == NULL ? JQ_UNAUTH_DEFAULT_MAX :
+	    cli_uint("--max-unauth", a->max_unauth, 1, 1000000);
 	cfg->stall_ms = a->stall == NULL ? JQ_STALL_DEFAULT_MS :
 	    cli_duration("--stall-timeout", a->stall);
 	cfg->idle_ms = a->idle == NULL ? JQ_IDLE_DEFAULT_MS :
@@ -301,9 +308,9 @@ static void
 serve_args_free(struct serve_args *a)
 {
 	char	**strs[] = { &a->files_from, &a->outdir, &a->tmpl,
-	    &a->addr_file, &a->max_result, &a->max_conns, &a->linger,
-	    &a->lease, &a->retries, &a->state_dir, &a->joblog, &a->token_file,
-	    &a->unix_auth, &a->stall, &a->idle };
+	    &a->addr_file, &a->max_result, &a->max_conns, &a->max_unauth,
+	    &a->linger, &a->lease, &a->retries, &a->state_dir, &a->joblog,
+	    &a->token_file, &a->unix_auth, &a->stall, &a->idle };
 	size_t	 i;
 
 	for (i = 0; i < a->nlisten; i++)

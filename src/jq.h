@@ -91,6 +91,18 @@ void	 log_warnx(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_warn(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_debug(const char *, ...) JQ_PRINTF(1, 2);
 int	 log_verbose(void);
+#define LOG_TALLY_REASONS	4
+struct log_tally {			/* like events, summarised per interval */
+	const char	*what;		/* "connections turned away" */
+	uint64_t	 start_ms;	/* the interval's first event; 0: none yet */
+	unsigned long	 total;		/* events in the interval */
+	unsigned	 logged;	/* of which logged one by one */
+	const char	*reason[LOG_TALLY_REASONS];
+	unsigned long	 count[LOG_TALLY_REASONS];
+};
+void	 log_tally(struct log_tally *, const char *, const char *, ...)
+	    JQ_PRINTF(3, 4);
+void	 log_tally_flush(struct log_tally *, uint64_t, int);
 
 /* auth.c: the token file and the HMAC challenge-response (libsodium). */
 #define AUTH_KEY_MIN		16	/* bytes of key: 128 bits at least */
@@ -311,7 +323,8 @@ struct server_config {
 	size_t		 nlisten;
 	const char	*addr_file;
 	uint64_t	 max_result;
-	unsigned	 max_conns;
+	unsigned	 max_conns;	/* authenticated connections */
+	unsigned	 max_unauth;	/* connections still authenticating */
 	uint64_t	 linger_ms;	/* listen on after the end, for late TAKEs */
 	uint64_t	 lease_ms;	/* default lease of a taken job */
 	unsigned	 retries;	/* a failed job runs again this often */
@@ -325,13 +338,18 @@ struct server {
 	struct event_base	*base;
 	struct server_config	 cfg;
 	struct queue		 queue;
-	unsigned		 nconns;
+	unsigned		 nconns;	/* every connection */
+	unsigned		 nauthed;	/* of which authenticated */
+	unsigned		 nunauth;	/* of which in the unauth list */
 	int			 finishing;	/* every job finished: TAKE gets NOJOB */
 	int			 closing;	/* linger over: leave when no conns */
 	int			 signalled;
 	struct event		*check;		/* deferred server_check */
 	TAILQ_HEAD(, conn)	 conns;		/* every connection */
 	TAILQ_HEAD(, conn)	 waiters;	/* TAKEs waiting for a job */
+	TAILQ_HEAD(, conn)	 unauth;	/* not authenticated, oldest first */
+	struct log_tally	 turned_away;	/* connections refused or dropped */
+	struct log_tally	 failed_auth;	/* handshakes refused or timed out */
 };
 extern struct server server;
 int	 server_run(char **);
@@ -344,6 +362,7 @@ void	 conn_finish_all(void);
 void	 conn_retake_all(void);
 void	 conn_free_all(void);
 void	 conn_commit_done(struct commit *);
+void	 conn_drop_oldest_unauth(void);
 
 /*
  * jobs.c: the job lifecycle policy of jq-serve: holders, leases, and what

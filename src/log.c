@@ -2,6 +2,12 @@
  * log.c: the server's log, one line per event on stderr, prefixed with the
  * program name.  Verbosity: -1 nothing, 0 errors and warnings, 1 info,
  * 2 debug.
+ *
+ * A tally (log_tally) keeps events that can come by the thousand (refused
+ * connections, failed handshakes) from flooding the log: the first
+ * LOG_TALLY_BURST of an interval of LOG_TALLY_MS are logged one by one, the
+ * rest only counted by reason, and one summary line per interval gives the
+ * counts (log_tally_flush).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -10,6 +16,9 @@
 #include <unistd.h>
 
 #include "jq.h"
+
+#define LOG_TALLY_MS	10000	/* one summary line per interval at most */
+#define LOG_TALLY_BURST	3	/* events of an interval logged one by one */
 
 static const char	*log_prog = "jq";
 static int		 log_level = 1;
@@ -116,4 +125,74 @@ log_warn(const char *fmt, ...)
 	log_vline(fmt, ap, errnum);
 	va_end(ap);
 	errno = errnum;
+}
+
+/*
+ * Print the summary of t's interval if it counted events it did not log,
+ * and start a new one.  The interval is over when LOG_TALLY_MS have passed
+ * since its first event, or at once with force (at exit).
+ */
+void
+log_tally_flush(struct log_tally *t, uint64_t now, int force)
+{
+	char	 reasons[512];
+	size_t	 len = 0, i;
+	int	 n;
+
+	if (t->start_ms == 0 || (!force && now - t->start_ms < LOG_TALLY_MS))
+		return;
+	if (t->total > t->logged) {
+		reasons[0] = '\0';
+		for (i = 0; i < LOG_TALLY_REASONS && t->reason[i] != NULL; i++) {
+			n = snprintf(reasons + len, sizeof reasons - len, "%s%lu %s",
+			    i > 0 ? ", " : "", t->count[i], t->reason[i]);
+			if (n < 0 || (size_t)n >= sizeof reasons - len)
+				break;
+			len += (size_t)n;
+		}
+		log_warnx("%s: %lu in the last %llu s (the first %u logged "
+		    "above): %s", t->what, t->total,
+		    (unsigned long long)(now - t->start_ms + 999) / 1000,
+		    t->logged, reasons);
+	}
+	t->start_ms = 0;
+	t->total = 0;
+	t->logged = 0;
+	for (i = 0; i < LOG_TALLY_REASONS; i++) {
+		t->reason[i] = NULL;
+		t->count[i] = 0;
+	}
+}
+
+/*
+ * Count an event of tally t for reason (a string that outlives t, compared
+ * by its text), and log its line (fmt) if it is among the first
+ * LOG_TALLY_BURST of the interval.  Reasons past LOG_TALLY_REASONS count
+ * under the last one.
+ */
+void
+log_tally(struct log_tally *t, const char *reason, const char *fmt, ...)
+{
+	va_list		 ap;
+	uint64_t	 now = util_now_ms();
+	size_t		 i;
+
+	log_tally_flush(t, now, 0);
+	if (t->start_ms == 0)
+		t->start_ms = now ? now : 1;	/* 0 means no interval */
+	for (i = 0; i < LOG_TALLY_REASONS - 1 && t->reason[i] != NULL; i++)
+		if (strcmp(t->reason[i], reason) == 0)
+			break;
+	if (t->reason[i] == NULL)
+		t->reason[i] = reason;
+	t->count[i]++;
+	t->total++;
+	if (t->logged >= LOG_TALLY_BURST)
+		return;
+	t->logged++;
+	if (log_level < 0)
+		return;
+	va_start(ap, fmt);
+	log_vline(fmt, ap, 0);
+	va_end(ap);
 }

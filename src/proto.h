@@ -49,7 +49,8 @@
 #define JQ_MSG_KEEP		4096	/* tail of a FAIL message the server keeps */
 #define JQ_STAT_FAILED_MAX	100	/* FAILED lines in one STAT reply */
 #define JQ_PAYLOAD_DEFAULT_MAX	(64ULL << 30)	/* PUT payload, --max-result */
-#define JQ_CONNS_DEFAULT_MAX	4096	/* --max-conns */
+#define JQ_CONNS_DEFAULT_MAX	4096	/* --max-conns: authenticated connections */
+#define JQ_UNAUTH_DEFAULT_MAX	256	/* --max-unauth: connections authenticating */
 #define JQ_CHUNK		(256U << 10)	/* DATA chunk the tools send */
 #define JQ_LEASE_DEFAULT_MS	(10 * 60 * 1000)	/* --lease */
 #define JQ_SECONDS_MAX		31536000	/* lease= and wait=: one year */

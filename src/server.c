@@ -14,6 +14,17 @@
  * only way back up is the two hooks server.c hands down: server_wake to
  * jobs.c (jobs_init) and conn_commit_done to commit.c (commit_start).
  * conn.c and cmd.c read the server's state, the global `server`.
+ *
+ * Accepting (server_accept) is where a flood of connections meets its
+ * limits: --max-conns counts authenticated connections only, and a new
+ * connection is refused at once (ERR LIMIT) when they are all taken; the
+ * unauthenticated ones have their own cap, --max-unauth, past which the
+ * oldest of them is dropped to make room.  Dropping the oldest rather than
+ * refusing the newest means that sockets opened and left idle cannot keep a
+ * worker out for the JQ_HANDSHAKE_MS they may wait: a worker that connects
+ * is let in, and only has to authenticate (one round trip) before
+ * --max-unauth newer connections arrive.  Refusals and drops are logged as
+ * one summary line per interval (server.turned_away), not one each.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -33,6 +44,8 @@
 
 #define SERVER_LISTEN_MAX	64
 #define SERVER_GRACE_SEC	5	/* to flush replies at the end */
+#define SERVER_ACCEPT_PAUSE_MS	100	/* out of descriptors: accept later */
+#define SERVER_FD_RESERVE	64	/* descriptors beside the connections' */
 
 struct server	 server;
 
@@ -143,15 +156,48 @@ server_resume_accept(evutil_socket_t fd, short what, void *arg)
 		event_add(listen_evs[i], NULL);
 }
 
+/*
+ * Out of descriptors: stop accepting for a moment (the listener would
+ * fire again at once, for ever) and let the pending connections wait.
+ */
+static void
+server_pause_accept(int errnum)
+{
+	struct timeval	 tv = { 0, SERVER_ACCEPT_PAUSE_MS * 1000 };
+	size_t		 i;
+
+	log_tally(&server.turned_away, "delayed: out of descriptors",
+	    "accept: %s; accepting paused for %d ms", strerror(errnum),
+	    SERVER_ACCEPT_PAUSE_MS);
+	for (i = 0; i < nlisten; i++)
+		event_del(listen_evs[i]);
+	evtimer_add(accept_pause, &tv);
+}
+
+/* Refuse the connection on fd at once: every --max-conns place is taken. */
+static void
+server_refuse(int fd)
+{
+	static const char	 full[] = REPLY_ERR " " ERR_LIMIT " too many "
+	    "connections; closing\n";
+	char			*peer;
+
+	/* best effort: the socket is fresh, the line fits */
+	if (send(fd, full, sizeof full - 1, MSG_NOSIGNAL) < 0)
+		log_debug("refusing a connection: %s", strerror(errno));
+	peer = net_fd_name(fd, 1);
+	log_tally(&server.turned_away, "over --max-conns", "refused the "
+	    "connection from %s: %u connections (--max-conns)", peer,
+	    server.nauthed);
+	free(peer);
+	close(fd);
+}
+
 /* Accept every pending connection on a listening socket. */
 static void
 server_accept(evutil_socket_t lfd, short what, void *arg)
 {
-	static const char	 full[] = "ERR " ERR_LIMIT " too many connections; "
-	    "closing\n";
-	struct timeval		 tv = { 0, 100000 };
-	size_t			 i;
-	int			 fd, on = 1;
+	int	 fd, on = 1;
 
 	(void)what;
 	(void)arg;
@@ -160,26 +206,18 @@ server_accept(evutil_socket_t lfd, short what, void *arg)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				log_warnx("accept: %s; pausing for 100 ms",
-				    strerror(errno));
-				for (i = 0; i < nlisten; i++)
-					event_del(listen_evs[i]);
-				evtimer_add(accept_pause, &tv);
-			} else if (errno != EAGAIN)
+			if (errno == EMFILE || errno == ENFILE)
+				server_pause_accept(errno);
+			else if (errno != EAGAIN)
 				log_warnx("accept: %s", strerror(errno));
 			return;
 		}
-		if (server.nconns >= server.cfg.max_conns) {
-			/* best effort: the socket is fresh, the line fits */
-			if (send(fd, full, sizeof full - 1, MSG_NOSIGNAL) < 0)
-				log_debug("refusing a connection: %s",
-				    strerror(errno));
-			close(fd);
-			log_warnx("refused a connection: %u connections open "
-			    "(--max-conns)", server.nconns);
+		if (server.nauthed >= server.cfg.max_conns) {
+			server_refuse(fd);
 			continue;
 		}
+		if (server.nunauth >= server.cfg.max_unauth)
+			conn_drop_oldest_unauth();
 		/*
 		 * An OK written behind a job's data must not wait for the
 		 * peer's delayed ACK (Nagle): 40 ms a job.  (EOPNOTSUPP on
@@ -201,12 +239,21 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(server.base);
 }
 
-/* Raise the descriptor limit as far as allowed; cap max_conns below it. */
+/*
+ * Raise the descriptor limit as far as allowed; cap max_unauth, then
+ * max_conns, below it.  An authenticated connection may hold a socket, a
+ * job file and a result file, an unauthenticated one its socket only;
+ * SERVER_FD_RESERVE are kept for the rest (listeners, journal, libevent).
+ * The unauthenticated get at most a quarter of what is left.
+ */
 static void
 server_limits(void)
 {
 	struct rlimit	 rl;
+	rlim_t		 avail;
 
+	if (server.cfg.max_unauth == 0)
+		server.cfg.max_unauth = JQ_UNAUTH_DEFAULT_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
 	if (rl.rlim_cur < rl.rlim_max) {
@@ -214,13 +261,32 @@ server_limits(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	/* each connection may hold a socket, a job file and a result file */
-	if (rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)server.cfg.max_conns * 3 + 64 > rl.rlim_cur) {
-		server.cfg.max_conns = (unsigned)((rl.rlim_cur - 64) / 3);
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	avail = rl.rlim_cur > SERVER_FD_RESERVE + 4 ?
+	    rl.rlim_cur - SERVER_FD_RESERVE : 4;
+	if (server.cfg.max_unauth > avail / 4) {
+		server.cfg.max_unauth = (unsigned)(avail / 4);
+		log_info("--max-unauth lowered to %u by the descriptor limit",
+		    server.cfg.max_unauth);
+	}
+	avail -= server.cfg.max_unauth;
+	if ((rlim_t)server.cfg.max_conns * 3 > avail) {
+		server.cfg.max_conns = (unsigned)(avail / 3);
 		log_info("--max-conns lowered to %u by the descriptor limit",
 		    server.cfg.max_conns);
 	}
+}
+
+/* Empty the lists of connections and name the log's tallies. */
+static void
+server_init_lists(void)
+{
+	TAILQ_INIT(&server.conns);
+	TAILQ_INIT(&server.waiters);
+	TAILQ_INIT(&server.unauth);
+	server.turned_away.what = "connections turned away";
+	server.failed_auth.what = "failed handshakes";
 }
 
 /* Write every bound address to the --addr-file. */
@@ -257,8 +323,7 @@ server_run(char **cause)
 	int		 status;
 
 	signal(SIGPIPE, SIG_IGN);
-	TAILQ_INIT(&server.conns);
-	TAILQ_INIT(&server.waiters);
+	server_init_lists();
 	server_limits();
 	if ((server.base = event_base_new()) == NULL) {
 		*cause = xstrdup("cannot start the event loop");
@@ -317,6 +382,8 @@ server_run(char **cause)
 	server_wake();		/* an empty job list finishes at once */
 
 	event_base_dispatch(server.base);
+	log_tally_flush(&server.turned_away, util_now_ms(), 1);
+	log_tally_flush(&server.failed_auth, util_now_ms(), 1);
 
 	if (server.signalled) {
 		log_warnx("stopped by signal %d: %zu of %zu jobs finished",
@@ -347,8 +414,7 @@ server_run(char **cause)
 int
 server_init_loop(char **cause)
 {
-	TAILQ_INIT(&server.conns);
-	TAILQ_INIT(&server.waiters);
+	server_init_lists();
 	if ((server.base = event_base_new()) == NULL) {
 		*cause = xstrdup("cannot start the event loop");
 		return -1;

@@ -71,14 +71,14 @@ complete_line() {
     run complete_line "jq-serve --lis"
     assert_output -- "--listen"
     run complete_line "jq-serve --ma"
-    assert_output $'--max-result\n--max-conns'
+    assert_output $'--max-result\n--max-conns\n--max-unauth'
 }
 
 @test "jq-serve: every option, and none of the other tools'" {
     run complete_line "jq-serve -"
     local o
     for o in -l --listen -T --files-from -0 --null --skip-missing -o --output-dir \
-        -r --result --max-result --max-conns --addr-file -v --verbose -q --quiet \
+        -r --result --max-result --max-conns --max-unauth --addr-file -v --verbose -q --quiet \
         --token-file --no-auth --unix-auth --stall-timeout --idle-timeout; do
         assert_line -- "$o"
     done
