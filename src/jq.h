@@ -69,6 +69,10 @@ char	*proto_encode_dup(const void *, size_t);
 ssize_t	 proto_decode(char *);
 char	*proto_word(char **);
 const char *proto_word_kv(const char *, const char *, size_t *);
+uint64_t proto_fingerprint(uint64_t, uint64_t, uint64_t, int64_t);
+void	 proto_token_format(const struct proto_token *,
+	    char [PROTO_TOKEN_LEN + 1]);
+int	 proto_token_parse(const char *, struct proto_token *);
 
 /* net.c: addresses, listening and connecting. */
 #define NET_ADDR_MAX 160
