@@ -191,7 +191,7 @@ static int
 client_err_status(const char *code)
 {
 	if (strcmp(code, ERR_DONE) == 0 || strcmp(code, ERR_NOSUCHJOB) == 0 ||
-	    strcmp(code, ERR_NOTHELD) == 0)
+	    strcmp(code, ERR_NOTHELD) == 0 || strcmp(code, ERR_STALE) == 0)
 		return JQ_EXIT_REFUSED;
 	if (strcmp(code, ERR_AUTH) == 0)
 		return JQ_EXIT_AUTH;

@@ -327,7 +327,7 @@ static int
 conn_send_job(struct conn *c, struct job *j)
 {
 	struct stat	 st;
-	char		*enc, *msg;
+	char		*enc, *msg, token[PROTO_TOKEN_LEN + 1];
 	int		 fd;
 
 	if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) < 0 ||
@@ -340,10 +340,11 @@ conn_send_job(struct conn *c, struct job *j)
 		return -1;
 	}
 	enc = proto_encode_dup(j->path, strlen(j->path));
+	jobs_token(j, token);
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
-	    KEY_LEASE "=%llu", (unsigned long long)j->id, enc,
+	    KEY_LEASE "=%llu " KEY_TOKEN "=%s", (unsigned long long)j->id, enc,
 	    (unsigned long long)st.st_size, j->attempt,
-	    (unsigned long long)(j->lease_ms + 999) / 1000);
+	    (unsigned long long)(j->lease_ms + 999) / 1000, token);
 	free(enc);
 	c->send_fd = fd;
 	c->send_size = (uint64_t)st.st_size;

@@ -223,6 +223,9 @@ struct job {
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
+	unsigned		 lost;		/* workers lost; --crash-limit bounds them */
+	uint32_t		 serial;	/* attempt serial of the last take */
+	uint64_t		 lease_max_ms;	/* longest lease TOUCH may ask for */
 	struct session		*holder;	/* session that took it, or NULL */
 	int			 hold_conn;	/* released when holder closes */
 	int			 committing;	/* a result is being made durable */
@@ -310,6 +313,7 @@ void	 joblog_start(struct job *, const char *);
 void	 joblog_end(struct job *, const char *, uint64_t);
 
 /* server.c and conn.c: the event loop, listeners and connections. */
+#define JQ_CRASH_LIMIT_DEFAULT	5	/* --crash-limit, as HyperQueue's */
 struct server_config {
 	const char	**listen;	/* addresses */
 	size_t		 nlisten;
@@ -319,6 +323,7 @@ struct server_config {
 	uint64_t	 linger_ms;	/* listen on after the end, for late TAKEs */
 	uint64_t	 lease_ms;	/* default lease of a taken job */
 	unsigned	 retries;	/* a failed job runs again this often */
+	unsigned	 crash_limit;	/* a job whose worker is lost this often fails; 0: never */
 	const struct auth_key *key;	/* NULL: --no-auth */
 	int		 unix_token;	/* UNIX sockets use the token, not the uid */
 	uint64_t	 stall_ms;	/* a half request may pause this long */
@@ -359,6 +364,12 @@ void	 jobs_init(struct event_base *, struct queue *,
 struct job *jobs_take(const char *, struct session *, int, uint64_t);
 void	 jobs_sent(struct job *, uint64_t, const char *);
 void	 jobs_renew(struct job *);
+void	 jobs_touch(struct job *, uint64_t);
+void	 jobs_token(const struct job *, char [PROTO_TOKEN_LEN + 1]);
+int	 jobs_holder_check(const struct job *, const struct proto_token *,
+	    char **);
+struct job *jobs_put_target(const char *, const struct proto_token *,
+	    const char **, char **);
 void	 jobs_renew_held(struct session *, uint64_t);
 void	 jobs_release(struct job *);
 void	 jobs_reopen(struct job *);
