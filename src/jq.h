@@ -124,6 +124,7 @@ int	 auth_is_hex(const char *);
 struct client;
 struct client_job {
 	char		*id;		/* owned by the client_job */
+	char		 token[PROTO_TOKEN_LEN + 1];	/* the attempt's */
 	char		*name;		/* decoded, NUL-terminated; may hold any byte but NUL */
 	size_t		 namelen;
 	uint64_t	 size;		/* announced size, UINT64_MAX if unknown */
@@ -163,8 +164,13 @@ int	 client_tx_data(struct client *, struct client_tx *, const void *, size_t, c
 int	 client_tx_end(struct client *, struct client_tx *, char **);
 int	 client_tx_abort(struct client *, char **);
 int	 client_tx_fd(struct client *, struct client_tx *, int, char **);
-int	 client_put_fd(struct client *, const char *, int, char **);
-int	 client_fail(struct client *, const char *, const char *, const void *, size_t, char **);
+int	 client_put_fd(struct client *, const char *, const char *, int,
+	    char **);
+int	 client_fail(struct client *, const char *, const char *, const char *,
+	    const void *, size_t, char **);
+#define CLIENT_HANDLE_SEP	':'	/* in a job handle, ID:TOKEN */
+char	*client_handle(const struct client_job *);
+int	 client_parse_handle(const char *, char **, char *);
 int	 client_simple(struct client *, char **, const char *, ...) JQ_PRINTF(3, 4);
 
 /* cli.c: the command-line parts every tool shares (popt). */
