@@ -381,6 +381,7 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 	struct job		*j = NULL;
 	struct proto_token	 t;
 	uint64_t		 n;
+	enum cmd_next		 next;
 
 	(void)out;
 	if (cmd_token(r, &t, &errmsg) != 0)
@@ -402,7 +403,10 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 			    (unsigned long long)server.cfg.max_result);
 		}
 	}
-	return cmd_receive(s, CMD_PUT, j, err, errmsg);
+	next = cmd_receive(s, CMD_PUT, j, err, errmsg);
+	if (err == NULL)
+		s->rx.token = t;	/* which attempt an ERR IO reopens */
+	return next;
 }
 
 /*

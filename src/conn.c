@@ -482,6 +482,7 @@ conn_commit(struct conn *c)
 	payload_handover(&c->sess.rx, &cm->st);
 	cm->job = c->sess.rx.job;
 	cm->size = c->sess.rx.total;
+	cm->token = c->sess.rx.token;
 	cm->arg = c;
 	cm->job->committing = 1;
 	c->commit = cm;
@@ -525,7 +526,7 @@ conn_commit_done(struct commit *cm)
 	if (cm->rc != 0) {
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
-		jobs_reopen(j);
+		jobs_reopen(j, &cm->token);
 		if (c != NULL)
 			conn_reply(c, REPLY_ERR " %s cannot store the result: %s; "
 			    "the job waits for another try", ERR_IO, cm->cause);

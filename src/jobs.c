@@ -20,10 +20,12 @@
  *                       (jobs_holder_gone) or its lease ran out; it waits
  *                       again at the front, unless that happened
  *                       --crash-limit times: then FAILED (lost), final
- *   jobs_reopen         the server could not store a result for it:
- *                       released at once, so that the next try need not
- *                       wait for the lease (which traffic on a hold=conn
- *                       connection would otherwise keep renewing)
+ *   jobs_reopen         the server could not store a result of its current
+ *                       attempt: released at once, so that the next try
+ *                       need not wait for the lease (which traffic on a
+ *                       hold=conn connection would otherwise keep
+ *                       renewing); a result of an older attempt leaves
+ *                       the job to its holder
  *
  * and a FAILED job waits again after RETRY (jobs_retry), its failures
  * and losses counted afresh.
@@ -354,11 +356,16 @@ jobs_sent(struct job *j, uint64_t size, const char *who)
 	    (unsigned long long)j->id, j->path, who, j->attempt);
 }
 
-/* A result for j could not be stored: if it runs, it waits again now. */
+/*
+ * A result for j, sent with token t, could not be stored: if the attempt
+ * that sent it is the one running, the job waits again now.  A result of an
+ * older attempt (or an earlier server) leaves the job to its holder.
+ */
 void
-jobs_reopen(struct job *j)
+jobs_reopen(struct job *j, const struct proto_token *t)
 {
-	if (j == NULL || j->state != JOB_RUNNING)
+	if (j == NULL || j->state != JOB_RUNNING ||
+	    t->instance != jobs_instance || t->serial != j->serial)
 		return;
 	jobs_release(j);
 }

@@ -293,6 +293,7 @@ struct commit {
 	struct store		 st;		/* taken over from the connection */
 	struct job		*job;
 	uint64_t		 size;
+	struct proto_token	 token;		/* the PUT's, for jobs_reopen */
 	void			*arg;		/* the connection, or NULL if gone */
 	int			 rc;		/* 0 stored and journaled */
 	char			*cause;
@@ -378,7 +379,7 @@ struct job *jobs_put_target(const char *, const struct proto_token *,
 	    const char **, char **);
 void	 jobs_renew_held(struct session *, uint64_t);
 void	 jobs_release(struct job *);
-void	 jobs_reopen(struct job *);
+void	 jobs_reopen(struct job *, const struct proto_token *);
 void	 jobs_holder_gone(struct session *, const char *);
 void	 jobs_done(struct job *, uint64_t, const char *);
 void	 jobs_fail_found(struct job *, const char *);
@@ -402,6 +403,7 @@ struct payload {
 	struct store	 store;		/* PUT: the result being written */
 	struct evbuffer	*msg;		/* FAIL: the message */
 	char		*status;	/* FAIL: exit:N, signal:N or timeout; or NULL */
+	struct proto_token token;	/* PUT: the token it came with; else zero */
 };
 enum payload_next {		/* what a frame line means for the connection */
 	PAYLOAD_MORE,		/* more frame lines follow */
