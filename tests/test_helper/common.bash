@@ -343,3 +343,22 @@ hello_line() {
 	fi
 	echo "HELLO $v${*:+ $*}"
 }
+
+# input_fingerprint FILE: print the fingerprint of FILE as jq-serve records it at start (16 hex
+# digits: FNV-1a over its device, inode, size and mtime in ns, 8 bytes little-endian each)
+input_fingerprint() {
+	python3 -c '
+import os, sys
+st = os.stat(sys.argv[1])
+h = 0xcbf29ce484222325
+for v in (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+    for b in (v & (2**64 - 1)).to_bytes(8, "little"):
+        h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
+print("%016x" % h)' "$1"
+}
+
+# old_token FILE: print an attempt token that an earlier server instance could have handed out
+# for FILE (instance 0badc0de, attempt 1, FILE's fingerprint); a server matches it by the input
+old_token() {
+	echo "0badc0de00000001$(input_fingerprint "$1")"
+}
