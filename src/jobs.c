@@ -168,7 +168,8 @@ jobs_holder_check(const struct job *j, const struct proto_token *t,
  * and *errmsg (ours to free) saying why it is refused.  A token of this
  * instance must name an attempt of job id; one of an earlier instance is
  * matched by its input's fingerprint, which may name another id: the
- * result belongs to the input it was made from.
+ * result belongs to the input it was made from.  Either way id must be a
+ * job id (a positive decimal number), if perhaps of another list.
  */
 struct job *
 jobs_put_target(const char *id, const struct proto_token *t,
@@ -176,7 +177,13 @@ jobs_put_target(const char *id, const struct proto_token *t,
 {
 	struct job	*j = queue_find(jobs_queue, id), *k, *found = NULL;
 	size_t		 i, n = 0;
+	uint64_t	 num;
 
+	if (parse_u64(id, 1, UINT64_MAX, &num) != 0) {
+		*err = ERR_NOSUCHJOB;
+		*errmsg = xprintf("no job with id \"%.40s\"", id);
+		return NULL;
+	}
 	if (t->instance == jobs_instance) {
 		if (j == NULL) {
 			*err = ERR_NOSUCHJOB;

@@ -38,7 +38,7 @@ new_token() {
 }
 
 # fake_server: one connection of a fake jq-serve on standard input and output.  It greets with
-# $F/greeting, answers HELLO with $F/hello-reply (default OK 1), hands out a job to TAKE, and
+# $F/greeting, answers HELLO with $F/hello-reply (default OK 2), hands out a job to TAKE, and
 # answers anything else OK.
 fake_server() {
 	local line data='job data'
@@ -47,9 +47,9 @@ fake_server() {
 		line=${line%$'\r'}
 		printf '%s\n' "$line" >>"$F/log"
 		case $line in
-		HELLO*) if [[ -e $F/hello-reply ]]; then cat "$F/hello-reply"; else printf 'OK 1\n'; fi ;;
+		HELLO*) if [[ -e $F/hello-reply ]]; then cat "$F/hello-reply"; else printf 'OK 2\n'; fi ;;
 		TAKE*)
-			printf 'JOB 1 a size=%d attempt=1 lease=600\nDATA %d\n%s' \
+			printf 'JOB 1 a size=%d attempt=1 lease=600 token=0badc0de000000010123456789abcdef\nDATA %d\n%s' \
 				"${#data}" "${#data}" "$data"
 			printf 'END %d f224454c\n' "${#data}"	# its CRC-32C
 			;;
@@ -106,12 +106,12 @@ refused_all() {
 
 @test "a client holding a token refuses a TCP server that greets auth=none: status 10, nothing sent" {
 	new_token "$JQ_TOKEN_FILE"
-	fake_tcp 'JQ 1 fake/0 auth=none'
+	fake_tcp 'JQ 2 fake/0 auth=none'
 	refused_all "$FAKE" '--no-auth or JQ_NO_AUTH=1 talks to it anyway'
 	# not even HELLO went out
 	assert_file_not_exists "$F/log"
 	# a greeting without any auth= is no better; nor is a token-less client
-	fake_tcp 'JQ 1 fake/0'
+	fake_tcp 'JQ 2 fake/0'
 	refused_all "$FAKE" 'does not prove that it holds the token'
 	JQ_TOKEN_FILE=$D/nowhere refused_all "$FAKE" 'does not prove that it holds the token'
 	assert_file_not_exists "$F/log"
@@ -121,16 +121,16 @@ refused_all() {
 	new_token "$JQ_TOKEN_FILE"
 	local sn
 	sn=$(printf '%064d' 0)
-	fake_tcp "JQ 1 fake/0 auth=hmac-sha256 nonce=$sn"
-	printf 'OK 1 auth=%064d\n' 1 >"$F/hello-reply"
+	fake_tcp "JQ 2 fake/0 auth=hmac-sha256 nonce=$sn"
+	printf 'OK 2 auth=%064d\n' 1 >"$F/hello-reply"
 	refused_all "$FAKE" 'did not prove it holds our token'
 	# the opt-in does not excuse a wrong proof
 	run -10 jq-stat --no-auth "$FAKE"
-	printf 'OK 1\n' >"$F/hello-reply"
+	printf 'OK 2\n' >"$F/hello-reply"
 	refused_all "$FAKE" 'did not prove it holds our token'
 	run -10 env JQ_NO_AUTH=1 jq-take -o "$D/taken" "$FAKE"
 	# only the HELLOs carrying our own proof went out
-	run grep -c '^HELLO 1 name=[^ ]* auth=[0-9a-f]\{64\}:[0-9a-f]\{64\}$' "$F/log"
+	run grep -c '^HELLO 2 name=[^ ]* auth=[0-9a-f]\{64\}:[0-9a-f]\{64\}$' "$F/log"
 	assert_output "$(wc -l <"$F/log")"
 }
 
@@ -170,7 +170,7 @@ refused_all() {
 	mkdir "$F"
 	chown 65534:65534 "$F"
 	# what a real jq-serve says on its UNIX socket: "you are my own user"
-	printf 'JQ 1 fake/0 auth=peer\n' >"$F/greeting"
+	printf 'JQ 2 fake/0 auth=peer\n' >"$F/greeting"
 	jq_bg setpriv --reuid=65534 --regid=65534 --clear-groups \
 		socat "UNIX-LISTEN:$dir/sock,fork" EXEC:'bash -c fake_server'
 	local i
