@@ -89,7 +89,7 @@ refused_all() {
 	assert_output --partial "$why"
 	assert_file_not_exists "$D/taken"
 	printf 'result\n' >"$D/result"
-	run -10 jq-put "$server" 1 "$D/result"
+	run -10 jq-put "$server" "1:0badc0de000000010123456789abcdef" "$D/result"
 	assert_output --partial "$why"
 	run -10 jq-stat "$server"
 	assert_output --partial "$why"
@@ -148,8 +148,8 @@ refused_all() {
 	run -10 env JQ_NO_AUTH=0 jq-stat "$SERVER"
 	run -10 env JQ_NO_AUTH= jq-stat "$SERVER"
 	run -0 jq-take --no-auth -o "$D/in.1" "$SERVER"
-	assert_output 1
-	run -0 env JQ_NO_AUTH=1 jq-put "$SERVER" 1 "$D/in.1"
+	assert_output --regexp '^1:[0-9a-f]{32}$'
+	run -0 env JQ_NO_AUTH=1 jq-put "$SERVER" "$output" "$D/in.1"
 	run -0 timeout -k 5 60 jq-run --no-auth --tmpdir "$D" "$SERVER" -- tr a-z A-Z
 	wait_server_exit 30
 	assert_equal "$status" 0
@@ -231,12 +231,12 @@ resume_check() {
 	for i in 1 2 3 4; do printf 'data %d\n' "$i" >"$D/in/f$i"; done
 	JOBS=("$D"/in/f1 "$D"/in/f2 "$D"/in/f3 "$D"/in/f4)
 	JQ_TEST_JOURNAL_TEAR=2 start_server -v -o "$D/out" "${JOBS[@]}"
-	run -0 jq-put "$SERVER" 1 "$D/in/f1"
-	run -7 jq-put "$SERVER" 2 "$D/in/f2"
+	run -0 jq-put "$SERVER" "$(old_handle 1 "$D/in/f1")" "$D/in/f1"
+	run -7 jq-put "$SERVER" "$(old_handle 2 "$D/in/f2")" "$D/in/f2"
 	assert_output --partial 'No space left on device'
 	assert_whole_lines "$(journal_file)"
-	run -0 jq-put "$SERVER" 2 "$D/in/f2"
-	run -0 jq-put "$SERVER" 3 "$D/in/f3"
+	run -0 jq-put "$SERVER" "$(old_handle 2 "$D/in/f2")" "$D/in/f2"
+	run -0 jq-put "$SERVER" "$(old_handle 3 "$D/in/f3")" "$D/in/f3"
 	assert_whole_lines "$(journal_file)"
 	# a crash, with job 4 still to run
 	kill -KILL "$(pgrep -P "$SERVER_PID" -x jq-serve)"
@@ -262,12 +262,12 @@ resume_check() {
 		JOBS+=("$D/in/$long/$long/$long/f$i")
 	done
 	start_server -v -o "$D/out" "${JOBS[@]}"
-	run -0 jq-put "$SERVER" 1 "${JOBS[0]}"
+	run -0 jq-put "$SERVER" "$(old_handle 1 "${JOBS[0]}")" "${JOBS[0]}"
 	# fill the filesystem to the last page
 	head -c 1M /dev/zero >"$TMPFS/filler" 2>/dev/null || true
 	local ok=(1) failed=()
 	for i in 2 3 4 5 6 7 8; do
-		run jq-put "$SERVER" "$i" "${JOBS[i - 1]}"
+		run jq-put "$SERVER" "$(old_handle "$i" "${JOBS[i - 1]}")" "${JOBS[i - 1]}"
 		case $status in
 		0) ok+=("$i") ;;
 		7) failed+=("$i") ;;
@@ -280,7 +280,7 @@ resume_check() {
 	# room again: the failed ones are put again, after whole records
 	rm "$TMPFS/filler"
 	for i in "${failed[@]}"; do
-		run -0 jq-put "$SERVER" "$i" "${JOBS[i - 1]}"
+		run -0 jq-put "$SERVER" "$(old_handle "$i" "${JOBS[i - 1]}")" "${JOBS[i - 1]}"
 	done
 	assert_whole_lines "$(journal_file)"
 	# a crash, with job 9 still to run; every acknowledged result (jobs 1 to 8) is kept
@@ -298,7 +298,7 @@ hup_or_term() {
 	export JQ_STATE_DIR=$D/state
 	start_server_unix -o "$D/out" "${JOBS[@]}"
 	local sock=${SERVER#unix:}
-	run -0 jq-put "$SERVER" 1 "$D/in/a"
+	run -0 jq-put "$SERVER" "$(old_handle 1 "$D/in/a")" "$D/in/a"
 	kill "-$1" "$(pgrep -P "$SERVER_PID" -x jq-serve)"
 	wait_server_exit 30
 	assert_equal "$status" 9
@@ -329,7 +329,7 @@ hup_or_term() {
 	wait_for_file "$JQ_TMP/addr"
 	kill -HUP "$SERVER_PID"
 	run -0 jq-stat "unix:$sock"
-	run -0 jq-put "unix:$sock" 1 "$D/in/a"
+	run -0 jq-put "unix:$sock" "$(old_handle 1 "$D/in/a")" "$D/in/a"
 	wait_server_exit 30
 	assert_equal "$status" 0
 }
