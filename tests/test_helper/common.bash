@@ -368,3 +368,11 @@ old_token() {
 old_handle() {
 	echo "$1:$(old_token "$2")"
 }
+
+# assert_handle ID: $output (what jq-take printed) is the handle of job ID, ID:TOKEN; it is kept
+# in $HANDLE for jq-put
+# shellcheck disable=SC2154,SC2034 # $output is bats' run's; $HANDLE is the caller's
+assert_handle() {
+	[[ $output =~ ^$1:[0-9a-f]{32}$ ]] || fail "expected the handle of job $1 (ID:TOKEN), got '$output'"
+	HANDLE=$output
+}
