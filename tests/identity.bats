@@ -141,3 +141,22 @@ open_conn() {
 	expect 'OK 1'
 	[[ $(<"$D/a.result") == r && ! -e $D/b.result ]]
 }
+
+@test "a result of an older attempt that cannot be stored leaves the job to its current holder" {
+	local h1 h2
+	printf 'input\n' >"$D/a"
+	mkdir "$D/out"
+	start_server --lease 1 -o "$D/out" "$D/a"
+	h1=$(jq-take --lease 1 -o "$D/in1" "$SERVER")
+	sleep 2.5
+	h2=$(jq-take --wait 10 -o "$D/in2" "$SERVER")
+	[[ ${h1%%:*} == "${h2%%:*}" && $h1 != "$h2" ]] || fail "handles '$h1' and '$h2'"
+	# the result directory is gone: the stale worker's result gets ERR IO (7)
+	rm -r "$D/out"
+	run -7 jq-put "$SERVER" "$h1" "$D/in1"
+	# the job is still the second worker's: not handed back, nobody else gets it
+	run -0 jq-stat "$SERVER"
+	assert_line --regexp '^jobs +1 total, 0 waiting, 1 running'
+	run -5 jq-take --wait 0 -o "$D/in3" "$SERVER"
+	run -0 jq-put --touch "$SERVER" "$h2"
+}
