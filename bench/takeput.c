@@ -5,8 +5,8 @@
  *
  *   takeput jq HOST PORT
  *	HELLO, then TAKE hold=conn; for every job send back its own payload as
- *	the result, pipelined with the next TAKE (PUT id + payload + TAKE in one
- *	write: one round trip per job), until NOJOB.
+ *	the result, pipelined with the next TAKE (PUT id token=T + payload +
+ *	TAKE in one write: one round trip per job), until NOJOB.
  *	Prints "<jobs> <seconds>" (seconds from the first TAKE to NOJOB).
  *
  *   takeput beanstalk HOST PORT N SIZE
@@ -159,7 +159,7 @@ run_jq(const char *host, const char *port)
 {
 	struct rd *r = calloc(1, sizeof *r);
 	char *out = malloc(MAXJOB + 4096), *data = malloc(MAXJOB);
-	char id[64], end[128], *l;
+	char id[64], token[33], end[128], *l, *t;
 	unsigned long long jobs = 0, n, total;
 	size_t have, o;
 	double t0;
@@ -170,7 +170,7 @@ run_jq(const char *host, const char *port)
 	l = line(r);
 	if (strncmp(l, "JQ ", 3) != 0)
 		die("bad greeting: %s", l);
-	send_all(r->fd, "HELLO 1 name=takeput\n", 21);
+	send_all(r->fd, "HELLO 2 name=takeput\n", 21);
 	l = line(r);
 	if (strncmp(l, "OK", 2) != 0)
 		die("HELLO refused: %s", l);
@@ -182,6 +182,10 @@ run_jq(const char *host, const char *port)
 			break;
 		if (sscanf(l, "JOB %63s", id) != 1)
 			die("unexpected reply to TAKE: %s", l);
+		/* protocol 2: every PUT carries the attempt token of its JOB */
+		if ((t = strstr(l, " token=")) == NULL ||
+		    sscanf(t, " token=%32[0-9a-f]", token) != 1)
+			die("no token= in JOB line: %s", l);
 		have = 0;
 		for (;;) {
 			l = line(r);
@@ -199,7 +203,7 @@ run_jq(const char *host, const char *port)
 				die("bad frame line: %s", l);
 		}
 		/* The result is the job's own payload, so its END line fits. */
-		o = snprintf(out, 4096, "PUT %s\n", id);
+		o = snprintf(out, 4096, "PUT %s token=%s\n", id, token);
 		if (have > 0) {
 			o += snprintf(out + o, 64, "DATA %zu\n", have);
 			memcpy(out + o, data, have);

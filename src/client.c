@@ -191,7 +191,7 @@ static int
 client_err_status(const char *code)
 {
 	if (strcmp(code, ERR_DONE) == 0 || strcmp(code, ERR_NOSUCHJOB) == 0 ||
-	    strcmp(code, ERR_NOTHELD) == 0)
+	    strcmp(code, ERR_NOTHELD) == 0 || strcmp(code, ERR_STALE) == 0)
 		return JQ_EXIT_REFUSED;
 	if (strcmp(code, ERR_AUTH) == 0)
 		return JQ_EXIT_AUTH;
@@ -521,6 +521,7 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 	ssize_t		 n;
 	char		 num[PROTO_U64_LEN];
 	uint64_t	 u;
+	struct proto_token tok;
 
 	memset(job, 0, sizeof *job);
 	if ((line = client_line(c, cause)) == NULL)
@@ -555,9 +556,19 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 		if (parse_u64(num, 1, UINT32_MAX, &u) == 0)
 			job->attempt = (unsigned)u;
 	}
+	if ((v = proto_word_kv(line, KEY_TOKEN, &vlen)) == NULL ||
+	    vlen != PROTO_TOKEN_LEN) {
+		*cause = xprintf("malformed JOB line from %s: no " KEY_TOKEN "=",
+		    c->server);
+		c->status = JQ_EXIT_PROTOCOL;
+		return -1;
+	}
+	memcpy(job->token, v, PROTO_TOKEN_LEN);
+	job->token[PROTO_TOKEN_LEN] = '\0';
 	id = proto_word(&p);
 	name = proto_word(&p);
-	if (id == NULL || name == NULL || (n = proto_decode(name)) <= 0) {
+	if (id == NULL || name == NULL || (n = proto_decode(name)) <= 0 ||
+	    proto_token_parse(job->token, &tok) != 0) {
 		*cause = xprintf("malformed JOB line from %s", c->server);
 		c->status = JQ_EXIT_PROTOCOL;
 		return -1;
@@ -567,6 +578,37 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 	memcpy(job->name, name, (size_t)n + 1);
 	job->namelen = (size_t)n;
 	return 1;
+}
+
+/* The handle of a job, "ID:TOKEN", that jq-take gives and jq-put takes. */
+char *
+client_handle(const struct client_job *job)
+{
+	return xprintf("%s%c%s", job->id, CLIENT_HANDLE_SEP, job->token);
+}
+
+/*
+ * Split a handle "ID:TOKEN" into *id and token (the caller's, of
+ * PROTO_TOKEN_LEN + 1 bytes); 0, or -1 if it is not one.
+ */
+int
+client_parse_handle(const char *handle, char **id, char *token)
+{
+	const char		*sep = strchr(handle, CLIENT_HANDLE_SEP);
+	struct proto_token	 t;
+	uint64_t		 n;
+	char			*num;
+
+	if (sep == NULL || proto_token_parse(sep + 1, &t) != 0)
+		return -1;
+	num = xstrndup(handle, (size_t)(sep - handle));
+	if (parse_u64(num, 1, UINT64_MAX, &n) != 0) {
+		free(num);
+		return -1;
+	}
+	*id = num;
+	memcpy(token, sep + 1, PROTO_TOKEN_LEN + 1);
+	return 0;
 }
 
 /* Free the strings of a job. */
@@ -738,18 +780,19 @@ client_tx_fd(struct client *c, struct client_tx *tx, int fd, char **cause)
 }
 
 /*
- * Send fd as the result of job id and read the answer.  A local read error
+ * Send fd as the result of job id, attempt token, and read the answer.  A local read error
  * after the PUT line went out abandons the payload, so nothing is stored.
  */
 int
-client_put_fd(struct client *c, const char *id, int fd, char **cause)
+client_put_fd(struct client *c, const char *id, const char *token, int fd,
+    char **cause)
 {
 	struct client_tx	 tx;
 	char			*ignored;
 	int			 status;
 
 	client_tx_init(&tx);
-	if (client_send(c, cause, "PUT %s", id) != 0)
+	if (client_send(c, cause, "PUT %s " KEY_TOKEN "=%s", id, token) != 0)
 		return -1;
 	if (client_tx_fd(c, &tx, fd, cause) != 0) {
 		if (c->status != JQ_EXIT_IO)
@@ -767,10 +810,10 @@ client_put_fd(struct client *c, const char *id, int fd, char **cause)
 	return client_reply(c, NULL, cause);
 }
 
-/* Report job id failed, with extra key=value words and a message. */
+/* Report job id (attempt token) failed, with extra key=value words and a message. */
 int
-client_fail(struct client *c, const char *id, const char *extra,
-    const void *msg, size_t len, char **cause)
+client_fail(struct client *c, const char *id, const char *token,
+    const char *extra, const void *msg, size_t len, char **cause)
 {
 	struct client_tx	 tx;
 
@@ -779,8 +822,8 @@ client_fail(struct client *c, const char *id, const char *extra,
 		len = JQ_MSG_MAX;
 	}
 	client_tx_init(&tx);
-	if (client_send(c, cause, "FAIL %s%s%s", id, extra ? " " : "",
-	    extra ? extra : "") != 0 ||
+	if (client_send(c, cause, "FAIL %s " KEY_TOKEN "=%s%s%s", id, token,
+	    extra ? " " : "", extra ? extra : "") != 0 ||
 	    client_tx_data(c, &tx, msg, len, cause) != 0 ||
 	    client_tx_end(c, &tx, cause) != 0)
 		return -1;

@@ -169,6 +169,72 @@ cmd_job_or_reply(struct proto_req *r, struct evbuffer *out)
 	return j;
 }
 
+/*
+ * Read the token= of a request about a job into *t: 0, or -1 with *errmsg
+ * (ours to free) saying what is wrong, for ERR PROTO.
+ */
+static int
+cmd_token(struct proto_req *r, struct proto_token *t, char **errmsg)
+{
+	const char	*v;
+
+	if ((v = proto_kv(r, KEY_TOKEN)) == NULL) {
+		*errmsg = xprintf("%s needs " KEY_TOKEN "= (the token of the "
+		    "JOB line)", proto_cmd_name(r->cmd));
+		return -1;
+	}
+	if (proto_token_parse(v, t) != 0) {
+		*errmsg = xprintf(KEY_TOKEN "=%.40s is not a token (%d "
+		    "lowercase hex digits)", v, PROTO_TOKEN_LEN);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Find the job a FAIL, RELEASE or TOUCH names and check that its sender
+ * holds the job's current attempt; if not, say why in *err and *errmsg.
+ */
+static struct job *
+cmd_held_job(struct proto_req *r, const char **err, char **errmsg)
+{
+	struct proto_token	 t;
+	struct job		*j;
+
+	if ((j = cmd_job(r, err, errmsg)) == NULL)
+		return NULL;
+	if (cmd_token(r, &t, errmsg) != 0) {
+		*err = ERR_PROTO;
+		return NULL;
+	}
+	if (r->cmd == CMD_FAIL && jobs_outcome(j) != NULL) {
+		*err = ERR_DONE;
+		*errmsg = xprintf("job %llu already %s", (unsigned long long)
+		    j->id, jobs_outcome(j));
+		return NULL;
+	}
+	if (jobs_holder_check(j, &t, errmsg) != 0) {
+		*err = ERR_NOTHELD;
+		return NULL;
+	}
+	return j;
+}
+
+/* Find the job of a FAIL, RELEASE or TOUCH held by its sender, or answer why not. */
+static struct job *
+cmd_held_job_or_reply(struct proto_req *r, struct evbuffer *out)
+{
+	const char	*err = NULL;
+	char		*errmsg = NULL;
+	struct job	*j;
+
+	if ((j = cmd_held_job(r, &err, &errmsg)) == NULL) {
+		cmd_reply(out, REPLY_ERR " %s %s", err, errmsg);
+		free(errmsg);
+	}
+	return j;
+}
+
 /* A payload follows the request: begin receiving it (refused if err). */
 static enum cmd_next
 cmd_receive(struct session *s, enum proto_cmd cmd, struct job *j,
@@ -317,17 +383,25 @@ cmd_take(struct session *s, struct proto_req *r, struct evbuffer *out)
 	return NEXT_TAKE;
 }
 
-/* PUT <id> [size=<n>], then a payload. */
+/*
+ * PUT <id> token=<t> [size=<n>], then a payload.  The job it is stored
+ * under is the one the token names (jobs_put_target), which the reply
+ * OK <id> tells.
+ */
 static enum cmd_next
 cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
-	const char	*err = NULL, *size = proto_kv(r, KEY_SIZE), *outcome;
-	char		*errmsg = NULL;
-	struct job	*j;
-	uint64_t	 n;
+	const char		*err = NULL, *size = proto_kv(r, KEY_SIZE), *outcome;
+	char			*errmsg = NULL;
+	struct job		*j = NULL;
+	struct proto_token	 t;
+	uint64_t		 n;
+	enum cmd_next		 next;
 
 	(void)out;
-	if ((j = cmd_job(r, &err, &errmsg)) != NULL) {
+	if (cmd_token(r, &t, &errmsg) != 0)
+		err = ERR_PROTO;
+	else if ((j = jobs_put_target(r->argv[0], &t, &err, &errmsg)) != NULL) {
 		if ((outcome = jobs_outcome(j)) != NULL) {
 			err = ERR_DONE;
 			errmsg = xprintf("job %llu already %s; this result was "
@@ -344,26 +418,27 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 			    (unsigned long long)server.cfg.max_result);
 		}
 	}
-	return cmd_receive(s, CMD_PUT, j, err, errmsg);
+	next = cmd_receive(s, CMD_PUT, j, err, errmsg);
+	if (err == NULL)
+		s->rx.token = t;	/* which attempt an ERR IO reopens */
+	return next;
 }
 
-/* FAIL <id> [exit=<n>] [signal=<n>] [timeout=1], then the message. */
+/*
+ * FAIL <id> token=<t> [exit=<n>] [signal=<n>] [timeout=1], then the
+ * message; only from the holder of the current attempt.
+ */
 static enum cmd_next
 cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
-	const char	*err = NULL, *v, *outcome;
+	const char	*err = NULL, *v;
 	char		*errmsg = NULL;
 	struct job	*j;
 	unsigned	 n;
 	enum cmd_next	 next;
 
 	(void)out;
-	if ((j = cmd_job(r, &err, &errmsg)) != NULL &&
-	    (outcome = jobs_outcome(j)) != NULL) {
-		err = ERR_DONE;
-		errmsg = xprintf("job %llu already %s", (unsigned long long)j->id,
-		    outcome);
-	}
+	j = cmd_held_job(r, &err, &errmsg);
 	if (err == NULL && (v = proto_kv(r, KEY_EXIT)) != NULL &&
 	    parse_uint(v, 0, 255, &n) != 0) {
 		err = ERR_PROTO;
@@ -385,19 +460,14 @@ cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
 	return next;
 }
 
-/* RELEASE <id>: a running job goes back to the queue. */
+/* RELEASE <id> token=<t>: the holder hands its job back to the queue. */
 static enum cmd_next
 cmd_release(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
 	struct job	*j;
 
-	if ((j = cmd_job_or_reply(r, out)) == NULL)
+	if ((j = cmd_held_job_or_reply(r, out)) == NULL)
 		return NEXT_LINE;
-	if (j->state != JOB_RUNNING) {
-		cmd_reply(out, REPLY_ERR " %s job %llu is not running",
-		    ERR_NOTHELD, (unsigned long long)j->id);
-		return NEXT_LINE;
-	}
 	jobs_release(j);
 	log_info("job %llu %s released by %s", (unsigned long long)j->id,
 	    j->path, cmd_who(s));
@@ -405,7 +475,10 @@ cmd_release(struct session *s, struct proto_req *r, struct evbuffer *out)
 	return NEXT_LINE;
 }
 
-/* TOUCH <id> [lease=<seconds>]: renew the lease of a running job. */
+/*
+ * TOUCH <id> token=<t> [lease=<seconds>]: the holder renews its lease,
+ * capped as jobs_touch says.
+ */
 static enum cmd_next
 cmd_touch(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
@@ -414,7 +487,7 @@ cmd_touch(struct session *s, struct proto_req *r, struct evbuffer *out)
 	unsigned	 secs = 0;
 
 	(void)s;
-	if ((j = cmd_job_or_reply(r, out)) == NULL)
+	if ((j = cmd_held_job_or_reply(r, out)) == NULL)
 		return NEXT_LINE;
 	if ((v = proto_kv(r, KEY_LEASE)) != NULL &&
 	    parse_uint(v, 1, JQ_SECONDS_MAX, &secs) != 0) {
@@ -422,14 +495,7 @@ cmd_touch(struct session *s, struct proto_req *r, struct evbuffer *out)
 		    ERR_PROTO, JQ_SECONDS_MAX);
 		return NEXT_LINE;
 	}
-	if (j->state != JOB_RUNNING) {
-		cmd_reply(out, REPLY_ERR " %s job %llu is not running",
-		    ERR_NOTHELD, (unsigned long long)j->id);
-		return NEXT_LINE;
-	}
-	if (v != NULL)
-		j->lease_ms = (uint64_t)secs * 1000;
-	jobs_renew(j);
+	jobs_touch(j, (uint64_t)secs * 1000);
 	cmd_reply(out, REPLY_OK " %llu " KEY_LEASE "=%llu",
 	    (unsigned long long)j->id, (unsigned long long)(j->lease_ms + 999) /
 	    1000);

@@ -385,7 +385,7 @@ static int
 conn_send_job(struct conn *c, struct job *j)
 {
 	struct stat	 st;
-	char		*enc, *msg;
+	char		*enc, *msg, token[PROTO_TOKEN_LEN + 1];
 	int		 fd;
 
 	if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) < 0 ||
@@ -398,10 +398,11 @@ conn_send_job(struct conn *c, struct job *j)
 		return -1;
 	}
 	enc = proto_encode_dup(j->path, strlen(j->path));
+	jobs_token(j, token);
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
-	    KEY_LEASE "=%llu", (unsigned long long)j->id, enc,
+	    KEY_LEASE "=%llu " KEY_TOKEN "=%s", (unsigned long long)j->id, enc,
 	    (unsigned long long)st.st_size, j->attempt,
-	    (unsigned long long)(j->lease_ms + 999) / 1000);
+	    (unsigned long long)(j->lease_ms + 999) / 1000, token);
 	free(enc);
 	c->send_fd = fd;
 	c->send_size = (uint64_t)st.st_size;
@@ -539,6 +540,7 @@ conn_commit(struct conn *c)
 	payload_handover(&c->sess.rx, &cm->st);
 	cm->job = c->sess.rx.job;
 	cm->size = c->sess.rx.total;
+	cm->token = c->sess.rx.token;
 	cm->arg = c;
 	cm->job->committing = 1;
 	c->commit = cm;
@@ -582,7 +584,7 @@ conn_commit_done(struct commit *cm)
 	if (cm->rc != 0) {
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
-		jobs_reopen(j);
+		jobs_reopen(j, &cm->token);
 		if (c != NULL)
 			conn_reply(c, REPLY_ERR " %s cannot store the result: %s; "
 			    "the job waits for another try", ERR_IO, cm->cause);

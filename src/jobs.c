@@ -14,16 +14,31 @@
  *   jobs_fail_reported  a FAIL: the job waits again, at the end of the
  *                       queue, while --retries allows; then FAILED, final
  *   jobs_fail_found     the server cannot read the job's file: FAILED, final
- *   jobs_release        handed back by RELEASE, by its hold=conn holder
- *                       leaving (jobs_holder_gone) or by its lease running
- *                       out: it waits again, at the front of the queue
- *   jobs_reopen         the server could not store a result for it:
- *                       released at once, so that the next try need not
- *                       wait for the lease (which traffic on a hold=conn
- *                       connection would otherwise keep renewing)
+ *   jobs_release        handed back by RELEASE: it waits again, at the
+ *                       front of the queue
+ *   jobs_lost           its worker is lost: its hold=conn holder left
+ *                       (jobs_holder_gone) or its lease ran out; it waits
+ *                       again at the front, unless that happened
+ *                       --crash-limit times: then FAILED (lost), final
+ *   jobs_reopen         the server could not store a result of its current
+ *                       attempt: released at once, so that the next try
+ *                       need not wait for the lease (which traffic on a
+ *                       hold=conn connection would otherwise keep
+ *                       renewing); a result of an older attempt leaves
+ *                       the job to its holder
  *
  * and a FAILED job waits again after RETRY (jobs_retry), its failures
- * counted afresh.
+ * and losses counted afresh.
+ *
+ * Identity (jq-protocol(7), "Attempt tokens"): every take is an attempt
+ * with a serial of this server instance, and its token names the instance,
+ * the serial and the input's fingerprint.  FAIL, RELEASE and TOUCH count
+ * only from the holder of the current attempt (jobs_holder_check); a result
+ * is matched to a job by its token (jobs_put_target): by the attempt when
+ * this instance handed it out, else by the input's fingerprint, and never
+ * stored under a job whose input it was not made from.  The losses a
+ * crash limit counts are this instance's: the journal records only final
+ * outcomes, so after a restart a job has its full --crash-limit again.
  *
  * Journal failures: a final failure the journal cannot take still stands
  * for this run (after a crash the job would simply run again), so it is
@@ -39,6 +54,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <sodium.h>
 
 #include "jq.h"
 
@@ -46,6 +62,10 @@ static struct event_base		*jobs_base;
 static struct queue			*jobs_queue;
 static const struct server_config	*jobs_cfg;
 static void				(*jobs_wake)(void);
+static uint32_t				 jobs_instance;	/* random, not 0 */
+static uint32_t				 jobs_serial;	/* the last attempt's */
+static uint32_t				*jobs_attempts;	/* serial-1 -> job index */
+static size_t				 jobs_nattempts, jobs_attempts_alloc;
 
 /* Give jobs.c the loop, the queue, --lease and --retries, and the wake hook. */
 void
@@ -56,6 +76,148 @@ jobs_init(struct event_base *base, struct queue *q,
 	jobs_queue = q;
 	jobs_cfg = cfg;
 	jobs_wake = wake;
+	do
+		jobs_instance = randombytes_random();
+	while (jobs_instance == 0);
+}
+
+/* The fingerprint of j's input as recorded at start. */
+static uint64_t
+jobs_fingerprint(const struct job *j)
+{
+	return proto_fingerprint((uint64_t)j->in_dev, (uint64_t)j->in_ino,
+	    j->in_size, j->in_mtime_ns);
+}
+
+/*
+ * Start a new attempt of j: its serial, remembered for matching results of
+ * older attempts.  If the map cannot grow, only the newest attempt of j can
+ * deliver (jobs_attempt_of checks it first).
+ */
+static void
+jobs_new_attempt(struct job *j)
+{
+	uint32_t	*v;
+	size_t		 n;
+
+	if (jobs_serial == UINT32_MAX)	/* 4 billion hand-outs: start over */
+		jobs_serial = jobs_nattempts = 0;
+	j->serial = ++jobs_serial;
+	if (jobs_nattempts == jobs_attempts_alloc) {
+		n = jobs_attempts_alloc ? jobs_attempts_alloc * 2 : 256;
+		if ((v = reallocarray(jobs_attempts, n, sizeof *v)) == NULL)
+			return;
+		jobs_attempts = v;
+		jobs_attempts_alloc = n;
+	}
+	if (jobs_nattempts == (size_t)j->serial - 1)
+		jobs_attempts[jobs_nattempts++] = (uint32_t)(j - jobs_queue->jobs);
+}
+
+/* Whether serial was an attempt of j in this instance. */
+static int
+jobs_attempt_of(const struct job *j, uint32_t serial)
+{
+	if (serial == 0 || serial > j->serial)
+		return 0;
+	if (serial == j->serial)
+		return 1;
+	return serial <= jobs_nattempts &&
+	    jobs_attempts[serial - 1] == (uint32_t)(j - jobs_queue->jobs);
+}
+
+/* The token of j's current attempt, for its JOB line. */
+void
+jobs_token(const struct job *j, char buf[PROTO_TOKEN_LEN + 1])
+{
+	struct proto_token	 t;
+
+	t.instance = jobs_instance;
+	t.serial = j->serial;
+	t.fingerprint = jobs_fingerprint(j);
+	proto_token_format(&t, buf);
+}
+
+/*
+ * Whether token t belongs to the holder of j's current attempt: 0, or -1
+ * with *why saying who holds it (for ERR NOTHELD).
+ */
+int
+jobs_holder_check(const struct job *j, const struct proto_token *t,
+    char **why)
+{
+	unsigned long long	 id = (unsigned long long)j->id;
+
+	if (t->instance != jobs_instance)
+		*why = xprintf("job %llu: the token is from an earlier server; "
+		    "that attempt is over", id);
+	else if (!jobs_attempt_of(j, t->serial) ||
+	    t->fingerprint != jobs_fingerprint(j))
+		*why = xprintf("the token is not one of job %llu", id);
+	else if (j->state != JOB_RUNNING)
+		*why = xprintf("job %llu is not running", id);
+	else if (t->serial != j->serial)
+		*why = xprintf("job %llu is held by a later attempt", id);
+	else
+		return 0;
+	return -1;
+}
+
+/*
+ * The job a result sent as "PUT id" with token t is for, or NULL with *err
+ * and *errmsg (ours to free) saying why it is refused.  A token of this
+ * instance must name an attempt of job id; one of an earlier instance is
+ * matched by its input's fingerprint, which may name another id: the
+ * result belongs to the input it was made from.  Either way id must be a
+ * job id (a positive decimal number), if perhaps of another list.
+ */
+struct job *
+jobs_put_target(const char *id, const struct proto_token *t,
+    const char **err, char **errmsg)
+{
+	struct job	*j = queue_find(jobs_queue, id), *k, *found = NULL;
+	size_t		 i, n = 0;
+	uint64_t	 num;
+
+	if (parse_u64(id, 1, UINT64_MAX, &num) != 0) {
+		*err = ERR_NOSUCHJOB;
+		*errmsg = xprintf("no job with id \"%.40s\"", id);
+		return NULL;
+	}
+	if (t->instance == jobs_instance) {
+		if (j == NULL) {
+			*err = ERR_NOSUCHJOB;
+			*errmsg = xprintf("no job with id \"%.40s\"", id);
+			return NULL;
+		}
+		if (jobs_attempt_of(j, t->serial) &&
+		    t->fingerprint == jobs_fingerprint(j))
+			return j;
+		*err = ERR_STALE;
+		*errmsg = xprintf("the token is not one of job %llu; result "
+		    "not stored", (unsigned long long)j->id);
+		return NULL;
+	}
+	if (j != NULL && jobs_fingerprint(j) == t->fingerprint)
+		return j;
+	for (i = 0; i < jobs_queue->njobs; i++) {
+		k = &jobs_queue->jobs[i];
+		if (jobs_fingerprint(k) == t->fingerprint) {
+			found = k;
+			n++;
+		}
+	}
+	if (n == 1) {
+		log_info("a result sent for job %.40s of an earlier server is "
+		    "for job %llu %s here: same input", id,
+		    (unsigned long long)found->id, found->path);
+		return found;
+	}
+	*err = ERR_STALE;
+	*errmsg = n == 0 ? xstrdup("no job here has that input; result not "
+	    "stored") : xprintf("%zu jobs here have that input; result not "
+	    "stored", n);
+	return NULL;
 }
 
 /* A job stops running: drop it from its holder's list, stop its lease. */
@@ -82,19 +244,46 @@ jobs_release(struct job *j)
 	jobs_wake();
 }
 
-/* A job's lease ran out: it goes back to the queue for another worker. */
+static void	 jobs_fail_final(struct job *, const char *, const char *);
+
+/*
+ * The worker of running job j is lost (why says how): it waits again,
+ * first in line, unless this was its --crash-limit'th lost worker: then it
+ * fails for good, "lost N times".
+ */
+static void
+jobs_lost(struct job *j, const char *why)
+{
+	char	*msg;
+
+	j->lost++;
+	if (jobs_cfg->crash_limit == 0 || j->lost < jobs_cfg->crash_limit) {
+		log_info("job %llu %s: %s; it waits again",
+		    (unsigned long long)j->id, j->path, why);
+		jobs_release(j);
+		return;
+	}
+	log_info("job %llu %s: %s", (unsigned long long)j->id, j->path, why);
+	msg = xprintf("lost %u times", j->lost);
+	jobs_fail_final(j, STATUS_LOST, msg);
+	free(msg);
+}
+
+/* A job's lease ran out: its worker is lost. */
 static void
 jobs_lease_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct job	*j = arg;
+	char		*why;
 
 	(void)fd;
 	(void)what;
 	if (j->state != JOB_RUNNING)
 		return;
-	log_info("job %llu %s: lease of %llu ms ran out; it waits again",
-	    (unsigned long long)j->id, j->path, (unsigned long long)j->lease_ms);
-	jobs_release(j);
+	why = xprintf("lease of %llu ms ran out", (unsigned long long)
+	    j->lease_ms);
+	jobs_lost(j, why);
+	free(why);
 }
 
 /* Start or renew the lease of a running job. */
@@ -109,6 +298,20 @@ jobs_renew(struct job *j)
 	tv.tv_usec = (suseconds_t)(j->lease_ms % 1000 * 1000);
 	evtimer_add(j->lease_ev, &tv);
 	j->renewed_ms = util_now_ms();
+}
+
+/*
+ * TOUCH: renew the lease of running job j, lease_ms long from now if not 0,
+ * but never longer than j->lease_max_ms (the longer of --lease and the
+ * lease it was taken with).
+ */
+void
+jobs_touch(struct job *j, uint64_t lease_ms)
+{
+	if (lease_ms != 0)
+		j->lease_ms = lease_ms < j->lease_max_ms ? lease_ms :
+		    j->lease_max_ms;
+	jobs_renew(j);
 }
 
 /*
@@ -143,6 +346,9 @@ jobs_take(const char *match, struct session *s, int hold_conn,
 	j->hold_conn = hold_conn;
 	LIST_INSERT_HEAD(&s->held, j, hold_entry);
 	j->lease_ms = lease_ms ? lease_ms : jobs_cfg->lease_ms;
+	j->lease_max_ms = j->lease_ms > jobs_cfg->lease_ms ? j->lease_ms :
+	    jobs_cfg->lease_ms;
+	jobs_new_attempt(j);
 	jobs_renew(j);
 	return j;
 }
@@ -157,11 +363,16 @@ jobs_sent(struct job *j, uint64_t size, const char *who)
 	    (unsigned long long)j->id, j->path, who, j->attempt);
 }
 
-/* A result for j could not be stored: if it runs, it waits again now. */
+/*
+ * A result for j, sent with token t, could not be stored: if the attempt
+ * that sent it is the one running, the job waits again now.  A result of an
+ * older attempt (or an earlier server) leaves the job to its holder.
+ */
 void
-jobs_reopen(struct job *j)
+jobs_reopen(struct job *j, const struct proto_token *t)
 {
-	if (j == NULL || j->state != JOB_RUNNING)
+	if (j == NULL || j->state != JOB_RUNNING ||
+	    t->instance != jobs_instance || t->serial != j->serial)
 		return;
 	jobs_release(j);
 }
@@ -174,6 +385,7 @@ void
 jobs_holder_gone(struct session *s, const char *who)
 {
 	struct job	*j;
+	char		*why;
 
 	while ((j = LIST_FIRST(&s->held)) != NULL) {
 		if (!j->hold_conn) {	/* hold=lease: runs on without us */
@@ -185,9 +397,9 @@ jobs_holder_gone(struct session *s, const char *who)
 			jobs_leave(j);
 			continue;
 		}
-		jobs_release(j);
-		log_info("job %llu %s released: %s disconnected",
-		    (unsigned long long)j->id, j->path, who);
+		why = xprintf("%s disconnected while running it", who);
+		jobs_lost(j, why);
+		free(why);
 	}
 }
 
@@ -221,10 +433,17 @@ jobs_journal_failed(struct job *j)
 void
 jobs_fail_found(struct job *j, const char *msg)
 {
+	jobs_fail_final(j, STATUS_FAILED, msg);
+}
+
+/* j fails, final, with status and msg (both copied). */
+static void
+jobs_fail_final(struct job *j, const char *status, const char *msg)
+{
 	jobs_leave(j);
 	free(j->fail_status);
 	free(j->fail_msg);
-	j->fail_status = xstrdup(STATUS_FAILED);
+	j->fail_status = xstrdup(status);
 	j->fail_msg = xstrdup(msg);
 	j->fail_len = strlen(msg);
 	joblog_end(j, j->fail_status, 0);
@@ -276,6 +495,7 @@ jobs_retry(struct job *j, const char *who, char **cause)
 	if (journal_retry(j, cause) != 0)
 		return -1;
 	j->failures = 0;
+	j->lost = 0;
 	queue_requeue(jobs_queue, j);
 	log_info("job %llu %s: retry asked by %s", (unsigned long long)j->id,
 	    j->path, who);
@@ -306,4 +526,7 @@ jobs_leases_free(void)
 			jobs_queue->jobs[i].lease_ev = NULL;
 		}
 	}
+	free(jobs_attempts);
+	jobs_attempts = NULL;
+	jobs_nattempts = jobs_attempts_alloc = 0;
 }

@@ -22,17 +22,20 @@
 static const char put_epilogue[] =
 "Send FILE (standard input when FILE is absent or -) as the result of job ID\n"
 "on the jq server SERVER, or with --fail report the job as failed.\n"
-"SERVER may be omitted when JQ_SERVER is set; then, without --fail, --touch\n"
-"or --retry, a first operand made only of digits is the ID (so\n"
-"'jq-put 7 out.mp3' works).\n"
+"ID is the job handle jq-take printed, ID:TOKEN (e.g. 7:0123abcd...): the\n"
+"token names the attempt, and only its holder may fail, renew or hand it\n"
+"back.  SERVER may be omitted when JQ_SERVER is set; then, without --fail,\n"
+"--touch or --retry, a first operand that is a handle is the ID (so\n"
+"'jq-put \"$id\" out.mp3' works).\n"
 "A job accepts one result: a second one is refused and the first stays.\n"
 "With --touch, renew the lease of running job ID instead (from a shell loop\n"
-"that runs a job taken with jq-take); with --retry, let failed job ID run\n"
-"again.  Neither reads a FILE.\n"
+"that runs a job taken with jq-take); with --retry, let failed job ID (a\n"
+"handle or the bare number jq-stat shows) run again.  Neither reads a FILE.\n"
 "\n"
 "Exit status: 0 stored (or renewed, or queued again), 2 usage error,\n"
 "4 refused (the job already has a result or has failed, there is no such\n"
-"job; --touch: the job is not running; --retry: the job has not failed),\n"
+"job, the result is stale; --fail, --touch: not the holder of the job's\n"
+"current attempt; --retry: the job has not failed),\n"
 "6 cannot reach the server, 7 server error or checksum mismatch, 8 FILE\n"
 "cannot be read, 10 authentication failed (token missing or wrong, or a\n"
 "server that does not prove itself).";
@@ -40,7 +43,8 @@ static const char put_epilogue[] =
 /* What the command line asks for. */
 struct put_config {
 	const char	*server;	/* address */
-	const char	*id;
+	char		*id;		/* the job's number */
+	char		 token[PROTO_TOKEN_LEN + 1];	/* "" for --retry ID */
 	const char	*file;		/* NULL or "-": standard input */
 	const char	*mode;		/* "--fail", "--touch", "--retry"; NULL: FILE */
 	int		 fail, touch, retry;
@@ -82,6 +86,18 @@ put_all_digits(const char *s)
 	if (*s == '\0')
 		return 0;
 	return s[strspn(s, "0123456789")] == '\0';
+}
+
+/* Whether s is a job handle, ID:TOKEN. */
+static int
+put_is_handle(const char *s)
+{
+	char	*id, token[PROTO_TOKEN_LEN + 1];
+
+	if (client_parse_handle(s, &id, token) != 0)
+		return 0;
+	free(id);
+	return 1;
 }
 
 /* Whether FILE means standard input: absent or "-". */
@@ -163,6 +179,7 @@ static void
 put_operands(struct put_config *cfg, poptContext pc)
 {
 	const char	**ops = poptGetArgs(pc), *addr = NULL, *mode = cfg->mode;
+	const char	*id;
 	int		 n, nofile = mode != NULL;
 	uint64_t	 idnum;
 
@@ -175,17 +192,23 @@ put_operands(struct put_config *cfg, poptContext pc)
 		    ops[nofile ? 2 : 3], nofile ? " (" : "", nofile ? mode : "",
 		    nofile ? " reads no FILE)" : "");
 	if (n == 3 || (n == 2 && (nofile || net_default_server(NULL) == NULL ||
-	    !put_all_digits(ops[0])))) {
+	    !put_is_handle(ops[0])))) {
 		addr = ops[0];
-		cfg->id = ops[1];
+		id = ops[1];
 		cfg->file = n == 3 ? ops[2] : NULL;
 	} else {
-		cfg->id = ops[0];
+		id = ops[0];
 		cfg->file = n == 2 ? ops[1] : NULL;
 	}
-	if (parse_u64(cfg->id, 1, UINT64_MAX, &idnum) != 0)
-		usage_error(cli_prog, "'%s': a job ID is a positive decimal number",
-		    cfg->id);
+	if (client_parse_handle(id, &cfg->id, cfg->token) == 0)
+		;
+	else if (cfg->retry && put_all_digits(id) &&
+	    parse_u64(id, 1, UINT64_MAX, &idnum) == 0)
+		cfg->id = xstrdup(id);
+	else
+		usage_error(cli_prog, "'%s' is not a job handle: ID is what "
+		    "jq-take printed, ID%cTOKEN (a number, '%c', %d hex digits)",
+		    id, CLIENT_HANDLE_SEP, CLIENT_HANDLE_SEP, PROTO_TOKEN_LEN);
 	cfg->server = cli_server(addr);
 }
 
@@ -193,7 +216,8 @@ put_operands(struct put_config *cfg, poptContext pc)
 static int
 put_send(const struct put_config *cfg)
 {
-	const char		*id = cfg->id, *file = cfg->file;
+	const char		*id = cfg->id, *token = cfg->token;
+	const char		*file = cfg->file;
 	const char		*message = cfg->message;
 	char			*cause = NULL, *extra = NULL;
 	int			 rc, status, fd = -1;
@@ -205,20 +229,21 @@ put_send(const struct put_config *cfg)
 		errx(status, "%s", cause);
 	if (cfg->touch) {
 		if (cfg->lease_s > 0)
-			rc = client_simple(c, &cause, "TOUCH %s lease=%u", id,
-			    cfg->lease_s);
+			rc = client_simple(c, &cause, "TOUCH %s " KEY_TOKEN
+			    "=%s " KEY_LEASE "=%u", id, token, cfg->lease_s);
 		else
-			rc = client_simple(c, &cause, "TOUCH %s", id);
+			rc = client_simple(c, &cause, "TOUCH %s " KEY_TOKEN
+			    "=%s", id, token);
 	} else if (cfg->retry) {
 		rc = client_simple(c, &cause, "RETRY %s", id);
 	} else if (cfg->fail) {
 		if (cfg->have_status)
 			extra = xprintf("exit=%u", cfg->exit_status);
-		rc = client_fail(c, id, extra, message != NULL ? message : "",
+		rc = client_fail(c, id, token, extra, message != NULL ? message : "",
 		    message != NULL ? strlen(message) : 0, &cause);
 		free(extra);
 	} else {
-		rc = client_put_fd(c, id, fd, &cause);
+		rc = client_put_fd(c, id, token, fd, &cause);
 		if (rc != 0 && client_status(c) == JQ_EXIT_IO) {
 			/* A read error: name the file, nothing was stored. */
 			char *tmp = xprintf("%s: %s (nothing stored)",
@@ -252,5 +277,6 @@ main(int argc, char *argv[])
 	put_operands(&cfg, pc);
 	rc = put_send(&cfg);
 	free(cfg.message);
+	free(cfg.id);
 	return rc;
 }

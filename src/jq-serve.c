@@ -24,7 +24,8 @@ struct serve_args {
 	char			*files_from, *outdir, *tmpl, *addr_file;
 	char			*max_result, *max_conns, *max_unauth;
 	char			*linger, *lease;
-	char			*retries, *state_dir, *joblog, *token_file;
+	char			*retries, *crash_limit, *state_dir, *joblog;
+	char			*token_file;
 	char			*unix_auth, *stall, *idle;
 	int			 nul, skip, fresh, retry_failed, nosync;
 	int			 noauth, verbose, quiet;
@@ -34,7 +35,8 @@ struct serve_args {
 enum {
 	OPT_LISTEN = 256, OPT_FILES_FROM, OPT_NULL, OPT_SKIP_MISSING,
 	OPT_OUTPUT_DIR, OPT_RESULT, OPT_MAX_RESULT, OPT_MAX_CONNS, OPT_LEASE,
-	OPT_MAX_UNAUTH, OPT_RETRIES, OPT_STATE_DIR, OPT_FRESH, OPT_RETRY_FAILED, OPT_NO_SYNC,
+	OPT_MAX_UNAUTH, OPT_RETRIES, OPT_CRASH_LIMIT, OPT_STATE_DIR, OPT_FRESH,
+	OPT_RETRY_FAILED, OPT_NO_SYNC,
 	OPT_JOBLOG, OPT_LINGER, OPT_TOKEN_FILE, OPT_NO_AUTH, OPT_UNIX_AUTH,
 	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET
 };
@@ -67,6 +69,9 @@ static struct poptOption serve_options[] = {
 	  "DURATION (default 10m)", "DURATION" },
 	{ "retries", '\0', POPT_ARG_STRING, NULL, OPT_RETRIES,
 	  "run a failed job up to N more times (default 0)", "N" },
+	{ "crash-limit", '\0', POPT_ARG_STRING, NULL, OPT_CRASH_LIMIT,
+	  "fail a job whose worker was lost N times (default 5; 0: never)",
+	  "N" },
 	{ "state-dir", '\0', POPT_ARG_STRING, NULL, OPT_STATE_DIR,
 	  "keep the journal in DIR (default $JQ_STATE_DIR or "
 	  "./.jq-serve)", "DIR" },
@@ -144,6 +149,7 @@ serve_option(void *arg, int val, char **value)
 	case OPT_LINGER: cli_keep(&a->linger, value); break;
 	case OPT_LEASE: cli_keep(&a->lease, value); break;
 	case OPT_RETRIES: cli_keep(&a->retries, value); break;
+	case OPT_CRASH_LIMIT: cli_keep(&a->crash_limit, value); break;
 	case OPT_STATE_DIR: cli_keep(&a->state_dir, value); break;
 	case OPT_JOBLOG: cli_keep(&a->joblog, value); break;
 	case OPT_TOKEN_FILE: cli_keep(&a->token_file, value); break;
@@ -181,6 +187,8 @@ serve_check_limits(const struct serve_args *a)
 		    a->lease);
 	cfg->retries = a->retries == NULL ? 0 :
 	    cli_uint("--retries", a->retries, 0, 1000);
+	cfg->crash_limit = a->crash_limit == NULL ? JQ_CRASH_LIMIT_DEFAULT :
+	    cli_uint("--crash-limit", a->crash_limit, 0, 1000);
 	cfg->max_conns = a->max_conns == NULL ? JQ_CONNS_DEFAULT_MAX :
 	    cli_uint("--max-conns", a->max_conns, 1, 1000000);
 	cfg->max_unauth = a->max_unauth == NULL ? JQ_UNAUTH_DEFAULT_MAX :
@@ -309,8 +317,8 @@ serve_args_free(struct serve_args *a)
 {
 	char	**strs[] = { &a->files_from, &a->outdir, &a->tmpl,
 	    &a->addr_file, &a->max_result, &a->max_conns, &a->max_unauth,
-	    &a->linger, &a->lease, &a->retries, &a->state_dir, &a->joblog,
-	    &a->token_file, &a->unix_auth, &a->stall, &a->idle };
+	    &a->linger, &a->lease, &a->retries, &a->crash_limit, &a->state_dir,
+	    &a->joblog, &a->token_file, &a->unix_auth, &a->stall, &a->idle };
 	size_t	 i;
 
 	for (i = 0; i < a->nlisten; i++)

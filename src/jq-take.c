@@ -235,16 +235,21 @@ take_extra(const char *glob, int wait, uint64_t wait_ms, unsigned lease_s)
 	return t;
 }
 
-/* The id, and with -n the name, each ended by LF or (with -z) NUL. */
+/*
+ * The job's handle (ID:TOKEN, what jq-put takes), and with -n the name,
+ * each ended by LF or (with -z) NUL.
+ */
 static char *
 take_record(const struct client_job *job, int name, int null, size_t *len)
 {
-	size_t	 idlen = strlen(job->id);
+	char	*handle = client_handle(job);
+	size_t	 idlen = strlen(handle);
 	char	*buf, end = null ? '\0' : '\n';
 
 	*len = idlen + 1 + (name ? job->namelen + 1 : 0);
 	buf = xmalloc(*len);
-	memcpy(buf, job->id, idlen);
+	memcpy(buf, handle, idlen);
+	free(handle);
 	buf[idlen] = end;
 	if (name) {
 		memcpy(buf + idlen + 1, job->name, job->namelen);
@@ -296,7 +301,8 @@ take_fail(struct client *c, const struct client_job *job, const char *idfile,
 	if (idfile != NULL)
 		fprintf(stderr, "%s: job %s: %s (job stays taken; its id is in "
 		    "%s)\n", cli_prog, job->id, cause, idfile);
-	else if (synced && client_simple(c, &ignored, "RELEASE %s", job->id) == 0)
+	else if (synced && client_simple(c, &ignored, "RELEASE %s " KEY_TOKEN
+	    "=%s", job->id, job->token) == 0)
 		fprintf(stderr, "%s: job %s: %s (job given back)\n", cli_prog,
 		    job->id, cause);
 	else

@@ -69,6 +69,10 @@ char	*proto_encode_dup(const void *, size_t);
 ssize_t	 proto_decode(char *);
 char	*proto_word(char **);
 const char *proto_word_kv(const char *, const char *, size_t *);
+uint64_t proto_fingerprint(uint64_t, uint64_t, uint64_t, int64_t);
+void	 proto_token_format(const struct proto_token *,
+	    char [PROTO_TOKEN_LEN + 1]);
+int	 proto_token_parse(const char *, struct proto_token *);
 
 /* net.c: addresses, listening and connecting. */
 #define NET_ADDR_MAX 160
@@ -132,6 +136,7 @@ int	 auth_is_hex(const char *);
 struct client;
 struct client_job {
 	char		*id;		/* owned by the client_job */
+	char		 token[PROTO_TOKEN_LEN + 1];	/* the attempt's */
 	char		*name;		/* decoded, NUL-terminated; may hold any byte but NUL */
 	size_t		 namelen;
 	uint64_t	 size;		/* announced size, UINT64_MAX if unknown */
@@ -171,8 +176,13 @@ int	 client_tx_data(struct client *, struct client_tx *, const void *, size_t, c
 int	 client_tx_end(struct client *, struct client_tx *, char **);
 int	 client_tx_abort(struct client *, char **);
 int	 client_tx_fd(struct client *, struct client_tx *, int, char **);
-int	 client_put_fd(struct client *, const char *, int, char **);
-int	 client_fail(struct client *, const char *, const char *, const void *, size_t, char **);
+int	 client_put_fd(struct client *, const char *, const char *, int,
+	    char **);
+int	 client_fail(struct client *, const char *, const char *, const char *,
+	    const void *, size_t, char **);
+#define CLIENT_HANDLE_SEP	':'	/* in a job handle, ID:TOKEN */
+char	*client_handle(const struct client_job *);
+int	 client_parse_handle(const char *, char **, char *);
 int	 client_simple(struct client *, char **, const char *, ...) JQ_PRINTF(3, 4);
 
 /* cli.c: the command-line parts every tool shares (popt). */
@@ -231,6 +241,9 @@ struct job {
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
+	unsigned		 lost;		/* workers lost; --crash-limit bounds them */
+	uint32_t		 serial;	/* attempt serial of the last take */
+	uint64_t		 lease_max_ms;	/* longest lease TOUCH may ask for */
 	struct session		*holder;	/* session that took it, or NULL */
 	int			 hold_conn;	/* released when holder closes */
 	int			 committing;	/* a result is being made durable */
@@ -292,6 +305,7 @@ struct commit {
 	struct store		 st;		/* taken over from the connection */
 	struct job		*job;
 	uint64_t		 size;
+	struct proto_token	 token;		/* the PUT's, for jobs_reopen */
 	void			*arg;		/* the connection, or NULL if gone */
 	int			 rc;		/* 0 stored and journaled */
 	char			*cause;
@@ -318,6 +332,7 @@ void	 joblog_start(struct job *, const char *);
 void	 joblog_end(struct job *, const char *, uint64_t);
 
 /* server.c and conn.c: the event loop, listeners and connections. */
+#define JQ_CRASH_LIMIT_DEFAULT	5	/* --crash-limit, as HyperQueue's */
 struct server_config {
 	const char	**listen;	/* addresses */
 	size_t		 nlisten;
@@ -328,6 +343,7 @@ struct server_config {
 	uint64_t	 linger_ms;	/* listen on after the end, for late TAKEs */
 	uint64_t	 lease_ms;	/* default lease of a taken job */
 	unsigned	 retries;	/* a failed job runs again this often */
+	unsigned	 crash_limit;	/* a job whose worker is lost this often fails; 0: never */
 	const struct auth_key *key;	/* NULL: --no-auth */
 	int		 unix_token;	/* UNIX sockets use the token, not the uid */
 	uint64_t	 stall_ms;	/* a half request may pause this long */
@@ -374,9 +390,15 @@ void	 jobs_init(struct event_base *, struct queue *,
 struct job *jobs_take(const char *, struct session *, int, uint64_t);
 void	 jobs_sent(struct job *, uint64_t, const char *);
 void	 jobs_renew(struct job *);
+void	 jobs_touch(struct job *, uint64_t);
+void	 jobs_token(const struct job *, char [PROTO_TOKEN_LEN + 1]);
+int	 jobs_holder_check(const struct job *, const struct proto_token *,
+	    char **);
+struct job *jobs_put_target(const char *, const struct proto_token *,
+	    const char **, char **);
 void	 jobs_renew_held(struct session *, uint64_t);
 void	 jobs_release(struct job *);
-void	 jobs_reopen(struct job *);
+void	 jobs_reopen(struct job *, const struct proto_token *);
 void	 jobs_holder_gone(struct session *, const char *);
 void	 jobs_done(struct job *, uint64_t, const char *);
 void	 jobs_fail_found(struct job *, const char *);
@@ -400,6 +422,7 @@ struct payload {
 	struct store	 store;		/* PUT: the result being written */
 	struct evbuffer	*msg;		/* FAIL: the message */
 	char		*status;	/* FAIL: exit:N, signal:N or timeout; or NULL */
+	struct proto_token token;	/* PUT: the token it came with; else zero */
 };
 enum payload_next {		/* what a frame line means for the connection */
 	PAYLOAD_MORE,		/* more frame lines follow */

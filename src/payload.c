@@ -147,7 +147,7 @@ payload_end(struct payload *p, const struct proto_frame *f)
 		    "is being stored; this one was not", (unsigned long long)j->id));
 	if (p->err != NULL) {
 		if (strcmp(p->err, ERR_IO) == 0)
-			jobs_reopen(j);
+			jobs_reopen(j, &p->token);
 		return PAYLOAD_REFUSED;
 	}
 	return p->cmd == CMD_PUT ? PAYLOAD_PUT : PAYLOAD_FAIL;
@@ -215,6 +215,7 @@ payload_reset(struct payload *p)
 	free(p->status);
 	p->status = NULL;
 	p->job = NULL;
+	memset(&p->token, 0, sizeof p->token);
 }
 
 /* Free what the payload holds (its connection is going). */

@@ -4,6 +4,7 @@
  * unit-tested and fuzzed on its own.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,4 +357,65 @@ proto_word_kv(const char *line, const char *key, size_t *len)
 		p = end;
 	}
 	return NULL;
+}
+
+/*
+ * The fingerprint of an input: FNV-1a (64 bits) over its device, inode,
+ * size and mtime in nanoseconds, each as 8 bytes little-endian, so that
+ * every server instance on any host computes the same value.
+ */
+uint64_t
+proto_fingerprint(uint64_t dev, uint64_t ino, uint64_t size, int64_t mtime_ns)
+{
+	uint64_t	 v[4] = { dev, ino, size, (uint64_t)mtime_ns };
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	int		 i, b;
+
+	for (i = 0; i < 4; i++)
+		for (b = 0; b < 8; b++) {
+			h ^= (v[i] >> (8 * b)) & 0xff;
+			h *= 0x100000001b3ULL;
+		}
+	return h;
+}
+
+/* Write token t as 32 lowercase hex digits and a NUL into buf. */
+void
+proto_token_format(const struct proto_token *t, char buf[PROTO_TOKEN_LEN + 1])
+{
+	snprintf(buf, PROTO_TOKEN_LEN + 1, "%08x%08x%016llx", t->instance,
+	    t->serial, (unsigned long long)t->fingerprint);
+}
+
+/*
+ * Parse a token: exactly 32 lowercase hex digits, instance and serial not
+ * 0.  0, or -1 (t untouched).
+ */
+int
+proto_token_parse(const char *s, struct proto_token *t)
+{
+	struct proto_token	 r;
+	uint32_t		 hi, lo;
+	char			 part[9];
+	int			 i;
+
+	if (strlen(s) != PROTO_TOKEN_LEN)
+		return -1;
+	for (i = 0; i < PROTO_TOKEN_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return -1;
+	part[8] = '\0';
+	memcpy(part, s, 8);
+	(void)proto_hex32(part, &r.instance);
+	memcpy(part, s + 8, 8);
+	(void)proto_hex32(part, &r.serial);
+	memcpy(part, s + 16, 8);
+	(void)proto_hex32(part, &hi);
+	memcpy(part, s + 24, 8);
+	(void)proto_hex32(part, &lo);
+	r.fingerprint = (uint64_t)hi << 32 | lo;
+	if (r.instance == 0 || r.serial == 0)
+		return -1;
+	*t = r;
+	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * proto.h: the jq wire protocol, version 1.
+ * proto.h: the jq wire protocol, version 2.
  *
  * This header and man/jq-protocol.7 describe the same protocol; the page is
  * normative.  Bump JQ_PROTO_VERSION whenever a change could break an existing
@@ -9,14 +9,14 @@
  *
  * Shape of a conversation:
  *
- *   S: JQ 1 jq-serve/0.1.0 auth=hmac-sha256 nonce=SN   greeting
- *   C: HELLO 1 name=node1:4242 auth=CN:MAC  mandatory first request
- *   S: OK 1 auth=MAC2                   the server proves it too
+ *   S: JQ 2 jq-serve/0.1.0 auth=hmac-sha256 nonce=SN   greeting
+ *   C: HELLO 2 name=node1:4242 auth=CN:MAC  mandatory first request
+ *   S: OK 2 auth=MAC2                   the server proves it too
  *   C: TAKE                             may wait until a job is free
- *   S: JOB 7 A.wav size=11 attempt=1
+ *   S: JOB 7 A.wav size=11 attempt=1 lease=600 token=T
  *   S: DATA 11
  *   S: <11 bytes>END 11 <crc32c>
- *   C: PUT 7
+ *   C: PUT 7 token=T
  *   C: DATA 5
  *   C: <5 bytes>END 5 <crc32c>
  *   C: TAKE                             pipelined: one round trip per job
@@ -34,8 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JQ_PROTO_VERSION	1
-#define JQ_PROTO_MIN		1
+#define JQ_PROTO_VERSION	2	/* 2: attempt tokens (token=) */
+#define JQ_PROTO_MIN		2
 #define JQ_PORT_DEFAULT		7117
 #define JQ_PORT_DEFAULT_STR	"7117"
 
@@ -64,10 +64,10 @@
 enum proto_cmd {
 	CMD_HELLO,	/* HELLO <version> [name=<enc>] */
 	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>] */
-	CMD_PUT,	/* PUT <id> [size=<n>]  + payload */
-	CMD_FAIL,	/* FAIL <id> [exit=<n>|signal=<n>|timeout=1]  + payload (message) */
-	CMD_RELEASE,	/* RELEASE <id>: hand a held job back, not run */
-	CMD_TOUCH,	/* TOUCH <id> [lease=<seconds>]: renew a lease */
+	CMD_PUT,	/* PUT <id> token=<t> [size=<n>]  + payload */
+	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1]  + payload */
+	CMD_RELEASE,	/* RELEASE <id> token=<t>: hand a held job back, not run */
+	CMD_TOUCH,	/* TOUCH <id> token=<t> [lease=<seconds>]: renew a lease */
 	CMD_RETRY,	/* RETRY <id>: a failed job waits again */
 	CMD_STAT,	/* STAT */
 	CMD_QUIT,	/* QUIT */
@@ -85,7 +85,8 @@ enum proto_cmd {
 #define ERR_CHECKSUM	"CHECKSUM"	/* payload size or CRC-32C mismatch; nothing stored */
 #define ERR_NOSUCHJOB	"NOSUCHJOB"	/* no job with that id */
 #define ERR_DONE	"DONE"		/* the job already has a result or has failed */
-#define ERR_NOTHELD	"NOTHELD"	/* RELEASE/TOUCH of a job not running, RETRY of one not failed */
+#define ERR_NOTHELD	"NOTHELD"	/* FAIL/RELEASE/TOUCH not from the current holder, RETRY of a job not failed */
+#define ERR_STALE	"STALE"		/* PUT whose token names no job here with that input */
 #define ERR_HELLO	"HELLO"		/* request before HELLO, or HELLO twice */
 #define ERR_VERSION	"VERSION"	/* no common protocol version; closing */
 #define ERR_IO		"IO"		/* server could not store the result; job stays retryable */
@@ -102,7 +103,7 @@ enum proto_cmd {
 #define REPLY_GREETING	"JQ"	/* JQ <version> jq-serve/<sw> auth=<mode> [nonce=<sn>] */
 #define REPLY_OK	"OK"	/* OK <id>, OK <version> [auth=], OK <id> lease=, OK bye */
 #define REPLY_ERR	"ERR"	/* ERR <code> <text>, code one of ERR_* */
-#define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease=, then a payload */
+#define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease= token=, then a payload */
 #define REPLY_NOJOB	"NOJOB"	/* NOJOB <reason>, reason one of NOJOB_* */
 #define REPLY_STAT	"STAT"	/* STAT <key>=<n> ...: the first line of a STAT reply */
 #define REPLY_WORKER	"WORKER"	/* WORKER <name> peer= running= done= failed= */
@@ -136,6 +137,7 @@ enum proto_cmd {
 #define KEY_SIGNAL	"signal"	/* FAIL */
 #define KEY_SIZE	"size"		/* PUT; JOB */
 #define KEY_TIMEOUT	"timeout"	/* FAIL */
+#define KEY_TOKEN	"token"		/* JOB; PUT, FAIL, RELEASE, TOUCH */
 #define KEY_WAIT	"wait"		/* TAKE */
 #define HOLD_CONN	"conn"		/* the job is released when the connection closes */
 #define HOLD_LEASE	"lease"		/* the job runs on until its lease runs out */
@@ -159,6 +161,22 @@ enum proto_cmd {
 #define STATUS_EXIT	"exit"		/* exit:<n> */
 #define STATUS_SIGNAL	"signal"	/* signal:<n> */
 #define STATUS_TIMEOUT	"timeout"
+#define STATUS_LOST	"lost"		/* its worker was lost --crash-limit times */
+
+/*
+ * The attempt token of a JOB, carried back by every request about the job:
+ * 32 lowercase hex digits, the server instance (8: random, never 0), the
+ * attempt serial (8: counted per instance from 1, never reused) and the
+ * fingerprint of the job's input (16: a hash of its device, inode, size and
+ * mtime as recorded at start).  The instance and serial name the attempt;
+ * the fingerprint names the input across server instances.
+ */
+#define PROTO_TOKEN_LEN		32
+struct proto_token {
+	uint32_t	 instance;
+	uint32_t	 serial;
+	uint64_t	 fingerprint;
+};
 
 /* Maximum decimal digits of a uint64_t plus NUL. */
 #define PROTO_U64_LEN	21

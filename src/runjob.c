@@ -352,7 +352,8 @@ run_job_stream(struct run_job *j, size_t n)
 		client_tx_init(&j->tx);
 		j->put_started = 1;
 	}
-	if ((first && (client_send(l->c, &j->cause, "PUT %s", j->cj->id) != 0 ||
+	if ((first && (client_send(l->c, &j->cause, "PUT %s " KEY_TOKEN "=%s",
+	    j->cj->id, j->cj->token) != 0 ||
 	    (j->held > 0 && client_tx_data(l->c, &j->tx, l->hold, j->held,
 	    &j->cause) != 0))) ||
 	    client_tx_data(l->c, &j->tx, l->buf, n, &j->cause) != 0 ||

@@ -84,7 +84,8 @@ run_slot_keepalive(struct run_slot *s, struct run_job *j)
 
 	if (j->put_started)
 		rc = client_send(c, &cause, FRAME_WORD_DATA " 0");
-	else if ((rc = client_send(c, &cause, "TOUCH %s", j->cj->id)) == 0)
+	else if ((rc = client_send(c, &cause, "TOUCH %s " KEY_TOKEN "=%s",
+	    j->cj->id, j->cj->token)) == 0)
 		run_conn_owe(s, OWED_TOUCH, NULL, NULL);
 	if (rc != 0 || client_flush(c, &cause) != 0)
 		return run_conn_fatal(s, cause);
@@ -188,7 +189,8 @@ run_slot_put(struct run_slot *s, struct run_job *j, struct run_outcome *o)
 		return -1;
 	c = s->link.c;
 	client_tx_init(&j->tx);
-	if (client_send(c, &cause, "PUT %s", j->cj->id) != 0)
+	if (client_send(c, &cause, "PUT %s " KEY_TOKEN "=%s", j->cj->id,
+	    j->cj->token) != 0)
 		return run_conn_fatal(s, cause);
 	j->put_started = 1;
 	if (o->fd == -1) {
@@ -229,8 +231,8 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 		return -1;
 	msg = run_job_fail_msg(j, o->reason, &len);
 	client_tx_init(&j->tx);
-	rc = client_send(s->link.c, &cause, "FAIL %s%s%s", j->cj->id,
-	    *o->kv != '\0' ? " " : "", o->kv) != 0 ||
+	rc = client_send(s->link.c, &cause, "FAIL %s " KEY_TOKEN "=%s%s%s",
+	    j->cj->id, j->cj->token, *o->kv != '\0' ? " " : "", o->kv) != 0 ||
 	    client_tx_data(s->link.c, &j->tx, msg, len, &cause) != 0 ||
 	    client_tx_end(s->link.c, &j->tx, &cause) != 0 ? -1 : 0;
 	free(msg);
@@ -298,7 +300,8 @@ run_slot_release(struct run_slot *s, struct run_job *j)
 			goto fail;
 		run_conn_owe(s, OWED_ABORTED, j->cj->id, j->label);
 	}
-	if (client_send(s->link.c, &cause, "RELEASE %s", j->cj->id) != 0)
+	if (client_send(s->link.c, &cause, "RELEASE %s " KEY_TOKEN "=%s",
+	    j->cj->id, j->cj->token) != 0)
 		goto fail;
 	run_conn_owe(s, OWED_RELEASE, j->cj->id, j->label);
 	(void)run_conn_settle(s);
@@ -384,7 +387,8 @@ run_slot_take_prefetched(struct run_slot *s, struct client_job *cj,
 	while ((n = client_rx_next(s->link.c, &rx, &data, cause)) > 0)
 		;
 	label = run_label(cj->name);
-	if (n < 0 || client_send(s->link.c, cause, "RELEASE %s", cj->id) != 0)
+	if (n < 0 || client_send(s->link.c, cause, "RELEASE %s "
+	    KEY_TOKEN "=%s", cj->id, cj->token) != 0)
 		run_conn_fatal(s, *cause);
 	else
 		run_conn_owe(s, OWED_RELEASE, cj->id, label);

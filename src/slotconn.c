@@ -211,7 +211,7 @@ run_conn_reply(struct run_slot *s)
 	struct run_owed	*o = &s->owed[s->owed_head];
 	struct client	*c = s->link.c;
 	const char	*what;
-	char		*cause = NULL, *line;
+	char		*cause = NULL, *line, *rest = NULL;
 	int		 rc = 0;
 
 	switch (o->kind) {
@@ -229,8 +229,17 @@ run_conn_reply(struct run_slot *s)
 	default:
 		what = o->kind == OWED_RESULT ? "result" :
 		    o->kind == OWED_FAILURE ? "failure report" : "release";
-		if (client_reply(c, NULL, &cause) == 0)
+		if (client_reply(c, &rest, &cause) == 0) {
+			/* a new server stores a result by its input's identity */
+			if (o->kind == OWED_RESULT && (strcspn(rest, " ") !=
+			    strlen(o->id) || strncmp(rest, o->id,
+			    strlen(o->id)) != 0))
+				log_warnx("%s: job %s: the server stored the "
+				    "result as its job %.*s (same input)",
+				    o->label, o->id, (int)strcspn(rest, " "),
+				    rest);
 			break;
+		}
 		if (client_status(c) == JQ_EXIT_CONNECT) {
 			rc = run_conn_fatal(s, cause);
 			break;

@@ -73,7 +73,7 @@ mode() { stat -c %a "$1"; }
 	run -10 jq-take --token-file "$D/other" -o "$D/in" "$SERVER"
 	assert_output --partial "the server refused the token in $D/other"
 	assert_file_not_exists "$D/in"
-	run -10 jq-put --token-file "$D/other" "$SERVER" 1 "$D/a"
+	run -10 jq-put --token-file "$D/other" "$SERVER" "$(old_handle 1 "$D/a")" "$D/a"
 	run -10 jq-run --token-file "$D/other" --reconnect 30s "$SERVER" -- cat
 	assert_output --partial "refused the token"
 	grep -q 'authentication refused: wrong token' "$SERVER_LOG"
@@ -153,9 +153,9 @@ mode() { stat -c %a "$1"; }
 	# the fake server greets properly, accepts any HELLO and answers with a wrong proof
 	cat >"$D/fake" <<-EOF
 		#!/bin/bash
-		echo 'JQ 1 fake/0 auth=hmac-sha256 nonce=$sn'
+		echo 'JQ 2 fake/0 auth=hmac-sha256 nonce=$sn'
 		read -r line
-		echo 'OK 1 auth=$(printf '%064d' 1)'
+		echo 'OK 2 auth=$(printf '%064d' 1)'
 		read -r line
 	EOF
 	jq_bg socat "UNIX-LISTEN:$sock,fork" "EXEC:bash $D/fake"
@@ -200,7 +200,7 @@ mode() { stat -c %a "$1"; }
 	local conn line
 	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
 	IFS= read -t 20 -r line <&"$conn"
-	assert [ "${line#JQ 1 }" != "$line" ]
+	assert [ "${line#JQ 2 }" != "$line" ]
 	# say nothing: the server gives up on the handshake
 	IFS= read -t 30 -r line <&"$conn"
 	assert_equal "$line" "ERR AUTH authentication took too long; closing"

@@ -118,16 +118,21 @@ usage_fails() {
 }
 
 @test "jq-put: bad ids, --exit-status values and option combinations exit 2" {
-	for id in 0 -1 abc 1x '' 18446744073709551616; do
+	local t=0badc0de000000010123456789abcdef h
+	h=1:$t
+	# a bare id is no handle (ID:TOKEN, what jq-take printed); nor is a handle with a bad part
+	for id in 0 -1 abc 1x '' 18446744073709551616 1 "0:$t" "-1:$t" "x:$t" "1:${t:1}" "1:${t}0" \
+		"1:${t^^}" "1:00000000000000010123456789abcdef" "1:0badc0de000000000123456789abcdef" \
+		"1;$t" ":$t" "1:"; do
 		usage_fails jq-put unix:/nonexistent/sock "$id" "$D/a"
 	done
 	for v in x -1 256 1.0 ''; do
-		usage_fails jq-put --fail -x "$v" unix:/nonexistent/sock 1
+		usage_fails jq-put --fail -x "$v" unix:/nonexistent/sock "$h"
 	done
-	usage_fails jq-put -m 'needs --fail' unix:/nonexistent/sock 1 "$D/a"
-	usage_fails jq-put -x 1 unix:/nonexistent/sock 1 "$D/a"
-	usage_fails jq-put --fail unix:/nonexistent/sock 1 "$D/a"
-	usage_fails jq-put unix:/nonexistent/sock 1 "$D/a" extra
+	usage_fails jq-put -m 'needs --fail' unix:/nonexistent/sock "$h" "$D/a"
+	usage_fails jq-put -x 1 unix:/nonexistent/sock "$h" "$D/a"
+	usage_fails jq-put --fail unix:/nonexistent/sock "$h" "$D/a"
+	usage_fails jq-put unix:/nonexistent/sock "$h" "$D/a" extra
 	usage_fails jq-put
 }
 

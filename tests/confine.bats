@@ -89,8 +89,8 @@ hello() {
 			cut -d' ' -f1)
 		auth=" auth=$cn:$mac"
 	fi
-	sendl "HELLO 1${1:+ name=$1}$auth"
-	expect 'OK 1*'
+	sendl "HELLO 2${1:+ name=$1}$auth"
+	expect 'OK 2*'
 }
 
 # recv_payload: read a payload (DATA chunks and END) into $data
@@ -305,8 +305,9 @@ no_control() {
 	hello
 	sendl 'TAKE wait=0'
 	expect 'JOB 1 *'
+	job_token
 	recv_payload
-	sendl 'PUT 1' 'DATA 6'
+	sendl "PUT 1 token=$token" 'DATA 6'
 	send 'partia'
 	for ((i = 0; i < JQ_WAIT * 20; i++)); do
 		tmp=$(find "$D/out" -name '.jq-*.tmp')
@@ -346,15 +347,17 @@ no_control() {
 	hello 'evil%09name%0A%0Dnext%1B[2J%07%25%7F'
 	sendl 'TAKE wait=0'
 	expect 'JOB 1 *'
+	job_token
 	recv_payload
 	msg=$'line one\n\tline two\r'"${esc}]0;title"$'\a'"${esc}[2J the end"
-	sendl 'FAIL 1 exit=3'
+	sendl "FAIL 1 token=$token exit=3"
 	payload "$msg" >&"$conn"
 	expect 'OK 1'
 	sendl 'TAKE wait=0'
 	expect 'JOB 2 *'
+	job_token
 	recv_payload
-	sendl 'FAIL 2'
+	sendl "FAIL 2 token=$token"
 	payload "$msg" >&"$conn"
 	expect 'OK 2'
 	run --separate-stderr jq-stat "$SERVER"
@@ -385,7 +388,7 @@ no_control() {
 }
 
 @test "job ids that look like paths are refused and create nothing" {
-	local id before passwd
+	local id before passwd old
 	printf 'a\n' >"$D/in/a.dat"
 	mkdir -p "$D/cwd/sub"
 	cd "$D/cwd/sub"
@@ -393,15 +396,18 @@ no_control() {
 	before=$(snapshot)
 	passwd=$(cksum </etc/passwd)
 	hello
+	# a token an earlier server could have handed out for a.dat: it names the job by its input,
+	# so only the id can make these requests fail
+	old=$(old_token "$D/in/a.dat")
 	for id in ../../etc/passwd /etc/passwd ../../outside/pwned "$D/outside/abs" ../../outside/target ../out/a.dat.result \
 		a.dat 1/../1 ./1 -1 +1 0x1 '1 2' %2e%2e%2fx ''; do
-		sendl "PUT $id"
+		sendl "PUT $id token=$old"
 		payload 'pwned' >&"$conn"
 		expect 'ERR *'
-		sendl "FAIL $id exit=1"
+		sendl "FAIL $id token=$old exit=1"
 		payload 'pwned' >&"$conn"
 		expect 'ERR *'
-		sendl "TOUCH $id" "RELEASE $id" "RETRY $id"
+		sendl "TOUCH $id token=$old" "RELEASE $id token=$old" "RETRY $id"
 		expect 'ERR *'
 		expect 'ERR *'
 		expect 'ERR *'

@@ -44,7 +44,7 @@ wait_for_socket() {
 fake_server() {
 	local line id verb
 	export LC_ALL=C
-	printf 'JQ 1 fake/0 auth=none\n'
+	printf 'JQ 2 fake/0 auth=none\n'
 	while IFS= read -r line; do
 		line=${line%$'\r'}
 		printf '%s\n' "$line" >>"$F/log"
@@ -53,7 +53,7 @@ fake_server() {
 		id=${id%% *}
 		case $verb in
 		HELLO)
-			if [[ -e $F/hello-reply ]]; then cat "$F/hello-reply"; else printf 'OK 1\n'; fi
+			if [[ -e $F/hello-reply ]]; then cat "$F/hello-reply"; else printf 'OK 2\n'; fi
 			;;
 		TAKE)
 			if mkdir "$F/taken" 2>/dev/null; then
@@ -112,7 +112,7 @@ export -f fake_server fake_payload
 job() {
 	local data=$2
 	{
-		printf 'JOB %s %s size=%d attempt=1 lease=600\n' "${3:-1}" "$1" "${#data}"
+		printf 'JOB %s %s size=%d attempt=1 lease=600 token=0badc0de000000010123456789abcdef\n' "${3:-1}" "$1" "${#data}"
 		printf 'DATA %d\n%s' "${#data}" "$data"
 		printf 'END %d %s\n' "${#data}" "$(printf '%s' "$data" | crc32c)"
 	} >"$F/job"
@@ -198,7 +198,7 @@ run_hostile() {
 	# the second TAKE goes out before the PUT, so the server hands the next job over while it
 	# makes the result durable (jq-protocol(7), PIPELINING); the fake server has no second job
 	run grep -E '^(TAKE|PUT|FAIL)' "$F/log"
-	assert_output "$(printf '%s\n' 'TAKE hold=conn' 'TAKE hold=conn wait=0' 'PUT 1')"
+	assert_output "$(printf '%s\n' 'TAKE hold=conn' 'TAKE hold=conn wait=0' 'PUT 1 token=0badc0de000000010123456789abcdef')"
 }
 
 @test "job names with ../ and absolute names never leave the temporary directory" {
@@ -287,7 +287,7 @@ run_hostile() {
 @test "a body shorter than size= is the job's data: END is authoritative" {
 	local -a cmd
 	{
-		printf 'JOB 1 short.dat size=1000 attempt=1 lease=600\n'
+		printf 'JOB 1 short.dat size=1000 attempt=1 lease=600 token=0badc0de000000010123456789abcdef\n'
 		printf 'DATA 3\nabc'
 		printf 'END 3 %s\n' "$(printf abc | crc32c)"
 	} >"$F/job"
@@ -307,7 +307,7 @@ bad_body() {
 	shift
 	rm -rf "$F/taken" "$F/log" "$F"/*.data "$REC"
 	{
-		printf 'JOB 1 bad.dat size=10 attempt=1 lease=600\n'
+		printf 'JOB 1 bad.dat size=10 attempt=1 lease=600 token=0badc0de000000010123456789abcdef\n'
 		printf '%s' "$body"
 	} >"$F/job"
 	jr "$@"
@@ -370,7 +370,7 @@ bad_body() {
 	local -a cmd
 	mapfile -t cmd < <(record_cmd)
 	{
-		printf 'JOB 1 junk.dat size=-1 attempt=99999999999999999999999 lease=0 extra junk=%%zz '
+		printf 'JOB 1 junk.dat size=-1 attempt=99999999999999999999999 lease=0 extra junk=%%zz token=0badc0de000000010123456789abcdef '
 		printf 'size=abc\n'
 		printf 'DATA 3\nabcEND 3 %s\n' "$(printf abc | crc32c)"
 	} >"$F/job"

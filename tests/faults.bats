@@ -350,17 +350,17 @@ wait_workers() {
 	start_server -v -o "$TMPFS" "$D/in/a.txt" "$D/in/b.bin" "$D/in/c.txt" "$D/in/d.bin"
 	# leave about 440K free
 	head -c 1600K /dev/zero >"$TMPFS/filler"
-	run jq-put "$SERVER" 1 "$D/in/a.txt"
+	run jq-put "$SERVER" "$(old_handle 1 "$D/in/a.txt")" "$D/in/a.txt"
 	assert_success
-	run -7 --separate-stderr jq-put "$SERVER" 2 "$D/in/b.bin"
+	run -7 --separate-stderr jq-put "$SERVER" "$(old_handle 2 "$D/in/b.bin")" "$D/in/b.bin"
 	assert_output ""
 	[[ $stderr == *'No space left on device'* ]] || fail "jq-put: no cause in: $stderr"
 	assert_file_not_exists "$TMPFS/b.bin.result"
 	assert_no_tmp "$TMPFS"
 	# the server goes on serving
-	run jq-put "$SERVER" 3 "$D/in/c.txt"
+	run jq-put "$SERVER" "$(old_handle 3 "$D/in/c.txt")" "$D/in/c.txt"
 	assert_success
-	run -7 --separate-stderr jq-put "$SERVER" 4 "$D/in/d.bin"
+	run -7 --separate-stderr jq-put "$SERVER" "$(old_handle 4 "$D/in/d.bin")" "$D/in/d.bin"
 	[[ $stderr == *'No space left on device'* ]] || fail "jq-put: no cause in: $stderr"
 	assert_file_not_exists "$TMPFS/d.bin.result"
 	assert_no_tmp "$TMPFS"
@@ -368,9 +368,9 @@ wait_workers() {
 	assert_equal "$(stat_field waiting)" 2
 	# room again: the failed jobs are put again
 	rm "$TMPFS/filler"
-	run jq-put "$SERVER" 2 "$D/in/b.bin"
+	run jq-put "$SERVER" "$(old_handle 2 "$D/in/b.bin")" "$D/in/b.bin"
 	assert_success
-	run jq-put "$SERVER" 4 "$D/in/d.bin"
+	run jq-put "$SERVER" "$(old_handle 4 "$D/in/d.bin")" "$D/in/d.bin"
 	assert_success
 	wait_server_exit 30
 	assert_equal "$status" 0
@@ -404,7 +404,7 @@ wait_workers() {
 	assert_success
 	assert_output --partial '"status":"exit 3"'
 	assert_output --regexp '"message":"[^"]*boom'
-	run jq-put "$SERVER" 3 "$D/in/last.dat"
+	run jq-put "$SERVER" "$(old_handle 3 "$D/in/last.dat")" "$D/in/last.dat"
 	assert_success
 	wait_server_exit 30
 	assert_equal "$status" 1
@@ -428,9 +428,9 @@ two_done_then_crash() {
 	make_files "$D/in" 4
 	SARGS=(-v -o "$D/out" "$D"/in/*.dat)
 	start_server "${SARGS[@]}"
-	run jq-put "$SERVER" 1 "$D/in/file0001.dat"
+	run jq-put "$SERVER" "$(old_handle 1 "$D/in/file0001.dat")" "$D/in/file0001.dat"
 	assert_success
-	run jq-put "$SERVER" 2 "$D/in/file0002.dat"
+	run jq-put "$SERVER" "$(old_handle 2 "$D/in/file0002.dat")" "$D/in/file0002.dat"
 	assert_success
 	crash_server
 	J=$(journal_file)
@@ -445,9 +445,9 @@ two_done_then_crash() {
 	assert_success
 	assert_equal "$(stat_field "done")" 2
 	assert_equal "$(stat_field waiting)" 2
-	run jq-put "$SERVER" 3 "$D/in/file0003.dat"
+	run jq-put "$SERVER" "$(old_handle 3 "$D/in/file0003.dat")" "$D/in/file0003.dat"
 	assert_success
-	run jq-put "$SERVER" 4 "$D/in/file0004.dat"
+	run jq-put "$SERVER" "$(old_handle 4 "$D/in/file0004.dat")" "$D/in/file0004.dat"
 	assert_success
 	wait_server_exit 30
 	assert_equal "$status" 0
@@ -487,10 +487,11 @@ exec strace -f -s 200 -o '$log' \
 EOF
 	chmod +x "$D/bin/jq-serve"
 	PATH=$D/bin:$PATH start_server -o "$D/out" "$D"/in/*.dat
-	# job 2's reply "OK 2" cannot be mistaken for the reply to HELLO ("OK 1")
-	run jq-put "$SERVER" 1 "$D/in/file0001.dat"
+	# job 2's reply "OK 2" cannot be mistaken for the reply to HELLO ("OK 2 auth=...");
+	# the jobs were taken by nobody: their handles are an earlier server's, matched by input
+	run jq-put "$SERVER" "$(old_handle 1 "$D/in/file0001.dat")" "$D/in/file0001.dat"
 	assert_success
-	run jq-put "$SERVER" 2 "$D/in/file0002.dat"
+	run jq-put "$SERVER" "$(old_handle 2 "$D/in/file0002.dat")" "$D/in/file0002.dat"
 	assert_success
 	wait_server_exit 30
 	assert_equal "$status" 0

@@ -136,11 +136,20 @@ repeat() {
 }
 
 # expand TEXT: set $bytes to TEXT with the table's macros expanded ({N*TEXT}, {crc:TEXT},
-# {pay:TEXT}, {auth}, {auth:VARIANT}); the result is still printf %b escapes
+# {pay:TEXT}, {auth}, {auth:VARIANT}, {tok:N}, {old:N}); the result is still printf %b escapes
 expand() {
 	local s=$1 m t n r
 	local re_rep='\{([0-9]+)\*([^{}]*)\}' re_fn='\{(crc|pay):([^{}]*)\}'
-	local re_auth='\{auth(:([a-z]+))?\}'
+	local re_auth='\{auth(:([a-z]+))?\}' re_tok='\{(tok|old):([0-9]+)\}'
+	while [[ $s =~ $re_tok ]]; do
+		m=${BASH_REMATCH[0]} n=${BASH_REMATCH[2]}
+		if [[ ${BASH_REMATCH[1]} == tok ]]; then r=${TOK[n]:-}; else r=${OLD[n]:-}; fi
+		if [[ -z $r ]]; then
+			why="the table's $m names no token of the fixture"
+			return 1
+		fi
+		s=${s/"$m"/"token=$r"}
+	done
 	while [[ $s =~ $re_rep ]]; do
 		m=${BASH_REMATCH[0]}
 		repeat "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
@@ -261,10 +270,10 @@ expect_tok() {
 		# the server's proof over a cnonce sent on this connection (a row may send two HELLOs)
 		recv || return 1
 		for want in "${AUTH_CNS[@]}"; do
-			[[ $line != "OK 1 auth=$(hmac server "$nonce" "$want")" ]] || return 0
+			[[ $line != "OK 2 auth=$(hmac server "$nonce" "$want")" ]] || return 0
 		done
 		short "$line"
-		why="expected OK 1 auth=<the server's proof for one of our ${#AUTH_CNS[@]} cnonces>, got '$s'"
+		why="expected OK 2 auth=<the server's proof for one of our ${#AUTH_CNS[@]} cnonces>, got '$s'"
 		return 1
 		;;
 	*)
@@ -298,8 +307,8 @@ expect_eof() {
 check_outcome() {
 	case $1 in
 	sync) send 'STAT\n' && expect_tok @stat ;;
-	hello) send 'HELLO 1\n' && expect_tok 'OK 1' && check_outcome sync ;;
-	auth) expand 'HELLO 1 {auth}\n' && send "$bytes" && expect_tok @okauth && check_outcome sync ;;
+	hello) send 'HELLO 2\n' && expect_tok 'OK 2' && check_outcome sync ;;
+	auth) expand 'HELLO 2 {auth}\n' && send "$bytes" && expect_tok @okauth && check_outcome sync ;;
 	closed)
 		# a request, so that a server that wrongly keeps the connection answers at once (the
 		# write fails, or is reset, when it did close)
@@ -308,7 +317,7 @@ check_outcome() {
 		;;
 	drop)
 		conn_close
-		conn_open "$addr" && send 'HELLO 1\n' && expect_tok 'OK 1' && check_outcome sync
+		conn_open "$addr" && send 'HELLO 2\n' && expect_tok 'OK 2' && check_outcome sync
 		;;
 	*)
 		why="unknown outcome '$1'"
@@ -380,7 +389,7 @@ run_row() {
 		fi
 		;;
 	hello)
-		if ! { send 'HELLO 1\n' && expect_tok 'OK 1'; }; then
+		if ! { send 'HELLO 2\n' && expect_tok 'OK 2'; }; then
 			why="HELLO before the row: $why"
 			return 1
 		fi
@@ -448,10 +457,11 @@ jobs_files() {
 	done
 }
 
-# recv_job ID: read a JOB reply for job ID and its payload
+# recv_job ID: read a JOB reply for job ID (kept in $job_line) and its payload
 recv_job() {
 	local n
 	expect_tok "JOB $1 *" || return 1
+	job_line=$line
 	while recv; do
 		case $line in
 		'DATA '*)
@@ -471,20 +481,35 @@ recv_job() {
 	return 1
 }
 
+# fixture_take ID: TAKE on $conn, which must hand out job ID; its attempt token goes to TOK[ID]
+fixture_take() {
+	send 'TAKE\n' && recv_job "$1" || fail "fixture: $why"
+	TOK[$1]=${job_line##* token=}
+	[[ ${TOK[$1]} =~ ^[0-9a-f]{32}$ ]] || fail "fixture: no token in '$job_line'"
+}
+
 # fixture: jq-serve --no-auth over the table's jobs, brought to the state the
-# table expects: 1 done, 2 failed, 3 running (hold=lease), the others waiting; --max-result 1000
+# table expects: 1 done, 2 failed, 3 running (hold=lease), the others waiting; --max-result 1000.
+# The table's {tok:N} is the token of the fixture's attempt of job N (1, 2, 3); {old:N} a token
+# an earlier server instance could have handed out for job N's input (jq-protocol(7), "Attempt
+# tokens"), which this server matches by the input: the way to name a job nobody took.
 fixture() {
+	local i
 	jobs_files
 	start_server --no-auth --max-result 1000 "${JOBS[@]}"
 	NOAUTH_SERVER=$SERVER
 	SERVER_PIDS+=("$SERVER_PID")
+	TOK=() OLD=()
+	for ((i = 1; i <= NJOBS; i++)); do OLD[i]=$(old_token "$D/job$i"); done
 	conn_open "$SERVER" || fail "fixture: $why"
-	expand 'HELLO 1\nPUT 1\n{pay:result one}FAIL 2 exit=3\n{pay:it broke}TAKE\n'
-	send "$bytes" || fail "fixture: $why"
-	expect_tok 'OK 1' || fail "fixture: $why"
-	expect_tok 'OK 1' || fail "fixture: $why"
-	expect_tok 'OK 2' || fail "fixture: $why"
-	recv_job 3 || fail "fixture: $why"
+	send 'HELLO 2\n' && expect_tok 'OK 2' || fail "fixture: $why"
+	fixture_take 1
+	expand 'PUT 1 {tok:1}\n{pay:result one}'
+	send "$bytes" && expect_tok 'OK 1' || fail "fixture: $why"
+	fixture_take 2
+	expand 'FAIL 2 {tok:2} exit=3\n{pay:it broke}'
+	send "$bytes" && expect_tok 'OK 2' || fail "fixture: $why"
+	fixture_take 3
 	conn_close
 	fixture_check
 }
@@ -492,8 +517,8 @@ fixture() {
 # fixture_check: the fixture's jobs are still in the state fixture left them in
 fixture_check() {
 	conn_open "$NOAUTH_SERVER" || fail "fixture check: $why"
-	send 'HELLO 1\nSTAT\n' || fail "fixture check: $why"
-	expect_tok 'OK 1' || fail "fixture check: $why"
+	send 'HELLO 2\nSTAT\n' || fail "fixture check: $why"
+	expect_tok 'OK 2' || fail "fixture check: $why"
 	recv || fail "fixture check: $why"
 	[[ $line == "STAT total=$NJOBS waiting=$((NJOBS - 3)) running=1 done=1 failed=1 "* ]] ||
 		fail "the jobs' states changed: $line"
@@ -514,7 +539,7 @@ auth_server() {
 
 # auth_hello: on $conn (just greeted with $nonce), do a valid handshake and check the proof
 auth_hello() {
-	expand 'HELLO 1 {auth}\n' && send "$bytes" && expect_tok @okauth
+	expand 'HELLO 2 {auth}\n' && send "$bytes" && expect_tok @okauth
 }
 
 # table_check: every row of the table is well-formed, every category has rows, there are at
@@ -639,7 +664,7 @@ table_check() {
 	trap '' PIPE
 	conn_open "$AUTH_SERVER" || fail "$why"
 	a=$conn nonce_a=$nonce
-	expand 'HELLO 1 name=victim {auth}\n'
+	expand 'HELLO 2 name=victim {auth}\n'
 	line_a=$bytes
 	# the same line on another connection (another nonce) is refused
 	conn_open "$AUTH_SERVER" || fail "$why"
@@ -677,14 +702,14 @@ idle_open() {
 	done
 	for ((i = 0; i < $1; i++)); do
 		conn=${IDLE[i]}
-		expect_tok 'JQ 1 jq-serve/*' || fail "idle connection $i: $why"
+		expect_tok 'JQ 2 jq-serve/*' || fail "idle connection $i: $why"
 		if ((i % 2 == 0)); then
-			send 'HELLO 1 name=idle\n' || fail "idle connection $i: $why"
+			send 'HELLO 2 name=idle\n' || fail "idle connection $i: $why"
 		fi
 	done
 	for ((i = 0; i < $1; i += 2)); do
 		conn=${IDLE[i]}
-		expect_tok 'OK 1' || fail "idle connection $i: $why"
+		expect_tok 'OK 2' || fail "idle connection $i: $why"
 	done
 	conn=
 }
@@ -735,7 +760,7 @@ idle_check() {
 	trap '' PIPE
 	for ((i = 0; i < 5; i++)); do
 		conn_open "$SERVER" || fail "connection $i: $why"
-		[[ $greeting == 'JQ 1 jq-serve/'* ]] || fail "connection $i greeted with '$greeting'"
+		[[ $greeting == 'JQ 2 jq-serve/'* ]] || fail "connection $i greeted with '$greeting'"
 		c+=("$conn")
 	done
 	for ((i = 0; i < 3; i++)); do
@@ -746,7 +771,7 @@ idle_check() {
 	done
 	for ((i = 0; i < 5; i++)); do
 		conn=${c[i]}
-		send 'HELLO 1\nSTAT\n' && expect_tok 'OK 1' && expect_tok @stat ||
+		send 'HELLO 2\nSTAT\n' && expect_tok 'OK 2' && expect_tok @stat ||
 			fail "connection $i after the refusals: $why"
 	done
 	# once one closes, a new one is let in (the server notices the close soon: wait for it)
@@ -756,7 +781,7 @@ idle_check() {
 		exec {fd}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}" || fail "connect after a close"
 		conn=$fd
 		recv || fail "after a close: $why"
-		if [[ $line == 'JQ 1 jq-serve/'* ]]; then
+		if [[ $line == 'JQ 2 jq-serve/'* ]]; then
 			ok=1
 			break
 		fi
@@ -765,7 +790,7 @@ idle_check() {
 		sleep 0.05
 	done
 	((ok)) || fail "no connection was let in within 20 s of one closing"
-	send 'HELLO 1\nSTAT\n' && expect_tok 'OK 1' && expect_tok @stat || fail "the new one: $why"
+	send 'HELLO 2\nSTAT\n' && expect_tok 'OK 2' && expect_tok @stat || fail "the new one: $why"
 	conn_close
 	for ((i = 1; i < 5; i++)); do
 		conn=${c[i]}
@@ -783,18 +808,19 @@ idle_check() {
 	RECV_T=30
 	start_server --no-auth --stall-timeout 1s "$D/a" "$D/b"
 	trap '' PIPE
-	conn_open "$SERVER" && send 'HELLO 1\n' && expect_tok 'OK 1' || fail "$why"
+	conn_open "$SERVER" && send 'HELLO 2\n' && expect_tok 'OK 2' || fail "$why"
 	a=$conn
 	send 'STA' || fail "$why"
-	conn_open "$SERVER" && send 'HELLO 1\n' && expect_tok 'OK 1' || fail "$why"
+	conn_open "$SERVER" && send 'HELLO 2\n' && expect_tok 'OK 2' || fail "$why"
 	p=$conn
-	send 'PUT 1\nDATA 10\nabc' || fail "$why"
-	conn_open "$SERVER" && send 'HELLO 1\n' && expect_tok 'OK 1' || fail "$why"
+	# a result for job 1 that nobody took: a token of an earlier server for its input
+	send "PUT 1 token=$(old_token "$D/a")\nDATA 10\nabc" || fail "$why"
+	conn_open "$SERVER" && send 'HELLO 2\n' && expect_tok 'OK 2' || fail "$why"
 	l=$conn
 	repeat 20000 L
 	send "$rep" || fail "$why"
 	# meanwhile another connection is served
-	conn_open "$SERVER" && send 'HELLO 1\nSTAT\n' && expect_tok 'OK 1' && expect_tok @stat ||
+	conn_open "$SERVER" && send 'HELLO 2\nSTAT\n' && expect_tok 'OK 2' && expect_tok @stat ||
 		fail "served while others stall: $why"
 	b=$conn
 	conn=$a
@@ -824,13 +850,13 @@ idle_check() {
 	start_server --no-auth --idle-timeout 1s "$D/a" "$D/b"
 	trap '' PIPE
 	# h holds job 1; w waits in TAKE for it; i said HELLO and idles; g never said HELLO
-	conn_open "$SERVER" && send 'HELLO 1\nTAKE hold=conn\n' && expect_tok 'OK 1' &&
+	conn_open "$SERVER" && send 'HELLO 2\nTAKE hold=conn\n' && expect_tok 'OK 2' &&
 		recv_job 1 || fail "holder: $why"
 	h=$conn
-	conn_open "$SERVER" && send 'HELLO 1\nTAKE match=*/a\n' && expect_tok 'OK 1' ||
+	conn_open "$SERVER" && send 'HELLO 2\nTAKE match=*/a\n' && expect_tok 'OK 2' ||
 		fail "waiter: $why"
 	w=$conn
-	conn_open "$SERVER" && send 'HELLO 1\n' && expect_tok 'OK 1' || fail "idler: $why"
+	conn_open "$SERVER" && send 'HELLO 2\n' && expect_tok 'OK 2' || fail "idler: $why"
 	i=$conn
 	conn_open "$SERVER" || fail "silent: $why"
 	g=$conn
@@ -842,7 +868,8 @@ idle_check() {
 	conn_close
 	# quiet just as long, the holder and the waiter are still there
 	conn=$h
-	send 'STAT\n' && expect_tok @stat && send 'RELEASE 1\n' && expect_tok 'OK 1' ||
+	send 'STAT\n' && expect_tok @stat && send "RELEASE 1 token=${job_line##* token=}\n" &&
+		expect_tok 'OK 1' ||
 		fail "holder after the idle ones were closed: $why"
 	conn=$w
 	recv_job 1 || fail "waiter after the idle ones were closed: $why"
@@ -859,7 +886,7 @@ idle_check() {
 	trap '' PIPE
 	conn_open "$AUTH_SERVER" || fail "$why"
 	s=$conn
-	conn_open "$AUTH_SERVER" && send 'HELLO 1' || fail "$why"
+	conn_open "$AUTH_SERVER" && send 'HELLO 2' || fail "$why"
 	q=$conn
 	conn_open "$AUTH_SERVER" && auth_hello || fail "valid handshake: $why"
 	v=$conn

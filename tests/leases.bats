@@ -27,21 +27,21 @@ serve_ab() {
 }
 
 @test "jq-take --lease and jq-put --touch/--lease/--retry: bad uses are usage errors (exit 2)" {
-	local v
+	local v h=1:0badc0de000000010123456789abcdef
 	for v in 0 0s x 1x 366d -1; do
 		run -2 jq-take --lease "$v" -o "$D/x" 127.0.0.1:1
 		assert_output --partial -- "--lease"
-		run -2 jq-put --touch --lease "$v" 127.0.0.1:1 1
+		run -2 jq-put --touch --lease "$v" 127.0.0.1:1 "$h"
 		assert_output --partial -- "--lease"
 	done
-	run -2 jq-put --touch 127.0.0.1:1 1 "$D/in/a.txt"
+	run -2 jq-put --touch 127.0.0.1:1 "$h" "$D/in/a.txt"
 	assert_output --partial "reads no FILE"
-	run -2 jq-put --retry 127.0.0.1:1 1 "$D/in/a.txt"
+	run -2 jq-put --retry 127.0.0.1:1 "$h" "$D/in/a.txt"
 	assert_output --partial "reads no FILE"
-	run -2 jq-put --lease 5s 127.0.0.1:1 1
+	run -2 jq-put --lease 5s 127.0.0.1:1 "$h"
 	assert_output --partial "needs --touch"
-	run -2 jq-put --touch --retry 127.0.0.1:1 1
-	run -2 jq-put --touch --fail 127.0.0.1:1 1
+	run -2 jq-put --touch --retry 127.0.0.1:1 "$h"
+	run -2 jq-put --touch --fail 127.0.0.1:1 "$h"
 	run -2 jq-put --retry 127.0.0.1:1 x
 	# nothing reached a server: no usage error ever connects (127.0.0.1:1 would give 6)
 	assert_file_not_exist "$D/x"
@@ -50,15 +50,17 @@ serve_ab() {
 @test "jq-take --lease 1: without a touch the job goes to another jq-take once the lease ran out" {
 	serve_ab
 	run -0 jq-take --lease 1 -m '*/a.txt' -o "$D/first" "$SERVER"
-	assert_output 1
+	assert_handle 1
+	h1=$HANDLE
 	assert_equal "$(<"$D/first")" alpha
 	# the server answers this TAKE when the lease has run out (bounded: 30 s)
 	run -0 jq-take -w 30 -m '*/a.txt' -o "$D/second" "$SERVER"
-	assert_output 1
+	assert_handle 1
+	[[ $HANDLE != "$h1" ]]
 	assert_equal "$(<"$D/second")" alpha
 	# and the first worker's late result is still accepted: no result was stored yet
-	run -0 jq-put "$SERVER" 1 "$D/first"
-	run -4 jq-put "$SERVER" 1 "$D/second"
+	run -0 jq-put "$SERVER" "$h1" "$D/first"
+	run -4 jq-put "$SERVER" "$HANDLE" "$D/second"
 	assert_equal "$(<"$D/in/a.txt.result")" alpha
 }
 
@@ -66,8 +68,8 @@ serve_ab() {
 	local start id json
 	serve_ab
 	run -0 jq-take --lease 3 -m '*/a.txt' -o "$D/first" "$SERVER"
-	id=$output
-	assert_equal "$id" 1
+	assert_handle 1
+	id=$HANDLE
 	# touch every 0.2 s for longer than the lease
 	start=$SECONDS
 	while ((SECONDS - start <= 5)); do
@@ -86,15 +88,15 @@ serve_ab() {
 	# the job is done: a touch is refused
 	run -4 jq-put --touch "$SERVER" "$id"
 	# so is one for a job that waits (nobody runs it) or does not exist
-	run -4 jq-put --touch "$SERVER" 2
-	run -4 jq-put --touch "$SERVER" 99
+	run -4 jq-put --touch "$SERVER" "$(old_handle 2 "$D/in/b.txt")"
+	run -4 jq-put --touch "$SERVER" "99:${id#*:}"
 }
 
 @test "jq-put --retry: a failed job (jq-serve --retries 0) can be taken again; exit 4 if it has not failed" {
 	serve_ab --retries 0 --linger 0
 	run -0 jq-take -m '*/a.txt' -o "$D/first" "$SERVER"
-	assert_output 1
-	run -0 jq-put --fail -m broken "$SERVER" 1
+	assert_handle 1
+	run -0 jq-put --fail -m broken "$SERVER" "$HANDLE"
 	# failed for good with --retries 0: nothing to take under this glob
 	run -3 jq-take -w 0 -m '*/a.txt' -o "$D/x" "$SERVER"
 	json=$(jq-stat -j "$SERVER")
@@ -106,13 +108,15 @@ serve_ab() {
 	assert_equal "$(json_field "$json" failed)" 0
 	assert_equal "$(json_field "$json" waiting)" 2
 	run -0 jq-take -w 0 -m '*/a.txt' -o "$D/again" "$SERVER"
-	assert_output 1
+	assert_handle 1
 	assert_equal "$(<"$D/again")" alpha
-	# a retried job is running, not failed: a second retry is refused
+	# a retried job is running, not failed: a second retry is refused (handle or bare id)
+	run -4 jq-put --retry "$SERVER" "$HANDLE"
 	run -4 jq-put --retry "$SERVER" 1
-	run -0 jq-put "$SERVER" 1 "$D/again"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/again"
 	run -0 jq-take -w 0 -o "$D/b" "$SERVER"
-	run -0 jq-put "$SERVER" 2 "$D/b"
+	assert_handle 2
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/b"
 	wait_server_exit 60
 	assert_equal "$status" 0
 	assert_equal "$(<"$D/in/a.txt.result")" alpha

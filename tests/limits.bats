@@ -24,10 +24,10 @@ rss_kib() {
 	before=$(rss_kib "$SERVER_PID")
 	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
 	IFS= read -t 20 -r line <&"$conn"	# the greeting
-	[[ $line == "JQ 1 "* ]]
+	[[ $line == "JQ 2 "* ]]
 	# about 45 MB of replies if the server answered them all into memory
 	{
-		printf 'HELLO 1\n'
+		printf 'HELLO 2\n'
 		yes STAT | head -n "$n"
 		printf 'QUIT\n'
 	} >"$D/requests"

@@ -38,7 +38,7 @@ new_token() {
 }
 
 # fake_server: one connection of a fake jq-serve on standard input and output.  It greets with
-# $F/greeting, answers HELLO with $F/hello-reply (default OK 1), hands out a job to TAKE, and
+# $F/greeting, answers HELLO with $F/hello-reply (default OK 2), hands out a job to TAKE, and
 # answers anything else OK.
 fake_server() {
 	local line data='job data'
@@ -47,9 +47,9 @@ fake_server() {
 		line=${line%$'\r'}
 		printf '%s\n' "$line" >>"$F/log"
 		case $line in
-		HELLO*) if [[ -e $F/hello-reply ]]; then cat "$F/hello-reply"; else printf 'OK 1\n'; fi ;;
+		HELLO*) if [[ -e $F/hello-reply ]]; then cat "$F/hello-reply"; else printf 'OK 2\n'; fi ;;
 		TAKE*)
-			printf 'JOB 1 a size=%d attempt=1 lease=600\nDATA %d\n%s' \
+			printf 'JOB 1 a size=%d attempt=1 lease=600 token=0badc0de000000010123456789abcdef\nDATA %d\n%s' \
 				"${#data}" "${#data}" "$data"
 			printf 'END %d f224454c\n' "${#data}"	# its CRC-32C
 			;;
@@ -89,7 +89,7 @@ refused_all() {
 	assert_output --partial "$why"
 	assert_file_not_exists "$D/taken"
 	printf 'result\n' >"$D/result"
-	run -10 jq-put "$server" 1 "$D/result"
+	run -10 jq-put "$server" "1:0badc0de000000010123456789abcdef" "$D/result"
 	assert_output --partial "$why"
 	run -10 jq-stat "$server"
 	assert_output --partial "$why"
@@ -106,12 +106,12 @@ refused_all() {
 
 @test "a client holding a token refuses a TCP server that greets auth=none: status 10, nothing sent" {
 	new_token "$JQ_TOKEN_FILE"
-	fake_tcp 'JQ 1 fake/0 auth=none'
+	fake_tcp 'JQ 2 fake/0 auth=none'
 	refused_all "$FAKE" '--no-auth or JQ_NO_AUTH=1 talks to it anyway'
 	# not even HELLO went out
 	assert_file_not_exists "$F/log"
 	# a greeting without any auth= is no better; nor is a token-less client
-	fake_tcp 'JQ 1 fake/0'
+	fake_tcp 'JQ 2 fake/0'
 	refused_all "$FAKE" 'does not prove that it holds the token'
 	JQ_TOKEN_FILE=$D/nowhere refused_all "$FAKE" 'does not prove that it holds the token'
 	assert_file_not_exists "$F/log"
@@ -121,16 +121,16 @@ refused_all() {
 	new_token "$JQ_TOKEN_FILE"
 	local sn
 	sn=$(printf '%064d' 0)
-	fake_tcp "JQ 1 fake/0 auth=hmac-sha256 nonce=$sn"
-	printf 'OK 1 auth=%064d\n' 1 >"$F/hello-reply"
+	fake_tcp "JQ 2 fake/0 auth=hmac-sha256 nonce=$sn"
+	printf 'OK 2 auth=%064d\n' 1 >"$F/hello-reply"
 	refused_all "$FAKE" 'did not prove it holds our token'
 	# the opt-in does not excuse a wrong proof
 	run -10 jq-stat --no-auth "$FAKE"
-	printf 'OK 1\n' >"$F/hello-reply"
+	printf 'OK 2\n' >"$F/hello-reply"
 	refused_all "$FAKE" 'did not prove it holds our token'
 	run -10 env JQ_NO_AUTH=1 jq-take -o "$D/taken" "$FAKE"
 	# only the HELLOs carrying our own proof went out
-	run grep -c '^HELLO 1 name=[^ ]* auth=[0-9a-f]\{64\}:[0-9a-f]\{64\}$' "$F/log"
+	run grep -c '^HELLO 2 name=[^ ]* auth=[0-9a-f]\{64\}:[0-9a-f]\{64\}$' "$F/log"
 	assert_output "$(wc -l <"$F/log")"
 }
 
@@ -148,8 +148,8 @@ refused_all() {
 	run -10 env JQ_NO_AUTH=0 jq-stat "$SERVER"
 	run -10 env JQ_NO_AUTH= jq-stat "$SERVER"
 	run -0 jq-take --no-auth -o "$D/in.1" "$SERVER"
-	assert_output 1
-	run -0 env JQ_NO_AUTH=1 jq-put "$SERVER" 1 "$D/in.1"
+	assert_output --regexp '^1:[0-9a-f]{32}$'
+	run -0 env JQ_NO_AUTH=1 jq-put "$SERVER" "$output" "$D/in.1"
 	run -0 timeout -k 5 60 jq-run --no-auth --tmpdir "$D" "$SERVER" -- tr a-z A-Z
 	wait_server_exit 30
 	assert_equal "$status" 0
@@ -170,7 +170,7 @@ refused_all() {
 	mkdir "$F"
 	chown 65534:65534 "$F"
 	# what a real jq-serve says on its UNIX socket: "you are my own user"
-	printf 'JQ 1 fake/0 auth=peer\n' >"$F/greeting"
+	printf 'JQ 2 fake/0 auth=peer\n' >"$F/greeting"
 	jq_bg setpriv --reuid=65534 --regid=65534 --clear-groups \
 		socat "UNIX-LISTEN:$dir/sock,fork" EXEC:'bash -c fake_server'
 	local i
@@ -231,12 +231,12 @@ resume_check() {
 	for i in 1 2 3 4; do printf 'data %d\n' "$i" >"$D/in/f$i"; done
 	JOBS=("$D"/in/f1 "$D"/in/f2 "$D"/in/f3 "$D"/in/f4)
 	JQ_TEST_JOURNAL_TEAR=2 start_server -v -o "$D/out" "${JOBS[@]}"
-	run -0 jq-put "$SERVER" 1 "$D/in/f1"
-	run -7 jq-put "$SERVER" 2 "$D/in/f2"
+	run -0 jq-put "$SERVER" "$(old_handle 1 "$D/in/f1")" "$D/in/f1"
+	run -7 jq-put "$SERVER" "$(old_handle 2 "$D/in/f2")" "$D/in/f2"
 	assert_output --partial 'No space left on device'
 	assert_whole_lines "$(journal_file)"
-	run -0 jq-put "$SERVER" 2 "$D/in/f2"
-	run -0 jq-put "$SERVER" 3 "$D/in/f3"
+	run -0 jq-put "$SERVER" "$(old_handle 2 "$D/in/f2")" "$D/in/f2"
+	run -0 jq-put "$SERVER" "$(old_handle 3 "$D/in/f3")" "$D/in/f3"
 	assert_whole_lines "$(journal_file)"
 	# a crash, with job 4 still to run
 	kill -KILL "$(pgrep -P "$SERVER_PID" -x jq-serve)"
@@ -262,12 +262,12 @@ resume_check() {
 		JOBS+=("$D/in/$long/$long/$long/f$i")
 	done
 	start_server -v -o "$D/out" "${JOBS[@]}"
-	run -0 jq-put "$SERVER" 1 "${JOBS[0]}"
+	run -0 jq-put "$SERVER" "$(old_handle 1 "${JOBS[0]}")" "${JOBS[0]}"
 	# fill the filesystem to the last page
 	head -c 1M /dev/zero >"$TMPFS/filler" 2>/dev/null || true
 	local ok=(1) failed=()
 	for i in 2 3 4 5 6 7 8; do
-		run jq-put "$SERVER" "$i" "${JOBS[i - 1]}"
+		run jq-put "$SERVER" "$(old_handle "$i" "${JOBS[i - 1]}")" "${JOBS[i - 1]}"
 		case $status in
 		0) ok+=("$i") ;;
 		7) failed+=("$i") ;;
@@ -280,7 +280,7 @@ resume_check() {
 	# room again: the failed ones are put again, after whole records
 	rm "$TMPFS/filler"
 	for i in "${failed[@]}"; do
-		run -0 jq-put "$SERVER" "$i" "${JOBS[i - 1]}"
+		run -0 jq-put "$SERVER" "$(old_handle "$i" "${JOBS[i - 1]}")" "${JOBS[i - 1]}"
 	done
 	assert_whole_lines "$(journal_file)"
 	# a crash, with job 9 still to run; every acknowledged result (jobs 1 to 8) is kept
@@ -298,7 +298,7 @@ hup_or_term() {
 	export JQ_STATE_DIR=$D/state
 	start_server_unix -o "$D/out" "${JOBS[@]}"
 	local sock=${SERVER#unix:}
-	run -0 jq-put "$SERVER" 1 "$D/in/a"
+	run -0 jq-put "$SERVER" "$(old_handle 1 "$D/in/a")" "$D/in/a"
 	kill "-$1" "$(pgrep -P "$SERVER_PID" -x jq-serve)"
 	wait_server_exit 30
 	assert_equal "$status" 9
@@ -329,7 +329,7 @@ hup_or_term() {
 	wait_for_file "$JQ_TMP/addr"
 	kill -HUP "$SERVER_PID"
 	run -0 jq-stat "unix:$sock"
-	run -0 jq-put "unix:$sock" 1 "$D/in/a"
+	run -0 jq-put "unix:$sock" "$(old_handle 1 "$D/in/a")" "$D/in/a"
 	wait_server_exit 30
 	assert_equal "$status" 0
 }

@@ -19,11 +19,11 @@ open_conn() {
 	greeting=$line
 }
 
-# hello: open_conn, then HELLO 1 (authenticated when the server asks) and its OK
+# hello: open_conn, then HELLO 2 (authenticated when the server asks) and its OK
 hello() {
 	open_conn
-	sendl "$(hello_line 1 name=by-hand)"
-	expect 'OK 1*'
+	sendl "$(hello_line 2 name=by-hand)"
+	expect 'OK 2*'
 }
 
 # expect_eof: the server closed the connection (no more bytes), within 20 s
@@ -86,19 +86,24 @@ two_jobs() {
 
 @test "the server greets with its protocol version and software version" {
 	two_jobs
-	[[ $greeting == 'JQ 1 jq-serve/0.1.0'* ]]
+	[[ $greeting == 'JQ 2 jq-serve/0.1.0'* ]]
 }
 
-@test "HELLO picks the lower version; a version below 1 is refused and closed" {
+@test "HELLO picks the lower version; a version below 2 is refused and closed" {
 	two_jobs
 	sendl "$(hello_line 7)"
 	# second HELLO on this connection: refused, still in sync
 	expect 'ERR HELLO*'
 	open_conn
 	sendl "$(hello_line 7 name=future future=1)"
-	expect 'OK 1*'
+	expect 'OK 2*'
 	open_conn
 	sendl "$(hello_line 0)"
+	expect 'ERR VERSION*'
+	expect_eof
+	# version 1 had no attempt tokens: refused too
+	open_conn
+	sendl "$(hello_line 1)"
 	expect 'ERR VERSION*'
 	expect_eof
 }
@@ -110,8 +115,8 @@ two_jobs() {
 	expect 'ERR HELLO*'
 	sendl 'STAT'
 	expect 'ERR HELLO*'
-	sendl 'HELLO 1'
-	expect 'OK 1'
+	sendl 'HELLO 2'
+	expect 'OK 2'
 	stat_reply '*'
 }
 
@@ -193,7 +198,7 @@ two_jobs() {
 	[[ " $stat " == *' failed=0 '* ]]
 	[[ " $stat " == *' failed_listed=0 '* ]]
 	[[ " $stat " == *' version=0.1.0 '* ]]
-	[[ " $stat " == *' protocol=1 '* ]]
+	[[ " $stat " == *' protocol=2 '* ]]
 	[[ $stat =~ \ workers=([0-9]+) ]]
 	n=${BASH_REMATCH[1]}
 	((n >= 1))
@@ -211,26 +216,28 @@ two_jobs() {
 	start_server "$D/a b%.wav"
 	hello
 	sendl 'TAKE'
-	expect 'JOB 1 * size=8 attempt=1*'
+	expect 'JOB 1 * size=8 attempt=1 lease=* token=*'
 	[[ $line == 'JOB 1 '*'a%20b%25.wav size='* ]]
+	[[ $line =~ \ token=[0-9a-f]{32}$ ]]
 	recv_payload
 	assert_equal "$data" $'one\ntwo\n'
 }
 
 @test "a PUT with a bad CRC gets ERR CHECKSUM and stores nothing" {
 	two_jobs
-	sendl 'PUT 1'
+	take_token
+	sendl "PUT 1 token=$token"
 	send $'DATA 3\nabcEND 3 00000000\n'
 	expect 'ERR CHECKSUM*'
 	assert_file_not_exist "$D/a.result"
 	# a wrong total is a checksum error too
-	sendl 'PUT 1'
+	sendl "PUT 1 token=$token"
 	send $'DATA 3\nabc'
 	send "END 4 $(printf abc | crc32c)"$'\n'
 	expect 'ERR CHECKSUM*'
 	assert_file_not_exist "$D/a.result"
 	# still in sync, and the job still takes a good result
-	sendl 'PUT 1'
+	sendl "PUT 1 token=$token"
 	payload abc >&"$conn"
 	expect 'OK 1'
 	assert_equal "$(cat "$D/a.result")" abc
@@ -242,21 +249,23 @@ two_jobs() {
 	two_jobs
 	sendl 'TAKE'
 	expect 'JOB 1 *'
+	job_token
 	recv_payload
 	assert_equal "$data" $'aaa\n'
 	{
-		printf 'PUT 1\n'
+		printf 'PUT 1 token=%s\n' "$token"
 		payload 'result one'
 		printf 'TAKE\n'
 	} >"$D/batch"
 	cat "$D/batch" >&"$conn"
 	expect 'OK 1'
 	expect 'JOB 2 *'
+	job_token
 	recv_payload
 	assert_equal "$data" $'bbb\n'
 	# three requests in one write, three replies in order
 	{
-		printf 'STAT\nPUT 2\n'
+		printf 'STAT\nPUT 2 token=%s\n' "$token"
 		payload 'result two'
 	} >"$D/batch"
 	cat "$D/batch" >&"$conn"
@@ -271,7 +280,8 @@ two_jobs() {
 @test "a payload that looks like protocol lines is stored as data" {
 	two_jobs
 	body=$'STAT\nQUIT\nEND 0 00000000\nDATA 5\n'
-	sendl 'PUT 1'
+	take_token
+	sendl "PUT 1 token=$token"
 	payload "$body" >&"$conn"
 	expect 'OK 1'
 	cmp "$D/a.result" <(printf '%s' "$body")
@@ -280,13 +290,15 @@ two_jobs() {
 
 @test "a payload in several chunks, empty ones included, is stored whole" {
 	two_jobs
-	sendl 'PUT 1'
+	take_token
+	sendl "PUT 1 token=$token"
 	send $'DATA 0\nDATA 2\nabDATA 0\nDATA 1\nc'
 	send "END 3 $(printf abc | crc32c)"$'\n'
 	expect 'OK 1'
 	assert_equal "$(cat "$D/a.result")" abc
 	# an empty payload: END alone
-	sendl 'PUT 2' 'END 0 00000000'
+	take_token
+	sendl "PUT 2 token=$token" 'END 0 00000000'
 	expect 'OK 2'
 	assert_file_exist "$D/b.result"
 	assert_file_empty "$D/b.result"
@@ -294,13 +306,14 @@ two_jobs() {
 
 @test "ABORT abandons a payload: ERR ABORTED, nothing stored, the job unchanged" {
 	two_jobs
-	sendl 'PUT 1'
+	take_token
+	sendl "PUT 1 token=$token"
 	send $'DATA 3\nabcABORT\n'
 	expect 'ERR ABORTED*'
 	assert_file_not_exist "$D/a.result"
 	stat_reply '*'
-	[[ " $stat " == *' waiting=2 '* && " $stat " == *' done=0 '* ]]
-	sendl 'PUT 1'
+	[[ " $stat " == *' waiting=1 '* && " $stat " == *' running=1 '* && " $stat " == *' done=0 '* ]]
+	sendl "PUT 1 token=$token"
 	payload 'xyz' >&"$conn"
 	expect 'OK 1'
 	assert_equal "$(cat "$D/a.result")" xyz
@@ -308,14 +321,15 @@ two_jobs() {
 
 @test "a second PUT gets ERR DONE after its payload is skipped; the first result stays" {
 	two_jobs
-	sendl 'PUT 1'
+	take_token
+	sendl "PUT 1 token=$token"
 	payload first >&"$conn"
 	expect 'OK 1'
-	sendl 'PUT 1'
+	sendl "PUT 1 token=$token"
 	# the refused payload holds a request line: it must be skipped, not run
 	payload $'QUIT\n' >&"$conn"
 	expect 'ERR DONE*'
-	sendl 'FAIL 1'
+	sendl "FAIL 1 token=$token"
 	payload 'late failure' >&"$conn"
 	expect 'ERR DONE*'
 	stat_reply '*'
@@ -324,13 +338,15 @@ two_jobs() {
 
 @test "a PUT for an unknown job gets ERR NOSUCHJOB after its payload is skipped" {
 	two_jobs
-	sendl 'PUT 99'
+	# a token of this server's own hand-out: the id alone is unknown
+	take_token
+	sendl "PUT 99 token=$token"
 	payload $'QUIT\n' >&"$conn"
 	expect 'ERR NOSUCHJOB*'
 	stat_reply 'total=2 *'
 	# malformed ids: whatever the error, the payload is skipped, never run
 	for id in 0 abc -1 18446744073709551616; do
-		sendl "PUT $id"
+		sendl "PUT $id token=$token"
 		payload $'STAT\n' >&"$conn"
 		expect 'ERR *'
 		sendl 'QUIT'
@@ -341,11 +357,12 @@ two_jobs() {
 
 @test "a result over --max-result gets ERR TOOBIG, skipped byte for byte" {
 	two_jobs --max-result 4
-	sendl 'PUT 1'
+	take_token
+	sendl "PUT 1 token=$token"
 	payload $'12\nQUIT\n' >&"$conn"
 	expect 'ERR TOOBIG*'
 	stat_reply '*'
-	sendl 'PUT 1'
+	sendl "PUT 1 token=$token"
 	payload 1234 >&"$conn"
 	expect 'OK 1'
 	assert_equal "$(cat "$D/a.result")" 1234
@@ -353,13 +370,14 @@ two_jobs() {
 
 @test "broken framing inside a payload gets ERR FRAMING and the connection closed" {
 	two_jobs
-	sendl 'PUT 1' 'STAT'
+	take_token
+	sendl "PUT 1 token=$token" 'STAT'
 	expect 'ERR FRAMING*'
 	expect_eof
 	assert_file_not_exist "$D/a.result"
 	# a bad DATA length closes too
 	hello
-	sendl 'PUT 1' 'DATA -1'
+	sendl "PUT 1 token=$token" 'DATA -1'
 	expect 'ERR FRAMING*'
 	expect_eof
 	# the server is unharmed
@@ -369,7 +387,8 @@ two_jobs() {
 
 @test "FAIL with a message marks the job failed" {
 	two_jobs
-	sendl 'FAIL 1 exit=3'
+	take_token
+	sendl "FAIL 1 token=$token exit=3"
 	payload 'it broke' >&"$conn"
 	expect 'OK 1'
 	sendl 'STAT'
@@ -385,13 +404,15 @@ two_jobs() {
 
 @test "a RETRY sent with the last result cannot revive a run that has just ended" {
 	two_jobs --retries 0
-	sendl 'FAIL 1 exit=3'
+	take_token
+	sendl "FAIL 1 token=$token exit=3"
 	payload 'it broke' >&"$conn"
 	expect 'OK 1'
+	take_token
 	# the last PUT and a RETRY of the failed job arrive in one write: the
 	# run ended with the PUT, so the RETRY is refused, not obeyed
 	{
-		printf 'PUT 2\n'
+		printf 'PUT 2 token=%s\n' "$token"
 		payload 'result two'
 		printf 'RETRY 1\n'
 	} >"$D/batch"
@@ -406,22 +427,27 @@ two_jobs() {
 
 @test "RELEASE gives a held job back to the front of the queue; TOUCH renews only held jobs" {
 	two_jobs
-	sendl 'RELEASE 1'
+	# a waiting job is held by nobody: a token of an earlier server for its input is refused
+	sendl "RELEASE 1 token=$(old_token "$D/a")"
 	expect 'ERR NOTHELD*'
-	sendl 'TOUCH 1'
+	sendl "TOUCH 1 token=$(old_token "$D/a")"
 	expect 'ERR NOTHELD*'
 	sendl 'TAKE'
 	expect 'JOB 1 *'
+	job_token
 	recv_payload
-	sendl 'TOUCH 1'
+	sendl "TOUCH 1 token=$token"
 	expect 'OK 1*'
-	sendl 'RELEASE 1'
+	sendl "RELEASE 1 token=$token"
 	expect 'OK 1'
+	# released: the attempt is over, its token holds nothing any more
+	sendl "TOUCH 1 token=$token"
+	expect 'ERR NOTHELD*'
 	sendl 'TAKE'
 	expect 'JOB 1 * attempt=2*'
 	recv_payload
 	assert_equal "$data" $'aaa\n'
-	sendl 'RELEASE 99'
+	sendl "RELEASE 99 token=$token"
 	expect 'ERR NO*'
 }
 
@@ -442,10 +468,10 @@ two_jobs() {
 	command -v socat
 	printf 'x\n' >"$D/a"
 	start_server_unix "$D/a"
-	run -0 timeout 20 socat -t 10 - "UNIX-CONNECT:${SERVER#unix:}" <<<$'HELLO 1\nSTAT\nQUIT'
+	run -0 timeout 20 socat -t 10 - "UNIX-CONNECT:${SERVER#unix:}" <<<$'HELLO 2\nSTAT\nQUIT'
 	# our own uid on the UNIX socket: trusted without the token (SO_PEERCRED)
-	assert_line --index 0 --regexp '^JQ 1 jq-serve/.* auth=peer$'
-	assert_line --index 1 'OK 1'
+	assert_line --index 0 --regexp '^JQ 2 jq-serve/.* auth=peer$'
+	assert_line --index 1 'OK 2'
 	assert_line --index 2 --regexp '^STAT total=1 '
 	assert_equal "${lines[-1]}" 'OK bye'
 }

@@ -515,7 +515,8 @@ own group"
 	# shellcheck disable=SC2016
 	jr_bg "$D/run" --match '*.txt' "$SERVER" -- sh -c 'echo x >"$M/started"; while [ ! -e "$M/go" ]; do sleep 0.05; done; echo mine'
 	wait_for_file "$M/started"
-	echo theirs | jq-put "$SERVER" 1
+	# another worker: one that took the job from an earlier server (matched by the input)
+	echo theirs | jq-put "$SERVER" "$(old_handle 1 "$D/in/a.txt")"
 	touch "$M/go"
 	wait_pid "$JR_PID" 60
 	assert_equal "$status" 0

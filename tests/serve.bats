@@ -79,7 +79,8 @@ serve_refused() {
 	make_files "$D/in" 3
 	start_server "$D"/in/*.dat
 	run -0 jq-take -o "$D/job" "$SERVER"
-	run -0 jq-put --fail -m 'broken' "$SERVER" 1
+	assert_handle 1
+	run -0 jq-put --fail -m 'broken' "$SERVER" "$HANDLE"
 	answer_all
 	wait_server_exit
 	assert_equal "$status" 1
@@ -248,18 +249,18 @@ check_odd_results() {
 	# the names come back intact from jq-take -n -z
 	jq-take -n -z -o "$D/job" "$SERVER" >"$D/rec"
 	readarray -d '' rec <"$D/rec"
-	assert_equal "${rec[0]}" 1
+	[[ ${rec[0]} =~ ^1:[0-9a-f]{32}$ ]]
 	[[ ${rec[1]} == *'with space' ]]
 	cmp "$D/job" "$D/odd/with space"
 	{ printf 'result:'; cat "$D/job"; } >"$D/res"
-	jq-put "$SERVER" 1 "$D/res"
+	jq-put "$SERVER" "${rec[0]}" "$D/res"
 	jq-take -n -z -o "$D/job" "$SERVER" >"$D/rec"
 	readarray -d '' rec <"$D/rec"
-	assert_equal "${rec[0]}" 2
+	[[ ${rec[0]} =~ ^2:[0-9a-f]{32}$ ]]
 	[[ ${rec[1]} == *$'new\nline' ]]
 	cmp "$D/job" "$D/odd/"$'new\nline'
 	{ printf 'result:'; cat "$D/job"; } >"$D/res"
-	jq-put "$SERVER" 2 "$D/res"
+	jq-put "$SERVER" "${rec[0]}" "$D/res"
 	answer_all
 	wait_server_exit
 	assert_equal "$status" 0
@@ -289,10 +290,10 @@ check_odd_results() {
 	start_server --files-from "$D/odd.list" "$D/first"
 	# operands come first
 	run -0 jq-take -n -o "$D/job" "$SERVER"
-	assert_equal "${lines[0]}" 1
+	[[ ${lines[0]} =~ ^1:[0-9a-f]{32}$ ]]
 	[[ ${lines[1]} == *first ]]
 	{ printf 'result:'; cat "$D/job"; } >"$D/res"
-	jq-put "$SERVER" 1 "$D/res"
+	jq-put "$SERVER" "${lines[0]}" "$D/res"
 	run -0 jq-stat --json "$SERVER"
 	assert_output --regexp '"total": ?12[,}]'
 	answer_all
@@ -322,11 +323,12 @@ check_odd_results() {
 	assert_line --regexp '^127\.0\.0\.1:[0-9]+$'
 	assert_line "unix:$JQ_TMP/s"
 	run -0 jq-take -o "$D/job" "$(sed -n 1p <<<"$SERVER_ADDRS")"
-	assert_output 1
+	assert_handle 1
+	h1=$HANDLE
 	run -0 jq-take -o "$D/job" "$(sed -n 2p <<<"$SERVER_ADDRS")"
-	assert_output 2
-	run -0 jq-put "unix:$JQ_TMP/s" 1 "$D/job"
-	run -0 jq-put "$(sed -n 1p <<<"$SERVER_ADDRS")" 2 "$D/job"
+	assert_handle 2
+	run -0 jq-put "unix:$JQ_TMP/s" "$h1" "$D/job"
+	run -0 jq-put "$(sed -n 1p <<<"$SERVER_ADDRS")" "$HANDLE" "$D/job"
 	wait_server_exit
 	assert_equal "$status" 0
 	# the UNIX socket is gone once the server has finished
@@ -350,11 +352,12 @@ check_odd_results() {
 	printf 'A\n' >"$D/A.wav"
 	start_server --max-result 4 "$D/A.wav"
 	run -0 jq-take -o "$D/job" "$SERVER"
+	assert_handle 1
 	printf '12345' >"$D/big"
-	run --separate-stderr -7 jq-put "$SERVER" 1 "$D/big"
+	run --separate-stderr -7 jq-put "$SERVER" "$HANDLE" "$D/big"
 	assert_file_not_exist "$D/A.wav.result"
 	printf '1234' >"$D/ok"
-	run -0 jq-put "$SERVER" 1 "$D/ok"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/ok"
 	wait_server_exit
 	assert_equal "$status" 0
 	cmp "$D/ok" "$D/A.wav.result"

@@ -31,9 +31,9 @@ hello_conn() {
 	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
 	read -t 20 -r greeting <&"$conn"
 	[[ $greeting == 'JQ '* ]]
-	hello_line 1 "name=$1" >&"$conn"
+	hello_line 2 "name=$1" >&"$conn"
 	read -t 20 -r line <&"$conn"
-	[[ $line == 'OK 1'* ]]
+	[[ $line == 'OK 2'* ]]
 }
 
 @test "jq-stat counts waiting, running, done and failed jobs" {
@@ -42,12 +42,16 @@ hello_conn() {
 	run -0 jq-stat "$SERVER"
 	assert_line --regexp '^jobs +5 total, 5 waiting, 0 running, 0 done, 0 failed$'
 	run -0 jq-take -o "$D/job" "$SERVER"
+	assert_handle 1
+	h1=$HANDLE
 	run -0 jq-take -o "$D/job" "$SERVER"
+	assert_handle 2
+	h2=$HANDLE
 	run -0 jq-take -o "$D/job" "$SERVER"
 	run -0 jq-stat "$SERVER"
 	assert_line --regexp '^jobs +5 total, 2 waiting, 3 running, 0 done, 0 failed$'
-	run -0 jq-put "$SERVER" 1 "$D/job"
-	run -0 jq-put --fail -x 3 -m 'bad header' "$SERVER" 2
+	run -0 jq-put "$SERVER" "$h1" "$D/job"
+	run -0 jq-put --fail -x 3 -m 'bad header' "$SERVER" "$h2"
 	run -0 jq-stat "$SERVER"
 	assert_line --regexp '^server +127\.0\.0\.1:[0-9]+ .*0\.1\.0'
 	assert_line --regexp '^jobs +5 total, 2 waiting, 1 running, 1 done, 1 failed$'
@@ -60,11 +64,12 @@ hello_conn() {
 	make_files "$D/in" 3
 	start_server "$D"/in/*.dat
 	run -0 jq-take -o "$D/job" "$SERVER"
-	run -0 jq-put --fail -x 7 -m $'two\nlines "quoted" \\ and \x01' "$SERVER" 1
+	assert_handle 1
+	run -0 jq-put --fail -x 7 -m $'two\nlines "quoted" \\ and \x01' "$SERVER" "$HANDLE"
 	json_check \
 		'isinstance(j["server"], str) and j["server"].startswith("127.0.0.1:")' \
 		'j["version"] == "0.1.0"' \
-		'j["protocol"] == 1' \
+		'j["protocol"] == 2' \
 		'j["jobs"] == {"total": 3, "waiting": 2, "running": 0, "done": 0, "failed": 1}' \
 		'isinstance(j["workers"], list)' \
 		'len(j["failed"]) == 1' \
@@ -113,7 +118,8 @@ hello_conn() {
 	read -t 20 -r line <&"$conn"
 	[[ $line == 'JOB 2 '* ]]
 	run -0 jq-take -o "$D/job" "$SERVER"
-	run -0 jq-put --fail -m 'm' "$SERVER" 1
+	assert_handle 1
+	run -0 jq-put --fail -m 'm' "$SERVER" "$HANDLE"
 	NAME=$name json_check \
 		'j["failed"][0]["name"].endswith(__import__("os").environ["NAME"])' \
 		'any(w["name"] == "tab\tand\"quote" for w in j["workers"])'

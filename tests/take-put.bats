@@ -16,18 +16,19 @@ setup() {
 # DIR/ids, keeps a copy of every result it sent as DIR/sent.ID and leaves the
 # final jq-take status in DIR/end.  Runs under jq_bg (exported variables only).
 worker() {
-	local name=$1 dir=$2 id rc
+	local name=$1 dir=$2 h id rc
 	mkdir -p "$dir"
 	while :; do
 		rc=0
-		id=$(jq-take --worker "$name" -o "$dir/in" "$SERVER") || rc=$?
+		h=$(jq-take --worker "$name" -o "$dir/in" "$SERVER") || rc=$?
 		if ((rc != 0)); then
 			echo "$rc" >"$dir/end"
 			return 0
 		fi
+		id=${h%%:*}
 		printf '%s\n' "$id" >>"$dir/ids"
 		{ printf 'done by %s\n' "$name"; cat "$dir/in"; } >"$dir/sent.$id"
-		jq-put "$SERVER" "$id" "$dir/sent.$id" || { echo "put $id: $?" >"$dir/end"; return 1; }
+		jq-put "$SERVER" "$h" "$dir/sent.$id" || { echo "put $id: $?" >"$dir/end"; return 1; }
 	done
 }
 
@@ -95,14 +96,16 @@ two_workers() {
 	printf 'x' >"$D/other"
 	start_server "$D/empty" "$D/other"
 	run -0 jq-take -o "$D/got" "$SERVER"
-	assert_output 1
+	assert_handle 1
 	assert_file_exist "$D/got"
 	assert_file_empty "$D/got"
 	: >"$D/res"
-	run -0 jq-put "$SERVER" 1 "$D/res"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/res"
 	assert_file_exist "$D/empty.result"
 	assert_file_empty "$D/empty.result"
-	run -0 jq-put "$SERVER" 2 - <<<""
+	run -0 jq-take -o "$D/got" "$SERVER"
+	assert_handle 2
+	run -0 jq-put "$SERVER" "$HANDLE" - <<<""
 	wait_server_exit
 	assert_equal "$status" 0
 	run cat "$D/other.result"
@@ -121,11 +124,11 @@ two_workers() {
 	assert_equal "$(stat -c %s "$D/big")" $((1 << 30))
 	start_server "$D/big"
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 1
+	assert_handle 1
 	cmp "$D/big" "$D/in"
 	# send back something different from the input, of the same size
 	printf 'START' | dd of="$D/in" conv=notrunc status=none
-	run -0 jq-put "$SERVER" 1 "$D/in"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/in"
 	wait_server_exit
 	assert_equal "$status" 0
 	cmp "$D/in" "$D/big.result"
@@ -137,10 +140,12 @@ two_workers() {
 	printf 'two\0bytes\n' >"$D/b"
 	start_server "$D/a" "$D/b"
 	jq-take --id-file "$D/id" "$SERVER" >"$D/data"
-	assert_equal "$(cat "$D/id")" 1
+	output=$(cat "$D/id")
+	assert_handle 1
 	cmp "$D/data" "$D/a"
 	jq-take -i "$D/id2" "$SERVER" >"$D/data2"
-	assert_equal "$(cat "$D/id2")" 2
+	output=$(cat "$D/id2")
+	assert_handle 2
 	cmp "$D/data2" "$D/b"
 	# no temporary files left beside the id file
 	run ls -A "$D"
@@ -156,7 +161,7 @@ two_workers() {
 	[[ ${stderr_lines[0]} == jq-take:*--id-file* ]]
 	# the job is still there
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 1
+	assert_handle 1
 }
 
 @test "jq-take -n prints the name after the id; -z ends both with NUL" {
@@ -166,7 +171,7 @@ two_workers() {
 	printf 'C\n' >"$D/dir/-dash é"
 	start_server -- "$D/dir/plain.wav" "$D/dir/"$'new\nline' "$D/dir/-dash é"
 	run -0 jq-take -n -o "$D/in" "$SERVER"
-	assert_equal "${lines[0]}" 1
+	[[ ${lines[0]} =~ ^1:[0-9a-f]{32}$ ]]
 	assert_equal "${#lines[@]}" 2
 	[[ ${lines[1]} == *plain.wav ]]
 	# id NUL name NUL, the name holding a newline
@@ -174,13 +179,13 @@ two_workers() {
 	assert_equal "$(tail -c 1 "$D/rec" | od -An -tx1 | tr -d ' ')" 00
 	readarray -d '' rec <"$D/rec"
 	assert_equal "${#rec[@]}" 2
-	assert_equal "${rec[0]}" 2
+	[[ ${rec[0]} =~ ^2:[0-9a-f]{32}$ ]]
 	[[ ${rec[1]} == *$'new\nline' ]]
 	cmp "$D/in" "$D/dir/"$'new\nline'
 	jq-take -z -o "$D/in" "$SERVER" >"$D/rec"
 	readarray -d '' rec <"$D/rec"
 	assert_equal "${#rec[@]}" 1
-	assert_equal "${rec[0]}" 3
+	[[ ${rec[0]} =~ ^3:[0-9a-f]{32}$ ]]
 	cmp "$D/in" "$D/dir/-dash é"
 }
 
@@ -189,7 +194,7 @@ two_workers() {
 	start_server "$D/a b.wav"
 	jq-take -n -i "$D/id" "$SERVER" >"$D/data"
 	readarray -t rec <"$D/id"
-	assert_equal "${rec[0]}" 1
+	[[ ${rec[0]} =~ ^1:[0-9a-f]{32}$ ]]
 	[[ ${rec[1]} == *'a b.wav' ]]
 	cmp "$D/data" "$D/a b.wav"
 }
@@ -200,13 +205,13 @@ two_workers() {
 	printf 'wav2\n' >"$D/c.wav"
 	start_server "$D/a.wav" "$D/b.txt" "$D/c.wav"
 	run -0 jq-take -m '*.txt' -o "$D/in" "$SERVER"
-	assert_output 2
+	assert_handle 2
 	cmp "$D/in" "$D/b.txt"
 	rm "$D/in"
 	# b.txt is held by the take above: a matching take would wait for it
 	run -5 jq-take --match '*.txt' --wait 0 -o "$D/in" "$SERVER"
 	printf 'r\n' >"$D/r"
-	run -0 jq-put "$SERVER" 2 "$D/r"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/r"
 	# b.txt is done and no other job matches: no work for this pattern
 	run -3 jq-take --match '*.txt' -o "$D/in" "$SERVER"
 	assert_output ''
@@ -214,14 +219,14 @@ two_workers() {
 	run -3 jq-take --match '*.mp3' -o "$D/in" "$SERVER"
 	assert_file_not_exist "$D/in"
 	run -0 jq-take --match '*c.wav' -o "$D/in" "$SERVER"
-	assert_output 3
+	assert_handle 3
 }
 
 @test "jq-take --wait 0 while the only job is held exits 5 and creates nothing" {
 	printf 'x\n' >"$D/a"
 	start_server "$D/a"
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 1
+	assert_handle 1
 	run -5 jq-take --wait 0 -o "$D/in2" "$SERVER"
 	assert_output ''
 	assert_file_not_exist "$D/in2"
@@ -235,6 +240,7 @@ two_workers() {
 	printf 'x\n' >"$D/a"
 	start_server "$D/a"
 	run -0 jq-take -o "$D/in" "$SERVER"
+	assert_handle 1
 	# a second worker waits: the only job is held by the first
 	jq_bg jq-take --worker waiter -o "$D/in2" "$SERVER"
 	w=$!
@@ -245,7 +251,7 @@ two_workers() {
 		sleep 0.05
 	done
 	assert_output --partial waiter
-	run -0 jq-put "$SERVER" 1 "$D/in"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/in"
 	wait_pid "$w"
 	assert_equal "$status" 3
 	assert_file_not_exist "$D/in2"
@@ -258,9 +264,10 @@ two_workers() {
 	printf 'y\n' >"$D/b"
 	start_server "$D/a" "$D/b"
 	run -0 jq-take -o "$D/in" "$SERVER"
-	run -0 jq-put "$SERVER" 1 "$D/in"
+	assert_handle 1
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/in"
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 2
+	assert_handle 2
 	# job 1 done, job 2 held: only a matching glob could still wait; this one cannot match
 	run -3 jq-take -m 'a' -o "$D/none" "$SERVER"
 	assert_file_not_exist "$D/none"
@@ -271,16 +278,18 @@ two_workers() {
 	printf 'y\n' >"$D/b"
 	start_server "$D/a" "$D/b"
 	run -0 jq-take -o "$D/in" "$SERVER"
-	run -0 jq-put --fail -m 'lame: bad header' -x 3 "$SERVER" 1
+	assert_handle 1
+	h1=$HANDLE
+	run -0 jq-put --fail -m 'lame: bad header' -x 3 "$SERVER" "$h1"
 	assert_file_not_exist "$D/a.result"
 	run -0 jq-stat "$SERVER"
 	assert_output --partial 'bad header'
 	# a failed job accepts no result either
-	run --separate-stderr -4 jq-put "$SERVER" 1 "$D/in"
+	run --separate-stderr -4 jq-put "$SERVER" "$h1" "$D/in"
 	assert_file_not_exist "$D/a.result"
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 2
-	run -0 jq-put "$SERVER" 2 "$D/in"
+	assert_handle 2
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/in"
 	wait_server_exit
 	assert_equal "$status" 1
 	assert_file_not_exist "$D/a.result"
@@ -292,16 +301,18 @@ two_workers() {
 	printf 'y\n' >"$D/b"
 	start_server "$D/a" "$D/b"
 	run -0 jq-take -o "$D/in" "$SERVER"
+	assert_handle 1
+	h1=$HANDLE
 	printf 'first\n' >"$D/r1"
 	printf 'second, longer\n' >"$D/r2"
-	run -0 jq-put "$SERVER" 1 "$D/r1"
+	run -0 jq-put "$SERVER" "$h1" "$D/r1"
 	cmp "$D/a.result" "$D/r1"
-	run --separate-stderr -4 jq-put "$SERVER" 1 "$D/r2"
+	run --separate-stderr -4 jq-put "$SERVER" "$h1" "$D/r2"
 	assert_output ''
 	assert_equal "${#stderr_lines[@]}" 1
 	[[ $stderr == jq-put:* ]]
 	cmp "$D/a.result" "$D/r1"
-	run -4 jq-put --fail "$SERVER" 1
+	run -4 jq-put --fail "$SERVER" "$h1"
 	cmp "$D/a.result" "$D/r1"
 	# no temporary file was left in the result directory
 	run ls -A "$D"
@@ -312,25 +323,43 @@ two_workers() {
 	printf 'x\n' >"$D/a"
 	start_server "$D/a"
 	printf 'r\n' >"$D/r"
-	run --separate-stderr -4 jq-put "$SERVER" 999 "$D/r"
-	[[ $stderr == jq-put:*999* ]]
-	run -4 jq-put "$SERVER" 18446744073709551615 "$D/r"
-	run -4 jq-put --fail "$SERVER" 2
-	# the server is still serving its one job
+	# the handle of a hand-out of this server, sent with ids no job has
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 1
+	assert_handle 1
+	tok=${HANDLE#*:}
+	run --separate-stderr -4 jq-put "$SERVER" "999:$tok" "$D/r"
+	[[ $stderr == jq-put:*999* ]]
+	run -4 jq-put "$SERVER" "18446744073709551615:$tok" "$D/r"
+	run -4 jq-put --fail "$SERVER" "2:$tok"
+	# the server still holds its one job for the take above
+	assert_file_not_exist "$D/a.result"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/r"
+	cmp "$D/a.result" "$D/r"
 }
 
-@test "a result may be put while the job is still waiting (taken by nobody)" {
+# A result needs a token from a hand-out (jq-protocol(7), "Attempt tokens"): before the design of
+# issue 9 a result could be put for a job nobody took, by its id alone; now only a token an
+# earlier server handed out can name such a job, matched by its input's identity (device, inode,
+# size, mtime), never by the id.
+@test "a result for a job nobody took needs an earlier server's token for its input" {
 	printf 'x\n' >"$D/a"
 	printf 'y\n' >"$D/b"
 	start_server "$D/a" "$D/b"
 	printf 'r\n' >"$D/r"
-	run -0 jq-put "$SERVER" 2 "$D/r"
+	# a bare id is a usage error: the handle comes from jq-take
+	run --separate-stderr -2 jq-put "$SERVER" 2 "$D/r"
+	[[ $stderr == *jq-take* ]]
+	# a token an earlier server handed out for b, sent as job 1: stored as b's, by the input
+	run -0 jq-put "$SERVER" "$(old_handle 1 "$D/b")" "$D/r"
 	cmp "$D/b.result" "$D/r"
+	assert_file_not_exist "$D/a.result"
+	# an earlier server's token for an input no job here has: refused, nothing stored
+	run --separate-stderr -4 jq-put "$SERVER" "1:0badc0de00000001$(printf '%016x' 1)" "$D/r"
+	[[ $stderr == *STALE* || $stderr == *'no job here has that input'* ]]
+	assert_file_not_exist "$D/a.result"
 	# job 2 is done, so job 1 is the only one left
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 1
+	assert_handle 1
 }
 
 @test "an unreachable server gives exit 6 for every client" {
@@ -340,7 +369,7 @@ two_workers() {
 	run --separate-stderr -6 jq-take -o "$D/in" "unix:$JQ_TMP/nosock"
 	[[ $stderr == jq-take:* ]]
 	assert_file_not_exist "$D/in"
-	run -6 jq-put "unix:$JQ_TMP/nosock" 1 "$D/r"
+	run -6 jq-put "unix:$JQ_TMP/nosock" "$(old_handle 1 "$D/r")" "$D/r"
 	run -6 jq-stat "unix:$JQ_TMP/nosock"
 	# a TCP port that was just closed: start a server, stop it, reuse its address
 	printf 'x\n' >"$D/a"
@@ -348,7 +377,7 @@ two_workers() {
 	addr=$SERVER
 	stop_server
 	run -6 jq-take -o "$D/in" "$addr"
-	run -6 jq-put "$addr" 1 "$D/r"
+	run -6 jq-put "$addr" "$(old_handle 1 "$D/r")" "$D/r"
 	run -6 jq-stat "$addr"
 	assert_file_not_exist "$D/in"
 }
@@ -358,7 +387,7 @@ two_workers() {
 	for addr in 'h:70000' 'h:x' 'h:' '[::1' 'unix:' '127.0.0.1:0'; do
 		run --separate-stderr -2 jq-take -o "$D/in" "$addr"
 		[[ $stderr == jq-take:* ]]
-		run -2 jq-put "$addr" 1 "$D/r"
+		run -2 jq-put "$addr" "$(old_handle 1 "$D/r")" "$D/r"
 		run -2 jq-stat "$addr"
 	done
 	assert_file_not_exist "$D/in"
@@ -370,16 +399,16 @@ two_workers() {
 	start_server "$D/a" "$D/b"
 	export JQ_SERVER=$SERVER
 	run -0 jq-take -o "$D/in"
-	assert_output 1
+	assert_handle 1
 	run -0 jq-stat
-	# jq-put ID FILE: a first operand made of digits is the id
-	run -0 jq-put 1 "$D/in"
+	# jq-put ID FILE: a first operand that is a job handle is the id
+	run -0 jq-put "$HANDLE" "$D/in"
 	cmp "$D/a.result" "$D/a"
 	run -0 jq-take -o "$D/in"
-	assert_output 2
+	assert_handle 2
 	# an explicit operand wins over JQ_SERVER
 	JQ_SERVER=unix:/nonexistent/sock run -0 jq-stat "$SERVER"
-	run -0 jq-put --fail 2
+	run -0 jq-put --fail "$HANDLE"
 	wait_server_exit
 	assert_equal "$status" 1
 }
@@ -388,7 +417,7 @@ two_workers() {
 	printf 'r\n' >"$D/r"
 	run --separate-stderr -2 jq-take -o "$D/in"
 	[[ $stderr == *JQ_SERVER* ]]
-	run -2 jq-put 1 "$D/r"
+	run -2 jq-put "$(old_handle 1 "$D/r")" "$D/r"
 	run -2 jq-stat
 	JQ_SERVER="" run -2 jq-stat
 }
@@ -397,10 +426,14 @@ two_workers() {
 	printf 'x\n' >"$D/a"
 	printf 'y\n' >"$D/b"
 	start_server "$D/a" "$D/b"
-	printf 'from stdin\n' | jq-put "$SERVER" 1
+	run -0 jq-take -o "$D/in" "$SERVER"
+	assert_handle 1
+	printf 'from stdin\n' | jq-put "$SERVER" "$HANDLE"
 	run cat "$D/a.result"
 	assert_output 'from stdin'
-	printf '\0binary\377\n' | jq-put "$SERVER" 2 -
+	run -0 jq-take -o "$D/in" "$SERVER"
+	assert_handle 2
+	printf '\0binary\377\n' | jq-put "$SERVER" "$HANDLE" -
 	cmp "$D/b.result" <(printf '\0binary\377\n')
 	wait_server_exit
 	assert_equal "$status" 0
@@ -409,12 +442,14 @@ two_workers() {
 @test "jq-put of a missing FILE exits 8 and stores nothing" {
 	printf 'x\n' >"$D/a"
 	start_server "$D/a"
-	run --separate-stderr -8 jq-put "$SERVER" 1 "$D/missing"
+	run -0 jq-take -o "$D/in" "$SERVER"
+	assert_handle 1
+	run --separate-stderr -8 jq-put "$SERVER" "$HANDLE" "$D/missing"
 	[[ $stderr == *"$D/missing"* ]]
 	assert_file_not_exist "$D/a.result"
-	run -8 jq-put "$SERVER" 1 "$D"
+	run -8 jq-put "$SERVER" "$HANDLE" "$D"
 	assert_file_not_exist "$D/a.result"
-	run -0 jq-put "$SERVER" 1 "$D/a"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/a"
 }
 
 @test "jq-take -o into a missing directory exits 8 and costs no job" {
@@ -423,7 +458,7 @@ two_workers() {
 	run --separate-stderr -8 jq-take -o "$D/nodir/in" "$SERVER"
 	[[ $stderr == *"$D/nodir/in"* ]]
 	run -0 jq-take -o "$D/in" "$SERVER"
-	assert_output 1
+	assert_handle 1
 }
 
 @test "jq-take -o replaces an existing file and leaves no temporary" {

@@ -343,3 +343,36 @@ hello_line() {
 	fi
 	echo "HELLO $v${*:+ $*}"
 }
+
+# input_fingerprint FILE: print the fingerprint of FILE as jq-serve records it at start (16 hex
+# digits: FNV-1a over its device, inode, size and mtime in ns, 8 bytes little-endian each)
+input_fingerprint() {
+	python3 -c '
+import os, sys
+st = os.stat(sys.argv[1])
+h = 0xcbf29ce484222325
+for v in (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+    for b in (v & (2**64 - 1)).to_bytes(8, "little"):
+        h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
+print("%016x" % h)' "$1"
+}
+
+# old_token FILE: print an attempt token that an earlier server instance could have handed out
+# for FILE (instance 0badc0de, attempt 1, FILE's fingerprint); a server matches it by the input
+old_token() {
+	echo "0badc0de00000001$(input_fingerprint "$1")"
+}
+
+# old_handle ID FILE: print a jq-put handle (ID:TOKEN) for job ID whose input is FILE, with an
+# old_token: how a test puts a result for a job nobody took (the server matches it by the input)
+old_handle() {
+	echo "$1:$(old_token "$2")"
+}
+
+# assert_handle ID: $output (what jq-take printed) is the handle of job ID, ID:TOKEN; it is kept
+# in $HANDLE for jq-put
+# shellcheck disable=SC2154,SC2034 # $output is bats' run's; $HANDLE is the caller's
+assert_handle() {
+	[[ $output =~ ^$1:[0-9a-f]{32}$ ]] || fail "expected the handle of job $1 (ID:TOKEN), got '$output'"
+	HANDLE=$output
+}

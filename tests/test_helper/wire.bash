@@ -51,3 +51,47 @@ payload() {
 	fi
 	printf 'END %d %s\n' "${#data}" "$(printf '%s' "$data" | crc32c)"
 }
+
+# take_job [WORD...]: send TAKE [WORD...] and read its JOB line: the job's id goes to $job, the
+# attempt token (jq-protocol(7), "Attempt tokens") to $token; the payload is left to the caller
+take_job() {
+	sendl "TAKE${*:+ $*}"
+	expect 'JOB *' || return 1
+	job=${line#JOB }
+	job=${job%% *}
+	job_token
+}
+
+# job_token: set $token to the token= word of the JOB line in $line
+job_token() {
+	if [[ $line != *' token='* ]]; then
+		echo "no token= in '$line'" >&2
+		return 1
+	fi
+	token=${line##* token=}
+	token=${token%% *}
+}
+
+# skip_payload: read a payload (DATA chunks and END) and drop its bytes
+skip_payload() {
+	local n
+	while recv; do
+		case $line in
+		'DATA '*)
+			n=${line#DATA }
+			IFS= read -t 20 -r -N "$n" _ <&"$conn" || return 1
+			;;
+		'END '*) return 0 ;;
+		*)
+			echo "unexpected line in payload: '$line'" >&2
+			return 1
+			;;
+		esac
+	done
+	return 1
+}
+
+# take_token [WORD...]: take_job, then drop the job's data: $job and $token stay
+take_token() {
+	take_job "$@" && skip_payload
+}

@@ -407,6 +407,45 @@ test_crc(void)
 	OK(c == crc_ref(buf, 4096), "crc32c a byte at a time = one shot");
 }
 
+static void
+test_tokens(void)
+{
+	struct proto_token	 t = { 0x0123abcdU, 7, 0xfedcba9876543210ULL }, u;
+	char			 buf[PROTO_TOKEN_LEN + 1];
+	uint64_t		 a, b;
+
+	proto_token_format(&t, buf);
+	OK(strcmp(buf, "0123abcd00000007fedcba9876543210") == 0,
+	    "token formats as instance, serial, fingerprint (got %s)", buf);
+	memset(&u, 0, sizeof u);
+	OK(proto_token_parse(buf, &u) == 0 && u.instance == t.instance &&
+	    u.serial == t.serial && u.fingerprint == t.fingerprint,
+	    "token parses back to the same fields");
+	OK(proto_token_parse("0123abcd00000007fedcba987654321", &u) != 0,
+	    "a token of 31 digits is refused");
+	OK(proto_token_parse("0123abcd00000007fedcba98765432100", &u) != 0,
+	    "a token of 33 digits is refused");
+	OK(proto_token_parse("0123ABCD00000007fedcba9876543210", &u) != 0,
+	    "upper-case hex is refused");
+	OK(proto_token_parse("0123abcd0000000 fedcba9876543210", &u) != 0,
+	    "a space in a token is refused");
+	OK(proto_token_parse("00000000000000070000000000000000", &u) != 0,
+	    "instance 0 is refused");
+	OK(proto_token_parse("0123abcd000000000000000000000000", &u) != 0,
+	    "serial 0 is refused");
+	OK(proto_token_parse("", &u) != 0, "an empty token is refused");
+	a = proto_fingerprint(1, 2, 3, 4);
+	b = proto_fingerprint(1, 2, 3, 4);
+	OK(a == b, "a fingerprint is the same every time");
+	OK(proto_fingerprint(1, 2, 3, 5) != a && proto_fingerprint(2, 2, 3, 4)
+	    != a && proto_fingerprint(1, 3, 3, 4) != a &&
+	    proto_fingerprint(1, 2, 4, 4) != a,
+	    "a change of device, inode, size or mtime changes the fingerprint");
+	OK(proto_fingerprint(0, 0, 0, 0) == 0x0c8210784d8af5a5ULL,
+	    "fingerprint of four zeros is FNV-1a of 32 zero bytes (got %016llx)",
+	    (unsigned long long)proto_fingerprint(0, 0, 0, 0));
+}
+
 int
 main(void)
 {
@@ -416,5 +455,6 @@ main(void)
 	test_frames();
 	test_encoding();
 	test_crc();
+	test_tokens();
 	return t_done();
 }
