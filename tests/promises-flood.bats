@@ -70,7 +70,7 @@ elif mode == "badhello":
             if (done + i) % 4 == 3:
                 s.sendall(b"TAKE\n")
             else:
-                s.sendall(("HELLO 1 auth=%s:%s\n" % (secrets.token_hex(32),
+                s.sendall(("HELLO 2 auth=%s:%s\n" % (secrets.token_hex(32),
                     secrets.token_hex(32))).encode())
         for s in socks:
             if readline(s).startswith("ERR AUTH "):
@@ -187,7 +187,7 @@ check_results() {
 	assert_equal "${#lines[@]}" 10
 	local i
 	for ((i = 0; i < 5; i++)); do
-		[[ ${lines[i]} == 'JQ 1 jq-serve/'* ]] || fail "connection $i greeted with '${lines[i]}'"
+		[[ ${lines[i]} == 'JQ 2 jq-serve/'* ]] || fail "connection $i greeted with '${lines[i]}'"
 	done
 	assert_equal "${lines[5]}" 'ERR LIMIT too many connections waiting to authenticate; closing'
 	assert_equal "${lines[6]}" 'ERR LIMIT too many connections waiting to authenticate; closing'
@@ -204,14 +204,14 @@ check_results() {
 	exec {b}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
 	# both are greeted (both still authenticating) before the first one says HELLO
 	IFS= read -t 20 -r greeting <&"$b" || fail "no greeting on the second connection"
-	[[ $greeting == 'JQ 1 jq-serve/'* ]] || fail "second connection greeted with '$greeting'"
+	[[ $greeting == 'JQ 2 jq-serve/'* ]] || fail "second connection greeted with '$greeting'"
 	local greeting_b=$greeting
 	IFS= read -t 20 -r greeting <&"$a" || fail "no greeting on the first connection"
-	hello_line 1 >&"$a"
+	hello_line 2 >&"$a"
 	IFS= read -t 20 -r line <&"$a" || fail "no answer to the first HELLO"
-	[[ $line == 'OK 1 auth='* ]] || fail "first HELLO answered '$line'"
+	[[ $line == 'OK 2 auth='* ]] || fail "first HELLO answered '$line'"
 	greeting=$greeting_b
-	hello_line 1 >&"$b"
+	hello_line 2 >&"$b"
 	IFS= read -t 20 -r line <&"$b" || fail "no answer to the second HELLO"
 	assert_equal "$line" 'ERR LIMIT too many connections; closing'
 	IFS= read -t 20 -r line <&"$b" && fail "the second connection stays open: '$line'"
