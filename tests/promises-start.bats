@@ -179,3 +179,19 @@ run_all() {
 	run ! compgen -G "$D/open/journal-*"
 	run ! compgen -G "$D/theirs/journal-*"
 }
+
+@test "a journal writable by others, or a symbolic link: refused" {
+	local j
+	printf 'a\n' >"$D/in/a"
+	start_server "$D/in/a"
+	stop_server
+	j=$(compgen -G "$JQ_STATE_DIR/journal-*")
+	chmod 0666 "$j"
+	refused 8 "$D/in/a"
+	assert_regex "$stderr" "journal $j is writable by others; chmod go-w $j"
+	chmod 0600 "$j"
+	mv "$j" "$D/elsewhere"
+	ln -s "$D/elsewhere" "$j"
+	refused 8 "$D/in/a"
+	assert_regex "$stderr" "journal $j: is a symbolic link"
+}
