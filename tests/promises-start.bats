@@ -195,3 +195,26 @@ run_all() {
 	refused 8 "$D/in/a"
 	assert_regex "$stderr" "journal $j: is a symbolic link"
 }
+
+@test "an input that shrinks while it is being sent: ABORT, the job fails, no more bytes than recorded" {
+	load test_helper/wire
+	head -c 64M /dev/zero >"$D/in/big"
+	start_server -v "$D/in/big"
+	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
+	recv
+	# shellcheck disable=SC2034 # read by hello_line
+	greeting=$line
+	sendl "$(hello_line 1 name=by-hand)"
+	expect 'OK 1*'
+	sendl 'TAKE'
+	expect 'JOB 1 * size=67108864 *'
+	sleep 0.5	# the server fills the socket buffers, then waits for us to read
+	truncate -s 32M "$D/in/big"
+	timeout 30 cat <&"$conn" >"$D/stream" || true
+	exec {conn}>&-
+	# the data chunks, then ABORT right after the last byte: no END
+	assert_equal "$(tail -c 6 "$D/stream")" ABORT
+	assert_equal "$(grep -ac 'END [0-9]' "$D/stream")" 0
+	(($(stat -c %s "$D/stream") < 32 * 1024 * 1024 + 4096))
+	grep -q 'input changed while being sent: it shrank to 33554432 bytes' "$SERVER_LOG"
+}
