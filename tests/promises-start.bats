@@ -71,16 +71,24 @@ run_all() {
 	wait_server_exit 5
 }
 
-@test "an input grown or shrunk after start: the job fails with the sizes, nothing is sent" {
+@test "an input grown, shrunk, replaced or removed after start: the job fails with the reason, nothing is sent" {
 	printf '0123456789\n' >"$D/in/grow"
 	printf '0123456789\n' >"$D/in/shrink"
 	printf 'same\n' >"$D/in/same"
-	start_server "$D/in/grow" "$D/in/shrink" "$D/in/same"
+	printf 'old\n' >"$D/in/swap"
+	printf 'gone\n' >"$D/in/gone"
+	start_server "$D/in/grow" "$D/in/shrink" "$D/in/same" "$D/in/swap" "$D/in/gone"
 	printf 'more\n' >>"$D/in/grow"
 	printf '01\n' >"$D/in/shrink.tmp"
 	cat "$D/in/shrink.tmp" >"$D/in/shrink"	# same inode, fewer bytes
+	printf 'new\n' >"$D/in/swap.tmp"
+	mv "$D/in/swap.tmp" "$D/in/swap"		# same size, another file
+	rm "$D/in/gone"
 	run_all
 	assert_equal "$status" 1
+	grep -q 'swap failed: input changed since start: replaced (inode changed)' "$SERVER_LOG"
+	grep -q 'gone failed: input gone: No such file or directory' "$SERVER_LOG"
+	assert_file_not_exist "$D/in/swap.result"
 	grep -q 'grow failed: input changed since start: size 11 -> 16' "$SERVER_LOG"
 	grep -q 'shrink failed: input changed since start: size 11 -> 3' "$SERVER_LOG"
 	assert_file_not_exist "$D/in/grow.result"
