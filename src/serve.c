@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,30 +218,16 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
 		    q->jobs[y->job].result);
 }
 
-/* A result path problem found at start: report it and exit 2. */
-JQ_PRINTF(1, 2) JQ_NORETURN
-static void
-serve_result_refused(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	fprintf(stderr, "%s: ", cli_prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "; nothing served\n");
-	exit(JQ_EXIT_USAGE);
-}
-
 /*
  * Check job j's result path: a writable directory that exists, a name it
  * can hold (with store.c's temporary name beside it), and nothing but a
  * regular file at it now (or a symbolic link, which the result replaces,
  * never follows).  Fill *ref, and pin the directory in the job
  * (store_open refuses another one later).  *dirfd and *lastdir cache the
- * directory of the previous result.  Exits 2 naming what is wrong.
+ * directory of the previous result.  NULL, or why the path can never be
+ * written (a new string).
  */
-static void
+static char *
 serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
     char **lastdir)
 {
@@ -257,19 +242,19 @@ serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
 	if (*lastdir == NULL || strcmp(*lastdir, dir) != 0) {
 		if (*dirfd >= 0)
 			close(*dirfd);
-		if ((*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-			serve_result_refused("result directory %s (for %s): %s",
-			    dir, j->path, strerror(errno));
-		if (access(dir, W_OK | X_OK) != 0)
-			serve_result_refused("cannot write results in %s (for "
-			    "%s): %s", dir, j->path, strerror(errno));
 		free(*lastdir);
 		*lastdir = dir;
+		if ((*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return xprintf("result directory %s (for %s): %s", dir,
+			    j->path, strerror(errno));
+		if (access(dir, W_OK | X_OK) != 0)
+			return xprintf("cannot write results in %s (for %s): %s",
+			    dir, j->path, strerror(errno));
 	} else
 		free(dir);
-	if (fstat(*dirfd, &st) != 0)
-		serve_result_refused("result directory %s: %s", *lastdir,
-		    strerror(errno));
+	if (*dirfd < 0 || fstat(*dirfd, &st) != 0)
+		return xprintf("result directory %s (for %s): %s", *lastdir,
+		    j->path, strerror(*dirfd < 0 ? EBADF : errno));
 	j->rdir_dev = ref->ddev = st.st_dev;
 	j->rdir_ino = ref->dino = st.st_ino;
 	errno = 0;
@@ -277,20 +262,21 @@ serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
 	snprintf(tmp, sizeof tmp, ".jq-%ld-%u.tmp", (long)INT32_MAX, UINT32_MAX);
 	if (max > 0 && (strlen(ref->name) > (size_t)max ||
 	    strlen(tmp) > (size_t)max))
-		serve_result_refused("result %s (for %s): the name is longer "
-		    "than the %ld bytes its directory allows", j->result,
-		    j->path, max);
+		return xprintf("result %s (for %s): the name is longer than "
+		    "the %ld bytes its directory allows", j->result, j->path,
+		    max);
 	if (fstatat(*dirfd, ref->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-			serve_result_refused("result %s (for %s) is %s; a "
-			    "result can replace only a file",
-			    j->result, j->path, input_kind(st.st_mode));
+			return xprintf("result %s (for %s) is %s; a result can "
+			    "replace only a file", j->result, j->path,
+			    input_kind(st.st_mode));
 		ref->fdev = st.st_dev;
 		ref->fino = st.st_ino;
 		ref->has_file = 1;
 	} else if (errno != ENOENT)
-		serve_result_refused("result %s (for %s): %s", j->result,
-		    j->path, strerror(errno));
+		return xprintf("result %s (for %s): %s", j->result, j->path,
+		    strerror(errno));
+	return NULL;
 }
 
 /*
@@ -305,15 +291,16 @@ serve_check_results(struct queue *q)
 	struct pathref	*v;
 	struct stat	 st;
 	size_t		 i, n = 0, bad = 0;
-	char		*lastdir = NULL;
+	char		*lastdir = NULL, *why = NULL;
 	int		 dirfd = -1;
 
 	v = xreallocarray(NULL, q->njobs * 2 + 1, sizeof *v);
-	for (i = 0; i < q->njobs; i++) {
+	for (i = 0; i < q->njobs && why == NULL; i++) {
 		memset(&v[n], 0, sizeof v[n]);
-		if (fstat(q->jobs[i].in_dirfd, &st) != 0)
-			serve_result_refused("%s: %s", q->jobs[i].path,
-			    strerror(errno));
+		if (fstat(q->jobs[i].in_dirfd, &st) != 0) {
+			why = xprintf("%s: %s", q->jobs[i].path, strerror(errno));
+			break;
+		}
 		v[n].ddev = st.st_dev;
 		v[n].dino = st.st_ino;
 		v[n].name = q->jobs[i].in_name;
@@ -324,11 +311,17 @@ serve_check_results(struct queue *q)
 		memset(&v[n], 0, sizeof v[n]);
 		v[n].result = 1;
 		v[n].job = i;
-		serve_check_result(&q->jobs[i], &v[n++], &dirfd, &lastdir);
+		why = serve_check_result(&q->jobs[i], &v[n++], &dirfd, &lastdir);
 	}
 	if (dirfd >= 0)
 		close(dirfd);
 	free(lastdir);
+	if (why != NULL) {
+		free(v);
+		fprintf(stderr, "%s: %s; nothing served\n", cli_prog, why);
+		free(why);
+		exit(JQ_EXIT_USAGE);
+	}
 	qsort(v, n, sizeof *v, pathref_cmp_name);
 	for (i = 1; i < n; i++)
 		if (pathref_same_name(&v[i - 1], &v[i]))
