@@ -102,6 +102,9 @@ run_all() {
 	refused 2 "$D/in/a"
 	assert_regex "$stderr" "$D/in/a.result.*is a directory"
 	rmdir "$D/in/a.result"
+	# a result name longer than its directory allows
+	refused 2 -r "{name}.$(printf 'x%.0s' {1..300})" "$D/in/a"
+	assert_regex "$stderr" 'the name is longer than the [0-9]+ bytes its directory allows'
 	mkfifo "$D/in/fifo"
 	refused 2 "$D/in/a" "$D/in/fifo"
 	assert_regex "$stderr" "$D/in/fifo: is a FIFO"
