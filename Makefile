@@ -41,7 +41,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 # Modules shared by every tool, by the clients, by the server, by jq-run.
 COMMON = xmalloc parse crc32c proto net util log cli auth
 CLIENT = client
-SERVER = server conn cmd payload jobs queue store journal joblog commit
+SERVER = server conn cmd payload jobs queue store journal joblog commit input
 RUN = spawn template run slot slotconn runjob relay runsig
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))

@@ -380,19 +380,18 @@ conn_free_all(void)
 	}
 }
 
-/* Start sending job j: its JOB line; conn_pump adds the data. */
+/*
+ * Start sending job j: its JOB line; conn_pump adds the data.  The input
+ * must still be the file pinned at start (input_open); if it is not, the
+ * job fails for good and -1 is returned.
+ */
 static int
 conn_send_job(struct conn *c, struct job *j)
 {
-	struct stat	 st;
 	char		*enc, *msg, token[PROTO_TOKEN_LEN + 1];
 	int		 fd;
 
-	if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) < 0 ||
-	    fstat(fd, &st) != 0) {
-		msg = xprintf("cannot read %s: %s", j->path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if ((fd = input_open(j, &msg)) < 0) {
 		jobs_fail_found(j, msg);
 		free(msg);
 		return -1;
@@ -401,15 +400,15 @@ conn_send_job(struct conn *c, struct job *j)
 	jobs_token(j, token);
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
 	    KEY_LEASE "=%llu " KEY_TOKEN "=%s", (unsigned long long)j->id, enc,
-	    (unsigned long long)st.st_size, j->attempt,
+	    (unsigned long long)j->in_size, j->attempt,
 	    (unsigned long long)(j->lease_ms + 999) / 1000, token);
 	free(enc);
 	c->send_fd = fd;
-	c->send_size = (uint64_t)st.st_size;
+	c->send_size = j->in_size;
 	c->send_job = j;
 	c->send_total = 0;
 	c->send_crc = 0;
-	jobs_sent(j, (uint64_t)st.st_size, cmd_who(&c->sess));
+	jobs_sent(j, j->in_size, cmd_who(&c->sess));
 	return 0;
 }
 
@@ -465,31 +464,63 @@ conn_take_timer_cb(evutil_socket_t fd, short what, void *arg)
 	conn_take_done(c);
 }
 
-/* Add job data to the output until it holds JQ_CHUNK; END at EOF. */
+/*
+ * The job being sent has ended: END if all of it went out unchanged, else
+ * ABORT, and the job fails for good with why (a new string, freed here).
+ */
+static void
+conn_send_end(struct conn *c, char *why)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct job	*j = c->send_job;
+
+	close(c->send_fd);
+	c->send_fd = -1;
+	c->send_job = NULL;
+	if (why == NULL)
+		evbuffer_add_printf(out, FRAME_WORD_END " %llu %08x\n",
+		    (unsigned long long)c->send_total, c->send_crc);
+	else {
+		evbuffer_add_printf(out, FRAME_WORD_ABORT "\n");
+		if (j->state == JOB_RUNNING)
+			jobs_fail_found(j, why);
+		free(why);
+	}
+	evbuffer_add_buffer(out, c->pending);
+	if (c->state == CONN_WAIT)
+		conn_retake(c);
+	conn_kick(c);
+}
+
+/*
+ * Add job data to the output until it holds JQ_CHUNK.  Exactly the size
+ * pinned at start is sent, never more: a file that shrank, or that changed
+ * by the time its last byte was read, ends in ABORT and fails the job.
+ */
 static void
 conn_pump(struct conn *c)
 {
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	struct evbuffer		*chunk;
 	struct evbuffer_iovec	 v;
-	struct job		*j = c->send_job;
+	struct stat		 st;
 	ssize_t			 n;
 	size_t			 want;
-	char			*msg;
 
 	while (c->send_fd >= 0 && evbuffer_get_length(out) < JQ_CHUNK) {
-		/*
-		 * Ask for what the file should still hold (one more byte sees
-		 * EOF), not a whole chunk: a 256 KiB buffer per tiny job is an
-		 * mmap and munmap each time.
-		 */
-		want = c->send_size > c->send_total ?
-		    (size_t)(c->send_size - c->send_total) + 1 : 1;
-		if (want > JQ_CHUNK || want < 4096)
-			want = want > JQ_CHUNK ? JQ_CHUNK : 4096;
+		if (c->send_total == c->send_size) {
+			conn_send_end(c, fstat(c->send_fd, &st) != 0 ?
+			    xprintf("reading %s: %s", c->send_job->path,
+			    strerror(errno)) : input_changed(c->send_job, &st));
+			continue;
+		}
+		want = c->send_size - c->send_total > JQ_CHUNK ? JQ_CHUNK :
+		    (size_t)(c->send_size - c->send_total);
+		/* reserve what is left, not a whole chunk: a 256 KiB buffer
+		 * per tiny job is an mmap and munmap each time */
 		chunk = evbuffer_new();
 		if (chunk == NULL || evbuffer_reserve_space(chunk,
-		    (ev_ssize_t)want, &v, 1) < 1) {
+		    (ev_ssize_t)(want < 4096 ? 4096 : want), &v, 1) < 1) {
 			n = -1;
 			errno = ENOMEM;
 		} else {
@@ -509,23 +540,12 @@ conn_pump(struct conn *c)
 		}
 		if (chunk != NULL)
 			evbuffer_free(chunk);
-		close(c->send_fd);
-		c->send_fd = -1;
-		c->send_job = NULL;
-		if (n == 0)
-			evbuffer_add_printf(out, FRAME_WORD_END " %llu %08x\n",
-			    (unsigned long long)c->send_total, c->send_crc);
-		else {
-			evbuffer_add_printf(out, FRAME_WORD_ABORT "\n");
-			msg = xprintf("reading %s: %s", j->path, strerror(errno));
-			if (j->state == JOB_RUNNING)
-				jobs_fail_found(j, msg);
-			free(msg);
-		}
-		evbuffer_add_buffer(out, c->pending);
-		if (c->state == CONN_WAIT)
-			conn_retake(c);
-		conn_kick(c);
+		conn_send_end(c, n == 0 ? xprintf("input changed while being "
+		    "sent: it shrank to %llu bytes (%llu at start)",
+		    (unsigned long long)c->send_total,
+		    (unsigned long long)c->send_size) :
+		    xprintf("reading %s: %s", c->send_job->path,
+		    strerror(errno)));
 	}
 }
 
@@ -574,6 +594,7 @@ conn_commit_done(struct commit *cm)
 {
 	struct conn	*c = cm->arg;
 	struct job	*j = cm->job;
+	int		 failed;
 
 	j->committing = 0;
 	if (c != NULL) {
@@ -584,10 +605,12 @@ conn_commit_done(struct commit *cm)
 	if (cm->rc != 0) {
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
-		jobs_reopen(j, &cm->token);
+		failed = jobs_reopen(j, &cm->token, cm->cause);
 		if (c != NULL)
 			conn_reply(c, REPLY_ERR " %s cannot store the result: %s; "
-			    "the job waits for another try", ERR_IO, cm->cause);
+			    "the job %s", ERR_IO, cm->cause, failed ? "failed "
+			    "after as many tries as allowed" : "waits for "
+			    "another try");
 	} else {
 		jobs_done(j, cm->size, c == NULL ? "a worker that left" :
 		    cmd_who(&c->sess));

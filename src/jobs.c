@@ -24,8 +24,11 @@
  *                       attempt: released at once, so that the next try
  *                       need not wait for the lease (which traffic on a
  *                       hold=conn connection would otherwise keep
- *                       renewing); a result of an older attempt leaves
- *                       the job to its holder
+ *                       renewing), but not handed out again before a
+ *                       backoff of 1 s, then 2 s, 4 s...; after
+ *                       JOBS_STORE_TRIES such failures it fails, final.
+ *                       A result of an older attempt leaves the job to its
+ *                       holder
  *
  * and a FAILED job waits again after RETRY (jobs_retry), its failures
  * and losses counted afresh.
@@ -58,6 +61,11 @@
 
 #include "jq.h"
 
+#define JOBS_STORE_TRIES	3	/* results that cannot be stored, then FAILED */
+#define JOBS_BACKOFF_MS		1000	/* first wait after one; doubles */
+
+static struct event		*jobs_backoff_ev;	/* the next not-before time */
+static uint64_t			 jobs_backoff_at;	/* when it fires; 0: idle */
 static struct event_base		*jobs_base;
 static struct queue			*jobs_queue;
 static const struct server_config	*jobs_cfg;
@@ -66,6 +74,8 @@ static uint32_t				 jobs_instance;	/* random, not 0 */
 static uint32_t				 jobs_serial;	/* the last attempt's */
 static uint32_t				*jobs_attempts;	/* serial-1 -> job index */
 static size_t				 jobs_nattempts, jobs_attempts_alloc;
+
+static void	jobs_backoff_arm(uint64_t);
 
 /* Give jobs.c the loop, the queue, --lease and --retries, and the wake hook. */
 void
@@ -364,17 +374,77 @@ jobs_sent(struct job *j, uint64_t size, const char *who)
 }
 
 /*
- * A result for j, sent with token t, could not be stored: if the attempt
- * that sent it is the one running, the job waits again now.  A result of an
- * older attempt (or an earlier server) leaves the job to its holder.
+ * The backoff timer fired: wake the waiting TAKEs (queue_take hands out
+ * the jobs whose time has come) and arm the timer for the next job.
  */
-void
-jobs_reopen(struct job *j, const struct proto_token *t)
+static void
+jobs_backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct job	*j;
+	uint64_t	 now = util_now_ms(), next = 0;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	jobs_backoff_at = 0;
+	TAILQ_FOREACH(j, &jobs_queue->waiting, wait_entry)
+		if (j->not_before_ms > now && (next == 0 ||
+		    j->not_before_ms < next))
+			next = j->not_before_ms;
+	if (next != 0)
+		jobs_backoff_arm(next);
+	jobs_wake();
+}
+
+/* Make the backoff timer fire at monotonic time at, or earlier. */
+static void
+jobs_backoff_arm(uint64_t at)
+{
+	struct timeval	 tv;
+	uint64_t	 now = util_now_ms(), ms;
+
+	if (jobs_backoff_at != 0 && jobs_backoff_at <= at)
+		return;
+	if (jobs_backoff_ev == NULL)
+		jobs_backoff_ev = evtimer_new(jobs_base, jobs_backoff_cb, NULL);
+	ms = at > now ? at - now : 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
+	evtimer_add(jobs_backoff_ev, &tv);
+	jobs_backoff_at = at;
+}
+
+/*
+ * A result for j, sent with token t, could not be stored (cause says why).
+ * If the attempt that sent it is the one running, the job waits again, not
+ * before a backoff; after JOBS_STORE_TRIES such failures it fails, final.
+ * A result of an older attempt (or an earlier server) leaves the job to its
+ * holder.  Returns 1 if the job failed, else 0.
+ */
+int
+jobs_reopen(struct job *j, const struct proto_token *t, const char *cause)
+{
+	char	*msg;
+	uint64_t backoff;
+
 	if (j == NULL || j->state != JOB_RUNNING ||
 	    t->instance != jobs_instance || t->serial != j->serial)
-		return;
+		return 0;
+	if (++j->store_failures >= JOBS_STORE_TRIES) {
+		msg = xprintf("cannot store result: %s (%u tries)", cause,
+		    j->store_failures);
+		jobs_fail_found(j, msg);
+		free(msg);
+		return 1;
+	}
+	backoff = (uint64_t)JOBS_BACKOFF_MS << (j->store_failures - 1);
+	log_info("job %llu %s: result not stored (%u of %u tries); it waits "
+	    "%llu ms", (unsigned long long)j->id, j->path, j->store_failures,
+	    JOBS_STORE_TRIES, (unsigned long long)backoff);
+	j->not_before_ms = util_now_ms() + backoff;
+	jobs_backoff_arm(j->not_before_ms);
 	jobs_release(j);
+	return 0;
 }
 
 /*
@@ -514,12 +584,17 @@ jobs_outcome(const struct job *j)
 	return NULL;
 }
 
-/* Free every lease timer (at exit, with the loop stopped). */
+/* Free every lease timer and the backoff timer (at exit, loop stopped). */
 void
 jobs_leases_free(void)
 {
 	size_t	 i;
 
+	if (jobs_backoff_ev != NULL) {
+		event_free(jobs_backoff_ev);
+		jobs_backoff_ev = NULL;
+		jobs_backoff_at = 0;
+	}
 	for (i = 0; i < jobs_queue->njobs; i++) {
 		if (jobs_queue->jobs[i].lease_ev != NULL) {
 			event_free(jobs_queue->jobs[i].lease_ev);

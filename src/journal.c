@@ -2,9 +2,11 @@
  * journal.c: the server's memory across crashes.
  *
  * One append-only file per job list, STATE_DIR/journal-HASH, where HASH
- * names the list (every input and result path, in order), so the same
- * command line in the same directory finds its own journal and no other.
- * An flock keeps a second server off it.
+ * names the list (the resolved absolute path of every input and result, in
+ * order), so the same list finds its own journal from any directory, and
+ * no other.  An flock, taken before anything else is done with the file,
+ * keeps a second server off it; a state directory or journal that another
+ * user could write is refused.
  *
  * Records are text lines, each ending in the CRC-32C of the bytes before it:
  *   D <id> <size> <enc-path> <linecrc>            result stored
@@ -425,15 +427,160 @@ journal_sweep(const char *dir)
 }
 
 /*
+ * The journal names its list by the absolute, resolved path of every input
+ * and result (realpath of the directory, then the name), so that two
+ * directories served with the same relative names never share a journal and
+ * a list named by absolute paths from elsewhere finds its own.  A directory
+ * that cannot be resolved (only in tests: jq-serve checked them all) is
+ * hashed as given.  *lastdir and *lastreal keep the last directory
+ * resolved, so a list of files in one directory costs one realpath.
+ */
+static uint64_t
+journal_hash_path(uint64_t h, const char *path, char **lastdir,
+    char **lastreal)
+{
+	const char	*slash = strrchr(path, '/'), *base;
+	char		*dir, *real;
+
+	dir = slash == NULL ? xstrdup(".") : slash == path ? xstrdup("/") :
+	    xstrndup(path, (size_t)(slash - path));
+	base = slash == NULL ? path : slash + 1;
+	if (*lastdir == NULL || strcmp(*lastdir, dir) != 0) {
+		if ((real = realpath(dir, NULL)) == NULL)
+			real = xstrdup(dir);
+		free(*lastdir);
+		free(*lastreal);
+		*lastdir = dir;
+		*lastreal = real;
+	} else
+		free(dir);
+	h = journal_hash(h, *lastreal, strlen(*lastreal));
+	h = journal_hash(h, "/", 1);
+	return journal_hash(h, base, strlen(base) + 1);
+}
+
+/* The journal's name for the list in q: STATE_DIR/journal-HASH. */
+static char *
+journal_name(const struct queue *q, const char *dir)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	char		*lastdir = NULL, *lastreal = NULL;
+	size_t		 i;
+
+	for (i = 0; i < q->njobs; i++) {
+		h = journal_hash_path(h, q->jobs[i].path, &lastdir, &lastreal);
+		h = journal_hash_path(h, q->jobs[i].result, &lastdir, &lastreal);
+	}
+	free(lastdir);
+	free(lastreal);
+	return xprintf("%s/journal-%016llx", dir, (unsigned long long)h);
+}
+
+/*
+ * Refuse a state directory or journal that someone else could change under
+ * us, as ssh's StrictModes does: it must be ours (or root's) and writable by
+ * nobody else.  what names it in the message.
+ */
+static int
+journal_check_owner(const struct stat *st, const char *what, const char *path,
+    char **cause)
+{
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		*cause = xprintf("%s %s is owned by uid %lu, not by us (uid "
+		    "%lu); refusing to trust it", what, path,
+		    (unsigned long)st->st_uid, (unsigned long)geteuid());
+		return -1;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		*cause = xprintf("%s %s is writable by %s; chmod go-w %s", what,
+		    path, (st->st_mode & S_IWOTH) ? "others" : "its group", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Make the state directory if it is missing, and check that it is safe. */
+static int
+journal_check_dir(const char *dir, char **cause)
+{
+	struct stat	 st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		*cause = xprintf("state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	errno = 0;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		*cause = xprintf("state directory %s: %s", dir, errno ?
+		    strerror(errno) : "not a directory");
+		return -1;
+	}
+	return journal_check_owner(&st, "state directory", dir, cause);
+}
+
+/*
+ * Open and lock the journal at journal_path, before anything in it is read
+ * or removed: a second server on the list is refused here, --fresh or not.
+ * A journal replaced by its server between our open and our lock
+ * (compaction renames a new one in; a finished run removes it) is opened
+ * again, so that the lock we hold is on the file the name holds.
+ */
+static int
+journal_lock_file(char **cause)
+{
+	struct stat	 fst, pst;
+	int		 tries;
+
+	for (tries = 0; tries < 10; tries++) {
+		journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND |
+		    O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
+		if (journal_fd < 0) {
+			*cause = xprintf("journal %s: %s", journal_path,
+			    errno == ELOOP ? "is a symbolic link; refusing to "
+			    "follow it" : strerror(errno));
+			return -1;
+		}
+		if (flock(journal_fd, LOCK_EX | LOCK_NB) != 0) {
+			*cause = xprintf("journal %s: %s", journal_path, errno ==
+			    EWOULDBLOCK ? "another jq-serve is serving this "
+			    "list" : strerror(errno));
+			return -1;
+		}
+		if (fstat(journal_fd, &fst) != 0) {
+			*cause = xprintf("journal %s: %s", journal_path,
+			    strerror(errno));
+			return -1;
+		}
+		if (lstat(journal_path, &pst) == 0 && pst.st_dev == fst.st_dev &&
+		    pst.st_ino == fst.st_ino) {
+			if (!S_ISREG(fst.st_mode)) {
+				*cause = xprintf("journal %s: not a regular "
+				    "file", journal_path);
+				return -1;
+			}
+			if (journal_check_owner(&fst, "journal", journal_path,
+			    cause) != 0)
+				return -1;
+			return 0;
+		}
+		close(journal_fd);	/* replaced meanwhile: again */
+		journal_fd = -1;
+	}
+	*cause = xprintf("journal %s: keeps being replaced; is another "
+	    "jq-serve starting on this list?", journal_path);
+	return -1;
+}
+
+/*
  * Open (or create) the journal of this job list in dir and bring the queue
  * up to date from it.  fresh: start over; retry_failed: failed jobs run
- * again; sync 0: no fdatasync (faster, not crash-safe).
+ * again; sync 0: no fdatasync (faster, not crash-safe).  The lock is taken
+ * first: nothing is read, truncated or swept before it is held.
  */
 int
 journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
     int sync, char **cause)
 {
-	uint64_t	 h = 0xcbf29ce484222325ULL;
 	size_t		 i, nrec = 0, nfinished;
 	char		*lastdir = NULL, *rdir;
 	const char	*slash;
@@ -442,32 +589,21 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 
 	journal_sync = sync;
 	journal_seam();
-	for (i = 0; i < q->njobs; i++) {
-		h = journal_hash(h, q->jobs[i].path, strlen(q->jobs[i].path) + 1);
-		h = journal_hash(h, q->jobs[i].result,
-		    strlen(q->jobs[i].result) + 1);
-	}
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		*cause = xprintf("state directory %s: %s", dir, strerror(errno));
+	if (journal_check_dir(dir, cause) != 0)
+		return -1;
+	journal_dir = xstrdup(dir);
+	journal_path = journal_name(q, dir);
+	if (journal_lock_file(cause) != 0) {
+		if (journal_fd >= 0)
+			close(journal_fd);
+		journal_fd = -1;
 		return -1;
 	}
-	journal_dir = xstrdup(dir);
-	journal_path = xprintf("%s/journal-%016llx", dir, (unsigned long long)h);
-	if (fresh)
-		unlink(journal_path);
-	existed = stat(journal_path, &st) == 0 && st.st_size > 0;
-	journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	if (journal_fd < 0) {
+	if (fresh && ftruncate(journal_fd, 0) != 0) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		return -1;
 	}
-	if (flock(journal_fd, LOCK_EX | LOCK_NB) != 0) {
-		*cause = xprintf("journal %s: %s", journal_path, errno ==
-		    EWOULDBLOCK ? "another jq-serve is serving this list" :
-		    strerror(errno));
-		return -1;
-	}
+	existed = fstat(journal_fd, &st) == 0 && st.st_size > 0;
 	if (existed && journal_load(q, retry_failed, &nrec, cause) != 0)
 		return -1;
 	for (i = 0; i < q->njobs; i++) {	/* once per result directory */

@@ -364,5 +364,6 @@ main(int argc, char **argv)
 	}
 	serve_args_free(&a);
 	queue_free(&server.queue);
+	input_free();
 	return rc;
 }

@@ -236,6 +236,10 @@ struct job {
 	ino_t			 in_ino;	/* recorded at start: a job */
 	uint64_t		 in_size;	/* is this file, not whatever */
 	int64_t			 in_mtime_ns;	/* its name holds later */
+	int			 in_dirfd;	/* its directory, pinned (input.c) */
+	char			*in_name;	/* its name in in_dirfd */
+	uint64_t		 not_before_ms;	/* monotonic: waits until then */
+	unsigned		 store_failures;	/* results it could not store */
 	dev_t			 rdir_dev;	/* its directory, as checked at */
 	ino_t			 rdir_ino;	/* start (store_open compares) */
 	enum job_state		 state;
@@ -281,6 +285,17 @@ void	 queue_finish(struct queue *, struct job *, enum job_state);
 int	 queue_can_match(struct queue *, const char *);
 int	 queue_all_finished(const struct queue *);
 int	 queue_name_matches(const struct job *, const char *);
+
+/* input.c: a job's input, pinned at start, opened later only as that file. */
+#define INPUT_OK	0
+#define INPUT_BAD	(-1)	/* cannot be opened */
+#define INPUT_NOT_FILE	(-2)	/* not a regular file */
+struct stat;
+int	 input_pin(struct job *, char **);
+int	 input_open(const struct job *, char **);
+char	*input_changed(const struct job *, const struct stat *);
+const char *input_kind(mode_t);
+void	 input_free(void);
 
 /* store.c: results written to a temp file, then fsync and rename. */
 struct store {
@@ -398,7 +413,8 @@ struct job *jobs_put_target(const char *, const struct proto_token *,
 	    const char **, char **);
 void	 jobs_renew_held(struct session *, uint64_t);
 void	 jobs_release(struct job *);
-void	 jobs_reopen(struct job *, const struct proto_token *);
+int	 jobs_reopen(struct job *, const struct proto_token *,
+	    const char *);
 void	 jobs_holder_gone(struct session *, const char *);
 void	 jobs_done(struct job *, uint64_t, const char *);
 void	 jobs_fail_found(struct job *, const char *);
@@ -418,6 +434,7 @@ struct payload {
 	uint32_t	 crc;		/* CRC-32C of the bytes received */
 	const char	*err;		/* refused: an ERR_* code; bytes are dropped */
 	char		*errmsg;	/* refused: the text after the code */
+	char		*iocause;	/* refused with ERR_IO: why, for the job */
 	int		 storing;	/* store is open */
 	struct store	 store;		/* PUT: the result being written */
 	struct evbuffer	*msg;		/* FAIL: the message */

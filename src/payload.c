@@ -24,6 +24,8 @@
 
 #define PAYLOAD_IOV	16
 
+static void	payload_refuse_io(struct payload *, const char *);
+
 /* Prepare an idle payload (no store open). */
 void
 payload_init(struct payload *p)
@@ -54,11 +56,7 @@ payload_begin(struct payload *p, enum proto_cmd cmd, struct job *j,
 	if (cmd == CMD_PUT) {
 		if (store_open(&p->store, j->result, j->rdir_dev, j->rdir_ino,
 		    &cause) != 0) {
-			log_warnx("job %llu %s: cannot store result: %s",
-			    (unsigned long long)j->id, j->path, cause);
-			p->err = ERR_IO;
-			p->errmsg = xprintf("cannot store the result: %s; "
-			    "the job waits for another try", cause);
+			payload_refuse_io(p, cause);
 			free(cause);
 			return;
 		}
@@ -86,6 +84,22 @@ payload_refuse(struct payload *p, const char *err, char *errmsg)
 	}
 }
 
+/*
+ * The result cannot be stored (cause says why): refuse it with ERR_IO, and
+ * keep the cause for jobs_reopen at the payload's end.
+ */
+static void
+payload_refuse_io(struct payload *p, const char *cause)
+{
+	if (p->err != NULL)
+		return;
+	log_warnx("job %llu %s: cannot store result: %s",
+	    (unsigned long long)p->job->id, p->job->path, cause);
+	payload_refuse(p, ERR_IO, xprintf("cannot store the result: %s; the "
+	    "job waits for another try", cause));
+	p->iocause = xstrdup(cause);
+}
+
 /* Store (or drop) n bytes of the current DATA chunk, buffered in in. */
 void
 payload_data(struct payload *p, struct evbuffer *in, size_t n)
@@ -110,10 +124,7 @@ payload_data(struct payload *p, struct evbuffer *in, size_t n)
 			continue;
 		}
 		if (store_write(&p->store, v[i].iov_base, len, &cause) < 0) {
-			log_warnx("job %llu %s: %s", (unsigned long long)
-			    p->job->id, p->job->path, cause);
-			payload_refuse(p, ERR_IO, xprintf("cannot store the "
-			    "result: %s; the job waits for another try", cause));
+			payload_refuse_io(p, cause);
 			free(cause);
 		}
 	}
@@ -146,8 +157,13 @@ payload_end(struct payload *p, const struct proto_frame *f)
 		payload_refuse(p, ERR_DONE, xprintf("job %llu: another result "
 		    "is being stored; this one was not", (unsigned long long)j->id));
 	if (p->err != NULL) {
-		if (strcmp(p->err, ERR_IO) == 0)
-			jobs_reopen(j, &p->token);
+		if (strcmp(p->err, ERR_IO) == 0 && jobs_reopen(j,
+		    &p->token, p->iocause ? p->iocause : p->errmsg)) {
+			free(p->errmsg);
+			p->errmsg = xprintf("cannot store the result: %s; the "
+			    "job failed after as many tries as allowed",
+			    p->iocause ? p->iocause : "unknown");
+		}
 		return PAYLOAD_REFUSED;
 	}
 	return p->cmd == CMD_PUT ? PAYLOAD_PUT : PAYLOAD_FAIL;
@@ -211,6 +227,8 @@ payload_reset(struct payload *p)
 	p->storing = 0;
 	free(p->errmsg);
 	p->errmsg = NULL;
+	free(p->iocause);
+	p->iocause = NULL;
 	p->err = NULL;
 	free(p->status);
 	p->status = NULL;

@@ -29,6 +29,7 @@ queue_free(struct queue *q)
 
 	for (i = 0; i < q->njobs; i++) {
 		free(q->jobs[i].path);
+		free(q->jobs[i].in_name);
 		free(q->jobs[i].result);
 		free(q->jobs[i].fail_status);
 		free(q->jobs[i].fail_msg);
@@ -56,6 +57,7 @@ queue_add(struct queue *q, char *path, char *result)
 	j->id = q->njobs;
 	j->path = path;
 	j->result = result;
+	j->in_dirfd = -1;
 	return j;
 }
 
@@ -101,13 +103,24 @@ queue_set_state(struct queue *q, struct job *j, enum job_state state)
 	q->count[state]++;
 }
 
-/* Take the first waiting job whose name matches; NULL if none waits. */
+/*
+ * Take the first waiting job whose name matches and whose not-before time
+ * (a backoff after a failed try) has come; NULL if none.
+ */
 struct job *
 queue_take(struct queue *q, const char *match)
 {
 	struct job	*j;
+	uint64_t	 now = 0;
 
 	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
+		if (j->not_before_ms != 0) {
+			if (now == 0)
+				now = util_now_ms();
+			if (now < j->not_before_ms)
+				continue;
+			j->not_before_ms = 0;
+		}
 		if (queue_name_matches(j, match))
 			break;
 	}

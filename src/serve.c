@@ -1,8 +1,10 @@
 /*
  * serve.c: jq-serve's start-up: the files to serve and where their results
- * go.  Every input is opened once, every result name is worked out and
- * checked for collisions, every result directory for write access, before
- * anything listens.
+ * go.  Every input is pinned (input.c: its directory opened, its identity
+ * recorded), every result name is worked out and checked for a path that
+ * can be written, and inputs and results are compared by identity
+ * (directory device and inode, final name, file inode), before anything
+ * listens.
  *
  * This is start-up code, run once before serving: like the main it works
  * for, it reports what is wrong on stderr (each bad input, up to
@@ -13,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,152 +152,247 @@ serve_result_path(const char *path, const char *outdir, const char *tmpl,
 }
 
 /*
- * Check that path is a readable regular file and fill *st from the open
- * file (its identity for the job); NULL or the reason.
+ * One input or result at start, by identity: the directory it is in
+ * (device, inode) and its final name, and for an input (or a result that
+ * exists already) the file's own device and inode.
  */
-static char *
-serve_check_input(const char *path, struct stat *st)
-{
-	int		 fd;
-	char		*why = NULL;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
-		return xstrdup(strerror(errno));
-	if (fstat(fd, st) != 0)
-		why = xstrdup(strerror(errno));
-	else if (!S_ISREG(st->st_mode))
-		why = xstrdup(S_ISDIR(st->st_mode) ? "is a directory" :
-		    "is not a regular file");
-	close(fd);
-	return why;
-}
-
 struct pathref {
-	const char	*path;
+	dev_t		 ddev;
+	ino_t		 dino;
+	const char	*name;		/* final name in that directory */
+	dev_t		 fdev;
+	ino_t		 fino;
+	int		 has_file;	/* fdev, fino are set */
 	int		 result;	/* 0 input, 1 result */
+	size_t		 job;		/* index in the queue */
 };
 
-/* Order paths by name, inputs first. */
+/* Order by directory and name, inputs first. */
 static int
-pathref_cmp(const void *a, const void *b)
+pathref_cmp_name(const void *a, const void *b)
 {
 	const struct pathref	*x = a, *y = b;
-	int			 c = strcmp(x->path, y->path);
+	int			 c;
 
-	return c != 0 ? c : x->result - y->result;
+	if (x->ddev != y->ddev)
+		return x->ddev < y->ddev ? -1 : 1;
+	if (x->dino != y->dino)
+		return x->dino < y->dino ? -1 : 1;
+	if ((c = strcmp(x->name, y->name)) != 0)
+		return c;
+	return x->result - y->result;
+}
+
+/* Order by file identity (those without one last), inputs first. */
+static int
+pathref_cmp_file(const void *a, const void *b)
+{
+	const struct pathref	*x = a, *y = b;
+
+	if (x->has_file != y->has_file)
+		return y->has_file - x->has_file;
+	if (x->fdev != y->fdev)
+		return x->fdev < y->fdev ? -1 : 1;
+	if (x->fino != y->fino)
+		return x->fino < y->fino ? -1 : 1;
+	return x->result - y->result;
+}
+
+/* Whether two refs name one directory entry. */
+static int
+pathref_same_name(const struct pathref *x, const struct pathref *y)
+{
+	return x->ddev == y->ddev && x->dino == y->dino &&
+	    strcmp(x->name, y->name) == 0;
+}
+
+/* Report a clash between x and y (x sorts first); counts it in *bad. */
+static void
+serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
+    const char *how, size_t *bad)
+{
+	const char	*xin = q->jobs[x->job].path, *yin = q->jobs[y->job].path;
+
+	if ((*bad)++ >= SERVE_REPORT_MAX)
+		return;
+	if (!x->result && !y->result)
+		fprintf(stderr, "%s: %s and %s are the same file (%s); "
+		    "each file may be served once\n", cli_prog, xin, yin, how);
+	else if (!x->result)
+		fprintf(stderr, "%s: the result of %s, %s, would overwrite the "
+		    "input %s (%s)\n", cli_prog, yin, q->jobs[y->job].result,
+		    xin, how);
+	else
+		fprintf(stderr, "%s: the results of %s and %s would both be "
+		    "written to %s (choose another --result or "
+		    "--output-dir)\n", cli_prog, xin, yin,
+		    q->jobs[y->job].result);
 }
 
 /*
- * Refuse two jobs with one result path, or a result path that is an input,
- * and result directories we cannot write.  Exits on failure.
+ * Check job j's result path: a writable directory that exists, a name it
+ * can hold (with store.c's temporary name beside it), and nothing but a
+ * regular file at it now (or a symbolic link, which the result replaces,
+ * never follows).  Fill *ref, and pin the directory in the job
+ * (store_open refuses another one later).  *dirfd and *lastdir cache the
+ * directory of the previous result.  NULL, or why the path can never be
+ * written (a new string).
+ */
+static char *
+serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
+    char **lastdir)
+{
+	const char	*slash = strrchr(j->result, '/');
+	struct stat	 st;
+	char		*dir, tmp[64];
+	long		 max;
+
+	dir = slash == NULL ? xstrdup(".") : slash == j->result ?
+	    xstrdup("/") : xstrndup(j->result, (size_t)(slash - j->result));
+	ref->name = slash == NULL ? j->result : slash + 1;
+	if (*lastdir == NULL || strcmp(*lastdir, dir) != 0) {
+		if (*dirfd >= 0)
+			close(*dirfd);
+		free(*lastdir);
+		*lastdir = dir;
+		if ((*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return xprintf("result directory %s (for %s): %s", dir,
+			    j->path, strerror(errno));
+		if (access(dir, W_OK | X_OK) != 0)
+			return xprintf("cannot write results in %s (for %s): %s",
+			    dir, j->path, strerror(errno));
+	} else
+		free(dir);
+	if (*dirfd < 0 || fstat(*dirfd, &st) != 0)
+		return xprintf("result directory %s (for %s): %s", *lastdir,
+		    j->path, strerror(*dirfd < 0 ? EBADF : errno));
+	j->rdir_dev = ref->ddev = st.st_dev;
+	j->rdir_ino = ref->dino = st.st_ino;
+	errno = 0;
+	max = fpathconf(*dirfd, _PC_NAME_MAX);
+	snprintf(tmp, sizeof tmp, ".jq-%ld-%u.tmp", (long)INT32_MAX, UINT32_MAX);
+	if (max > 0 && (strlen(ref->name) > (size_t)max ||
+	    strlen(tmp) > (size_t)max))
+		return xprintf("result %s (for %s): the name is longer than "
+		    "the %ld bytes its directory allows", j->result, j->path,
+		    max);
+	if (fstatat(*dirfd, ref->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+			return xprintf("result %s (for %s) is %s; a result can "
+			    "replace only a file", j->result, j->path,
+			    input_kind(st.st_mode));
+		ref->fdev = st.st_dev;
+		ref->fino = st.st_ino;
+		ref->has_file = 1;
+	} else if (errno != ENOENT)
+		return xprintf("result %s (for %s): %s", j->result, j->path,
+		    strerror(errno));
+	return NULL;
+}
+
+/*
+ * Compare every input and result by identity, not spelling: one file named
+ * twice (or by two hard links), a result path that is an input, two results
+ * on one path are refused, naming both; so is a result path that can never
+ * be written.  Pins each result's directory.  Exits 2 on failure.
  */
 static void
 serve_check_results(struct queue *q)
 {
 	struct pathref	*v;
+	struct stat	 st;
 	size_t		 i, n = 0, bad = 0;
-	char		*dir, *lastdir = NULL;
-	const char	*slash;
+	char		*lastdir = NULL, *why = NULL;
+	int		 dirfd = -1;
 
 	v = xreallocarray(NULL, q->njobs * 2 + 1, sizeof *v);
-	for (i = 0; i < q->njobs; i++) {
-		v[n++] = (struct pathref){ q->jobs[i].path, 0 };
-		v[n++] = (struct pathref){ q->jobs[i].result, 1 };
+	for (i = 0; i < q->njobs && why == NULL; i++) {
+		memset(&v[n], 0, sizeof v[n]);
+		if (fstat(q->jobs[i].in_dirfd, &st) != 0) {
+			why = xprintf("%s: %s", q->jobs[i].path, strerror(errno));
+			break;
+		}
+		v[n].ddev = st.st_dev;
+		v[n].dino = st.st_ino;
+		v[n].name = q->jobs[i].in_name;
+		v[n].fdev = q->jobs[i].in_dev;
+		v[n].fino = q->jobs[i].in_ino;
+		v[n].has_file = 1;
+		v[n++].job = i;
+		memset(&v[n], 0, sizeof v[n]);
+		v[n].result = 1;
+		v[n].job = i;
+		why = serve_check_result(&q->jobs[i], &v[n++], &dirfd, &lastdir);
 	}
-	qsort(v, n, sizeof *v, pathref_cmp);
-	for (i = 1; i < n; i++) {
-		if (strcmp(v[i - 1].path, v[i].path) != 0 || !v[i].result)
-			continue;
-		if (bad++ < SERVE_REPORT_MAX)
-			fprintf(stderr, "%s: %s: %s\n", cli_prog, v[i].path,
-			    v[i - 1].result ? "two jobs would write this result "
-			    "(choose another --result or --output-dir)" :
-			    "this result would overwrite an input");
-	}
-	if (bad > 0) {
-		fprintf(stderr, "%s: %zu result name collision%s; nothing "
-		    "served\n", cli_prog, bad, bad == 1 ? "" : "s");
+	if (dirfd >= 0)
+		close(dirfd);
+	free(lastdir);
+	if (why != NULL) {
+		free(v);
+		fprintf(stderr, "%s: %s; nothing served\n", cli_prog, why);
+		free(why);
 		exit(JQ_EXIT_USAGE);
 	}
-	for (i = 0; i < n; i++) {
-		if (!v[i].result)
-			continue;
-		slash = strrchr(v[i].path, '/');
-		dir = slash == NULL ? xstrdup(".") : slash == v[i].path ?
-		    xstrdup("/") : xstrndup(v[i].path, (size_t)(slash - v[i].path));
-		if (lastdir == NULL || strcmp(dir, lastdir) != 0) {
-			if (access(dir, W_OK | X_OK) != 0) {
-				fprintf(stderr, "%s: cannot write results in %s: %s\n",
-				    cli_prog, dir, strerror(errno));
-				exit(JQ_EXIT_IO);
-			}
-			free(lastdir);
-			lastdir = dir;
-		} else
-			free(dir);
-	}
-	free(lastdir);
+	qsort(v, n, sizeof *v, pathref_cmp_name);
+	for (i = 1; i < n; i++)
+		if (pathref_same_name(&v[i - 1], &v[i]))
+			serve_clash(q, &v[i - 1], &v[i], "one name", &bad);
+	qsort(v, n, sizeof *v, pathref_cmp_file);
+	for (i = 1; i < n && v[i].has_file; i++)
+		if (v[i - 1].fdev == v[i].fdev && v[i - 1].fino == v[i].fino &&
+		    !v[i].result && !pathref_same_name(&v[i - 1], &v[i]))
+			serve_clash(q, &v[i - 1], &v[i], "hard links to one "
+			    "file", &bad);
+		else if (v[i - 1].fdev == v[i].fdev &&
+		    v[i - 1].fino == v[i].fino && !v[i - 1].result &&
+		    v[i].result && !pathref_same_name(&v[i - 1], &v[i]))
+			serve_clash(q, &v[i - 1], &v[i], "a hard link to it",
+			    &bad);
 	free(v);
-}
-
-/*
- * Remember which directory each result goes to (device and inode), so that
- * one replaced while we run is refused instead of followed (store_open).
- */
-static void
-serve_pin_dirs(struct queue *q)
-{
-	struct stat	 sb;
-	const char	*slash, *res;
-	char		*dir, *lastdir = NULL;
-	size_t		 i;
-
-	for (i = 0; i < q->njobs; i++) {
-		res = q->jobs[i].result;
-		slash = strrchr(res, '/');
-		dir = slash == NULL ? xstrdup(".") : slash == res ?
-		    xstrdup("/") : xstrndup(res, (size_t)(slash - res));
-		if (lastdir == NULL || strcmp(dir, lastdir) != 0) {
-			if (stat(dir, &sb) != 0) {
-				fprintf(stderr, "%s: cannot write results in "
-				    "%s: %s\n", cli_prog, dir, strerror(errno));
-				exit(JQ_EXIT_IO);
-			}
-			free(lastdir);
-			lastdir = dir;
-		} else
-			free(dir);
-		q->jobs[i].rdir_dev = sb.st_dev;
-		q->jobs[i].rdir_ino = sb.st_ino;
+	if (bad > 0) {
+		if (bad > SERVE_REPORT_MAX)
+			fprintf(stderr, "%s: ... and %zu more\n", cli_prog,
+			    bad - SERVE_REPORT_MAX);
+		fprintf(stderr, "%s: %zu clash%s between inputs and results; "
+		    "nothing served\n", cli_prog, bad, bad == 1 ? "" : "es");
+		exit(JQ_EXIT_USAGE);
 	}
-	free(lastdir);
 }
 
 /*
  * Build the queue from the names (it takes them over, freeing the bad
- * ones); report or skip bad inputs, then check and pin the results.
+ * ones); report or skip bad inputs, then check and pin the results.  An
+ * input that cannot be opened exits JQ_EXIT_IO; one that is not a regular
+ * file (a FIFO, a device, a directory) exits JQ_EXIT_USAGE.
  */
 void
 serve_load(struct queue *q, struct serve_files *files, const char *outdir,
     const char *tmpl, int skip)
 {
-	struct stat	 st;
-	struct job	*j;
-	size_t		 i, bad = 0;
+	struct job	 tmp, *j;
+	size_t		 i, bad = 0, notfile = 0;
 	char		*why, *result, *cause = NULL;
+	int		 rc;
 
 	queue_init(q);
 	for (i = 0; i < files->n; i++) {
-		memset(&st, 0, sizeof st);
-		if (strlen(files->v[i]) > JQ_NAME_MAX)
+		memset(&tmp, 0, sizeof tmp);
+		tmp.path = files->v[i];
+		tmp.in_dirfd = -1;
+		why = NULL;
+		if (strlen(files->v[i]) > JQ_NAME_MAX) {
 			why = xprintf("name longer than %d bytes", JQ_NAME_MAX);
-		else
-			why = serve_check_input(files->v[i], &st);
-		if (why != NULL) {
+			rc = INPUT_BAD;
+		} else
+			rc = input_pin(&tmp, &why);
+		if (rc != INPUT_OK) {
+			if (rc == INPUT_NOT_FILE)
+				notfile++;
 			if (bad++ < SERVE_REPORT_MAX || skip)
 				fprintf(stderr, "%s: %s: %s%s\n", cli_prog,
 				    files->v[i], why, skip ? "; skipped" : "");
 			free(why);
+			free(tmp.in_name);
 			free(files->v[i]);
 			continue;
 		}
@@ -302,16 +400,23 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		    &cause)) == NULL)
 			usage_error(cli_prog, "%s", cause);
 		j = queue_add(q, files->v[i], result);
-		j->in_dev = st.st_dev;
-		j->in_ino = st.st_ino;
-		j->in_size = (uint64_t)st.st_size;
-		j->in_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
-		    st.st_mtim.tv_nsec;
+		j->in_dirfd = tmp.in_dirfd;
+		j->in_name = tmp.in_name;
+		j->in_dev = tmp.in_dev;
+		j->in_ino = tmp.in_ino;
+		j->in_size = tmp.in_size;
+		j->in_mtime_ns = tmp.in_mtime_ns;
 	}
 	if (bad > 0 && !skip) {
 		if (bad > SERVE_REPORT_MAX)
 			fprintf(stderr, "%s: ... and %zu more\n", cli_prog,
 			    bad - SERVE_REPORT_MAX);
+		if (notfile > 0) {
+			fprintf(stderr, "%s: %zu input%s not a regular file; "
+			    "nothing served (--skip-missing serves the rest)\n",
+			    cli_prog, notfile, notfile == 1 ? " is" : "s are");
+			exit(JQ_EXIT_USAGE);
+		}
 		fprintf(stderr, "%s: %zu input%s missing or unreadable; nothing "
 		    "served (--skip-missing serves the rest)\n", cli_prog, bad,
 		    bad == 1 ? " is" : "s are");
@@ -319,6 +424,5 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 	}
 	free(files->v);
 	serve_check_results(q);
-	serve_pin_dirs(q);
 	queue_ready(q);
 }

@@ -498,7 +498,9 @@ own group"
 	assert_success
 	assert_equal "$(sort "$M/runs" | tr '\n' ' ')" "1 2 "
 	assert_equal "$(<"$D/in/a.txt.result")" "a"
-	# the same with the result streamed from stdout while it runs
+	# the same with the result streamed from stdout while it runs, once the first server has
+	# left (it lingers 1 s, holding the list: a second server on it is refused meanwhile)
+	wait_server_exit 30
 	rm "$M/runs"
 	serve --lease 2s "$D/in/a.txt" "$D/in/b.dat"
 	# shellcheck disable=SC2016

@@ -165,6 +165,7 @@ fuzz_reset_queue(void)
 {
 	struct queue	*q = &server.queue;
 	struct job	*j;
+	char		*cause = NULL;
 	size_t		 i;
 
 	for (i = 0; i < q->njobs; i++)
@@ -173,6 +174,11 @@ fuzz_reset_queue(void)
 	queue_free(q);
 	for (i = 0; i < FUZZ_NJOBS; i++) {
 		j = queue_add(q, xstrdup(fuzz_paths[i]), xstrdup(fuzz_results[i]));
+		/* a missing input stays unpinned: handing it out fails it */
+		if (input_pin(j, &cause) != INPUT_OK) {
+			free(cause);
+			cause = NULL;
+		}
 		if (!fuzz_jobs[i].no_result_dir) {
 			j->rdir_dev = fuzz_outdir.st_dev;
 			j->rdir_ino = fuzz_outdir.st_ino;

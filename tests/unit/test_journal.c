@@ -880,13 +880,10 @@ run_locked_out(struct fixture *fx)
 	queue_free(&q);
 }
 
-#if 0
 /*
- * BUG (journal.c, journal_open): with fresh set the journal is unlinked
- * before the lock is tried, so a second server started with --fresh takes a
- * new journal while the first still serves the list (jq-serve.1: "Only one
- * jq-serve at a time serves a list; a second one refuses to start").
- * Enable, with its call in test_lock, when journal_open locks first.
+ * A second server with --fresh is refused too: journal_open takes the lock
+ * before it truncates anything (jq-serve.1: "Only one jq-serve at a time
+ * serves a list; a second one refuses to start").
  */
 static void
 run_fresh_locked_out(struct fixture *fx)
@@ -904,7 +901,6 @@ run_fresh_locked_out(struct fixture *fx)
 	journal_close(&q, 0);
 	queue_free(&q);
 }
-#endif
 
 /* One server at a time serves a list. */
 static void
@@ -935,9 +931,7 @@ test_lock(void)
 	close(down[0]);
 	if (read(up[0], &c, 1) == 1 && c == 'y') {
 		as_server(run_locked_out, &fx, "a second server");
-#if 0
 		as_server(run_fresh_locked_out, &fx, "a second server, fresh");
-#endif
 	} else
 		OK(0, "the first server could not open its journal");
 	if (write(down[1], &c, 1) != 1)

@@ -438,6 +438,30 @@ test_walk(void)
 	queue_free(&q);
 }
 
+/* A job whose not-before time has not come is passed over, then taken. */
+static void
+test_not_before(void)
+{
+	struct queue	 q;
+	struct job	*j;
+
+	queue_with(&q, three);
+	q.jobs[0].not_before_ms = util_now_ms() + 3600 * 1000;
+	q.jobs[1].not_before_ms = util_now_ms() - 1;
+	j = queue_take(&q, NULL);
+	OK(id_of(j) == 2 && j->not_before_ms == 0,
+	    "a job in its backoff is passed over; one whose time came is "
+	    "taken (got %llu)", id_of(j));
+	j = queue_take(&q, NULL);
+	OK(id_of(j) == 3, "then the next one (got %llu)", id_of(j));
+	OK(queue_take(&q, NULL) == NULL && q.count[JOB_WAITING] == 1 &&
+	    queue_can_match(&q, NULL),
+	    "none to take now, but the job in its backoff still waits");
+	q.jobs[0].not_before_ms = util_now_ms();
+	OK(id_of(queue_take(&q, NULL)) == 1, "and is taken once its time came");
+	queue_free(&q);
+}
+
 /* Run the tests and print the plan. */
 int
 main(void)
@@ -450,5 +474,6 @@ main(void)
 	test_release_requeue();
 	test_finish_recover();
 	test_walk();
+	test_not_before();
 	return t_done();
 }

@@ -1,0 +1,289 @@
+/*
+ * input.c: a job's input file, pinned at start and only ever opened again
+ * as that same file.
+ *
+ * At start (input_pin) each input's directory is opened once (one shared
+ * descriptor per distinct directory, kept for the whole run) and the file
+ * is opened in it with O_NOFOLLOW | O_NONBLOCK, so that a FIFO cannot block
+ * and a symbolic link is never followed after the operator's own naming:
+ * an input the operator named through a symbolic link is pinned as the
+ * file it led to at start.  Its identity (device, inode, size, mtime) is
+ * recorded in the job.
+ *
+ * When the job is handed out (input_open) the file is opened the same way
+ * relative to the pinned directory and must still be that regular file,
+ * unchanged.  Anything else is a reason for the job to fail for good: no
+ * retry makes a replaced input the one the operator gave.
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jq.h"
+
+#define INPUT_OPEN_FLAGS \
+	(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+struct input_dir {
+	dev_t	 dev;
+	ino_t	 ino;
+	int	 fd;
+};
+
+static struct input_dir	*input_dirs;	/* one per distinct directory */
+static size_t		 input_ndirs, input_adirs;
+static char		*input_lastdir;	/* the directory of the last pin */
+static int		 input_lastfd = -1;
+
+/* What kind of file mode is, for a message: "a FIFO", "a directory"... */
+const char *
+input_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "not a regular file";
+}
+
+/*
+ * Every distinct input directory holds a descriptor for the whole run:
+ * raise the soft limit on descriptors to the hard one, once.
+ */
+static void
+input_raise_limit(void)
+{
+	static int	 done;
+	struct rlimit	 rl;
+
+	if (done++)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The shared descriptor of directory dir; -1 with *cause. */
+static int
+input_dir_fd(const char *dir, char **cause)
+{
+	struct stat	 st;
+	size_t		 i;
+	int		 fd;
+
+	if (input_lastdir != NULL && strcmp(input_lastdir, dir) == 0)
+		return input_lastfd;
+	input_raise_limit();
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fstat(fd, &st) != 0) {
+		*cause = xprintf("directory %s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (i = 0; i < input_ndirs; i++) {
+		if (input_dirs[i].dev == st.st_dev &&
+		    input_dirs[i].ino == st.st_ino) {
+			close(fd);
+			fd = input_dirs[i].fd;
+			break;
+		}
+	}
+	if (i == input_ndirs) {
+		if (input_ndirs == input_adirs) {
+			input_adirs = input_adirs ? input_adirs * 2 : 16;
+			input_dirs = xreallocarray(input_dirs, input_adirs,
+			    sizeof *input_dirs);
+		}
+		input_dirs[input_ndirs++] = (struct input_dir){ st.st_dev,
+		    st.st_ino, fd };
+	}
+	free(input_lastdir);
+	input_lastdir = xstrdup(dir);
+	input_lastfd = fd;
+	return fd;
+}
+
+/* Split path into its directory (new string) and its final name. */
+static char *
+input_split(const char *path, const char **name)
+{
+	const char	*slash = strrchr(path, '/');
+
+	*name = slash == NULL ? path : slash + 1;
+	if (slash == NULL)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/*
+ * Open name in directory fd dirfd as an input may be opened; fill *st.
+ * The fd, or -1 with errno.
+ */
+static int
+input_openat(int dirfd, const char *name, struct stat *st)
+{
+	int	 fd, saved;
+
+	if ((fd = openat(dirfd, name, INPUT_OPEN_FLAGS)) < 0)
+		return -1;
+	if (fstat(fd, st) != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Pin job j's input at start: open its directory (shared) and the file in
+ * it, and record the file's identity.  An input named through a symbolic
+ * link is pinned as the file it leads to now.  INPUT_OK; INPUT_BAD with
+ * *cause when it cannot be opened; INPUT_NOT_FILE with *cause when it is
+ * not a regular file.
+ */
+int
+input_pin(struct job *j, char **cause)
+{
+	struct stat	 st;
+	const char	*name;
+	char		*dir, *real = NULL;
+	int		 dirfd, fd, rc = INPUT_OK;
+
+	dir = input_split(j->path, &name);
+	if ((dirfd = input_dir_fd(dir, cause)) < 0) {
+		free(dir);
+		return INPUT_BAD;
+	}
+	fd = input_openat(dirfd, name, &st);
+	if (fd < 0 && errno == ELOOP) {		/* named through a link */
+		if ((real = realpath(j->path, NULL)) == NULL) {
+			*cause = xstrdup(strerror(errno));
+			free(dir);
+			return INPUT_BAD;
+		}
+		free(dir);
+		dir = input_split(real, &name);
+		if ((dirfd = input_dir_fd(dir, cause)) < 0) {
+			free(dir);
+			free(real);
+			return INPUT_BAD;
+		}
+		fd = input_openat(dirfd, name, &st);
+	}
+	if (fd < 0) {
+		*cause = xstrdup(strerror(errno));
+		rc = INPUT_BAD;
+	} else if (!S_ISREG(st.st_mode)) {
+		*cause = xprintf("is %s, not a regular file", input_kind(st.st_mode));
+		rc = INPUT_NOT_FILE;
+	} else {
+		free(j->in_name);
+		j->in_name = xstrdup(name);
+		j->in_dirfd = dirfd;
+		j->in_dev = st.st_dev;
+		j->in_ino = st.st_ino;
+		j->in_size = (uint64_t)st.st_size;
+		j->in_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		    st.st_mtim.tv_nsec;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	free(real);
+	return rc;
+}
+
+/*
+ * Why st is no longer job j's input as pinned, or NULL if it still is.
+ * The reason is a new string.
+ */
+char *
+input_changed(const struct job *j, const struct stat *st)
+{
+	int64_t	 mtime;
+
+	if (!S_ISREG(st->st_mode))
+		return xprintf("input changed since start: now %s",
+		    input_kind(st->st_mode));
+	if (st->st_dev != j->in_dev || st->st_ino != j->in_ino)
+		return xstrdup("input changed since start: replaced (inode "
+		    "changed)");
+	if ((uint64_t)st->st_size != j->in_size)
+		return xprintf("input changed since start: size %llu -> %llu",
+		    (unsigned long long)j->in_size,
+		    (unsigned long long)st->st_size);
+	mtime = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	if (mtime != j->in_mtime_ns)
+		return xstrdup("input changed since start: modified (mtime "
+		    "changed)");
+	return NULL;
+}
+
+/*
+ * Open job j's input to send it: the file pinned at start, unchanged.
+ * The fd (in_size bytes to send), or -1 with *cause: why the job fails.
+ * Never blocks: a FIFO swapped in is opened non-blocking and refused.
+ */
+int
+input_open(const struct job *j, char **cause)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if (j->in_name == NULL) {
+		*cause = xstrdup("input was not checked at start");
+		return -1;
+	}
+	if ((fd = input_openat(j->in_dirfd, j->in_name, &st)) < 0) {
+		if (errno == ELOOP)
+			*cause = xstrdup("input changed since start: now a "
+			    "symbolic link");
+		else if (errno == ENOENT)
+			*cause = xprintf("input gone: %s", strerror(errno));
+		else
+			*cause = xprintf("input cannot be opened: %s",
+			    strerror(errno));
+		return -1;
+	}
+	if ((*cause = input_changed(j, &st)) != NULL) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Close the shared directory descriptors (at exit). */
+void
+input_free(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < input_ndirs; i++)
+		close(input_dirs[i].fd);
+	free(input_dirs);
+	input_dirs = NULL;
+	input_ndirs = input_adirs = 0;
+	free(input_lastdir);
+	input_lastdir = NULL;
+	input_lastfd = -1;
+}
