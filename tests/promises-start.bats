@@ -215,8 +215,8 @@ run_all() {
 	recv
 	# shellcheck disable=SC2034 # read by hello_line
 	greeting=$line
-	sendl "$(hello_line 1 name=by-hand)"
-	expect 'OK 1*'
+	sendl "$(hello_line 2 name=by-hand)"
+	expect 'OK 2*'
 	sendl 'TAKE'
 	expect 'JOB 1 * size=67108864 *'
 	sleep 0.5	# the server fills the socket buffers, then waits for us to read
