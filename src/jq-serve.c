@@ -218,11 +218,11 @@ serve_check_options(const struct serve_args *a)
 	if (a->noauth && (a->token_file != NULL || a->unix_auth != NULL))
 		usage_error(cli_prog, "--no-auth excludes --token-file and "
 		    "--unix-auth");
-	errno = 0;
-	if (a->outdir != NULL && (stat(a->outdir, &st) != 0 ||
-	    !S_ISDIR(st.st_mode)))
-		usage_error(cli_prog, "--output-dir %s: %s", a->outdir,
-		    errno ? strerror(errno) : "not a directory");
+	/* a missing --output-dir is made once the inputs are known good */
+	if (a->outdir != NULL && stat(a->outdir, &st) == 0 &&
+	    !S_ISDIR(st.st_mode))
+		usage_error(cli_prog, "--output-dir %s: not a directory",
+		    a->outdir);
 	if (a->tmpl != NULL) {
 		if ((probe = serve_result_name(a->tmpl, "a.b", &cause)) == NULL)
 			usage_error(cli_prog, "%s", cause);
@@ -355,6 +355,7 @@ main(int argc, char **argv)
 	serve_load(&server.queue, &a.files, a.outdir,
 	    a.tmpl ? a.tmpl : "{name}.result", a.skip);
 	serve_open_journal(&a);
+	serve_keep_outdir();
 
 	rc = server_run(&cause);
 	journal_close(&server.queue, rc == JQ_EXIT_OK);

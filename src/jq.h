@@ -538,6 +538,7 @@ struct serve_files {			/* names from the operands and --files-from */
 void	 serve_files_add(struct serve_files *, char *);
 void	 serve_files_read(struct serve_files *, const char *, int);
 char	*serve_result_name(const char *, const char *, char **);
+void	 serve_keep_outdir(void);
 void	 serve_load(struct queue *, struct serve_files *, const char *,
 	    const char *, int);
 

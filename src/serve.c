@@ -359,6 +359,68 @@ serve_check_results(struct queue *q)
 	}
 }
 
+/* Directories --output-dir made, deepest last, until the start succeeds. */
+static char	**serve_made;
+static size_t	  serve_nmade;
+
+/* The start failed after --output-dir was made: remove what we made. */
+static void
+serve_unmake_outdir(void)
+{
+	while (serve_nmade > 0)
+		rmdir(serve_made[--serve_nmade]);	/* only if still empty */
+}
+
+/*
+ * Make --output-dir and any missing parents (mode 0777 less the umask), so
+ * that "-o mp3" needs no mkdir first.  If the start fails later, the
+ * directories made are removed again.  Exits on failure.
+ */
+static void
+serve_make_outdir(const char *outdir)
+{
+	struct stat	 st;
+	char		*path = xstrdup(outdir), *p;
+
+	for (p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (stat(path, &st) != 0) {
+			if (errno != ENOENT || mkdir(path, 0777) != 0) {
+				fprintf(stderr, "%s: --output-dir %s: cannot make "
+				    "%s: %s\n", cli_prog, outdir, path,
+				    strerror(errno));
+				exit(JQ_EXIT_IO);
+			}
+			if (serve_nmade == 0)
+				atexit(serve_unmake_outdir);
+			serve_made = xreallocarray(serve_made, serve_nmade + 1,
+			    sizeof *serve_made);
+			serve_made[serve_nmade++] = xstrdup(path);
+		} else if (!S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "%s: --output-dir %s: %s is not a "
+			    "directory\n", cli_prog, outdir, path);
+			exit(JQ_EXIT_USAGE);
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(path);
+}
+
+/* The start succeeded: keep the directories --output-dir made. */
+void
+serve_keep_outdir(void)
+{
+	while (serve_nmade > 0)
+		free(serve_made[--serve_nmade]);
+	free(serve_made);
+	serve_made = NULL;
+}
+
 /*
  * Build the queue from the names (it takes them over, freeing the bad
  * ones); report or skip bad inputs, then check and pin the results.  An
@@ -423,6 +485,8 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		exit(JQ_EXIT_IO);
 	}
 	free(files->v);
+	if (outdir != NULL)
+		serve_make_outdir(outdir);
 	serve_check_results(q);
 	queue_ready(q);
 }

@@ -159,12 +159,28 @@ usage_fails() {
 	assert_file_not_exist "$D/addr"
 }
 
-@test "jq-serve -o with a missing directory is refused at start" {
-	run --separate-stderr timeout -k 5 30 jq-serve -o "$D/nodir" -l 127.0.0.1:0 \
-		--addr-file "$D/addr" "$D/a"
-	((status == 2 || status == 8))
-	[[ $stderr == *"$D/nodir"* ]]
-	assert_file_not_exist "$D/addr"
+@test "jq-serve -o makes a missing directory (and its parents); a failed start removes it again" {
+	# a start that fails after the inputs are known good leaves no directory behind
+	run --separate-stderr timeout -k 5 30 jq-serve -o "$D/new/mp3" -r 'same' -l 127.0.0.1:0 \
+		--addr-file "$D/addr" "$D/a" "$D/a2"
+	assert_equal "$status" 8
+	assert_file_not_exist "$D/new"
+	printf 'y\n' >"$D/a2"
+	run --separate-stderr timeout -k 5 30 jq-serve -o "$D/new/mp3" -r 'same' -l 127.0.0.1:0 \
+		--addr-file "$D/addr" "$D/a" "$D/a2"
+	assert_equal "$status" 2
+	assert_file_not_exist "$D/new"
+	# a file in the way is refused
+	run --separate-stderr timeout -k 5 30 jq-serve -o "$D/a" "$D/a"
+	assert_equal "$status" 2
+	[[ $stderr == *"not a directory"* ]]
+	# and a good start makes it, results land in it
+	start_server -o "$D/new/mp3" "$D/a"
+	[[ -d $D/new/mp3 ]]
+	run -0 jq-run "$SERVER" -- cat
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/new/mp3/a.result")" "x"
 }
 
 @test "jq-stat: stray operands exit 2" {
