@@ -20,19 +20,6 @@ setup() {
 	jq_setup root sock worker
 }
 
-# refused STATUS ARG...: jq-serve ARG... must exit STATUS before it listens
-refused() {
-	local want=$1
-	shift
-	rm -f "$D/addr"
-	run --separate-stderr timeout -k 5 10 jq-serve --addr-file "$D/addr" -l 127.0.0.1:0 "$@"
-	if ((status != want)); then
-		echo "jq-serve $*: exit $status, expected $want; stderr: $stderr" >&2
-		return 1
-	fi
-	assert_file_not_exist "$D/addr"
-}
-
 # run_all: jq-run copies every job to its result; waits for the run to end (status in $status)
 run_all() {
 	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" "$SERVER" -- cat
@@ -99,16 +86,16 @@ run_all() {
 @test "a directory at a result path, a FIFO or device as input: refused at start (exit 2), naming it" {
 	printf 'a\n' >"$D/in/a"
 	mkdir "$D/in/a.result"
-	refused 2 "$D/in/a"
+	serve_refused 2 "$D/in/a"
 	assert_regex "$stderr" "$D/in/a.result.*is a directory"
 	rmdir "$D/in/a.result"
 	# a result name longer than its directory allows
-	refused 2 -r "{name}.$(printf 'x%.0s' {1..300})" "$D/in/a"
+	serve_refused 2 -r "{name}.$(printf 'x%.0s' {1..300})" "$D/in/a"
 	assert_regex "$stderr" 'the name is longer than the [0-9]+ bytes its directory allows'
 	mkfifo "$D/in/fifo"
-	refused 2 "$D/in/a" "$D/in/fifo"
+	serve_refused 2 "$D/in/a" "$D/in/fifo"
 	assert_regex "$stderr" "$D/in/fifo: is a FIFO"
-	refused 2 "$D/in/a" /dev/null
+	serve_refused 2 "$D/in/a" /dev/null
 	assert_regex "$stderr" "/dev/null: is a character device"
 	# --skip-missing skips them and serves the rest
 	start_server --skip-missing "$D/in/a" "$D/in/fifo"
@@ -137,13 +124,13 @@ run_all() {
 	printf 'w\n' >a.wav
 	printf 'f\n' >a.flac
 	ln a hard
-	refused 2 a ./a
+	serve_refused 2 a ./a
 	assert_regex "$stderr" 'a and \./a are the same file'
-	refused 2 a.result ./a
+	serve_refused 2 a.result ./a
 	assert_regex "$stderr" 'result of \./a, \./a\.result, would overwrite the input a\.result'
-	refused 2 -r '{stem}.mp3' a.wav ./a.flac
+	serve_refused 2 -r '{stem}.mp3' a.wav ./a.flac
 	assert_regex "$stderr" 'results of (a\.wav and \./a\.flac|\./a\.flac and a\.wav) would both be written'
-	refused 2 a hard
+	serve_refused 2 a hard
 	assert_regex "$stderr" '(a and hard|hard and a) are the same file \(hard links'
 	assert_equal "$(cat a.result)" r
 }
@@ -151,7 +138,7 @@ run_all() {
 @test "two servers on one list with --fresh: the second is refused, the first's journal kept" {
 	printf 'a\n' >"$D/in/a"
 	start_server "$D/in/a"
-	refused 8 --fresh "$D/in/a"
+	serve_refused 8 --fresh "$D/in/a"
 	assert_regex "$stderr" 'another jq-serve is serving this list'
 	run -0 ls "$JQ_STATE_DIR"
 	assert_output --regexp '^journal-[0-9a-f]{16}$'
@@ -181,11 +168,11 @@ run_all() {
 	printf 'a\n' >"$D/in/a"
 	mkdir -m 0777 "$D/open"
 	chmod 0777 "$D/open"
-	JQ_STATE_DIR=$D/open refused 8 "$D/in/a"
+	JQ_STATE_DIR=$D/open serve_refused 8 "$D/in/a"
 	assert_regex "$stderr" "state directory $D/open is writable by others; chmod go-w $D/open"
 	mkdir -m 0700 "$D/theirs"
 	chown nobody "$D/theirs" 2>/dev/null || chown 65534 "$D/theirs"
-	JQ_STATE_DIR=$D/theirs refused 8 "$D/in/a"
+	JQ_STATE_DIR=$D/theirs serve_refused 8 "$D/in/a"
 	assert_regex "$stderr" "state directory $D/theirs is owned by uid [0-9]+, not by us"
 	run ! compgen -G "$D/open/journal-*"
 	run ! compgen -G "$D/theirs/journal-*"
@@ -198,12 +185,12 @@ run_all() {
 	stop_server
 	j=$(compgen -G "$JQ_STATE_DIR/journal-*")
 	chmod 0666 "$j"
-	refused 8 "$D/in/a"
+	serve_refused 8 "$D/in/a"
 	assert_regex "$stderr" "journal $j is writable by others; chmod go-w $j"
 	chmod 0600 "$j"
 	mv "$j" "$D/elsewhere"
 	ln -s "$D/elsewhere" "$j"
-	refused 8 "$D/in/a"
+	serve_refused 8 "$D/in/a"
 	assert_regex "$stderr" "journal $j: is a symbolic link"
 }
 

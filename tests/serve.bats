@@ -27,21 +27,6 @@ expect_result() {
 	cmp "$2" <(printf 'result:'; cat "$1")
 }
 
-# serve_refused STATUS ARG...: jq-serve ARG... must exit STATUS at start without
-# ever listening (no address file); bounded by timeout in case it does listen
-serve_refused() {
-	local want=$1
-	shift
-	rm -f "$D/addr"
-	run --separate-stderr timeout -k 5 30 jq-serve --addr-file "$D/addr" -l 127.0.0.1:0 "$@"
-	if ((status != want)); then
-		echo "jq-serve $*: exit $status, expected $want; stderr: $stderr" >&2
-		return 1
-	fi
-	assert_file_not_exist "$D/addr"
-	[[ $stderr == jq-serve:* ]]
-}
-
 @test "one job per file in operand order, results beside the inputs, exit 0" {
 	make_files "$D/in" 3
 	start_server "$D/in/file0001.dat" "$D/in/file0003.dat" "$D/in/file0002.dat"

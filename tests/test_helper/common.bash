@@ -32,6 +32,8 @@
 #   wait_pid PID [SECONDS] wait for a jq_bg child (default as wait_server_exit); sets $status;
 #                          fails the test on time-out
 #   wait_for_file FILE [SECONDS]   wait until FILE exists and is not empty
+#   serve_refused STATUS ARG...   jq-serve ARG... must exit STATUS at start, saying why with
+#                          its name first, and never listen (no address file)
 #   free_tcp_port          print a TCP port of 127.0.0.1 that nothing listens on now (a caller
 #                          that binds it later must still retry if it was taken meanwhile)
 #   make_files DIR N [EXT] N files DIR/file0001.EXT ... (default EXT dat), each with distinct content
@@ -259,6 +261,21 @@ jq_setup() {
 			;;
 		esac
 	done
+}
+
+# serve_refused: see the top of this file (bounded by timeout in case it does listen)
+serve_refused() {
+	local want=$1
+	shift
+	rm -f "$D/addr"
+	run --separate-stderr timeout -k 5 30 jq-serve --addr-file "$D/addr" -l 127.0.0.1:0 "$@"
+	if ((status != want)); then
+		# shellcheck disable=SC2154 # $stderr: set by run --separate-stderr
+		echo "jq-serve $*: exit $status, expected $want; stderr: $stderr" >&2
+		return 1
+	fi
+	assert_file_not_exist "$D/addr"
+	[[ $stderr == jq-serve:* ]]
 }
 
 free_tcp_port() {
