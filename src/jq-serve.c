@@ -74,7 +74,7 @@ static struct poptOption serve_options[] = {
 	  "N" },
 	{ "state-dir", '\0', POPT_ARG_STRING, NULL, OPT_STATE_DIR,
 	  "keep the journal in DIR (default $JQ_STATE_DIR or "
-	  "./.jq-serve)", "DIR" },
+	  "~/.local/state/jq)", "DIR" },
 	{ "fresh", '\0', POPT_ARG_NONE, NULL, OPT_FRESH,
 	  "forget an earlier run of this list and start over", NULL },
 	{ "retry-failed", '\0', POPT_ARG_NONE, NULL, OPT_RETRY_FAILED,
@@ -293,7 +293,41 @@ serve_auth(const struct serve_args *a)
 	server.cfg.key = &key;
 }
 
-/* Open the journal in --state-dir, else $JQ_STATE_DIR, else ./.jq-serve. */
+/*
+ * The default state directory: one per user, never per working directory,
+ * so that the same list served from two directories finds one journal and
+ * one lock.  $XDG_STATE_HOME/jq, else ~/.local/state/jq; the directories
+ * above it are made (mode 0700) when missing.  Exits on failure.
+ */
+static char *
+serve_default_state_dir(void)
+{
+	const char	*env;
+	char		*dir, *p;
+
+	if ((env = getenv("XDG_STATE_HOME")) != NULL && *env == '/')
+		dir = xprintf("%s/jq", env);
+	else if ((env = getenv("HOME")) != NULL && *env == '/')
+		dir = xprintf("%s/.local/state/jq", env);
+	else
+		usage_error(cli_prog, "no state directory: HOME is not set; use "
+		    "--state-dir or JQ_STATE_DIR");
+	for (p = strchr(dir + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "%s: state directory %s: %s\n", cli_prog,
+			    dir, strerror(errno));
+			exit(JQ_EXIT_IO);
+		}
+		*p = '/';
+	}
+	return dir;
+}
+
+/*
+ * Open the journal in --state-dir, else $JQ_STATE_DIR, else the user's
+ * default state directory.
+ */
 static void
 serve_open_journal(struct serve_args *a)
 {
@@ -303,9 +337,11 @@ serve_open_journal(struct serve_args *a)
 	if (a->state_dir == NULL && (env = getenv("JQ_STATE_DIR")) != NULL &&
 	    *env != '\0')
 		a->state_dir = xstrdup(env);
+	if (a->state_dir == NULL)
+		a->state_dir = serve_default_state_dir();
 	store_sync = !a->nosync;
-	if (journal_open(&server.queue, a->state_dir ? a->state_dir :
-	    ".jq-serve", a->fresh, a->retry_failed, !a->nosync, &cause) != 0) {
+	if (journal_open(&server.queue, a->state_dir, a->fresh,
+	    a->retry_failed, !a->nosync, &cause) != 0) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		exit(JQ_EXIT_IO);
 	}

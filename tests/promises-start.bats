@@ -216,3 +216,20 @@ run_all() {
 	(($(stat -c %s "$D/stream") < 32 * 1024 * 1024 + 4096))
 	grep -q 'input changed while being sent: it shrank to 33554432 bytes' "$SERVER_LOG"
 }
+
+@test "the default state directory is the user's: one list served from two directories is refused the second time" {
+	printf 'a\n' >"$D/in/a"
+	mkdir -p "$D/w1" "$D/w2" "$D/home"
+	# no --state-dir, no JQ_STATE_DIR: the default, under HOME
+	unset JQ_STATE_DIR XDG_STATE_HOME
+	export HOME=$D/home
+	cd "$D/w1"
+	start_server ../in/a
+	# the journal is open (and locked) before the server listens
+	compgen -G "$D/home/.local/state/jq/journal-*" >/dev/null
+	# the same file named another way, from another directory: the same journal, locked
+	cd "$D/w2"
+	serve_refused 8 "$D/in/a"
+	[[ $stderr == *"another jq-serve is serving this list"* ]]
+	[[ ! -e $D/w1/.jq-serve && ! -e $D/w2/.jq-serve ]]
+}
