@@ -207,7 +207,11 @@ cmd_held_job(struct proto_req *r, const char **err, char **errmsg)
 		*err = ERR_PROTO;
 		return NULL;
 	}
-	if (r->cmd == CMD_FAIL && jobs_outcome(j) != NULL) {
+	/* "already done" only to a worker that ran this job: another
+	 * attempt's token (say, from before a restart with a changed list)
+	 * gets the holder check's reason instead */
+	if (r->cmd == CMD_FAIL && jobs_outcome(j) != NULL &&
+	    jobs_is_attempt(j, &t)) {
 		*err = ERR_DONE;
 		*errmsg = xprintf("job %llu already %s", (unsigned long long)
 		    j->id, jobs_outcome(j));

@@ -173,6 +173,14 @@ jobs_holder_check(const struct job *j, const struct proto_token *t,
 	return -1;
 }
 
+/* Is t the token of an attempt of j that this server handed out? */
+int
+jobs_is_attempt(const struct job *j, const struct proto_token *t)
+{
+	return t->instance == jobs_instance && jobs_attempt_of(j, t->serial) &&
+	    t->fingerprint == jobs_fingerprint(j);
+}
+
 /*
  * The job a result sent as "PUT id" with token t is for, or NULL with *err
  * and *errmsg (ours to free) saying why it is refused.  A token of this

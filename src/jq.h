@@ -409,6 +409,7 @@ void	 jobs_touch(struct job *, uint64_t);
 void	 jobs_token(const struct job *, char [PROTO_TOKEN_LEN + 1]);
 int	 jobs_holder_check(const struct job *, const struct proto_token *,
 	    char **);
+int	 jobs_is_attempt(const struct job *, const struct proto_token *);
 struct job *jobs_put_target(const char *, const struct proto_token *,
 	    const char **, char **);
 void	 jobs_renew_held(struct session *, uint64_t);

@@ -160,3 +160,19 @@ open_conn() {
 	run -5 jq-take --wait 0 -o "$D/in3" "$SERVER"
 	run -0 jq-put --touch "$SERVER" "$h2"
 }
+
+@test "a stale FAIL from before a restart gets the holder check's reason, not another job's outcome" {
+	printf 'a\n' >"$D/in/a"
+	printf 'b\n' >"$D/in/b"
+	start_server "$D/in/a" "$D/in/b"
+	run -0 jq-take -o "$D/x" "$SERVER"
+	assert_handle 1
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/x"
+	# job 1 is done here; a worker of an earlier server still holds a token for it
+	run -4 --separate-stderr jq-put --fail "$SERVER" "$(old_handle 1 "$D/in/a")"
+	[[ $stderr == *'earlier server'*'(NOTHELD)'* ]] || fail "got: $stderr"
+	[[ $stderr != *'DONE'* ]]
+	# the worker that ran it still hears that it is done
+	run -4 --separate-stderr jq-put --fail "$SERVER" "$HANDLE"
+	[[ $stderr == *'DONE'* ]] || fail "got: $stderr"
+}
