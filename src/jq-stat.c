@@ -40,7 +40,7 @@ static const char stat_epilogue[] =
 "Show how many jobs the jq server SERVER (default: $JQ_SERVER) holds in each\n"
 "state, the rate and ETA, which workers are connected, and the jobs that\n"
 "failed.  --watch 2 shows it again every 2 s (default 1 s) until the run\n"
-"ends; a --watch value that is not a duration is the SERVER.\n"
+"ends; a --watch value that is not an interval is the SERVER.\n"
 "\n"
 "Exit status: 0 success, 2 usage error, 6 cannot reach the server, 7 server\n"
 "error or malformed reply, 8 cannot write the output, 10 authentication\n"
@@ -597,8 +597,38 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 }
 
 /*
+ * Parse a --watch interval: a duration (2, 500ms, 1m) or seconds with a
+ * decimal fraction (0.5, as watch(1) takes them).  0 or -1.
+ */
+static int
+stat_interval(const char *s, uint64_t *ms)
+{
+	const char	*dot = strchr(s, '.');
+	char		*whole;
+	uint64_t	 secs, frac = 0, scale = 100;
+	int		 rc;
+
+	if (dot == NULL)
+		return parse_duration(s, ms);
+	if (dot[1] == '\0' || strlen(dot + 1) > 3)
+		return -1;
+	for (dot++; *dot != '\0'; dot++, scale /= 10) {
+		if (*dot < '0' || *dot > '9')
+			return -1;
+		frac += (uint64_t)(*dot - '0') * scale;
+	}
+	whole = xstrndup(s, strcspn(s, "."));
+	rc = parse_u64(whole, 0, STAT_WATCH_MAX_MS / 1000, &secs);
+	free(whole);
+	if (rc != 0)
+		return -1;
+	*ms = secs * 1000 + frac;
+	return 0;
+}
+
+/*
  * Fill the config from one option (cli_parse).  popt gives --watch the
- * next word when it does not begin with '-': a duration is the interval,
+ * next word when it does not begin with '-': an interval is the interval,
  * anything else the SERVER operand, so "--watch HOST" works.
  */
 static void
@@ -614,7 +644,7 @@ stat_option(void *arg, int val, char **value)
 	cfg->watch_ms = STAT_WATCH_DEFAULT_MS;
 	if (*value == NULL)
 		return;
-	if (parse_duration(*value, &ms) != 0) {
+	if (stat_interval(*value, &ms) != 0) {
 		cli_keep(&cfg->watch_server, value);
 		return;
 	}

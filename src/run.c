@@ -177,7 +177,7 @@ run_exit_status(const struct run_slots *sl)
 	return result;
 }
 
-/* Log the summary line: the jobs the slots ran, done and failed, the wall time. */
+/* Log the summary: the jobs the slots ran, done and failed, the wall time. */
 static void
 run_summary(const struct run_slots *sl, uint64_t start_ms)
 {
@@ -190,9 +190,9 @@ run_summary(const struct run_slots *sl, uint64_t start_ms)
 		failed += sl->tallies[i].failed;
 	}
 	progress_wall(util_now_ms() - start_ms, wall, sizeof wall);
-	log_notice("%llu jobs run: %llu done, %llu failed, in %s",
-	    (unsigned long long)(done + failed), (unsigned long long)done,
-	    (unsigned long long)failed, wall);
+	log_notice("%llu job%s run: %llu done, %llu failed, in %s",
+	    (unsigned long long)(done + failed), done + failed == 1 ? "" : "s",
+	    (unsigned long long)done, (unsigned long long)failed, wall);
 }
 
 /*

@@ -55,7 +55,7 @@ status_get(struct progress *p)
 	p->elapsed_ms = now > status_start_ms ? now - status_start_ms : 0;
 }
 
-/* Whether another process group holds stderr's terminal (we are in the background). */
+/* Whether we run in the background of stderr's terminal. */
 static int
 status_background(void)
 {
@@ -155,8 +155,9 @@ status_end(void)
 	if (p.resumed > 0)
 		snprintf(resumed, sizeof resumed, " (%llu of them finished in an "
 		    "earlier run)", (unsigned long long)p.resumed);
-	log_notice("%llu jobs: %llu done, %llu failed%s, in %s%s",
-	    (unsigned long long)p.total, (unsigned long long)p.done,
+	log_notice("%llu job%s: %llu done, %llu failed%s, in %s%s",
+	    (unsigned long long)p.total, p.total == 1 ? "" : "s",
+	    (unsigned long long)p.done,
 	    (unsigned long long)p.failed, rest, wall, resumed);
 	status_queue = NULL;
 }
