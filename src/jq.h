@@ -90,7 +90,8 @@ void	 log_info(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_warnx(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_warn(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_debug(const char *, ...) JQ_PRINTF(1, 2);
-void	 log_notice(const char *, ...) JQ_PRINTF(1, 2);
+/* What a person wants to see (a summary): shown, like a warning, unless -q. */
+#define log_notice	log_warnx
 int	 log_verbose(void);
 #define LOG_STATUS_MAX	256	/* bytes of the status line, NUL included */
 void	 log_status(const char *);

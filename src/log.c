@@ -136,19 +136,6 @@ log_warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Log what a person wants to see at the end (a summary), unless -q. */
-void
-log_notice(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (log_level < 0)
-		return;
-	va_start(ap, fmt);
-	log_vline(fmt, ap, 0);
-	va_end(ap);
-}
-
 /* Log a detail at verbosity 2. */
 void
 log_debug(const char *fmt, ...)

@@ -48,7 +48,7 @@ EOF
 		-l "unix:$JQ_TMP/sock" "$D"/in/*.txt)
 	timeout -k 5 120 script -qefc "$cmd" "$D/tty" </dev/null >/dev/null 2>&1 3>&- &
 	JQ_PIDS+=("$!")
-	SERVER_PID=$!
+	export SERVER_PID=$! # wait_server_exit waits for script, which waits for jq-serve
 	wait_for_file "$JQ_TMP/addr"
 	SERVER=unix:$JQ_TMP/sock
 	run -1 run_mixed
