@@ -191,11 +191,12 @@ stat_parse_head(char *p, struct stat_reply *r)
 	};
 	static const char *const strkeys[] = { STAT_VERSION };
 	struct stat_str *const strs[] = { &r->version };
+	const unsigned	 progress_keys = 1U << 6 | 1U << 7;	/* nums[6], [7] */
 	const char	*bad;
-	unsigned	 seen;
+	unsigned	 seen = 0;
 
 	bad = stat_fields(p, r, nums, 8, strkeys, strs, 1, &seen);
-	r->has_progress = (seen & 0xc0) == 0xc0;	/* both of the last two */
+	r->has_progress = (seen & progress_keys) == progress_keys;
 	return bad;
 }
 
