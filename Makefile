@@ -39,9 +39,10 @@ ALL_CPPFLAGS = $(JQ_CPPFLAGS) $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 
 # Modules shared by every tool, by the clients, by the server, by jq-run.
-COMMON = xmalloc parse crc32c proto net util log cli auth
+COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
-SERVER = server conn cmd payload jobs queue store journal joblog commit input
+SERVER = server conn cmd payload jobs queue store journal joblog commit input \
+	status
 RUN = spawn template run slot slotconn runjob relay runsig
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))

@@ -577,6 +577,7 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 	struct queue	*q = &server.queue;
 	struct session	*w;
 	struct job	*j;
+	struct progress	 p;
 	unsigned	 nworkers = 0, nfailed = 0;
 	size_t		 i;
 	char		*name, *msg;
@@ -587,12 +588,15 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 		nworkers += w->worker;
 	nfailed = q->count[JOB_FAILED] < JQ_STAT_FAILED_MAX ?
 	    (unsigned)q->count[JOB_FAILED] : JQ_STAT_FAILED_MAX;
+	status_get(&p);
 	cmd_reply(out, REPLY_STAT " " STAT_TOTAL "=%zu " STAT_WAITING "=%zu "
 	    STAT_RUNNING "=%zu " STAT_DONE "=%zu " STAT_FAILED "=%zu "
 	    STAT_WORKERS "=%u " STAT_FAILED_LISTED "=%u " STAT_VERSION "=%s "
-	    STAT_PROTOCOL "=%d", q->njobs, q->count[JOB_WAITING],
+	    STAT_PROTOCOL "=%d " STAT_ELAPSED "=%llu " STAT_RESUMED "=%llu",
+	    q->njobs, q->count[JOB_WAITING],
 	    q->count[JOB_RUNNING], q->count[JOB_DONE], q->count[JOB_FAILED],
-	    nworkers, nfailed, JQ_VERSION, JQ_PROTO_VERSION);
+	    nworkers, nfailed, JQ_VERSION, JQ_PROTO_VERSION,
+	    (unsigned long long)p.elapsed_ms, (unsigned long long)p.resumed);
 	TAILQ_FOREACH(w, &cmd_sessions, entry)
 		if (w->worker)
 			cmd_stat_worker(w, out);

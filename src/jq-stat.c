@@ -7,6 +7,16 @@
  * Names and messages arrive percent-encoded and may hold any byte: the text
  * form shows control bytes as C escapes, the JSON form keeps valid UTF-8 and
  * writes every other byte as \u00XX, so the output is always valid JSON.
+ *
+ * The rate and the ETA come from the counts and two keys a server of this
+ * version adds to the STAT line, the run's elapsed time and the jobs it
+ * resumed (progress.c does the sums, as jq-serve's status line does); a
+ * server without them gets no progress line.
+ *
+ * --watch asks again every interval on the same connection: on a terminal
+ * each answer replaces the last one (the screen is cleared first), else
+ * the answers follow one another.  It ends with status 0 once an answer
+ * shows every job finished.
  */
 #include <err.h>
 #include <errno.h>
@@ -15,12 +25,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "jq.h"
 
+#define STAT_WATCH_DEFAULT_MS	1000	/* --watch without an interval */
+#define STAT_WATCH_MIN_MS	100
+#define STAT_WATCH_MAX_MS	(86400 * 1000)
+#define STAT_POLL_MS		250	/* --watch asks this often, prints less */
+#define STAT_CLEAR		"\033[H\033[2J"	/* home, clear the screen */
+
 static const char stat_epilogue[] =
 "Show how many jobs the jq server SERVER (default: $JQ_SERVER) holds in each\n"
-"state, which workers are connected, and the jobs that failed.\n"
+"state, the rate and ETA, which workers are connected, and the jobs that\n"
+"failed.  --watch 2 shows it again every 2 s (default 1 s) until the run\n"
+"ends; a --watch value that is not an interval is the SERVER.\n"
 "\n"
 "Exit status: 0 success, 2 usage error, 6 cannot reach the server, 7 server\n"
 "error or malformed reply, 8 cannot write the output, 10 authentication\n"
@@ -30,11 +50,16 @@ static const char stat_epilogue[] =
 struct stat_config {
 	const char	*server;	/* address */
 	int		 json;		/* --json */
+	uint64_t	 watch_ms;	/* --watch interval; 0: once */
+	char		*watch_server;	/* a --watch value that was the SERVER */
 };
 
 static struct poptOption stat_options[] = {
 	{ "json", 'j', POPT_ARG_NONE, NULL, 'j',
 	    "print JSON instead of text", NULL },
+	{ "watch", 'w', POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, NULL, 'w',
+	    "show it again every INTERVAL (default 1s) until the run ends",
+	    "INTERVAL" },
 	CLI_AUTH_TABLE,
 	CLI_HELP_TABLE,
 	CLI_EPILOGUE(stat_epilogue),
@@ -62,6 +87,8 @@ struct stat_failed {
 struct stat_reply {
 	uint64_t		 total, waiting, running, done, failed;
 	uint64_t		 protocol;
+	uint64_t		 elapsed_ms, resumed;	/* when has_progress */
+	int			 has_progress;
 	struct stat_str		 version;
 	struct stat_worker	*workers;
 	size_t			 nworkers;
@@ -73,6 +100,7 @@ struct stat_reply {
 struct stat_key {
 	const char	*key;
 	size_t		 off;
+	int		 optional;	/* older servers do not send it */
 };
 
 /* Decode a percent-encoded word into *out; 0 or -1. */
@@ -102,11 +130,14 @@ stat_number(const char *word, uint64_t *out)
  * Parse the key=value words of one reply line (after its fixed words).
  * Numeric keys in nums go to base + offset; string keys in strs are decoded
  * into the matching stat_str.  Unknown keys are ignored.  Every key listed
- * must appear.  Returns NULL or the name of the first bad or missing key.
+ * must appear, but the optional ones.  Returns NULL or the name of the
+ * first bad or missing key; *seenp (if not NULL) gets bit i set for each
+ * nums[i] that appeared.
  */
 static const char *
 stat_fields(char *p, void *base, const struct stat_key *nums, size_t nnums,
-    const char *const *strkeys, struct stat_str *const *strs, size_t nstrs)
+    const char *const *strkeys, struct stat_str *const *strs, size_t nstrs,
+    unsigned *seenp)
 {
 	char		*w, *eq;
 	unsigned	 seen = 0;	/* bit i: nums[i]; bit nnums+i: strs[i] */
@@ -133,8 +164,10 @@ stat_fields(char *p, void *base, const struct stat_key *nums, size_t nnums,
 			seen |= 1U << (nnums + i);
 		}
 	}
+	if (seenp != NULL)
+		*seenp = seen;
 	for (i = 0; i < nnums; i++)
-		if (!(seen & 1U << i))
+		if (!(seen & 1U << i) && !nums[i].optional)
 			return nums[i].key;
 	for (i = 0; i < nstrs; i++)
 		if (!(seen & 1U << (nnums + i)))
@@ -147,17 +180,24 @@ static const char *
 stat_parse_head(char *p, struct stat_reply *r)
 {
 	static const struct stat_key nums[] = {
-		{ STAT_TOTAL, offsetof(struct stat_reply, total) },
-		{ STAT_WAITING, offsetof(struct stat_reply, waiting) },
-		{ STAT_RUNNING, offsetof(struct stat_reply, running) },
-		{ STAT_DONE, offsetof(struct stat_reply, done) },
-		{ STAT_FAILED, offsetof(struct stat_reply, failed) },
-		{ STAT_PROTOCOL, offsetof(struct stat_reply, protocol) },
+		{ STAT_TOTAL, offsetof(struct stat_reply, total), 0 },
+		{ STAT_WAITING, offsetof(struct stat_reply, waiting), 0 },
+		{ STAT_RUNNING, offsetof(struct stat_reply, running), 0 },
+		{ STAT_DONE, offsetof(struct stat_reply, done), 0 },
+		{ STAT_FAILED, offsetof(struct stat_reply, failed), 0 },
+		{ STAT_PROTOCOL, offsetof(struct stat_reply, protocol), 0 },
+		{ STAT_ELAPSED, offsetof(struct stat_reply, elapsed_ms), 1 },
+		{ STAT_RESUMED, offsetof(struct stat_reply, resumed), 1 },
 	};
 	static const char *const strkeys[] = { STAT_VERSION };
 	struct stat_str *const strs[] = { &r->version };
+	const unsigned	 progress_keys = 1U << 6 | 1U << 7;	/* nums[6], [7] */
+	const char	*bad;
+	unsigned	 seen = 0;
 
-	return stat_fields(p, r, nums, 6, strkeys, strs, 1);
+	bad = stat_fields(p, r, nums, 8, strkeys, strs, 1, &seen);
+	r->has_progress = (seen & progress_keys) == progress_keys;
+	return bad;
 }
 
 /* Parse "WORKER <name> peer=.. running=.. done=.. failed=.."; NULL or the bad field. */
@@ -165,9 +205,9 @@ static const char *
 stat_parse_worker(char *p, struct stat_worker *w)
 {
 	static const struct stat_key nums[] = {
-		{ STAT_RUNNING, offsetof(struct stat_worker, running) },
-		{ STAT_DONE, offsetof(struct stat_worker, done) },
-		{ STAT_FAILED, offsetof(struct stat_worker, failed) },
+		{ STAT_RUNNING, offsetof(struct stat_worker, running), 0 },
+		{ STAT_DONE, offsetof(struct stat_worker, done), 0 },
+		{ STAT_FAILED, offsetof(struct stat_worker, failed), 0 },
 	};
 	static const char *const strkeys[] = { STAT_PEER };
 	struct stat_str *const strs[] = { &w->peer };
@@ -175,7 +215,7 @@ stat_parse_worker(char *p, struct stat_worker *w)
 
 	if (name == NULL || stat_decode(name, &w->name) != 0)
 		return "name";
-	return stat_fields(p, w, nums, 3, strkeys, strs, 1);
+	return stat_fields(p, w, nums, 3, strkeys, strs, 1, NULL);
 }
 
 /* Parse "FAILED <id> <name> status=.. msg=.."; NULL or the bad field. */
@@ -194,7 +234,7 @@ stat_parse_failed(char *p, struct stat_failed *f)
 	f->id.len = strlen(id);
 	if (name == NULL || stat_decode(name, &f->name) != 0)
 		return "name";
-	if ((bad = stat_fields(p, f, NULL, 0, strkeys, strs, 2)) != NULL)
+	if ((bad = stat_fields(p, f, NULL, 0, strkeys, strs, 2, NULL)) != NULL)
 		return bad;
 	/* "exit:1" reads "exit 1" in both output forms */
 	if ((colon = memchr(f->status.s, ':', f->status.len)) != NULL)
@@ -358,6 +398,37 @@ text_msg_tail(const struct stat_str *m)
 	text_str(m->s + start, end - start);
 }
 
+/* The counts of a reply with the progress keys, for progress.c. */
+static void
+stat_progress(const struct stat_reply *r, struct progress *p)
+{
+	p->total = r->total;
+	p->running = r->running;
+	p->done = r->done;
+	p->failed = r->failed;
+	p->resumed = r->resumed;
+	p->elapsed_ms = r->elapsed_ms;
+}
+
+/* Print the progress and elapsed lines, if the server sent their keys. */
+static void
+text_progress(const struct stat_reply *r)
+{
+	struct progress	 p;
+	char		 line[PROGRESS_LINE_MAX], wall[32];
+
+	if (!r->has_progress)
+		return;
+	stat_progress(r, &p);
+	progress_line(&p, line, sizeof line);
+	progress_wall(r->elapsed_ms, wall, sizeof wall);
+	printf("progress %s\nelapsed  %s", line, wall);
+	if (r->resumed > 0)
+		printf(", %llu jobs finished in an earlier run",
+		    (unsigned long long)r->resumed);
+	putchar('\n');
+}
+
 /* Print the reply for people. */
 static void
 stat_print_text(const char *addr, const struct stat_reply *r)
@@ -373,6 +444,7 @@ stat_print_text(const char *addr, const struct stat_reply *r)
 	    "%llu failed\n", (unsigned long long)r->total,
 	    (unsigned long long)r->waiting, (unsigned long long)r->running,
 	    (unsigned long long)r->done, (unsigned long long)r->failed);
+	text_progress(r);
 	printf("workers  %zu\n", r->nworkers);
 	for (i = 0; i < r->nworkers; i++) {
 		const struct stat_worker *w = &r->workers[i];
@@ -444,6 +516,38 @@ json_counts(const char *const *keys, const uint64_t *vals, size_t n)
 		    (unsigned long long)vals[i]);
 }
 
+/*
+ * Print the "progress" member: the run's elapsed time and resumed jobs,
+ * the rate (jobs per second) and the ETA (seconds), null while unknown;
+ * null as a whole when the server sent no progress keys.
+ */
+static void
+json_progress(const struct stat_reply *r)
+{
+	struct progress	 p;
+	uint64_t	 eta;
+	double		 rate;
+
+	printf(",\"progress\":");
+	if (!r->has_progress) {
+		printf("null");
+		return;
+	}
+	stat_progress(r, &p);
+	printf("{\"elapsed_ms\":%llu,\"resumed\":%llu,\"rate\":",
+	    (unsigned long long)r->elapsed_ms, (unsigned long long)r->resumed);
+	if (progress_rate(&p, &rate) == 0)
+		printf("%.3f", rate);
+	else
+		printf("null");
+	printf(",\"eta_s\":");
+	if (progress_eta(&p, &eta) == 0)
+		printf("%llu", (unsigned long long)eta);
+	else
+		printf("null");
+	putchar('}');
+}
+
 /* Print the reply as one JSON object on one line. */
 static void
 stat_print_json(const char *addr, const struct stat_reply *r)
@@ -461,7 +565,9 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 	json_str(r->version.s, r->version.len);
 	printf(",\"protocol\":%llu,\"jobs\":{", (unsigned long long)r->protocol);
 	json_counts(jobkeys, jobs, 5);
-	printf("},\"workers\":[");
+	putchar('}');
+	json_progress(r);
+	printf(",\"workers\":[");
 	for (i = 0; i < r->nworkers; i++) {
 		const struct stat_worker *w = &r->workers[i];
 		const uint64_t	 counts[] = { w->running, w->done, w->failed };
@@ -491,39 +597,129 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 	printf("]}\n");
 }
 
-/* Fill the config from one option (cli_parse). */
+/*
+ * Parse a --watch interval: a duration (2, 500ms, 1m) or seconds with a
+ * decimal fraction (0.5, as watch(1) takes them).  0 or -1.
+ */
+static int
+stat_interval(const char *s, uint64_t *ms)
+{
+	const char	*dot = strchr(s, '.');
+	char		*whole;
+	uint64_t	 secs, frac = 0, scale = 100;
+	int		 rc;
+
+	if (dot == NULL)
+		return parse_duration(s, ms);
+	if (dot[1] == '\0' || strlen(dot + 1) > 3)
+		return -1;
+	for (dot++; *dot != '\0'; dot++, scale /= 10) {
+		if (*dot < '0' || *dot > '9')
+			return -1;
+		frac += (uint64_t)(*dot - '0') * scale;
+	}
+	whole = xstrndup(s, strcspn(s, "."));
+	rc = parse_u64(whole, 0, STAT_WATCH_MAX_MS / 1000, &secs);
+	free(whole);
+	if (rc != 0)
+		return -1;
+	*ms = secs * 1000 + frac;
+	return 0;
+}
+
+/*
+ * Fill the config from one option (cli_parse).  popt gives --watch the
+ * next word when it does not begin with '-': an interval is the interval,
+ * anything else the SERVER operand, so "--watch HOST" works.
+ */
 static void
 stat_option(void *arg, int val, char **value)
 {
 	struct stat_config	*cfg = arg;
+	uint64_t		 ms;
 
-	(void)value;
 	if (val == 'j')
 		cfg->json = 1;
+	if (val != 'w')
+		return;
+	cfg->watch_ms = STAT_WATCH_DEFAULT_MS;
+	if (*value == NULL)
+		return;
+	if (stat_interval(*value, &ms) != 0) {
+		cli_keep(&cfg->watch_server, value);
+		return;
+	}
+	if (ms < STAT_WATCH_MIN_MS || ms > STAT_WATCH_MAX_MS)
+		usage_error(cli_prog, "--watch: \"%s\" is not a duration from "
+		    "100ms to 1d", *value);
+	cfg->watch_ms = ms;
 }
 
-/* Ask the server for its counts, workers and failed jobs, and print them. */
+/* Sleep ms milliseconds (a signal ends us: nothing to clean up). */
+static void
+stat_sleep(uint64_t ms)
+{
+	struct timespec	 ts = { (time_t)(ms / 1000),
+	    (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Print one answer, in place of the last one on a terminal (--watch). */
+static void
+stat_print(const struct stat_config *cfg, const char *addr,
+    const struct stat_reply *r, int shown)
+{
+	if (cfg->watch_ms > 0 && !cfg->json) {
+		if (isatty(STDOUT_FILENO))
+			fputs(STAT_CLEAR, stdout);
+		else if (shown)
+			putchar('\n');
+	}
+	if (cfg->json)
+		stat_print_json(addr, r);
+	else
+		stat_print_text(addr, r);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		err(JQ_EXIT_IO, "standard output");
+}
+
+/*
+ * Ask the server for its counts, workers and failed jobs, and print them;
+ * with --watch, again every interval until every job has finished.  The
+ * server is asked every STAT_POLL_MS all the same, so that the end is seen
+ * before the server leaves (its --linger, 1 s by default).
+ */
 static int
 stat_show(const struct stat_config *cfg)
 {
 	char			*cause = NULL;
-	int			 status;
+	int			 status, finished, shown = 0;
+	uint64_t		 poll_ms, next = 0, now;
 	struct client		*c;
 	struct stat_reply	 r;
 
 	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
 		errx(status, "%s", cause);
-	if (stat_read(c, &r, &cause) != 0) {
-		status = client_status(c);
-		errx(status, "%s: %s", client_server(c), cause);
+	poll_ms = cfg->watch_ms < STAT_POLL_MS ? cfg->watch_ms : STAT_POLL_MS;
+	for (;;) {
+		if (stat_read(c, &r, &cause) != 0) {
+			status = client_status(c);
+			errx(status, "%s: %s", client_server(c), cause);
+		}
+		finished = r.done + r.failed >= r.total;
+		now = util_now_ms();
+		if (!shown || finished || now >= next) {
+			stat_print(cfg, client_server(c), &r, shown);
+			shown = 1;
+			next = now + cfg->watch_ms;
+		}
+		stat_free(&r);
+		if (cfg->watch_ms == 0 || finished)
+			break;
+		stat_sleep(poll_ms);
 	}
-	if (cfg->json)
-		stat_print_json(client_server(c), &r);
-	else
-		stat_print_text(client_server(c), &r);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		err(JQ_EXIT_IO, "standard output");
-	stat_free(&r);
 	client_close(c);
 	return JQ_EXIT_OK;
 }
@@ -532,12 +728,20 @@ stat_show(const struct stat_config *cfg)
 int
 main(int argc, char *argv[])
 {
-	struct stat_config	 cfg = { NULL, 0 };
+	struct stat_config	 cfg = { NULL, 0, 0, NULL };
 	poptContext		 pc;
+	const char		*operand;
+	int			 status;
 
 	pc = cli_context("jq-stat", argc, argv, stat_options,
 	    "[OPTION...] [SERVER]");
 	cli_parse(pc, stat_option, &cfg);
-	cfg.server = cli_server(cli_operand(pc));
-	return stat_show(&cfg);
+	operand = cli_operand(pc);
+	if (cfg.watch_server != NULL && operand != NULL)
+		usage_error(cli_prog, "%s: unexpected operand", operand);
+	cfg.server = cli_server(cfg.watch_server != NULL ? cfg.watch_server :
+	    operand);
+	status = stat_show(&cfg);
+	free(cfg.watch_server);
+	return status;
 }

@@ -94,7 +94,11 @@ void	 log_info(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_warnx(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_warn(const char *, ...) JQ_PRINTF(1, 2);
 void	 log_debug(const char *, ...) JQ_PRINTF(1, 2);
+/* What a person wants to see (a summary): shown, like a warning, unless -q. */
+#define log_notice	log_warnx
 int	 log_verbose(void);
+#define LOG_STATUS_MAX	256	/* bytes of the status line, NUL included */
+void	 log_status(const char *);
 #define LOG_TALLY_REASONS	4
 struct log_tally {			/* like events, summarised per interval */
 	const char	*what;		/* "connections turned away" */
@@ -223,6 +227,22 @@ char	*util_worker_name(void);
 int	 util_atomic_write(const char *, const void *, size_t, char **);
 int	 util_fsync_dir(const char *);
 void	 usage_error(const char *, const char *, ...) JQ_PRINTF(2, 3) JQ_NORETURN;
+
+/*
+ * progress.c: where a run stands, from its counts: rate, ETA, the progress
+ * line (jq-serve's status line, jq-stat), durations for people.
+ */
+struct progress {
+	uint64_t	 total, running, done, failed;
+	uint64_t	 resumed;	/* finished at the run's start (journal) */
+	uint64_t	 elapsed_ms;	/* since the run began */
+};
+#define PROGRESS_LINE_MAX	160	/* bytes of a progress line, NUL included */
+int	 progress_rate(const struct progress *, double *);
+int	 progress_eta(const struct progress *, uint64_t *);
+void	 progress_duration(uint64_t, char *, size_t);
+void	 progress_wall(uint64_t, char *, size_t);
+void	 progress_line(const struct progress *, char *, size_t);
 
 /* queue.c: the jobs and their states. */
 #include <sys/queue.h>
@@ -394,6 +414,15 @@ void	 conn_retake_all(void);
 void	 conn_free_all(void);
 void	 conn_commit_done(struct commit *);
 void	 conn_drop_oldest_unauth(void);
+
+/*
+ * status.c: where jq-serve's run stands: its clock, the jobs resumed, the
+ * status line kept under the log on a terminal, the summary at the end.
+ */
+void	 status_start(struct event_base *, const struct queue *);
+void	 status_get(struct progress *);
+void	 status_finish(void);
+void	 status_end(void);
 
 /*
  * jobs.c: the job lifecycle policy of jq-serve: holders, leases, and what

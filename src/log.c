@@ -8,6 +8,10 @@
  * LOG_TALLY_BURST of an interval of LOG_TALLY_MS are logged one by one, the
  * rest only counted by reason, and one summary line per interval gives the
  * counts (log_tally_flush).
+ *
+ * A status line (log_status: jq-serve's progress on a terminal) stays under
+ * the log: each log line clears it first and draws it again after itself,
+ * in the same write, so that the two never garble each other.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,9 +23,13 @@
 
 #define LOG_TALLY_MS	10000	/* one summary line per interval at most */
 #define LOG_TALLY_BURST	3	/* events of an interval logged one by one */
+#define LOG_LINE_MAX	2048	/* bytes of a log line, LF included */
 
 static const char	*log_prog = "jq";
 static int		 log_level = 1;
+static char		 log_status_line[LOG_STATUS_MAX];	/* "": none shown */
+
+#define LOG_CLEAR	"\r\033[K"	/* to the line's start, and erase it */
 
 /* Set the program name and verbosity for the log. */
 void
@@ -46,31 +54,60 @@ log_verbose(void)
 static void JQ_PRINTF(1, 0)
 log_vline(const char *fmt, va_list ap, int errnum)
 {
-	char	 line[2048];
-	size_t	 len, i;
+	char	 buf[sizeof LOG_CLEAR - 1 + LOG_LINE_MAX + LOG_STATUS_MAX];
+	char	*line = buf + sizeof LOG_CLEAR - 1;
+	size_t	 len, i, status = strlen(log_status_line);
 	int	 n;
 
-	n = snprintf(line, sizeof line, "%s: ", log_prog);
+	n = snprintf(line, LOG_LINE_MAX, "%s: ", log_prog);
 	len = n < 0 ? 0 : (size_t)n;
-	if (len < sizeof line) {
-		n = vsnprintf(line + len, sizeof line - len, fmt, ap);
+	if (len < LOG_LINE_MAX) {
+		n = vsnprintf(line + len, LOG_LINE_MAX - len, fmt, ap);
 		if (n > 0)
 			len += (size_t)n;
 	}
-	if (errnum != 0 && len < sizeof line) {
-		n = snprintf(line + len, sizeof line - len, ": %s",
+	if (errnum != 0 && len < LOG_LINE_MAX) {
+		n = snprintf(line + len, LOG_LINE_MAX - len, ": %s",
 		    strerror(errnum));
 		if (n > 0)
 			len += (size_t)n;
 	}
-	if (len > sizeof line - 1)
-		len = sizeof line - 1;
+	if (len > LOG_LINE_MAX - 1)
+		len = LOG_LINE_MAX - 1;
 	/* names and texts from peers must not break the line or reach a terminal */
 	for (i = 0; i < len; i++)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
 	line[len++] = '\n';
-	(void)util_write_all(STDERR_FILENO, line, len);
+	if (status == 0) {
+		(void)util_write_all(STDERR_FILENO, line, len);
+		return;
+	}
+	memcpy(buf, LOG_CLEAR, sizeof LOG_CLEAR - 1);
+	memcpy(line + len, log_status_line, status);
+	(void)util_write_all(STDERR_FILENO, buf,
+	    sizeof LOG_CLEAR - 1 + len + status);
+}
+
+/*
+ * Show line (our own text, without control bytes) as the status line under
+ * the log, in place of the one shown; NULL or "" only clears it.
+ */
+void
+log_status(const char *line)
+{
+	char	 buf[sizeof LOG_CLEAR - 1 + LOG_STATUS_MAX];
+	size_t	 len = line != NULL ? strlen(line) : 0;
+
+	if (len == 0 && log_status_line[0] == '\0')
+		return;
+	if (len > LOG_STATUS_MAX - 1)
+		len = LOG_STATUS_MAX - 1;
+	memcpy(log_status_line, line != NULL ? line : "", len);
+	log_status_line[len] = '\0';
+	memcpy(buf, LOG_CLEAR, sizeof LOG_CLEAR - 1);
+	memcpy(buf + sizeof LOG_CLEAR - 1, log_status_line, len);
+	(void)util_write_all(STDERR_FILENO, buf, sizeof LOG_CLEAR - 1 + len);
 }
 
 /* Log an event worth knowing about at verbosity 1. */

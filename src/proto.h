@@ -152,6 +152,8 @@ enum proto_cmd {
 #define STAT_FAILED_LISTED	"failed_listed"	/* STAT: FAILED lines that follow */
 #define STAT_VERSION		"version"	/* STAT: the server's software */
 #define STAT_PROTOCOL		"protocol"	/* STAT: JQ_PROTO_VERSION */
+#define STAT_ELAPSED		"elapsed_ms"	/* STAT: the run's time so far, stopped at its end */
+#define STAT_RESUMED		"resumed"	/* STAT: jobs finished at start (journal) */
 #define STAT_PEER		"peer"		/* WORKER */
 #define STAT_STATUS		"status"	/* FAILED: a STATUS_* */
 #define STAT_MSG		"msg"		/* FAILED: the tail of the message */

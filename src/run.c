@@ -17,6 +17,9 @@
  *
  * --max-jobs N is exact across slots: a counter in a shared anonymous
  * mapping, made here, incremented atomically by a slot before each TAKE.
+ * The summary at the end is exact too: each slot counts the jobs it
+ * delivered and the ones that failed in its own struct run_tally, in
+ * another shared mapping, which the parent adds up once every slot exited.
  */
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -25,6 +28,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "run.h"
@@ -34,6 +38,7 @@ struct run_slots {
 	unsigned	 n, alive;
 	pid_t		*pids;
 	int		*statuses;	/* wait statuses */
+	struct run_tally *tallies;	/* shared mapping, one per slot */
 };
 
 /*
@@ -55,6 +60,11 @@ run_fork_slots(const struct run_config *cfg, struct run_slots *sl,
 	sl->alive = 0;
 	sl->pids = xcalloc(sl->n, sizeof *sl->pids);
 	sl->statuses = xcalloc(sl->n, sizeof *sl->statuses);
+	sl->tallies = mmap(NULL, sl->n * sizeof *sl->tallies, PROT_READ |
+	    PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sl->tallies == MAP_FAILED)
+		err(JQ_EXIT_IO, "mmap");
+	memset(sl->tallies, 0, sl->n * sizeof *sl->tallies);
 	fflush(NULL);
 	for (i = 0; i < sl->n; i++) {
 		worker = sl->n > 1 ? xprintf("%s/%u", base, i + 1) :
@@ -63,8 +73,8 @@ run_fork_slots(const struct run_config *cfg, struct run_slots *sl,
 		if (pid == 0) {
 			free(sl->pids);
 			free(sl->statuses);
-			status = run_slot_main(cfg, worker, counter, old,
-			    parent);
+			status = run_slot_main(cfg, worker, counter,
+			    &sl->tallies[i], old, parent);
 			free(worker);
 			free(base);
 			exit(status);
@@ -167,6 +177,24 @@ run_exit_status(const struct run_slots *sl)
 	return result;
 }
 
+/* Log the summary: the jobs the slots ran, done and failed, the wall time. */
+static void
+run_summary(const struct run_slots *sl, uint64_t start_ms)
+{
+	uint64_t	 done = 0, failed = 0;
+	unsigned	 i;
+	char		 wall[32];
+
+	for (i = 0; i < sl->n; i++) {
+		done += sl->tallies[i].done;
+		failed += sl->tallies[i].failed;
+	}
+	progress_wall(util_now_ms() - start_ms, wall, sizeof wall);
+	log_notice("%llu job%s run: %llu done, %llu failed, in %s",
+	    (unsigned long long)(done + failed), done + failed == 1 ? "" : "s",
+	    (unsigned long long)done, (unsigned long long)failed, wall);
+}
+
 /*
  * jq-run's parent: fork the slots, relay SIGINT/SIGTERM to them, reap them,
  * and combine their statuses into jq-run's exit status.
@@ -176,7 +204,7 @@ run_main(const struct run_config *cfg)
 {
 	struct run_slots	 sl;
 	sigset_t		 block, old;
-	uint64_t		*counter = NULL;
+	uint64_t		*counter = NULL, start_ms = util_now_ms();
 	int			 result;
 
 	run_sigaction(SIGPIPE, SIG_IGN);
@@ -207,8 +235,10 @@ run_main(const struct run_config *cfg)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	result = run_exit_status(&sl);
+	run_summary(&sl, start_ms);
 	if (counter != NULL)
 		munmap(counter, sizeof *counter);
+	munmap(sl.tallies, sl.n * sizeof *sl.tallies);
 	free(sl.pids);
 	free(sl.statuses);
 	return result;

@@ -162,10 +162,19 @@ struct run_owed {			/* a reply owed, in request order */
 	char			*id;		/* NULL for OWED_TOUCH */
 	char			*label;
 };
+/*
+ * What a slot did, for jq-run's summary: in a mapping shared with the
+ * parent, written by the slot alone and read once it has exited.
+ */
+struct run_tally {
+	uint64_t		 done;		/* results delivered */
+	uint64_t		 failed;	/* jobs whose command failed */
+};
 struct run_slot {
 	struct run_link		 link;		/* lent to the running job */
 	char			*take;		/* the TAKE request line */
 	uint64_t		*counter;	/* shared --max-jobs counter or NULL */
+	struct run_tally	*tally;		/* this slot's, shared with the parent */
 	int			 status;	/* exit status once fatal */
 	int			 failed;	/* some job failed */
 	struct run_owed		*owed;		/* ring of replies owed, oldest first */
@@ -190,6 +199,6 @@ void	 run_conn_close(struct run_slot *);
 
 /* slot.c: a slot process, which takes jobs and runs them one at a time. */
 int	 run_slot_main(const struct run_config *, const char *, uint64_t *,
-	    const sigset_t *, pid_t);
+	    struct run_tally *, const sigset_t *, pid_t);
 
 #endif /* RUN_H */

@@ -118,9 +118,7 @@ server_finish(void)
 	struct timeval	 tv;
 
 	server.finishing = 1;
-	log_info("all %zu jobs finished: %zu done, %zu failed",
-	    server.queue.njobs, server.queue.count[JOB_DONE],
-	    server.queue.count[JOB_FAILED]);
+	status_finish();
 	conn_retake_all();
 	tv.tv_sec = (time_t)(server.cfg.linger_ms / 1000);
 	tv.tv_usec = (suseconds_t)(server.cfg.linger_ms % 1000 * 1000);
@@ -379,6 +377,7 @@ server_run(char **cause)
 	}
 	log_info("%zu jobs, listening on %s", server.queue.njobs, names);
 	free(names);
+	status_start(server.base, &server.queue);
 	server_wake();		/* an empty job list finishes at once */
 
 	event_base_dispatch(server.base);
@@ -390,12 +389,11 @@ server_run(char **cause)
 		    server.signalled, server.queue.count[JOB_DONE] +
 		    server.queue.count[JOB_FAILED], server.queue.njobs);
 		status = JQ_EXIT_SIGNAL;
-	} else if (server.queue.count[JOB_FAILED] > 0) {
-		log_warnx("%zu of %zu jobs failed", server.queue.count[JOB_FAILED],
-		    server.queue.njobs);
+	} else if (server.queue.count[JOB_FAILED] > 0)
 		status = JQ_EXIT_FAILED;
-	} else
+	else
 		status = JQ_EXIT_OK;
+	status_end();		/* the summary: jobs done, failed, wall time */
 	server_unlisten();
 	commit_stop();		/* results handed over are made durable */
 	conn_free_all();

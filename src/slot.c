@@ -259,6 +259,7 @@ run_slot_deliver(struct run_slot *s, struct run_job *j)
 
 	if (run_job_unreported(j)) {
 		s->failed = 1;
+		s->tally->failed++;
 		return 0;
 	}
 	if (s->link.c == NULL && (rc = run_conn_reconnect(s)) != 0)
@@ -276,6 +277,10 @@ run_slot_deliver(struct run_slot *s, struct run_job *j)
 		log_warnx("%s: job %s: %s in %llu ms", j->label, j->cj->id,
 		    o.ok ? "done" : o.how,
 		    (unsigned long long)(util_now_ms() - j->start));
+	if (rc == 0 && o.ok)
+		s->tally->done++;
+	else if (rc == 0)
+		s->tally->failed++;
 	if (o.fd != -1)
 		close(o.fd);
 	free(o.reason);
@@ -512,7 +517,8 @@ run_slot_serve(struct run_slot *s)
 /* A slot process: take and run jobs until none remains or told to stop. */
 int
 run_slot_main(const struct run_config *cfg, const char *worker,
-    uint64_t *counter, const sigset_t *mask, pid_t parent)
+    uint64_t *counter, struct run_tally *tally, const sigset_t *mask,
+    pid_t parent)
 {
 	struct run_slot	 s;
 	char		*cause = NULL, *enc;
@@ -522,6 +528,7 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 	s.link.cfg = cfg;
 	s.link.worker = xstrdup(worker);
 	s.counter = counter;
+	s.tally = tally;
 	run_slot_signals(mask, parent);
 	s.link.c = client_open(cfg->server, s.link.worker, &status, &cause);
 	if (s.link.c == NULL) {

@@ -130,7 +130,7 @@ complete_line() {
     run complete_line "jq-stat --j"
     assert_output -- "--json"
     run complete_line "jq-stat -"
-    assert_output $'-j\n--json\n--token-file\n--no-auth\n--help\n-?\n--usage\n--version\n-V'
+    assert_output $'-j\n--json\n-w\n--watch\n--token-file\n--no-auth\n--help\n-?\n--usage\n--version\n-V'
 }
 
 @test "jq-run: options" {

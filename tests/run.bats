@@ -581,7 +581,7 @@ own group"
 	serve "$D/in/k.txt"
 	jr --keep-tmp "$SERVER" -- cp '<in>' '<out>'
 	assert_success
-	[[ $stderr =~ kept\ ($TMPD/jq-run\.[^ ]*) ]]
+	[[ $stderr =~ kept\ ($TMPD/jq-run\.[^[:space:]]*) ]]
 	[[ -f ${BASH_REMATCH[1]}/in/k.txt && -f ${BASH_REMATCH[1]}/out/k ]]
 }
 

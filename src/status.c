@@ -1,0 +1,163 @@
+/*
+ * status.c: where jq-serve's run stands.
+ *
+ * The run's clock starts when serving starts (status_start) and stops when
+ * every job has finished (status_finish), so that STAT's elapsed_ms and the
+ * summary's wall time agree and the --linger that follows counts in
+ * neither.  The jobs found finished at the start, from the journal, are the
+ * resumed ones, which the rate leaves out (progress.c).
+ *
+ * On a terminal (stderr a tty, the log not off with -q, TERM not "dumb"),
+ * a status line (progress_line) stays under the log (log_status).  A timer
+ * looks every STATUS_TICK_MS and draws it again only when its text changed
+ * (a count, the rate or the ETA moved).  It is cut to the terminal's width,
+ * since a line that wrapped could not be cleared, and it is not drawn
+ * while jq-serve runs in the background of its terminal's shell, where it
+ * would land in the middle of what the user types.  At the end the
+ * summary takes its place.
+ */
+#include <sys/ioctl.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "jq.h"
+
+#define STATUS_TICK_MS	500	/* how often the status line is looked at */
+
+static const struct queue	*status_queue;		/* NULL: not started */
+static uint64_t			 status_start_ms;	/* monotonic */
+static uint64_t			 status_end_ms;		/* 0 while running */
+static uint64_t			 status_resumed;
+static struct event		*status_tick;		/* NULL: no status line */
+static char			 status_shown[LOG_STATUS_MAX];
+
+/* Fill p with the counts of the run and its clock. */
+void
+status_get(struct progress *p)
+{
+	const struct queue	*q = status_queue;
+	uint64_t		 now;
+
+	memset(p, 0, sizeof *p);
+	if (q == NULL)
+		return;
+	p->total = q->njobs;
+	p->running = q->count[JOB_RUNNING];
+	p->done = q->count[JOB_DONE];
+	p->failed = q->count[JOB_FAILED];
+	p->resumed = status_resumed;
+	now = status_end_ms != 0 ? status_end_ms : util_now_ms();
+	p->elapsed_ms = now > status_start_ms ? now - status_start_ms : 0;
+}
+
+/* Whether we run in the background of stderr's terminal. */
+static int
+status_background(void)
+{
+	pid_t	 fg = tcgetpgrp(STDERR_FILENO);
+
+	return fg > 0 && fg != getpgrp();
+}
+
+/* The timer: draw the status line again if its text changed. */
+static void
+status_draw(evutil_socket_t fd, short what, void *arg)
+{
+	struct progress	 p;
+	struct winsize	 ws;
+	char		 line[PROGRESS_LINE_MAX];
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (status_background()) {
+		log_status(NULL);
+		status_shown[0] = '\0';
+		return;
+	}
+	status_get(&p);
+	progress_line(&p, line, sizeof line);
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 &&
+	    strlen(line) > (size_t)ws.ws_col - 1)
+		line[ws.ws_col - 1] = '\0';
+	if (strcmp(line, status_shown) == 0)
+		return;
+	memcpy(status_shown, line, strlen(line) + 1);
+	log_status(line);
+}
+
+/* Whether stderr shows a status line: a terminal that can, and not -q. */
+static int
+status_live(void)
+{
+	const char	*term = getenv("TERM");
+
+	return log_verbose() >= 0 && isatty(STDERR_FILENO) &&
+	    (term == NULL || strcmp(term, "dumb") != 0);
+}
+
+/*
+ * Start the run's clock over the jobs of q (loaded and recovered from the
+ * journal), and the status line when stderr shows one.
+ */
+void
+status_start(struct event_base *base, const struct queue *q)
+{
+	struct timeval	 tv = { 0, STATUS_TICK_MS * 1000 };
+
+	status_queue = q;
+	status_start_ms = util_now_ms();
+	status_end_ms = 0;
+	status_resumed = q->count[JOB_DONE] + q->count[JOB_FAILED];
+	if (!status_live())
+		return;
+	status_tick = event_new(base, -1, EV_PERSIST, status_draw, NULL);
+	if (status_tick == NULL || event_add(status_tick, &tv) != 0)
+		log_warnx("cannot start the status line");
+	else
+		status_draw(-1, 0, NULL);
+}
+
+/* Every job has finished: stop the run's clock. */
+void
+status_finish(void)
+{
+	if (status_end_ms == 0)
+		status_end_ms = util_now_ms();
+}
+
+/* The end: remove the status line and log the summary of the run. */
+void
+status_end(void)
+{
+	struct progress	 p;
+	uint64_t	 left;
+	char		 wall[32], rest[96] = "", resumed[96] = "";
+
+	if (status_tick != NULL) {
+		event_free(status_tick);
+		status_tick = NULL;
+	}
+	log_status(NULL);
+	if (status_queue == NULL)
+		return;
+	status_get(&p);
+	progress_wall(p.elapsed_ms, wall, sizeof wall);
+	left = p.total - p.done - p.failed;
+	if (left > 0)
+		snprintf(rest, sizeof rest, ", %llu not finished",
+		    (unsigned long long)left);
+	if (p.resumed > 0)
+		snprintf(resumed, sizeof resumed, " (%llu of them finished in an "
+		    "earlier run)", (unsigned long long)p.resumed);
+	log_notice("%llu job%s: %llu done, %llu failed%s, in %s%s",
+	    (unsigned long long)p.total, p.total == 1 ? "" : "s",
+	    (unsigned long long)p.done,
+	    (unsigned long long)p.failed, rest, wall, resumed);
+	status_queue = NULL;
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# Where a run stands: jq-serve's status line on a terminal (under script(1)'s pseudo-terminal) and
+# not elsewhere, the one-line summaries of jq-serve and jq-run, jq-stat's rate and ETA (text and
+# --json) and jq-stat --watch.  Timing values are only checked to be present and well-formed.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load test_helper/common
+	jq_setup root sock worker
+}
+
+# slow_mixed N: N input files in $D/in, every third one named bad-*, which the command of
+# run_mixed fails
+slow_mixed() {
+	local i name
+	for ((i = 1; i <= $1; i++)); do
+		name=ok-$i
+		((i % 3 != 0)) || name=bad-$i
+		printf 'job %d\n' "$i" >"$D/in/$name.txt"
+	done
+}
+
+# run_mixed [OPTION]...: jq-run on $SERVER with 2 slots: a job sleeps 0.3 s, then fails (exit 3)
+# when its name begins with bad-, else copies its input
+run_mixed() {
+	timeout -k 5 120 jq-run --tmpdir "$TMPD" -j 2 "$@" "$SERVER" -- \
+		sh -c 'sleep 0.3; case "$1" in *bad-*) exit 3 ;; esac; cat "$2"' sh '<name>' '<in>'
+}
+
+# json_check FILE EXPR...: FILE is valid JSON, and each python EXPR about it (as j) is true
+json_check() {
+	local f=$1
+	shift
+	python3 - "$f" "$@" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1], encoding="utf-8"))
+for expr in sys.argv[2:]:
+    if not eval(expr):
+        sys.exit("false: %s\ndocument: %s" % (expr, json.dumps(j, indent=1)))
+EOF
+}
+
+@test "on a terminal, jq-serve keeps a status line with the total, the rate and an ETA" {
+	local cmd i
+	slow_mixed 12
+	cmd=$(printf '%q ' env TERM=xterm jq-serve --addr-file "$JQ_TMP/addr" \
+		-l "unix:$JQ_TMP/sock" "$D"/in/*.txt)
+	timeout -k 5 120 script -qefc "$cmd" "$D/tty" </dev/null >/dev/null 2>&1 3>&- &
+	JQ_PIDS+=("$!")
+	export SERVER_PID=$! # wait_server_exit waits for script, which waits for jq-serve
+	wait_for_file "$JQ_TMP/addr"
+	SERVER=unix:$JQ_TMP/sock
+	run -1 run_mixed
+	wait_server_exit 60
+	assert_equal "$status" 1
+	run cat -v "$D/tty"
+	# drawn in place: return, erase the line, the counts of 12 jobs
+	assert_output --regexp '\^M\^\[\[K[0-9]+/12 \([0-9]+%\), [0-9]+ running, [0-9]+ failed'
+	assert_output --regexp '[0-9]+/12 \([0-9]+%\), [0-9]+ running, [0-9]+ failed, [0-9.]+ jobs/s, ETA ([0-9]+[dhm])?[0-9]+[hms]'
+	# the summary takes its place at the end
+	assert_output --regexp '\^\[\[Kjq-serve: 12 jobs: 8 done, 4 failed, in [0-9]+\.[0-9] s'
+	# no log line shares a row with the status line: each starts at the line's start
+	for i in "${lines[@]}"; do
+		[[ $i != *'jq-serve: '* || $i == *'^[[Kjq-serve: '* || $i == 'jq-serve: '* ]]
+	done
+}
+
+@test "with stderr a file jq-serve logs plain lines, no status line, and ends with its summary" {
+	slow_mixed 6
+	start_server_unix "$D"/in/*.txt
+	run -1 run_mixed
+	assert_line --regexp '^jq-run: 6 jobs run: 4 done, 2 failed, in [0-9]+\.[0-9] s$'
+	# the summary is jq-run's last line
+	assert_regex "${lines[-1]}" '^jq-run: 6 jobs run:'
+	wait_server_exit 60
+	assert_equal "$status" 1
+	run cat "$SERVER_LOG"
+	assert_line --regexp '^jq-serve: 6 jobs: 4 done, 2 failed, in [0-9]+\.[0-9] s$'
+	refute_output --partial $'\r'
+	refute_output --partial $'\e'
+	# the summary replaces the old end lines
+	refute_output --partial 'jobs finished'
+	refute_output --partial '2 of 6 jobs failed'
+}
+
+@test "jq-serve -q prints no summary; a resumed run counts its earlier results apart" {
+	slow_mixed 3
+	start_server_unix -q "$D"/in/*.txt
+	run -1 run_mixed
+	wait_server_exit 60
+	run cat "$SERVER_LOG"
+	assert_output ''
+	# the same list again, with the failed jobs retried: two were done before
+	rm -f "$JQ_TMP/sock"
+	start_server_unix --retry-failed "$D"/in/*.txt
+	run -0 jq-stat --json "$SERVER"
+	printf '%s\n' "$output" >"$D/stat.json"
+	json_check "$D/stat.json" 'j["progress"]["resumed"] == 2' 'j["progress"]["rate"] is None' \
+		'j["progress"]["eta_s"] is None'
+	run -1 run_mixed
+	assert_line --regexp '^jq-run: 1 job run: 0 done, 1 failed, in [0-9]+\.[0-9] s$'
+	wait_server_exit 60
+	run cat "$SERVER_LOG"
+	assert_line --regexp '^jq-serve: 3 jobs: 2 done, 1 failed, in [0-9]+\.[0-9] s \(2 of them finished in an earlier run\)$'
+}
+
+@test "jq-run's summary counts the jobs of every slot, also with --max-jobs" {
+	make_files "$D/in" 9
+	start_server_unix "$D"/in/*.dat
+	run -0 timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 3 --max-jobs 5 "$SERVER" -- cat
+	assert_line --regexp '^jq-run: 5 jobs run: 5 done, 0 failed, in [0-9]+\.[0-9] s$'
+	run -0 timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 4 "$SERVER" -- cat
+	assert_line --regexp '^jq-run: 4 jobs run: 4 done, 0 failed, in [0-9]+\.[0-9] s$'
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run cat "$SERVER_LOG"
+	assert_line --regexp '^jq-serve: 9 jobs: 9 done, 0 failed, in [0-9]+\.[0-9] s$'
+}
+
+@test "jq-stat shows the rate and the ETA once a result came, in text and in --json" {
+	make_files "$D/in" 4
+	start_server_unix "$D"/in/*.dat
+	run -0 jq-stat "$SERVER"
+	assert_line --regexp '^progress +0/4 \(0%\), 0 running, 0 failed$'
+	assert_line --regexp '^elapsed +[0-9]+\.[0-9] s$'
+	jq-stat --json "$SERVER" >"$D/stat.json"
+	json_check "$D/stat.json" 'j["progress"]["rate"] is None' 'j["progress"]["eta_s"] is None' \
+		'j["progress"]["resumed"] == 0' 'isinstance(j["progress"]["elapsed_ms"], int)' \
+		'j["jobs"] == {"total": 4, "waiting": 4, "running": 0, "done": 0, "failed": 0}'
+	run -0 jq-take -o "$D/job" "$SERVER"
+	sleep 0.1
+	run -0 jq-put "$SERVER" 1 "$D/job"
+	run -0 jq-stat "$SERVER"
+	assert_line --regexp '^progress +1/4 \(25%\), 0 running, 0 failed, [0-9.]+ jobs/s, ETA ([0-9]+[dhm])?[0-9]+[hms]$'
+	jq-stat --json "$SERVER" >"$D/stat.json"
+	json_check "$D/stat.json" 'j["progress"]["rate"] > 0' \
+		'isinstance(j["progress"]["eta_s"], int) and j["progress"]["eta_s"] >= 0' \
+		'j["progress"]["elapsed_ms"] >= 100' 'j["progress"]["resumed"] == 0' \
+		'list(j) == ["server", "version", "protocol", "jobs", "progress", "workers", "failed"]'
+	stop_server
+}
+
+@test "jq-stat --watch refreshes until the run ends, then exits 0 by itself" {
+	slow_mixed 6
+	start_server_unix "$D"/in/*.txt
+	jq_bg sh -c 'exec jq-stat --watch 0.2 "$1" >"$2"' sh "$SERVER" "$D/watch"
+	local watch=$!
+	run -1 run_mixed
+	wait_pid "$watch" 30
+	assert_equal "$status" 0
+	run cat "$D/watch"
+	# one block per interval on a non-terminal, the last one at the end of the run
+	assert [ "$(grep -c '^server ' "$D/watch")" -ge 2 ]
+	assert_regex "$(grep '^progress ' "$D/watch" | tail -n 1)" \
+		'^progress +6/6 \(100%\), 0 running, 2 failed, [0-9.]+ jobs/s, finished$'
+	refute_output --partial $'\e'
+	wait_server_exit 60
+	# --json --watch: a JSON object per line, the last one finished
+	start_server_unix --linger 30s "$D"/in/*.txt
+	run -0 timeout 30 jq-stat --json --watch "$SERVER"
+	assert_equal "${#lines[@]}" 1
+	printf '%s\n' "$output" >"$D/stat.json"
+	json_check "$D/stat.json" 'j["jobs"]["done"] + j["jobs"]["failed"] == j["jobs"]["total"]'
+	stop_server
+}
+
+@test "jq-stat --watch takes an interval, or the SERVER after it; a bad interval is a usage error" {
+	run -2 jq-stat --watch 50ms unix:/nonexistent/sock
+	assert_output --partial '--watch'
+	run -2 jq-stat --watch=2 unix:/nonexistent/a unix:/nonexistent/b
+	run -6 jq-stat --watch unix:/nonexistent/sock
+	run -6 jq-stat --watch 2 unix:/nonexistent/sock
+}
+
+@test "on a pseudo-terminal jq-stat --watch redraws in place" {
+	local cmd
+	make_files "$D/in" 2
+	start_server_unix "$D"/in/*.dat
+	cmd=$(printf '%q ' jq-stat --watch 0.2 "$SERVER")
+	timeout -k 5 60 script -qefc "$cmd" "$D/tty" </dev/null >/dev/null 2>&1 3>&- &
+	local pid=$!
+	JQ_PIDS+=("$pid")
+	sleep 0.5
+	run -0 timeout -k 5 60 jq-run --tmpdir "$TMPD" "$SERVER" -- cat
+	wait_pid "$pid" 30
+	assert_equal "$status" 0
+	run cat -v "$D/tty"
+	assert_output --partial '^[[H^[[2J'
+	assert_output --regexp 'progress +2/2 \(100%\), 0 running, 0 failed, [0-9.]+ jobs/s, finished'
+	wait_server_exit 60
+}
