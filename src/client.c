@@ -515,7 +515,7 @@ client_take(struct client *c, const char *extra, struct client_job *job,
 int
 client_take_reply(struct client *c, struct client_job *job, char **cause)
 {
-	char		*line, *p, *id, *name;
+	char		*line, *p, *id, *name, *result = NULL;
 	const char	*v;
 	size_t		 vlen;
 	ssize_t		 n;
@@ -565,14 +565,27 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 	}
 	memcpy(job->token, v, PROTO_TOKEN_LEN);
 	job->token[PROTO_TOKEN_LEN] = '\0';
+	/* result=: a plain file name, or ignored (read before proto_word
+	 * cuts the line into words) */
+	if ((v = proto_word_kv(line, KEY_RESULT, &vlen)) != NULL && vlen > 0) {
+		result = xstrndup(v, vlen);
+		if ((n = proto_decode(result)) <= 0 ||
+		    memchr(result, '/', (size_t)n) != NULL ||
+		    memchr(result, '\0', (size_t)n) != NULL) {
+			free(result);
+			result = NULL;
+		}
+	}
 	id = proto_word(&p);
 	name = proto_word(&p);
 	if (id == NULL || name == NULL || (n = proto_decode(name)) <= 0 ||
 	    proto_token_parse(job->token, &tok) != 0) {
 		*cause = xprintf("malformed JOB line from %s", c->server);
 		c->status = JQ_EXIT_PROTOCOL;
+		free(result);
 		return -1;
 	}
+	job->result = result;
 	job->id = xstrdup(id);
 	job->name = xmalloc((size_t)n + 1);
 	memcpy(job->name, name, (size_t)n + 1);
@@ -617,6 +630,7 @@ client_job_free(struct client_job *job)
 {
 	free(job->id);
 	free(job->name);
+	free(job->result);
 	memset(job, 0, sizeof *job);
 }
 

@@ -394,7 +394,8 @@ conn_free_all(void)
 static int
 conn_send_job(struct conn *c, struct job *j)
 {
-	char		*enc, *msg, token[PROTO_TOKEN_LEN + 1];
+	char		*enc, *msg, *res = NULL, token[PROTO_TOKEN_LEN + 1];
+	const char	*base;
 	int		 fd;
 
 	if ((fd = input_open(j, &msg)) < 0) {
@@ -404,11 +405,20 @@ conn_send_job(struct conn *c, struct job *j)
 	}
 	enc = proto_encode_dup(j->path, strlen(j->path));
 	jobs_token(j, token);
+	/* with -r, the result's name, so that jq-run's <out> can carry its
+	 * extension (-r '{stem}.mp3': out.mp3) */
+	if (server.cfg.result_named) {
+		base = strrchr(j->result, '/') ? strrchr(j->result, '/') + 1 :
+		    j->result;
+		res = proto_encode_dup(base, strlen(base));
+	}
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
-	    KEY_LEASE "=%llu " KEY_TOKEN "=%s", (unsigned long long)j->id, enc,
-	    (unsigned long long)j->in_size, j->attempt,
-	    (unsigned long long)(j->lease_ms + 999) / 1000, token);
+	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s", (unsigned long long)j->id,
+	    enc, (unsigned long long)j->in_size, j->attempt,
+	    (unsigned long long)(j->lease_ms + 999) / 1000, token,
+	    res ? " " KEY_RESULT "=" : "", res ? res : "");
 	free(enc);
+	free(res);
 	c->send_fd = fd;
 	c->send_size = j->in_size;
 	c->send_job = j;

@@ -224,6 +224,7 @@ serve_check_options(const struct serve_args *a)
 		usage_error(cli_prog, "--output-dir %s: not a directory",
 		    a->outdir);
 	if (a->tmpl != NULL) {
+		server.cfg.result_named = 1;
 		if ((probe = serve_result_name(a->tmpl, "a.b", &cause)) == NULL)
 			usage_error(cli_prog, "%s", cause);
 		free(probe);

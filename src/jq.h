@@ -146,6 +146,7 @@ struct client_job {
 	uint64_t	 size;		/* announced size, UINT64_MAX if unknown */
 	unsigned	 attempt;
 	unsigned	 lease;		/* seconds; 0 if the server gave none */
+	char		*result;	/* result file name the server names, or NULL */
 };
 struct client_rx {			/* state of a payload being received */
 	uint64_t	 left;		/* bytes left in the current DATA chunk */
@@ -383,6 +384,7 @@ struct server_config {
 	int		 unix_token;	/* UNIX sockets use the token, not the uid */
 	uint64_t	 stall_ms;	/* a half request may pause this long */
 	uint64_t	 idle_ms;	/* a connection holding nothing may idle */
+	int		 result_named;	/* -r given: JOB tells result= */
 };
 struct event_base;
 struct server {

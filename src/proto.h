@@ -135,6 +135,7 @@ enum proto_cmd {
 #define KEY_NAME	"name"		/* HELLO */
 #define KEY_NONCE	"nonce"		/* greeting */
 #define KEY_SIGNAL	"signal"	/* FAIL */
+#define KEY_RESULT	"result"	/* JOB: the result's file name, when -r named it */
 #define KEY_SIZE	"size"		/* PUT; JOB */
 #define KEY_TIMEOUT	"timeout"	/* FAIL */
 #define KEY_TOKEN	"token"		/* JOB; PUT, FAIL, RELEASE, TOUCH */

@@ -91,7 +91,7 @@ run_job_prepare(struct run_job *j)
 {
 	const struct run_config	*cfg = j->link->cfg;
 	int			 uses = template_uses(cfg->tpl);
-	const char		*ext = template_out_ext(cfg->tpl);
+	const char		*ext = template_out_ext(cfg->tpl), *dot;
 	char			*base, *stem, *sub;
 	enum run_verdict	 v = RUN_FATAL;
 
@@ -104,6 +104,15 @@ run_job_prepare(struct run_job *j)
 	}
 	base = template_basename(j->cj->name);
 	stem = template_stem(base);
+	/* plain <out> keeps an extension a format-guessing command can use:
+	 * the result name's when the server named it (-r '{stem}.mp3'), else
+	 * the input's own */
+	if (ext == NULL) {
+		dot = template_stem_end(j->cj->result ? j->cj->result : base);
+		if (*dot == '.' && dot[1] != '\0' &&
+		    strlen(dot + 1) <= TEMPLATE_EXT_MAX)
+			ext = dot + 1;
+	}
 	if (uses & TEMPLATE_USES_IN) {
 		if ((sub = run_job_subdir(j, "in")) == NULL)
 			goto out;

@@ -582,7 +582,7 @@ own group"
 	jr --keep-tmp "$SERVER" -- cp '<in>' '<out>'
 	assert_success
 	[[ $stderr =~ kept\ ($TMPD/jq-run\.[^[:space:]]*) ]]
-	[[ -f ${BASH_REMATCH[1]}/in/k.txt && -f ${BASH_REMATCH[1]}/out/k ]]
+	[[ -f ${BASH_REMATCH[1]}/in/k.txt && -f ${BASH_REMATCH[1]}/out/k.txt ]]
 }
 
 @test "jq-run: usage errors exit 2, an unreachable server 6" {
@@ -664,6 +664,38 @@ install_audio_tools() {
 	for i in 1 2 3 4 5 6; do
 		run file -b "$D/in/tone $i.mp3"
 		assert_output --partial "MPEG ADTS, layer III"
+	done
+	assert_tmp_empty
+}
+
+@test "the design's line: jq-serve *.wav and jq-run -- ffmpeg -i '<in>' '<out>' (WAV in, WAV out; MP3 with -r)" {
+	# share/setup check installs ffmpeg; no skip: this is the line the README opens with
+	command -v ffmpeg sox
+	local i
+	for i in 1 2 3; do
+		sox -n -r 8000 -c 1 "$D/in/t$i.wav" synth 0.3 sine $((300 * i))
+	done
+	# <out> takes the input's extension: ffmpeg can tell the format
+	serve "$D"/in/*.wav
+	jr -j 2 "$SERVER" -- ffmpeg -loglevel error -i '<in>' '<out>'
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	for i in 1 2 3; do
+		run file -b "$D/in/t$i.wav.result"
+		assert_output --partial "WAVE audio"
+	done
+	# with -r '{stem}.mp3' the server names the result, and <out> ends in .mp3
+	serve -r '{stem}.mp3' "$D"/in/*.wav
+	# the unquoted {} spelling, as typed over ssh
+	# shellcheck disable=SC1083
+	jr -j 2 "$SERVER" -- ffmpeg -loglevel error -i {in} {out}
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	for i in 1 2 3; do
+		run file -b "$D/in/t$i.mp3"
+		assert_output --partial "layer III"
 	done
 	assert_tmp_empty
 }
