@@ -129,8 +129,9 @@ EOF
 		'j["progress"]["resumed"] == 0' 'isinstance(j["progress"]["elapsed_ms"], int)' \
 		'j["jobs"] == {"total": 4, "waiting": 4, "running": 0, "done": 0, "failed": 0}'
 	run -0 jq-take -o "$D/job" "$SERVER"
+	assert_handle 1
 	sleep 0.1
-	run -0 jq-put "$SERVER" 1 "$D/job"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/job"
 	run -0 jq-stat "$SERVER"
 	assert_line --regexp '^progress +1/4 \(25%\), 0 running, 0 failed, [0-9.]+ jobs/s, ETA ([0-9]+[dhm])?[0-9]+[hms]$'
 	jq-stat --json "$SERVER" >"$D/stat.json"
