@@ -375,7 +375,8 @@ server_run(char **cause)
 		free(names);
 		return JQ_EXIT_IO;
 	}
-	log_info("%zu jobs, listening on %s", server.queue.njobs, names);
+	log_info("%zu job%s, listening on %s", server.queue.njobs,
+	    server.queue.njobs == 1 ? "" : "s", names);
 	free(names);
 	status_start(server.base, &server.queue);
 	server_wake();		/* an empty job list finishes at once */

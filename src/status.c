@@ -159,5 +159,10 @@ status_end(void)
 	    (unsigned long long)p.total, p.total == 1 ? "" : "s",
 	    (unsigned long long)p.done,
 	    (unsigned long long)p.failed, rest, wall, resumed);
+	/* a rerun of a failed list ends at once: say how to go on */
+	if (p.failed > 0 && left == 0)
+		log_notice("%s--retry-failed runs the failed jobs again; --fresh "
+		    "forgets the earlier runs and starts over", p.resumed > 0 ?
+		    "resumed from the journal of an earlier run; " : "");
 	status_queue = NULL;
 }

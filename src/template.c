@@ -168,6 +168,9 @@ template_near_miss(const char *w, size_t len)
 		;
 	if (head >= 3 && memcmp(low, "out", 3) == 0)
 		return 1;		/* <outt>, <output>, <outfile.mp3> */
+	if ((head >= 5 && memcmp(low, "input", 5) == 0) ||
+	    (head >= 6 && memcmp(low, "infile", 6) == 0))
+		return 1;		/* <input>, <infile.wav> */
 	for (k = 0; k < sizeof template_names / sizeof *template_names; k++) {
 		const char *name = template_names[k];
 

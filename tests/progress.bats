@@ -103,6 +103,8 @@ EOF
 	wait_server_exit 60
 	run cat "$SERVER_LOG"
 	assert_line --regexp '^jq-serve: 3 jobs: 2 done, 1 failed, in [0-9]+\.[0-9] s \(2 of them finished in an earlier run\)$'
+	# a run that ends with failures says what it resumed and how to go on
+	assert_line 'jq-serve: resumed from the journal of an earlier run; --retry-failed runs the failed jobs again; --fresh forgets the earlier runs and starts over'
 }
 
 @test "jq-run's summary counts the jobs of every slot, also with --max-jobs" {

@@ -390,6 +390,9 @@ main(void)
 	check("x|<outx>", NULL, 0, NULL);
 	check("x|<output>", NULL, 0, NULL);
 	check("x|<outfile.mp3>", NULL, 0, NULL);
+	check("x|<input>", NULL, 0, NULL);
+	check("x|{infile.wav}", NULL, 0, NULL);
+	check("x|<index>|<info>", "x|<index>|<info>", 0, NULL);
 	check("x|--file=<ids>", NULL, 0, NULL);
 	check("x|", "x|", 0, NULL);
 	check("x|-", "x|-", 0, NULL);
