@@ -5,6 +5,11 @@
  * Input is read into a fixed buffer; lines and payload bytes are handed out
  * from it without copying.  Output is buffered and flushed before every read
  * (and when full), so pipelined requests leave in as few writes as possible.
+ *
+ * Size: about 850 lines, past the 800 we aim for, since issue 9 added the
+ * server's proof (client_hello and its checks) and the job handles.  The
+ * handshake is the next piece to move out, once the line reader it uses
+ * is a module of its own below both (else the two would call each other).
  */
 #include <sys/socket.h>
 
