@@ -28,19 +28,6 @@ run_mixed() {
 		sh -c 'sleep 0.3; case "$1" in *bad-*) exit 3 ;; esac; cat "$2"' sh '<name>' '<in>'
 }
 
-# json_check FILE EXPR...: FILE is valid JSON, and each python EXPR about it (as j) is true
-json_check() {
-	local f=$1
-	shift
-	python3 - "$f" "$@" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1], encoding="utf-8"))
-for expr in sys.argv[2:]:
-    if not eval(expr):
-        sys.exit("false: %s\ndocument: %s" % (expr, json.dumps(j, indent=1)))
-EOF
-}
-
 @test "on a terminal, jq-serve keeps a status line with the total, the rate and an ETA" {
 	local cmd i
 	slow_mixed 12
@@ -96,7 +83,7 @@ EOF
 	start_server_unix --retry-failed "$D"/in/*.txt
 	run -0 jq-stat --json "$SERVER"
 	printf '%s\n' "$output" >"$D/stat.json"
-	json_check "$D/stat.json" 'j["progress"]["resumed"] == 2' 'j["progress"]["rate"] is None' \
+	json_file_check "$D/stat.json" 'j["progress"]["resumed"] == 2' 'j["progress"]["rate"] is None' \
 		'j["progress"]["eta_s"] is None'
 	run -1 run_mixed
 	assert_line --regexp '^jq-run: 1 job run: 0 done, 1 failed, in [0-9]+\.[0-9] s$'
@@ -127,7 +114,7 @@ EOF
 	assert_line --regexp '^progress +0/4 \(0%\), 0 running, 0 failed$'
 	assert_line --regexp '^elapsed +[0-9]+\.[0-9] s$'
 	jq-stat --json "$SERVER" >"$D/stat.json"
-	json_check "$D/stat.json" 'j["progress"]["rate"] is None' 'j["progress"]["eta_s"] is None' \
+	json_file_check "$D/stat.json" 'j["progress"]["rate"] is None' 'j["progress"]["eta_s"] is None' \
 		'j["progress"]["resumed"] == 0' 'isinstance(j["progress"]["elapsed_ms"], int)' \
 		'j["jobs"] == {"total": 4, "waiting": 4, "running": 0, "done": 0, "failed": 0}'
 	run -0 jq-take -o "$D/job" "$SERVER"
@@ -137,7 +124,7 @@ EOF
 	run -0 jq-stat "$SERVER"
 	assert_line --regexp '^progress +1/4 \(25%\), 0 running, 0 failed, [0-9.]+ jobs/s, ETA ([0-9]+[dhm])?[0-9]+[hms]$'
 	jq-stat --json "$SERVER" >"$D/stat.json"
-	json_check "$D/stat.json" 'j["progress"]["rate"] > 0' \
+	json_file_check "$D/stat.json" 'j["progress"]["rate"] > 0' \
 		'isinstance(j["progress"]["eta_s"], int) and j["progress"]["eta_s"] >= 0' \
 		'j["progress"]["elapsed_ms"] >= 100' 'j["progress"]["resumed"] == 0' \
 		'list(j) == ["server", "version", "protocol", "jobs", "progress", "workers", "failed"]'
@@ -164,7 +151,7 @@ EOF
 	run -0 timeout 30 jq-stat --json --watch "$SERVER"
 	assert_equal "${#lines[@]}" 1
 	printf '%s\n' "$output" >"$D/stat.json"
-	json_check "$D/stat.json" 'j["jobs"]["done"] + j["jobs"]["failed"] == j["jobs"]["total"]'
+	json_file_check "$D/stat.json" 'j["jobs"]["done"] + j["jobs"]["failed"] == j["jobs"]["total"]'
 	stop_server
 }
 

@@ -14,14 +14,7 @@ setup() {
 # fails naming the first false EXPR
 json_check() {
 	jq-stat --json "$SERVER" >"$D/stat.json"
-	python3 -m json.tool "$D/stat.json" >/dev/null
-	python3 - "$D/stat.json" "$@" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1], encoding="utf-8"))
-for expr in sys.argv[2:]:
-    if not eval(expr):
-        sys.exit("false: %s\ndocument: %s" % (expr, json.dumps(j, indent=1)))
-EOF
+	json_file_check "$D/stat.json" "$@"
 }
 
 # hello_conn NAME: open a TCP connection to $SERVER in fd $conn, read the

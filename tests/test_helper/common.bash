@@ -34,6 +34,8 @@
 #   wait_for_file FILE [SECONDS]   wait until FILE exists and is not empty
 #   serve_refused STATUS ARG...   jq-serve ARG... must exit STATUS at start, saying why with
 #                          its name first, and never listen (no address file)
+#   json_file_check FILE EXPR...  FILE is valid JSON and each python EXPR about it (as j) is
+#                          true; fails naming the first false one
 #   free_tcp_port          print a TCP port of 127.0.0.1 that nothing listens on now (a caller
 #                          that binds it later must still retry if it was taken meanwhile)
 #   make_files DIR N [EXT] N files DIR/file0001.EXT ... (default EXT dat), each with distinct content
@@ -276,6 +278,19 @@ serve_refused() {
 	fi
 	assert_file_not_exist "$D/addr"
 	[[ $stderr == jq-serve:* ]]
+}
+
+# json_file_check: see the top of this file
+json_file_check() {
+	local f=$1
+	shift
+	python3 - "$f" "$@" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1], encoding="utf-8"))
+for expr in sys.argv[2:]:
+    if not eval(expr):
+        sys.exit("false: %s\ndocument: %s" % (expr, json.dumps(j, indent=1)))
+EOF
 }
 
 free_tcp_port() {
