@@ -181,18 +181,24 @@ run_exit_status(const struct run_slots *sl)
 static void
 run_summary(const struct run_slots *sl, uint64_t start_ms)
 {
-	uint64_t	 done = 0, failed = 0;
+	uint64_t	 done = 0, failed = 0, refused = 0, n;
 	unsigned	 i;
-	char		 wall[32];
+	char		 wall[32], extra[96] = "";
 
 	for (i = 0; i < sl->n; i++) {
 		done += sl->tallies[i].done;
 		failed += sl->tallies[i].failed;
+		refused += sl->tallies[i].refused;
 	}
+	n = done + failed + refused;
+	if (refused > 0)
+		snprintf(extra, sizeof extra, ", %llu result%s not kept (the "
+		    "server had one already)", (unsigned long long)refused,
+		    refused == 1 ? "" : "s");
 	progress_wall(util_now_ms() - start_ms, wall, sizeof wall);
-	log_notice("%llu job%s run: %llu done, %llu failed, in %s",
-	    (unsigned long long)(done + failed), done + failed == 1 ? "" : "s",
-	    (unsigned long long)done, (unsigned long long)failed, wall);
+	log_notice("%llu job%s run: %llu done, %llu failed%s, in %s",
+	    (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)done,
+	    (unsigned long long)failed, extra, wall);
 }
 
 /*

@@ -169,6 +169,7 @@ struct run_owed {			/* a reply owed, in request order */
 struct run_tally {
 	uint64_t		 done;		/* results delivered */
 	uint64_t		 failed;	/* jobs whose command failed */
+	uint64_t		 refused;	/* results the server did not keep */
 };
 struct run_slot {
 	struct run_link		 link;		/* lent to the running job */

@@ -246,6 +246,11 @@ run_conn_reply(struct run_slot *s)
 		}
 		log_warnx("%s: job %s: %s not accepted: %s", o->label, o->id,
 		    what, cause);
+		/* counted as done when sent: the summary must not claim it */
+		if (o->kind == OWED_RESULT && s->tally->done > 0) {
+			s->tally->done--;
+			s->tally->refused++;
+		}
 		if (client_status(c) != JQ_EXIT_REFUSED)
 			s->failed = 1;
 		free(cause);

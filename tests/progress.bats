@@ -180,3 +180,25 @@ run_mixed() {
 	assert_output --regexp 'progress +2/2 \(100%\), 0 running, 0 failed, [0-9.]+ jobs/s, finished'
 	wait_server_exit 60
 }
+
+@test "jq-run's summary does not count as done a result the server had already" {
+	printf 'data\n' >"$D/in/a"
+	start_server_unix --lease 1s "$D/in/a"
+	# a first worker takes the job and lets its lease run out
+	run -0 jq-take -o "$D/first" "$SERVER"
+	assert_handle 1
+	sleep 1.5
+	# jq-run takes it again and waits; meanwhile the first worker's late result is stored
+	# shellcheck disable=SC2016
+	jq-run --tmpdir "$TMPD" "$SERVER" -- sh -c 'echo x >"$M/started"; while [ ! -e "$M/go" ]; do sleep 0.05; done; cat' \
+		>"$D/run.out" 2>"$D/run.err" 3>&- &
+	local jr=$!
+	JQ_PIDS+=("$jr")
+	wait_for_file "$M/started"
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/first"
+	touch "$M/go"
+	wait_pid "$jr" 60
+	assert_equal "$status" 0
+	run cat "$D/run.err"
+	assert_line --regexp '^jq-run: 1 job run: 0 done, 0 failed, 1 result not kept \(the server had one already\), in [0-9]+\.[0-9] s$'
+}
