@@ -585,7 +585,7 @@ conn_commit(struct conn *c)
 	commit_submit(cm);
 }
 
-/* A verified FAIL: record it and answer. */
+/* A verified FAIL: record it and answer, with the jobs done so far. */
 static void
 conn_failed(struct conn *c)
 {
@@ -598,7 +598,8 @@ conn_failed(struct conn *c)
 	msg = payload_message(p, &len);
 	c->sess.nfailed++;
 	jobs_fail_reported(j, status, msg, len, cmd_who(&c->sess));
-	conn_reply(c, REPLY_OK " %llu", (unsigned long long)j->id);
+	conn_reply(c, REPLY_OK " %llu " KEY_DONE "=%zu",
+	    (unsigned long long)j->id, server.queue.count[JOB_DONE]);
 }
 
 /*

@@ -101,7 +101,7 @@ enum proto_cmd {
  * data.  The server writes them, client.c, slotconn.c and jq-stat read them.
  */
 #define REPLY_GREETING	"JQ"	/* JQ <version> jq-serve/<sw> auth=<mode> [nonce=<sn>] */
-#define REPLY_OK	"OK"	/* OK <id>, OK <version> [auth=], OK <id> lease=, OK bye */
+#define REPLY_OK	"OK"	/* OK <id>, OK <version> [auth=], OK <id> lease=|done=, OK bye */
 #define REPLY_ERR	"ERR"	/* ERR <code> <text>, code one of ERR_* */
 #define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease= token=, then a payload */
 #define REPLY_NOJOB	"NOJOB"	/* NOJOB <reason>, reason one of NOJOB_* */
@@ -128,6 +128,7 @@ enum proto_cmd {
 /* Keys of key=value words in requests and replies. */
 #define KEY_ATTEMPT	"attempt"	/* JOB */
 #define KEY_AUTH	"auth"		/* greeting (mode), HELLO and its OK (proof) */
+#define KEY_DONE	"done"		/* FAIL's OK: jobs done on the server */
 #define KEY_EXIT	"exit"		/* FAIL */
 #define KEY_HOLD	"hold"		/* TAKE: HOLD_CONN or HOLD_LEASE */
 #define KEY_LEASE	"lease"		/* TAKE, TOUCH; JOB and TOUCH's OK */

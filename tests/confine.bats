@@ -352,14 +352,14 @@ no_control() {
 	msg=$'line one\n\tline two\r'"${esc}]0;title"$'\a'"${esc}[2J the end"
 	sendl "FAIL 1 token=$token exit=3"
 	payload "$msg" >&"$conn"
-	expect 'OK 1'
+	expect 'OK 1 done=0'
 	sendl 'TAKE wait=0'
 	expect 'JOB 2 *'
 	job_token
 	recv_payload
 	sendl "FAIL 2 token=$token"
 	payload "$msg" >&"$conn"
-	expect 'OK 2'
+	expect 'OK 2 done=0'
 	run --separate-stderr jq-stat "$SERVER"
 	assert_success
 	printf '%s\n' "$output" >"$D/w/stat.txt"

@@ -508,7 +508,7 @@ fixture() {
 	send "$bytes" && expect_tok 'OK 1' || fail "fixture: $why"
 	fixture_take 2
 	expand 'FAIL 2 {tok:2} exit=3\n{pay:it broke}'
-	send "$bytes" && expect_tok 'OK 2' || fail "fixture: $why"
+	send "$bytes" && expect_tok 'OK 2 done=1' || fail "fixture: $why"
 	fixture_take 3
 	conn_close
 	fixture_check

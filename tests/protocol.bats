@@ -390,7 +390,7 @@ two_jobs() {
 	take_token
 	sendl "FAIL 1 token=$token exit=3"
 	payload 'it broke' >&"$conn"
-	expect 'OK 1'
+	expect 'OK 1 done=0'
 	sendl 'STAT'
 	expect 'STAT *'
 	[[ " $line " == *' failed=1 '* && " $line " == *' failed_listed=1 '* ]]
@@ -402,12 +402,42 @@ two_jobs() {
 	[[ ${failed[0]} == 'FAILED 1 '*' status=exit:3 msg=it%20broke'* ]]
 }
 
+@test "FAIL's OK tells done=, the jobs done on the server, whether the job runs again or not" {
+	printf 'aaa\n' >"$D/a"
+	printf 'bbb\n' >"$D/b"
+	printf 'ccc\n' >"$D/c"
+	start_server --retries 1 "$D/a" "$D/b" "$D/c"
+	hello
+	take_token
+	sendl "FAIL 1 token=$token exit=3"
+	payload 'first try' >&"$conn"
+	expect 'OK 1 done=0'
+	take_token
+	assert_equal "$job" 2
+	sendl "PUT 2 token=$token"
+	payload 'two' >&"$conn"
+	expect 'OK 2'
+	take_token
+	assert_equal "$job" 3
+	sendl "PUT 3 token=$token"
+	payload 'three' >&"$conn"
+	expect 'OK 3'
+	# job 1 once more (by the same worker: nothing else waits), failed for good now
+	take_token
+	assert_equal "$job" 1
+	sendl "FAIL 1 token=$token exit=3"
+	payload 'second try' >&"$conn"
+	expect 'OK 1 done=2'
+	wait_server_exit
+	assert_equal "$status" 1
+}
+
 @test "a RETRY sent with the last result cannot revive a run that has just ended" {
 	two_jobs --retries 0
 	take_token
 	sendl "FAIL 1 token=$token exit=3"
 	payload 'it broke' >&"$conn"
-	expect 'OK 1'
+	expect 'OK 1 done=0'
 	take_token
 	# the last PUT and a RETRY of the failed job arrive in one write: the
 	# run ended with the PUT, so the RETRY is refused, not obeyed
