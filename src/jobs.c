@@ -12,7 +12,9 @@
  *
  *   jobs_done           its result is stored and journaled: DONE, final
  *   jobs_fail_reported  a FAIL: the job waits again, at the end of the
- *                       queue, while --retries allows; then FAILED, final
+ *                       queue, while --retries allows, to be given to
+ *                       another node than its taker's first (queue.c);
+ *                       then FAILED, final
  *   jobs_fail_found     the server cannot read the job's file: FAILED, final
  *   jobs_release        handed back by RELEASE: it waits again, at the
  *                       front of the queue
@@ -358,7 +360,7 @@ jobs_take(const char *match, struct session *s, int hold_conn,
 {
 	struct job	*j;
 
-	if ((j = queue_take(jobs_queue, match)) == NULL)
+	if ((j = queue_take(jobs_queue, match, s->name)) == NULL)
 		return NULL;
 	j->holder = s;
 	j->hold_conn = hold_conn;
@@ -552,7 +554,7 @@ jobs_fail_reported(struct job *j, char *status, char *msg, size_t len,
 		log_info("job %llu %s failed (%s) on attempt %u, reported by "
 		    "%s; it runs again", (unsigned long long)j->id, j->path,
 		    j->fail_status, j->attempt, who);
-		queue_requeue(jobs_queue, j);
+		queue_fail_again(jobs_queue, j);
 	} else {
 		queue_finish(jobs_queue, j, JOB_FAILED);
 		log_info("job %llu %s failed (%s) on attempt %u, reported by %s",

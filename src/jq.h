@@ -281,6 +281,8 @@ struct job {
 	uint64_t		 start_ms;	/* monotonic, last take */
 	uint64_t		 start_wall_ms;	/* epoch, last take (--joblog) */
 	char			*worker;	/* who took it last (--joblog) */
+	char			*taken_node;	/* node of its last taker, or NULL */
+	char			*failed_node;	/* node that failed it last, or NULL */
 	char			*fail_status;	/* "exit:1", "signal:9", ... */
 	char			*fail_msg;	/* tail of the message, NUL-terminated */
 	size_t			 fail_len;
@@ -298,9 +300,11 @@ void	 queue_free(struct queue *);
 struct job *queue_add(struct queue *, char *, char *);
 void	 queue_ready(struct queue *);
 struct job *queue_find(struct queue *, const char *);
-struct job *queue_take(struct queue *, const char *);
+size_t	 queue_node_len(const char *);
+struct job *queue_take(struct queue *, const char *, const char *);
 void	 queue_release(struct queue *, struct job *);
 void	 queue_requeue(struct queue *, struct job *);
+void	 queue_fail_again(struct queue *, struct job *);
 void	 queue_recover(struct queue *, struct job *, enum job_state);
 void	 queue_finish(struct queue *, struct job *, enum job_state);
 int	 queue_can_match(struct queue *, const char *);

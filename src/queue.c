@@ -6,6 +6,15 @@
  * connection), DONE (its result is stored) or FAILED.  DONE and FAILED are
  * final.  Released jobs go to the front of the waiting list, so a job that
  * lost its worker runs next.
+ *
+ * A job that failed and waits to run again is given to another node first.
+ * A node is a worker name less a trailing "/<digits>" (jq-run names its
+ * slots NAME/1 ... NAME/N, and they are one node); a session with no name
+ * is on no node.  The job remembers only the node that took its latest
+ * failed attempt (failed_node); a TAKE from that node passes the job over
+ * while another matching job may be taken, and gets it when none may, so a
+ * lone worker still tries again.  A take from any other session forgets
+ * the node, and so does the job's end.
  */
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -34,6 +43,8 @@ queue_free(struct queue *q)
 		free(q->jobs[i].fail_status);
 		free(q->jobs[i].fail_msg);
 		free(q->jobs[i].worker);
+		free(q->jobs[i].taken_node);
+		free(q->jobs[i].failed_node);
 	}
 	free(q->jobs);
 	queue_init(q);
@@ -104,13 +115,43 @@ queue_set_state(struct queue *q, struct job *j, enum job_state state)
 }
 
 /*
+ * The length of the node part of a worker name: all of it but a trailing
+ * "/<digits>" ("w1/2" and "w1" are node "w1", "w1/x" is node "w1/x").
+ */
+size_t
+queue_node_len(const char *worker)
+{
+	size_t	 n = strlen(worker), i = n;
+
+	while (i > 0 && worker[i - 1] >= '0' && worker[i - 1] <= '9')
+		i--;
+	if (i > 0 && i < n && worker[i - 1] == '/')
+		return i - 1;
+	return n;
+}
+
+/* Whether worker (a HELLO name, or NULL) is on node (or NULL: none). */
+static int
+queue_on_node(const char *worker, const char *node)
+{
+	size_t	 n;
+
+	if (worker == NULL || node == NULL)
+		return 0;
+	n = queue_node_len(worker);
+	return strlen(node) == n && memcmp(worker, node, n) == 0;
+}
+
+/*
  * Take the first waiting job whose name matches and whose not-before time
- * (a backoff after a failed try) has come; NULL if none.
+ * (a backoff after a failed try) has come, for worker (its HELLO name, or
+ * NULL); NULL if none.  A job that worker's node failed last is taken only
+ * when no other job may be.
  */
 struct job *
-queue_take(struct queue *q, const char *match)
+queue_take(struct queue *q, const char *match, const char *worker)
 {
-	struct job	*j;
+	struct job	*j, *own = NULL;
 	uint64_t	 now = 0;
 
 	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
@@ -121,14 +162,25 @@ queue_take(struct queue *q, const char *match)
 				continue;
 			j->not_before_ms = 0;
 		}
-		if (queue_name_matches(j, match))
+		if (!queue_name_matches(j, match))
+			continue;
+		if (!queue_on_node(worker, j->failed_node))
 			break;
+		if (own == NULL)
+			own = j;	/* if nothing else may be taken */
 	}
-	if (j == NULL)
+	if (j == NULL && (j = own) == NULL)
 		return NULL;
 	TAILQ_REMOVE(&q->waiting, j, wait_entry);
 	queue_set_state(q, j, JOB_RUNNING);
 	j->attempt++;
+	if (!queue_on_node(worker, j->failed_node)) {
+		free(j->failed_node);
+		j->failed_node = NULL;
+	}
+	free(j->taken_node);
+	j->taken_node = worker ? xstrndup(worker, queue_node_len(worker)) :
+	    NULL;
 	return j;
 }
 
@@ -152,6 +204,21 @@ queue_requeue(struct queue *q, struct job *j)
 	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
 }
 
+/*
+ * The running job's attempt failed and it runs again: it waits at the end
+ * of the list, to be given to another node than the one that took it first.
+ */
+void
+queue_fail_again(struct queue *q, struct job *j)
+{
+	if (j->state != JOB_RUNNING)
+		return;
+	free(j->failed_node);
+	j->failed_node = j->taken_node;
+	j->taken_node = NULL;
+	queue_requeue(q, j);
+}
+
 /* Set a job's state from the journal at start-up (jobs are not running). */
 void
 queue_recover(struct queue *q, struct job *j, enum job_state state)
@@ -165,13 +232,16 @@ queue_recover(struct queue *q, struct job *j, enum job_state state)
 		TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
 }
 
-/* Make a job DONE or FAILED, from waiting or running. */
+/* Make a job DONE or FAILED, from waiting or running; it forgets its nodes. */
 void
 queue_finish(struct queue *q, struct job *j, enum job_state state)
 {
 	if (j->state == JOB_WAITING)
 		TAILQ_REMOVE(&q->waiting, j, wait_entry);
 	queue_set_state(q, j, state);
+	free(j->taken_node);
+	free(j->failed_node);
+	j->taken_node = j->failed_node = NULL;
 }
 
 /* Whether a job matching the glob may still be taken, now or later. */

@@ -1,7 +1,8 @@
 /*
  * test_queue.c: unit tests for queue.c (the jobs and their states): add,
  * ready, find, take with and without a glob, release, requeue, recover,
- * finish, can_match, all_finished, and the counts that queue_set_state()
+ * finish, can_match, all_finished, the preference of a failed job for
+ * another node, and the counts that queue_set_state()
  * keeps, checked against the jobs themselves after every step of a long
  * pseudo-random walk.  Prints TAP; exits 1 when any test fails.
  */
@@ -189,10 +190,10 @@ test_take(void)
 	struct job	*a, *b, *c, *d;
 
 	queue_with(&q, three);
-	a = queue_take(&q, NULL);
-	b = queue_take(&q, NULL);
-	c = queue_take(&q, NULL);
-	d = queue_take(&q, NULL);
+	a = queue_take(&q, NULL, NULL);
+	b = queue_take(&q, NULL, NULL);
+	c = queue_take(&q, NULL, NULL);
+	d = queue_take(&q, NULL, NULL);
 	OK(a == &q.jobs[0] && b == &q.jobs[1] && c == &q.jobs[2] && d == NULL,
 	    "take without a glob: 1, 2, 3, then NULL (got %llu %llu %llu %llu)",
 	    id_of(a), id_of(b), id_of(c), id_of(d));
@@ -207,25 +208,25 @@ test_take(void)
 	queue_free(&q);
 
 	queue_with(&q, three);
-	a = queue_take(&q, "*.wav");
-	b = queue_take(&q, "*.wav");
-	c = queue_take(&q, "*.wav");
+	a = queue_take(&q, "*.wav", NULL);
+	b = queue_take(&q, "*.wav", NULL);
+	c = queue_take(&q, "*.wav", NULL);
 	OK(a == &q.jobs[0] && b == &q.jobs[1] && c == NULL,
 	    "take \"*.wav\": a.wav, then dir/b.wav ('*' matches '/'), then NULL "
 	    "(got %llu %llu %llu)", id_of(a), id_of(b), id_of(c));
 	OK(q.jobs[2].state == JOB_WAITING && q.jobs[2].attempt == 0 &&
 	    q.count[JOB_WAITING] == 1 && q.count[JOB_RUNNING] == 2 &&
 	    queue_bad(&q) == NULL, "a take that matches nothing changes nothing");
-	OK(queue_take(&q, "c.txt/") == NULL && queue_take(&q, "C.TXT") == NULL &&
-	    queue_take(&q, "c") == NULL && queue_take(&q, "*.tx") == NULL,
+	OK(queue_take(&q, "c.txt/", NULL) == NULL && queue_take(&q, "C.TXT", NULL) == NULL &&
+	    queue_take(&q, "c", NULL) == NULL && queue_take(&q, "*.tx", NULL) == NULL,
 	    "the glob matches the whole name, case-sensitively");
-	c = queue_take(&q, "[a-c].t?t");
+	c = queue_take(&q, "[a-c].t?t", NULL);
 	OK(c == &q.jobs[2], "take \"[a-c].t?t\" finds c.txt (got %llu)", id_of(c));
 	queue_free(&q);
 
 	queue_with(&q, three);
-	a = queue_take(&q, "dir/*");
-	b = queue_take(&q, NULL);
+	a = queue_take(&q, "dir/*", NULL);
+	b = queue_take(&q, NULL, NULL);
 	OK(a == &q.jobs[1] && b == &q.jobs[0],
 	    "a glob may take a job from the middle; the rest keep their order "
 	    "(got %llu then %llu)", id_of(a), id_of(b));
@@ -245,8 +246,8 @@ test_release_requeue(void)
 	struct job	*a, *b, *c;
 
 	queue_with(&q, three);
-	a = queue_take(&q, NULL);
-	b = queue_take(&q, NULL);
+	a = queue_take(&q, NULL, NULL);
+	b = queue_take(&q, NULL, NULL);
 	queue_release(&q, a);
 	OK(a->state == JOB_WAITING && strcmp(queue_order(&q), "1 3") == 0 &&
 	    queue_bad(&q) == NULL,
@@ -255,7 +256,7 @@ test_release_requeue(void)
 	queue_release(&q, b);
 	OK(strcmp(queue_order(&q), "2 1 3") == 0 && queue_bad(&q) == NULL,
 	    "the job released last runs first (order \"%s\")", queue_order(&q));
-	c = queue_take(&q, NULL);
+	c = queue_take(&q, NULL, NULL);
 	OK(c == b && c->attempt == 2, "the next take gets it again, attempt 2 "
 	    "(got job %llu attempt %u)", id_of(c), c ? c->attempt : 0);
 	queue_release(&q, a);
@@ -270,7 +271,7 @@ test_release_requeue(void)
 	queue_free(&q);
 
 	queue_with(&q, three);
-	a = queue_take(&q, NULL);
+	a = queue_take(&q, NULL, NULL);
 	queue_requeue(&q, a);
 	OK(a->state == JOB_WAITING && strcmp(queue_order(&q), "2 3 1") == 0 &&
 	    queue_bad(&q) == NULL,
@@ -280,7 +281,7 @@ test_release_requeue(void)
 	OK(strcmp(queue_order(&q), "2 3 1") == 0 && queue_bad(&q) == NULL,
 	    "requeueing a waiting job changes nothing (order \"%s\"; %s)",
 	    queue_order(&q), queue_bad(&q) ? queue_bad(&q) : "consistent");
-	b = queue_take(&q, NULL);
+	b = queue_take(&q, NULL, NULL);
 	queue_finish(&q, b, JOB_FAILED);
 	OK(b->state == JOB_FAILED && q.count[JOB_FAILED] == 1 &&
 	    strcmp(queue_order(&q), "3 1") == 0 && queue_bad(&q) == NULL,
@@ -307,7 +308,7 @@ test_finish_recover(void)
 	    queue_bad(&q) == NULL,
 	    "finish from waiting takes the job out of the list (order \"%s\")",
 	    queue_order(&q));
-	a = queue_take(&q, NULL);
+	a = queue_take(&q, NULL, NULL);
 	queue_finish(&q, a, JOB_DONE);
 	OK(a == &q.jobs[0] && a->state == JOB_DONE && q.count[JOB_DONE] == 1 &&
 	    q.count[JOB_RUNNING] == 0 && queue_bad(&q) == NULL,
@@ -316,13 +317,13 @@ test_finish_recover(void)
 	OK(queue_can_match(&q, NULL) && queue_can_match(&q, "c*") &&
 	    !queue_can_match(&q, "*.wav"),
 	    "can_match: yes for any job or c*, no for *.wav (both finished)");
-	a = queue_take(&q, NULL);
+	a = queue_take(&q, NULL, NULL);
 	OK(queue_can_match(&q, "c.txt") && !queue_can_match(&q, "a.wav"),
 	    "can_match counts a running job (it may come back), not a done one");
 	queue_finish(&q, a, JOB_DONE);
 	OK(queue_all_finished(&q) && !queue_can_match(&q, NULL) &&
 	    queue_bad(&q) == NULL, "all done or failed: finished, nothing to match");
-	OK(queue_take(&q, NULL) == NULL, "nothing to take once all are finished");
+	OK(queue_take(&q, NULL, NULL) == NULL, "nothing to take once all are finished");
 	queue_free(&q);
 
 	queue_with(&q, three);
@@ -380,13 +381,17 @@ test_walk(void)
 		j = &q.jobs[(x >> 8) % 20];
 		switch (n) {
 		case 0:
-		case 1:
 			op = "take";
-			takes += queue_take(&q, NULL) != NULL;
+			takes += queue_take(&q, NULL, NULL) != NULL;
+			break;
+		case 1:
+			op = "take by a node";
+			takes += queue_take(&q, NULL, (x & 0x10) ? "n1/1" :
+			    "n2") != NULL;
 			break;
 		case 2:
 			op = "take a/*";
-			takes += queue_take(&q, "a/*") != NULL;
+			takes += queue_take(&q, "a/*", NULL) != NULL;
 			break;
 		case 3:
 			op = "release";
@@ -394,7 +399,11 @@ test_walk(void)
 			break;
 		case 4:
 			op = "requeue";
-			if (j->state == JOB_RUNNING || j->state == JOB_FAILED)
+			if (j->state == JOB_RUNNING && (x & 0x20)) {
+				op = "fail_again";
+				queue_fail_again(&q, j);
+			} else if (j->state == JOB_RUNNING ||
+			    j->state == JOB_FAILED)
 				queue_requeue(&q, j);
 			break;
 		case 5:
@@ -448,17 +457,118 @@ test_not_before(void)
 	queue_with(&q, three);
 	q.jobs[0].not_before_ms = util_now_ms() + 3600 * 1000;
 	q.jobs[1].not_before_ms = util_now_ms() - 1;
-	j = queue_take(&q, NULL);
+	j = queue_take(&q, NULL, NULL);
 	OK(id_of(j) == 2 && j->not_before_ms == 0,
 	    "a job in its backoff is passed over; one whose time came is "
 	    "taken (got %llu)", id_of(j));
-	j = queue_take(&q, NULL);
+	j = queue_take(&q, NULL, NULL);
 	OK(id_of(j) == 3, "then the next one (got %llu)", id_of(j));
-	OK(queue_take(&q, NULL) == NULL && q.count[JOB_WAITING] == 1 &&
+	OK(queue_take(&q, NULL, NULL) == NULL && q.count[JOB_WAITING] == 1 &&
 	    queue_can_match(&q, NULL),
 	    "none to take now, but the job in its backoff still waits");
 	q.jobs[0].not_before_ms = util_now_ms();
-	OK(id_of(queue_take(&q, NULL)) == 1, "and is taken once its time came");
+	OK(id_of(queue_take(&q, NULL, NULL)) == 1, "and is taken once its time came");
+	queue_free(&q);
+}
+
+/* queue_node_len: a worker name less a trailing "/<digits>". */
+static void
+test_node_len(void)
+{
+	static const struct {
+		const char	*worker;
+		size_t		 len;
+	} t[] = {
+		{ "w1/1", 2 }, { "w1/12", 2 }, { "w1", 2 }, { "host:42/3", 7 },
+		{ "w1/", 3 }, { "w1/x", 4 }, { "w1/2x", 5 }, { "a/1/2", 3 },
+		{ "12", 2 }, { "/7", 0 }, { "", 0 },
+	};
+	size_t	 i, bad = 0;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		if (queue_node_len(t[i].worker) != t[i].len) {
+			printf("#   \"%s\": %zu, want %zu\n", t[i].worker,
+			    queue_node_len(t[i].worker), t[i].len);
+			bad++;
+		}
+	}
+	OK(bad == 0, "queue_node_len strips one trailing /<digits>, nothing "
+	    "else (%zu wrong)", bad);
+}
+
+/*
+ * A job that failed and runs again goes to another node first: the failing
+ * node's TAKE passes it over while another job may be taken, and gets it
+ * when none may; a take by another node makes the job forget.
+ */
+static void
+test_fail_node(void)
+{
+	struct queue	 q;
+	struct job	*a, *c, *j;
+
+	queue_with(&q, three);
+	a = queue_take(&q, NULL, "w1/1");
+	(void)queue_take(&q, NULL, "w2");
+	c = queue_take(&q, NULL, "w3");
+	OK(a != NULL && strcmp(a->taken_node, "w1") == 0 &&
+	    a->failed_node == NULL, "a take remembers the taker's node, "
+	    "\"w1\" for w1/1");
+	queue_fail_again(&q, a);
+	queue_fail_again(&q, c);
+	OK(strcmp(queue_order(&q), "1 3") == 0 && a->failed_node != NULL &&
+	    strcmp(a->failed_node, "w1") == 0 && a->taken_node == NULL &&
+	    queue_bad(&q) == NULL, "fail_again: the job waits at the end, "
+	    "failed by node w1 (order \"%s\")", queue_order(&q));
+	j = queue_take(&q, NULL, "w1/2");
+	OK(j == c && strcmp(queue_order(&q), "1") == 0 && queue_bad(&q) == NULL,
+	    "w1/2, on the failing node, passes job 1 over for job 3 (got %llu)",
+	    id_of(j));
+	queue_fail_again(&q, c);
+	j = queue_take(&q, "a*", "w2");
+	OK(j == a && a->failed_node == NULL && strcmp(a->taken_node, "w2") == 0,
+	    "a take by another node (w2) clears the failed-by node (got %llu)",
+	    id_of(j));
+	queue_fail_again(&q, a);
+	OK(strcmp(queue_order(&q), "3 1") == 0 && strcmp(a->failed_node,
+	    "w2") == 0 && strcmp(c->failed_node, "w1") == 0,
+	    "job 1 now failed on w2, job 3 on w1 (order \"%s\")",
+	    queue_order(&q));
+	j = queue_take(&q, NULL, "w1");
+	OK(j == a, "only the latest failing node counts: w1 (no slot number) "
+	    "passes job 3 over and gets job 1, which w1 failed before w2 "
+	    "(got %llu)", id_of(j));
+	queue_fail_again(&q, a);
+	j = queue_take(&q, NULL, NULL);
+	OK(j == c && c->failed_node == NULL && c->taken_node == NULL,
+	    "a session with no name never passes a job over, and its take "
+	    "makes the job forget (got %llu)", id_of(j));
+	queue_fail_again(&q, c);
+	OK(strcmp(queue_order(&q), "1 3") == 0 && c->failed_node == NULL,
+	    "a failure on no node is remembered as none (order \"%s\")",
+	    queue_order(&q));
+	queue_finish(&q, a, JOB_FAILED);
+	queue_requeue(&q, a);
+	OK(a->failed_node == NULL && a->taken_node == NULL &&
+	    queue_bad(&q) == NULL, "a job that failed for good forgets its "
+	    "nodes, so RETRY starts afresh");
+	queue_free(&q);
+
+	/* a lone worker: nothing else may be taken, so it retries itself */
+	queue_with(&q, three);
+	a = queue_take(&q, "a*", "w1/1");
+	queue_fail_again(&q, a);
+	queue_finish(&q, &q.jobs[1], JOB_DONE);
+	q.jobs[2].not_before_ms = util_now_ms() + 3600 * 1000;
+	j = queue_take(&q, NULL, "w1/2");
+	OK(j == a && a->attempt == 2 && strcmp(a->failed_node, "w1") == 0 &&
+	    queue_bad(&q) == NULL, "a job in its backoff does not count: "
+	    "w1/2 gets its own node's failed job, attempt 2 (got %llu)",
+	    id_of(j));
+	queue_fail_again(&q, a);
+	j = queue_take(&q, "a*", "w1/3");
+	OK(j == a && a->attempt == 3, "and so does a take whose glob matches "
+	    "nothing else (got %llu)", id_of(j));
 	queue_free(&q);
 }
 
@@ -475,5 +585,7 @@ main(void)
 	test_finish_recover();
 	test_walk();
 	test_not_before();
+	test_node_len();
+	test_fail_node();
 	return t_done();
 }
