@@ -128,6 +128,7 @@ enum proto_cmd {
 /* Keys of key=value words in requests and replies. */
 #define KEY_ATTEMPT	"attempt"	/* JOB */
 #define KEY_AUTH	"auth"		/* greeting (mode), HELLO and its OK (proof) */
+#define KEY_DONE	"done"		/* FAIL's OK: jobs done on the server */
 #define KEY_EXIT	"exit"		/* FAIL */
 #define KEY_HOLD	"hold"		/* TAKE: HOLD_CONN or HOLD_LEASE */
 #define KEY_LEASE	"lease"		/* TAKE, TOUCH; JOB and TOUCH's OK */
