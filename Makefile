@@ -43,7 +43,7 @@ COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
 	status
-RUN = spawn template run slot slotconn runjob relay runsig
+RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)

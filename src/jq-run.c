@@ -32,11 +32,12 @@
 /* argv up to "--", as popt's context sees it: lives as long as the context */
 char	**run_head;	/* global, so its store cannot be optimised away */
 #define RUN_RECONNECT_DEFAULT_MS (60 * 1000)
+#define RUN_HALT_AFTER_DEFAULT 5
 
 enum {
 	OPT_JOBS = 'j', OPT_VERBOSE = 'v',
 	OPT_TIMEOUT = 256, OPT_KEEP_TMP, OPT_MAX_JOBS, OPT_MATCH, OPT_WORKER,
-	OPT_TMPDIR, OPT_RECONNECT
+	OPT_TMPDIR, OPT_RECONNECT, OPT_KEEP, OPT_HALT_AFTER
 };
 
 static struct poptOption run_options[] = {
@@ -54,8 +55,14 @@ static struct poptOption run_options[] = {
 	{ "tmpdir", '\0', POPT_ARG_STRING, NULL, OPT_TMPDIR,
 	  "make job directories in DIR (default $TMPDIR or /tmp)", "DIR" },
 	{ "reconnect", '\0', POPT_ARG_STRING, NULL, OPT_RECONNECT,
-	  "when the server is lost, try to reconnect for DURATION (default "
-	  "60s; 0: exit 6 at once)", "DURATION" },
+	  "wait this long for the server, at start and when it is lost "
+	  "(default 60s; 0: exit 6 at once)", "DURATION" },
+	{ "keep", '\0', POPT_ARG_NONE, NULL, OPT_KEEP,
+	  "stay up: when the server finishes, wait for the next one at the "
+	  "same address; never give up waiting", NULL },
+	{ "halt-after", '\0', POPT_ARG_STRING, NULL, OPT_HALT_AFTER,
+	  "stop when N jobs in a row failed here while other workers succeed "
+	  "(default 5; 0: never)", "N" },
 	{ "keep-tmp", '\0', POPT_ARG_NONE, NULL, OPT_KEEP_TMP,
 	  "keep each job's temporary directory (for debugging)", NULL },
 	{ "verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE,
@@ -70,8 +77,9 @@ static struct poptOption run_options[] = {
 "  <out.EXT> {out.EXT}  the same, ending in .EXT\n"
 "  <name> {name}     the job's name     <id> {id}  the job's id\n"
 "  <<  {{            a literal < or {, so <<in> is the text <in>\n"
-"Exit status: 0 all jobs succeeded, 1 some failed, 2 usage, 6 cannot reach\n"
-"the server (or lost it for longer than --reconnect), 7 protocol error,\n"
+"Exit status: 0 all jobs succeeded, 1 some failed (or --halt-after stopped\n"
+"the worker), 2 usage, or the command cannot be started (its job is handed\n"
+"back), 6 cannot reach the server for --reconnect, 7 protocol error,\n"
 "8 local error, 9 stopped by a signal, 10 authentication failed (token\n"
 "missing or wrong, or a server that does not prove itself)."),
 	POPT_TABLEEND
@@ -81,7 +89,7 @@ static struct poptOption run_options[] = {
 struct run_args {
 	struct run_config	 cfg;
 	char			*jobs, *timeout, *max_jobs, *match;
-	char			*worker, *tmpdir, *reconnect;
+	char			*worker, *tmpdir, *reconnect, *halt_after;
 	char			*server;	/* the SERVER operand, or NULL */
 	char			*dir;		/* tmpdir, absolute */
 };
@@ -140,6 +148,12 @@ run_option(void *arg, int val, char **value)
 	case OPT_RECONNECT:
 		cli_keep(&a->reconnect, value);
 		break;
+	case OPT_KEEP:
+		a->cfg.keep = 1;
+		break;
+	case OPT_HALT_AFTER:
+		cli_keep(&a->halt_after, value);
+		break;
 	case OPT_KEEP_TMP:
 		a->cfg.keep_tmp = 1;
 		break;
@@ -171,6 +185,10 @@ run_check_options(struct run_args *a)
 			usage_error(PROG, "--reconnect: \"%s\" is longer than "
 			    "365d", a->reconnect);
 	}
+	cfg->halt_after = RUN_HALT_AFTER_DEFAULT;
+	if (a->halt_after != NULL)
+		cfg->halt_after = cli_uint("--halt-after", a->halt_after, 0,
+		    UINT_MAX);
 	if (a->max_jobs != NULL)
 		cfg->max_jobs = cli_uint("--max-jobs", a->max_jobs, 1, UINT_MAX);
 	if (a->match != NULL)
@@ -259,6 +277,7 @@ run_args_free(struct run_args *a)
 	free(a->jobs);
 	free(a->timeout);
 	free(a->reconnect);
+	free(a->halt_after);
 	free(a->max_jobs);
 	free(a->match);
 	free(a->worker);

@@ -616,6 +616,9 @@ struct run_config {
 	int		 keep_tmp;
 	int		 verbose;
 	uint64_t	 reconnect_ms;	/* retry a lost server this long; 0: exit 6 */
+	int		 keep;		/* wait for the next server, never give up */
+	unsigned	 halt_after;	/* stop after this many failures in a row
+					 * while others succeed; 0: never */
 };
 int	 run_main(const struct run_config *);
 

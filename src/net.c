@@ -232,6 +232,25 @@ net_listen(const struct net_addr *a, int *fds, size_t *nfds, size_t max,
 	return 0;
 }
 
+/*
+ * Did a TCP connect reach itself?  Connecting again and again to a port of
+ * the ephemeral range where nothing listens (a worker waiting for its
+ * server) can be given that very port as its own and meet itself: a
+ * "simultaneous open", which the kernel allows.  Then it also holds the
+ * port the server wants.
+ */
+static int
+net_self_connected(int fd)
+{
+	struct sockaddr_storage	 me, peer;
+	socklen_t		 melen = sizeof me, peerlen = sizeof peer;
+
+	if (getsockname(fd, (struct sockaddr *)&me, &melen) != 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &peerlen) != 0)
+		return 0;
+	return melen == peerlen && memcmp(&me, &peer, melen) == 0;
+}
+
 /* Connect to a server address; return a blocking, close-on-exec fd or -1. */
 int
 net_connect(const char *s, char **cause)
@@ -272,8 +291,11 @@ net_connect(const char *s, char **cause)
 			saved = errno;
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			if (!net_self_connected(fd))
+				break;
+			errno = ECONNREFUSED;	/* no server there */
+		}
 		saved = errno;
 		close(fd);
 		fd = -1;

@@ -15,13 +15,14 @@
  * slots SIGUSR2 (PR_SET_PDEATHSIG).  Handlers only set flags and write a
  * byte to a self-pipe that the poll loops watch (runsig.c).
  *
- * --max-jobs N is exact across slots: a counter in a shared anonymous
- * mapping, made here, incremented atomically by a slot before each TAKE.
- * The summary at the end is exact too: each slot counts the jobs it
- * delivered and the ones that failed in its own struct run_tally, in
- * another shared mapping, which the parent adds up once every slot exited.
+ * A slot may stop the whole worker (--halt-after, a command that cannot be
+ * started): it sends the parent SIGUSR1, which the parent relays as the
+ * first stop above, without counting it as a signal from the user.
+ *
+ * What the slots share (the --max-jobs counter, their tallies for the
+ * summary, the streak of failures, messages said once) lives in one shared
+ * mapping made here (runshare.c).
  */
-#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include <err.h>
@@ -38,7 +39,6 @@ struct run_slots {
 	unsigned	 n, alive;
 	pid_t		*pids;
 	int		*statuses;	/* wait statuses */
-	struct run_tally *tallies;	/* shared mapping, one per slot */
 };
 
 /*
@@ -48,7 +48,7 @@ struct run_slots {
  */
 static void
 run_fork_slots(const struct run_config *cfg, struct run_slots *sl,
-    uint64_t *counter, const sigset_t *old)
+    const sigset_t *old)
 {
 	char		*base, *worker;
 	pid_t		 pid, parent = getpid();
@@ -60,11 +60,6 @@ run_fork_slots(const struct run_config *cfg, struct run_slots *sl,
 	sl->alive = 0;
 	sl->pids = xcalloc(sl->n, sizeof *sl->pids);
 	sl->statuses = xcalloc(sl->n, sizeof *sl->statuses);
-	sl->tallies = mmap(NULL, sl->n * sizeof *sl->tallies, PROT_READ |
-	    PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sl->tallies == MAP_FAILED)
-		err(JQ_EXIT_IO, "mmap");
-	memset(sl->tallies, 0, sl->n * sizeof *sl->tallies);
 	fflush(NULL);
 	for (i = 0; i < sl->n; i++) {
 		worker = sl->n > 1 ? xprintf("%s/%u", base, i + 1) :
@@ -73,8 +68,8 @@ run_fork_slots(const struct run_config *cfg, struct run_slots *sl,
 		if (pid == 0) {
 			free(sl->pids);
 			free(sl->statuses);
-			status = run_slot_main(cfg, worker, counter,
-			    &sl->tallies[i], old, parent);
+			run_self = i;
+			status = run_slot_main(cfg, worker, old, parent);
 			free(worker);
 			free(base);
 			exit(status);
@@ -111,30 +106,33 @@ run_reap_slots(struct run_slots *sl)
 
 /*
  * Wait for every slot to exit, passing SIGINT/SIGTERM/SIGHUP on: the first
- * as SIGUSR1, the second as SIGUSR2.  Signals are taken only inside
- * sigsuspend() with old's mask (but SIGUSR1 and SIGUSR2).
+ * as SIGUSR1, the second as SIGUSR2; a slot's SIGUSR1 (it halts the
+ * worker) goes on as a first one.  Signals are taken only inside
+ * sigsuspend() with old's mask (but SIGUSR2).
  */
 static void
 run_wait_slots(const struct run_config *cfg, struct run_slots *sl,
     const sigset_t *old)
 {
 	sigset_t	 wait_mask = *old;
-	int		 sent = 0;
+	int		 sent = 0, level;
 	unsigned	 i;
 
 	sigdelset(&wait_mask, SIGINT);
 	sigdelset(&wait_mask, SIGTERM);
 	sigdelset(&wait_mask, SIGHUP);
 	sigdelset(&wait_mask, SIGCHLD);
-	sigaddset(&wait_mask, SIGUSR1);
+	sigdelset(&wait_mask, SIGUSR1);
 	sigaddset(&wait_mask, SIGUSR2);
 	for (;;) {
 		run_reap_slots(sl);
 		if (sl->alive == 0)
 			break;
-		if (run_signals > sent && sent < 2) {
-			sent = run_signals >= 2 ? 2 : 1;
-			if (cfg->verbose)
+		level = run_signals >= 2 ? 2 : run_signals == 1 || run_stop ?
+		    1 : 0;
+		if (level > sent) {
+			sent = level;
+			if (cfg->verbose && run_signals > 0)
 				log_warnx(sent == 1 ? "stopping: running jobs "
 				    "finish first (signal again to stop now)" :
 				    "stopping now: running jobs are handed back");
@@ -186,9 +184,9 @@ run_summary(const struct run_slots *sl, uint64_t start_ms)
 	char		 wall[32], extra[96] = "";
 
 	for (i = 0; i < sl->n; i++) {
-		done += sl->tallies[i].done;
-		failed += sl->tallies[i].failed;
-		refused += sl->tallies[i].refused;
+		done += run_share_tally(i)->done;
+		failed += run_share_tally(i)->failed;
+		refused += run_share_tally(i)->refused;
 	}
 	n = done + failed + refused;
 	if (refused > 0)
@@ -210,17 +208,11 @@ run_main(const struct run_config *cfg)
 {
 	struct run_slots	 sl;
 	sigset_t		 block, old;
-	uint64_t		*counter = NULL, start_ms = util_now_ms();
+	uint64_t		 start_ms = util_now_ms();
 	int			 result;
 
 	run_sigaction(SIGPIPE, SIG_IGN);
-	if (cfg->max_jobs > 0) {
-		counter = mmap(NULL, sizeof *counter, PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (counter == MAP_FAILED)
-			err(JQ_EXIT_IO, "mmap");
-		*counter = 0;
-	}
+	run_share_new(cfg->jobs);
 
 	/* Slots inherit this mask and unblock once their handlers are set. */
 	sigemptyset(&block);
@@ -235,16 +227,15 @@ run_main(const struct run_config *cfg)
 	run_sigaction(SIGTERM, run_on_signal);
 	run_sigaction(SIGHUP, run_on_signal);
 	run_sigaction(SIGCHLD, run_on_signal);
+	run_sigaction(SIGUSR1, run_on_signal);
 
-	run_fork_slots(cfg, &sl, counter, &old);
+	run_fork_slots(cfg, &sl, &old);
 	run_wait_slots(cfg, &sl, &old);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	result = run_exit_status(&sl);
 	run_summary(&sl, start_ms);
-	if (counter != NULL)
-		munmap(counter, sizeof *counter);
-	munmap(sl.tallies, sl.n * sizeof *sl.tallies);
+	run_share_free();
 	free(sl.pids);
 	free(sl.statuses);
 	return result;

@@ -14,6 +14,7 @@
  *   relay.c     a command's output: lines with a prefix, the stderr tail;
  *               rmtree; printable labels
  *   runsig.c    the signal flags and the self-pipe, used by all but relay.c
+ *   runshare.c  what the slots share: counters, the halt, messages said once
  *
  * slot.c calls slotconn.c and runjob.c, which do not call each other.  A
  * job's steps return a verdict to the slot instead of acting on the
@@ -72,9 +73,11 @@ enum run_verdict {
 	RUN_STOPPED,		/* SIGUSR2: kill the command, hand the job back */
 	RUN_IDLE,		/* the server has not heard from us for a while:
 				 * the slot sends a keep-alive, then steps again */
-	RUN_SOCKET		/* the server sent something that is not payload
+	RUN_SOCKET,		/* the server sent something that is not payload
 				 * (a reply owed, or the connection closing): the
 				 * slot reads it, then steps again */
+	RUN_NOEXEC		/* the command could not be started (j->cause):
+				 * the node's fault, not the job's */
 };
 
 /*
@@ -171,6 +174,25 @@ struct run_tally {
 	uint64_t		 failed;	/* jobs whose command failed */
 	uint64_t		 refused;	/* results the server did not keep */
 };
+/*
+ * runshare.c: the state every slot of this jq-run shares (run_share_new in
+ * the parent, before the fork); run_self is the slot's own index.
+ */
+extern unsigned	 run_self;
+void	 run_share_new(unsigned);
+void	 run_share_free(void);
+struct run_tally *run_share_tally(unsigned);
+uint64_t *run_share_taken(void);
+uint64_t run_share_done(void);
+uint64_t run_share_streak(int);
+int	 run_share_halted(void);
+int	 run_share_halt(void);
+void	 run_share_finish(void);
+int	 run_share_finished(void);
+void	 run_say(const char *, ...) JQ_PRINTF(1, 2);
+
+/* Why a slot (re)connects: its start, a lost server, the next one (--keep). */
+enum run_connect { RUN_CONNECT_FIRST, RUN_CONNECT_LOST, RUN_CONNECT_NEXT };
 struct run_slot {
 	struct run_link		 link;		/* lent to the running job */
 	char			*take;		/* the TAKE request line */
@@ -184,12 +206,14 @@ struct run_slot {
 	size_t			 before_take;	/* owed replies that precede its reply */
 	int			 counted;	/* the next TAKE is counted (--max-jobs) */
 	int			 lost;		/* s->link.c is NULL: reconnect first */
+	enum run_connect	 why;		/* ... and why */
 };
 void	 run_conn_owe(struct run_slot *, enum run_owed_kind, const char *,
 	    const char *);
 void	 run_conn_drop(struct run_slot *);
 int	 run_conn_fatal(struct run_slot *, char *);
-int	 run_conn_reconnect(struct run_slot *);
+int	 run_conn_reconnect(struct run_slot *, int);
+int	 run_conn_await_close(struct run_slot *);
 int	 run_conn_reply(struct run_slot *);
 int	 run_conn_hangup(struct run_slot *);
 int	 run_conn_settle(struct run_slot *);
@@ -199,7 +223,7 @@ int	 run_conn_wait(struct run_slot *);
 void	 run_conn_close(struct run_slot *);
 
 /* slot.c: a slot process, which takes jobs and runs them one at a time. */
-int	 run_slot_main(const struct run_config *, const char *, uint64_t *,
-	    struct run_tally *, const sigset_t *, pid_t);
+int	 run_slot_main(const struct run_config *, const char *,
+	    const sigset_t *, pid_t);
 
 #endif /* RUN_H */

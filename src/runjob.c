@@ -142,9 +142,11 @@ run_job_idle(const struct run_job *j, uint64_t now)
 }
 
 /*
- * Receive the payload into the <in> file.  RUN_DONE once all of it is
- * there; RUN_IDLE (call again after the keep-alive), RUN_LOST, RUN_FATAL
- * or RUN_STOPPED (the payload is left unread: the connection will close).
+ * Receive the payload into the <in> file (or, for a job without one whose
+ * command could not start, read it to its end and drop it).  RUN_DONE once
+ * all of it is there; RUN_IDLE (call again after the keep-alive),
+ * RUN_LOST, RUN_FATAL or RUN_STOPPED (the payload is left unread: the
+ * connection will close).
  */
 enum run_verdict
 run_job_receive(struct run_job *j)
@@ -152,6 +154,16 @@ run_job_receive(struct run_job *j)
 	const char	*data;
 	ssize_t		 n;
 
+	if (j->in == NULL) {
+		while ((n = client_rx_next(j->link->c, &j->rx, &data,
+		    &j->cause)) > 0)
+			if (run_job_idle(j, util_now_ms()))
+				return RUN_IDLE;
+		if (n < 0)
+			return RUN_LOST;
+		j->rx_done = 1;
+		return RUN_DONE;
+	}
 	if (j->in_fd == -1) {
 		j->in_fd = open(j->in, O_WRONLY | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -212,6 +224,10 @@ run_job_spawn(struct run_job *j)
 		free(set[i]);
 	spawn_env_free(envp);
 	template_argv_free(argv);
+	if (rc == -2) {
+		j->cause = cause;	/* the slot's to say */
+		return RUN_NOEXEC;
+	}
 	if (rc == -1) {
 		log_warnx("%s: job %s: %s", j->label, j->cj->id, cause);
 		free(cause);

@@ -262,7 +262,7 @@ run_slot_deliver(struct run_slot *s, struct run_job *j)
 		s->tally->failed++;
 		return 0;
 	}
-	if (s->link.c == NULL && (rc = run_conn_reconnect(s)) != 0)
+	if (s->link.c == NULL && (rc = run_conn_reconnect(s, 0)) != 0)
 		return rc;
 	run_job_outcome(j, &o);		/* o.fd and o.reason are ours */
 	rc = o.ok ? run_slot_put(s, j, &o) : 0;
@@ -317,14 +317,35 @@ fail:
 }
 
 /*
+ * The job's command could not be started (exec failed, j->cause says why).
+ * That is this node's fault, not the job's: the job goes back to the
+ * server for another worker, and this worker stops, with usage's status as
+ * when the command is not found at start.
+ */
+static void
+run_slot_noexec(struct run_slot *s, struct run_job *j)
+{
+	run_say("%s; job %s (%s) handed back; this worker stops", j->cause,
+	    j->cj->id, j->label);
+	free(j->cause);
+	j->cause = NULL;
+	s->status = JQ_EXIT_USAGE;
+	(void)run_share_halt();
+	/* a job fed on stdin was not read yet: read it to the end first */
+	if (j->rx_done || run_slot_receive(s, j) == 0)
+		run_slot_release(s, j);
+}
+
+/*
  * Run one job.  0 delivered (a result or a failure), -1 fatal or lost (see
- * s->lost), 1 stopped.
+ * s->lost), 1 stopped, 2 could not start the command (handed back).
  */
 static int
 run_slot_job(struct run_slot *s, struct client_job *cj)
 {
-	struct run_job	 j;
-	int		 rc;
+	struct run_job		 j;
+	enum run_verdict	 v = RUN_DONE;
+	int			 rc;
 
 	/* Heartbeats at a third of the lease the server gave this job. */
 	s->link.keepalive_ms = cj->lease > 0 ? (uint64_t)cj->lease * 1000 / 3 :
@@ -333,8 +354,11 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	rc = run_slot_verdict(s, &j, run_job_prepare(&j));
 	if (rc == 0 && j.in != NULL)
 		rc = run_slot_receive(s, &j);
-	if (rc == 0)
-		rc = run_slot_verdict(s, &j, run_job_spawn(&j));
+	if (rc == 0 && (v = run_job_spawn(&j)) == RUN_NOEXEC) {
+		run_slot_noexec(s, &j);
+		rc = 2;
+	} else if (rc == 0)
+		rc = run_slot_verdict(s, &j, v);
 	if (rc == 0)
 		rc = run_slot_watch(s, &j);
 	if (rc == 0) {
@@ -414,7 +438,7 @@ run_slot_take(struct run_slot *s, struct client_job *cj, char **cause)
 		return run_slot_take_prefetched(s, cj, cause);
 	if (run_stop)
 		return 3;
-	if (s->link.c == NULL && run_conn_reconnect(s) != 0)
+	if (s->link.c == NULL && run_conn_reconnect(s, 1) != 0)
 		return 3;
 	if (!run_conn_count(s))
 		return 3;
@@ -475,6 +499,20 @@ run_slot_signals(const sigset_t *mask, pid_t parent)
 	sigprocmask(SIG_SETMASK, mask, NULL);
 }
 
+/*
+ * --keep: this server has no more work for us.  Wait for it to go, then
+ * for the next one at the same address.  0 connected to it, else stop.
+ */
+static int
+run_slot_next(struct run_slot *s)
+{
+	run_say("%s has no more work; --keep: waiting for the next server "
+	    "there", client_server(s->link.c));
+	if (run_conn_await_close(s) != 0)
+		return -1;
+	return run_conn_reconnect(s, 1);
+}
+
 /* Take and run jobs until none remains, a stop came or something failed. */
 static void
 run_slot_serve(struct run_slot *s)
@@ -491,6 +529,12 @@ run_slot_serve(struct run_slot *s)
 			break;		/* a stop came: a job went back */
 		if (r == 0) {		/* NOJOB: nothing left for us */
 			free(cause);
+			cause = NULL;
+			if (client_status(s->link.c) != JQ_EXIT_NOWORK)
+				break;
+			if (s->link.cfg->keep && run_slot_next(s) == 0)
+				continue;
+			run_share_finish();
 			break;
 		}
 		if (r < 0) {
@@ -517,26 +561,21 @@ run_slot_serve(struct run_slot *s)
 /* A slot process: take and run jobs until none remains or told to stop. */
 int
 run_slot_main(const struct run_config *cfg, const char *worker,
-    uint64_t *counter, struct run_tally *tally, const sigset_t *mask,
-    pid_t parent)
+    const sigset_t *mask, pid_t parent)
 {
 	struct run_slot	 s;
-	char		*cause = NULL, *enc;
-	int		 status;
+	char		*enc;
 
 	memset(&s, 0, sizeof s);
 	s.link.cfg = cfg;
 	s.link.worker = xstrdup(worker);
-	s.counter = counter;
-	s.tally = tally;
+	s.counter = cfg->max_jobs > 0 ? run_share_taken() : NULL;
+	s.tally = run_share_tally(run_self);
+	s.lost = 1;			/* run_slot_take connects */
+	s.why = RUN_CONNECT_FIRST;
 	run_slot_signals(mask, parent);
-	s.link.c = client_open(cfg->server, s.link.worker, &status, &cause);
-	if (s.link.c == NULL) {
-		log_warnx("%s", cause);
-		free(cause);
-		free(s.link.worker);
-		return status;
-	}
+	if (run_share_halted() && run_stop == 0)
+		run_stop = 1;		/* a slot forked after the halt */
 	if (cfg->match != NULL) {
 		enc = proto_encode_dup(cfg->match, strlen(cfg->match));
 		s.take = xprintf("TAKE hold=conn match=%s", enc);

@@ -11,11 +11,17 @@
  * --reconnect; any other problem is fatal and its exit status kept in
  * s->status (run_conn_fatal).  Replies owed on a dropped connection will
  * never come: results and failures among them are said to be unconfirmed.
+ * The first connection is made the same way, so a worker may start before
+ * its server; with --keep, a slot whose server finished waits for the
+ * next one, and no wait has a limit.  Messages about the server, which
+ * every slot would print, are said once per worker (run_say).
  *
  * The next TAKE can go out ahead of a result (run_conn_prefetch), and is
  * counted against --max-jobs once however often it is sent
  * (run_conn_count).
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -25,6 +31,8 @@
 
 #define RUN_BACKOFF_MIN_MS 100		/* first reconnection delay */
 #define RUN_BACKOFF_MAX_MS 5000		/* longest reconnection delay */
+#define RUN_BACKOFF_IDLE_MS 1000	/* ... waiting for a server to come */
+#define RUN_NAP_SLICE_MS 200		/* how often a waiting slot looks up */
 
 /* Note a reply the server owes (id, label NULL for a TOUCH). */
 void
@@ -88,6 +96,7 @@ run_conn_drop(struct run_slot *s)
 	client_close(s->link.c);
 	s->link.c = NULL;
 	s->lost = 1;
+	s->why = RUN_CONNECT_LOST;
 }
 
 /*
@@ -99,11 +108,12 @@ int
 run_conn_fatal(struct run_slot *s, char *cause)
 {
 	struct client	*c = s->link.c;
+	const struct run_config	*cfg = s->link.cfg;
 
-	log_warnx("%s", cause);
+	run_say("%s", cause);
 	free(cause);
 	if (c != NULL && client_status(c) == JQ_EXIT_CONNECT &&
-	    s->link.cfg->reconnect_ms > 0 && run_stop != 2) {
+	    (cfg->reconnect_ms > 0 || cfg->keep) && run_stop != 2) {
 		run_conn_drop(s);
 		return -1;
 	}
@@ -111,63 +121,168 @@ run_conn_fatal(struct run_slot *s, char *cause)
 	return -1;
 }
 
-/* Sleep nap ms, unless SIGUSR2 comes; the slots spread out this way. */
+/*
+ * Should a slot waiting for its server stop waiting?  On SIGUSR2; idle (no
+ * job held), on any stop, or when another slot heard the server finish
+ * (without --keep: the server we wait for has gone for good).
+ */
+static int
+run_conn_give_up(const struct run_slot *s, int idle)
+{
+	return run_stop == 2 || (idle && (run_stop ||
+	    (!s->link.cfg->keep && run_share_finished())));
+}
+
+/*
+ * Sleep nap ms, unless run_conn_give_up; the slots spread out this way.
+ * Another slot cannot wake us, so we look every RUN_NAP_SLICE_MS.
+ */
 static void
-run_conn_nap(uint64_t nap)
+run_conn_nap(const struct run_slot *s, uint64_t nap, int idle)
 {
 	struct pollfd	 pfd;
-	uint64_t	 now, until = util_now_ms() + nap;
+	uint64_t	 now, until = util_now_ms() + nap, slice;
 
-	while ((now = util_now_ms()) < until && run_stop != 2) {
+	while ((now = util_now_ms()) < until && !run_conn_give_up(s, idle)) {
 		pfd.fd = run_wake[0];
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)(until - now)) > 0)
+		slice = until - now < RUN_NAP_SLICE_MS ? until - now :
+		    RUN_NAP_SLICE_MS;
+		if (poll(&pfd, 1, (int)slice) > 0)
 			run_drain_wake();
 	}
 }
 
 /*
- * Connect again after a loss, with exponential backoff and jitter, for at
- * most --reconnect.  0 connected, -1 gave up (status set), 1 SIGUSR2.
+ * Say that the slot waits for its server, and for how long: once per
+ * worker.  A first connection says nothing until its first try failed.
+ */
+static void
+run_conn_say_wait(const struct run_slot *s, const char *srv,
+    uint64_t limit_ms)
+{
+	char	 d[32];
+
+	progress_wall(limit_ms, d, sizeof d);
+	switch (s->why) {
+	case RUN_CONNECT_FIRST:
+		if (limit_ms == UINT64_MAX)
+			run_say("waiting for %s to start", srv);
+		else
+			run_say("waiting for %s to start (for at most %s)",
+			    srv, d);
+		break;
+	case RUN_CONNECT_LOST:
+		if (limit_ms == UINT64_MAX)
+			run_say("reconnecting to %s", srv);
+		else
+			run_say("reconnecting to %s (for at most %s)", srv,
+			    d);
+		break;
+	case RUN_CONNECT_NEXT:		/* run_slot_next said it */
+		break;
+	}
+}
+
+/*
+ * Connect (again), with exponential backoff and jitter: for at most
+ * --reconnect, or with --keep for as long as it takes.  idle: no job is
+ * held, so any stop ends the wait.  0 connected; -1 gave up (status set);
+ * 1 stopped.
  */
 int
-run_conn_reconnect(struct run_slot *s)
+run_conn_reconnect(struct run_slot *s, int idle)
 {
 	const struct run_config	*cfg = s->link.cfg;
-	uint64_t		 now, end, delay = RUN_BACKOFF_MIN_MS, nap;
+	const char		*srv = net_default_server(cfg->server);
+	uint64_t		 now, end, limit, delay = RUN_BACKOFF_MIN_MS, nap;
+	uint64_t		 most;
 	char			*cause = NULL;
-	int			 status;
+	int			 status, tries = 0;
 
-	end = util_now_ms() + cfg->reconnect_ms;
-	log_warnx("reconnecting to %s (for at most %llu ms)",
-	    net_default_server(cfg->server),
-	    (unsigned long long)cfg->reconnect_ms);
+	limit = cfg->keep ? UINT64_MAX : cfg->reconnect_ms;
+	end = limit == UINT64_MAX ? UINT64_MAX : util_now_ms() + limit;
+	/* a worker waiting for a server to come is quick to see it come */
+	most = s->why == RUN_CONNECT_LOST ? RUN_BACKOFF_MAX_MS :
+	    RUN_BACKOFF_IDLE_MS;
+	if (s->why != RUN_CONNECT_FIRST)
+		run_conn_say_wait(s, srv, limit);
 	for (;;) {
-		if (run_stop == 2)
+		if (run_conn_give_up(s, idle))
 			return 1;
 		s->link.c = client_open(cfg->server, s->link.worker, &status,
 		    &cause);
 		if (s->link.c != NULL) {
-			log_warnx("reconnected to %s", client_server(s->link.c));
+			if (s->why != RUN_CONNECT_FIRST || tries > 0)
+				run_say("%s to %s", s->why == RUN_CONNECT_LOST ?
+				    "reconnected" : "connected",
+				    client_server(s->link.c));
 			s->lost = 0;
 			return 0;
 		}
 		now = util_now_ms();
 		if ((status != JQ_EXIT_CONNECT && status != JQ_EXIT_PROTOCOL) ||
 		    now >= end) {
-			log_warnx("%s; gave up reconnecting", cause);
+			if (tries > 0 || s->why != RUN_CONNECT_FIRST)
+				run_say("%s; gave up waiting", cause);
+			else
+				run_say("%s", cause);
 			free(cause);
 			s->status = status;
 			return -1;
+		}
+		if (tries++ == 0 && s->why == RUN_CONNECT_FIRST) {
+			run_say("%s", cause);
+			run_conn_say_wait(s, srv, limit);
 		}
 		free(cause);
 		cause = NULL;
 		/* Sleep delay/2 to delay, so that slots spread out. */
 		nap = delay / 2 + (uint64_t)random() % (delay / 2 + 1);
-		run_conn_nap(nap < end - now ? nap : end - now);
-		delay = delay * 2 > RUN_BACKOFF_MAX_MS ? RUN_BACKOFF_MAX_MS :
-		    delay * 2;
+		run_conn_nap(s, nap < end - now ? nap : end - now, idle);
+		delay = delay * 2 > most ? most : delay * 2;
 	}
+}
+
+/*
+ * --keep: the server said it has no more work for us.  Wait until it goes
+ * (it closes the connection when it exits), then let the slot connect to
+ * the next one.  0 gone, 1 stopped.
+ */
+int
+run_conn_await_close(struct run_slot *s)
+{
+	struct pollfd	 pfd[2];
+	char		 byte;
+
+	for (;;) {
+		if (run_stop)
+			return 1;
+		pfd[0].fd = run_wake[0];
+		pfd[0].events = POLLIN;
+		pfd[1].fd = client_fd(s->link.c);
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll");
+			s->status = JQ_EXIT_IO;
+			return 1;
+		}
+		if (pfd[0].revents != 0)
+			run_drain_wake();
+		/* anything from a finished server (it says nothing more) or its
+		 * end: either way, this connection is over */
+		if (pfd[1].revents != 0 && (client_buffered(s->link.c) > 0 ||
+		    recv(client_fd(s->link.c), &byte, 1, MSG_PEEK |
+		    MSG_DONTWAIT) != -1 || errno != EAGAIN))
+			break;
+	}
+	client_close(s->link.c);
+	s->link.c = NULL;
+	s->lost = 1;
+	s->why = RUN_CONNECT_NEXT;
+	return 0;
 }
 
 /*
@@ -198,6 +313,38 @@ run_conn_touch_reply(struct run_slot *s)
 	log_warnx("lease renewal refused: %s", cause);
 	free(cause);
 	return 0;
+}
+
+/*
+ * The server confirmed a result (failed 0) or a failure (failed 1; rest is
+ * its reply, which tells the jobs done on the server).  After --halt-after
+ * failures in a row across the slots, while the server has more jobs done
+ * than this worker delivered, others succeed where we fail: the fault is
+ * this node's, so it stops (run_share_halt) and leaves the jobs to them.
+ */
+static void
+run_conn_streak(struct run_slot *s, int failed, const char *rest)
+{
+	unsigned	 halt = s->link.cfg->halt_after;
+	uint64_t	 streak = run_share_streak(failed), done, ours;
+	const char	*v;
+	char		 num[PROTO_U64_LEN];
+	size_t		 len;
+
+	if (!failed || halt == 0 || streak < halt ||
+	    (v = proto_word_kv(rest, KEY_DONE, &len)) == NULL ||
+	    len >= sizeof num)
+		return;
+	memcpy(num, v, len);
+	num[len] = '\0';
+	if (parse_u64(num, 0, UINT64_MAX, &done) != 0 ||
+	    done <= (ours = run_share_done()))
+		return;
+	if (run_share_halt())
+		run_say("stopping: the last %llu jobs failed here while other "
+		    "workers succeed (%llu done on the server, %llu of them "
+		    "here); --halt-after %u", (unsigned long long)streak,
+		    (unsigned long long)done, (unsigned long long)ours, halt);
 }
 
 /*
@@ -238,6 +385,9 @@ run_conn_reply(struct run_slot *s)
 				    "result as its job %.*s (same input)",
 				    o->label, o->id, (int)strcspn(rest, " "),
 				    rest);
+			if (o->kind != OWED_RELEASE)
+				run_conn_streak(s, o->kind == OWED_FAILURE,
+				    rest);
 			break;
 		}
 		if (client_status(c) == JQ_EXIT_CONNECT) {
@@ -273,7 +423,7 @@ run_conn_hangup(struct run_slot *s)
 
 	if ((line = client_line(s->link.c, &cause)) == NULL)
 		return run_conn_fatal(s, cause);
-	log_warnx("unexpected message from %s: \"%.80s\"",
+	run_say("unexpected message from %s: \"%.80s\"",
 	    client_server(s->link.c), line);
 	s->status = JQ_EXIT_PROTOCOL;
 	return -1;

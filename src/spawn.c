@@ -51,6 +51,7 @@ struct spawn_args {
 	char *const	*argv;
 	char *const	*envp;
 	int		 src[3];
+	volatile int	 exec_errno;	/* set by the child when exec fails */
 };
 
 /*
@@ -116,14 +117,20 @@ spawn_close_from3(void)
 		close(fd);
 }
 
-/* In the child: set up signals, group and descriptors, then exec. */
+/*
+ * In the child: set up signals, group and descriptors, then exec.  When the
+ * exec (or the set-up) fails, errno goes to a->exec_errno, which the parent
+ * reads once we are gone: a command that cannot start is the node's fault,
+ * not the job's, and the parent says so instead of the command's stderr.
+ */
 static void JQ_NORETURN SPAWN_CHILD
-spawn_child(char *const argv[], char *const envp[], int src[3])
+spawn_child(struct spawn_args *a)
 {
 	struct sigaction	 sa;
 	sigset_t		 none;
-	char			 msg[512];
-	int			 fd, i, len, saved;
+	char *const		*argv = a->argv;
+	int			*src = a->src;
+	int			 i;
 
 	/* Dispositions first, then the mask: a pending signal must meet SIG_DFL. */
 	memset(&sa, 0, sizeof sa);
@@ -162,17 +169,10 @@ spawn_child(char *const argv[], char *const envp[], int src[3])
 			goto fail;
 	spawn_close_from3();
 
-	execvpe(argv[0], argv, envp);	/* (searches PATH on the stack) */
+	execvpe(argv[0], argv, a->envp);	/* (searches PATH on the stack) */
 fail:
-	saved = errno;
-	len = snprintf(msg, sizeof msg, "jq-run: cannot run %s: %s\n", argv[0],
-	    strerror(saved));
-	if (len > 0) {
-		fd = write(2, msg, (size_t)len < sizeof msg ? (size_t)len :
-		    sizeof msg - 1);
-		(void)fd;
-	}
-	_exit(saved == ENOENT ? 127 : 126);
+	a->exec_errno = errno != 0 ? errno : ENOEXEC;
+	_exit(a->exec_errno == ENOENT ? 127 : 126);
 }
 
 /* The clone's entry point. */
@@ -181,7 +181,23 @@ spawn_child_main(void *arg)
 {
 	struct spawn_args	*a = arg;
 
-	spawn_child(a->argv, a->envp, a->src);
+	spawn_child(a);
+}
+
+/* Close both ends of every pipe made for a child, and /dev/null. */
+static void
+spawn_close_all(int pipes[3][2], int nullfd)
+{
+	int	 i;
+
+	for (i = 0; i < 3; i++) {
+		if (pipes[i][0] != -1)
+			close(pipes[i][0]);
+		if (pipes[i][1] != -1)
+			close(pipes[i][1]);
+	}
+	if (nullfd != -1)
+		close(nullfd);
 }
 
 /*
@@ -189,7 +205,9 @@ spawn_child_main(void *arg)
  * say what the command's stdin, stdout and stderr are: SPAWN_PIPE (a pipe to
  * us, our end in sp->fd_in/fd_out/fd_err; fd_in is non-blocking), SPAWN_NULL
  * (/dev/null), or a descriptor of ours to pass on.  All our pipe ends are
- * close-on-exec.  Returns 0, or -1 with *cause.
+ * close-on-exec.  Returns 0; -1 with *cause; or -2 with *cause when the
+ * command itself could not be started (its exec failed: not found, not
+ * executable, ...), the child already reaped.
  */
 int
 spawn_start(struct spawn *sp, char *const argv[], char *const envp[], int in,
@@ -236,6 +254,7 @@ spawn_start(struct spawn *sp, char *const argv[], char *const envp[], int in,
 	args.argv = argv;
 	args.envp = envp;
 	memcpy(args.src, src, sizeof args.src);
+	args.exec_errno = 0;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	/* We sleep until the child has exec'd (or exited). */
@@ -246,6 +265,16 @@ spawn_start(struct spawn *sp, char *const argv[], char *const envp[], int in,
 	if (pid == -1) {
 		*cause = xprintf("clone: %s", strerror(saved));
 		goto fail;
+	}
+	if (args.exec_errno != 0) {
+		/* CLONE_VFORK: it has exited by now, so this does not block. */
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		*cause = xprintf("cannot run %s: %s", argv[0],
+		    strerror(args.exec_errno));
+		errno = args.exec_errno;
+		spawn_close_all(pipes, nullfd);
+		return -2;
 	}
 	/* Also here, so kill(-pid) works even before the child ran. */
 	(void)setpgid(pid, pid);
@@ -265,14 +294,7 @@ spawn_start(struct spawn *sp, char *const argv[], char *const envp[], int in,
 
 fail:
 	saved = errno;
-	for (i = 0; i < 3; i++) {
-		if (pipes[i][0] != -1)
-			close(pipes[i][0]);
-		if (pipes[i][1] != -1)
-			close(pipes[i][1]);
-	}
-	if (nullfd != -1)
-		close(nullfd);
+	spawn_close_all(pipes, nullfd);
 	errno = saved;
 	return -1;
 }

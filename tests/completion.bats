@@ -136,7 +136,7 @@ complete_line() {
 @test "jq-run: options" {
     run complete_line "jq-run -"
     local o
-    for o in -j --jobs --timeout --keep-tmp --max-jobs --match -v --verbose --worker --tmpdir --reconnect --; do
+    for o in -j --jobs --timeout --keep --keep-tmp --max-jobs --match -v --verbose --worker --tmpdir --reconnect --halt-after --; do
         assert_line -- "$o"
     done
     refute_line -- "--json"

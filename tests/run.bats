@@ -612,7 +612,7 @@ own group"
 	assert_failure 2
 	jr --tmpdir /nonexistent 127.0.0.1:1 -- cat
 	assert_failure 8
-	jr -j 1 127.0.0.1:1 -- cat
+	jr -j 1 --reconnect 0 127.0.0.1:1 -- cat
 	assert_failure 6
 	run jq-run --version
 	assert_success

@@ -296,7 +296,9 @@ EOF
 free_tcp_port() {
 	local port try
 	for ((try = 0; try < 100; try++)); do
-		port=$((20000 + RANDOM % 30000))
+		# below the kernel's ephemeral range (32768 up): no connecting
+		# socket is ever given it as its own port
+		port=$((20000 + RANDOM % 12000))
 		if [[ -z $(ss -ltnH "sport = :$port") ]]; then
 			echo "$port"
 			return 0

@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# tests/nodes.bats: workers and servers started in any order, and a bad node that cannot sink a
+# run (issue 10): the first connection waits like a reconnect, --keep waits for the next server,
+# a command that cannot start hands its job back, --halt-after, one message per worker.
+#
+# Nothing here depends on timing: a test that needs a worker to be waiting waits for the line
+# it logs; servers on a fixed address use a port free_tcp_port found free.
+
+# shellcheck disable=SC2154 # $stderr, $output and $status are set by bats' run
+
+setup() {
+	load test_helper/common
+	jq_setup root sock worker
+	for f in a b c d e f; do echo "data $f" >"$D/in/$f.txt"; done
+}
+
+teardown() {
+	jq_teardown
+}
+
+# wait_for_line FILE TEXT [N]: wait until FILE holds N (default 1) lines containing TEXT
+wait_for_line() {
+	local i n=${3:-1}
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		(($(grep -cF -- "$2" "$1" 2>/dev/null) >= n)) && return 0
+		sleep 0.05
+	done
+	echo "wait_for_line: '$2' x$n not in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+# worker_bg NAME ARG...: jq-run ARG... in the background, stdout in $D/NAME.out, stderr in
+# $D/NAME.err, its pid in $WPID
+worker_bg() {
+	local name=$1
+	shift
+	timeout -k 5 120 jq-run --tmpdir "$TMPD" "$@" >"$D/$name.out" 2>"$D/$name.err" 3>&- &
+	WPID=$!
+	JQ_PIDS+=("$WPID")
+}
+
+@test "a worker started before its server waits for it, says so once, then runs every job" {
+	local port
+	port=$(free_tcp_port)
+	worker_bg w -j 3 "127.0.0.1:$port" -- tr a-z A-Z
+	wait_for_line "$D/w.err" "waiting for 127.0.0.1:$port to start (for at most 1m00s)"
+	start_server --fresh -l "127.0.0.1:$port" "$D"/in/*.txt
+	wait_pid "$WPID" 60
+	assert_equal "$status" 0
+	wait_server_exit 30
+	assert_equal "$status" 0
+	for f in a b c d e f; do
+		assert_equal "$(cat "$D/in/$f.txt.result")" "DATA ${f^^}"
+	done
+	# three slots, one message of each kind
+	assert_equal "$(grep -c 'cannot connect' "$D/w.err")" 1
+	assert_equal "$(grep -c 'waiting for' "$D/w.err")" 1
+	assert_equal "$(grep -c "connected to 127.0.0.1:$port" "$D/w.err")" 1
+	grep -q "6 jobs run: 6 done, 0 failed" "$D/w.err"
+}
+
+@test "--reconnect 0: an unreachable server exits 6 at once, with one message for all slots" {
+	run --separate-stderr timeout -k 5 30 jq-run -j 4 --reconnect 0 --tmpdir "$TMPD" \
+		127.0.0.1:1 -- cat
+	assert_equal "$status" 6
+	assert_equal "$(grep -c 'cannot connect to 127.0.0.1:1' <<<"$stderr")" 1
+	[[ $stderr != *"waiting for"* ]]
+}
+
+@test "a worker that waits too long for its first server gives up with exit 6" {
+	run --separate-stderr timeout -k 5 30 jq-run -j 2 --reconnect 300ms --tmpdir "$TMPD" \
+		127.0.0.1:1 -- cat
+	assert_equal "$status" 6
+	[[ $stderr == *"waiting for 127.0.0.1:1 to start (for at most 0.3 s)"* ]]
+	[[ $stderr == *"gave up waiting"* ]]
+}
+
+@test "jq-run --keep serves three servers started one after another by xargs -n 2" {
+	local port
+	port=$(free_tcp_port)
+	worker_bg w --keep -j 2 "127.0.0.1:$port" -- tr a-z A-Z
+	wait_for_line "$D/w.err" "waiting for 127.0.0.1:$port to start"
+	(cd "$D/in" && printf '%s\0' ./*.txt |
+		timeout -k 5 60 xargs -0 -n 2 jq-serve --fresh -l "127.0.0.1:$port") \
+		>"$D/xargs.out" 2>&1
+	for f in a b c d e f; do
+		assert_equal "$(cat "$D/in/$f.txt.result")" "DATA ${f^^}"
+	done
+	# still there, waiting for a fourth server
+	wait_for_line "$D/w.err" "has no more work; --keep: waiting for the next server there" 3
+	kill -0 "$WPID"
+	kill -TERM "$WPID"
+	wait_pid "$WPID" 30
+	assert_equal "$status" 9
+	grep -q "6 jobs run: 6 done, 0 failed" "$D/w.err"
+	assert_equal "$(ls -A "$TMPD")" ""
+}
+
+@test "a missing command next to a healthy node: the bad node exits 2 before taking a job" {
+	start_server --fresh "$D"/in/*.txt
+	run --separate-stderr timeout -k 5 30 jq-run --tmpdir "$TMPD" "$SERVER" -- nosuchcmd '<in>'
+	assert_equal "$status" 2
+	[[ $stderr == *"cannot run COMMAND"*"nosuchcmd"*"no job taken"* ]]
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" "$SERVER" -- cat
+	assert_success
+	wait_server_exit 30
+	assert_equal "$status" 0
+	grep -q "6 jobs: 6 done, 0 failed" "$SERVER_LOG"
+}
+
+# a command that can be found at start but not run when the job comes: its job goes back
+noexec_case() {
+	local port=$1 in=$2
+	printf '#!/bin/sh\nexec cat "$@"\n' >"$D/cmd"
+	chmod +x "$D/cmd"
+	worker_bg bad -j 2 "127.0.0.1:$port" -- "$D/cmd" ${in:+"$in"}
+	wait_for_line "$D/bad.err" "waiting for 127.0.0.1:$port to start"
+	chmod -x "$D/cmd"
+	start_server --fresh -l "127.0.0.1:$port" "$D"/in/*.txt
+	wait_pid "$WPID" 60
+	assert_equal "$status" 2
+	grep -q "cannot run $D/cmd: Permission denied; job [0-9]* (.*) handed back; this worker stops" \
+		"$D/bad.err"
+	! grep -q "failed: exit" "$D/bad.err"
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" "127.0.0.1:$port" -- cat
+	assert_success
+	wait_server_exit 30
+	assert_equal "$status" 0
+	grep -q "6 jobs: 6 done, 0 failed" "$SERVER_LOG"
+	for f in a b c d e f; do
+		assert_equal "$(cat "$D/in/$f.txt.result")" "data $f"
+	done
+	assert_equal "$(ls -A "$TMPD")" ""
+}
+
+@test "a command that cannot be started (<in> job): the job is handed back, not failed; the worker stops" {
+	noexec_case "$(free_tcp_port)" '<in>'
+}
+
+@test "a command that cannot be started (stdin job): its data is read, the job handed back" {
+	noexec_case "$(free_tcp_port)" ''
+}
