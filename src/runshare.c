@@ -3,7 +3,9 @@
  * mapping the parent makes before it forks them.
  *
  *   taken    the --max-jobs counter, incremented before each counted TAKE
- *   streak   jobs failed in a row, every slot together (--halt-after)
+ *   streak   jobs failed in a row, every slot together (--halt-after),
+ *            counted when the failure report is sent
+ *   server_done  the most jobs done the server told in a reply to FAIL
  *   halted   set once by the slot that stops the whole worker
  *   finished set once a slot heard the server say it has no more work:
  *            a slot still waiting to (re)connect need not wait any more
@@ -47,6 +49,7 @@ struct run_said {
 struct run_shared {
 	uint64_t	 taken;
 	uint64_t	 streak;
+	uint64_t	 server_done;
 	int		 halted;
 	int		 finished;
 	char		 lock;
@@ -109,17 +112,33 @@ run_share_done(void)
 }
 
 /*
- * Count a job the server confirmed: failed (1) adds to the streak of
- * failures, a result (0) ends it.  Returns the streak.
+ * Count a job whose report goes out: failed (1) adds to the streak of
+ * failures, a result (0) ends it; -1 only reads it.  Returns the streak.
  */
 uint64_t
 run_share_streak(int failed)
 {
+	if (failed == -1)
+		return __atomic_load_n(&run_shared->streak, __ATOMIC_RELAXED);
 	if (!failed) {
 		__atomic_store_n(&run_shared->streak, 0, __ATOMIC_RELAXED);
 		return 0;
 	}
 	return __atomic_add_fetch(&run_shared->streak, 1, __ATOMIC_RELAXED);
+}
+
+/* Note the jobs done on the server, as a reply told; returns the most seen. */
+uint64_t
+run_share_server_done(uint64_t done)
+{
+	uint64_t	 seen = __atomic_load_n(&run_shared->server_done,
+			    __ATOMIC_RELAXED);
+
+	while (done > seen && !__atomic_compare_exchange_n(
+	    &run_shared->server_done, &seen, done, 0, __ATOMIC_RELAXED,
+	    __ATOMIC_RELAXED))
+		;
+	return done > seen ? done : seen;
 }
 
 /* Has a slot halted the worker? */

@@ -241,6 +241,8 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 	run_conn_owe(s, OWED_FAILURE, j->cj->id, j->label);
 	s->failed = 1;
 	log_warnx("%s: job %s failed: %s", j->label, j->cj->id, o->how);
+	(void)run_share_streak(1);
+	run_conn_halt_check(s, 0);
 	return 0;
 }
 
@@ -277,8 +279,10 @@ run_slot_deliver(struct run_slot *s, struct run_job *j)
 		log_warnx("%s: job %s: %s in %llu ms", j->label, j->cj->id,
 		    o.ok ? "done" : o.how,
 		    (unsigned long long)(util_now_ms() - j->start));
-	if (rc == 0 && o.ok)
+	if (rc == 0 && o.ok) {
 		s->tally->done++;
+		(void)run_share_streak(0);
+	}
 	else if (rc == 0)
 		s->tally->failed++;
 	if (o.fd != -1)

@@ -316,35 +316,44 @@ run_conn_touch_reply(struct run_slot *s)
 }
 
 /*
- * The server confirmed a result (failed 0) or a failure (failed 1; rest is
- * its reply, which tells the jobs done on the server).  After --halt-after
- * failures in a row across the slots, while the server has more jobs done
- * than this worker delivered, others succeed where we fail: the fault is
- * this node's, so it stops (run_share_halt) and leaves the jobs to them.
+ * --halt-after: the streak of failures (counted as they are sent) has
+ * reached it while the server has more jobs done (the most any reply to
+ * FAIL told: done, or the count seen before if 0) than this worker
+ * delivered: others succeed where we fail, so the fault is this node's.
+ * It stops (run_share_halt) and leaves the jobs to them.
  */
-static void
-run_conn_streak(struct run_slot *s, int failed, const char *rest)
+void
+run_conn_halt_check(struct run_slot *s, uint64_t done)
 {
 	unsigned	 halt = s->link.cfg->halt_after;
-	uint64_t	 streak = run_share_streak(failed), done, ours;
-	const char	*v;
-	char		 num[PROTO_U64_LEN];
-	size_t		 len;
+	uint64_t	 streak = run_share_streak(-1), ours;
 
-	if (!failed || halt == 0 || streak < halt ||
-	    (v = proto_word_kv(rest, KEY_DONE, &len)) == NULL ||
-	    len >= sizeof num)
-		return;
-	memcpy(num, v, len);
-	num[len] = '\0';
-	if (parse_u64(num, 0, UINT64_MAX, &done) != 0 ||
-	    done <= (ours = run_share_done()))
+	done = run_share_server_done(done);
+	if (halt == 0 || streak < halt || done <= (ours = run_share_done()))
 		return;
 	if (run_share_halt())
 		run_say("stopping: the last %llu jobs failed here while other "
 		    "workers succeed (%llu done on the server, %llu of them "
 		    "here); --halt-after %u", (unsigned long long)streak,
 		    (unsigned long long)done, (unsigned long long)ours, halt);
+}
+
+/* The server's reply to FAIL (rest) tells the jobs done there: check. */
+static void
+run_conn_failed_reply(struct run_slot *s, const char *rest)
+{
+	const char	*v;
+	char		 num[PROTO_U64_LEN];
+	size_t		 len;
+	uint64_t	 done;
+
+	if ((v = proto_word_kv(rest, KEY_DONE, &len)) == NULL ||
+	    len >= sizeof num)
+		return;
+	memcpy(num, v, len);
+	num[len] = '\0';
+	if (parse_u64(num, 0, UINT64_MAX, &done) == 0)
+		run_conn_halt_check(s, done);
 }
 
 /*
@@ -385,9 +394,8 @@ run_conn_reply(struct run_slot *s)
 				    "result as its job %.*s (same input)",
 				    o->label, o->id, (int)strcspn(rest, " "),
 				    rest);
-			if (o->kind != OWED_RELEASE)
-				run_conn_streak(s, o->kind == OWED_FAILURE,
-				    rest);
+			if (o->kind == OWED_FAILURE)
+				run_conn_failed_reply(s, rest);
 			break;
 		}
 		if (client_status(c) == JQ_EXIT_CONNECT) {

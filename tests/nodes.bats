@@ -141,3 +141,54 @@ noexec_case() {
 @test "a command that cannot be started (stdin job): its data is read, the job handed back" {
 	noexec_case "$(free_tcp_port)" ''
 }
+
+@test "--halt-after: a node whose jobs fail while another's succeed stops; its jobs run elsewhere" {
+	local f
+	for f in g h i j; do echo "data $f" >"$D/in/$f.txt"; done
+	start_server --fresh --retries 2 "$D"/in/*.txt
+	# a healthy node has done one job
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" --max-jobs 1 "$SERVER" -- cat
+	assert_success
+	# a bad node: every command fails; the third failure in a row stops it
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 2 --halt-after 3 \
+		--worker bad "$SERVER" -- sh -c 'exit 3'
+	assert_equal "$status" 1
+	[[ $stderr == *"stopping: the last 3 jobs failed here while other workers succeed (1 done on the server, 0 of them here); --halt-after 3"* ]]
+	[[ $stderr =~ ([0-9]+)\ jobs\ run:\ 0\ done,\ ([0-9]+)\ failed ]]
+	((BASH_REMATCH[1] >= 3 && BASH_REMATCH[1] <= 5))
+	# the healthy node does the rest, the failed ones included
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" "$SERVER" -- cat
+	assert_success
+	wait_server_exit 30
+	assert_equal "$status" 0
+	grep -q "10 jobs: 10 done, 0 failed" "$SERVER_LOG"
+	for f in a b c d e f g h i j; do
+		assert_equal "$(cat "$D/in/$f.txt.result")" "data $f"
+	done
+}
+
+@test "--halt-after: when no worker succeeds, the failures are the jobs' own and the worker goes on" {
+	start_server --fresh "$D"/in/*.txt
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 1 --halt-after 2 \
+		"$SERVER" -- sh -c 'exit 3'
+	assert_equal "$status" 1
+	[[ $stderr == *"6 jobs run: 0 done, 6 failed"* ]]
+	[[ $stderr != *stopping* ]]
+	wait_server_exit 30
+	assert_equal "$status" 1
+}
+
+@test "--halt-after 0 never stops a failing worker; bad values are usage errors" {
+	start_server --fresh "$D"/in/*.txt
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" --max-jobs 1 "$SERVER" -- cat
+	assert_success
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 1 --halt-after 0 \
+		"$SERVER" -- sh -c 'exit 3'
+	assert_equal "$status" 1
+	[[ $stderr == *"5 jobs run: 0 done, 5 failed"* ]]
+	[[ $stderr != *stopping* ]]
+	run --separate-stderr jq-run --halt-after -1 "$SERVER" -- cat
+	assert_equal "$status" 2
+	run --separate-stderr jq-run --halt-after x "$SERVER" -- cat
+	assert_equal "$status" 2
+}
