@@ -393,6 +393,7 @@ main(int argc, char **argv)
 	    a.tmpl ? a.tmpl : "{name}.result", a.skip);
 	serve_open_journal(&a);
 	serve_keep_outdir();
+	journal_log_resume(&server.queue);
 
 	rc = server_run(&cause);
 	journal_close(&server.queue, rc == JQ_EXIT_OK);
