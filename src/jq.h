@@ -576,6 +576,7 @@ char	*serve_result_name(const char *, const char *, char **);
 void	 serve_keep_outdir(void);
 void	 serve_load(struct queue *, struct serve_files *, const char *,
 	    const char *, int);
+size_t	 serve_skip_current(struct queue *, int);
 
 /* spawn.c: run a command the careful way (own process group, clean fds). */
 #define SPAWN_PIPE	(-1)	/* connect the stream to a pipe to jq-run */
