@@ -46,6 +46,7 @@ static int	 journal_fd = -1;
 static char	*journal_path;
 static char	*journal_dir;
 static int	 journal_sync = 1;
+static int	 journal_resumed;	/* the journal held records at start */
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* FNV-1a, 64 bits, over a byte range: names the job list. */
@@ -232,18 +233,82 @@ journal_check_line(char *line)
 	return crc32c_update(0, line, strlen(line)) == (uint32_t)want ? 0 : -1;
 }
 
-/* Find the job a record names: its id, and its path must agree. */
+/*
+ * The jobs of the list by name, for records whose id names another job:
+ * built at the first such record, freed when the journal is loaded.
+ */
+static struct job	**journal_byname;
+
+/* Order two jobs by name. */
+static int
+journal_cmp_name(const void *a, const void *b)
+{
+	const struct job	*const *x = a, *const *y = b;
+
+	return strcmp((*x)->path, (*y)->path);
+}
+
+/* Compare a name (n bytes, perhaps holding a NUL) with a job's name. */
+static int
+journal_cmp_key(const char *name, size_t n, const struct job *j)
+{
+	size_t	 len = strlen(j->path);
+	int	 c;
+
+	if ((c = memcmp(name, j->path, n < len ? n : len)) != 0)
+		return c;
+	return n < len ? -1 : n > len;
+}
+
+/* The job named name (n bytes) in q, or NULL. */
+static struct job *
+journal_find_name(struct queue *q, const char *name, size_t n)
+{
+	size_t	 i, lo = 0, hi = q->njobs, mid;
+	int	 c;
+
+	if (journal_byname == NULL && q->njobs > 0) {
+		journal_byname = xreallocarray(NULL, q->njobs,
+		    sizeof *journal_byname);
+		for (i = 0; i < q->njobs; i++)
+			journal_byname[i] = &q->jobs[i];
+		qsort(journal_byname, q->njobs, sizeof *journal_byname,
+		    journal_cmp_name);
+	}
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = journal_cmp_key(name, n, journal_byname[mid])) == 0)
+			return journal_byname[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/*
+ * Find the job a record names.  The name decides: a job is its name.  The
+ * id is the job's number in the run that wrote the record, which is its
+ * place in this list unless that run skipped inputs whose results were up
+ * to date (serve_skip_current) and so numbered the rest without gaps; it
+ * is looked at first, and must be a number.
+ */
 static struct job *
 journal_job(struct queue *q, char *id, char *encpath)
 {
 	struct job	*j;
+	uint64_t	 num;
 	ssize_t		 n;
 
-	if (id == NULL || encpath == NULL || (j = queue_find(q, id)) == NULL ||
-	    (n = proto_decode(encpath)) < 0 || strlen(j->path) != (size_t)n ||
-	    memcmp(j->path, encpath, (size_t)n) != 0)
+	if (id == NULL || encpath == NULL ||
+	    parse_u64(id, 1, UINT64_MAX, &num) != 0 ||
+	    (n = proto_decode(encpath)) < 0)
 		return NULL;
-	return j;
+	if ((j = queue_find(q, id)) != NULL && journal_cmp_key(encpath,
+	    (size_t)n, j) == 0)
+		return j;
+	return journal_find_name(q, encpath, (size_t)n);
 }
 
 /* Apply one sound record to the queue; -1 if it does not fit the list. */
@@ -267,6 +332,7 @@ journal_apply(struct queue *q, char *line, int retry_failed)
 		if ((j = journal_job(q, id, c)) == NULL || a == NULL ||
 		    parse_u64(a, 0, UINT64_MAX, &size) != 0)
 			return -1;
+		j->journaled = 1;
 		/* trust the record only while the result is still there */
 		if (stat(j->result, &st) != 0 || (uint64_t)st.st_size != size) {
 			log_warnx("job %llu %s: its stored result %s is gone or "
@@ -283,6 +349,7 @@ journal_apply(struct queue *q, char *line, int retry_failed)
 		if ((j = journal_job(q, id, c)) == NULL || a == NULL ||
 		    proto_decode(a) < 0)
 			return -1;
+		j->journaled = 1;
 		free(j->fail_status);
 		free(j->fail_msg);
 		j->fail_status = xstrdup(a);
@@ -300,6 +367,7 @@ journal_apply(struct queue *q, char *line, int retry_failed)
 		c = proto_word(&p);
 		if ((j = journal_job(q, id, c)) == NULL)
 			return -1;
+		j->journaled = 1;
 		queue_recover(q, j, JOB_WAITING);
 		return 0;
 	}
@@ -330,6 +398,8 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 			    "start over", journal_path, lineno - 1);
 			free(line);
 			fclose(f);
+			free(journal_byname);
+			journal_byname = NULL;
 			return -1;
 		}
 		if (line[n - 1] != '\n' || n > JOURNAL_LINE_MAX) {
@@ -347,6 +417,8 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 	}
 	free(line);
 	fclose(f);
+	free(journal_byname);
+	journal_byname = NULL;
 	if (bad) {
 		log_warnx("journal %s: dropped a torn last record (line %zu)",
 		    journal_path, lineno);
@@ -622,13 +694,25 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	if (!existed)
 		return util_fsync_dir(dir) == 0 ? 0 :
 		    (*cause = xprintf("%s: %s", dir, strerror(errno)), -1);
+	journal_resumed = 1;
 	nfinished = q->count[JOB_DONE] + q->count[JOB_FAILED];
-	log_info("resuming from %s: %zu done, %zu failed, %zu to run",
-	    journal_path, q->count[JOB_DONE], q->count[JOB_FAILED],
-	    q->njobs - nfinished);
 	if (nrec != nfinished || retry_failed)
 		return journal_compact(q, cause);
 	return 0;
+}
+
+/*
+ * Say what the journal brought back, if it held anything, once start-up
+ * has settled which jobs this run serves.
+ */
+void
+journal_log_resume(const struct queue *q)
+{
+	if (!journal_resumed)
+		return;
+	log_info("resuming from %s: %zu done, %zu failed, %zu to run",
+	    journal_path, q->count[JOB_DONE], q->count[JOB_FAILED],
+	    q->njobs - q->count[JOB_DONE] - q->count[JOB_FAILED]);
 }
 
 /* The run is over: drop the journal if every job succeeded. */

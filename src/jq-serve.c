@@ -27,7 +27,7 @@ struct serve_args {
 	char			*retries, *crash_limit, *state_dir, *joblog;
 	char			*token_file;
 	char			*unix_auth, *stall, *idle;
-	int			 nul, skip, fresh, retry_failed, nosync;
+	int			 nul, skip, fresh, retry_failed, redo, nosync;
 	int			 noauth, verbose, quiet;
 	struct serve_files	 files;
 };
@@ -36,7 +36,7 @@ enum {
 	OPT_LISTEN = 256, OPT_FILES_FROM, OPT_NULL, OPT_SKIP_MISSING,
 	OPT_OUTPUT_DIR, OPT_RESULT, OPT_MAX_RESULT, OPT_MAX_CONNS, OPT_LEASE,
 	OPT_MAX_UNAUTH, OPT_RETRIES, OPT_CRASH_LIMIT, OPT_STATE_DIR, OPT_FRESH,
-	OPT_RETRY_FAILED, OPT_NO_SYNC,
+	OPT_RETRY_FAILED, OPT_REDO, OPT_NO_SYNC,
 	OPT_JOBLOG, OPT_LINGER, OPT_TOKEN_FILE, OPT_NO_AUTH, OPT_UNIX_AUTH,
 	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET
 };
@@ -79,6 +79,8 @@ static struct poptOption serve_options[] = {
 	  "forget an earlier run of this list and start over", NULL },
 	{ "retry-failed", '\0', POPT_ARG_NONE, NULL, OPT_RETRY_FAILED,
 	  "run the jobs that failed in an earlier run again", NULL },
+	{ "redo", '\0', POPT_ARG_NONE, NULL, OPT_REDO,
+	  "serve every file, also those whose result is up to date", NULL },
 	{ "no-sync", '\0', POPT_ARG_NONE, NULL, OPT_NO_SYNC,
 	  "do not fsync results or the journal (fast, not crash-safe)",
 	  NULL },
@@ -113,11 +115,13 @@ static struct poptOption serve_options[] = {
 "Serve each FILE as one job to jq-run, jq-take and jq-put workers, and write\n"
 "each job's result to FILE.result (see -o and -r); exit when every job has\n"
 "finished.  A journal in the state directory lets a restarted server resume.\n"
+"Like make, a FILE whose result exists and is not older than it is left out\n"
+"(--redo serves it too); when all are, exit 0 at once.\n"
 "\n"
-"Exit status: 0 every job done, 1 some job failed, 2 usage error (a bad\n"
-"option or value, clashing result names), 8 an input missing or unreadable\n"
-"or another local I/O error, 9 stopped by SIGINT, SIGTERM or SIGHUP,\n"
-"10 authentication (an unsafe or malformed token file)."),
+"Exit status: 0 every job done (or none to do), 1 some job failed, 2 usage\n"
+"error (a bad option or value, clashing result names), 8 an input missing or\n"
+"unreadable or another local I/O error, 9 stopped by SIGINT, SIGTERM or\n"
+"SIGHUP, 10 authentication (an unsafe or malformed token file)."),
 	POPT_TABLEEND
 };
 
@@ -160,6 +164,7 @@ serve_option(void *arg, int val, char **value)
 	case OPT_SKIP_MISSING: a->skip = 1; break;
 	case OPT_FRESH: a->fresh = 1; break;
 	case OPT_RETRY_FAILED: a->retry_failed = 1; break;
+	case OPT_REDO: a->redo = 1; break;
 	case OPT_NO_SYNC: a->nosync = 1; break;
 	case OPT_NO_AUTH: a->noauth = 1; break;
 	case OPT_VERBOSE: a->verbose++; break;
@@ -393,6 +398,16 @@ main(int argc, char **argv)
 	    a.tmpl ? a.tmpl : "{name}.result", a.skip);
 	serve_open_journal(&a);
 	serve_keep_outdir();
+	if (serve_skip_current(&server.queue, a.redo) > 0 &&
+	    server.queue.njobs == 0) {
+		/* nothing to do: no listening, no journal left behind */
+		journal_close(&server.queue, 1);
+		serve_args_free(&a);
+		queue_free(&server.queue);
+		input_free();
+		return JQ_EXIT_OK;
+	}
+	journal_log_resume(&server.queue);
 
 	rc = server_run(&cause);
 	journal_close(&server.queue, rc == JQ_EXIT_OK);

@@ -263,6 +263,8 @@ struct job {
 	unsigned		 store_failures;	/* results it could not store */
 	dev_t			 rdir_dev;	/* its directory, as checked at */
 	ino_t			 rdir_ino;	/* start (store_open compares) */
+	int			 result_current;	/* start: its result is up to date */
+	int			 journaled;	/* start: the journal records it */
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
@@ -364,6 +366,7 @@ int	 journal_add_done(const struct job *, uint64_t, char **);
 int	 journal_sync_now(char **);
 int	 journal_failed(const struct job *, char **);
 int	 journal_retry(const struct job *, char **);
+void	 journal_log_resume(const struct queue *);
 void	 journal_close(const struct queue *, int);
 
 /* joblog.c: --joblog, a line per finished attempt. */
@@ -577,6 +580,7 @@ char	*serve_result_name(const char *, const char *, char **);
 void	 serve_keep_outdir(void);
 void	 serve_load(struct queue *, struct serve_files *, const char *,
 	    const char *, int);
+size_t	 serve_skip_current(struct queue *, int);
 
 /* spawn.c: run a command the careful way (own process group, clean fds). */
 #define SPAWN_PIPE	(-1)	/* connect the stream to a pipe to jq-run */

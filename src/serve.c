@@ -4,7 +4,8 @@
  * recorded), every result name is worked out and checked for a path that
  * can be written, and inputs and results are compared by identity
  * (directory device and inode, final name, file inode), before anything
- * listens.
+ * listens.  Once the journal is read, the inputs whose results are up to
+ * date are left out (serve_skip_current).
  *
  * This is start-up code, run once before serving: like the main it works
  * for, it reports what is wrong on stderr (each bad input, up to
@@ -233,10 +234,11 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
  * Check job j's result path: a writable directory that exists, a name it
  * can hold (with store.c's temporary name beside it), and nothing but a
  * regular file at it now (or a symbolic link, which the result replaces,
- * never follows).  Fill *ref, and pin the directory in the job
- * (store_open refuses another one later).  *dirfd and *lastdir cache the
- * directory of the previous result.  NULL, or why the path can never be
- * written (a new string).
+ * never follows).  Fill *ref, pin the directory in the job (store_open
+ * refuses another one later), and note whether the result is up to date
+ * (serve_skip_current).  *dirfd and *lastdir cache the directory of the
+ * previous result.  NULL, or why the path can never be written (a new
+ * string).
  */
 static char *
 serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
@@ -284,6 +286,10 @@ serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
 		ref->fdev = st.st_dev;
 		ref->fino = st.st_ino;
 		ref->has_file = 1;
+		/* make's rule; a symbolic link is not a result, and is replaced */
+		j->result_current = S_ISREG(st.st_mode) &&
+		    (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		    st.st_mtim.tv_nsec >= j->in_mtime_ns;
 	} else if (errno != ENOENT)
 		return xprintf("result %s (for %s): %s", j->result, j->path,
 		    strerror(errno));
@@ -489,4 +495,69 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		serve_make_outdir(outdir);
 	serve_check_results(q);
 	queue_ready(q);
+}
+
+/*
+ * Rerun like make: leave out of the run every input whose result is up to
+ * date (a regular file at the result path whose modification time is not
+ * older than the input's, to the nanosecond, as seen at start) and of
+ * which the journal says nothing.  The journal wins where it speaks: a job
+ * it records as done, failed or to run again stays, and so its state.
+ * redo: leave nothing out.  Left-out inputs are not jobs of this run: the
+ * others are numbered from 1 again, without gaps, as --skip-missing does
+ * (the journal finds its records by name).  Call once the journal is
+ * open, before serving.  Says in one line how many were left out, and
+ * returns that number.
+ */
+size_t
+serve_skip_current(struct queue *q, int redo)
+{
+	struct queue	 gone;
+	struct job	*old, *k;
+	size_t		 i, n, total = q->njobs, skipped = 0;
+	uint64_t	 id;
+
+	if (redo)
+		return 0;
+	for (i = 0; i < total; i++)
+		if (q->jobs[i].result_current && !q->jobs[i].journaled)
+			skipped++;
+	if (skipped == 0)
+		return 0;
+	/* move the jobs that stay into q anew, the others into gone */
+	old = q->jobs;
+	queue_init(q);
+	queue_init(&gone);
+	for (i = 0; i < total; i++) {
+		if (old[i].result_current && !old[i].journaled) {
+			log_info("%s: its result %s is up to date; not served",
+			    old[i].path, old[i].result);
+			k = queue_add(&gone, old[i].path, old[i].result);
+		} else
+			k = queue_add(q, old[i].path, old[i].result);
+		id = k->id;
+		*k = old[i];		/* k owns the strings now */
+		k->id = id;
+	}
+	queue_free(&gone);
+	queue_ready(q);
+	for (i = 0, n = 0; i < total; i++) {
+		if (old[i].result_current && !old[i].journaled)
+			continue;
+		if (old[i].state != JOB_WAITING)
+			queue_recover(q, &q->jobs[n], old[i].state);
+		n++;
+	}
+	free(old);
+	if (q->njobs == 0 && total == 1)
+		log_notice("the one input already has a result; --redo runs it "
+		    "again");
+	else if (q->njobs == 0)
+		log_notice("all %zu inputs already have results; --redo runs "
+		    "them again", total);
+	else
+		log_notice("%zu of %zu inputs already %s; --redo runs %s again",
+		    skipped, total, skipped == 1 ? "has a result" :
+		    "have results", skipped == 1 ? "it" : "them");
+	return skipped;
 }

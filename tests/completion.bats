@@ -113,9 +113,10 @@ complete_line() {
     assert_line -- "--result"
     assert_line -- "--retries"
     assert_line -- "--retry-failed"
+    assert_line -- "--redo"
     run complete_line "jq-serve --"
     local o
-    for o in --lease --state-dir --fresh --no-sync --joblog --linger; do
+    for o in --lease --state-dir --fresh --redo --no-sync --joblog --linger; do
         assert_line -- "$o"
     done
     mkdir -p "$BATS_TEST_TMPDIR/w/statedir"

@@ -13,9 +13,10 @@ setup() {
 	jq_setup root sock worker
 }
 
-# serve ARG...: start_server for a fresh run (a test may serve the same files twice)
+# serve ARG...: start_server for a fresh run that serves every file (a test may serve the same
+# files twice, their results then up to date)
 serve() {
-	start_server --fresh "$@"
+	start_server --fresh --redo "$@"
 }
 
 # jr ARG...: run jq-run with the test's --tmpdir (stdout and stderr apart)

@@ -124,9 +124,11 @@ expect_result() {
 	assert_equal "$(ls -A "$D")" "A.wav"
 }
 
-@test "an existing result file is replaced" {
+@test "an existing result file older than its input is replaced" {
 	printf 'A\n' >"$D/A.wav"
 	printf 'stale result, to be replaced\n' >"$D/A.wav.result"
+	# older than the input: not up to date (a newer one would be left alone; see rerun.bats)
+	touch -d 2020-01-01T00:00:00 "$D/A.wav.result"
 	start_server "$D/A.wav"
 	answer_all
 	wait_server_exit

@@ -1,10 +1,11 @@
 /*
  * test_journal.c: unit tests for journal.c (the server's memory across
  * crashes): a new journal; done, failed and retry records read back by the
- * next run; a torn or damaged last record dropped; damage before the last
- * record refusing the start; compaction; the lock; the sweep of temporary
- * files a dead server left; removal after a run in which every job
- * succeeded.
+ * next run, also when a run that skipped inputs numbered its jobs
+ * otherwise (matched by name); a torn or damaged last record dropped;
+ * damage before the last record refusing the start; compaction; the lock;
+ * the sweep of temporary files a dead server left; removal after a run in
+ * which every job succeeded.
  *
  * The journal is one per process (module state, as in jq-serve), so every
  * run of the "server" is a child process, as it is in real life: it prints
@@ -405,6 +406,7 @@ run_recover(struct fixture *fx)
 	OK(strcmp(records(fx), "D 1|F 2") == 0,
 	    "the journal is compacted to one record per finished job (%s)",
 	    records(fx));
+	journal_log_resume(&q);
 	OK(logged(fx, "resuming from ") &&
 	    logged(fx, ": 1 done, 1 failed, 2 to run"),
 	    "the log says what was recovered");
@@ -465,6 +467,71 @@ test_recover(void)
 	if (truncate(fx.result[0], 2) != 0)
 		printf("# truncate: %s\n", strerror(errno));
 	as_server(run_result_changed, &fx, "run with a changed result");
+	fixture_free(&fx);
+}
+
+/* ---- records of a run that skipped inputs ---- */
+
+/*
+ * A run that skipped jobs 1 and 2 (their results were up to date) and so
+ * numbered c3 and d4 as jobs 1 and 2: c3 done, d4 failed, under those ids.
+ */
+static void
+run_renumbered(struct fixture *fx)
+{
+	struct queue	 q;
+	struct job	 c3, d4;
+	char		*cause = NULL;
+	int		 r, ok;
+
+	r = fixture_open(fx, &q, 0, 0, &cause);
+	c3 = q.jobs[2];
+	c3.id = 1;
+	d4 = q.jobs[3];
+	d4.id = 2;
+	d4.fail_status = xstrdup("exit:1");
+	d4.fail_msg = NULL;
+	store_result(&c3, 3);
+	ok = r == 0 && journal_add_done(&c3, 3, &cause) == 0 &&
+	    journal_sync_now(&cause) == 0 && journal_failed(&d4, &cause) == 0;
+	OK(ok && strcmp(records(fx), "D 1|F 2") == 0,
+	    "a skipping run journals its jobs under its own ids (%s)",
+	    cause ? cause : records(fx));
+	free(d4.fail_status);
+	free(cause);
+	journal_close(&q, 0);
+	queue_free(&q);
+}
+
+/* The next run of the whole list finds those records by name. */
+static void
+run_after_renumbered(struct fixture *fx)
+{
+	struct queue	 q;
+	char		*cause = NULL;
+	int		 r;
+
+	r = fixture_open(fx, &q, 0, 0, &cause);
+	OK(r == 0 && strcmp(states(&q), "WWDF") == 0,
+	    "records whose id names another job are matched by name "
+	    "(states %s; %s)", states(&q), cause ? cause : "no error");
+	free(cause);
+	OK(!q.jobs[0].journaled && !q.jobs[1].journaled &&
+	    q.jobs[2].journaled && q.jobs[3].journaled,
+	    "the jobs with records, and only those, are marked journaled");
+	journal_close(&q, 0);
+	queue_free(&q);
+}
+
+/* Records of a run that skipped inputs fit the whole list. */
+static void
+test_renumbered(void)
+{
+	struct fixture	 fx;
+
+	fixture_init(&fx);
+	as_server(run_renumbered, &fx, "skipping run");
+	as_server(run_after_renumbered, &fx, "run of the whole list");
 	fixture_free(&fx);
 }
 
@@ -1000,6 +1067,7 @@ main(void)
 	/* a sanitizer abort must not swallow the TAP lines printed so far */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_recover();
+	test_renumbered();
 	test_torn();
 	test_damaged();
 	test_compaction();
