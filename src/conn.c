@@ -598,8 +598,8 @@ conn_failed(struct conn *c)
 	msg = payload_message(p, &len);
 	c->sess.nfailed++;
 	jobs_fail_reported(j, status, msg, len, cmd_who(&c->sess));
-	conn_reply(c, REPLY_OK " %llu " KEY_DONE "=%zu",
-	    (unsigned long long)j->id, server.queue.count[JOB_DONE]);
+	conn_reply(c, REPLY_OK " %llu " KEY_DONE "=%llu",
+	    (unsigned long long)j->id, (unsigned long long)status_done_here());
 }
 
 /*

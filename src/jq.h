@@ -430,6 +430,7 @@ void	 conn_drop_oldest_unauth(void);
  */
 void	 status_start(struct event_base *, const struct queue *);
 void	 status_get(struct progress *);
+uint64_t status_done_here(void);
 void	 status_finish(void);
 void	 status_end(void);
 

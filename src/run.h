@@ -186,6 +186,7 @@ uint64_t *run_share_taken(void);
 uint64_t run_share_done(void);
 uint64_t run_share_streak(int);
 uint64_t run_share_server_done(uint64_t);
+uint64_t run_share_running(int);
 int	 run_share_halted(void);
 int	 run_share_halt(void);
 void	 run_share_finish(void);
@@ -219,6 +220,13 @@ int	 run_conn_reply(struct run_slot *);
 int	 run_conn_hangup(struct run_slot *);
 int	 run_conn_settle(struct run_slot *);
 void	 run_conn_halt_check(struct run_slot *, uint64_t);
+/* The counts of a STAT reply a slot asks for (--halt-after). */
+struct run_stat {
+	uint64_t	 running, done;
+	uint64_t	 reported;	/* failures the connected workers reported */
+};
+int	 run_conn_stat(struct run_slot *, struct run_stat *);
+void	 run_conn_nap(const struct run_slot *, uint64_t, int);
 int	 run_conn_count(struct run_slot *);
 int	 run_conn_prefetch(struct run_slot *, int);
 int	 run_conn_wait(struct run_slot *);

@@ -6,6 +6,7 @@
  *   streak   jobs failed in a row, every slot together (--halt-after),
  *            counted when the failure report is sent
  *   server_done  the most jobs done the server told in a reply to FAIL
+ *   running  jobs the slots hold now
  *   halted   set once by the slot that stops the whole worker
  *   finished set once a slot heard the server say it has no more work:
  *            a slot still waiting to (re)connect need not wait any more
@@ -50,6 +51,7 @@ struct run_shared {
 	uint64_t	 taken;
 	uint64_t	 streak;
 	uint64_t	 server_done;
+	uint64_t	 running;
 	int		 halted;
 	int		 finished;
 	char		 lock;
@@ -139,6 +141,19 @@ run_share_server_done(uint64_t done)
 	    __ATOMIC_RELAXED))
 		;
 	return done > seen ? done : seen;
+}
+
+/* A slot took a job (1) or is done with it (-1); the jobs held now. */
+uint64_t
+run_share_running(int delta)
+{
+	if (delta > 0)
+		return __atomic_add_fetch(&run_shared->running, 1,
+		    __ATOMIC_RELAXED);
+	if (delta < 0)
+		return __atomic_sub_fetch(&run_shared->running, 1,
+		    __ATOMIC_RELAXED);
+	return __atomic_load_n(&run_shared->running, __ATOMIC_RELAXED);
 }
 
 /* Has a slot halted the worker? */

@@ -47,6 +47,7 @@
 
 #define RUN_KEEPALIVE_MS 500		/* when the JOB line tells no lease */
 #define RUN_ID_MAX	64		/* bytes of a job id we accept */
+#define RUN_DOUBT_MS	250		/* run_slot_doubt asks this often */
 
 /*
  * Is id usable in a command line, a file name and a message: 1 to RUN_ID_MAX
@@ -227,6 +228,8 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 			return run_conn_fatal(s, cause);
 		run_conn_owe(s, OWED_ABORTED, j->cj->id, j->label);
 	}
+	/* counted first: at --halt-after, no next job is asked for with it */
+	(void)run_share_streak(1);
 	if (run_conn_prefetch(s, j->offline) != 0)
 		return -1;
 	msg = run_job_fail_msg(j, o->reason, &len);
@@ -241,7 +244,6 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 	run_conn_owe(s, OWED_FAILURE, j->cj->id, j->label);
 	s->failed = 1;
 	log_warnx("%s: job %s failed: %s", j->label, j->cj->id, o->how);
-	(void)run_share_streak(1);
 	run_conn_halt_check(s, 0);
 	return 0;
 }
@@ -351,6 +353,7 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	enum run_verdict	 v = RUN_DONE;
 	int			 rc;
 
+	(void)run_share_running(1);
 	/* Heartbeats at a third of the lease the server gave this job. */
 	s->link.keepalive_ms = cj->lease > 0 ? (uint64_t)cj->lease * 1000 / 3 :
 	    RUN_KEEPALIVE_MS;
@@ -377,6 +380,7 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	} else if (rc == -1)
 		run_job_kill(&j);
 	run_job_free(&j);
+	(void)run_share_running(-1);
 	return rc;
 }
 
@@ -432,6 +436,65 @@ run_slot_take_prefetched(struct run_slot *s, struct client_job *cj,
 }
 
 /*
+ * --halt-after failures in a row here, and no other worker's success seen
+ * yet (run_conn_halt_check stops the worker when there is one): is the
+ * fault this node's or the jobs'?  Before taking another job, watch the
+ * server while other workers' jobs run.  One of them succeeds: the node is
+ * at fault, it halts (1).  One fails too, or none runs: the jobs are, go on
+ * (0).  So a bad node that starts with a healthy one costs a few jobs, not
+ * the queue.
+ */
+static int
+run_slot_doubt(struct run_slot *s)
+{
+	const struct run_config	*cfg = s->link.cfg;
+	struct run_stat		 st0, st;
+	uint64_t		 streak0 = run_share_streak(-1), streak;
+	uint64_t		 ours0 = run_share_done(), mine;
+	int			 said = 0;
+
+	if (cfg->halt_after == 0 || streak0 < cfg->halt_after)
+		return 0;
+	/* the replies owed tell the jobs done (and may halt us) */
+	if (run_conn_settle(s) != 0 || run_stop)
+		return run_stop ? 1 : 0;
+	if (run_conn_stat(s, &st0) != 0)
+		return 0;		/* the caller sees the connection */
+	st = st0;
+	for (;;) {
+		/* a success of ours ended the streak: go on */
+		if ((streak = run_share_streak(-1)) < cfg->halt_after)
+			return 0;
+		if (st.done - st0.done > run_share_done() - ours0) {
+			if (run_share_halt())
+				run_say("stopping: the last %llu jobs failed "
+				    "here while a job succeeded elsewhere; "
+				    "--halt-after %u", (unsigned long long)streak,
+				    cfg->halt_after);
+			return 1;
+		}
+		/* failures of others (ours add to the streak) */
+		if (st.reported > st0.reported + (streak - streak0))
+			return 0;
+		mine = run_share_running(0);
+		if (st.running <= mine)
+			return 0;
+		if (!said) {
+			said = 1;
+			run_say("%u or more jobs in a row failed here; waiting "
+			    "for jobs running elsewhere to see whether the "
+			    "fault is this node's (--halt-after)",
+			    cfg->halt_after);
+		}
+		run_conn_nap(s, RUN_DOUBT_MS, 1);
+		if (run_stop)
+			return 1;
+		if (run_conn_stat(s, &st) != 0)
+			return 0;
+	}
+}
+
+/*
  * Get the next job: the reply to the TAKE that went with the last result,
  * or that of a new TAKE.  Returns as run_slot_take_prefetched().
  */
@@ -444,6 +507,10 @@ run_slot_take(struct run_slot *s, struct client_job *cj, char **cause)
 		return 3;
 	if (s->link.c == NULL && run_conn_reconnect(s, 1) != 0)
 		return 3;
+	if (run_slot_doubt(s) != 0)
+		return 3;
+	if (s->link.c == NULL)
+		return s->lost && s->status == 0 ? 2 : 3;
 	if (!run_conn_count(s))
 		return 3;
 	if (client_send(s->link.c, cause, "%s", s->take) != 0) {

@@ -137,7 +137,7 @@ run_conn_give_up(const struct run_slot *s, int idle)
  * Sleep nap ms, unless run_conn_give_up; the slots spread out this way.
  * Another slot cannot wake us, so we look every RUN_NAP_SLICE_MS.
  */
-static void
+void
 run_conn_nap(const struct run_slot *s, uint64_t nap, int idle)
 {
 	struct pollfd	 pfd;
@@ -338,21 +338,73 @@ run_conn_halt_check(struct run_slot *s, uint64_t done)
 		    (unsigned long long)done, (unsigned long long)ours, halt);
 }
 
+/* Read the number key of a reply line into *v: 0, or -1 if absent or bad. */
+static int
+run_conn_num(const char *line, const char *key, uint64_t *v)
+{
+	const char	*p;
+	char		 num[PROTO_U64_LEN];
+	size_t		 len;
+
+	if ((p = proto_word_kv(line, key, &len)) == NULL || len >= sizeof num)
+		return -1;
+	memcpy(num, p, len);
+	num[len] = '\0';
+	return parse_u64(num, 0, UINT64_MAX, v);
+}
+
+/*
+ * Ask the server for its counts: STAT, adding up the failures its WORKER
+ * lines tell (retried ones too, which the STAT line does not count), to
+ * the END.  No reply may be owed (settle first).  0, or -1 (fatal or lost,
+ * said).
+ */
+int
+run_conn_stat(struct run_slot *s, struct run_stat *st)
+{
+	struct client	*c = s->link.c;
+	char		*cause = NULL, *line;
+	int		 first = 1, bad = 0;
+	uint64_t	 n;
+
+	st->reported = 0;
+	if (client_send(c, &cause, "STAT") != 0 ||
+	    client_flush(c, &cause) != 0)
+		return run_conn_fatal(s, cause);
+	for (;;) {
+		if ((line = client_line(c, &cause)) == NULL)
+			return run_conn_fatal(s, cause);
+		if (first) {
+			first = 0;
+			bad = strncmp(line, REPLY_STAT " ",
+			    strlen(REPLY_STAT) + 1) != 0 ||
+			    run_conn_num(line, STAT_RUNNING, &st->running) ||
+			    run_conn_num(line, STAT_DONE, &st->done);
+			if (bad && strncmp(line, REPLY_ERR " ",
+			    strlen(REPLY_ERR) + 1) == 0)
+				break;		/* a one-line refusal */
+		} else if (strcmp(line, REPLY_END) == 0)
+			break;
+		else if (strncmp(line, REPLY_WORKER " ",
+		    strlen(REPLY_WORKER) + 1) == 0 &&
+		    run_conn_num(line, STAT_FAILED, &n) == 0)
+			st->reported += n;
+	}
+	if (!bad)
+		return 0;
+	s->status = JQ_EXIT_PROTOCOL;
+	run_say("%s sent a STAT reply jq-run cannot read",
+	    client_server(c));
+	return -1;
+}
+
 /* The server's reply to FAIL (rest) tells the jobs done there: check. */
 static void
 run_conn_failed_reply(struct run_slot *s, const char *rest)
 {
-	const char	*v;
-	char		 num[PROTO_U64_LEN];
-	size_t		 len;
 	uint64_t	 done;
 
-	if ((v = proto_word_kv(rest, KEY_DONE, &len)) == NULL ||
-	    len >= sizeof num)
-		return;
-	memcpy(num, v, len);
-	num[len] = '\0';
-	if (parse_u64(num, 0, UINT64_MAX, &done) == 0)
+	if (run_conn_num(rest, KEY_DONE, &done) == 0)
 		run_conn_halt_check(s, done);
 }
 
@@ -477,7 +529,8 @@ run_conn_count(struct run_slot *s)
  * each result leave the per-job path.  Not when stopping or at --max-jobs,
  * nor for a job that ran on while the server was away (offline): the
  * restarted server holds it for nobody and could hand it straight back to
- * us.  0, or -1 (fatal).
+ * us; nor after --halt-after failures in a row, when the slot looks at the
+ * server before it takes another job (run_slot_doubt).  0, or -1 (fatal).
  */
 int
 run_conn_prefetch(struct run_slot *s, int offline)
@@ -485,6 +538,8 @@ run_conn_prefetch(struct run_slot *s, int offline)
 	char	*cause = NULL;
 
 	if (run_stop || s->link.c == NULL || s->prefetched || offline ||
+	    (s->link.cfg->halt_after > 0 &&
+	    run_share_streak(-1) >= s->link.cfg->halt_after) ||
 	    !run_conn_count(s))
 		return 0;
 	if (client_send(s->link.c, &cause, "%s wait=0", s->take) != 0)

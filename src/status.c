@@ -33,6 +33,7 @@ static const struct queue	*status_queue;		/* NULL: not started */
 static uint64_t			 status_start_ms;	/* monotonic */
 static uint64_t			 status_end_ms;		/* 0 while running */
 static uint64_t			 status_resumed;
+static uint64_t			 status_resumed_done;	/* done at start */
 static struct event		*status_tick;		/* NULL: no status line */
 static char			 status_shown[LOG_STATUS_MAX];
 
@@ -53,6 +54,17 @@ status_get(struct progress *p)
 	p->resumed = status_resumed;
 	now = status_end_ms != 0 ? status_end_ms : util_now_ms();
 	p->elapsed_ms = now > status_start_ms ? now - status_start_ms : 0;
+}
+
+/* Jobs done in this run, those a journal had done before left out. */
+uint64_t
+status_done_here(void)
+{
+	const struct queue	*q = status_queue;
+
+	if (q == NULL || q->count[JOB_DONE] < status_resumed_done)
+		return 0;
+	return q->count[JOB_DONE] - status_resumed_done;
 }
 
 /* Whether we run in the background of stderr's terminal. */
@@ -114,6 +126,7 @@ status_start(struct event_base *base, const struct queue *q)
 	status_start_ms = util_now_ms();
 	status_end_ms = 0;
 	status_resumed = q->count[JOB_DONE] + q->count[JOB_FAILED];
+	status_resumed_done = q->count[JOB_DONE];
 	if (!status_live())
 		return;
 	status_tick = event_new(base, -1, EV_PERSIST, status_draw, NULL);

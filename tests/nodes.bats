@@ -7,6 +7,8 @@
 # it logs; servers on a fixed address use a port free_tcp_port found free.
 
 # shellcheck disable=SC2154 # $stderr, $output and $status are set by bats' run
+# shellcheck disable=SC2030,SC2031 # bats runs each test in a subshell: $status is its own
+# shellcheck disable=SC2016 # the commands' $M, $1 are for the shell jq-run starts
 
 setup() {
 	load test_helper/common
@@ -122,7 +124,8 @@ noexec_case() {
 	assert_equal "$status" 2
 	grep -q "cannot run $D/cmd: Permission denied; job [0-9]* (.*) handed back; this worker stops" \
 		"$D/bad.err"
-	! grep -q "failed: exit" "$D/bad.err"
+	run grep -q "failed: exit" "$D/bad.err"
+	assert_failure
 	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" "127.0.0.1:$port" -- cat
 	assert_success
 	wait_server_exit 30
@@ -191,4 +194,52 @@ noexec_case() {
 	assert_equal "$status" 2
 	run --separate-stderr jq-run --halt-after x "$SERVER" -- cat
 	assert_equal "$status" 2
+}
+
+# gate_cmd: a command whose first job waits for $M/go (leaving $M/started), then cats <in>
+gate_cmd=(sh -c 'if [ ! -e "$M/started" ]; then echo x >"$M/started"; while [ ! -e "$M/go" ]; do sleep 0.05; done; fi; cat "$1"' gate '<in>')
+
+@test "--halt-after: a bad node started with a healthy one waits for the healthy one's job, then stops" {
+	local f
+	for f in g h i j; do echo "data $f" >"$D/in/$f.txt"; done
+	start_server --fresh --retries 2 "$D"/in/*.txt
+	worker_bg healthy -j 1 --worker healthy "$SERVER" -- "${gate_cmd[@]}"
+	local hpid=$WPID
+	wait_for_file "$M/started"
+	# nobody has succeeded yet: five failures, then the bad node watches the healthy one's job
+	worker_bg bad -j 2 --worker bad "$SERVER" -- sh -c 'exit 3'
+	local bpid=$WPID
+	wait_for_line "$D/bad.err" "5 or more jobs in a row failed here; waiting for jobs running elsewhere"
+	kill -0 "$bpid"
+	: >"$M/go"
+	wait_pid "$bpid" 60
+	assert_equal "$status" 1
+	grep -q "stopping: the last [0-9]* jobs failed here while a job succeeded elsewhere; --halt-after 5" \
+		"$D/bad.err"
+	wait_pid "$hpid" 60
+	assert_equal "$status" 0
+	wait_server_exit 30
+	assert_equal "$status" 0
+	grep -q "10 jobs: 10 done, 0 failed" "$SERVER_LOG"
+}
+
+@test "--halt-after: when the job elsewhere fails too, the failing node goes on" {
+	start_server --fresh "$D"/in/*.txt
+	worker_bg other -j 1 --worker other "$SERVER" -- sh -c \
+		'if [ ! -e "$M/started" ]; then echo x >"$M/started"; while [ ! -e "$M/go" ]; do sleep 0.05; done; fi; exit 4'
+	local opid=$WPID
+	wait_for_file "$M/started"
+	worker_bg bad -j 1 --worker bad --halt-after 3 "$SERVER" -- sh -c 'exit 3'
+	local bpid=$WPID
+	wait_for_line "$D/bad.err" "3 or more jobs in a row failed here; waiting for jobs running elsewhere"
+	: >"$M/go"
+	wait_pid "$bpid" 60
+	assert_equal "$status" 1
+	run grep -q "stopping" "$D/bad.err"
+	assert_failure
+	wait_pid "$opid" 60
+	assert_equal "$status" 1
+	wait_server_exit 30
+	assert_equal "$status" 1
+	grep -q "6 jobs: 0 done, 6 failed" "$SERVER_LOG"
 }
