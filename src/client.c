@@ -58,6 +58,10 @@ client_send_raw(struct client *c, const void *buf, size_t len, char **cause)
 		n = send(c->fd, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return client_fail_with(c, JQ_EXIT_CONNECT, cause,
+			    xprintf("%s did not answer within %d s", c->server,
+			    NET_HANDSHAKE_S));
 		if (n < 0)
 			return client_fail_with(c, JQ_EXIT_CONNECT, cause,
 			    xprintf("connection to %s lost: %s", c->server,
@@ -137,6 +141,10 @@ client_fill(struct client *c, char **cause)
 		n = read(c->fd, c->in + c->in_len, CLIENT_IN_SIZE - c->in_len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return client_fail_with(c, JQ_EXIT_CONNECT, cause,
+			    xprintf("%s did not answer within %d s", c->server,
+			    NET_HANDSHAKE_S));
 		if (n < 0)
 			return client_fail_with(c, JQ_EXIT_CONNECT, cause,
 			    xprintf("connection to %s lost: %s", c->server,
@@ -453,6 +461,7 @@ client_open(const char *addr, const char *worker, int *status, char **cause)
 		goto fail;
 	}
 	free(enc);
+	net_unbound(fd);		/* greeted: replies may take their time */
 	return c;
 fail:
 	*status = c->status ? c->status : JQ_EXIT_PROTOCOL;

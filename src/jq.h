@@ -76,6 +76,7 @@ int	 proto_token_parse(const char *, struct proto_token *);
 
 /* net.c: addresses, listening and connecting. */
 #define NET_ADDR_MAX 160
+#define NET_HANDSHAKE_S	10	/* connect and greeting, at most (net_connect) */
 struct net_addr {
 	int	 unix_path;		/* 1: path in host, 0: TCP */
 	char	 host[4096];		/* host name, IP literal or UNIX path; "" = any */
@@ -83,6 +84,7 @@ struct net_addr {
 };
 int	 net_parse_addr(const char *, int, struct net_addr *, char **);
 int	 net_listen(const struct net_addr *, int *, size_t *, size_t, char **);
+void	 net_unbound(int);
 int	 net_connect(const char *, char **);
 void	 net_unlink_unix(const struct net_addr *);
 char	*net_fd_name(int, int);

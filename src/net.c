@@ -251,7 +251,36 @@ net_self_connected(int fd)
 	return melen == peerlen && memcmp(&me, &peer, melen) == 0;
 }
 
-/* Connect to a server address; return a blocking, close-on-exec fd or -1. */
+/*
+ * Bound the connect and the handshake on fd: a server that is unreachable
+ * (SYNs dropped) or accepts but never greets must not hang a client, which
+ * would then never see its --reconnect run out or its signals.  The client
+ * clears the bound once greeted (net_unbound).
+ */
+static void
+net_bound(int fd)
+{
+	struct timeval	 tv = { NET_HANDSHAKE_S, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* Lift net_bound's time limit from fd. */
+void
+net_unbound(int fd)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/*
+ * Connect to a server address; return a blocking, close-on-exec fd whose
+ * reads and writes time out after NET_HANDSHAKE_S (net_unbound lifts
+ * that), or -1.
+ */
 int
 net_connect(const char *s, char **cause)
 {
@@ -266,7 +295,9 @@ net_connect(const char *s, char **cause)
 		memset(&sun, 0, sizeof sun);
 		sun.sun_family = AF_UNIX;
 		strcpy(sun.sun_path, a.host);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0)
+			net_bound(fd);
+		if (fd < 0 ||
 		    connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
 			saved = errno;
 			if (fd >= 0)
@@ -291,12 +322,14 @@ net_connect(const char *s, char **cause)
 			saved = errno;
 			continue;
 		}
+		net_bound(fd);
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			if (!net_self_connected(fd))
 				break;
 			errno = ECONNREFUSED;	/* no server there */
 		}
-		saved = errno;
+		/* SO_SNDTIMEO ran out (Linux says EINPROGRESS) */
+		saved = errno == EINPROGRESS ? ETIMEDOUT : errno;
 		close(fd);
 		fd = -1;
 	}

@@ -122,6 +122,7 @@ struct run_job {
 	uint64_t		 deadline;	/* --timeout, 0: none */
 	uint64_t		 kill_at;	/* SIGKILL after the grace, 0: none */
 	uint64_t		 last_sent;	/* ms: when the server last heard us */
+	unsigned		 gen;		/* the slot's connection it came on */
 	int			 timed_out;
 	int			 stop_noted;	/* SIGUSR1 logged */
 	struct run_lines	 out_lines;	/* stdout when it is not the result */
@@ -185,7 +186,6 @@ struct run_tally *run_share_tally(unsigned);
 uint64_t *run_share_taken(void);
 uint64_t run_share_done(void);
 uint64_t run_share_streak(int);
-uint64_t run_share_server_done(uint64_t);
 uint64_t run_share_running(int);
 int	 run_share_halted(void);
 int	 run_share_halt(void);
@@ -209,6 +209,7 @@ struct run_slot {
 	int			 counted;	/* the next TAKE is counted (--max-jobs) */
 	int			 lost;		/* s->link.c is NULL: reconnect first */
 	enum run_connect	 why;		/* ... and why */
+	unsigned		 gen;		/* connections made so far */
 };
 void	 run_conn_owe(struct run_slot *, enum run_owed_kind, const char *,
 	    const char *);
@@ -219,7 +220,6 @@ int	 run_conn_await_close(struct run_slot *);
 int	 run_conn_reply(struct run_slot *);
 int	 run_conn_hangup(struct run_slot *);
 int	 run_conn_settle(struct run_slot *);
-void	 run_conn_halt_check(struct run_slot *, uint64_t);
 /* The counts of a STAT reply a slot asks for (--halt-after). */
 struct run_stat {
 	uint64_t	 running, done;

@@ -5,7 +5,6 @@
  *   taken    the --max-jobs counter, incremented before each counted TAKE
  *   streak   jobs failed in a row, every slot together (--halt-after),
  *            counted when the failure report is sent
- *   server_done  the most jobs done the server told in a reply to FAIL
  *   running  jobs the slots hold now
  *   halted   set once by the slot that stops the whole worker
  *   finished set once a slot heard the server say it has no more work:
@@ -50,7 +49,6 @@ struct run_said {
 struct run_shared {
 	uint64_t	 taken;
 	uint64_t	 streak;
-	uint64_t	 server_done;
 	uint64_t	 running;
 	int		 halted;
 	int		 finished;
@@ -127,20 +125,6 @@ run_share_streak(int failed)
 		return 0;
 	}
 	return __atomic_add_fetch(&run_shared->streak, 1, __ATOMIC_RELAXED);
-}
-
-/* Note the jobs done on the server, as a reply told; returns the most seen. */
-uint64_t
-run_share_server_done(uint64_t done)
-{
-	uint64_t	 seen = __atomic_load_n(&run_shared->server_done,
-			    __ATOMIC_RELAXED);
-
-	while (done > seen && !__atomic_compare_exchange_n(
-	    &run_shared->server_done, &seen, done, 0, __ATOMIC_RELAXED,
-	    __ATOMIC_RELAXED))
-		;
-	return done > seen ? done : seen;
 }
 
 /* A slot took a job (1) or is done with it (-1); the jobs held now. */

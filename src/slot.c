@@ -186,7 +186,7 @@ run_slot_put(struct run_slot *s, struct run_job *j, struct run_outcome *o)
 
 	if (o->fd == -1 && j->put_started)
 		return 0;
-	if (run_conn_prefetch(s, j->offline) != 0)
+	if (run_conn_prefetch(s, j->offline || j->gen != s->gen) != 0)
 		return -1;
 	c = s->link.c;
 	client_tx_init(&j->tx);
@@ -230,7 +230,7 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 	}
 	/* counted first: at --halt-after, no next job is asked for with it */
 	(void)run_share_streak(1);
-	if (run_conn_prefetch(s, j->offline) != 0)
+	if (run_conn_prefetch(s, j->offline || j->gen != s->gen) != 0)
 		return -1;
 	msg = run_job_fail_msg(j, o->reason, &len);
 	client_tx_init(&j->tx);
@@ -244,7 +244,6 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 	run_conn_owe(s, OWED_FAILURE, j->cj->id, j->label);
 	s->failed = 1;
 	log_warnx("%s: job %s failed: %s", j->label, j->cj->id, o->how);
-	run_conn_halt_check(s, 0);
 	return 0;
 }
 
@@ -358,6 +357,7 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	s->link.keepalive_ms = cj->lease > 0 ? (uint64_t)cj->lease * 1000 / 3 :
 	    RUN_KEEPALIVE_MS;
 	run_job_init(&j, &s->link, cj);
+	j.gen = s->gen;
 	rc = run_slot_verdict(s, &j, run_job_prepare(&j));
 	if (rc == 0 && j.in != NULL)
 		rc = run_slot_receive(s, &j);
@@ -451,11 +451,10 @@ run_slot_doubt(struct run_slot *s)
 	struct run_stat		 st0, st;
 	uint64_t		 streak0 = run_share_streak(-1), streak;
 	uint64_t		 ours0 = run_share_done(), mine;
-	int			 said = 0;
+	int			 said = 0, seen = 0;
 
 	if (cfg->halt_after == 0 || streak0 < cfg->halt_after)
 		return 0;
-	/* the replies owed tell the jobs done (and may halt us) */
 	if (run_conn_settle(s) != 0 || run_stop)
 		return run_stop ? 1 : 0;
 	if (run_conn_stat(s, &st0) != 0)
@@ -465,20 +464,23 @@ run_slot_doubt(struct run_slot *s)
 		/* a success of ours ended the streak: go on */
 		if ((streak = run_share_streak(-1)) < cfg->halt_after)
 			return 0;
-		if (st.done - st0.done > run_share_done() - ours0) {
+		/* others fail too (ours add to the streak): the jobs' fault */
+		if (st.reported > st0.reported + (streak - streak0))
+			return 0;
+		/* others succeed, and still none of them failed one poll
+		 * later: the node's */
+		if (st.done - st0.done > run_share_done() - ours0 &&
+		    seen++ > 0) {
 			if (run_share_halt())
 				run_say("stopping: the last %llu jobs failed "
-				    "here while a job succeeded elsewhere; "
+				    "here while jobs succeeded elsewhere; "
 				    "--halt-after %u", (unsigned long long)streak,
 				    cfg->halt_after);
 			return 1;
 		}
-		/* failures of others (ours add to the streak) */
-		if (st.reported > st0.reported + (streak - streak0))
-			return 0;
 		mine = run_share_running(0);
-		if (st.running <= mine)
-			return 0;
+		if (!seen && st.running <= mine)
+			return 0;	/* nothing runs elsewhere to tell */
 		if (!said) {
 			said = 1;
 			run_say("%u or more jobs in a row failed here; waiting "
@@ -534,7 +536,7 @@ run_slot_check_id(struct run_slot *s, struct client_job *cj)
 	if (run_id_ok(cj->id))
 		return 0;
 	label = run_label(cj->id);
-	log_warnx("%s sent a job id that is not 1 to %d letters, digits, '-' "
+	run_say("%s sent a job id that is not 1 to %d letters, digits, '-' "
 	    "or '_': \"%s\"; not run", client_server(s->link.c), RUN_ID_MAX,
 	    label);
 	free(label);

@@ -167,10 +167,9 @@ run_conn_say_wait(const struct run_slot *s, const char *srv,
 	switch (s->why) {
 	case RUN_CONNECT_FIRST:
 		if (limit_ms == UINT64_MAX)
-			run_say("waiting for %s to start", srv);
+			run_say("waiting for %s", srv);
 		else
-			run_say("waiting for %s to start (for at most %s)",
-			    srv, d);
+			run_say("waiting for %s (for at most %s)", srv, d);
 		break;
 	case RUN_CONNECT_LOST:
 		if (limit_ms == UINT64_MAX)
@@ -218,11 +217,16 @@ run_conn_reconnect(struct run_slot *s, int idle)
 				    "reconnected" : "connected",
 				    client_server(s->link.c));
 			s->lost = 0;
+			s->gen++;
+			if (s->why == RUN_CONNECT_NEXT)	/* a new server */
+				(void)run_share_streak(0);
 			return 0;
 		}
 		now = util_now_ms();
-		if ((status != JQ_EXIT_CONNECT && status != JQ_EXIT_PROTOCOL) ||
-		    now >= end) {
+		/* a garbled reply may come from a server dying under us; a
+		 * server we meet first that speaks nonsense is no jq server */
+		if ((status != JQ_EXIT_CONNECT && (status != JQ_EXIT_PROTOCOL ||
+		    s->why != RUN_CONNECT_LOST)) || now >= end) {
 			if (tries > 0 || s->why != RUN_CONNECT_FIRST)
 				run_say("%s; gave up waiting", cause);
 			else
@@ -315,29 +319,6 @@ run_conn_touch_reply(struct run_slot *s)
 	return 0;
 }
 
-/*
- * --halt-after: the streak of failures (counted as they are sent) has
- * reached it while the server has more jobs done (the most any reply to
- * FAIL told: done, or the count seen before if 0) than this worker
- * delivered: others succeed where we fail, so the fault is this node's.
- * It stops (run_share_halt) and leaves the jobs to them.
- */
-void
-run_conn_halt_check(struct run_slot *s, uint64_t done)
-{
-	unsigned	 halt = s->link.cfg->halt_after;
-	uint64_t	 streak = run_share_streak(-1), ours;
-
-	done = run_share_server_done(done);
-	if (halt == 0 || streak < halt || done <= (ours = run_share_done()))
-		return;
-	if (run_share_halt())
-		run_say("stopping: the last %llu jobs failed here while other "
-		    "workers succeed (%llu done on the server, %llu of them "
-		    "here); --halt-after %u", (unsigned long long)streak,
-		    (unsigned long long)done, (unsigned long long)ours, halt);
-}
-
 /* Read the number key of a reply line into *v: 0, or -1 if absent or bad. */
 static int
 run_conn_num(const char *line, const char *key, uint64_t *v)
@@ -398,16 +379,6 @@ run_conn_stat(struct run_slot *s, struct run_stat *st)
 	return -1;
 }
 
-/* The server's reply to FAIL (rest) tells the jobs done there: check. */
-static void
-run_conn_failed_reply(struct run_slot *s, const char *rest)
-{
-	uint64_t	 done;
-
-	if (run_conn_num(rest, KEY_DONE, &done) == 0)
-		run_conn_halt_check(s, done);
-}
-
 /*
  * Read the oldest reply owed.  A refused result (ERR DONE: someone else
  * delivered first) is only logged.  0, or -1 (fatal, or lost: the ring is
@@ -446,8 +417,6 @@ run_conn_reply(struct run_slot *s)
 				    "result as its job %.*s (same input)",
 				    o->label, o->id, (int)strcspn(rest, " "),
 				    rest);
-			if (o->kind == OWED_FAILURE)
-				run_conn_failed_reply(s, rest);
 			break;
 		}
 		if (client_status(c) == JQ_EXIT_CONNECT) {
