@@ -28,6 +28,8 @@
 #include "jq.h"
 
 #define STATUS_TICK_MS	500	/* how often the status line is looked at */
+#define STATUS_FAILED_SHOWN 10	/* failed jobs named at the end */
+#define STATUS_MSG_SHOWN 160	/* bytes of each one's last message line */
 
 static const struct queue	*status_queue;		/* NULL: not started */
 static uint64_t			 status_start_ms;	/* monotonic */
@@ -144,6 +146,50 @@ status_finish(void)
 		status_end_ms = util_now_ms();
 }
 
+/* The last non-empty line of msg (len bytes): where in *line, its length. */
+static size_t
+status_last_line(const char *msg, size_t len, const char **line)
+{
+	size_t	 end = len, start;
+
+	while (end > 0 && (msg[end - 1] == '\n' || msg[end - 1] == '\r'))
+		end--;
+	for (start = end; start > 0 && msg[start - 1] != '\n'; start--)
+		;
+	*line = msg + start;
+	return end - start;
+}
+
+/*
+ * Name the failed jobs, STATUS_FAILED_SHOWN at most, each with its status
+ * and the last line of its message: the server exits next, and jq-stat
+ * cannot ask it any more.
+ */
+static void
+status_list_failed(const struct queue *q, uint64_t failed)
+{
+	const struct job	*j;
+	const char		*line;
+	size_t			 i, len, shown = 0;
+
+	for (i = 0; i < q->njobs && shown < STATUS_FAILED_SHOWN; i++) {
+		j = &q->jobs[i];
+		if (j->state != JOB_FAILED)
+			continue;
+		shown++;
+		len = j->fail_msg != NULL ? status_last_line(j->fail_msg,
+		    j->fail_len, &line) : 0;
+		if (len > STATUS_MSG_SHOWN)
+			len = STATUS_MSG_SHOWN;
+		log_notice("failed: %s (%s)%s%.*s", j->path, j->fail_status ?
+		    j->fail_status : STATUS_FAILED, len > 0 ? ": " : "",
+		    (int)len, len > 0 ? line : "");
+	}
+	if (failed > shown)
+		log_notice("failed: %llu more (jq-serve --joblog FILE keeps "
+		    "every attempt)", (unsigned long long)(failed - shown));
+}
+
 /* The end: remove the status line and log the summary of the run. */
 void
 status_end(void)
@@ -172,6 +218,8 @@ status_end(void)
 	    (unsigned long long)p.total, p.total == 1 ? "" : "s",
 	    (unsigned long long)p.done,
 	    (unsigned long long)p.failed, rest, wall, resumed);
+	if (p.failed > 0)
+		status_list_failed(status_queue, p.failed);
 	/* a rerun of a failed list ends at once: say how to go on */
 	if (p.failed > 0 && left == 0)
 		log_notice("%s--retry-failed runs the failed jobs again; --fresh "

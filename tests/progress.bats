@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # $stderr is set by bats' run --separate-stderr
 # Where a run stands: jq-serve's status line on a terminal (under script(1)'s pseudo-terminal) and
 # not elsewhere, the one-line summaries of jq-serve and jq-run, jq-stat's rate and ETA (text and
 # --json) and jq-stat --watch.  Timing values are only checked to be present and well-formed.
@@ -201,4 +202,21 @@ run_mixed() {
 	assert_equal "$status" 0
 	run cat "$D/run.err"
 	assert_line --regexp '^jq-run: 1 job run: 0 done, 0 failed, 1 result not kept \(the server had one already\), in [0-9]+\.[0-9] s$'
+}
+
+@test "a failed run names its failed jobs at the end: status and last message line, ten at most" {
+	local i
+	for ((i = 1; i <= 12; i++)); do printf 'job %d\n' "$i" >"$D/in/bad-$(printf %02d "$i").txt"; done
+	start_server --fresh "$D"/in/*.txt
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- \
+		sh -c 'echo "first line" >&2; echo "cannot read $1" >&2; exit 3' sh '<name>'
+	assert_equal "$status" 1
+	wait_server_exit 30
+	assert_equal "$status" 1
+	assert_equal "$(grep -c '^jq-serve: failed: .*bad-[0-9]*\.txt (exit:3): cannot read .*bad-[0-9]*\.txt$' "$SERVER_LOG")" 10
+	grep -q "^jq-serve: failed: 2 more (jq-serve --joblog FILE keeps every attempt)$" "$SERVER_LOG"
+	# a rerun ends at once and names them again, from the journal
+	run --separate-stderr timeout -k 5 60 jq-serve -l 127.0.0.1:0 "$D"/in/*.txt
+	assert_equal "$status" 1
+	assert_equal "$(grep -c 'jq-serve: failed: .*(exit:3): cannot read' <<<"$stderr")" 10
 }
