@@ -42,7 +42,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
-	status
+	status listing
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))

@@ -280,6 +280,7 @@ struct job {
 	uint64_t		 size_in;	/* job data size when last sent */
 	uint64_t		 start_ms;	/* monotonic, last take */
 	uint64_t		 start_wall_ms;	/* epoch, last take (--joblog) */
+	uint64_t		 end_ms;	/* monotonic, its end; 0: none or running */
 	char			*worker;	/* who took it last (--joblog) */
 	char			*taken_node;	/* node of its last taker, or NULL */
 	char			*failed_node;	/* node that failed it last, or NULL */
@@ -534,6 +535,11 @@ void	 cmd_vreply(struct evbuffer *, const char *, va_list) JQ_PRINTF(2, 0);
 enum cmd_next cmd_greet(struct session *, int, struct evbuffer *);
 enum cmd_next cmd_auth_refuse(struct session *, const char *, struct evbuffer *);
 enum cmd_next cmd_request(struct session *, char *, struct evbuffer *);
+char	*cmd_stat_msg(const struct job *, size_t);
+
+/* listing.c: the JOBS request and STAT's QUEUE lines (the jobs one by one). */
+enum cmd_next listing_jobs(struct session *, struct proto_req *, struct evbuffer *);
+void	 listing_queues(const struct queue *, struct evbuffer *);
 
 /* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
 enum template_kind {
