@@ -190,6 +190,21 @@ char	*client_handle(const struct client_job *);
 int	 client_parse_handle(const char *, char **, char *);
 int	 client_simple(struct client *, char **, const char *, ...) JQ_PRINTF(3, 4);
 
+/* show.c: untrusted bytes printed safely, for a terminal or as JSON strings. */
+void	 show_text(const char *, size_t);
+size_t	 show_text_width(const char *, size_t);
+void	 show_text_tail(const char *, size_t, size_t);
+void	 show_json(const char *, size_t);
+
+/* statlist.c: jq-stat --list, the jobs one by one, paged through JOBS. */
+struct statlist_filter {
+	const char	*states;	/* "waiting,failed", checked; NULL: all */
+	const char	*queue;		/* decoded; NULL: any */
+	const char	*match;		/* glob; NULL: any */
+};
+int	 statlist_print(struct client *, const struct statlist_filter *, int,
+	    char **);
+
 /* cli.c: the command-line parts every tool shares (popt). */
 #include <popt.h>
 extern const char	*cli_prog;
