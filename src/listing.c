@@ -22,6 +22,8 @@
 
 #include "jq.h"
 
+#define LISTING_STATUS_MAX	64	/* a status= longer is no status: "failed" */
+
 /* What a JOBS request asks for, parsed. */
 struct listing_filter {
 	unsigned	 states;	/* bit per enum job_state; 0: all */
@@ -182,7 +184,7 @@ static void
 listing_job(const struct job *j, uint64_t now, struct evbuffer *out)
 {
 	const char	*queue = listing_queue_of(j);
-	char		*name, *qname, *worker = NULL, *msg;
+	char		*name, *qname, *worker = NULL, *status, *msg;
 	size_t		 before = evbuffer_get_length(out), used;
 
 	name = proto_encode_dup(j->path, strlen(j->path));
@@ -211,12 +213,21 @@ listing_job(const struct job *j, uint64_t now, struct evbuffer *out)
 	}
 	if (j->fail_status != NULL && (j->state == JOB_FAILED ||
 	    j->state == JOB_WAITING)) {
+		/* "exit:1" and its kin; encoded all the same, and bounded,
+		 * as it may come back from a journal */
+		status = proto_encode_dup(j->fail_status,
+		    strlen(j->fail_status));
+		if (strlen(status) > LISTING_STATUS_MAX) {
+			free(status);
+			status = xstrdup(STATUS_FAILED);
+		}
 		used = evbuffer_get_length(out) - before;
 		/* status, " status= msg=", the LF and some room to spare */
-		msg = cmd_stat_msg(j, JQ_LINE_MAX - used -
-		    strlen(j->fail_status) - 64);
+		msg = cmd_stat_msg(j, JQ_LINE_MAX - used - LISTING_STATUS_MAX -
+		    64);
 		evbuffer_add_printf(out, " " STAT_STATUS "=%s " STAT_MSG "=%s",
-		    j->fail_status, msg);
+		    status, msg);
+		free(status);
 		free(msg);
 	}
 	evbuffer_add(out, "\n", 1);

@@ -112,7 +112,6 @@ for x in L[:3]:
     # ended = started + duration, to the millisecond; all within the last minute or so
     assert ms(x["started"], x["ended"]) == x["duration_ms"] >= 0, x
     assert abs((now - iso(x["started"])).total_seconds()) < 600, x
-assert iso(L[0]["started"]) <= iso(L[1]["started"]) <= iso(L[2]["started"]) <= iso(L[3]["started"])
 assert L[3]["ended"] is None and isinstance(L[3]["duration_ms"], int), L[3]
 for x in L[4:]:
     assert (x["started"], x["ended"], x["duration_ms"], x["failure"]) == (None,) * 4, x
@@ -496,4 +495,39 @@ walk(schema)
 missing = sorted(n for n in names if not re.search(r"^\.(It )?Li %s\b" % re.escape(n), section, re.M))
 assert not missing, "not documented in JSON OUTPUT: %s" % missing
 EOF
+}
+
+@test "the longest JOBINFO line fits: a name near 4096 bytes, a 256-byte worker, a long message" {
+	local e=$'\xc3\xa9' comp name dir i n msg LC_ALL=C	# ${#var} counts bytes
+	comp=$(printf "$e%.0s" {1..125})	# 250 bytes, each encoded as 3 characters
+	dir=$D
+	for ((i = 0; i < 15; i++)); do dir+=/$comp; done
+	mkdir -p "$dir"
+	# the last component fills the path up to 4095 bytes (PATH_MAX less its NUL) and 255 (a
+	# name in a directory), its result's name ".result" included
+	n=$(((4095 - ${#dir} - 1 - 7) / 2))
+	((n > 124)) && n=124
+	name=$dir/$(printf "$e%.0s" $(seq "$n"))
+	((${#name} > 3900 && ${#name} <= 4088)) || fail "name of ${#name} bytes"
+	printf 'x\n' >"$name"
+	start_server "$name"
+	# (a worker name of 256 bytes that are not ASCII does not fit the 512 bytes a line may have
+	# before authentication, once encoded: 256 plain bytes do)
+	run -0 jq-take --worker "$(printf 'w%.0s' {1..256})" -o "$D/job" "$SERVER"
+	msg=$(printf "$e%.0s" {1..2048})end
+	run -0 jq-put --fail -x 9 -m "$msg" "$SERVER" "$output"
+	open_worker lister
+	sendl 'JOBS'
+	recv
+	[[ $line == 'JOBINFO 1 '*' status=exit:9 msg='*end ]] || fail "line: ${line:0:100}..."
+	((${#line} < 16384)) || fail "JOBINFO line of ${#line} bytes"
+	expect 'END'
+	jq-stat --json --list "$SERVER" >"$D/long.json"
+	NAME=$name MSG=$msg json_file_check "$D/long.json" \
+		'j["list"][0]["name"].encode("utf-8", "surrogateescape") == __import__("os").environb[b"NAME"]' \
+		'j["list"][0]["worker"] == "w" * 256' \
+		'j["list"][0]["failure"]["message"].endswith("\u00e9\u00e9end")' \
+		'len(j["list"][0]["failure"]["message"]) < len(__import__("os").environ["MSG"])'
+	run -0 jq-stat --list "$SERVER"
+	assert_line --index 2 --regexp '^ +\.\.\..*end$'
 }
