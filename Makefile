@@ -42,7 +42,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
-	status
+	status listing
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -70,6 +70,7 @@ $(BUILDDIR)/jq-serve: $(call obj,jq-serve serve template $(SERVER) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+$(BUILDDIR)/jq-stat: $(call obj,show statlist)
 $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)

@@ -558,7 +558,7 @@ cmd_stat_worker(const struct session *w, struct evbuffer *out)
 }
 
 /* Encode the tail of a job's failure message in at most room bytes. */
-static char *
+char *
 cmd_stat_msg(const struct job *j, size_t room)
 {
 	const char	*m = j->fail_msg ? j->fail_msg : "";
@@ -613,6 +613,7 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 		free(name);
 		free(msg);
 	}
+	listing_queues(q, out);
 	cmd_reply(out, REPLY_END);
 	return NEXT_LINE;
 }
@@ -638,6 +639,7 @@ static enum cmd_next (*const cmd_handlers[CMD_COUNT])(struct session *,
 	[CMD_TOUCH] = cmd_touch,
 	[CMD_RETRY] = cmd_retry,
 	[CMD_STAT] = cmd_stat,
+	[CMD_JOBS] = listing_jobs,
 	[CMD_QUIT] = cmd_quit,
 };
 

@@ -59,7 +59,7 @@ joblog_escape(const char *s)
 	return out;
 }
 
-/* Note the start of an attempt: when, and by whom. */
+/* Note the start of an attempt: when, and by whom (JOBS reports it too). */
 void
 joblog_start(struct job *j, const char *worker)
 {
@@ -69,21 +69,28 @@ joblog_start(struct job *j, const char *worker)
 	j->start_wall_ms = (uint64_t)ts.tv_sec * 1000 +
 	    (uint64_t)ts.tv_nsec / 1000000;
 	j->start_ms = util_now_ms();
+	j->end_ms = 0;
 	free(j->worker);
 	j->worker = xstrdup(worker);
 }
 
-/* Write the line of a finished attempt (no-op without --joblog). */
+/*
+ * Note the end of an attempt, and write its line (only with --joblog).
+ * An attempt never handed out (a job that failed before it was ever
+ * taken, a result for a job of an earlier server) has no start, no end and
+ * no run time.
+ */
 void
 joblog_end(struct job *j, const char *status, uint64_t bytes_out)
 {
 	char		*name, *worker, *line;
-	uint64_t	 run;
+	uint64_t	 run, now = util_now_ms();
 
+	if (j->start_ms != 0 && j->end_ms == 0)
+		j->end_ms = now;
 	if (joblog_fd < 0)
 		return;
-	/* a result for a job never handed out: no start, no run time */
-	run = j->start_ms != 0 ? util_now_ms() - j->start_ms : 0;
+	run = j->start_ms != 0 ? now - j->start_ms : 0;
 	name = joblog_escape(j->path);
 	worker = joblog_escape(j->worker ? j->worker : "-");
 	line = xprintf("%llu\t%s\t%s\t%llu.%03llu\t%llu.%03llu\t%u\t%s\t%llu\t"

@@ -1,12 +1,19 @@
 /*
- * jq-stat: show a jq server's job counts, workers and failed jobs, as text
- * for people or, with --json, as JSON for scripts.
+ * jq-stat: show a jq server's job counts, queues, workers and failed jobs,
+ * and with --list every job (statlist.c), as text for people or, with
+ * --json, as JSON for scripts.
  *
  * The STAT reply is read whole before anything is printed: a STAT line of
- * key=value counts, WORKER and FAILED lines, then END (jq-protocol(7)).
- * Names and messages arrive percent-encoded and may hold any byte: the text
- * form shows control bytes as C escapes, the JSON form keeps valid UTF-8 and
- * writes every other byte as \u00XX, so the output is always valid JSON.
+ * key=value counts, WORKER, FAILED and QUEUE lines, then END
+ * (jq-protocol(7)).  A server older than the QUEUE lines has one queue,
+ * QUEUE_DEFAULT, holding every job.  Names and messages arrive
+ * percent-encoded and may hold any byte: show.c prints them safely, as C
+ * escapes in the text form and as valid JSON strings.
+ *
+ * The JSON form is versioned (JQ_STAT_SCHEMA, documented field by field in
+ * jq-stat(1)): fields may be added within a version; renaming, removing or
+ * retyping one needs the next version and a new tests/schema/ file, which
+ * tests/stat-list.bats checks the output against.
  *
  * The rate and the ETA come from the counts and two keys a server of this
  * version adds to the STAT line, the run's elapsed time and the jobs it
@@ -35,12 +42,15 @@
 #define STAT_WATCH_MAX_MS	(86400 * 1000)
 #define STAT_POLL_MS		250	/* --watch asks this often, prints less */
 #define STAT_CLEAR		"\033[H\033[2J"	/* home, clear the screen */
+#define JQ_STAT_SCHEMA		"jq-stat/1"	/* the JSON's "schema" */
 
 static const char stat_epilogue[] =
 "Show how many jobs the jq server SERVER (default: $JQ_SERVER) holds in each\n"
-"state, the rate and ETA, which workers are connected, and the jobs that\n"
-"failed.  --watch 2 shows it again every 2 s (default 1 s) until the run\n"
-"ends; a --watch value that is not an interval is the SERVER.\n"
+"state and queue, the rate and ETA, which workers are connected, and the\n"
+"jobs that failed.  --list shows every job instead, one line each;\n"
+"--state, --queue and --match choose which (and imply --list).  --watch 2\n"
+"shows it again every 2 s (default 1 s) until the run ends; a --watch value\n"
+"that is not an interval is the SERVER.\n"
 "\n"
 "Exit status: 0 success, 2 usage error, 6 cannot reach the server, 7 server\n"
 "error or malformed reply, 8 cannot write the output, 10 authentication\n"
@@ -52,11 +62,27 @@ struct stat_config {
 	int		 json;		/* --json */
 	uint64_t	 watch_ms;	/* --watch interval; 0: once */
 	char		*watch_server;	/* a --watch value that was the SERVER */
+	int		 list;		/* --list, or a filter given */
+	struct statlist_filter filter;	/* --state, --queue, --match */
+	char		*states, *queue, *match;	/* theirs, owned */
 };
+
+/* The words --state takes, comma-separated. */
+static const char *const stat_states[] = { JOBSTATE_WAITING, JOBSTATE_RUNNING,
+    JOBSTATE_DONE, JOBSTATE_FAILED };
 
 static struct poptOption stat_options[] = {
 	{ "json", 'j', POPT_ARG_NONE, NULL, 'j',
 	    "print JSON instead of text", NULL },
+	{ "list", 'l', POPT_ARG_NONE, NULL, 'l',
+	    "list the jobs, one line each", NULL },
+	{ "state", '\0', POPT_ARG_STRING, NULL, 's',
+	    "list only jobs in these states: waiting, running, done, failed, "
+	    "comma-separated", "STATE[,STATE]..." },
+	{ "queue", '\0', POPT_ARG_STRING, NULL, 'q',
+	    "list only jobs of the queue NAME", "NAME" },
+	{ "match", '\0', POPT_ARG_STRING, NULL, 'm',
+	    "list only jobs whose names match the shell pattern GLOB", "GLOB" },
 	{ "watch", 'w', POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, NULL, 'w',
 	    "show it again every INTERVAL (default 1s) until the run ends",
 	    "INTERVAL" },
@@ -83,6 +109,12 @@ struct stat_failed {
 	struct stat_str	 id, name, status, msg;
 };
 
+/* One QUEUE line. */
+struct stat_queue {
+	struct stat_str	 name;
+	uint64_t	 total, waiting, running, done, failed;
+};
+
 /* The whole STAT reply. */
 struct stat_reply {
 	uint64_t		 total, waiting, running, done, failed;
@@ -94,6 +126,8 @@ struct stat_reply {
 	size_t			 nworkers;
 	struct stat_failed	*fails;
 	size_t			 nfails;
+	struct stat_queue	*queues;
+	size_t			 nqueues;
 };
 
 /* A numeric key of the STAT line and where its value goes. */
@@ -242,6 +276,42 @@ stat_parse_failed(char *p, struct stat_failed *f)
 	return NULL;
 }
 
+/* Parse "QUEUE <name> total=.. waiting=.. ..."; NULL or the bad field. */
+static const char *
+stat_parse_queue(char *p, struct stat_queue *q)
+{
+	static const struct stat_key nums[] = {
+		{ STAT_TOTAL, offsetof(struct stat_queue, total), 0 },
+		{ STAT_WAITING, offsetof(struct stat_queue, waiting), 0 },
+		{ STAT_RUNNING, offsetof(struct stat_queue, running), 0 },
+		{ STAT_DONE, offsetof(struct stat_queue, done), 0 },
+		{ STAT_FAILED, offsetof(struct stat_queue, failed), 0 },
+	};
+	char	*name = proto_word(&p);
+
+	if (name == NULL || stat_decode(name, &q->name) != 0)
+		return "name";
+	return stat_fields(p, q, nums, 5, NULL, NULL, 0, NULL);
+}
+
+/* A server without QUEUE lines has one queue, the default, holding every job. */
+static void
+stat_default_queue(struct stat_reply *r)
+{
+	struct stat_queue	*q;
+
+	r->queues = xcalloc(1, sizeof *r->queues);
+	r->nqueues = 1;
+	q = &r->queues[0];
+	q->name.s = xstrdup(QUEUE_DEFAULT);
+	q->name.len = strlen(QUEUE_DEFAULT);
+	q->total = r->total;
+	q->waiting = r->waiting;
+	q->running = r->running;
+	q->done = r->done;
+	q->failed = r->failed;
+}
+
 /*
  * Send STAT and read the reply up to END into r; 0, or -1 with *cause and
  * client_status() set (JQ_EXIT_PROTOCOL for a malformed reply).
@@ -274,8 +344,11 @@ stat_read(struct client *c, struct stat_reply *r, char **cause)
 		p = line;
 		if ((kind = proto_word(&p)) == NULL)
 			kind = "";
-		if (strcmp(kind, REPLY_END) == 0)
+		if (strcmp(kind, REPLY_END) == 0) {
+			if (r->nqueues == 0)
+				stat_default_queue(r);
 			return 0;
+		}
 		if (strcmp(kind, REPLY_WORKER) == 0) {
 			r->workers = xreallocarray(r->workers, r->nworkers + 1,
 			    sizeof *r->workers);
@@ -286,6 +359,11 @@ stat_read(struct client *c, struct stat_reply *r, char **cause)
 			    sizeof *r->fails);
 			memset(&r->fails[r->nfails], 0, sizeof *r->fails);
 			bad = stat_parse_failed(p, &r->fails[r->nfails++]);
+		} else if (strcmp(kind, REPLY_QUEUE) == 0) {
+			r->queues = xreallocarray(r->queues, r->nqueues + 1,
+			    sizeof *r->queues);
+			memset(&r->queues[r->nqueues], 0, sizeof *r->queues);
+			bad = stat_parse_queue(p, &r->queues[r->nqueues++]);
 		}
 		/* Other lines come from newer servers: ignore them. */
 		if (bad != NULL)
@@ -313,89 +391,12 @@ stat_free(struct stat_reply *r)
 		free(r->fails[i].status.s);
 		free(r->fails[i].msg.s);
 	}
+	for (i = 0; i < r->nqueues; i++)
+		free(r->queues[i].name.s);
 	free(r->workers);
 	free(r->fails);
+	free(r->queues);
 	free(r->version.s);
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char	 lo = 0x80, hi = 0xbf;
-	size_t		 need, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 1;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		need = 2;
-		if (s[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (s[0] == 0xed)
-			hi = 0x9f;	/* surrogates */
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 3;
-		if (s[0] == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (s[0] == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-	} else
-		return 0;
-	if (n < need + 1 || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i <= need; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return need + 1;
-}
-
-/* Print bytes for a terminal: control bytes, backslash and bytes that are not UTF-8 escaped. */
-static void
-text_str(const char *s, size_t len)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, n;
-
-	while (i < len) {
-		if (p[i] == '\\')
-			fputs("\\\\", stdout);
-		else if (p[i] == '\n')
-			fputs("\\n", stdout);
-		else if (p[i] == '\t')
-			fputs("\\t", stdout);
-		else if (p[i] < 0x20 || p[i] == 0x7f ||
-		    (n = utf8_len(p + i, len - i)) == 0)
-			printf("\\x%02x", p[i]);
-		else {
-			fwrite(p + i, 1, n, stdout);
-			i += n;
-			continue;
-		}
-		i++;
-	}
-}
-
-/* Print the last line of a message, shortened to its last 60 bytes or so. */
-static void
-text_msg_tail(const struct stat_str *m)
-{
-	size_t	 end = m->len, start;
-
-	while (end > 0 && (m->s[end - 1] == '\n' || m->s[end - 1] == '\r' ||
-	    m->s[end - 1] == ' ' || m->s[end - 1] == '\t'))
-		end--;
-	for (start = end; start > 0 && m->s[start - 1] != '\n'; start--)
-		;
-	if (end - start > 60) {
-		start = end - 60;
-		/* do not start inside a UTF-8 sequence */
-		while (start < end && ((unsigned char)m->s[start] & 0xc0) == 0x80)
-			start++;
-		fputs("...", stdout);
-	}
-	text_str(m->s + start, end - start);
 }
 
 /* The counts of a reply with the progress keys, for progress.c. */
@@ -436,23 +437,35 @@ stat_print_text(const char *addr, const struct stat_reply *r)
 	size_t	 i;
 
 	printf("server   ");
-	text_str(addr, strlen(addr));
+	show_text(addr, strlen(addr));
 	printf(" (jq-serve ");
-	text_str(r->version.s, r->version.len);
+	show_text(r->version.s, r->version.len);
 	printf(", protocol %llu)\n", (unsigned long long)r->protocol);
 	printf("jobs     %llu total, %llu waiting, %llu running, %llu done, "
 	    "%llu failed\n", (unsigned long long)r->total,
 	    (unsigned long long)r->waiting, (unsigned long long)r->running,
 	    (unsigned long long)r->done, (unsigned long long)r->failed);
 	text_progress(r);
+	printf("queues   %zu\n", r->nqueues);
+	for (i = 0; i < r->nqueues; i++) {
+		const struct stat_queue *q = &r->queues[i];
+
+		printf("  ");
+		show_text(q->name.s, q->name.len);
+		printf("  %llu total, %llu waiting, %llu running, %llu done, "
+		    "%llu failed\n", (unsigned long long)q->total,
+		    (unsigned long long)q->waiting,
+		    (unsigned long long)q->running,
+		    (unsigned long long)q->done, (unsigned long long)q->failed);
+	}
 	printf("workers  %zu\n", r->nworkers);
 	for (i = 0; i < r->nworkers; i++) {
 		const struct stat_worker *w = &r->workers[i];
 
 		printf("  ");
-		text_str(w->name.s, w->name.len);
+		show_text(w->name.s, w->name.len);
 		printf("  from ");
-		text_str(w->peer.s, w->peer.len);
+		show_text(w->peer.s, w->peer.len);
 		printf("  running %llu  done %llu  failed %llu\n",
 		    (unsigned long long)w->running, (unsigned long long)w->done,
 		    (unsigned long long)w->failed);
@@ -465,44 +478,15 @@ stat_print_text(const char *addr, const struct stat_reply *r)
 		const struct stat_failed *f = &r->fails[i];
 
 		printf("  %s  ", f->id.s);
-		text_str(f->name.s, f->name.len);
+		show_text(f->name.s, f->name.len);
 		printf("  ");
-		text_str(f->status.s, f->status.len);
+		show_text(f->status.s, f->status.len);
 		if (f->msg.len > 0) {
 			printf(": ");
-			text_msg_tail(&f->msg);
+			show_text_tail(f->msg.s, f->msg.len, 60);
 		}
 		putchar('\n');
 	}
-}
-
-/* Print bytes as a JSON string: valid UTF-8 kept, other bytes as \u00XX. */
-static void
-json_str(const char *s, size_t len)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, n;
-
-	putchar('"');
-	while (i < len) {
-		if (p[i] == '"' || p[i] == '\\') {
-			putchar('\\');
-			putchar(p[i++]);
-		} else if (p[i] == '\n') {
-			fputs("\\n", stdout);
-			i++;
-		} else if (p[i] == '\t') {
-			fputs("\\t", stdout);
-			i++;
-		} else if (p[i] < 0x20 || p[i] == 0x7f ||
-		    (n = utf8_len(p + i, len - i)) == 0)
-			printf("\\u%04x", p[i++]);
-		else {
-			fwrite(p + i, 1, n, stdout);
-			i += n;
-		}
-	}
-	putchar('"');
 }
 
 /* Print "key":value pairs of counts, comma-separated. */
@@ -548,7 +532,34 @@ json_progress(const struct stat_reply *r)
 	putchar('}');
 }
 
-/* Print the reply as one JSON object on one line. */
+/* Print the "queues" member: each queue's counts, by its name. */
+static void
+json_queues(const struct stat_reply *r)
+{
+	static const char *const qkeys[] = { "total", "waiting", "running",
+	    "done", "failed" };
+	size_t	 i;
+
+	printf(",\"queues\":{");
+	for (i = 0; i < r->nqueues; i++) {
+		const struct stat_queue *q = &r->queues[i];
+		const uint64_t	 counts[] = { q->total, q->waiting, q->running,
+		    q->done, q->failed };
+
+		if (i > 0)
+			putchar(',');
+		show_json(q->name.s, q->name.len);
+		printf(":{");
+		json_counts(qkeys, counts, 5);
+		putchar('}');
+	}
+	putchar('}');
+}
+
+/*
+ * Print the reply as one JSON object on one line, but for its closing
+ * brace: --list adds a member first.
+ */
 static void
 stat_print_json(const char *addr, const struct stat_reply *r)
 {
@@ -559,13 +570,14 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 	    r->failed };
 	size_t		 i;
 
-	printf("{\"server\":");
-	json_str(addr, strlen(addr));
+	printf("{\"schema\":\"" JQ_STAT_SCHEMA "\",\"server\":");
+	show_json(addr, strlen(addr));
 	printf(",\"version\":");
-	json_str(r->version.s, r->version.len);
+	show_json(r->version.s, r->version.len);
 	printf(",\"protocol\":%llu,\"jobs\":{", (unsigned long long)r->protocol);
 	json_counts(jobkeys, jobs, 5);
 	putchar('}');
+	json_queues(r);
 	json_progress(r);
 	printf(",\"workers\":[");
 	for (i = 0; i < r->nworkers; i++) {
@@ -573,9 +585,9 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 		const uint64_t	 counts[] = { w->running, w->done, w->failed };
 
 		printf("%s{\"name\":", i ? "," : "");
-		json_str(w->name.s, w->name.len);
+		show_json(w->name.s, w->name.len);
 		printf(",\"peer\":");
-		json_str(w->peer.s, w->peer.len);
+		show_json(w->peer.s, w->peer.len);
 		putchar(',');
 		json_counts(wkeys, counts, 3);
 		putchar('}');
@@ -585,16 +597,16 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 		const struct stat_failed *f = &r->fails[i];
 
 		printf("%s{\"id\":", i ? "," : "");
-		json_str(f->id.s, f->id.len);
+		show_json(f->id.s, f->id.len);
 		printf(",\"name\":");
-		json_str(f->name.s, f->name.len);
+		show_json(f->name.s, f->name.len);
 		printf(",\"status\":");
-		json_str(f->status.s, f->status.len);
+		show_json(f->status.s, f->status.len);
 		printf(",\"message\":");
-		json_str(f->msg.s, f->msg.len);
+		show_json(f->msg.s, f->msg.len);
 		putchar('}');
 	}
-	printf("]}\n");
+	putchar(']');
 }
 
 /*
@@ -627,6 +639,30 @@ stat_interval(const char *s, uint64_t *ms)
 	return 0;
 }
 
+/* Check a --state value: known words, comma-separated; exit 2 if not. */
+static void
+stat_check_states(const char *v)
+{
+	const char	*p = v, *end;
+	size_t		 len, i;
+
+	for (;;) {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		for (i = 0; i < sizeof stat_states / sizeof stat_states[0]; i++)
+			if (strlen(stat_states[i]) == len &&
+			    strncmp(p, stat_states[i], len) == 0)
+				break;
+		if (i == sizeof stat_states / sizeof stat_states[0])
+			usage_error(cli_prog, "--state: \"%s\" is not a list of "
+			    "waiting, running, done and failed, comma-separated",
+			    v);
+		if (end == NULL)
+			return;
+		p = end + 1;
+	}
+}
+
 /*
  * Fill the config from one option (cli_parse).  popt gives --watch the
  * next word when it does not begin with '-': an interval is the interval,
@@ -638,10 +674,33 @@ stat_option(void *arg, int val, char **value)
 	struct stat_config	*cfg = arg;
 	uint64_t		 ms;
 
-	if (val == 'j')
+	switch (val) {
+	case 'j':
 		cfg->json = 1;
-	if (val != 'w')
 		return;
+	case 'l':
+		cfg->list = 1;
+		return;
+	case 's':
+		stat_check_states(*value);
+		cli_keep(&cfg->states, value);
+		cfg->list = 1;
+		return;
+	case 'q':
+		cli_length("--queue", "the name", *value, JQ_NAME_MAX);
+		cli_keep(&cfg->queue, value);
+		cfg->list = 1;
+		return;
+	case 'm':
+		cli_length("--match", "the pattern", *value, JQ_GLOB_MAX);
+		cli_keep(&cfg->match, value);
+		cfg->list = 1;
+		return;
+	case 'w':
+		break;
+	default:
+		return;
+	}
 	cfg->watch_ms = STAT_WATCH_DEFAULT_MS;
 	if (*value == NULL)
 		return;
@@ -666,28 +725,45 @@ stat_sleep(uint64_t ms)
 		;
 }
 
-/* Print one answer, in place of the last one on a terminal (--watch). */
+/*
+ * Print one answer, in place of the last one on a terminal (--watch):
+ * the counts, or with --list the jobs (in JSON, the counts and the jobs).
+ * Exit when the jobs cannot be listed or the output cannot be written.
+ */
 static void
-stat_print(const struct stat_config *cfg, const char *addr,
+stat_print(const struct stat_config *cfg, struct client *c,
     const struct stat_reply *r, int shown)
 {
+	char	*cause = NULL;
+	int	 status = JQ_EXIT_OK;
+
 	if (cfg->watch_ms > 0 && !cfg->json) {
 		if (isatty(STDOUT_FILENO))
 			fputs(STAT_CLEAR, stdout);
 		else if (shown)
 			putchar('\n');
 	}
-	if (cfg->json)
-		stat_print_json(addr, r);
+	if (cfg->json) {
+		stat_print_json(client_server(c), r);
+		if (cfg->list) {
+			printf(",\"list\":[");
+			status = statlist_print(c, &cfg->filter, 1, &cause);
+			putchar(']');
+		}
+		printf("}\n");
+	} else if (cfg->list)
+		status = statlist_print(c, &cfg->filter, 0, &cause);
 	else
-		stat_print_text(addr, r);
+		stat_print_text(client_server(c), r);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		err(JQ_EXIT_IO, "standard output");
+	if (status != JQ_EXIT_OK)
+		errx(status, "%s: %s", client_server(c), cause);
 }
 
 /*
- * Ask the server for its counts, workers and failed jobs, and print them;
- * with --watch, again every interval until every job has finished.  The
+ * Ask the server for its counts, workers and failed jobs, and print them
+ * (with --list, list its jobs too); with --watch, again every interval until every job has finished.  The
  * server is asked every STAT_POLL_MS all the same, so that the end is seen
  * before the server leaves (its --linger, 1 s by default).
  */
@@ -711,7 +787,7 @@ stat_show(const struct stat_config *cfg)
 		finished = r.done + r.failed >= r.total;
 		now = util_now_ms();
 		if (!shown || finished || now >= next) {
-			stat_print(cfg, client_server(c), &r, shown);
+			stat_print(cfg, c, &r, shown);
 			shown = 1;
 			next = now + cfg->watch_ms;
 		}
@@ -724,15 +800,16 @@ stat_show(const struct stat_config *cfg)
 	return JQ_EXIT_OK;
 }
 
-/* Options, the SERVER operand, then STAT. */
+/* Options, the SERVER operand, then STAT (and JOBS). */
 int
 main(int argc, char *argv[])
 {
-	struct stat_config	 cfg = { NULL, 0, 0, NULL };
+	struct stat_config	 cfg;
 	poptContext		 pc;
 	const char		*operand;
 	int			 status;
 
+	memset(&cfg, 0, sizeof cfg);
 	pc = cli_context("jq-stat", argc, argv, stat_options,
 	    "[OPTION...] [SERVER]");
 	cli_parse(pc, stat_option, &cfg);
@@ -741,7 +818,13 @@ main(int argc, char *argv[])
 		usage_error(cli_prog, "%s: unexpected operand", operand);
 	cfg.server = cli_server(cfg.watch_server != NULL ? cfg.watch_server :
 	    operand);
+	cfg.filter.states = cfg.states;
+	cfg.filter.queue = cfg.queue;
+	cfg.filter.match = cfg.match;
 	status = stat_show(&cfg);
 	free(cfg.watch_server);
+	free(cfg.states);
+	free(cfg.queue);
+	free(cfg.match);
 	return status;
 }

@@ -192,6 +192,21 @@ char	*client_handle(const struct client_job *);
 int	 client_parse_handle(const char *, char **, char *);
 int	 client_simple(struct client *, char **, const char *, ...) JQ_PRINTF(3, 4);
 
+/* show.c: untrusted bytes printed safely, for a terminal or as JSON strings. */
+void	 show_text(const char *, size_t);
+size_t	 show_text_width(const char *, size_t);
+void	 show_text_tail(const char *, size_t, size_t);
+void	 show_json(const char *, size_t);
+
+/* statlist.c: jq-stat --list, the jobs one by one, paged through JOBS. */
+struct statlist_filter {
+	const char	*states;	/* "waiting,failed", checked; NULL: all */
+	const char	*queue;		/* decoded; NULL: any */
+	const char	*match;		/* glob; NULL: any */
+};
+int	 statlist_print(struct client *, const struct statlist_filter *, int,
+	    char **);
+
 /* cli.c: the command-line parts every tool shares (popt). */
 #include <popt.h>
 extern const char	*cli_prog;
@@ -284,6 +299,7 @@ struct job {
 	uint64_t		 size_in;	/* job data size when last sent */
 	uint64_t		 start_ms;	/* monotonic, last take */
 	uint64_t		 start_wall_ms;	/* epoch, last take (--joblog) */
+	uint64_t		 end_ms;	/* monotonic, its end; 0: none or running */
 	char			*worker;	/* who took it last (--joblog) */
 	char			*taken_node;	/* node of its last taker, or NULL */
 	char			*failed_node;	/* node that failed it last, or NULL */
@@ -540,6 +556,11 @@ void	 cmd_vreply(struct evbuffer *, const char *, va_list) JQ_PRINTF(2, 0);
 enum cmd_next cmd_greet(struct session *, int, struct evbuffer *);
 enum cmd_next cmd_auth_refuse(struct session *, const char *, struct evbuffer *);
 enum cmd_next cmd_request(struct session *, char *, struct evbuffer *);
+char	*cmd_stat_msg(const struct job *, size_t);
+
+/* listing.c: the JOBS request and STAT's QUEUE lines (the jobs one by one). */
+enum cmd_next listing_jobs(struct session *, struct proto_req *, struct evbuffer *);
+void	 listing_queues(const struct queue *, struct evbuffer *);
 
 /* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
 enum template_kind {

@@ -25,6 +25,7 @@ static const struct proto_cmd_entry {
 	{ "TOUCH",	CMD_TOUCH,	1, 0 },
 	{ "RETRY",	CMD_RETRY,	1, 0 },
 	{ "STAT",	CMD_STAT,	0, 0 },
+	{ "JOBS",	CMD_JOBS,	0, 0 },
 	{ "QUIT",	CMD_QUIT,	0, PROTO_PREHELLO },
 };
 

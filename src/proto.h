@@ -48,6 +48,9 @@
 #define JQ_MSG_MAX		65536	/* FAIL message payload */
 #define JQ_MSG_KEEP		4096	/* tail of a FAIL message the server keeps */
 #define JQ_STAT_FAILED_MAX	100	/* FAILED lines in one STAT reply */
+#define JQ_JOBS_MAX		1000	/* JOBINFO lines in one JOBS reply (limit=) */
+#define JQ_JOBS_SCAN_MAX	16384	/* jobs one JOBS request looks at */
+#define JQ_JOBS_REPLY_MAX	(64U << 10)	/* bytes of JOBINFO lines in one JOBS reply, about */
 #define JQ_PAYLOAD_DEFAULT_MAX	(64ULL << 30)	/* PUT payload, --max-result */
 #define JQ_CONNS_DEFAULT_MAX	4096	/* --max-conns: authenticated connections */
 #define JQ_UNAUTH_DEFAULT_MAX	256	/* --max-unauth: connections authenticating */
@@ -70,6 +73,7 @@ enum proto_cmd {
 	CMD_TOUCH,	/* TOUCH <id> token=<t> [lease=<seconds>]: renew a lease */
 	CMD_RETRY,	/* RETRY <id>: a failed job waits again */
 	CMD_STAT,	/* STAT */
+	CMD_JOBS,	/* JOBS [state=<s>[,<s>]...] [queue=<enc>] [match=<enc-glob>] [after=<id>] [limit=<n>] */
 	CMD_QUIT,	/* QUIT */
 	CMD_COUNT
 };
@@ -108,7 +112,9 @@ enum proto_cmd {
 #define REPLY_STAT	"STAT"	/* STAT <key>=<n> ...: the first line of a STAT reply */
 #define REPLY_WORKER	"WORKER"	/* WORKER <name> peer= running= done= failed= */
 #define REPLY_FAILED	"FAILED"	/* FAILED <id> <name> status= msg= */
-#define REPLY_END	"END"	/* the last line of a STAT reply */
+#define REPLY_QUEUE	"QUEUE"	/* QUEUE <name> total= waiting= running= done= failed= */
+#define REPLY_JOBINFO	"JOBINFO"	/* JOBINFO <id> <name> queue= state= attempts= ...: a JOBS line */
+#define REPLY_END	"END"	/* the last line of a STAT reply; of a JOBS reply, END [next=<id>] */
 #define REPLY_BYE	"bye"	/* after OK, the answer to QUIT */
 
 /* Reasons after NOJOB. */
@@ -159,6 +165,26 @@ enum proto_cmd {
 #define STAT_PEER		"peer"		/* WORKER */
 #define STAT_STATUS		"status"	/* FAILED: a STATUS_* */
 #define STAT_MSG		"msg"		/* FAILED: the tail of the message */
+
+/*
+ * Keys of JOBS and of its reply's JOBINFO and END lines (jq-protocol(7),
+ * JOBS); status= and msg= are STAT_STATUS and STAT_MSG, match= KEY_MATCH.
+ */
+#define JOBS_STATE	"state"		/* JOBS (a list), JOBINFO: a JOBSTATE_* */
+#define JOBS_QUEUE	"queue"		/* JOBS, JOBINFO: the job's queue */
+#define JOBS_AFTER	"after"		/* JOBS: list the jobs after this id */
+#define JOBS_LIMIT	"limit"		/* JOBS: JOBINFO lines at most */
+#define JOBS_NEXT	"next"		/* END: more may follow; ask after this id */
+#define JOBS_ATTEMPTS	"attempts"	/* JOBINFO: times taken */
+#define JOBS_WORKER	"worker"	/* JOBINFO: who took it last */
+#define JOBS_STARTED	"started"	/* JOBINFO: its last attempt began, epoch ms */
+#define JOBS_ENDED	"ended"		/* JOBINFO: its last attempt ended, epoch ms */
+#define JOBS_RUNTIME	"runtime_ms"	/* JOBINFO: how long it ran, or runs so far */
+#define JOBSTATE_WAITING	"waiting"	/* the words of state=, by enum job_state */
+#define JOBSTATE_RUNNING	"running"
+#define JOBSTATE_DONE		"done"
+#define JOBSTATE_FAILED		"failed"
+#define QUEUE_DEFAULT		"default"	/* the queue of every job, for now */
 
 /* The status of a failed job (FAILED status=). */
 #define STATUS_FAILED	"failed"	/* none given, or the server found it */

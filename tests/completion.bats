@@ -131,7 +131,23 @@ complete_line() {
     run complete_line "jq-stat --j"
     assert_output -- "--json"
     run complete_line "jq-stat -"
-    assert_output $'-j\n--json\n-w\n--watch\n--token-file\n--no-auth\n--help\n-?\n--usage\n--version\n-V'
+    assert_output $'-j\n--json\n-l\n--list\n--state\n--queue\n--match\n-w\n--watch\n--token-file\n--no-auth\n--help\n-?\n--usage\n--version\n-V'
+}
+
+@test "jq-stat: --state offers the states, comma after comma; --queue the default queue" {
+    run complete_line "jq-stat --state "
+    assert_output $'waiting\nrunning\ndone\nfailed'
+    run complete_line "jq-stat --state=f"
+    assert_output "failed"
+    run complete_line "jq-stat --state waiting,"
+    assert_output $'waiting,running\nwaiting,done\nwaiting,failed'
+    run complete_line "jq-stat --state waiting,r"
+    assert_output "waiting,running"
+    run complete_line "jq-stat --queue "
+    assert_output "default"
+    # their values are not taken for the SERVER operand
+    run complete_line "jq-stat --match *.wav --state done --queue default loc"
+    assert_output "localhost"
 }
 
 @test "jq-run: options" {

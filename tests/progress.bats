@@ -128,7 +128,7 @@ run_mixed() {
 	json_file_check "$D/stat.json" 'j["progress"]["rate"] > 0' \
 		'isinstance(j["progress"]["eta_s"], int) and j["progress"]["eta_s"] >= 0' \
 		'j["progress"]["elapsed_ms"] >= 100' 'j["progress"]["resumed"] == 0' \
-		'list(j) == ["server", "version", "protocol", "jobs", "progress", "workers", "failed"]'
+		'list(j) == ["schema", "server", "version", "protocol", "jobs", "queues", "progress", "workers", "failed"]'
 	stop_server
 }
 

@@ -182,7 +182,7 @@ two_jobs() {
 	expect 'JOB 1 *'
 }
 
-@test "STAT typed by hand: counts, worker lines, END" {
+@test "STAT typed by hand: counts, worker lines, the queue line, END" {
 	two_jobs
 	# a connection is a worker once it has sent TAKE
 	sendl 'TAKE hold=conn'
@@ -208,6 +208,7 @@ two_jobs() {
 		[[ $line == 'WORKER by-hand peer=127.0.0.1:'*' running=1 done=0 failed=0'* ]] && found=1
 	done
 	((found))
+	expect 'QUEUE default total=2 waiting=1 running=1 done=0 failed=0'
 	expect 'END'
 }
 
@@ -396,7 +397,7 @@ two_jobs() {
 	[[ " $line " == *' failed=1 '* && " $line " == *' failed_listed=1 '* ]]
 	failed=()
 	while recv && [[ $line != END ]]; do
-		[[ $line == WORKER* ]] || failed+=("$line")
+		[[ $line == FAILED* ]] && failed+=("$line")
 	done
 	assert_equal "${#failed[@]}" 1
 	[[ ${failed[0]} == 'FAILED 1 '*' status=exit:3 msg=it%20broke'* ]]

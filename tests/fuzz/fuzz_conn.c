@@ -238,7 +238,7 @@ fuzz_check_line(struct fuzz_client *cl)
 {
 	static const char *const replies[] = {
 		"JQ ", "OK", "ERR ", "JOB ", "DATA ", "END", "ABORT", "NOJOB ",
-		"STAT ", "WORKER ", "FAILED ",
+		"STAT ", "WORKER ", "FAILED ", "QUEUE ", "JOBINFO ",
 	};
 	struct proto_frame	 f;
 	size_t			 i;

@@ -92,12 +92,16 @@ test_requests(void)
 	req_ok("RELEASE 7", CMD_RELEASE, 1, 0);
 	req_ok("TOUCH 7", CMD_TOUCH, 1, 0);
 	req_ok("STAT", CMD_STAT, 0, 0);
+	req_ok("JOBS", CMD_JOBS, 0, 0);
+	req_ok("JOBS state=waiting,failed queue=default match=%2A.wav after=7 limit=2",
+	    CMD_JOBS, 0, 5);
+	req_bad("JOBS 7");
 	req_ok("QUIT", CMD_QUIT, 0, 0);
 	OK(req.flags & PROTO_PREHELLO, "QUIT is allowed before HELLO");
 	for (i = 0; i < CMD_COUNT; i++) {
 		char *cause = NULL;
 		snprintf(line, sizeof line, "%s%s", proto_cmd_name((enum proto_cmd)i),
-		    i == CMD_HELLO ? " 1" : i == CMD_TAKE || i == CMD_STAT ||
+		    i == CMD_HELLO ? " 1" : i == CMD_TAKE || i == CMD_STAT || i == CMD_JOBS ||
 		    i == CMD_QUIT ? "" : " 3");
 		OK(proto_parse_request(line, &req, &cause) == 0 && (int)req.cmd == i,
 		    "proto_cmd_name(%d) = %s parses back", i, proto_cmd_name((enum proto_cmd)i));
