@@ -375,7 +375,7 @@ server_run(char **cause)
 		free(names);
 		return JQ_EXIT_IO;
 	}
-	log_info("%zu job%s, listening on %s", server.queue.njobs,
+	log_notice("%zu job%s, listening on %s", server.queue.njobs,
 	    server.queue.njobs == 1 ? "" : "s", names);
 	free(names);
 	status_start(server.base, &server.queue);

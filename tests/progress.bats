@@ -64,6 +64,8 @@ run_mixed() {
 	wait_server_exit 60
 	assert_equal "$status" 1
 	run cat "$SERVER_LOG"
+	# it says where it listens first, as a person starting it wants to know
+	assert_regex "${lines[0]}" "^jq-serve: 6 jobs, listening on unix:$JQ_TMP/sock\$"
 	assert_line --regexp '^jq-serve: 6 jobs: 4 done, 2 failed, in [0-9]+\.[0-9] s$'
 	refute_output --partial $'\r'
 	refute_output --partial $'\e'
