@@ -207,6 +207,15 @@ pathref_same_name(const struct pathref *x, const struct pathref *y)
 	    strcmp(x->name, y->name) == 0;
 }
 
+/* The base name of a path (after its last '/'). */
+static const char *
+serve_base(const char *path)
+{
+	const char	*slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
 /* Report a clash between x and y (x sorts first); counts it in *bad. */
 static void
 serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
@@ -225,9 +234,13 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
 		    xin, how);
 	else
 		fprintf(stderr, "%s: the results of %s and %s would both be "
-		    "written to %s (choose another --result or "
-		    "--output-dir)\n", cli_prog, xin, yin,
-		    q->jobs[y->job].result);
+		    "written to %s (%s)\n", cli_prog, xin, yin,
+		    q->jobs[y->job].result, strcmp(serve_base(xin),
+		    serve_base(yin)) == 0 ? "inputs of the same name in "
+		    "different directories: drop --output-dir to keep each "
+		    "result beside its input, or serve each directory with its "
+		    "own --output-dir" : "choose another --result or "
+		    "--output-dir");
 }
 
 /*

@@ -130,6 +130,13 @@ run_all() {
 	assert_regex "$stderr" 'result of \./a, \./a\.result, would overwrite the input a\.result'
 	serve_refused 2 -r '{stem}.mp3' a.wav ./a.flac
 	assert_regex "$stderr" 'results of (a\.wav and \./a\.flac|\./a\.flac and a\.wav) would both be written'
+	assert_regex "$stderr" 'choose another --result or --output-dir'
+	# same base name in two directories, flattened by -o: no template helps, the hint says so
+	mkdir x y
+	printf 'x\n' >x/s.wav
+	printf 'y\n' >y/s.wav
+	serve_refused 2 -o out x/s.wav y/s.wav
+	assert_regex "$stderr" 'would both be written to out/s\.wav\.result \(inputs of the same name in different directories: drop --output-dir'
 	serve_refused 2 a hard
 	assert_regex "$stderr" '(a and hard|hard and a) are the same file \(hard links'
 	assert_equal "$(cat a.result)" r
