@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <err.h>
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <popt.h>
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 #include "jq.h"
+
+#define TAKE_NOTE_MS	2000	/* a wait this long is explained (a terminal) */
 
 static const char take_epilogue[] =
 "Take one job from the jq server SERVER (default: $JQ_SERVER).\n"
@@ -382,6 +385,29 @@ take_catch_signals(void)
 }
 
 /*
+ * Every job left may be held by others: the server answers a TAKE once
+ * one comes back.  A person at a terminal who sees nothing for a while
+ * deserves to know why (a lost handle holds its job until its lease ends).
+ */
+static void
+take_note_wait(struct client *c)
+{
+	struct pollfd	 pfd;
+	int		 n;
+
+	if (!isatty(STDERR_FILENO) || client_buffered(c) > 0)
+		return;
+	pfd.fd = client_fd(c);
+	pfd.events = POLLIN;
+	while ((n = poll(&pfd, 1, TAKE_NOTE_MS)) == -1 && errno == EINTR)
+		;
+	if (n == 0)
+		warnx("waiting for a job: every job left is running; one comes "
+		    "back when its worker delivers or fails it, or when its "
+		    "lease ends (jq-stat shows them)");
+}
+
+/*
  * Connect and TAKE a job into *job.  Without one, remove the local files
  * and exit: silently for no work (3) or --wait running out (5).
  */
@@ -399,7 +425,12 @@ take_job(struct take_config *cfg, struct outfile *out, struct outfile *idf,
 		errx(status, "%s", cause);
 	}
 	extra = take_extra(cfg->glob, cfg->wait, cfg->wait_ms, cfg->lease_s);
-	rc = client_take(c, extra, job, &cause);
+	rc = client_send(c, &cause, "TAKE%s%s", extra ? " " : "",
+	    extra ? extra : "") != 0 || client_flush(c, &cause) != 0 ? -1 : 1;
+	if (rc == 1) {
+		take_note_wait(c);
+		rc = client_take_reply(c, job, &cause);
+	}
 	free(extra);
 	free(cfg->glob);	/* the exits below must not leave it unfreed */
 	cfg->glob = NULL;

@@ -471,3 +471,32 @@ two_workers() {
 	run ls -A "$D/w"
 	assert_output in
 }
+
+@test "jq-take on a terminal explains a long wait: every job left is running elsewhere" {
+	local h cmd
+	printf 'x\n' >"$D/a"
+	start_server "$D/a"
+	h=$(jq-take -o "$D/in1" "$SERVER")
+	# a second worker finds the only job held (a lost handle looks just like this)
+	cmd=$(printf '%q ' jq-take -o "$D/in2" "$SERVER")
+	timeout -k 5 120 script -qefc "$cmd; echo \"rc=\$?\"" "$D/tty" </dev/null >/dev/null 2>&1 3>&- &
+	JQ_PIDS+=("$!")
+	local i
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		grep -q "waiting for a job: every job left is running" "$D/tty" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q "waiting for a job: every job left is running; one comes back when its worker delivers or fails it, or when its lease ends" "$D/tty"
+	printf 'r\n' >"$D/r"
+	run jq-put "$SERVER" "$h" "$D/r"
+	assert_success
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		grep -q "rc=" "$D/tty" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q "rc=3" "$D/tty"
+	# not on a pipe: scripts see nothing new
+	run --separate-stderr jq-take -o "$D/in3" "$SERVER"
+	assert_equal "$status" 3
+	assert_equal "$stderr" ""
+}
