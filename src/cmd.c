@@ -600,8 +600,8 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 	TAILQ_FOREACH(w, &cmd_sessions, entry)
 		if (w->worker)
 			cmd_stat_worker(w, out);
-	for (i = 0; i < q->njobs && nfailed > 0; i++) {
-		j = &q->jobs[i];
+	for (i = 1; i <= q->njobs && nfailed > 0; i++) {
+		j = queue_get(q, i);
 		if (j->state != JOB_FAILED)
 			continue;
 		nfailed--;

@@ -74,7 +74,7 @@ static const struct server_config	*jobs_cfg;
 static void				(*jobs_wake)(void);
 static uint32_t				 jobs_instance;	/* random, not 0 */
 static uint32_t				 jobs_serial;	/* the last attempt's */
-static uint32_t				*jobs_attempts;	/* serial-1 -> job index */
+static uint32_t				*jobs_attempts;	/* serial-1 -> job id */
 static size_t				 jobs_nattempts, jobs_attempts_alloc;
 
 static void	jobs_backoff_arm(uint64_t);
@@ -123,7 +123,7 @@ jobs_new_attempt(struct job *j)
 		jobs_attempts_alloc = n;
 	}
 	if (jobs_nattempts == (size_t)j->serial - 1)
-		jobs_attempts[jobs_nattempts++] = (uint32_t)(j - jobs_queue->jobs);
+		jobs_attempts[jobs_nattempts++] = (uint32_t)j->id;
 }
 
 /* Whether serial was an attempt of j in this instance. */
@@ -135,7 +135,7 @@ jobs_attempt_of(const struct job *j, uint32_t serial)
 	if (serial == j->serial)
 		return 1;
 	return serial <= jobs_nattempts &&
-	    jobs_attempts[serial - 1] == (uint32_t)(j - jobs_queue->jobs);
+	    jobs_attempts[serial - 1] == (uint32_t)j->id;
 }
 
 /* The token of j's current attempt, for its JOB line. */
@@ -220,8 +220,8 @@ jobs_put_target(const char *id, const struct proto_token *t,
 	}
 	if (j != NULL && jobs_fingerprint(j) == t->fingerprint)
 		return j;
-	for (i = 0; i < jobs_queue->njobs; i++) {
-		k = &jobs_queue->jobs[i];
+	for (i = 1; i <= jobs_queue->njobs; i++) {
+		k = queue_get(jobs_queue, i);
 		if (jobs_fingerprint(k) == t->fingerprint) {
 			found = k;
 			n++;
@@ -598,17 +598,19 @@ jobs_outcome(const struct job *j)
 void
 jobs_leases_free(void)
 {
-	size_t	 i;
+	struct job	*j;
+	size_t		 i;
 
 	if (jobs_backoff_ev != NULL) {
 		event_free(jobs_backoff_ev);
 		jobs_backoff_ev = NULL;
 		jobs_backoff_at = 0;
 	}
-	for (i = 0; i < jobs_queue->njobs; i++) {
-		if (jobs_queue->jobs[i].lease_ev != NULL) {
-			event_free(jobs_queue->jobs[i].lease_ev);
-			jobs_queue->jobs[i].lease_ev = NULL;
+	for (i = 1; i <= jobs_queue->njobs; i++) {
+		j = queue_get(jobs_queue, i);
+		if (j->lease_ev != NULL) {
+			event_free(j->lease_ev);
+			j->lease_ev = NULL;
 		}
 	}
 	free(jobs_attempts);

@@ -375,8 +375,8 @@ journal_compact(struct queue *q, char **cause)
 		return -1;
 	}
 	journal_fd = fd;
-	for (i = 0; i < q->njobs && rc == 0; i++) {
-		struct job *j = &q->jobs[i];
+	for (i = 1; i <= q->njobs && rc == 0; i++) {
+		struct job *j = queue_get(q, i);
 		if (j->state == JOB_DONE)
 			rc = journal_add_done(j, stat(j->result, &st) == 0 ?
 			    (uint64_t)st.st_size : 0, cause);
@@ -465,11 +465,13 @@ journal_name(const struct queue *q, const char *dir)
 {
 	uint64_t	 h = 0xcbf29ce484222325ULL;
 	char		*lastdir = NULL, *lastreal = NULL;
+	const struct job *j;
 	size_t		 i;
 
-	for (i = 0; i < q->njobs; i++) {
-		h = journal_hash_path(h, q->jobs[i].path, &lastdir, &lastreal);
-		h = journal_hash_path(h, q->jobs[i].result, &lastdir, &lastreal);
+	for (i = 1; i <= q->njobs; i++) {
+		j = queue_get(q, i);
+		h = journal_hash_path(h, j->path, &lastdir, &lastreal);
+		h = journal_hash_path(h, j->result, &lastdir, &lastreal);
 	}
 	free(lastdir);
 	free(lastreal);
@@ -583,7 +585,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 {
 	size_t		 i, nrec = 0, nfinished;
 	char		*lastdir = NULL, *rdir;
-	const char	*slash;
+	const char	*slash, *result;
 	struct stat	 st;
 	int		 existed;
 
@@ -606,11 +608,11 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	existed = fstat(journal_fd, &st) == 0 && st.st_size > 0;
 	if (existed && journal_load(q, retry_failed, &nrec, cause) != 0)
 		return -1;
-	for (i = 0; i < q->njobs; i++) {	/* once per result directory */
-		slash = strrchr(q->jobs[i].result, '/');
-		rdir = slash ? xstrndup(q->jobs[i].result, (size_t)(slash -
-		    q->jobs[i].result + (slash == q->jobs[i].result))) :
-		    xstrdup(".");
+	for (i = 1; i <= q->njobs; i++) {	/* once per result directory */
+		result = queue_get(q, i)->result;
+		slash = strrchr(result, '/');
+		rdir = slash ? xstrndup(result, (size_t)(slash - result +
+		    (slash == result))) : xstrdup(".");
 		if (lastdir == NULL || strcmp(lastdir, rdir) != 0) {
 			journal_sweep(rdir);
 			free(lastdir);

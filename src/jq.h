@@ -248,10 +248,16 @@ void	 progress_line(const struct progress *, char *, size_t);
 /* queue.c: the jobs and their states. */
 #include <sys/queue.h>
 enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_NSTATES };
+enum job_origin {
+	JOB_FILE,		/* an input file, pinned at start (input.c) */
+	JOB_SPOOL		/* data added over the protocol (spool.c) */
+};
 struct session;
 struct job {
-	uint64_t		 id;		/* 1-based position in the list */
-	char			*path;		/* input, as the operator named it */
+	uint64_t		 id;		/* 1-based, in the order added */
+	char			*path;		/* its name: the input as the operator
+						 * named it, or the name it was added
+						 * under */
 	char			*result;	/* result path */
 	dev_t			 in_dev;	/* the input's identity, */
 	ino_t			 in_ino;	/* recorded at start: a job */
@@ -268,10 +274,12 @@ struct job {
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
 	unsigned		 lost;		/* workers lost; --crash-limit bounds them */
 	uint32_t		 serial;	/* attempt serial of the last take */
+	uint32_t		 data_crc;	/* JOB_SPOOL: CRC-32C of its data */
 	uint64_t		 lease_max_ms;	/* longest lease TOUCH may ask for */
 	struct session		*holder;	/* session that took it, or NULL */
-	int			 hold_conn;	/* released when holder closes */
-	int			 committing;	/* a result is being made durable */
+	unsigned char		 hold_conn;	/* released when holder closes */
+	unsigned char		 committing;	/* a result is being made durable */
+	unsigned char		 origin;	/* enum job_origin */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
 	LIST_ENTRY(job)		 hold_entry;	/* in holder->held */
 	struct event		*lease_ev;	/* while running: lease expiry */
@@ -289,17 +297,33 @@ struct job {
 };
 TAILQ_HEAD(job_tailq, job);
 LIST_HEAD(job_list, job);
+#define QUEUE_CHUNK	1024		/* jobs per chunk; chunks never move */
+#define QUEUE_JOBS_MAX	0x7fffffffU	/* jobs in a queue: an id fits 31 bits */
+struct queue_index {			/* hash -> nonzero 32-bit value */
+	uint64_t		*slot;		/* hash << 32 | value; 0: empty */
+	size_t			 cap, n;
+};
 struct queue {
-	struct job		*jobs;
-	size_t			 njobs, alloc;
+	struct job		**chunk;	/* QUEUE_CHUNK jobs each */
+	size_t			 nchunks;
+	size_t			 njobs;
 	struct job_tailq	 waiting;
 	size_t			 count[JOB_NSTATES];
+	struct queue_index	 names;		/* name -> id, once asked for */
 };
 void	 queue_init(struct queue *);
 void	 queue_free(struct queue *);
+int	 queue_reserve(struct queue *, size_t);
 struct job *queue_add(struct queue *, char *, char *);
-void	 queue_ready(struct queue *);
+struct job *queue_get(const struct queue *, uint64_t);
 struct job *queue_find(struct queue *, const char *);
+struct job *queue_find_name(struct queue *, const char *, size_t, int *);
+uint32_t queue_hash(const void *, size_t);
+int	 queue_index_reserve(struct queue_index *, size_t);
+void	 queue_index_put(struct queue_index *, uint32_t, uint32_t);
+uint32_t queue_index_find(const struct queue_index *, uint32_t,
+	    int (*)(void *, uint32_t, const void *), void *, const void *);
+void	 queue_index_free(struct queue_index *);
 size_t	 queue_node_len(const char *);
 struct job *queue_take(struct queue *, const char *, const char *);
 void	 queue_release(struct queue *, struct job *);

@@ -164,7 +164,7 @@ struct pathref {
 	ino_t		 fino;
 	int		 has_file;	/* fdev, fino are set */
 	int		 result;	/* 0 input, 1 result */
-	size_t		 job;		/* index in the queue */
+	size_t		 job;		/* its id */
 };
 
 /* Order by directory and name, inputs first. */
@@ -211,7 +211,8 @@ static void
 serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
     const char *how, size_t *bad)
 {
-	const char	*xin = q->jobs[x->job].path, *yin = q->jobs[y->job].path;
+	const struct job *xj = queue_get(q, x->job), *yj = queue_get(q, y->job);
+	const char	*xin = xj->path, *yin = yj->path;
 
 	if ((*bad)++ >= SERVE_REPORT_MAX)
 		return;
@@ -220,13 +221,12 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
 		    "each file may be served once\n", cli_prog, xin, yin, how);
 	else if (!x->result)
 		fprintf(stderr, "%s: the result of %s, %s, would overwrite the "
-		    "input %s (%s)\n", cli_prog, yin, q->jobs[y->job].result,
+		    "input %s (%s)\n", cli_prog, yin, yj->result,
 		    xin, how);
 	else
 		fprintf(stderr, "%s: the results of %s and %s would both be "
 		    "written to %s (choose another --result or "
-		    "--output-dir)\n", cli_prog, xin, yin,
-		    q->jobs[y->job].result);
+		    "--output-dir)\n", cli_prog, xin, yin, yj->result);
 }
 
 /*
@@ -300,29 +300,31 @@ static void
 serve_check_results(struct queue *q)
 {
 	struct pathref	*v;
+	struct job	*j;
 	struct stat	 st;
 	size_t		 i, n = 0, bad = 0;
 	char		*lastdir = NULL, *why = NULL;
 	int		 dirfd = -1;
 
 	v = xreallocarray(NULL, q->njobs * 2 + 1, sizeof *v);
-	for (i = 0; i < q->njobs && why == NULL; i++) {
+	for (i = 1; i <= q->njobs && why == NULL; i++) {
+		j = queue_get(q, i);
 		memset(&v[n], 0, sizeof v[n]);
-		if (fstat(q->jobs[i].in_dirfd, &st) != 0) {
-			why = xprintf("%s: %s", q->jobs[i].path, strerror(errno));
+		if (fstat(j->in_dirfd, &st) != 0) {
+			why = xprintf("%s: %s", j->path, strerror(errno));
 			break;
 		}
 		v[n].ddev = st.st_dev;
 		v[n].dino = st.st_ino;
-		v[n].name = q->jobs[i].in_name;
-		v[n].fdev = q->jobs[i].in_dev;
-		v[n].fino = q->jobs[i].in_ino;
+		v[n].name = j->in_name;
+		v[n].fdev = j->in_dev;
+		v[n].fino = j->in_ino;
 		v[n].has_file = 1;
 		v[n++].job = i;
 		memset(&v[n], 0, sizeof v[n]);
 		v[n].result = 1;
 		v[n].job = i;
-		why = serve_check_result(&q->jobs[i], &v[n++], &dirfd, &lastdir);
+		why = serve_check_result(j, &v[n++], &dirfd, &lastdir);
 	}
 	if (dirfd >= 0)
 		close(dirfd);
@@ -488,5 +490,4 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 	if (outdir != NULL)
 		serve_make_outdir(outdir);
 	serve_check_results(q);
-	queue_ready(q);
 }
