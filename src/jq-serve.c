@@ -62,8 +62,8 @@ static struct poptOption serve_options[] = {
 	  "result file name: {name} {stem} {ext} (default {name}.result)",
 	  "TEMPLATE" },
 	{ "keep", '\0', POPT_ARG_NONE, NULL, OPT_KEEP,
-	  "stay up when every job has finished, for jobs added later, until "
-	  "shut down (jq-put --shutdown); the default with no FILE", NULL },
+	  "serve on when every job has finished, for jobs added later, "
+	  "until told to stop; the default with no FILE", NULL },
 	{ "max-result", '\0', POPT_ARG_STRING, NULL, OPT_MAX_RESULT,
 	  "largest result accepted (default 64G)", "SIZE" },
 	{ "max-add-size", '\0', POPT_ARG_STRING, NULL, OPT_MAX_ADD,
@@ -129,11 +129,11 @@ static struct poptOption serve_options[] = {
 "FILE, serve on when every job has finished, until jq-put --shutdown (or a\n"
 "signal).  A journal in the state directory lets a restarted server resume.\n"
 "\n"
-"Exit status: 0 every job done (after a shutdown: no job failed), 1 some job\n"
-"failed, 2 usage error (a bad\n"
-"option or value, clashing result names), 8 an input missing or unreadable\n"
-"or another local I/O error, 9 stopped by SIGINT, SIGTERM or SIGHUP,\n"
-"10 authentication (an unsafe or malformed token file)."),
+"Exit status: 0 every job done (after jq-put --shutdown: no job failed),\n"
+"1 some job failed, 2 usage error (a bad option or value, clashing result\n"
+"names), 8 an input missing or unreadable or another local I/O error,\n"
+"9 stopped by SIGINT, SIGTERM or SIGHUP, 10 authentication (an unsafe or\n"
+"malformed token file)."),
 	POPT_TABLEEND
 };
 
