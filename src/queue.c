@@ -254,7 +254,7 @@ queue_index_reserve(struct queue_index *x, size_t n)
 		return 0;
 	if ((v = calloc(cap, sizeof *v)) == NULL)
 		return -1;
-	for (i = 0; i < oldcap; i++) {
+	for (i = 0; old != NULL && i < oldcap; i++) {
 		if ((e = old[i]) == 0)
 			continue;
 		for (k = (size_t)(e >> 32) & (cap - 1); v[k] != 0;
@@ -294,7 +294,7 @@ queue_index_find(const struct queue_index *x, uint32_t h,
 	size_t	 k;
 	uint64_t e;
 
-	if (x->cap == 0)
+	if (x->slot == NULL || x->cap == 0)
 		return 0;
 	for (k = h & (x->cap - 1); (e = x->slot[k]) != 0;
 	    k = (k + 1) & (x->cap - 1))
