@@ -360,13 +360,13 @@ put_add_operands(struct put_config *cfg, poptContext pc)
 
 /*
  * Add the data readable from fd as a job named name, size bytes long if
- * known (else UINT64_MAX); *id is its id (ours to free), *existing whether
- * the name was a job already (--if-new).  A local read error abandons the
+ * known (else UINT64_MAX); *id is its id, or with if_new that of the job
+ * the name was already (ours to free).  A local read error abandons the
  * data, so nothing is added.  -1 with *cause and *status on failure.
  */
 static int
 put_add_fd(struct client *c, const char *name, int if_new, int fd,
-    uint64_t size, char **id, int *existing, int *status, char **cause)
+    uint64_t size, char **id, int *status, char **cause)
 {
 	struct client_tx	 tx;
 	char			*enc, *rest, *ignored, *word, sz[PROTO_U64_LEN + 8];
@@ -380,10 +380,10 @@ put_add_fd(struct client *c, const char *name, int if_new, int fd,
 	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s", enc, sz,
 	    if_new ? " " KEY_IF_NEW "=1" : "");
 	free(enc);
-	*status = JQ_EXIT_OK;
 	client_tx_init(&tx);
-	if (rc == 0 && client_tx_fd(c, &tx, fd, cause) != 0 &&
-	    client_status(c) == JQ_EXIT_IO) {
+	if (rc == 0)
+		rc = client_tx_fd(c, &tx, fd, cause);
+	if (rc != 0 && client_status(c) == JQ_EXIT_IO) {
 		/* the read error stands; the server drops what it had */
 		ignored = NULL;
 		if (client_tx_abort(c, &ignored) == 0)
@@ -392,12 +392,12 @@ put_add_fd(struct client *c, const char *name, int if_new, int fd,
 		*status = JQ_EXIT_IO;
 		return -1;
 	}
-	if (rc != 0 || *cause != NULL || client_tx_end(c, &tx, cause) != 0 ||
+	if (rc != 0 || client_tx_end(c, &tx, cause) != 0 ||
 	    client_reply(c, &rest, cause) != 0) {
 		*status = client_status(c);
 		return -1;
 	}
-	*existing = 0;
+	/* OK <id>, and existing=1 when the name was a job already */
 	if ((word = proto_word(&rest)) == NULL || !put_all_digits(word)) {
 		*cause = xprintf("unexpected reply to ADD: \"OK %.40s\"",
 		    word ? word : "");
@@ -405,9 +405,6 @@ put_add_fd(struct client *c, const char *name, int if_new, int fd,
 		return -1;
 	}
 	*id = xstrdup(word);
-	while ((word = proto_word(&rest)) != NULL)
-		if (strcmp(word, KEY_EXISTING "=1") == 0)
-			*existing = 1;
 	return 0;
 }
 
@@ -423,7 +420,7 @@ put_add(const struct put_config *cfg)
 	const char	*file, *name;
 	char		*cause = NULL, *id;
 	size_t		 i, done = 0;
-	int		 fd, status, existing, rc;
+	int		 fd, status, rc;
 
 	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
 		errx(status, "%s", cause);
@@ -433,7 +430,7 @@ put_add(const struct put_config *cfg)
 		cause = NULL;
 		rc = put_add_fd(c, name, cfg->if_new, fd, fstat(fd, &st) == 0 &&
 		    S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX,
-		    &id, &existing, &status, &cause);
+		    &id, &status, &cause);
 		if (!put_is_stdin(file))
 			close(fd);
 		if (rc != 0) {

@@ -139,22 +139,37 @@ spool_seam(void)
 }
 
 /*
- * Open (making it if missing, mode 0700) the spool directory dir, which
- * must be ours and writable by nobody else.  Called with the journal's
- * lock held.
+ * Open the spool directory spool_dir, making it first (mode 0700, its
+ * name synced in the state directory) if make is set; it must be ours and
+ * writable by nobody else.  0, or -1 with *cause (a missing directory
+ * without make is not an error: 0, and no spool yet).
  */
-int
-spool_open(const char *dir, char **cause)
+static int
+spool_dir_open(int make, char **cause)
 {
+	const char	*dir = spool_dir;
 	struct stat	 st;
+	char		*parent;
 
-	spool_seam();
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		*cause = xprintf("spool directory %s: %s", dir, strerror(errno));
-		return -1;
+	if (make) {
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			*cause = xprintf("spool directory %s: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+		parent = xstrndup(dir, (size_t)(strrchr(dir, '/') - dir));
+		if (store_sync && util_fsync_dir(parent) != 0) {
+			*cause = xprintf("%s: fsync: %s", parent,
+			    strerror(errno));
+			free(parent);
+			return -1;
+		}
+		free(parent);
 	}
 	if ((spool_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) < 0 || fstat(spool_dirfd, &st) != 0) {
+	    O_CLOEXEC)) < 0 && errno == ENOENT && !make)
+		return 0;
+	if (spool_dirfd < 0 || fstat(spool_dirfd, &st) != 0) {
 		*cause = xprintf("spool directory %s: %s", dir, errno == ELOOP ?
 		    "is a symbolic link; refusing to follow it" :
 		    strerror(errno));
@@ -172,9 +187,22 @@ spool_open(const char *dir, char **cause)
 		spool_dirfd = -1;
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The spool of this journal is the directory dir (a path with a '/'):
+ * opened now if it exists, made at the first ADD otherwise, so that a
+ * server that is never sent one leaves nothing behind.  Called with the
+ * journal's lock held.
+ */
+int
+spool_open(const char *dir, char **cause)
+{
+	spool_seam();
 	free(spool_dir);
 	spool_dir = xstrdup(dir);
-	return 0;
+	return spool_dir_open(0, cause);
 }
 
 /*
@@ -359,9 +387,15 @@ spool_check(struct queue *q, struct spool_add *a, uint64_t size,
 	int			 e;
 
 	*err = NULL;
-	if (spool_dirfd < 0) {
+	if (spool_dir == NULL) {
 		*err = ERR_IO;
 		*errmsg = xstrdup("this server keeps no spool for added jobs");
+		return SPOOL_REFUSED;
+	}
+	if (spool_dirfd < 0 && spool_dir_open(1, &why) != 0) {
+		*err = ERR_IO;
+		*errmsg = xprintf("cannot keep added jobs: %s", why);
+		free(why);
 		return SPOOL_REFUSED;
 	}
 	if (spool_rdir_err != NULL) {
@@ -694,6 +728,9 @@ spool_lost_why(const struct job *j)
 	char		 id[PROTO_U64_LEN];
 
 	snprintf(id, sizeof id, "%llu", (unsigned long long)j->id);
+	if (spool_dirfd < 0)
+		return xprintf("its data is gone with the spool directory %s",
+		    spool_dir);
 	if (fstatat(spool_dirfd, id, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return xprintf("its data %s/%s is gone: %s", spool_dir, id,
 		    strerror(errno));
@@ -764,8 +801,7 @@ spool_settle(struct queue *q)
 		if (j->in_name != NULL && j->state != JOB_DONE) {
 			spool_bytes += j->in_size;
 			spool_files++;
-		} else if (j->in_name == NULL && j->state == JOB_WAITING &&
-		    spool_dirfd >= 0) {
+		} else if (j->in_name == NULL && j->state == JOB_WAITING) {
 			free(j->fail_status);
 			free(j->fail_msg);
 			j->fail_status = xstrdup(STATUS_FAILED);
