@@ -42,7 +42,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
-	status listing
+	status listing spool serve template
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -66,7 +66,7 @@ $(BUILDDIR)/%.o: tests/unit/%.c | $(BUILDDIR)
 
 LINK = $(CC) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $^
 
-$(BUILDDIR)/jq-serve: $(call obj,jq-serve serve template $(SERVER) $(COMMON))
+$(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
@@ -81,7 +81,8 @@ $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
-$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue $(COMMON))
+$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve \
+	template input store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 
 $(BUILDDIR):

@@ -9,6 +9,10 @@
  * So cmd.c never calls conn.c, and the requests can be read without the
  * state machine.  What a request does to a job is jobs.c's.
  *
+ * ADD and SHUTDOWN (cmd_add, cmd_shutdown) make the queue a living one:
+ * jobs added while the server runs (spool.c keeps their data), and an end
+ * asked for rather than reached.
+ *
  * Authentication (auth.c) comes first: until HELLO proves the peer holds
  * the token (or cmd_greet finds, by SO_PEERCRED, that a UNIX peer is our
  * own user), anything but HELLO is refused and the connection closes
@@ -521,7 +525,19 @@ cmd_retry(struct session *s, struct proto_req *r, struct evbuffer *out)
 	 * deferred server_check notices: a RETRY read in the same batch as
 	 * the last PUT must not revive it.
 	 */
-	ended = server.finishing || queue_all_finished(&server.queue);
+	if (jobs_stopping()) {
+		cmd_reply(out, REPLY_ERR " %s job %llu cannot run again: the "
+		    "server is shutting down", ERR_CLOSED,
+		    (unsigned long long)j->id);
+		return NEXT_LINE;
+	}
+	if (j->origin == JOB_SPOOL && j->in_name == NULL) {
+		cmd_reply(out, REPLY_ERR " %s job %llu cannot run again: its "
+		    "data is gone", ERR_NOTHELD, (unsigned long long)j->id);
+		return NEXT_LINE;
+	}
+	ended = (server.finishing || queue_all_finished(&server.queue)) &&
+	    !server.cfg.keep;
 	if (j->state != JOB_FAILED || ended) {
 		cmd_reply(out, REPLY_ERR " %s job %llu %s", ERR_NOTHELD,
 		    (unsigned long long)j->id, ended ?
@@ -600,8 +616,8 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 	TAILQ_FOREACH(w, &cmd_sessions, entry)
 		if (w->worker)
 			cmd_stat_worker(w, out);
-	for (i = 0; i < q->njobs && nfailed > 0; i++) {
-		j = &q->jobs[i];
+	for (i = 1; i <= q->njobs && nfailed > 0; i++) {
+		j = queue_get(q, i);
 		if (j->state != JOB_FAILED)
 			continue;
 		nfailed--;
@@ -615,6 +631,120 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 	}
 	listing_queues(q, out);
 	cmd_reply(out, REPLY_END);
+	return NEXT_LINE;
+}
+
+/*
+ * Read ADD's name=, size= and if_new= into a new add (*a) and *size; or
+ * say what is wrong in *errmsg, for ERR PROTO.
+ */
+static int
+cmd_add_args(struct proto_req *r, struct spool_add **a, uint64_t *size,
+    char **errmsg)
+{
+	const char	*v, *sz = proto_kv(r, KEY_SIZE), *ifnew;
+	char		*name;
+	ssize_t		 len;
+
+	*size = UINT64_MAX;
+	ifnew = proto_kv(r, KEY_IF_NEW);
+	if ((v = proto_kv(r, KEY_NAME)) == NULL) {
+		*errmsg = xstrdup("ADD needs " KEY_NAME "= (the job's name)");
+		return -1;
+	}
+	if (sz != NULL && parse_u64(sz, 0, UINT64_MAX, size) != 0) {
+		*errmsg = xprintf(KEY_SIZE "=%.24s is not a number; nothing "
+		    "added", sz);
+		return -1;
+	}
+	if (ifnew != NULL && strcmp(ifnew, "0") != 0 && strcmp(ifnew, "1") != 0) {
+		*errmsg = xstrdup(KEY_IF_NEW "= must be 0 or 1");
+		return -1;
+	}
+	name = xstrdup(v);
+	if ((len = proto_decode(name)) <= 0 || len > JQ_NAME_MAX ||
+	    memchr(name, '\0', (size_t)len) != NULL) {
+		free(name);
+		*errmsg = xprintf("bad " KEY_NAME "= (1 to %d bytes, "
+		    "percent-encoded, no NUL)", JQ_NAME_MAX);
+		return -1;
+	}
+	*a = spool_add_new(name, (size_t)len, ifnew != NULL &&
+	    strcmp(ifnew, "1") == 0);
+	free(name);
+	return 0;
+}
+
+/*
+ * ADD name=<enc> [size=<n>] [if_new=1], then the job's data: a new job,
+ * answered OK <id> (conn.c) once its data and its record are durable.  A
+ * name that is a job already is refused (ERR EXISTS), or with if_new=1
+ * answered OK <id> existing=1, the data dropped.  What is checked here is
+ * checked again when the data is in (conn.c): meanwhile another ADD may
+ * have taken the name.
+ */
+static enum cmd_next
+cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	struct spool_add	*a = NULL, *pending;
+	struct job		*existing = NULL, *drop = NULL;
+	const char		*err = NULL;
+	char			*errmsg = NULL;
+	uint64_t		 size;
+
+	(void)out;
+	if (cmd_add_args(r, &a, &size, &errmsg) != 0)
+		err = ERR_PROTO;
+	else if (server.finishing || jobs_stopping()) {
+		err = ERR_CLOSED;
+		errmsg = xstrdup(server.finishing ? "the run has ended; nothing "
+		    "added" : "the server is shutting down; nothing added");
+	} else {
+		switch (spool_check(&server.queue, a, size, &existing, &pending,
+		    &err, &errmsg)) {
+		case SPOOL_OK:
+			break;
+		case SPOOL_PENDING:
+			if (a->if_new)
+				break;	/* conn.c waits for the other one */
+			err = ERR_EXISTS;
+			errmsg = xstrdup("a job of that name is being added");
+			break;
+		case SPOOL_EXISTS:
+			if (a->if_new) {
+				drop = existing;
+				break;
+			}
+			err = ERR_EXISTS;
+			errmsg = xprintf("job %llu has that name; nothing added",
+			    (unsigned long long)existing->id);
+			break;
+		case SPOOL_REFUSED:
+			break;
+		}
+	}
+	if (err != NULL || drop != NULL) {
+		spool_add_free(a);
+		a = NULL;
+	}
+	s->rx.add = a;
+	s->rx.drop = drop != NULL;
+	payload_begin(&s->rx, CMD_ADD, drop, spool_max_add(), err, errmsg);
+	return NEXT_PAYLOAD;
+}
+
+/*
+ * SHUTDOWN: no job is added or handed out from now on; once the running
+ * ones have finished (or their leases run out), the server ends.  OK tells
+ * how many still run.
+ */
+static enum cmd_next
+cmd_shutdown(struct session *s, struct proto_req *r, struct evbuffer *out)
+{
+	(void)r;
+	jobs_shutdown(cmd_who(s));
+	cmd_reply(out, REPLY_OK " " KEY_RUNNING "=%zu",
+	    server.queue.count[JOB_RUNNING]);
 	return NEXT_LINE;
 }
 
@@ -641,6 +771,8 @@ static enum cmd_next (*const cmd_handlers[CMD_COUNT])(struct session *,
 	[CMD_STAT] = cmd_stat,
 	[CMD_JOBS] = listing_jobs,
 	[CMD_QUIT] = cmd_quit,
+	[CMD_ADD] = cmd_add,
+	[CMD_SHUTDOWN] = cmd_shutdown,
 };
 
 /*

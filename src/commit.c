@@ -14,6 +14,13 @@
  *
  * The thread touches only the commit records it is handed and the journal
  * (whose appends are serialised in journal.c); jobs are read, never changed.
+ *
+ * An ADD's data (a commit with add set) takes the same road: its spool file
+ * is fdatasync'd, named by the id it gets and the spool directory fsync'd,
+ * then the A records of the batch are appended and synced in one write
+ * (spool.c has the order and why).  The ids are given here, one thread, in
+ * the order of the batch, and only to adds that reach the journal, so they
+ * stay dense whatever fails.
  */
 #include <sys/stat.h>
 
@@ -38,6 +45,54 @@ static int			 commit_pipe[2] = { -1, -1 };
 static struct event		*commit_ev;
 static void			(*commit_cb)(struct commit *);
 
+/*
+ * Make the adds of a batch durable and give them ids: each file synced,
+ * each named by its id, the spool directory synced once, every A record
+ * appended and synced at once.  What fails gives its id to the next.
+ */
+static void
+commit_adds(struct commit_list *batch)
+{
+	struct commit		*cm;
+	struct spool_add	**v = NULL;
+	uint64_t		 id = spool_next_id(), k = 0;
+	char			*cause = NULL;
+
+	TAILQ_FOREACH(cm, batch, entry) {
+		if (cm->add == NULL)
+			continue;
+		if (spool_commit_file(&cm->st, cm->add, &cm->cause) != 0 ||
+		    spool_name_file(&cm->st, cm->add, id + k, &cm->cause) != 0) {
+			cm->rc = -1;
+			continue;
+		}
+		v = xreallocarray(v, (size_t)k + 1, sizeof *v);
+		v[k++] = cm->add;
+	}
+	if (k == 0)
+		return;
+	if (spool_sync_dir(&cause) == 0) {
+		spool_test_kill();
+		if (journal_add_jobs(v, (size_t)k, &cause) == 0) {
+			spool_took_ids(k);
+			TAILQ_FOREACH(cm, batch, entry)
+				if (cm->add != NULL && cm->rc == 0)
+					store_close(&cm->st);
+			free(v);
+			return;
+		}
+	}
+	TAILQ_FOREACH(cm, batch, entry) {
+		if (cm->add == NULL || cm->rc != 0)
+			continue;
+		spool_unname(&cm->st, cm->add);
+		cm->rc = -1;
+		cm->cause = xstrdup(cause);
+	}
+	free(cause);
+	free(v);
+}
+
 /* Make one batch durable: files, then directories, then the journal. */
 static void
 commit_batch(struct commit_list *batch)
@@ -48,6 +103,8 @@ commit_batch(struct commit_list *batch)
 	int		 any = 0;
 
 	TAILQ_FOREACH(cm, batch, entry) {
+		if (cm->add != NULL)
+			continue;
 		if (store_commit_file(&cm->st, &cm->cause) != 0)
 			cm->rc = -1;
 		else if (fstat(cm->st.dirfd, &st) == 0) {
@@ -56,7 +113,7 @@ commit_batch(struct commit_list *batch)
 		}
 	}
 	TAILQ_FOREACH(cm, batch, entry) {
-		if (cm->rc != 0 || cm->dir_synced)
+		if (cm->add != NULL || cm->rc != 0 || cm->dir_synced)
 			continue;
 		if (store_sync_dir(&cm->st, &cm->cause) != 0) {
 			cm->rc = -1;
@@ -65,11 +122,14 @@ commit_batch(struct commit_list *batch)
 		/* one fsync serves every result renamed in this directory */
 		for (other = TAILQ_NEXT(cm, entry); other != NULL;
 		    other = TAILQ_NEXT(other, entry))
-			if (other->rc == 0 && other->dir_dev == cm->dir_dev &&
+			if (other->add == NULL && other->rc == 0 &&
+			    other->dir_dev == cm->dir_dev &&
 			    other->dir_ino == cm->dir_ino)
 				other->dir_synced = 1;
 	}
 	TAILQ_FOREACH(cm, batch, entry) {
+		if (cm->add != NULL)
+			continue;
 		store_close(&cm->st);
 		if (cm->rc == 0 && journal_add_done(cm->job, cm->size,
 		    &cm->cause) != 0)
@@ -78,13 +138,14 @@ commit_batch(struct commit_list *batch)
 	}
 	if (any && journal_sync_now(&cause) != 0) {
 		TAILQ_FOREACH(cm, batch, entry) {
-			if (cm->rc == 0) {
+			if (cm->add == NULL && cm->rc == 0) {
 				cm->rc = -1;
 				cm->cause = xstrdup(cause);
 			}
 		}
 		free(cause);
 	}
+	commit_adds(batch);
 }
 
 /* The thread: take whatever waits, commit it, hand it back to the loop. */

@@ -22,7 +22,10 @@
  *   FRAME    -> DATA      DATA <n>, n > 0
  *   DATA     -> FRAME     the chunk's n bytes are in
  *   FRAME    -> LINE      END or ABORT: answered
- *   FRAME    -> COMMIT    END of a verified result, handed to commit.c
+ *   FRAME    -> COMMIT    END of a verified result or ADD, handed to
+ *                         commit.c (an ADD whose name another ADD is
+ *                         adding, with if_new=1, waits for that one first:
+ *                         c->follow)
  *   COMMIT   -> LINE      commit.c is done (conn_commit_done)
  *   LINE     -> WAIT      TAKE (NEXT_TAKE from cmd.c)
  *   WAIT     -> LINE      the TAKE is answered: JOB or NOJOB
@@ -116,6 +119,8 @@ struct conn {
 	struct evbuffer		*pending;	/* replies held back meanwhile */
 
 	struct commit		*commit;	/* in commit.c's hands */
+	struct spool_add	*follow;	/* the add whose end c->commit waits
+						 * for (not yet handed over) */
 };
 
 static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
@@ -294,12 +299,19 @@ conn_take_done(struct conn *c)
 	conn_kick(c);
 }
 
+static void	conn_add_drop(struct conn *);
+
 /* Free a connection: its hold=conn jobs go back to the queue. */
 void
 conn_free(struct conn *c)
 {
 	jobs_holder_gone(&c->sess, cmd_who(&c->sess));
 	conn_unwait(c);
+	if (c->follow != NULL) {	/* an ADD not handed over yet */
+		c->follow->followers--;
+		c->follow = NULL;
+		conn_add_drop(c);
+	}
 	if (c->commit != NULL)
 		c->commit->arg = NULL;	/* it completes without us */
 	if (c->send_fd >= 0)
@@ -438,8 +450,10 @@ conn_retake(struct conn *c)
 	if (c->send_fd >= 0)
 		return;		/* after the job being sent */
 	for (;;) {
-		if (server.finishing || !queue_can_match(&server.queue,
-		    s->take_match)) {
+		/* a --keep server has no end but a shutdown: it waits */
+		if (server.finishing || jobs_stopping() || (!server.cfg.keep &&
+		    spool_inflight() == 0 && !queue_can_match(&server.queue,
+		    s->take_match))) {
 			conn_reply(c, REPLY_NOJOB " " NOJOB_FINISHED);
 			conn_take_done(c);
 			return;
@@ -509,6 +523,25 @@ conn_send_end(struct conn *c, char *why)
 }
 
 /*
+ * All of the job's data went out: NULL if it was the data pinned (an
+ * input unchanged; an added job's data with the CRC-32C it was added
+ * with), else why not (a new string).
+ */
+static char *
+conn_send_check(struct conn *c)
+{
+	const struct job	*j = c->send_job;
+	struct stat		 st;
+
+	if (fstat(c->send_fd, &st) != 0)
+		return xprintf("reading %s: %s", j->path, strerror(errno));
+	if (j->origin == JOB_SPOOL && c->send_crc != j->data_crc)
+		return xprintf("its data in the spool is damaged: CRC-32C %08x, "
+		    "%08x when added", c->send_crc, j->data_crc);
+	return input_changed(j, &st);
+}
+
+/*
  * Add job data to the output until it holds JQ_CHUNK.  Exactly the size
  * pinned at start is sent, never more: a file that shrank, or that changed
  * by the time its last byte was read, ends in ABORT and fails the job.
@@ -519,15 +552,12 @@ conn_pump(struct conn *c)
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	struct evbuffer		*chunk;
 	struct evbuffer_iovec	 v;
-	struct stat		 st;
 	ssize_t			 n;
 	size_t			 want;
 
 	while (c->send_fd >= 0 && evbuffer_get_length(out) < JQ_CHUNK) {
 		if (c->send_total == c->send_size) {
-			conn_send_end(c, fstat(c->send_fd, &st) != 0 ?
-			    xprintf("reading %s: %s", c->send_job->path,
-			    strerror(errno)) : input_changed(c->send_job, &st));
+			conn_send_end(c, conn_send_check(c));
 			continue;
 		}
 		want = c->send_size - c->send_total > JQ_CHUNK ? JQ_CHUNK :
@@ -602,6 +632,163 @@ conn_failed(struct conn *c)
 	    (unsigned long long)j->id, (unsigned long long)status_done_here());
 }
 
+/* Forget c's ADD that was not handed to commit.c; read requests again. */
+static void
+conn_add_drop(struct conn *c)
+{
+	struct commit	*cm = c->commit;
+
+	c->commit = NULL;
+	store_abort(&cm->st);
+	spool_add_free(cm->add);
+	free(cm);
+	if (c->state == CONN_COMMIT) {
+		conn_set_state(c, CONN_LINE);
+		conn_kick(c);
+	}
+}
+
+/*
+ * Decide c's verified ADD (c->commit, not handed over yet): answer it at
+ * once (the name is a job now; refused), wait for an add of the same name
+ * in flight (if_new), or hand it to commit.c.  The checks of cmd_add are
+ * made again: things may have changed while the data came.
+ */
+static void
+conn_add_decide(struct conn *c)
+{
+	struct commit		*cm = c->commit;
+	struct spool_add	*a = cm->add, *pending = NULL;
+	struct job		*j = NULL;
+	const char		*err = NULL;
+	char			*errmsg = NULL;
+
+	if (server.finishing || jobs_stopping()) {
+		err = ERR_CLOSED;
+		errmsg = xstrdup("the server is shutting down; nothing added");
+	} else {
+		switch (spool_check(&server.queue, a, a->size, &j, &pending,
+		    &err, &errmsg)) {
+		case SPOOL_OK:
+			spool_pend(a);
+			commit_submit(cm);
+			return;
+		case SPOOL_PENDING:
+			if (a->if_new) {
+				c->follow = pending;
+				pending->followers++;
+				return;
+			}
+			err = ERR_EXISTS;
+			errmsg = xstrdup("a job of that name is being added; "
+			    "nothing added");
+			break;
+		case SPOOL_EXISTS:
+			if (a->if_new) {
+				conn_reply(c, REPLY_OK " %llu " KEY_EXISTING "=1",
+				    (unsigned long long)j->id);
+				conn_add_drop(c);
+				return;
+			}
+			err = ERR_EXISTS;
+			errmsg = xprintf("job %llu has that name; nothing added",
+			    (unsigned long long)j->id);
+			break;
+		case SPOOL_REFUSED:
+			break;
+		}
+	}
+	conn_reply(c, REPLY_ERR " %s %s", err, errmsg);
+	free(errmsg);
+	conn_add_drop(c);
+}
+
+/* A verified ADD: its data is in a temporary file of the spool. */
+static void
+conn_add(struct conn *c)
+{
+	struct payload	*p = &c->sess.rx;
+	struct commit	*cm;
+
+	if (p->drop) {		/* if_new, and the name was a job */
+		conn_reply(c, REPLY_OK " %llu " KEY_EXISTING "=1",
+		    (unsigned long long)p->job->id);
+		payload_reset(p);
+		conn_set_state(c, CONN_LINE);
+		return;
+	}
+	/* the store and the add pass to the commit record */
+	cm = xcalloc(1, sizeof *cm);
+	payload_handover(p, &cm->st);
+	cm->add = p->add;
+	p->add = NULL;
+	cm->add->size = p->total;
+	cm->add->crc = p->crc;
+	cm->arg = c;
+	c->commit = cm;
+	payload_reset(p);
+	conn_set_state(c, CONN_COMMIT);
+	conn_add_decide(c);
+}
+
+/*
+ * An add has landed as job j (or failed: NULL): the ADDs that waited for
+ * it, with if_new=1, are decided again (OK existing=1, or now theirs).
+ */
+static void
+conn_add_followers(struct spool_add *a)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &server.conns, entry) {
+		if (a->followers == 0)
+			break;
+		if (c->follow != a)
+			continue;
+		c->follow = NULL;
+		a->followers--;
+		conn_add_decide(c);
+	}
+}
+
+/*
+ * commit.c is done with an ADD: the job is made (even if its connection is
+ * gone) and its id told, or the failure is told.
+ */
+static void
+conn_add_done(struct commit *cm)
+{
+	struct conn		*c = cm->arg;
+	struct spool_add	*a = cm->add;
+	struct job		*j;
+	char			*name = a->name, *result = a->result;
+
+	spool_unpend(a);
+	if (c != NULL) {
+		c->commit = NULL;
+		conn_set_state(c, CONN_LINE);
+		conn_kick(c);
+	}
+	if (cm->rc == 0) {
+		a->name = a->result = NULL;	/* the job's from now on */
+		j = jobs_add(name, result, c != NULL ? cmd_who(&c->sess) :
+		    "a client that left");
+		spool_adopt(j, a);
+		if (c != NULL)
+			conn_reply(c, REPLY_OK " %llu", (unsigned long long)j->id);
+	} else {
+		log_warnx("cannot add a job named %s: %s", a->name, cm->cause);
+		if (c != NULL)
+			conn_reply(c, REPLY_ERR " %s cannot add the job: %s; "
+			    "nothing added", ERR_IO, cm->cause);
+	}
+	if (a->followers > 0)
+		conn_add_followers(a);
+	spool_add_free(a);
+	free(cm->cause);
+	free(cm);
+}
+
 /*
  * commit.c is done with a result: the job is done (even if its connection
  * is gone), or the failure is told; the connection reads requests again.
@@ -612,6 +799,11 @@ conn_commit_done(struct commit *cm)
 	struct conn	*c = cm->arg;
 	struct job	*j = cm->job;
 	int		 failed;
+
+	if (cm->add != NULL) {
+		conn_add_done(cm);
+		return;
+	}
 
 	j->committing = 0;
 	if (c != NULL) {
@@ -663,6 +855,9 @@ conn_frame(struct conn *c, const char *line)
 		return;
 	case PAYLOAD_PUT:
 		conn_commit(c);
+		return;
+	case PAYLOAD_ADD:
+		conn_add(c);
 		return;
 	case PAYLOAD_BROKEN:
 		conn_frame_broken(c, "expected DATA, END or ABORT inside a "

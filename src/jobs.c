@@ -35,6 +35,11 @@
  * and a FAILED job waits again after RETRY (jobs_retry), its failures
  * and losses counted afresh.
  *
+ * Jobs come in after start only through jobs_add (an ADD once its data
+ * and record are durable; spool.c).  A shutdown (jobs_shutdown, from
+ * SHUTDOWN) takes no new jobs and hands out none: the running ones finish
+ * or their leases run out, then server.c ends the run.
+ *
  * Identity (jq-protocol(7), "Attempt tokens"): every take is an attempt
  * with a serial of this server instance, and its token names the instance,
  * the serial and the input's fingerprint.  FAIL, RELEASE and TOUCH count
@@ -73,8 +78,9 @@ static struct queue			*jobs_queue;
 static const struct server_config	*jobs_cfg;
 static void				(*jobs_wake)(void);
 static uint32_t				 jobs_instance;	/* random, not 0 */
+static int				 jobs_stop;	/* a shutdown was asked */
 static uint32_t				 jobs_serial;	/* the last attempt's */
-static uint32_t				*jobs_attempts;	/* serial-1 -> job index */
+static uint32_t				*jobs_attempts;	/* serial-1 -> job id */
 static size_t				 jobs_nattempts, jobs_attempts_alloc;
 
 static void	jobs_backoff_arm(uint64_t);
@@ -123,7 +129,7 @@ jobs_new_attempt(struct job *j)
 		jobs_attempts_alloc = n;
 	}
 	if (jobs_nattempts == (size_t)j->serial - 1)
-		jobs_attempts[jobs_nattempts++] = (uint32_t)(j - jobs_queue->jobs);
+		jobs_attempts[jobs_nattempts++] = (uint32_t)j->id;
 }
 
 /* Whether serial was an attempt of j in this instance. */
@@ -135,7 +141,7 @@ jobs_attempt_of(const struct job *j, uint32_t serial)
 	if (serial == j->serial)
 		return 1;
 	return serial <= jobs_nattempts &&
-	    jobs_attempts[serial - 1] == (uint32_t)(j - jobs_queue->jobs);
+	    jobs_attempts[serial - 1] == (uint32_t)j->id;
 }
 
 /* The token of j's current attempt, for its JOB line. */
@@ -220,8 +226,8 @@ jobs_put_target(const char *id, const struct proto_token *t,
 	}
 	if (j != NULL && jobs_fingerprint(j) == t->fingerprint)
 		return j;
-	for (i = 0; i < jobs_queue->njobs; i++) {
-		k = &jobs_queue->jobs[i];
+	for (i = 1; i <= jobs_queue->njobs; i++) {
+		k = queue_get(jobs_queue, i);
 		if (jobs_fingerprint(k) == t->fingerprint) {
 			found = k;
 			n++;
@@ -483,6 +489,48 @@ jobs_holder_gone(struct session *s, const char *who)
 	}
 }
 
+/*
+ * Add a job at run time, named name with result path result (both now the
+ * queue's): it gets the next id and waits, last in line, and waiting TAKEs
+ * get a look.  The one way jobs come in after start; queue_reserve made
+ * room for it.
+ */
+struct job *
+jobs_add(char *name, char *result, const char *who)
+{
+	struct job	*j;
+
+	j = queue_add(jobs_queue, name, result);
+	log_info("job %llu %s added by %s", (unsigned long long)j->id, j->path,
+	    who);
+	jobs_wake();
+	return j;
+}
+
+/*
+ * who asked the server to shut down: no job is added or handed out from
+ * now on; the running ones may finish.
+ */
+void
+jobs_shutdown(const char *who)
+{
+	if (jobs_stop)
+		return;
+	jobs_stop = 1;
+	log_notice("shutdown asked by %s: %zu job%s running, %zu waiting",
+	    who, jobs_queue->count[JOB_RUNNING],
+	    jobs_queue->count[JOB_RUNNING] == 1 ? "" : "s",
+	    jobs_queue->count[JOB_WAITING]);
+	jobs_wake();
+}
+
+/* Whether a shutdown was asked. */
+int
+jobs_stopping(void)
+{
+	return jobs_stop;
+}
+
 /* The result of j, size bytes from who, is stored and journaled. */
 void
 jobs_done(struct job *j, uint64_t size, const char *who)
@@ -490,6 +538,7 @@ jobs_done(struct job *j, uint64_t size, const char *who)
 	jobs_leave(j);
 	joblog_end(j, "0", size);
 	queue_finish(jobs_queue, j, JOB_DONE);
+	spool_remove(j);	/* an added job's data: not needed any more */
 	log_info("job %llu %s done by %s: %llu bytes to %s",
 	    (unsigned long long)j->id, j->path, who, (unsigned long long)size,
 	    j->result);
@@ -598,17 +647,19 @@ jobs_outcome(const struct job *j)
 void
 jobs_leases_free(void)
 {
-	size_t	 i;
+	struct job	*j;
+	size_t		 i;
 
 	if (jobs_backoff_ev != NULL) {
 		event_free(jobs_backoff_ev);
 		jobs_backoff_ev = NULL;
 		jobs_backoff_at = 0;
 	}
-	for (i = 0; i < jobs_queue->njobs; i++) {
-		if (jobs_queue->jobs[i].lease_ev != NULL) {
-			event_free(jobs_queue->jobs[i].lease_ev);
-			jobs_queue->jobs[i].lease_ev = NULL;
+	for (i = 1; i <= jobs_queue->njobs; i++) {
+		j = queue_get(jobs_queue, i);
+		if (j->lease_ev != NULL) {
+			event_free(j->lease_ev);
+			j->lease_ev = NULL;
 		}
 	}
 	free(jobs_attempts);

@@ -12,6 +12,13 @@
  *   D <id> <size> <enc-path> <linecrc>            result stored
  *   F <id> <enc-status> <enc-path> <enc-msg> <linecrc>   failed for good
  *   R <id> <enc-path> <linecrc>                   failed job runs again
+ *   A <id> <enc-name> <size> <crc32c> <linecrc>   a job added at run time
+ *                                                 (spool.c): its data, size
+ *                                                 bytes with that CRC-32C,
+ *                                                 is STATE_DIR/spool-HASH/<id>
+ * A records come in id order, after the jobs of the list, and are written
+ * only once the data they name is durable (spool.c has the order); replay
+ * adds the jobs again with the same ids.
  * The order of durable steps for a result is: result file fdatasync'd,
  * renamed, its directory fsync'd; then the D record written and
  * fdatasync'd; only then is the worker told OK.  So a job the server
@@ -21,9 +28,11 @@
  * On start the journal is read and checked.  A torn or damaged last line
  * (a crash mid-append) is cut off; damage before the last line means the
  * file is not ours to trust, and the server refuses to start.  The file is
- * then rewritten holding one record per finished job (compaction), so it
- * never grows past the size of the job list.  After a run in which every
- * job succeeded, the journal is removed.
+ * then rewritten holding one record per finished job and one A record per
+ * added job, finished or not, so that ids are never given twice
+ * (compaction); it never grows past the size of the job list.  After a run
+ * in which every job succeeded, the journal is removed (jq-serve keeps it
+ * when --keep: the queue outlives the run).
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -102,8 +111,9 @@ journal_seam(void)
 }
 
 /*
- * Append one record (without its CRC and LF), and sync the journal if
- * sync is set.  The commit thread and the loop both append: one lock.
+ * Append whole lines (records with their CRC and LF) in one write, and
+ * sync the journal if sync is set.  The commit thread and the loop both
+ * append: one lock.
  *
  * A record that cannot be written whole (the disk filled up in the middle
  * of it) or synced is cut off again, so that the file always ends with a
@@ -113,16 +123,14 @@ journal_seam(void)
  * what a restart drops anyway.
  */
 static int
-journal_append(const char *rec, int sync, char **cause)
+journal_append_lines(const char *line, int sync, char **cause)
 {
 	static off_t	 torn = -1;	/* where an uncut torn record starts */
-	char		*line;
 	off_t		 end;
 	int		 rc = 0;
 
 	if (journal_fd < 0)
 		return 0;
-	line = xprintf("%s %08x\n", rec, crc32c_update(0, rec, strlen(rec)));
 	pthread_mutex_lock(&journal_lock);
 	if (torn >= 0 && ftruncate(journal_fd, torn) == 0)
 		torn = -1;
@@ -141,6 +149,27 @@ journal_append(const char *rec, int sync, char **cause)
 		rc = -1;
 	}
 	pthread_mutex_unlock(&journal_lock);
+	return rc;
+}
+
+/* A record (without CRC and LF) as a journal line: a new string. */
+static char *
+journal_line(const char *rec)
+{
+	return xprintf("%s %08x\n", rec, crc32c_update(0, rec, strlen(rec)));
+}
+
+/* Append one record (without its CRC and LF), as journal_append_lines. */
+static int
+journal_append(const char *rec, int sync, char **cause)
+{
+	char	*line;
+	int	 rc;
+
+	if (journal_fd < 0)
+		return 0;
+	line = journal_line(rec);
+	rc = journal_append_lines(line, sync, cause);
 	free(line);
 	return rc;
 }
@@ -217,6 +246,48 @@ journal_retry(const struct job *j, char **cause)
 	return rc;
 }
 
+/* The A record of added job: id, name (len bytes), size, crc; a new string. */
+static char *
+journal_added_line(uint64_t id, const char *name, size_t len, uint64_t size,
+    uint32_t crc)
+{
+	char	*enc, *rec, *line;
+
+	enc = proto_encode_dup(name, len);
+	rec = xprintf("A %llu %s %llu %08x", (unsigned long long)id, enc,
+	    (unsigned long long)size, crc);
+	line = journal_line(rec);
+	free(enc);
+	free(rec);
+	return line;
+}
+
+/*
+ * Record that the n adds in v (ids set, data durable) are jobs: their A
+ * records in one write, made durable at once; all or none (a failure cuts
+ * them off again).  For the commit thread.
+ */
+int
+journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
+{
+	char	*all = NULL, *line;
+	size_t	 len = 0, l, i;
+	int	 rc;
+
+	for (i = 0; i < n; i++) {
+		line = journal_added_line(v[i]->id, v[i]->name, v[i]->namelen,
+		    v[i]->size, v[i]->crc);
+		l = strlen(line);
+		all = xreallocarray(all, len + l + 1, 1);
+		memcpy(all + len, line, l + 1);
+		len += l;
+		free(line);
+	}
+	rc = n == 0 ? 0 : journal_append_lines(all, 1, cause);
+	free(all);
+	return rc;
+}
+
 /* Check a line's CRC and cut it off; 0 if the line is sound. */
 static int
 journal_check_line(char *line)
@@ -271,7 +342,7 @@ journal_find_name(struct queue *q, const char *name, size_t n)
 		journal_byname = xreallocarray(NULL, q->njobs,
 		    sizeof *journal_byname);
 		for (i = 0; i < q->njobs; i++)
-			journal_byname[i] = &q->jobs[i];
+			journal_byname[i] = queue_get(q, i + 1);
 		qsort(journal_byname, q->njobs, sizeof *journal_byname,
 		    journal_cmp_name);
 	}
@@ -311,9 +382,12 @@ journal_job(struct queue *q, char *id, char *encpath)
 	return journal_find_name(q, encpath, (size_t)n);
 }
 
-/* Apply one sound record to the queue; -1 if it does not fit the list. */
+/*
+ * Apply one sound record to the queue; -1 if it does not fit the list, -2
+ * with *cause if it cannot be applied (the start must stop).
+ */
 static int
-journal_apply(struct queue *q, char *line, int retry_failed)
+journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 {
 	char		*p = line, *kind, *id, *a, *c, *d;
 	struct job	*j;
@@ -334,7 +408,14 @@ journal_apply(struct queue *q, char *line, int retry_failed)
 			return -1;
 		j->journaled = 1;
 		/* trust the record only while the result is still there */
-		if (stat(j->result, &st) != 0 || (uint64_t)st.st_size != size) {
+		if ((stat(j->result, &st) != 0 || (uint64_t)st.st_size != size) &&
+		    j->origin == JOB_SPOOL && j->in_name == NULL) {
+			log_warnx("job %llu %s: its stored result %s is gone or "
+			    "changed, and its data with it; it stays done",
+			    (unsigned long long)j->id, j->path, j->result);
+			queue_recover(q, j, JOB_DONE);
+		} else if (stat(j->result, &st) != 0 ||
+		    (uint64_t)st.st_size != size) {
 			log_warnx("job %llu %s: its stored result %s is gone or "
 			    "changed; it runs again", (unsigned long long)j->id,
 			    j->path, j->result);
@@ -370,6 +451,11 @@ journal_apply(struct queue *q, char *line, int retry_failed)
 		j->journaled = 1;
 		queue_recover(q, j, JOB_WAITING);
 		return 0;
+	case 'A':
+		c = proto_word(&p);	/* name */
+		a = proto_word(&p);	/* size */
+		d = proto_word(&p);	/* crc */
+		return spool_recover(q, id, c, a, d, cause);
 	}
 	return -1;
 }
@@ -383,7 +469,7 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 	size_t	 cap = 0, lineno = 0;
 	ssize_t	 n;
 	off_t	 good = 0;
-	int	 bad = 0;
+	int	 bad = 0, rc;
 
 	if ((f = fdopen(dup(journal_fd), "r")) == NULL) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
@@ -408,9 +494,14 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 		}
 		line[n - 1] = '\0';
 		if (journal_check_line(line) != 0 ||
-		    journal_apply(q, line, retry_failed) != 0) {
+		    (rc = journal_apply(q, line, retry_failed, cause)) == -1) {
 			bad = 1;
 			continue;
+		}
+		if (rc != 0) {
+			free(line);
+			fclose(f);
+			return -1;
 		}
 		good += n;
 		(*nrec)++;
@@ -431,7 +522,24 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 	return 0;
 }
 
-/* Rewrite the journal as one record per finished job, atomically. */
+/* Write the A record of added job j (compaction). */
+static int
+journal_add_jobs_compact(const struct job *j, char **cause)
+{
+	char	*line;
+	int	 rc;
+
+	line = journal_added_line(j->id, j->path, strlen(j->path), j->in_size,
+	    j->data_crc);
+	rc = journal_append_lines(line, 0, cause);
+	free(line);
+	return rc;
+}
+
+/*
+ * Rewrite the journal as one record per finished job and one per added
+ * job, atomically.
+ */
 static int
 journal_compact(struct queue *q, char **cause)
 {
@@ -447,8 +555,12 @@ journal_compact(struct queue *q, char **cause)
 		return -1;
 	}
 	journal_fd = fd;
-	for (i = 0; i < q->njobs && rc == 0; i++) {
-		struct job *j = &q->jobs[i];
+	for (i = 1; i <= q->njobs && rc == 0; i++) {
+		struct job *j = queue_get(q, i);
+		if (j->origin == JOB_SPOOL)
+			rc = journal_add_jobs_compact(j, cause);
+		if (rc != 0)
+			break;
 		if (j->state == JOB_DONE)
 			rc = journal_add_done(j, stat(j->result, &st) == 0 ?
 			    (uint64_t)st.st_size : 0, cause);
@@ -531,21 +643,32 @@ journal_hash_path(uint64_t h, const char *path, char **lastdir,
 	return journal_hash(h, base, strlen(base) + 1);
 }
 
-/* The journal's name for the list in q: STATE_DIR/journal-HASH. */
-static char *
-journal_name(const struct queue *q, const char *dir)
+/*
+ * The hash that names the list in q (STATE_DIR/journal-HASH).  A server
+ * with no files is named by where its added jobs' results go instead
+ * (spool_identity), so that two of them keep apart.
+ */
+static uint64_t
+journal_name(const struct queue *q)
 {
 	uint64_t	 h = 0xcbf29ce484222325ULL;
 	char		*lastdir = NULL, *lastreal = NULL;
+	const struct job *j;
 	size_t		 i;
 
-	for (i = 0; i < q->njobs; i++) {
-		h = journal_hash_path(h, q->jobs[i].path, &lastdir, &lastreal);
-		h = journal_hash_path(h, q->jobs[i].result, &lastdir, &lastreal);
+	for (i = 1; i <= q->njobs; i++) {
+		j = queue_get(q, i);
+		h = journal_hash_path(h, j->path, &lastdir, &lastreal);
+		h = journal_hash_path(h, j->result, &lastdir, &lastreal);
 	}
 	free(lastdir);
 	free(lastreal);
-	return xprintf("%s/journal-%016llx", dir, (unsigned long long)h);
+	if (q->njobs == 0) {
+		lastdir = spool_identity();
+		h = journal_hash(h, lastdir, strlen(lastdir));
+		free(lastdir);
+	}
+	return h;
 }
 
 /*
@@ -653,10 +776,11 @@ int
 journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
     int sync, char **cause)
 {
-	size_t		 i, nrec = 0, nfinished;
-	char		*lastdir = NULL, *rdir;
-	const char	*slash;
+	size_t		 i, nrec = 0, nfinished, nadded = 0, nlost;
+	char		*lastdir = NULL, *rdir, *spool;
+	const char	*slash, *result;
 	struct stat	 st;
+	uint64_t	 h;
 	int		 existed;
 
 	journal_sync = sync;
@@ -664,13 +788,19 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	if (journal_check_dir(dir, cause) != 0)
 		return -1;
 	journal_dir = xstrdup(dir);
-	journal_path = journal_name(q, dir);
+	h = journal_name(q);
+	journal_path = xprintf("%s/journal-%016llx", dir, (unsigned long long)h);
 	if (journal_lock_file(cause) != 0) {
 		if (journal_fd >= 0)
 			close(journal_fd);
 		journal_fd = -1;
 		return -1;
 	}
+	spool = xprintf("%s/spool-%016llx", dir, (unsigned long long)h);
+	existed = spool_open(spool, cause);
+	free(spool);
+	if (existed != 0)
+		return -1;
 	if (fresh && ftruncate(journal_fd, 0) != 0) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		return -1;
@@ -678,11 +808,12 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	existed = fstat(journal_fd, &st) == 0 && st.st_size > 0;
 	if (existed && journal_load(q, retry_failed, &nrec, cause) != 0)
 		return -1;
-	for (i = 0; i < q->njobs; i++) {	/* once per result directory */
-		slash = strrchr(q->jobs[i].result, '/');
-		rdir = slash ? xstrndup(q->jobs[i].result, (size_t)(slash -
-		    q->jobs[i].result + (slash == q->jobs[i].result))) :
-		    xstrdup(".");
+	nlost = spool_settle(q);
+	for (i = 1; i <= q->njobs; i++) {	/* once per result directory */
+		result = queue_get(q, i)->result;
+		slash = strrchr(result, '/');
+		rdir = slash ? xstrndup(result, (size_t)(slash - result +
+		    (slash == result))) : xstrdup(".");
 		if (lastdir == NULL || strcmp(lastdir, rdir) != 0) {
 			journal_sweep(rdir);
 			free(lastdir);
@@ -696,7 +827,9 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 		    (*cause = xprintf("%s: %s", dir, strerror(errno)), -1);
 	journal_resumed = 1;
 	nfinished = q->count[JOB_DONE] + q->count[JOB_FAILED];
-	if (nrec != nfinished || retry_failed)
+	for (i = 1; i <= q->njobs; i++)
+		nadded += queue_get(q, i)->origin == JOB_SPOOL;
+	if (nrec != nfinished + nadded || retry_failed || nlost > 0)
 		return journal_compact(q, cause);
 	return 0;
 }
@@ -723,8 +856,10 @@ journal_close(const struct queue *q, int success)
 		return;
 	if (success && q->count[JOB_DONE] == q->njobs) {
 		unlink(journal_path);
+		spool_close(1);
 		rmdir(journal_dir);	/* only if nothing else is there */
-	}
+	} else
+		spool_close(0);
 	close(journal_fd);
 	journal_fd = -1;
 }

@@ -1,9 +1,11 @@
 /*
- * jq-put: send the result of a job (or report its failure) to a jq server.
+ * jq-put: send the result of a job (or report its failure) to a jq server;
+ * with --add, add new jobs to it; with --shutdown, stop it.
  *
  * FILE is checked before connecting, so a missing file never reaches the
  * server.  The server stores a result only when its size and CRC-32C match,
- * and refuses a second result for the same job (exit 4).
+ * and refuses a second result for the same job (exit 4).  An added job's
+ * id is printed only once the server has its data durably.
  */
 #include <sys/stat.h>
 
@@ -32,13 +34,23 @@ static const char put_epilogue[] =
 "that runs a job taken with jq-take); with --retry, let failed job ID (a\n"
 "handle or the bare number jq-stat shows) run again.  Neither reads a FILE.\n"
 "\n"
-"Exit status: 0 stored (or renewed, or queued again), 2 usage error,\n"
-"4 refused (the job already has a result or has failed, there is no such\n"
-"job, the result is stale; --fail, --touch: not the holder of the job's\n"
-"current attempt; --retry: the job has not failed),\n"
-"6 cannot reach the server, 7 server error or checksum mismatch, 8 FILE\n"
-"cannot be read, 10 authentication failed (token missing or wrong, or a\n"
-"server that does not prove itself).";
+"With --add (jq-put --add [SERVER] [FILE|-]...), add one job per FILE to\n"
+"SERVER, named by the FILE's base name (--name NAME for standard input or a\n"
+"single FILE), and print each new id on a line of its own.  A name is a\n"
+"job's identity: adding one that is a job already is refused, or with\n"
+"--if-new answered with that job's id.  With JQ_SERVER set, a first operand\n"
+"that is - or an existing file is a FILE.  With --shutdown, ask SERVER to\n"
+"take no more jobs, let the running ones finish, and exit.\n"
+"\n"
+"Exit status: 0 stored (or renewed, queued again, added, shutting down),\n"
+"2 usage error, 4 refused (the job already has a result or has failed, there\n"
+"is no such job, the result is stale; --fail, --touch: not the holder of the\n"
+"job's current attempt; --retry: the job has not failed; --add: the name is\n"
+"a job, or its result would clash, or gives no safe file name),\n"
+"6 cannot reach the server (or it is shutting down), 7 server error or\n"
+"checksum mismatch (--add: the server cannot keep the data), 8 FILE cannot\n"
+"be read, 10 authentication failed (token missing or wrong, or a server\n"
+"that does not prove itself).";
 
 /* What the command line asks for. */
 struct put_config {
@@ -46,8 +58,11 @@ struct put_config {
 	char		*id;		/* the job's number */
 	char		 token[PROTO_TOKEN_LEN + 1];	/* "" for --retry ID */
 	const char	*file;		/* NULL or "-": standard input */
-	const char	*mode;		/* "--fail", "--touch", "--retry"; NULL: FILE */
-	int		 fail, touch, retry;
+	const char	*mode;		/* "--fail", "--touch", "--retry";
+					 * NULL: FILE */
+	int		 fail, touch, retry, add, shutdown, if_new;
+	char		*name;		/* --add --name, or NULL */
+	const char	**files;	/* --add: the FILEs, NULL-terminated */
 	char		*message;	/* --message, or NULL */
 	int		 have_status;	/* --exit-status given */
 	unsigned	 exit_status;
@@ -56,7 +71,7 @@ struct put_config {
 
 enum {
 	OPT_FAIL = 256, OPT_MESSAGE, OPT_EXIT_STATUS, OPT_TOUCH, OPT_LEASE,
-	OPT_RETRY
+	OPT_RETRY, OPT_ADD, OPT_NAME, OPT_IF_NEW, OPT_SHUTDOWN
 };
 
 static struct poptOption put_options[] = {
@@ -73,6 +88,17 @@ static struct poptOption put_options[] = {
 	    "seconds); default: the job's current lease", "DURATION" },
 	{ "retry", '\0', POPT_ARG_NONE, NULL, OPT_RETRY,
 	    "let failed job ID run again (no FILE)", NULL },
+	{ "add", 'a', POPT_ARG_NONE, NULL, OPT_ADD,
+	    "add a job per FILE (- or none: standard input); print the ids",
+	    NULL },
+	{ "name", 'n', POPT_ARG_STRING, NULL, OPT_NAME,
+	    "with --add: the job's name (for standard input or one FILE)",
+	    "NAME" },
+	{ "if-new", '\0', POPT_ARG_NONE, NULL, OPT_IF_NEW,
+	    "with --add: a name that is a job already is not an error; print "
+	    "that job's id", NULL },
+	{ "shutdown", '\0', POPT_ARG_NONE, NULL, OPT_SHUTDOWN,
+	    "ask the server to finish its running jobs and exit", NULL },
 	CLI_AUTH_TABLE,
 	CLI_HELP_TABLE,
 	CLI_EPILOGUE(put_epilogue),
@@ -141,6 +167,19 @@ put_option(void *arg, int val, char **value)
 	case OPT_RETRY:
 		cfg->retry = 1;
 		break;
+	case OPT_ADD:
+		cfg->add = 1;
+		break;
+	case OPT_NAME:
+		cli_keep(&cfg->name, value);
+		cli_length("--name", "a job's name", cfg->name, JQ_NAME_MAX);
+		break;
+	case OPT_IF_NEW:
+		cfg->if_new = 1;
+		break;
+	case OPT_SHUTDOWN:
+		cfg->shutdown = 1;
+		break;
 	case OPT_MESSAGE:
 		cli_keep(&cfg->message, value);
 		if (strlen(cfg->message) > JQ_MSG_MAX)
@@ -165,11 +204,14 @@ put_check_options(struct put_config *cfg)
 		usage_error(cli_prog, "--message needs --fail");
 	if (!cfg->fail && cfg->have_status)
 		usage_error(cli_prog, "--exit-status needs --fail");
-	if (cfg->fail + cfg->touch + cfg->retry > 1)
-		usage_error(cli_prog, "--fail, --touch and --retry exclude each "
-		    "other");
+	if (cfg->fail + cfg->touch + cfg->retry + cfg->add + cfg->shutdown > 1)
+		usage_error(cli_prog, "--fail, --touch, --retry, --add and "
+		    "--shutdown exclude each other");
 	if (!cfg->touch && cfg->lease_s > 0)
 		usage_error(cli_prog, "--lease needs --touch");
+	if (!cfg->add && (cfg->name != NULL || cfg->if_new))
+		usage_error(cli_prog, "%s needs --add", cfg->name != NULL ?
+		    "--name" : "--if-new");
 	cfg->mode = cfg->fail ? "--fail" : cfg->touch ? "--touch" :
 	    cfg->retry ? "--retry" : NULL;
 }
@@ -261,6 +303,176 @@ put_send(const struct put_config *cfg)
 	return JQ_EXIT_OK;
 }
 
+/* The base name of FILE, to name its job by; NULL if it has none. */
+static const char *
+put_base(const char *file)
+{
+	const char	*slash = strrchr(file, '/');
+
+	file = slash ? slash + 1 : file;
+	return *file == '\0' || strcmp(file, ".") == 0 ||
+	    strcmp(file, "..") == 0 ? NULL : file;
+}
+
+/*
+ * Sort out the operands of --add, [SERVER] [FILE|-]..., and check every
+ * FILE can be read (before connecting: nothing is added when one cannot).
+ */
+static void
+put_add_operands(struct put_config *cfg, poptContext pc)
+{
+	const char	**ops = poptGetArgs(pc), *addr = NULL;
+	struct stat	 st;
+	size_t		 n = 0, i, nstdin = 0;
+	static const char *stdin_only[] = { "-", NULL };
+
+	for (n = 0; ops != NULL && ops[n] != NULL; n++)
+		;
+	/* with JQ_SERVER, a first operand that is a file is a FILE */
+	if (n > 0 && !(net_default_server(NULL) != NULL &&
+	    (strcmp(ops[0], "-") == 0 || (stat(ops[0], &st) == 0 &&
+	    !S_ISSOCK(st.st_mode))))) {
+		addr = ops[0];
+		ops++;
+		n--;
+	}
+	cfg->server = cli_server(addr);
+	cfg->files = n > 0 ? ops : stdin_only;
+	n = n > 0 ? n : 1;
+	if (cfg->name != NULL && n > 1)
+		usage_error(cli_prog, "--name names one job; %zu FILEs given", n);
+	for (i = 0; i < n; i++) {
+		if (!put_is_stdin(cfg->files[i])) {
+			close(put_open(cfg->files[i]));
+			if (put_base(cfg->files[i]) == NULL && cfg->name == NULL)
+				usage_error(cli_prog, "%s: no file name to name "
+				    "the job by; use --name", cfg->files[i]);
+			continue;
+		}
+		if (nstdin++ > 0)
+			usage_error(cli_prog, "standard input (-) can be read "
+			    "once");
+		if (cfg->name == NULL)
+			usage_error(cli_prog, "a job read from standard input "
+			    "needs --name");
+	}
+}
+
+/*
+ * Add the data readable from fd as a job named name, size bytes long if
+ * known (else UINT64_MAX); *id is its id, or with if_new that of the job
+ * the name was already (ours to free).  A local read error abandons the
+ * data, so nothing is added.  -1 with *cause and *status on failure.
+ */
+static int
+put_add_fd(struct client *c, const char *name, int if_new, int fd,
+    uint64_t size, char **id, int *status, char **cause)
+{
+	struct client_tx	 tx;
+	char			*enc, *rest, *ignored, *word, sz[PROTO_U64_LEN + 8];
+	int			 rc;
+
+	sz[0] = '\0';
+	if (size != UINT64_MAX)
+		snprintf(sz, sizeof sz, " " KEY_SIZE "=%llu",
+		    (unsigned long long)size);
+	enc = proto_encode_dup(name, strlen(name));
+	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s", enc, sz,
+	    if_new ? " " KEY_IF_NEW "=1" : "");
+	free(enc);
+	client_tx_init(&tx);
+	if (rc == 0)
+		rc = client_tx_fd(c, &tx, fd, cause);
+	if (rc != 0 && client_status(c) == JQ_EXIT_IO) {
+		/* the read error stands; the server drops what it had */
+		ignored = NULL;
+		if (client_tx_abort(c, &ignored) == 0)
+			client_reply(c, NULL, &ignored);	/* ERR ABORTED */
+		free(ignored);
+		*status = JQ_EXIT_IO;
+		return -1;
+	}
+	if (rc != 0 || client_tx_end(c, &tx, cause) != 0 ||
+	    client_reply(c, &rest, cause) != 0) {
+		*status = client_status(c);
+		return -1;
+	}
+	/* OK <id>, and existing=1 when the name was a job already */
+	if ((word = proto_word(&rest)) == NULL || !put_all_digits(word)) {
+		*cause = xprintf("unexpected reply to ADD: \"OK %.40s\"",
+		    word ? word : "");
+		*status = JQ_EXIT_PROTOCOL;
+		return -1;
+	}
+	*id = xstrdup(word);
+	return 0;
+}
+
+/*
+ * --add: add a job per FILE, in order, printing each id; the first failure
+ * stops, saying which FILEs were added before it.
+ */
+static int
+put_add(const struct put_config *cfg)
+{
+	struct client	*c;
+	struct stat	 st;
+	const char	*file, *name;
+	char		*cause = NULL, *id;
+	size_t		 i, done = 0;
+	int		 fd, status, rc;
+
+	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
+		errx(status, "%s", cause);
+	for (i = 0; (file = cfg->files[i]) != NULL; i++) {
+		fd = put_open(file);
+		name = cfg->name != NULL ? cfg->name : put_base(file);
+		cause = NULL;
+		rc = put_add_fd(c, name, cfg->if_new, fd, fstat(fd, &st) == 0 &&
+		    S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX,
+		    &id, &status, &cause);
+		if (!put_is_stdin(file))
+			close(fd);
+		if (rc != 0) {
+			client_close(c);
+			if (done == 0)
+				errx(status, "%s (%s): %s", put_is_stdin(file) ?
+				    "standard input" : file, name, cause);
+			errx(status, "%s (%s): %s; the %zu FILE%s before it "
+			    "%s added (from %s to %s)", put_is_stdin(file) ?
+			    "standard input" : file, name, cause, done,
+			    done == 1 ? "" : "s", done == 1 ? "was" : "were",
+			    cfg->files[0], cfg->files[i - 1]);
+		}
+		printf("%s\n", id);
+		if (fflush(stdout) != 0)
+			err(JQ_EXIT_IO, "standard output");
+		free(id);
+		done++;
+	}
+	client_close(c);
+	return JQ_EXIT_OK;
+}
+
+/* --shutdown: ask the server to finish its running jobs and exit. */
+static int
+put_shutdown(const struct put_config *cfg)
+{
+	struct client	*c;
+	char		*cause = NULL;
+	int		 status;
+
+	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
+		errx(status, "%s", cause);
+	if (client_simple(c, &cause, "SHUTDOWN") != 0) {
+		status = client_status(c);
+		client_close(c);
+		errx(status, "%s", cause);
+	}
+	client_close(c);
+	return JQ_EXIT_OK;
+}
+
 /* Send a result or a failure for one job. */
 int
 main(int argc, char *argv[])
@@ -271,11 +483,22 @@ main(int argc, char *argv[])
 
 	memset(&cfg, 0, sizeof cfg);
 	pc = cli_context("jq-put", argc, argv, put_options,
-	    "[OPTION...] [SERVER] ID [FILE]");
+	    "[OPTION...] [SERVER] ID [FILE]\n"
+	    "  or:  jq-put --add [OPTION...] [SERVER] [FILE|-]...\n"
+	    "  or:  jq-put --shutdown [OPTION...] [SERVER]");
 	cli_parse(pc, put_option, &cfg);
 	put_check_options(&cfg);
-	put_operands(&cfg, pc);
-	rc = put_send(&cfg);
+	if (cfg.add) {
+		put_add_operands(&cfg, pc);
+		rc = put_add(&cfg);
+	} else if (cfg.shutdown) {
+		cfg.server = cli_server(cli_operand(pc));
+		rc = put_shutdown(&cfg);
+	} else {
+		put_operands(&cfg, pc);
+		rc = put_send(&cfg);
+	}
+	free(cfg.name);
 	free(cfg.message);
 	free(cfg.id);
 	return rc;

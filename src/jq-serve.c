@@ -1,5 +1,6 @@
 /*
- * jq-serve: serve one job per file and collect the results.
+ * jq-serve: serve one job per file, and the jobs added while it runs, and
+ * collect the results.
  *
  * This file is the command line: the option table, the checks of option
  * values, and the start-up steps in order.  The files, their result names
@@ -27,8 +28,10 @@ struct serve_args {
 	char			*retries, *crash_limit, *state_dir, *joblog;
 	char			*token_file;
 	char			*unix_auth, *stall, *idle;
-	int			 nul, skip, fresh, retry_failed, redo, nosync;
+	char			*max_add, *max_spool, *max_spool_jobs;
+	int			 nul, skip, fresh, retry_failed, redo, nosync, keep;
 	int			 noauth, verbose, quiet;
+	struct spool_limits	 spool;		/* checked --max-add-size... */
 	struct serve_files	 files;
 };
 
@@ -38,7 +41,8 @@ enum {
 	OPT_MAX_UNAUTH, OPT_RETRIES, OPT_CRASH_LIMIT, OPT_STATE_DIR, OPT_FRESH,
 	OPT_RETRY_FAILED, OPT_REDO, OPT_NO_SYNC,
 	OPT_JOBLOG, OPT_LINGER, OPT_TOKEN_FILE, OPT_NO_AUTH, OPT_UNIX_AUTH,
-	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET
+	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET, OPT_KEEP,
+	OPT_MAX_ADD, OPT_MAX_SPOOL, OPT_MAX_SPOOL_JOBS
 };
 
 static struct poptOption serve_options[] = {
@@ -57,8 +61,17 @@ static struct poptOption serve_options[] = {
 	{ "result", 'r', POPT_ARG_STRING, NULL, OPT_RESULT,
 	  "result file name: {name} {stem} {ext} (default {name}.result)",
 	  "TEMPLATE" },
+	{ "keep", '\0', POPT_ARG_NONE, NULL, OPT_KEEP,
+	  "serve on when every job has finished, for jobs added later, "
+	  "until told to stop; the default with no FILE", NULL },
 	{ "max-result", '\0', POPT_ARG_STRING, NULL, OPT_MAX_RESULT,
 	  "largest result accepted (default 64G)", "SIZE" },
+	{ "max-add-size", '\0', POPT_ARG_STRING, NULL, OPT_MAX_ADD,
+	  "largest job data accepted from jq-put --add (default 1G)", "SIZE" },
+	{ "max-spool", '\0', POPT_ARG_STRING, NULL, OPT_MAX_SPOOL,
+	  "most bytes of added jobs' data kept at once (default 64G)", "SIZE" },
+	{ "max-spool-jobs", '\0', POPT_ARG_STRING, NULL, OPT_MAX_SPOOL_JOBS,
+	  "most added jobs whose data is kept at once (default 1000000)", "N" },
 	{ "max-conns", '\0', POPT_ARG_STRING, NULL, OPT_MAX_CONNS,
 	  "most authenticated connections at once (default 4096)", "N" },
 	{ "max-unauth", '\0', POPT_ARG_STRING, NULL, OPT_MAX_UNAUTH,
@@ -114,14 +127,17 @@ static struct poptOption serve_options[] = {
 	CLI_EPILOGUE(
 "Serve each FILE as one job to jq-run, jq-take and jq-put workers, and write\n"
 "each job's result to FILE.result (see -o and -r); exit when every job has\n"
-"finished.  A journal in the state directory lets a restarted server resume.\n"
+"finished.  jq-put --add adds jobs while it runs.  With --keep, or with no\n"
+"FILE, serve on when every job has finished, until jq-put --shutdown (or a\n"
+"signal).  A journal in the state directory lets a restarted server resume.\n"
 "Like make, a FILE whose result exists and is not older than it is left out\n"
 "(--redo serves it too); when all are, exit 0 at once.\n"
 "\n"
-"Exit status: 0 every job done (or none to do), 1 some job failed, 2 usage\n"
-"error (a bad option or value, clashing result names), 8 an input missing or\n"
-"unreadable or another local I/O error, 9 stopped by SIGINT, SIGTERM or\n"
-"SIGHUP, 10 authentication (an unsafe or malformed token file)."),
+"Exit status: 0 every job done, none to do, or after jq-put --shutdown no\n"
+"job failed; 1 some job failed, 2 usage error (a bad option or value,\n"
+"clashing result names), 8 an input missing or unreadable or another local\n"
+"I/O error, 9 stopped by SIGINT, SIGTERM or SIGHUP, 10 authentication (an\n"
+"unsafe or malformed token file)."),
 	POPT_TABLEEND
 };
 
@@ -169,12 +185,18 @@ serve_option(void *arg, int val, char **value)
 	case OPT_NO_AUTH: a->noauth = 1; break;
 	case OPT_VERBOSE: a->verbose++; break;
 	case OPT_QUIET: a->quiet = 1; break;
+	case OPT_KEEP: a->keep = 1; break;
+	case OPT_MAX_ADD: cli_keep(&a->max_add, value); break;
+	case OPT_MAX_SPOOL: cli_keep(&a->max_spool, value); break;
+	case OPT_MAX_SPOOL_JOBS: cli_keep(&a->max_spool_jobs, value); break;
 	}
 }
 
+static uint64_t	serve_size(const char *, const char *, uint64_t);
+
 /* Check the sizes, counts and durations, and put them in server.cfg. */
 static void
-serve_check_limits(const struct serve_args *a)
+serve_check_limits(struct serve_args *a)
 {
 	struct server_config	*cfg = &server.cfg;
 
@@ -205,7 +227,28 @@ serve_check_limits(const struct serve_args *a)
 	if (cfg->stall_ms < 1000 || cfg->idle_ms < 1000)
 		usage_error(cli_prog, "--%s-timeout: at least 1s",
 		    cfg->stall_ms < 1000 ? "stall" : "idle");
+	a->spool.max_add = serve_size("--max-add-size", a->max_add,
+	    JQ_ADD_DEFAULT_MAX);
+	a->spool.max_bytes = serve_size("--max-spool", a->max_spool,
+	    JQ_SPOOL_DEFAULT_MAX);
+	a->spool.max_files = a->max_spool_jobs == NULL ?
+	    JQ_SPOOL_JOBS_DEFAULT_MAX : cli_uint("--max-spool-jobs",
+	    a->max_spool_jobs, 0, QUEUE_JOBS_MAX);
 }
+
+/* Parse a SIZE option (default def), or exit 2 naming it. */
+static uint64_t
+serve_size(const char *opt, const char *val, uint64_t def)
+{
+	uint64_t	 v = def;
+
+	if (val != NULL && parse_size(val, &v) != 0)
+		usage_error(cli_prog, "%s: \"%s\" is not a size (a number with "
+		    "an optional K, M, G or T)", opt, val);
+	return v;
+}
+
+
 
 /* Check the authentication options, --output-dir and --result. */
 static void
@@ -249,8 +292,10 @@ serve_gather_files(struct serve_args *a, poptContext pc)
 		serve_files_read(&a->files, a->files_from, a->nul);
 	else if (a->nul)
 		usage_error(cli_prog, "-0 only applies to --files-from");
+	/* nothing to serve yet: serve what is added, until shut down */
 	if (a->files.n == 0 && a->files_from == NULL)
-		usage_error(cli_prog, "no files to serve");
+		a->keep = 1;
+	server.cfg.keep = a->keep;
 }
 
 /* Check the addresses to listen on (default :PORT), for server.cfg. */
@@ -360,7 +405,8 @@ serve_args_free(struct serve_args *a)
 	char	**strs[] = { &a->files_from, &a->outdir, &a->tmpl,
 	    &a->addr_file, &a->max_result, &a->max_conns, &a->max_unauth,
 	    &a->linger, &a->lease, &a->retries, &a->crash_limit, &a->state_dir,
-	    &a->joblog, &a->token_file, &a->unix_auth, &a->stall, &a->idle };
+	    &a->joblog, &a->token_file, &a->unix_auth, &a->stall, &a->idle,
+	    &a->max_add, &a->max_spool, &a->max_spool_jobs };
 	size_t	 i;
 
 	for (i = 0; i < a->nlisten; i++)
@@ -381,7 +427,7 @@ main(int argc, char **argv)
 
 	memset(&a, 0, sizeof a);
 	pc = cli_context("jq-serve", argc, argv, serve_options,
-	    "[OPTION...] FILE...");
+	    "[OPTION...] [FILE...]");
 	cli_parse(pc, serve_option, &a);
 	serve_check_limits(&a);
 	serve_check_options(&a);
@@ -396,6 +442,8 @@ main(int argc, char **argv)
 	serve_auth(&a);
 	serve_load(&server.queue, &a.files, a.outdir,
 	    a.tmpl ? a.tmpl : "{name}.result", a.skip);
+	/* added jobs' results go to -o DIR, else here (spool.c pins it) */
+	spool_setup(a.outdir, a.tmpl, &a.spool);
 	serve_open_journal(&a);
 	serve_keep_outdir();
 	if (serve_skip_current(&server.queue, a.redo) > 0 &&
@@ -410,7 +458,8 @@ main(int argc, char **argv)
 	journal_log_resume(&server.queue);
 
 	rc = server_run(&cause);
-	journal_close(&server.queue, rc == JQ_EXIT_OK);
+	/* a --keep server's queue outlives the run: its journal stays */
+	journal_close(&server.queue, rc == JQ_EXIT_OK && !a.keep);
 	if (rc == JQ_EXIT_IO && cause != NULL) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		free(cause);

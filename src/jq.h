@@ -265,10 +265,16 @@ void	 progress_line(const struct progress *, char *, size_t);
 /* queue.c: the jobs and their states. */
 #include <sys/queue.h>
 enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_NSTATES };
+enum job_origin {
+	JOB_FILE,		/* an input file, pinned at start (input.c) */
+	JOB_SPOOL		/* data added over the protocol (spool.c) */
+};
 struct session;
 struct job {
-	uint64_t		 id;		/* 1-based position in the list */
-	char			*path;		/* input, as the operator named it */
+	uint64_t		 id;		/* 1-based, in the order added */
+	char			*path;		/* its name: the input as the operator
+						 * named it, or the name it was added
+						 * under */
 	char			*result;	/* result path */
 	dev_t			 in_dev;	/* the input's identity, */
 	ino_t			 in_ino;	/* recorded at start: a job */
@@ -287,10 +293,12 @@ struct job {
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
 	unsigned		 lost;		/* workers lost; --crash-limit bounds them */
 	uint32_t		 serial;	/* attempt serial of the last take */
+	uint32_t		 data_crc;	/* JOB_SPOOL: CRC-32C of its data */
 	uint64_t		 lease_max_ms;	/* longest lease TOUCH may ask for */
 	struct session		*holder;	/* session that took it, or NULL */
-	int			 hold_conn;	/* released when holder closes */
-	int			 committing;	/* a result is being made durable */
+	unsigned char		 hold_conn;	/* released when holder closes */
+	unsigned char		 committing;	/* a result is being made durable */
+	unsigned char		 origin;	/* enum job_origin */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
 	LIST_ENTRY(job)		 hold_entry;	/* in holder->held */
 	struct event		*lease_ev;	/* while running: lease expiry */
@@ -309,17 +317,34 @@ struct job {
 };
 TAILQ_HEAD(job_tailq, job);
 LIST_HEAD(job_list, job);
+#define QUEUE_CHUNK	1024		/* jobs per chunk; chunks never move */
+#define QUEUE_JOBS_MAX	0x7fffffffU	/* jobs in a queue: an id fits 31 bits */
+struct queue_index {			/* hash -> nonzero 32-bit value */
+	uint64_t		*slot;		/* hash << 32 | value; 0: empty */
+	size_t			 cap, n;
+};
 struct queue {
-	struct job		*jobs;
-	size_t			 njobs, alloc;
+	struct job		**chunk;	/* QUEUE_CHUNK jobs each */
+	size_t			 nchunks;
+	size_t			 njobs;
 	struct job_tailq	 waiting;
 	size_t			 count[JOB_NSTATES];
+	struct queue_index	 names;		/* name -> id, once asked for */
 };
 void	 queue_init(struct queue *);
 void	 queue_free(struct queue *);
+int	 queue_reserve(struct queue *, size_t);
 struct job *queue_add(struct queue *, char *, char *);
-void	 queue_ready(struct queue *);
+struct job *queue_get(const struct queue *, uint64_t);
+void	 queue_forget(struct queue *);
 struct job *queue_find(struct queue *, const char *);
+struct job *queue_find_name(struct queue *, const char *, size_t, int *);
+uint32_t queue_hash(const void *, size_t);
+int	 queue_index_reserve(struct queue_index *, size_t);
+void	 queue_index_put(struct queue_index *, uint32_t, uint32_t);
+uint32_t queue_index_find(const struct queue_index *, uint32_t,
+	    int (*)(void *, uint32_t, const void *), void *, const void *);
+void	 queue_index_free(struct queue_index *);
 size_t	 queue_node_len(const char *);
 struct job *queue_take(struct queue *, const char *, const char *);
 void	 queue_release(struct queue *, struct job *);
@@ -342,6 +367,65 @@ char	*input_changed(const struct job *, const struct stat *);
 const char *input_kind(mode_t);
 void	 input_free(void);
 
+/*
+ * spool.c: jobs added at run time (ADD): their data in the state directory,
+ * their names, their results, the spool's limits.
+ */
+struct spool_add {			/* an ADD on its way to becoming a job */
+	TAILQ_ENTRY(spool_add)	 entry;		/* in the adds in flight */
+	char			*name;		/* decoded, NUL-terminated */
+	size_t			 namelen;
+	char			*result;	/* its result path (spool_check) */
+	int			 if_new;	/* if_new=1: an existing name is OK */
+	unsigned		 followers;	/* if_new adds of the name waiting */
+	uint64_t		 size;		/* bytes of data */
+	uint32_t		 crc;		/* their CRC-32C */
+	/* set by the commit thread */
+	uint64_t		 id;
+	char			 idname[PROTO_U64_LEN];	/* its spool file */
+	dev_t			 dev;
+	ino_t			 ino;
+	int64_t			 mtime_ns;
+};
+struct spool_limits {
+	uint64_t	 max_add;	/* --max-add-size: one job's data */
+	uint64_t	 max_bytes;	/* --max-spool: data held */
+	uint64_t	 max_files;	/* --max-spool-jobs: jobs' data held */
+};
+enum spool_verdict {
+	SPOOL_OK,		/* the add may go on */
+	SPOOL_EXISTS,		/* a job has that name */
+	SPOOL_PENDING,		/* an add of that name is in flight */
+	SPOOL_REFUSED		/* err, errmsg say why */
+};
+struct store;
+void	 spool_setup(const char *, const char *, const struct spool_limits *);
+char	*spool_identity(void);
+int	 spool_open(const char *, char **);
+char	*spool_safe_name(const char *, size_t);
+struct spool_add *spool_add_new(const char *, size_t, int);
+void	 spool_add_free(struct spool_add *);
+enum spool_verdict spool_check(struct queue *, struct spool_add *, uint64_t,
+	    struct job **, struct spool_add **, const char **, char **);
+uint64_t spool_max_add(void);
+void	 spool_pend(struct spool_add *);
+void	 spool_unpend(struct spool_add *);
+uint64_t spool_inflight(void);
+int	 spool_begin(struct store *, char **);
+int	 spool_commit_file(struct store *, struct spool_add *, char **);
+uint64_t spool_next_id(void);
+void	 spool_took_ids(uint64_t);
+int	 spool_name_file(struct store *, struct spool_add *, uint64_t, char **);
+int	 spool_sync_dir(char **);
+void	 spool_unname(struct store *, struct spool_add *);
+void	 spool_test_kill(void);
+void	 spool_adopt(struct job *, const struct spool_add *);
+int	 spool_recover(struct queue *, const char *, char *, const char *,
+	    const char *, char **);
+size_t	 spool_settle(struct queue *);
+void	 spool_remove(struct job *);
+void	 spool_close(int);
+
 /* store.c: results written to a temp file, then fsync and rename. */
 struct store {
 	int		 dirfd;
@@ -360,10 +444,12 @@ void	 store_abort(struct store *);
 
 /* commit.c: results made durable by a thread, in batches. */
 struct event_base;
+struct spool_add;
 struct commit {
 	TAILQ_ENTRY(commit)	 entry;
 	struct store		 st;		/* taken over from the connection */
-	struct job		*job;
+	struct job		*job;		/* a result's; NULL for an add */
+	struct spool_add	*add;		/* an ADD's data, or NULL */
 	uint64_t		 size;
 	struct proto_token	 token;		/* the PUT's, for jobs_reopen */
 	void			*arg;		/* the connection, or NULL if gone */
@@ -385,6 +471,7 @@ int	 journal_sync_now(char **);
 int	 journal_failed(const struct job *, char **);
 int	 journal_retry(const struct job *, char **);
 void	 journal_log_resume(const struct queue *);
+int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 void	 journal_close(const struct queue *, int);
 
 /* joblog.c: --joblog, a line per finished attempt. */
@@ -410,6 +497,7 @@ struct server_config {
 	uint64_t	 stall_ms;	/* a half request may pause this long */
 	uint64_t	 idle_ms;	/* a connection holding nothing may idle */
 	int		 result_named;	/* -r given: JOB tells result= */
+	int		 keep;		/* --keep: no end but a shutdown */
 };
 struct event_base;
 struct server {
@@ -475,17 +563,23 @@ int	 jobs_reopen(struct job *, const struct proto_token *,
 	    const char *);
 void	 jobs_holder_gone(struct session *, const char *);
 void	 jobs_done(struct job *, uint64_t, const char *);
+struct job *jobs_add(char *, char *, const char *);
+void	 jobs_shutdown(const char *);
+int	 jobs_stopping(void);
 void	 jobs_fail_found(struct job *, const char *);
 void	 jobs_fail_reported(struct job *, char *, char *, size_t, const char *);
 int	 jobs_retry(struct job *, const char *, char **);
 const char *jobs_outcome(const struct job *);
 void	 jobs_leases_free(void);
 
-/* payload.c: a payload the server receives (PUT's result, FAIL's message). */
+/* payload.c: a payload the server receives (PUT's result, ADD's data, FAIL's message). */
 struct evbuffer;
 struct payload {
-	enum proto_cmd	 cmd;		/* CMD_PUT or CMD_FAIL */
-	struct job	*job;		/* NULL only when refused from the start */
+	enum proto_cmd	 cmd;		/* CMD_PUT, CMD_ADD or CMD_FAIL */
+	struct job	*job;		/* NULL when refused from the start; ADD:
+					 * the job of that name, with drop */
+	struct spool_add *add;		/* ADD: the new job (the payload's) */
+	int		 drop;		/* ADD: bytes dropped, name was a job */
 	uint64_t	 left;		/* bytes left in the current DATA chunk */
 	uint64_t	 total;		/* bytes received so far */
 	uint64_t	 limit;		/* most bytes accepted */
@@ -494,7 +588,7 @@ struct payload {
 	char		*errmsg;	/* refused: the text after the code */
 	char		*iocause;	/* refused with ERR_IO: why, for the job */
 	int		 storing;	/* store is open */
-	struct store	 store;		/* PUT: the result being written */
+	struct store	 store;		/* PUT, ADD: the data being written */
 	struct evbuffer	*msg;		/* FAIL: the message */
 	char		*status;	/* FAIL: exit:N, signal:N or timeout; or NULL */
 	struct proto_token token;	/* PUT: the token it came with; else zero */
@@ -504,6 +598,7 @@ enum payload_next {		/* what a frame line means for the connection */
 	PAYLOAD_DATA,		/* left bytes of data follow */
 	PAYLOAD_PUT,		/* a verified result is in store */
 	PAYLOAD_FAIL,		/* a verified FAIL message is in msg */
+	PAYLOAD_ADD,		/* an ADD's data is in store (or dropped) */
 	PAYLOAD_REFUSED,	/* ended, refused: answer err and errmsg */
 	PAYLOAD_ABORTED,	/* ended by ABORT: nothing stored */
 	PAYLOAD_BROKEN		/* not a frame line: the stream is lost */

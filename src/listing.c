@@ -157,21 +157,11 @@ listing_wanted(const struct job *j, const struct listing_filter *f)
 	return queue_name_matches(j, f->match);
 }
 
-/* The index of the first job whose id is greater than after. */
+/* The index of the first job whose id is greater than after (ids are dense). */
 static size_t
 listing_first(const struct queue *q, uint64_t after)
 {
-	size_t	 lo = 0, hi = q->njobs, mid;
-
-	/* the array is in increasing id order */
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (q->jobs[mid].id <= after)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return after < q->njobs ? (size_t)after : q->njobs;
 }
 
 /*
@@ -256,13 +246,13 @@ listing_jobs(struct session *s, struct proto_req *r, struct evbuffer *out)
 		if (lines == f.limit || scanned == JQ_JOBS_SCAN_MAX ||
 		    evbuffer_get_length(out) - start >= JQ_JOBS_REPLY_MAX) {
 			evbuffer_add_printf(out, REPLY_END " " JOBS_NEXT
-			    "=%llu\n", (unsigned long long)q->jobs[i - 1].id);
+			    "=%llu\n", (unsigned long long)queue_get(q, i)->id);
 			goto done;
 		}
 		scanned++;
-		if (!listing_wanted(&q->jobs[i], &f))
+		if (!listing_wanted(queue_get(q, i + 1), &f))
 			continue;
-		listing_job(&q->jobs[i], now, out);
+		listing_job(queue_get(q, i + 1), now, out);
 		lines++;
 	}
 	evbuffer_add_printf(out, REPLY_END "\n");

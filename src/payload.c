@@ -1,7 +1,9 @@
 /*
  * payload.c: a payload jq-serve receives: the result after PUT, written to
- * a store (store.c) as it arrives, or the message after FAIL, kept in
- * memory (at most JQ_MSG_MAX bytes).
+ * a store (store.c) as it arrives; the data of a new job after ADD, written
+ * likewise to a temporary file in the spool (spool.c), or dropped when the
+ * name is a job already (drop); or the message after FAIL, kept in memory
+ * (at most JQ_MSG_MAX bytes).
  *
  * A payload is a series of frame lines, "DATA <n>" each followed by n bytes,
  * ended by "END <size> <crc>" or "ABORT".  payload_frame reads one frame
@@ -61,6 +63,15 @@ payload_begin(struct payload *p, enum proto_cmd cmd, struct job *j,
 			return;
 		}
 		p->storing = 1;
+	} else if (cmd == CMD_ADD) {
+		if (p->drop)
+			return;
+		if (spool_begin(&p->store, &cause) != 0) {
+			payload_refuse_io(p, cause);
+			free(cause);
+			return;
+		}
+		p->storing = 1;
 	} else {
 		if (p->msg == NULL)
 			p->msg = evbuffer_new();
@@ -93,6 +104,12 @@ payload_refuse_io(struct payload *p, const char *cause)
 {
 	if (p->err != NULL)
 		return;
+	if (p->cmd == CMD_ADD) {
+		log_warnx("an added job: cannot spool its data: %s", cause);
+		payload_refuse(p, ERR_IO, xprintf("cannot store the job's data: "
+		    "%s; nothing added", cause));
+		return;
+	}
 	log_warnx("job %llu %s: cannot store result: %s",
 	    (unsigned long long)p->job->id, p->job->path, cause);
 	payload_refuse(p, ERR_IO, xprintf("cannot store the result: %s; the "
@@ -109,7 +126,7 @@ payload_data(struct payload *p, struct evbuffer *in, size_t n)
 	size_t			 done = 0, len;
 	char			*cause;
 
-	if (p->err != NULL)
+	if (p->err != NULL || p->drop)
 		done = n;
 	nv = done < n ? evbuffer_peek(in, (ev_ssize_t)n, NULL, v, PAYLOAD_IOV) :
 	    0;
@@ -119,7 +136,7 @@ payload_data(struct payload *p, struct evbuffer *in, size_t n)
 		if (p->err != NULL)
 			continue;	/* refused midway: drop the rest */
 		p->crc = crc32c_update(p->crc, v[i].iov_base, len);
-		if (p->cmd != CMD_PUT) {
+		if (p->cmd == CMD_FAIL) {
 			evbuffer_add(p->msg, v[i].iov_base, len);
 			continue;
 		}
@@ -144,6 +161,15 @@ payload_end(struct payload *p, const struct proto_frame *f)
 	struct job	*j = p->job;
 	const char	*outcome;
 
+	if (p->cmd == CMD_ADD) {
+		if (p->err == NULL && !p->drop &&
+		    (f->len != p->total || f->crc != p->crc))
+			payload_refuse(p, ERR_CHECKSUM, xprintf("payload damaged: "
+			    "received %llu bytes with CRC-32C %08x, END says "
+			    "%llu with %08x; nothing added", (unsigned long long)
+			    p->total, p->crc, (unsigned long long)f->len, f->crc));
+		return p->err != NULL ? PAYLOAD_REFUSED : PAYLOAD_ADD;
+	}
 	if (p->err == NULL && (f->len != p->total || f->crc != p->crc))
 		payload_refuse(p, ERR_CHECKSUM, xprintf("payload damaged: "
 		    "received %llu bytes with CRC-32C %08x, END says %llu "
@@ -234,6 +260,9 @@ payload_reset(struct payload *p)
 	p->status = NULL;
 	p->job = NULL;
 	memset(&p->token, 0, sizeof p->token);
+	spool_add_free(p->add);
+	p->add = NULL;
+	p->drop = 0;
 }
 
 /* Free what the payload holds (its connection is going). */

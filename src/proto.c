@@ -27,6 +27,8 @@ static const struct proto_cmd_entry {
 	{ "STAT",	CMD_STAT,	0, 0 },
 	{ "JOBS",	CMD_JOBS,	0, 0 },
 	{ "QUIT",	CMD_QUIT,	0, PROTO_PREHELLO },
+	{ "ADD",	CMD_ADD,	0, PROTO_PAYLOAD },
+	{ "SHUTDOWN",	CMD_SHUTDOWN,	0, 0 },
 };
 
 static const char hexdigits[] = "0123456789ABCDEF";

@@ -62,6 +62,9 @@
 #define JQ_STALL_DEFAULT_MS	30000	/* --stall-timeout: half a request */
 #define JQ_IDLE_DEFAULT_MS	600000	/* --idle-timeout: a connection holding nothing */
 #define JQ_REPLY_BACKLOG	(64U << 10)	/* unsent replies before reading stops */
+#define JQ_ADD_DEFAULT_MAX	(1ULL << 30)	/* --max-add-size: an added job's data */
+#define JQ_SPOOL_DEFAULT_MAX	(64ULL << 30)	/* --max-spool: data of added jobs held */
+#define JQ_SPOOL_JOBS_DEFAULT_MAX 1000000	/* --max-spool-jobs */
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {
@@ -75,6 +78,8 @@ enum proto_cmd {
 	CMD_STAT,	/* STAT */
 	CMD_JOBS,	/* JOBS [state=<s>[,<s>]...] [queue=<enc>] [match=<enc-glob>] [after=<id>] [limit=<n>] */
 	CMD_QUIT,	/* QUIT */
+	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1]  + payload: a new job */
+	CMD_SHUTDOWN,	/* SHUTDOWN: finish the running jobs, take no more, exit */
 	CMD_COUNT
 };
 
@@ -99,6 +104,10 @@ enum proto_cmd {
 #define ERR_ABORTED	"ABORTED"	/* the sender abandoned the payload; nothing stored */
 #define ERR_AUTH	"AUTH"		/* not authenticated, or authentication failed; closing */
 #define ERR_TIMEOUT	"TIMEOUT"	/* stalled or idle too long; closing */
+#define ERR_EXISTS	"EXISTS"	/* ADD: a job has that name, or its result would clash */
+#define ERR_BADNAME	"BADNAME"	/* ADD: the name makes no safe result name */
+#define ERR_FULL	"FULL"		/* ADD: the spool is at a limit; nothing added */
+#define ERR_CLOSED	"CLOSED"	/* ADD, TAKE, RETRY: the server is shutting down */
 
 /*
  * Reply words: the first word of each line the server sends outside job
@@ -135,15 +144,18 @@ enum proto_cmd {
 #define KEY_ATTEMPT	"attempt"	/* JOB */
 #define KEY_AUTH	"auth"		/* greeting (mode), HELLO and its OK (proof) */
 #define KEY_DONE	"done"		/* FAIL's OK: jobs done on the server */
+#define KEY_EXISTING	"existing"	/* ADD's OK: the name was a job already */
 #define KEY_EXIT	"exit"		/* FAIL */
 #define KEY_HOLD	"hold"		/* TAKE: HOLD_CONN or HOLD_LEASE */
+#define KEY_IF_NEW	"if_new"	/* ADD: answer an existing name with its id */
 #define KEY_LEASE	"lease"		/* TAKE, TOUCH; JOB and TOUCH's OK */
 #define KEY_MATCH	"match"		/* TAKE */
-#define KEY_NAME	"name"		/* HELLO */
+#define KEY_NAME	"name"		/* HELLO, ADD */
 #define KEY_NONCE	"nonce"		/* greeting */
 #define KEY_SIGNAL	"signal"	/* FAIL */
 #define KEY_RESULT	"result"	/* JOB: the result's file name, when -r named it */
-#define KEY_SIZE	"size"		/* PUT; JOB */
+#define KEY_RUNNING	"running"	/* SHUTDOWN's OK: jobs still running */
+#define KEY_SIZE	"size"		/* PUT, ADD; JOB */
 #define KEY_TIMEOUT	"timeout"	/* FAIL */
 #define KEY_TOKEN	"token"		/* JOB; PUT, FAIL, RELEASE, TOUCH */
 #define KEY_WAIT	"wait"		/* TAKE */

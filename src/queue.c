@@ -1,11 +1,18 @@
 /*
  * queue.c: the server's jobs and their states.
  *
- * Jobs live in one array in the order given; ids are positions from 1.  A job
- * is WAITING (in the waiting list), RUNNING (taken, maybe held by a
+ * Jobs live in fixed chunks of QUEUE_CHUNK, allocated as the queue grows
+ * and never moved, so a pointer to a job (in a list, a lease timer, a
+ * commit) stays good for the queue's life, and jobs may be added while the
+ * server runs.  Ids are 1-based and dense, given in the order jobs are
+ * added: the files of the command line first, then the jobs added at run
+ * time (spool.c); job id is chunk[(id-1)/QUEUE_CHUNK][(id-1)%QUEUE_CHUNK].
+ *
+ * A job is WAITING (in the waiting list), RUNNING (taken, maybe held by a
  * connection), DONE (its result is stored) or FAILED.  DONE and FAILED are
- * final.  Released jobs go to the front of the waiting list, so a job that
- * lost its worker runs next.
+ * final.  A job waits from the moment it is added, at the end of the list.
+ * Released jobs go to the front of the waiting list, so a job that lost its
+ * worker runs next.  queue_set_state is the one place a job changes state.
  *
  * A job that failed and waits to run again is given to another node first.
  * A node is a worker name less a trailing "/<digits>" (jq-run names its
@@ -15,12 +22,30 @@
  * while another matching job may be taken, and gets it when none may, so a
  * lone worker still tries again.  A take from any other session forgets
  * the node, and so does the job's end.
+ *
+ * Names are looked up through an index (struct queue_index: open
+ * addressing over ids) built at the first queue_find_name, so a server
+ * that is never asked pays nothing for it.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jq.h"
+
+/* A job's state before queue_add gives it its first one. */
+#define JOB_NEW		JOB_NSTATES
+
+static void	queue_set_state(struct queue *, struct job *, enum job_state);
+
+/* Job id, which exists (1 <= id <= njobs). */
+static struct job *
+queue_at(const struct queue *q, uint64_t id)
+{
+	id--;
+	return &q->chunk[id / QUEUE_CHUNK][id % QUEUE_CHUNK];
+}
 
 /* Start an empty queue. */
 void
@@ -30,61 +55,126 @@ queue_init(struct queue *q)
 	TAILQ_INIT(&q->waiting);
 }
 
-/* Free every job and the array. */
+/* Free every job, the chunks and the name index. */
 void
 queue_free(struct queue *q)
 {
-	size_t	 i;
+	struct job	*j;
+	uint64_t	 id;
+	size_t		 i;
 
-	for (i = 0; i < q->njobs; i++) {
-		free(q->jobs[i].path);
-		free(q->jobs[i].in_name);
-		free(q->jobs[i].result);
-		free(q->jobs[i].fail_status);
-		free(q->jobs[i].fail_msg);
-		free(q->jobs[i].worker);
-		free(q->jobs[i].taken_node);
-		free(q->jobs[i].failed_node);
+	for (id = 1; id <= q->njobs; id++) {
+		j = queue_at(q, id);
+		free(j->path);
+		free(j->in_name);
+		free(j->result);
+		free(j->fail_status);
+		free(j->fail_msg);
+		free(j->worker);
+		free(j->taken_node);
+		free(j->failed_node);
 	}
-	free(q->jobs);
+	for (i = 0; i < q->nchunks; i++)
+		free(q->chunk[i]);
+	free(q->chunk);
+	queue_index_free(&q->names);
 	queue_init(q);
 }
 
 /*
- * Append a job for input path with result path (both now owned by the
- * queue).  Call queue_ready once every job is added.
+ * Free the chunks and the index of a queue whose jobs (and their strings)
+ * were all moved to another one.
+ */
+void
+queue_forget(struct queue *q)
+{
+	size_t	 i;
+
+	for (i = 0; i < q->nchunks; i++)
+		free(q->chunk[i]);
+	free(q->chunk);
+	queue_index_free(&q->names);
+	queue_init(q);
+}
+
+/*
+ * Make room for n more jobs (chunks and, once built, the name index), so
+ * that the next n queue_adds cannot fail: 0, or -1 with errno (ENOMEM, or
+ * EOVERFLOW past QUEUE_JOBS_MAX jobs).  For the server's run time, where
+ * running out of memory must refuse a request, not end the server.
+ */
+int
+queue_reserve(struct queue *q, size_t n)
+{
+	struct job	**v;
+	size_t		  want;
+
+	if (n > QUEUE_JOBS_MAX || q->njobs > QUEUE_JOBS_MAX - n) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	want = (q->njobs + n + QUEUE_CHUNK - 1) / QUEUE_CHUNK;
+	while (q->nchunks < want) {
+		if ((q->nchunks & (q->nchunks - 1)) == 0) {	/* 0, 1, 2, 4... */
+			v = reallocarray(q->chunk, q->nchunks ? q->nchunks * 2 : 1,
+			    sizeof *v);
+			if (v == NULL)
+				return -1;
+			q->chunk = v;
+		}
+		if ((q->chunk[q->nchunks] = calloc(QUEUE_CHUNK,
+		    sizeof **q->chunk)) == NULL)
+			return -1;
+		q->nchunks++;
+	}
+	if (q->names.slot != NULL && queue_index_reserve(&q->names, n) != 0)
+		return -1;
+	return 0;
+}
+
+/* The name index's hash of a job name. */
+static uint32_t
+queue_name_hash(const char *name, size_t len)
+{
+	return queue_hash(name, len);
+}
+
+/*
+ * Add a job for input path with result path (both now owned by the
+ * queue): it gets the next id and waits, last in line.  Exits if memory
+ * runs out, unless queue_reserve made room first.
  */
 struct job *
 queue_add(struct queue *q, char *path, char *result)
 {
 	struct job	*j;
 
-	if (q->njobs == q->alloc) {
-		q->alloc = q->alloc ? q->alloc * 2 : 64;
-		q->jobs = xreallocarray(q->jobs, q->alloc, sizeof *q->jobs);
+	if (queue_reserve(q, 1) != 0) {
+		log_warn("cannot add a job");
+		exit(JQ_EXIT_IO);
 	}
-	j = &q->jobs[q->njobs++];
+	j = &q->chunk[q->njobs / QUEUE_CHUNK][q->njobs % QUEUE_CHUNK];
 	memset(j, 0, sizeof *j);
-	j->id = q->njobs;
+	j->id = ++q->njobs;
 	j->path = path;
 	j->result = result;
 	j->in_dirfd = -1;
+	j->state = JOB_NEW;
+	queue_set_state(q, j, JOB_WAITING);
+	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+	if (q->names.slot != NULL)
+		queue_index_put(&q->names, queue_name_hash(path, strlen(path)),
+		    (uint32_t)j->id);
 	return j;
 }
 
-/* Put every job in the waiting list; the array must not move after this. */
-void
-queue_ready(struct queue *q)
+/* The job with id (1-based), or NULL if there is none. */
+struct job *
+queue_get(const struct queue *q, uint64_t id)
 {
-	size_t	 i;
-
-	TAILQ_INIT(&q->waiting);
-	for (i = 0; i < q->njobs; i++) {
-		q->jobs[i].state = JOB_WAITING;
-		TAILQ_INSERT_TAIL(&q->waiting, &q->jobs[i], wait_entry);
-	}
-	memset(q->count, 0, sizeof q->count);
-	q->count[JOB_WAITING] = q->njobs;
+	if (id == 0 || id > q->njobs)
+		return NULL;
+	return queue_at(q, id);
 }
 
 /* Find a job by its id as sent on the wire, or NULL. */
@@ -95,7 +185,146 @@ queue_find(struct queue *q, const char *id)
 
 	if (q->njobs == 0 || parse_u64(id, 1, q->njobs, &n) != 0)
 		return NULL;
-	return &q->jobs[n - 1];
+	return queue_at(q, n);
+}
+
+/* What queue_find_name compares: a name and its length. */
+struct queue_name_key {
+	const char	*name;
+	size_t		 len;
+};
+
+/* Whether job id of queue arg is named key. */
+static int
+queue_name_eq(void *arg, uint32_t id, const void *key)
+{
+	const struct queue_name_key	*k = key;
+	const struct job		*j = queue_get(arg, id);
+
+	return j != NULL && strlen(j->path) == k->len &&
+	    memcmp(j->path, k->name, k->len) == 0;
+}
+
+/*
+ * Find a job by its name (len bytes), or NULL.  The first call builds the
+ * index (-1 with errno, *err set, if memory runs out); then it is kept up
+ * to date by queue_add.
+ */
+struct job *
+queue_find_name(struct queue *q, const char *name, size_t len, int *err)
+{
+	struct queue_name_key	 key = { name, len };
+	struct job		*j;
+	uint64_t		 id;
+	uint32_t		 found;
+
+	*err = 0;
+	if (q->names.slot == NULL) {
+		if (queue_index_reserve(&q->names, q->njobs + 1) != 0) {
+			*err = errno;
+			return NULL;
+		}
+		for (id = 1; id <= q->njobs; id++) {
+			j = queue_at(q, id);
+			queue_index_put(&q->names, queue_name_hash(j->path,
+			    strlen(j->path)), (uint32_t)id);
+		}
+	}
+	found = queue_index_find(&q->names, queue_name_hash(name, len),
+	    queue_name_eq, q, &key);
+	return found ? queue_get(q, found) : NULL;
+}
+
+/* FNV-1a over a byte range, folded to 32 bits: the indexes' hash. */
+uint32_t
+queue_hash(const void *buf, size_t len)
+{
+	const unsigned char	*p = buf;
+	uint64_t		 h = 0xcbf29ce484222325ULL;
+
+	while (len--) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/*
+ * Make room for n more entries in an index (at most half full): 0, or -1
+ * with errno.  An index maps a 32-bit hash to nonzero 32-bit values; each
+ * slot holds both, so it grows without the keys.
+ */
+int
+queue_index_reserve(struct queue_index *x, size_t n)
+{
+	uint64_t	*old = x->slot, *v, e;
+	size_t		 cap = x->cap ? x->cap : 64, i, k, oldcap = x->cap;
+
+	if (n > SIZE_MAX / 4 - x->n) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	while (cap < 2 * (x->n + n))
+		cap *= 2;
+	if (cap == x->cap)
+		return 0;
+	if ((v = calloc(cap, sizeof *v)) == NULL)
+		return -1;
+	for (i = 0; old != NULL && i < oldcap; i++) {
+		if ((e = old[i]) == 0)
+			continue;
+		for (k = (size_t)(e >> 32) & (cap - 1); v[k] != 0;
+		    k = (k + 1) & (cap - 1))
+			;
+		v[k] = e;
+	}
+	free(old);
+	x->slot = v;
+	x->cap = cap;
+	return 0;
+}
+
+/* Put value val (not 0) under hash h; queue_index_reserve made room. */
+void
+queue_index_put(struct queue_index *x, uint32_t h, uint32_t val)
+{
+	size_t	 k;
+
+	if (2 * (x->n + 1) > x->cap && queue_index_reserve(x, 1) != 0) {
+		log_warn("index");
+		exit(JQ_EXIT_IO);
+	}
+	for (k = h & (x->cap - 1); x->slot[k] != 0; k = (k + 1) & (x->cap - 1))
+		;
+	x->slot[k] = (uint64_t)h << 32 | val;
+	x->n++;
+}
+
+/*
+ * The first value under hash h for which eq(arg, value, key) holds, or 0.
+ */
+uint32_t
+queue_index_find(const struct queue_index *x, uint32_t h,
+    int (*eq)(void *, uint32_t, const void *), void *arg, const void *key)
+{
+	size_t	 k;
+	uint64_t e;
+
+	if (x->slot == NULL || x->cap == 0)
+		return 0;
+	for (k = h & (x->cap - 1); (e = x->slot[k]) != 0;
+	    k = (k + 1) & (x->cap - 1))
+		if ((uint32_t)(e >> 32) == h && eq(arg, (uint32_t)e, key))
+			return (uint32_t)e;
+	return 0;
+}
+
+/* Free an index. */
+void
+queue_index_free(struct queue_index *x)
+{
+	free(x->slot);
+	memset(x, 0, sizeof *x);
 }
 
 /* Whether a job's name matches a glob (NULL matches everything). */
@@ -105,11 +334,15 @@ queue_name_matches(const struct job *j, const char *match)
 	return match == NULL || fnmatch(match, j->path, 0) == 0;
 }
 
-/* Move a job to another state, keeping the counts. */
+/*
+ * Move a job to another state, keeping the counts: the one place a job's
+ * state changes (a new job comes from JOB_NEW, which is not counted).
+ */
 static void
 queue_set_state(struct queue *q, struct job *j, enum job_state state)
 {
-	q->count[j->state]--;
+	if (j->state != JOB_NEW)
+		q->count[j->state]--;
 	j->state = state;
 	q->count[state]++;
 }
@@ -248,16 +481,17 @@ queue_finish(struct queue *q, struct job *j, enum job_state state)
 int
 queue_can_match(struct queue *q, const char *match)
 {
-	size_t	 i;
+	struct job	*j;
+	uint64_t	 id;
 
 	if (q->count[JOB_WAITING] + q->count[JOB_RUNNING] == 0)
 		return 0;
 	if (match == NULL)
 		return 1;
-	for (i = 0; i < q->njobs; i++) {
-		if ((q->jobs[i].state == JOB_WAITING ||
-		    q->jobs[i].state == JOB_RUNNING) &&
-		    queue_name_matches(&q->jobs[i], match))
+	for (id = 1; id <= q->njobs; id++) {
+		j = queue_at(q, id);
+		if ((j->state == JOB_WAITING || j->state == JOB_RUNNING) &&
+		    queue_name_matches(j, match))
 			return 1;
 	}
 	return 0;

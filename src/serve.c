@@ -165,7 +165,7 @@ struct pathref {
 	ino_t		 fino;
 	int		 has_file;	/* fdev, fino are set */
 	int		 result;	/* 0 input, 1 result */
-	size_t		 job;		/* index in the queue */
+	size_t		 job;		/* its id */
 };
 
 /* Order by directory and name, inputs first. */
@@ -221,7 +221,8 @@ static void
 serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
     const char *how, size_t *bad)
 {
-	const char	*xin = q->jobs[x->job].path, *yin = q->jobs[y->job].path;
+	const struct job *xj = queue_get(q, x->job), *yj = queue_get(q, y->job);
+	const char	*xin = xj->path, *yin = yj->path;
 
 	if ((*bad)++ >= SERVE_REPORT_MAX)
 		return;
@@ -230,12 +231,12 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
 		    "each file may be served once\n", cli_prog, xin, yin, how);
 	else if (!x->result)
 		fprintf(stderr, "%s: the result of %s, %s, would overwrite the "
-		    "input %s (%s)\n", cli_prog, yin, q->jobs[y->job].result,
+		    "input %s (%s)\n", cli_prog, yin, yj->result,
 		    xin, how);
 	else
 		fprintf(stderr, "%s: the results of %s and %s would both be "
 		    "written to %s (%s)\n", cli_prog, xin, yin,
-		    q->jobs[y->job].result, strcmp(serve_base(xin),
+		    yj->result, strcmp(serve_base(xin),
 		    serve_base(yin)) == 0 ? "inputs of the same name in "
 		    "different directories: drop --output-dir to keep each "
 		    "result beside its input, or serve each directory with its "
@@ -319,29 +320,31 @@ static void
 serve_check_results(struct queue *q)
 {
 	struct pathref	*v;
+	struct job	*j;
 	struct stat	 st;
 	size_t		 i, n = 0, bad = 0;
 	char		*lastdir = NULL, *why = NULL;
 	int		 dirfd = -1;
 
 	v = xreallocarray(NULL, q->njobs * 2 + 1, sizeof *v);
-	for (i = 0; i < q->njobs && why == NULL; i++) {
+	for (i = 1; i <= q->njobs && why == NULL; i++) {
+		j = queue_get(q, i);
 		memset(&v[n], 0, sizeof v[n]);
-		if (fstat(q->jobs[i].in_dirfd, &st) != 0) {
-			why = xprintf("%s: %s", q->jobs[i].path, strerror(errno));
+		if (fstat(j->in_dirfd, &st) != 0) {
+			why = xprintf("%s: %s", j->path, strerror(errno));
 			break;
 		}
 		v[n].ddev = st.st_dev;
 		v[n].dino = st.st_ino;
-		v[n].name = q->jobs[i].in_name;
-		v[n].fdev = q->jobs[i].in_dev;
-		v[n].fino = q->jobs[i].in_ino;
+		v[n].name = j->in_name;
+		v[n].fdev = j->in_dev;
+		v[n].fino = j->in_ino;
 		v[n].has_file = 1;
 		v[n++].job = i;
 		memset(&v[n], 0, sizeof v[n]);
 		v[n].result = 1;
 		v[n].job = i;
-		why = serve_check_result(&q->jobs[i], &v[n++], &dirfd, &lastdir);
+		why = serve_check_result(j, &v[n++], &dirfd, &lastdir);
 	}
 	if (dirfd >= 0)
 		close(dirfd);
@@ -507,7 +510,6 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 	if (outdir != NULL)
 		serve_make_outdir(outdir);
 	serve_check_results(q);
-	queue_ready(q);
 }
 
 /*
@@ -525,43 +527,41 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 size_t
 serve_skip_current(struct queue *q, int redo)
 {
-	struct queue	 gone;
-	struct job	*old, *k;
-	size_t		 i, n, total = q->njobs, skipped = 0;
+	struct queue	 old, gone;
+	struct job	*o, *k;
+	struct job	 keep;
+	size_t		 total = q->njobs, skipped = 0;
 	uint64_t	 id;
+	int		 skip;
 
 	if (redo)
 		return 0;
-	for (i = 0; i < total; i++)
-		if (q->jobs[i].result_current && !q->jobs[i].journaled)
-			skipped++;
+	for (id = 1; id <= total; id++) {
+		o = queue_get(q, id);
+		skipped += o->result_current && !o->journaled;
+	}
 	if (skipped == 0)
 		return 0;
 	/* move the jobs that stay into q anew, the others into gone */
-	old = q->jobs;
+	old = *q;
 	queue_init(q);
 	queue_init(&gone);
-	for (i = 0; i < total; i++) {
-		if (old[i].result_current && !old[i].journaled) {
+	for (id = 1; id <= total; id++) {
+		o = queue_get(&old, id);
+		if ((skip = o->result_current && !o->journaled))
 			log_info("%s: its result %s is up to date; not served",
-			    old[i].path, old[i].result);
-			k = queue_add(&gone, old[i].path, old[i].result);
-		} else
-			k = queue_add(q, old[i].path, old[i].result);
-		id = k->id;
-		*k = old[i];		/* k owns the strings now */
-		k->id = id;
+			    o->path, o->result);
+		k = queue_add(skip ? &gone : q, o->path, o->result);
+		keep = *k;		/* its id, state and place in line */
+		*k = *o;		/* k owns the strings now */
+		k->id = keep.id;
+		k->state = keep.state;
+		k->wait_entry = keep.wait_entry;
+		if (!skip && o->state != JOB_WAITING)
+			queue_recover(q, k, o->state);
 	}
 	queue_free(&gone);
-	queue_ready(q);
-	for (i = 0, n = 0; i < total; i++) {
-		if (old[i].result_current && !old[i].journaled)
-			continue;
-		if (old[i].state != JOB_WAITING)
-			queue_recover(q, &q->jobs[n], old[i].state);
-		n++;
-	}
-	free(old);
+	queue_forget(&old);		/* its strings moved; only the chunks */
 	if (q->njobs == 0 && total == 1)
 		log_notice("the one input already has a result; --redo runs it "
 		    "again");

@@ -125,16 +125,27 @@ server_finish(void)
 	event_base_once(server.base, -1, EV_TIMEOUT, server_close, NULL, &tv);
 }
 
-/* Deferred: end the run, or offer jobs to the TAKEs that wait. */
+/*
+ * Deferred: end the run, or offer jobs to the TAKEs that wait.  A run ends
+ * when every job has finished, or, after a shutdown was asked (and always
+ * for --keep, which has no other end), when no job runs; never while an
+ * ADD is on its way to becoming a job.
+ */
 static void
 server_check(evutil_socket_t fd, short what, void *arg)
 {
+	int	 end;
+
 	(void)fd;
 	(void)what;
 	(void)arg;
 	if (server.finishing)
 		return;
-	if (queue_all_finished(&server.queue)) {
+	if (jobs_stopping())
+		end = server.queue.count[JOB_RUNNING] == 0;
+	else
+		end = !server.cfg.keep && queue_all_finished(&server.queue);
+	if (end && spool_inflight() == 0) {
 		server_finish();
 		return;
 	}
@@ -375,8 +386,9 @@ server_run(char **cause)
 		free(names);
 		return JQ_EXIT_IO;
 	}
-	log_notice("%zu job%s, listening on %s", server.queue.njobs,
-	    server.queue.njobs == 1 ? "" : "s", names);
+	log_notice("%zu job%s, listening on %s%s", server.queue.njobs,
+	    server.queue.njobs == 1 ? "" : "s", names, server.cfg.keep ?
+	    "; serving until shut down (--keep)" : "");
 	free(names);
 	status_start(server.base, &server.queue);
 	server_wake();		/* an empty job list finishes at once */

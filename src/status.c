@@ -173,7 +173,7 @@ status_list_failed(const struct queue *q, uint64_t failed)
 	size_t			 i, len, shown = 0;
 
 	for (i = 0; i < q->njobs && shown < STATUS_FAILED_SHOWN; i++) {
-		j = &q->jobs[i];
+		j = queue_get(q, i + 1);
 		if (j->state != JOB_FAILED)
 			continue;
 		shown++;

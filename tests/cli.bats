@@ -154,9 +154,12 @@ usage_fails() {
 	assert_file_not_exist "$D/addr"
 }
 
-@test "jq-serve without any FILE exits 2" {
-	usage_fails jq-serve -l 127.0.0.1:0 --addr-file "$D/addr"
-	assert_file_not_exist "$D/addr"
+@test "jq-serve without any FILE serves added jobs until told to stop (--keep)" {
+	start_server -v
+	run -0 jq-put --shutdown "$SERVER"
+	wait_server_exit 30
+	assert_equal "$status" 0
+	grep -qF 'serving until shut down (--keep)' "$SERVER_LOG"
 }
 
 @test "jq-serve -o makes a missing directory (and its parents); a failed start removes it again" {

@@ -71,7 +71,7 @@ complete_line() {
     run complete_line "jq-serve --lis"
     assert_output -- "--listen"
     run complete_line "jq-serve --ma"
-    assert_output $'--max-result\n--max-conns\n--max-unauth'
+    assert_output $'--max-result\n--max-conns\n--max-unauth\n--max-add-size\n--max-spool\n--max-spool-jobs'
 }
 
 @test "jq-serve: every option, and none of the other tools'" {
@@ -79,7 +79,8 @@ complete_line() {
     local o
     for o in -l --listen -T --files-from -0 --null --skip-missing -o --output-dir \
         -r --result --max-result --max-conns --max-unauth --addr-file -v --verbose -q --quiet \
-        --token-file --no-auth --unix-auth --stall-timeout --idle-timeout; do
+        --token-file --no-auth --unix-auth --stall-timeout --idle-timeout --keep \
+        --max-add-size --max-spool --max-spool-jobs; do
         assert_line -- "$o"
     done
     for o in --output --json --wait --jobs --fail --; do
@@ -101,11 +102,34 @@ complete_line() {
 
 @test "jq-put: options" {
     run complete_line "jq-put --"
-    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--token-file\n--no-auth\n--help\n--usage\n--version'
+    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--add\n--name\n--if-new\n--shutdown\n--token-file\n--no-auth\n--help\n--usage\n--version'
     run complete_line "jq-put -"
     assert_line -- "-f"
     assert_line -- "-m"
     assert_line -- "-x"
+    assert_line -- "-a"
+    assert_line -- "-n"
+}
+
+@test "jq-put --add: SERVER, then FILEs (files at once with JQ_SERVER); --name takes a value; --shutdown: SERVER only" {
+    run complete_line "jq-put --add ./so"
+    assert_output "./sock.s"
+    run complete_line "jq-put --add srv al"
+    assert_output "alpha.wav"
+    run complete_line "jq-put --add srv alpha.wav be"
+    assert_output "beta.txt"
+    run complete_line "jq-put -a --if-new srv be"
+    assert_output "beta.txt"
+    run complete_line "jq-put --add --name "
+    assert_output ""
+    run complete_line "jq-put -an x srv be"
+    assert_output "beta.txt"
+    JQ_SERVER=unix:/nonexistent run complete_line "jq-put --add al"
+    assert_output "alpha.wav"
+    run complete_line "jq-put --shutdown ./so"
+    assert_output "./sock.s"
+    run complete_line "jq-put --shutdown srv al"
+    assert_output ""
 }
 
 @test "jq-serve: the journal and lease options, and --state-dir takes a directory" {

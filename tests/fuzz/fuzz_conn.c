@@ -43,6 +43,9 @@
 
 #include "jq.h"
 
+/* The job at 0-based index i of queue q (its id is i + 1). */
+#define JOBAT(q, i)	(*queue_get((q), (uint64_t)(i) + 1))
+
 int	 server_init_loop(char **);		/* src/server.c */
 int	 LLVMFuzzerInitialize(int *, char ***);
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -169,8 +172,8 @@ fuzz_reset_queue(void)
 	size_t		 i;
 
 	for (i = 0; i < q->njobs; i++)
-		if (q->jobs[i].lease_ev != NULL)
-			event_free(q->jobs[i].lease_ev);
+		if (JOBAT(q, i).lease_ev != NULL)
+			event_free(JOBAT(q, i).lease_ev);
 	queue_free(q);
 	for (i = 0; i < FUZZ_NJOBS; i++) {
 		j = queue_add(q, xstrdup(fuzz_paths[i]), xstrdup(fuzz_results[i]));
@@ -184,7 +187,6 @@ fuzz_reset_queue(void)
 			j->rdir_ino = fuzz_outdir.st_ino;
 		}
 	}
-	queue_ready(q);
 	server.finishing = 0;
 	server.closing = 0;
 }
@@ -198,10 +200,10 @@ fuzz_check_queue(void)
 	size_t		 i, count[JOB_NSTATES] = { 0 }, nwaiting = 0;
 
 	for (i = 0; i < q->njobs; i++) {
-		if (q->jobs[i].state >= JOB_NSTATES)
-			fuzz_die("job %zu: state %d", i + 1, q->jobs[i].state);
-		count[q->jobs[i].state]++;
-		if (q->jobs[i].committing)
+		if (JOBAT(q, i).state >= JOB_NSTATES)
+			fuzz_die("job %zu: state %d", i + 1, JOBAT(q, i).state);
+		count[JOBAT(q, i).state]++;
+		if (JOBAT(q, i).committing)
 			fuzz_die("job %zu still committing", i + 1);
 	}
 	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
@@ -227,7 +229,7 @@ fuzz_committing(void)
 	size_t	 i;
 
 	for (i = 0; i < server.queue.njobs; i++)
-		if (server.queue.jobs[i].committing)
+		if (JOBAT(&server.queue, i).committing)
 			return 1;
 	return 0;
 }

@@ -27,6 +27,9 @@
 #include <unistd.h>
 
 #include "jq.h"
+
+/* The job at 0-based index i of queue q (its id is i + 1). */
+#define JOBAT(q, i)	(*queue_get((q), (uint64_t)(i) + 1))
 #include "tap.h"
 
 #define NJOBS	4
@@ -125,7 +128,6 @@ fixture_queue(struct fixture *fx, struct queue *q)
 	queue_init(q);
 	for (i = 0; i < NJOBS; i++)
 		queue_add(q, xstrdup(fx->path[i]), xstrdup(fx->result[i]));
-	queue_ready(q);
 }
 
 /*
@@ -324,7 +326,7 @@ states(const struct queue *q)
 	size_t		 i;
 
 	for (i = 0; i < NJOBS && i < q->njobs; i++)
-		buf[i] = "WRDF"[q->jobs[i].state];
+		buf[i] = "WRDF"[JOBAT(q, i).state];
 	buf[i] = '\0';
 	return buf;
 }
@@ -396,13 +398,13 @@ run_recover(struct fixture *fx)
 	    "the next run recovers done, failed, retried (states %s; %s)",
 	    states(&q), cause ? cause : "no error");
 	free(cause);
-	j2 = &q.jobs[1];
+	j2 = &JOBAT(&q, 1);
 	OK(r == 0 && j2->fail_status != NULL &&
 	    strcmp(j2->fail_status, "exit:3") == 0 && j2->fail_msg != NULL &&
 	    j2->fail_len == 19 && memcmp(j2->fail_msg, "it broke\nbadly 100%", 20) == 0,
 	    "a failed job's status and message come back, newline and %% too");
-	OK(q.jobs[2].fail_status != NULL && q.jobs[2].fail_msg != NULL &&
-	    q.jobs[2].fail_len == 0, "an empty failure message comes back empty");
+	OK(JOBAT(&q, 2).fail_status != NULL && JOBAT(&q, 2).fail_msg != NULL &&
+	    JOBAT(&q, 2).fail_len == 0, "an empty failure message comes back empty");
 	OK(strcmp(records(fx), "D 1|F 2") == 0,
 	    "the journal is compacted to one record per finished job (%s)",
 	    records(fx));
@@ -546,8 +548,8 @@ run_two_done(struct fixture *fx)
 	int		 r;
 
 	r = fixture_open(fx, &q, 0, 0, &cause);
-	OK(r == 0 && job_done(&q, &q.jobs[0], 1) == 0 &&
-	    job_done(&q, &q.jobs[1], 2) == 0 &&
+	OK(r == 0 && job_done(&q, &JOBAT(&q, 0), 1) == 0 &&
+	    job_done(&q, &JOBAT(&q, 1), 2) == 0 &&
 	    strcmp(records(fx), "D 1|D 2") == 0, "two jobs done (%s)",
 	    cause ? cause : records(fx));
 	free(cause);
@@ -575,7 +577,7 @@ run_after_tear(struct fixture *fx)
 	    "the journal is cut back to its last whole record (%s)", records(fx));
 	OK(logged(fx, "dropped a torn last record (line 3)"),
 	    "the log names the dropped line");
-	OK(r == 0 && job_done(&q, &q.jobs[2], 3) == 0 &&
+	OK(r == 0 && job_done(&q, &JOBAT(&q, 2), 3) == 0 &&
 	    strcmp(records(fx), "D 1|D 2|D 3") == 0,
 	    "a record appended next starts on a line of its own (%s)",
 	    records(fx));
@@ -622,7 +624,7 @@ run_tail_dropped(struct fixture *fx)
 	free(cause);
 	OK(logged(fx, "dropped a torn last record (line 3)"),
 	    "the log names the dropped line");
-	OK(r == 0 && job_done(&q, &q.jobs[2], 3) == 0, "job 3 done again");
+	OK(r == 0 && job_done(&q, &JOBAT(&q, 2), 3) == 0, "job 3 done again");
 	journal_close(&q, 0);
 	queue_free(&q);
 }
@@ -717,8 +719,8 @@ run_three(struct fixture *fx)
 	int		 r;
 
 	r = fixture_open(fx, &q, 0, 0, &cause);
-	OK(r == 0 && job_done(&q, &q.jobs[0], 1) == 0 &&
-	    job_done(&q, &q.jobs[1], 2) == 0 && job_done(&q, &q.jobs[2], 3) == 0,
+	OK(r == 0 && job_done(&q, &JOBAT(&q, 0), 1) == 0 &&
+	    job_done(&q, &JOBAT(&q, 1), 2) == 0 && job_done(&q, &JOBAT(&q, 2), 3) == 0,
 	    "three jobs done (%s)", cause ? cause : "no error");
 	free(cause);
 	journal_close(&q, 0);
@@ -784,12 +786,12 @@ run_repeats(struct fixture *fx)
 	free(cause);
 	/* a result stored twice (a crash between rename and record), a job
 	 * that failed, ran again and failed again */
-	ok = r == 0 && job_done(&q, &q.jobs[0], 4) == 0 &&
-	    job_done(&q, &q.jobs[0], 5) == 0 &&
-	    job_failed(&q, &q.jobs[1], "exit:1", "one") == 0 &&
-	    job_retry(&q, &q.jobs[1]) == 0 &&
-	    job_failed(&q, &q.jobs[1], "exit:2", "two") == 0 &&
-	    job_done(&q, &q.jobs[3], 6) == 0;
+	ok = r == 0 && job_done(&q, &JOBAT(&q, 0), 4) == 0 &&
+	    job_done(&q, &JOBAT(&q, 0), 5) == 0 &&
+	    job_failed(&q, &JOBAT(&q, 1), "exit:1", "one") == 0 &&
+	    job_retry(&q, &JOBAT(&q, 1)) == 0 &&
+	    job_failed(&q, &JOBAT(&q, 1), "exit:2", "two") == 0 &&
+	    job_done(&q, &JOBAT(&q, 3), 6) == 0;
 	OK(ok && strcmp(records(fx), "D 1|D 1|F 2|R 2|F 2|D 4") == 0,
 	    "six records for three finished jobs (%s)", records(fx));
 	journal_close(&q, 0);
@@ -808,7 +810,7 @@ run_compacted(struct fixture *fx)
 	path = journal_file(fx);
 	newpath = path != NULL ? xprintf("%s.new", path) : NULL;
 	OK(r == 0 && strcmp(states(&q), "DFWD") == 0 &&
-	    strcmp(q.jobs[1].fail_status, "exit:2") == 0,
+	    strcmp(JOBAT(&q, 1).fail_status, "exit:2") == 0,
 	    "the last word on each job wins (states %s; %s)", states(&q),
 	    cause ? cause : "no error");
 	free(cause);
@@ -816,7 +818,7 @@ run_compacted(struct fixture *fx)
 	    access(newpath, F_OK) != 0,
 	    "compaction leaves one record per finished job, no temporary file "
 	    "(%s)", records(fx));
-	OK(r == 0 && job_done(&q, &q.jobs[2], 7) == 0 &&
+	OK(r == 0 && job_done(&q, &JOBAT(&q, 2), 7) == 0 &&
 	    strcmp(records(fx), "D 1|F 2|D 4|D 3") == 0,
 	    "the compacted journal takes new records (%s)", records(fx));
 	free(path);
@@ -880,9 +882,9 @@ run_all_done(struct fixture *fx)
 	free(cause);
 	ok = r == 0;
 	for (i = 0; i < NJOBS - fail_one; i++)
-		ok &= job_done(&q, &q.jobs[i], (size_t)i + 1) == 0;
+		ok &= job_done(&q, &JOBAT(&q, i), (size_t)i + 1) == 0;
 	if (fail_one)
-		ok &= job_failed(&q, &q.jobs[NJOBS - 1], "exit:1", "") == 0;
+		ok &= job_failed(&q, &JOBAT(&q, NJOBS - 1), "exit:1", "") == 0;
 	OK(ok && queue_all_finished(&q), "every job finished (%s)",
 	    fail_one ? "one failed" : "all done");
 	journal_close(&q, close_success);

@@ -98,11 +98,16 @@ test_requests(void)
 	req_bad("JOBS 7");
 	req_ok("QUIT", CMD_QUIT, 0, 0);
 	OK(req.flags & PROTO_PREHELLO, "QUIT is allowed before HELLO");
+	req_ok("ADD name=a%2Fb size=3 if_new=1", CMD_ADD, 0, 3);
+	OK((req.flags & PROTO_PAYLOAD) && !(req.flags & PROTO_PREHELLO),
+	    "ADD carries a payload, and needs HELLO");
+	req_ok("SHUTDOWN", CMD_SHUTDOWN, 0, 0);
 	for (i = 0; i < CMD_COUNT; i++) {
 		char *cause = NULL;
 		snprintf(line, sizeof line, "%s%s", proto_cmd_name((enum proto_cmd)i),
-		    i == CMD_HELLO ? " 1" : i == CMD_TAKE || i == CMD_STAT || i == CMD_JOBS ||
-		    i == CMD_QUIT ? "" : " 3");
+		    i == CMD_HELLO ? " 1" : i == CMD_TAKE || i == CMD_STAT ||
+		    i == CMD_JOBS || i == CMD_QUIT || i == CMD_SHUTDOWN ? "" :
+		    i == CMD_ADD ? " name=x" : " 3");
 		OK(proto_parse_request(line, &req, &cause) == 0 && (int)req.cmd == i,
 		    "proto_cmd_name(%d) = %s parses back", i, proto_cmd_name((enum proto_cmd)i));
 		free(cause);

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "jq.h"
+
+/* The job at 0-based index i of queue q (its id is i + 1). */
+#define JOBAT(q, i)	(*queue_get((q), (uint64_t)(i) + 1))
 #include "tap.h"
 
 static const char *const state_names[] = { "WAITING", "RUNNING", "DONE", "FAILED" };
@@ -33,12 +36,12 @@ queue_bad(const struct queue *q)
 
 	why[0] = '\0';
 	for (i = 0; i < q->njobs; i++) {
-		if (q->jobs[i].state >= JOB_NSTATES) {
+		if (JOBAT(q, i).state >= JOB_NSTATES) {
 			snprintf(why, sizeof why, "job %zu has state %d", i + 1,
-			    (int)q->jobs[i].state);
+			    (int)JOBAT(q, i).state);
 			goto out;
 		}
-		tally[q->jobs[i].state]++;
+		tally[JOBAT(q, i).state]++;
 	}
 	for (s = 0; s < JOB_NSTATES; s++)
 		if (tally[s] != q->count[s]) {
@@ -47,7 +50,7 @@ queue_bad(const struct queue *q)
 			goto out;
 		}
 	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
-		if (j < q->jobs || j >= q->jobs + q->njobs) {
+		if (j->id == 0 || j->id > q->njobs || queue_get(q, j->id) != j) {
 			snprintf(why, sizeof why, "a stranger in the waiting list");
 			goto out;
 		}
@@ -85,7 +88,7 @@ queue_order(const struct queue *q)
 	return buf;
 }
 
-/* Start q with the jobs named in names (a NULL-terminated list), ready. */
+/* Start q with the jobs named in names (a NULL-terminated list). */
 static void
 queue_with(struct queue *q, const char *const names[])
 {
@@ -94,7 +97,6 @@ queue_with(struct queue *q, const char *const names[])
 	queue_init(q);
 	for (i = 0; names[i] != NULL; i++)
 		queue_add(q, xstrdup(names[i]), xprintf("out/%s.res", names[i]));
-	queue_ready(q);
 }
 
 /* The id of j, or 0 for NULL, for messages. */
@@ -106,7 +108,7 @@ id_of(const struct job *j)
 
 static const char *const three[] = { "a.wav", "dir/b.wav", "c.txt", NULL };
 
-/* queue_add numbers and keeps jobs; queue_ready makes them all wait, in order. */
+/* queue_add numbers and keeps jobs, and each waits, in the order added. */
 static void
 test_add_ready(void)
 {
@@ -125,34 +127,33 @@ test_add_ready(void)
 	OK(j != NULL && j->id == 1 && j->path == path && j->result == result &&
 	    j->attempt == 0 && j->holder == NULL,
 	    "queue_add keeps the given strings and numbers the job 1");
-	OK(TAILQ_EMPTY(&q.waiting), "before queue_ready no job waits");
+	OK(TAILQ_FIRST(&q.waiting) == j && j->state == JOB_WAITING &&
+	    q.count[JOB_WAITING] == 1, "an added job waits at once");
 	for (i = 2; i <= 200; i++)
 		queue_add(&q, xprintf("job%zu", i), xprintf("out/job%zu", i));
 	for (i = 1; i < q.njobs; i++) {
 		char *want = xprintf("job%zu", i + 1);
-		if (q.jobs[i].id != i + 1 || strcmp(q.jobs[i].path, want) != 0)
+		if (JOBAT(&q, i).id != i + 1 || strcmp(JOBAT(&q, i).path, want) != 0)
 			good = 0;
 		free(want);
 	}
-	OK(q.njobs == 200 && good && strcmp(q.jobs[0].path, "a.wav") == 0 &&
-	    strcmp(q.jobs[199].path, "job200") == 0 &&
-	    strcmp(q.jobs[199].result, "out/job200") == 0,
-	    "200 jobs added (the array grows): ids 1..200 in order, names kept");
-	queue_ready(&q);
+	OK(q.njobs == 200 && good && strcmp(JOBAT(&q, 0).path, "a.wav") == 0 &&
+	    strcmp(JOBAT(&q, 199).path, "job200") == 0 &&
+	    strcmp(JOBAT(&q, 199).result, "out/job200") == 0,
+	    "200 jobs added: ids 1..200 in order, names kept");
 	OK(queue_bad(&q) == NULL && q.count[JOB_WAITING] == 200 &&
 	    q.count[JOB_RUNNING] == 0 && q.count[JOB_DONE] == 0 &&
-	    q.count[JOB_FAILED] == 0, "queue_ready: all 200 wait (%s)",
+	    q.count[JOB_FAILED] == 0, "all 200 wait (%s)",
 	    queue_bad(&q) ? queue_bad(&q) : "consistent");
 	OK(strncmp(queue_order(&q), "1 2 3 4 5 ", 10) == 0 &&
-	    TAILQ_LAST(&q.waiting, job_tailq) == &q.jobs[199],
+	    TAILQ_LAST(&q.waiting, job_tailq) == &JOBAT(&q, 199),
 	    "they wait in the order given");
 	OK(!queue_all_finished(&q), "a queue of waiting jobs is not finished");
 	queue_free(&q);
-	OK(q.njobs == 0 && q.jobs == NULL && q.count[JOB_WAITING] == 0 &&
+	OK(q.njobs == 0 && q.chunk == NULL && q.count[JOB_WAITING] == 0 &&
 	    TAILQ_EMPTY(&q.waiting), "queue_free leaves an empty queue");
 	queue_add(&q, xstrdup("again"), xstrdup("again.res"));
-	queue_ready(&q);
-	OK(q.njobs == 1 && q.jobs[0].id == 1 && q.count[JOB_WAITING] == 1,
+	OK(q.njobs == 1 && JOBAT(&q, 0).id == 1 && q.count[JOB_WAITING] == 1,
 	    "a freed queue can be filled again");
 	queue_free(&q);
 }
@@ -167,7 +168,7 @@ test_find(void)
 	OK(queue_find(&q, "1") == NULL, "queue_find in an empty queue: NULL");
 	queue_free(&q);
 	queue_with(&q, three);
-	OK(queue_find(&q, "1") == &q.jobs[0] && queue_find(&q, "3") == &q.jobs[2],
+	OK(queue_find(&q, "1") == &JOBAT(&q, 0) && queue_find(&q, "3") == &JOBAT(&q, 2),
 	    "queue_find \"1\" and \"3\" give the first and the last job");
 	OK(queue_find(&q, "0") == NULL && queue_find(&q, "4") == NULL,
 	    "queue_find \"0\" and \"4\" (out of range): NULL");
@@ -194,7 +195,7 @@ test_take(void)
 	b = queue_take(&q, NULL, NULL);
 	c = queue_take(&q, NULL, NULL);
 	d = queue_take(&q, NULL, NULL);
-	OK(a == &q.jobs[0] && b == &q.jobs[1] && c == &q.jobs[2] && d == NULL,
+	OK(a == &JOBAT(&q, 0) && b == &JOBAT(&q, 1) && c == &JOBAT(&q, 2) && d == NULL,
 	    "take without a glob: 1, 2, 3, then NULL (got %llu %llu %llu %llu)",
 	    id_of(a), id_of(b), id_of(c), id_of(d));
 	OK(a->state == JOB_RUNNING && b->state == JOB_RUNNING &&
@@ -211,23 +212,23 @@ test_take(void)
 	a = queue_take(&q, "*.wav", NULL);
 	b = queue_take(&q, "*.wav", NULL);
 	c = queue_take(&q, "*.wav", NULL);
-	OK(a == &q.jobs[0] && b == &q.jobs[1] && c == NULL,
+	OK(a == &JOBAT(&q, 0) && b == &JOBAT(&q, 1) && c == NULL,
 	    "take \"*.wav\": a.wav, then dir/b.wav ('*' matches '/'), then NULL "
 	    "(got %llu %llu %llu)", id_of(a), id_of(b), id_of(c));
-	OK(q.jobs[2].state == JOB_WAITING && q.jobs[2].attempt == 0 &&
+	OK(JOBAT(&q, 2).state == JOB_WAITING && JOBAT(&q, 2).attempt == 0 &&
 	    q.count[JOB_WAITING] == 1 && q.count[JOB_RUNNING] == 2 &&
 	    queue_bad(&q) == NULL, "a take that matches nothing changes nothing");
 	OK(queue_take(&q, "c.txt/", NULL) == NULL && queue_take(&q, "C.TXT", NULL) == NULL &&
 	    queue_take(&q, "c", NULL) == NULL && queue_take(&q, "*.tx", NULL) == NULL,
 	    "the glob matches the whole name, case-sensitively");
 	c = queue_take(&q, "[a-c].t?t", NULL);
-	OK(c == &q.jobs[2], "take \"[a-c].t?t\" finds c.txt (got %llu)", id_of(c));
+	OK(c == &JOBAT(&q, 2), "take \"[a-c].t?t\" finds c.txt (got %llu)", id_of(c));
 	queue_free(&q);
 
 	queue_with(&q, three);
 	a = queue_take(&q, "dir/*", NULL);
 	b = queue_take(&q, NULL, NULL);
-	OK(a == &q.jobs[1] && b == &q.jobs[0],
+	OK(a == &JOBAT(&q, 1) && b == &JOBAT(&q, 0),
 	    "a glob may take a job from the middle; the rest keep their order "
 	    "(got %llu then %llu)", id_of(a), id_of(b));
 	OK(strcmp(queue_order(&q), "3") == 0 && queue_bad(&q) == NULL,
@@ -302,15 +303,15 @@ test_finish_recover(void)
 	struct job	*a;
 
 	queue_with(&q, three);
-	queue_finish(&q, &q.jobs[1], JOB_FAILED);
-	OK(q.jobs[1].state == JOB_FAILED && strcmp(queue_order(&q), "1 3") == 0 &&
+	queue_finish(&q, &JOBAT(&q, 1), JOB_FAILED);
+	OK(JOBAT(&q, 1).state == JOB_FAILED && strcmp(queue_order(&q), "1 3") == 0 &&
 	    q.count[JOB_FAILED] == 1 && q.count[JOB_WAITING] == 2 &&
 	    queue_bad(&q) == NULL,
 	    "finish from waiting takes the job out of the list (order \"%s\")",
 	    queue_order(&q));
 	a = queue_take(&q, NULL, NULL);
 	queue_finish(&q, a, JOB_DONE);
-	OK(a == &q.jobs[0] && a->state == JOB_DONE && q.count[JOB_DONE] == 1 &&
+	OK(a == &JOBAT(&q, 0) && a->state == JOB_DONE && q.count[JOB_DONE] == 1 &&
 	    q.count[JOB_RUNNING] == 0 && queue_bad(&q) == NULL,
 	    "finish from running: done, counted once");
 	OK(!queue_all_finished(&q), "one job still waits: not all finished");
@@ -327,27 +328,27 @@ test_finish_recover(void)
 	queue_free(&q);
 
 	queue_with(&q, three);
-	queue_recover(&q, &q.jobs[0], JOB_DONE);
-	queue_recover(&q, &q.jobs[1], JOB_FAILED);
+	queue_recover(&q, &JOBAT(&q, 0), JOB_DONE);
+	queue_recover(&q, &JOBAT(&q, 1), JOB_FAILED);
 	OK(q.count[JOB_DONE] == 1 && q.count[JOB_FAILED] == 1 &&
 	    q.count[JOB_WAITING] == 1 && strcmp(queue_order(&q), "3") == 0 &&
 	    queue_bad(&q) == NULL,
 	    "recover to DONE and FAILED takes jobs out of the list (order \"%s\")",
 	    queue_order(&q));
-	queue_recover(&q, &q.jobs[0], JOB_WAITING);
-	OK(q.jobs[0].state == JOB_WAITING && strcmp(queue_order(&q), "3 1") == 0 &&
+	queue_recover(&q, &JOBAT(&q, 0), JOB_WAITING);
+	OK(JOBAT(&q, 0).state == JOB_WAITING && strcmp(queue_order(&q), "3 1") == 0 &&
 	    queue_bad(&q) == NULL,
 	    "recover DONE -> WAITING puts the job at the end (order \"%s\")",
 	    queue_order(&q));
-	queue_recover(&q, &q.jobs[0], JOB_WAITING);
-	queue_recover(&q, &q.jobs[1], JOB_FAILED);
+	queue_recover(&q, &JOBAT(&q, 0), JOB_WAITING);
+	queue_recover(&q, &JOBAT(&q, 1), JOB_FAILED);
 	OK(strcmp(queue_order(&q), "3 1") == 0 && q.count[JOB_FAILED] == 1 &&
 	    queue_bad(&q) == NULL,
 	    "recover to the state a job is in changes nothing (order \"%s\"; %s)",
 	    queue_order(&q), queue_bad(&q) ? queue_bad(&q) : "consistent");
-	queue_recover(&q, &q.jobs[1], JOB_WAITING);
-	queue_recover(&q, &q.jobs[1], JOB_DONE);
-	OK(q.jobs[1].state == JOB_DONE && strcmp(queue_order(&q), "3 1") == 0 &&
+	queue_recover(&q, &JOBAT(&q, 1), JOB_WAITING);
+	queue_recover(&q, &JOBAT(&q, 1), JOB_DONE);
+	OK(JOBAT(&q, 1).state == JOB_DONE && strcmp(queue_order(&q), "3 1") == 0 &&
 	    q.count[JOB_DONE] == 1 && q.count[JOB_FAILED] == 0 &&
 	    queue_bad(&q) == NULL, "recover FAILED -> WAITING -> DONE");
 	queue_free(&q);
@@ -374,11 +375,10 @@ test_walk(void)
 		snprintf(name, sizeof name, "%c/%02d", "ab"[k % 2], k);
 		queue_add(&q, xstrdup(name), xprintf("%s.res", name));
 	}
-	queue_ready(&q);
 	for (step = 0; step < 20000 && bad == NULL; step++) {
 		x = x * 1103515245 + 12345;
 		n = (int)((x >> 16) % 8);
-		j = &q.jobs[(x >> 8) % 20];
+		j = &JOBAT(&q, (x >> 8) % 20);
 		switch (n) {
 		case 0:
 			op = "take";
@@ -425,9 +425,9 @@ test_walk(void)
 		case 7:
 			op = "can_match";
 			for (k = 0, want = 0; k < 20; k++)
-				want |= (q.jobs[k].state == JOB_WAITING ||
-				    q.jobs[k].state == JOB_RUNNING) &&
-				    q.jobs[k].path[0] == 'b';
+				want |= (JOBAT(&q, k).state == JOB_WAITING ||
+				    JOBAT(&q, k).state == JOB_RUNNING) &&
+				    JOBAT(&q, k).path[0] == 'b';
 			if (queue_can_match(&q, "b/*") != want)
 				bad = "can_match \"b/*\" disagrees with the jobs";
 			break;
@@ -455,8 +455,8 @@ test_not_before(void)
 	struct job	*j;
 
 	queue_with(&q, three);
-	q.jobs[0].not_before_ms = util_now_ms() + 3600 * 1000;
-	q.jobs[1].not_before_ms = util_now_ms() - 1;
+	JOBAT(&q, 0).not_before_ms = util_now_ms() + 3600 * 1000;
+	JOBAT(&q, 1).not_before_ms = util_now_ms() - 1;
 	j = queue_take(&q, NULL, NULL);
 	OK(id_of(j) == 2 && j->not_before_ms == 0,
 	    "a job in its backoff is passed over; one whose time came is "
@@ -466,7 +466,7 @@ test_not_before(void)
 	OK(queue_take(&q, NULL, NULL) == NULL && q.count[JOB_WAITING] == 1 &&
 	    queue_can_match(&q, NULL),
 	    "none to take now, but the job in its backoff still waits");
-	q.jobs[0].not_before_ms = util_now_ms();
+	JOBAT(&q, 0).not_before_ms = util_now_ms();
 	OK(id_of(queue_take(&q, NULL, NULL)) == 1, "and is taken once its time came");
 	queue_free(&q);
 }
@@ -558,8 +558,8 @@ test_fail_node(void)
 	queue_with(&q, three);
 	a = queue_take(&q, "a*", "w1/1");
 	queue_fail_again(&q, a);
-	queue_finish(&q, &q.jobs[1], JOB_DONE);
-	q.jobs[2].not_before_ms = util_now_ms() + 3600 * 1000;
+	queue_finish(&q, &JOBAT(&q, 1), JOB_DONE);
+	JOBAT(&q, 2).not_before_ms = util_now_ms() + 3600 * 1000;
 	j = queue_take(&q, NULL, "w1/2");
 	OK(j == a && a->attempt == 2 && strcmp(a->failed_node, "w1") == 0 &&
 	    queue_bad(&q) == NULL, "a job in its backoff does not count: "
@@ -573,6 +573,71 @@ test_fail_node(void)
 }
 
 /* Run the tests and print the plan. */
+/*
+ * The queue grows in chunks that never move: jobs added while others run
+ * (past several chunk boundaries) keep their ids and addresses, wait in
+ * order, and are found by id and by name.
+ */
+static void
+test_grow(void)
+{
+	struct queue	 q;
+	struct job	*first, *last_of_chunk, *j, *taken;
+	size_t		 i, n = 3 * QUEUE_CHUNK + 7;
+	char		 name[32];
+	int		 good = 1, err;
+
+	queue_init(&q);
+	first = queue_add(&q, xstrdup("first"), xstrdup("first.res"));
+	taken = queue_take(&q, NULL, NULL);
+	for (i = 2; i <= QUEUE_CHUNK; i++)
+		queue_add(&q, xprintf("job%zu", i), xprintf("job%zu.res", i));
+	last_of_chunk = queue_get(&q, QUEUE_CHUNK);
+	OK(taken == first && first->state == JOB_RUNNING &&
+	    queue_find_name(&q, "job7", 4, &err) == queue_get(&q, 7) &&
+	    err == 0, "a full first chunk: job 1 runs, job 7 found by name");
+	for (i = QUEUE_CHUNK + 1; i <= n; i++) {
+		snprintf(name, sizeof name, "job%zu", i);
+		j = queue_add(&q, xstrdup(name), xprintf("%s.res", name));
+		if (j->id != i || j->state != JOB_WAITING ||
+		    TAILQ_LAST(&q.waiting, job_tailq) != j)
+			good = 0;
+	}
+	OK(good && q.njobs == n && q.nchunks == 4,
+	    "jobs added at run time get the next ids and wait last (%zu jobs, "
+	    "%zu chunks)", q.njobs, q.nchunks);
+	OK(queue_get(&q, 1) == first && first->id == 1 &&
+	    queue_get(&q, QUEUE_CHUNK) == last_of_chunk &&
+	    last_of_chunk->id == QUEUE_CHUNK && first->state == JOB_RUNNING &&
+	    strcmp(first->path, "first") == 0,
+	    "jobs added before keep their addresses and ids as chunks are added");
+	for (i = 1, good = 1; i <= n; i++) {
+		j = queue_get(&q, i);
+		snprintf(name, sizeof name, "job%zu", i);
+		if (j == NULL || j->id != i || (i > 1 && (queue_find_name(&q,
+		    name, strlen(name), &err) != j || strcmp(j->path, name) != 0)))
+			good = 0;
+	}
+	OK(good && queue_get(&q, 0) == NULL && queue_get(&q, n + 1) == NULL,
+	    "every job is found by id and by name, across chunks; ids 0 and "
+	    "n+1 are none");
+	snprintf(name, sizeof name, "%zu", n);
+	OK(queue_find(&q, name) == queue_get(&q, n) &&
+	    queue_find_name(&q, "job", 3, &err) == NULL &&
+	    queue_find_name(&q, "job1", 5, &err) == NULL,
+	    "queue_find by wire id; unknown names (and a longer length) are "
+	    "not found");
+	OK(queue_bad(&q) == NULL && q.count[JOB_WAITING] == n - 1 &&
+	    q.count[JOB_RUNNING] == 1, "the counts agree (%s)",
+	    queue_bad(&q) ? queue_bad(&q) : "consistent");
+	errno = 0;
+	OK(queue_reserve(&q, QUEUE_JOBS_MAX) == -1 && errno == EOVERFLOW &&
+	    queue_reserve(&q, 5000) == 0 && q.nchunks == 8 && q.njobs == n,
+	    "queue_reserve refuses past QUEUE_JOBS_MAX, and makes room ahead "
+	    "without adding jobs");
+	queue_free(&q);
+}
+
 int
 main(void)
 {
@@ -587,5 +652,6 @@ main(void)
 	test_not_before();
 	test_node_len();
 	test_fail_node();
+	test_grow();
 	return t_done();
 }
