@@ -487,9 +487,9 @@ run_renumbered(struct fixture *fx)
 	int		 r, ok;
 
 	r = fixture_open(fx, &q, 0, 0, &cause);
-	c3 = q.jobs[2];
+	c3 = *queue_get(&q, 3);
 	c3.id = 1;
-	d4 = q.jobs[3];
+	d4 = *queue_get(&q, 4);
 	d4.id = 2;
 	d4.fail_status = xstrdup("exit:1");
 	d4.fail_msg = NULL;
@@ -518,8 +518,8 @@ run_after_renumbered(struct fixture *fx)
 	    "records whose id names another job are matched by name "
 	    "(states %s; %s)", states(&q), cause ? cause : "no error");
 	free(cause);
-	OK(!q.jobs[0].journaled && !q.jobs[1].journaled &&
-	    q.jobs[2].journaled && q.jobs[3].journaled,
+	OK(!queue_get(&q, 1)->journaled && !queue_get(&q, 2)->journaled &&
+	    queue_get(&q, 3)->journaled && queue_get(&q, 4)->journaled,
 	    "the jobs with records, and only those, are marked journaled");
 	journal_close(&q, 0);
 	queue_free(&q);
