@@ -834,6 +834,13 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	return 0;
 }
 
+/* Did start-up resume a journal that held records (an interrupted run)? */
+int
+journal_was_resumed(void)
+{
+	return journal_resumed;
+}
+
 /*
  * Say what the journal brought back, if it held anything, once start-up
  * has settled which jobs this run serves.

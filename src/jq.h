@@ -471,6 +471,7 @@ int	 journal_sync_now(char **);
 int	 journal_failed(const struct job *, char **);
 int	 journal_retry(const struct job *, char **);
 void	 journal_log_resume(const struct queue *);
+int	 journal_was_resumed(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 void	 journal_close(const struct queue *, int);
 

@@ -518,11 +518,15 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
  * older than the input's, to the nanosecond, as seen at start) and of
  * which the journal says nothing.  The journal wins where it speaks: a job
  * it records as done, failed or to run again stays, and so its state.
- * redo: leave nothing out.  Left-out inputs are not jobs of this run: the
- * others are numbered from 1 again, without gaps, as --skip-missing does
- * (the journal finds its records by name).  Call once the journal is
- * open, before serving.  Says in one line how many were left out, and
- * returns that number.
+ * redo: leave nothing out.  Nor is anything left out when the journal of
+ * an interrupted run is resumed: there a result file without a record may
+ * be one the crash caught between its rename and its record, and the
+ * journal's rule is that such a job runs again (journal.c), which a worker
+ * still holding its result can then deliver.  Left-out inputs are not
+ * jobs of this run: the others are numbered from 1 again, without gaps, as
+ * --skip-missing does (the journal finds its records by name).  Call once
+ * the journal is open, before serving.  Says in one line how many were
+ * left out, and returns that number.
  */
 size_t
 serve_skip_current(struct queue *q, int redo)
@@ -534,7 +538,7 @@ serve_skip_current(struct queue *q, int redo)
 	uint64_t	 id;
 	int		 skip;
 
-	if (redo)
+	if (redo || journal_was_resumed())
 		return 0;
 	for (id = 1; id <= total; id++) {
 		o = queue_get(q, id);
