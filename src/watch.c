@@ -5,15 +5,20 @@
  * closed after writing (IN_CLOSE_WRITE) and each one moved in
  * (IN_MOVED_TO); nothing else, so a file still being written is never
  * seen.  A file that watchdir.c wants (watchdir_unwanted: not a dot file,
- * not named like a result...), that is a regular file (never a symbolic
- * link) and that no process still has open for writing (input_writers: a
- * second writer may hold it after the first closed it) is pinned as it is
- * now, as input.c pins a command-line FILE, and goes to the commit thread
+ * not named like a result...) and that is a regular file (never a symbolic
+ * link) is pinned as it is now, as input.c pins a command-line FILE, and
+ * goes to the commit thread
  * as an add without data: it gets the next id and its W record in the
  * journal, durably, in the same order as the ADDs around it; then it
  * becomes a job through jobs_add, the one way jobs come in at run time.
  * The job is a file job: its data is the file, sent from where it is, and
  * its result goes beside it (or to -o DIR).
+ *
+ * A file found by a scan or moved in may still be open for writing: one
+ * that some process holds so (input_writers) waits for its close event.
+ * Not so a file reported closed: the kernel queues IN_CLOSE_WRITE before
+ * it lets go of the writer's hold, so the test could see the closing
+ * writer itself; the event is taken at its word.
  *
  * The watch is made before the journal is read (watch_setup) and the
  * directory is scanned once the loop runs (watch_start), so no file slips
@@ -80,6 +85,13 @@ struct watch_file {
 	TAILQ_ENTRY(watch_file)	 entry;
 	struct spool_add	*add;	/* its name and result; the commit's */
 	struct stat		 st;	/* the file as last seen */
+};
+
+/* How a name came to the watch's notice. */
+enum watch_how {
+	WATCH_SCANNED,		/* found by a scan */
+	WATCH_CLOSED,		/* IN_CLOSE_WRITE: a writer closed it */
+	WATCH_MOVED		/* IN_MOVED_TO */
 };
 
 /* What the watch made of a name. */
@@ -232,12 +244,11 @@ watch_same(const struct job *j, const struct stat *st)
 
 /*
  * File name (now st) is there again under the name of job j: what that
- * means for j (see the top of this file).  event: reported by an event,
- * not found by a scan.
+ * means for j (see the top of this file).  how: as watch_consider.
  */
 static void
 watch_again(struct job *j, const char *name, const struct stat *st,
-    int event)
+    enum watch_how how)
 {
 	char	*cause = NULL;
 
@@ -260,7 +271,7 @@ watch_again(struct job *j, const char *name, const struct stat *st,
 		}
 		break;
 	default:
-		if (event)
+		if (how != WATCH_SCANNED)
 			log_notice("%s: written again after job %llu %s; not "
 			    "served again (a name is one job: give a new file "
 			    "a new name)", j->path, (unsigned long long)j->id,
@@ -364,11 +375,11 @@ watch_landed(struct commit *cm)
 }
 
 /*
- * Look at the file name in the watched directory (reported by an event if
- * event is set, else found by a scan) and make it a job if it is one.
+ * Look at the file name in the watched directory (how it came to notice:
+ * how) and make it a job if it is one.
  */
 static enum watch_verdict
-watch_consider(const char *name, int event)
+watch_consider(const char *name, enum watch_how how)
 {
 	struct queue		*q = &server.queue;
 	struct watch_file	*wf;
@@ -390,7 +401,8 @@ watch_consider(const char *name, int event)
 			    errno == ELOOP ? "a symbolic link" : strerror(errno));
 		return WATCH_IGNORED;
 	}
-	rc = !S_ISREG(st.st_mode) ? -1 : input_writers(fd);
+	rc = !S_ISREG(st.st_mode) ? -1 : how == WATCH_CLOSED ? 0 :
+	    input_writers(fd);
 	close(fd);
 	if (rc < 0) {
 		log_debug("watch: %s: %s; only regular files are served", name,
@@ -411,7 +423,7 @@ watch_consider(const char *name, int event)
 	if ((j = queue_find_name(q, path, strlen(path), &e)) != NULL ||
 	    e != 0) {
 		if (j != NULL)
-			watch_again(j, name, &st, event);
+			watch_again(j, name, &st, how);
 		else
 			log_warnx("%s: not served: %s", path, strerror(e));
 		free(path);
@@ -499,7 +511,7 @@ watch_scan_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
 			continue;	/* never a link, a directory... */
-		switch (watch_consider(e->d_name, 0)) {
+		switch (watch_consider(e->d_name, WATCH_SCANNED)) {
 		case WATCH_NEW:
 			watch_nnew++;
 			break;
@@ -581,7 +593,8 @@ watch_event(const struct inotify_event *ev)
 	if ((ev->mask & IN_ISDIR) || ev->len == 0)
 		return;		/* subdirectories are not watched */
 	if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
-		(void)watch_consider(ev->name, 1);
+		(void)watch_consider(ev->name, (ev->mask & IN_MOVED_TO) ?
+		    WATCH_MOVED : WATCH_CLOSED);
 }
 
 /* inotify has events: read and handle them, a few buffers a turn. */

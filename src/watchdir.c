@@ -133,13 +133,27 @@ watchdir_own_add(const char *path)
 		wd_own[wd_nown++] = xstrdup(slash != NULL ? slash + 1 : path);
 }
 
+static int	watchdir_setup_dir(const struct watchdir_config *, char **);
+
 /*
  * Set up the watched directory of cfg: resolve and open it, pin where the
  * results go (-o DIR must exist: serve_load made it), check the template
- * and the globs.  0, or a JQ_EXIT_* status with *cause.
+ * and the globs.  0, or a JQ_EXIT_* status with *cause (and nothing set
+ * up).
  */
 int
 watchdir_setup(const struct watchdir_config *cfg, char **cause)
+{
+	int	 rc;
+
+	if ((rc = watchdir_setup_dir(cfg, cause)) != 0)
+		watchdir_free();
+	return rc;
+}
+
+/* watchdir_setup's work, which leaves what it set up on failure. */
+static int
+watchdir_setup_dir(const struct watchdir_config *cfg, char **cause)
 {
 	const char	*rdir;
 	size_t		 i;
@@ -445,4 +459,6 @@ watchdir_free(void)
 		free(wd_own[i]);
 	wd_nown = 0;
 	wd_match = NULL;
+	wd_outdir = NULL;
+	wd_tmpl = "{name}.result";
 }

@@ -325,3 +325,15 @@ COUNT=(sh -c 'printf x >>"$M/runs-${1##*/}"; tr a-z A-Z' sh '<name>')
 	start_server --watch "$D/in" -o "$D/out" -r '{stem}.{ext}'
 	wait_log 'watching '
 }
+
+@test "watch: two files that would give one result: the second is not served, and the log says whose result it is" {
+	start_server -v --watch "$D/in" -o "$D/out" -r '{stem}.out'
+	wait_log 'watching '
+	printf 'wav\n' >"$D/in/a.wav"
+	wait_log "$(added a.wav)"
+	printf 'flac\n' >"$D/in/a.flac"
+	wait_log "$IN/a.flac: not served: its result $D/out/a.out would be the result of job 1 ($IN/a.wav)"
+	printf 'b\n' >"$D/in/b.wav"
+	wait_log "$(added b.wav)"
+	stat_is 'names == ["a.wav", "b.wav"]'
+}
