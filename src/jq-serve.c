@@ -149,8 +149,8 @@ static struct poptOption serve_options[] = {
 "Exit status: 0 every job done, none to do, or after jq-put --shutdown no\n"
 "job failed; 1 some job failed, 2 usage error (a bad option or value,\n"
 "clashing result names), 8 an input missing or unreadable, the watched\n"
-"directory gone, or another local I/O error, 9 stopped by SIGINT, SIGTERM or SIGHUP, 10 authentication (an\n"
-"unsafe or malformed token file)."),
+"directory gone, or another local I/O error, 9 stopped by SIGINT, SIGTERM\n"
+"or SIGHUP, 10 authentication (an unsafe or malformed token file)."),
 	POPT_TABLEEND
 };
 
