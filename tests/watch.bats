@@ -119,6 +119,22 @@ COUNT=(sh -c 'printf x >>"$M/runs-${1##*/}"; tr a-z A-Z' sh '<name>')
 	assert_equal "$(cat "$D/in/old.txt.result")" OLD
 }
 
+@test "watch: a file moved in while still open for writing waits for its writer's close" {
+	start_server -v --watch "$D/in"
+	wait_log 'watching '
+	slow_writer "$D/stage/moving.txt" "$D/go"
+	# the writer has opened it (the first piece is there) before it moves
+	wait_for_file "$D/stage/moving.txt"
+	mv "$D/stage/moving.txt" "$D/in/moving.txt"
+	printf 'after\n' >"$D/in/after.txt"
+	wait_log "$(added after.txt)"
+	stat_is 'names == ["after.txt"]'
+	echo go >"$D/go"
+	wait_log "$(added moving.txt)"
+	run -0 jq-run --max-jobs 2 -j 1 --tmpdir "$TMPD" "$SERVER" -- tr a-z A-Z
+	assert_equal "$(cat "$D/in/moving.txt.result")" $'PART ONE\nPART TWO'
+}
+
 @test "watch: dot files, ~ .tmp .part, names like results, results and temp files, the job log are never jobs (no loop)" {
 	start_server -v --watch "$D/in" --joblog "$D/in/jobs.log"
 	wait_log 'watching '
