@@ -154,7 +154,7 @@ int
 watch_setup(const struct watchdir_config *cfg, int redo, char **cause)
 {
 	struct stat	 a, b;
-	int		 rc;
+	int		 rc, e;
 
 	if ((rc = watchdir_setup(cfg, cause)) != 0)
 		return rc;
@@ -162,15 +162,17 @@ watch_setup(const struct watchdir_config *cfg, int redo, char **cause)
 	/* a writer breaking input_writers' read lease signals SIGIO */
 	signal(SIGIO, SIG_IGN);
 	if ((watch_ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+		e = errno;
 		*cause = xprintf("--watch %s: inotify: %s%s", cfg->dir,
-		    strerror(errno), errno == EMFILE ? " (the limit is "
+		    strerror(e), e == EMFILE ? " (the limit is "
 		    "fs.inotify.max_user_instances)" : "");
 		return JQ_EXIT_IO;
 	}
 	if ((watch_wd = inotify_add_watch(watch_ifd, watchdir_real(),
 	    WATCH_MASK)) < 0) {
-		*cause = xprintf("--watch %s: %s%s", cfg->dir, strerror(errno),
-		    errno == ENOSPC ? " (the limit is "
+		e = errno;
+		*cause = xprintf("--watch %s: %s%s", cfg->dir, strerror(e),
+		    e == ENOSPC ? " (the limit is "
 		    "fs.inotify.max_user_watches)" : "");
 		return JQ_EXIT_IO;
 	}
