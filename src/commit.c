@@ -20,7 +20,8 @@
  * then the A records of the batch are appended and synced in one write
  * (spool.c has the order and why).  The ids are given here, one thread, in
  * the order of the batch, and only to adds that reach the journal, so they
- * stay dense whatever fails.
+ * stay dense whatever fails.  A file found in a watched directory (watch.c)
+ * gets its id and its journal record the same way, with no data to sync.
  */
 #include <sys/stat.h>
 
@@ -48,35 +49,42 @@ static void			(*commit_cb)(struct commit *);
 /*
  * Make the adds of a batch durable and give them ids: each file synced,
  * each named by its id, the spool directory synced once, every A record
- * appended and synced at once.  What fails gives its id to the next.
+ * appended and synced at once.  What fails gives its id to the next.  A
+ * watched file (add->watched) has no data here, only its W record, in the
+ * same write and in the same id order.
  */
 static void
 commit_adds(struct commit_list *batch)
 {
 	struct commit		*cm;
 	struct spool_add	**v = NULL;
-	uint64_t		 id = spool_next_id(), k = 0;
+	uint64_t		 id = spool_next_id(), k = 0, nspool = 0;
 	char			*cause = NULL;
 
 	TAILQ_FOREACH(cm, batch, entry) {
 		if (cm->add == NULL)
 			continue;
-		if (spool_commit_file(&cm->st, cm->add, &cm->cause) != 0 ||
+		if (cm->add->watched)
+			cm->add->id = id + k;
+		else if (spool_commit_file(&cm->st, cm->add, &cm->cause) != 0 ||
 		    spool_name_file(&cm->st, cm->add, id + k, &cm->cause) != 0) {
 			cm->rc = -1;
 			continue;
-		}
+		} else
+			nspool++;
 		v = xreallocarray(v, (size_t)k + 1, sizeof *v);
 		v[k++] = cm->add;
 	}
 	if (k == 0)
 		return;
-	if (spool_sync_dir(&cause) == 0) {
-		spool_test_kill();
+	if (nspool == 0 || spool_sync_dir(&cause) == 0) {
+		if (nspool > 0)
+			spool_test_kill();
 		if (journal_add_jobs(v, (size_t)k, &cause) == 0) {
 			spool_took_ids(k);
 			TAILQ_FOREACH(cm, batch, entry)
-				if (cm->add != NULL && cm->rc == 0)
+				if (cm->add != NULL && cm->rc == 0 &&
+				    !cm->add->watched)
 					store_close(&cm->st);
 			free(v);
 			return;
@@ -85,7 +93,8 @@ commit_adds(struct commit_list *batch)
 	TAILQ_FOREACH(cm, batch, entry) {
 		if (cm->add == NULL || cm->rc != 0)
 			continue;
-		spool_unname(&cm->st, cm->add);
+		if (!cm->add->watched)
+			spool_unname(&cm->st, cm->add);
 		cm->rc = -1;
 		cm->cause = xstrdup(cause);
 	}
@@ -201,7 +210,7 @@ commit_wake(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&commit_lock);
 	while ((cm = TAILQ_FIRST(&done)) != NULL) {
 		TAILQ_REMOVE(&done, cm, entry);
-		commit_cb(cm);		/* frees cm */
+		(cm->done != NULL ? cm->done : commit_cb)(cm);	/* frees cm */
 	}
 }
 
@@ -258,7 +267,8 @@ commit_stop(void)
 	}
 	while ((cm = TAILQ_FIRST(&commit_done)) != NULL) {
 		TAILQ_REMOVE(&commit_done, cm, entry);
-		commit_cb(cm);		/* settles the job; frees cm */
+		/* settles the job; frees cm */
+		(cm->done != NULL ? cm->done : commit_cb)(cm);
 	}
 	if (commit_ev != NULL)
 		event_free(commit_ev);

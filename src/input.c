@@ -196,21 +196,64 @@ input_pin(struct job *j, char **cause)
 	} else if (!S_ISREG(st.st_mode)) {
 		*cause = xprintf("is %s, not a regular file", input_kind(st.st_mode));
 		rc = INPUT_NOT_FILE;
-	} else {
-		free(j->in_name);
-		j->in_name = xstrdup(name);
-		j->in_dirfd = dirfd;
-		j->in_dev = st.st_dev;
-		j->in_ino = st.st_ino;
-		j->in_size = (uint64_t)st.st_size;
-		j->in_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
-		    st.st_mtim.tv_nsec;
-	}
+	} else
+		input_pin_stat(j, dirfd, name, &st);
 	if (fd >= 0)
 		close(fd);
 	free(dir);
 	free(real);
 	return rc;
+}
+
+/*
+ * Open name in directory dirfd as an input is opened (never through a
+ * symbolic link, never blocking) and fill *st.  The fd, or -1 with errno
+ * (ELOOP: name is a symbolic link).  For a file the operator did not name
+ * (a watched directory's), where no link is followed at all.
+ */
+int
+input_openat_file(int dirfd, const char *name, struct stat *st)
+{
+	return input_openat(dirfd, name, st);
+}
+
+/*
+ * Pin job j's input as the regular file st, name in directory dirfd (a
+ * descriptor that outlives the job): a file found at run time.
+ */
+void
+input_pin_stat(struct job *j, int dirfd, const char *name,
+    const struct stat *st)
+{
+	free(j->in_name);
+	j->in_name = xstrdup(name);
+	j->in_dirfd = dirfd;
+	j->in_dev = st->st_dev;
+	j->in_ino = st->st_ino;
+	j->in_size = (uint64_t)st->st_size;
+	j->in_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 +
+	    st->st_mtim.tv_nsec;
+}
+
+/*
+ * Whether some process has the file we opened read-only on fd open for
+ * writing: Linux refuses a read lease on such a file (EAGAIN).  A file
+ * we may not lease (not ours: EACCES; a file system without leases) is
+ * taken as not being written: 0.  The lease is let go at once; a writer
+ * opening the file in between waits for that, and the lease-break SIGIO
+ * it would send us must be ignored (watch_setup).
+ */
+int
+input_writers(int fd)
+{
+	int	 saved = errno, busy = 0;
+
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+	else
+		busy = errno == EAGAIN;
+	errno = saved;
+	return busy;
 }
 
 /*

@@ -16,9 +16,15 @@
  *                                                 (spool.c): its data, size
  *                                                 bytes with that CRC-32C,
  *                                                 is STATE_DIR/spool-HASH/<id>
- * A records come in id order, after the jobs of the list, and are written
- * only once the data they name is durable (spool.c has the order); replay
- * adds the jobs again with the same ids.
+ *   W <id> <enc-name> <linecrc>                   a file found in the watched
+ *                                                 directory (watch.c): its
+ *                                                 name there
+ * A and W records come in id order, after the jobs of the list, and are
+ * written only once the data they name is durable (spool.c has the order;
+ * a watched file is its own data); replay adds the jobs again with the same
+ * ids.  Only the journal of a watch server (jq-serve --watch, which has no
+ * list: its name is the watched directory's, watchdir_identity) holds W
+ * records.
  * The order of durable steps for a result is: result file fdatasync'd,
  * renamed, its directory fsync'd; then the D record written and
  * fdatasync'd; only then is the worker told OK.  So a job the server
@@ -262,10 +268,26 @@ journal_added_line(uint64_t id, const char *name, size_t len, uint64_t size,
 	return line;
 }
 
+/* The W record of watched file name (its job's name; a new string). */
+static char *
+journal_watched_line(uint64_t id, const char *name)
+{
+	const char	*slash = strrchr(name, '/');
+	char		*enc, *rec, *line;
+
+	name = slash != NULL ? slash + 1 : name;
+	enc = proto_encode_dup(name, strlen(name));
+	rec = xprintf("W %llu %s", (unsigned long long)id, enc);
+	line = journal_line(rec);
+	free(enc);
+	free(rec);
+	return line;
+}
+
 /*
  * Record that the n adds in v (ids set, data durable) are jobs: their A
- * records in one write, made durable at once; all or none (a failure cuts
- * them off again).  For the commit thread.
+ * (or, for watched files, W) records in one write, made durable at once;
+ * all or none (a failure cuts them off again).  For the commit thread.
  */
 int
 journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
@@ -275,8 +297,9 @@ journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
 	int	 rc;
 
 	for (i = 0; i < n; i++) {
-		line = journal_added_line(v[i]->id, v[i]->name, v[i]->namelen,
-		    v[i]->size, v[i]->crc);
+		line = v[i]->watched ? journal_watched_line(v[i]->id,
+		    v[i]->name) : journal_added_line(v[i]->id, v[i]->name,
+		    v[i]->namelen, v[i]->size, v[i]->crc);
 		l = strlen(line);
 		all = xreallocarray(all, len + l + 1, 1);
 		memcpy(all + len, line, l + 1);
@@ -407,12 +430,24 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		    parse_u64(a, 0, UINT64_MAX, &size) != 0)
 			return -1;
 		j->journaled = 1;
-		/* trust the record only while the result is still there */
+		/*
+		 * trust the record only while the result is still there; an
+		 * added job's data or a watched file that is gone as well
+		 * (not pinned) leaves nothing to run again
+		 */
 		if ((stat(j->result, &st) != 0 || (uint64_t)st.st_size != size) &&
-		    j->origin == JOB_SPOOL && j->in_name == NULL) {
-			log_warnx("job %llu %s: its stored result %s is gone or "
-			    "changed, and its data with it; it stays done",
-			    (unsigned long long)j->id, j->path, j->result);
+		    (j->origin == JOB_SPOOL || watchdir_active()) &&
+		    j->in_name == NULL) {
+			if (j->origin == JOB_SPOOL)
+				log_warnx("job %llu %s: its stored result %s is "
+				    "gone or changed, and its data with it; it "
+				    "stays done", (unsigned long long)j->id,
+				    j->path, j->result);
+			else	/* the drop folder was emptied: as it should be */
+				log_info("job %llu %s: its file and its result %s "
+				    "are gone; it stays done",
+				    (unsigned long long)j->id, j->path,
+				    j->result);
 			queue_recover(q, j, JOB_DONE);
 		} else if (stat(j->result, &st) != 0 ||
 		    (uint64_t)st.st_size != size) {
@@ -456,6 +491,9 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		a = proto_word(&p);	/* size */
 		d = proto_word(&p);	/* crc */
 		return spool_recover(q, id, c, a, d, cause);
+	case 'W':
+		c = proto_word(&p);	/* name in the watched directory */
+		return watchdir_recover(q, id, c, cause);
 	}
 	return -1;
 }
@@ -522,15 +560,16 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 	return 0;
 }
 
-/* Write the A record of added job j (compaction). */
+/* Write the A record of added job j, or the W of a watched one (compaction). */
 static int
 journal_add_jobs_compact(const struct job *j, char **cause)
 {
 	char	*line;
 	int	 rc;
 
-	line = journal_added_line(j->id, j->path, strlen(j->path), j->in_size,
-	    j->data_crc);
+	line = j->origin == JOB_SPOOL ? journal_added_line(j->id, j->path,
+	    strlen(j->path), j->in_size, j->data_crc) :
+	    journal_watched_line(j->id, j->path);
 	rc = journal_append_lines(line, 0, cause);
 	free(line);
 	return rc;
@@ -557,7 +596,8 @@ journal_compact(struct queue *q, char **cause)
 	journal_fd = fd;
 	for (i = 1; i <= q->njobs && rc == 0; i++) {
 		struct job *j = queue_get(q, i);
-		if (j->origin == JOB_SPOOL)
+		/* a watch server's file jobs are all watched ones */
+		if (j->origin == JOB_SPOOL || watchdir_active())
 			rc = journal_add_jobs_compact(j, cause);
 		if (rc != 0)
 			break;
@@ -646,7 +686,8 @@ journal_hash_path(uint64_t h, const char *path, char **lastdir,
 /*
  * The hash that names the list in q (STATE_DIR/journal-HASH).  A server
  * with no files is named by where its added jobs' results go instead
- * (spool_identity), so that two of them keep apart.
+ * (spool_identity), so that two of them keep apart; a watch server also by
+ * the directory it watches and what it takes from there (watchdir_identity).
  */
 static uint64_t
 journal_name(const struct queue *q)
@@ -667,6 +708,10 @@ journal_name(const struct queue *q)
 		lastdir = spool_identity();
 		h = journal_hash(h, lastdir, strlen(lastdir));
 		free(lastdir);
+		if ((lastdir = watchdir_identity()) != NULL) {
+			h = journal_hash(h, lastdir, strlen(lastdir) + 1);
+			free(lastdir);
+		}
 	}
 	return h;
 }
@@ -808,7 +853,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	existed = fstat(journal_fd, &st) == 0 && st.st_size > 0;
 	if (existed && journal_load(q, retry_failed, &nrec, cause) != 0)
 		return -1;
-	nlost = spool_settle(q);
+	nlost = spool_settle(q) + watchdir_settle(q);
 	for (i = 1; i <= q->njobs; i++) {	/* once per result directory */
 		result = queue_get(q, i)->result;
 		slash = strrchr(result, '/');
@@ -828,7 +873,8 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	journal_resumed = 1;
 	nfinished = q->count[JOB_DONE] + q->count[JOB_FAILED];
 	for (i = 1; i <= q->njobs; i++)
-		nadded += queue_get(q, i)->origin == JOB_SPOOL;
+		nadded += queue_get(q, i)->origin == JOB_SPOOL ||
+		    watchdir_active();	/* A and W records */
 	if (nrec != nfinished + nadded || retry_failed || nlost > 0)
 		return journal_compact(q, cause);
 	return 0;

@@ -29,6 +29,9 @@ struct serve_args {
 	char			*token_file;
 	char			*unix_auth, *stall, *idle;
 	char			*max_add, *max_spool, *max_spool_jobs;
+	char			*watch;		/* --watch DIR */
+	char			**watch_match;	/* --watch-match, NULL-terminated */
+	size_t			 nwatch_match;
 	int			 nul, skip, fresh, retry_failed, redo, nosync, keep;
 	int			 noauth, verbose, quiet;
 	struct spool_limits	 spool;		/* checked --max-add-size... */
@@ -42,7 +45,8 @@ enum {
 	OPT_RETRY_FAILED, OPT_REDO, OPT_NO_SYNC,
 	OPT_JOBLOG, OPT_LINGER, OPT_TOKEN_FILE, OPT_NO_AUTH, OPT_UNIX_AUTH,
 	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET, OPT_KEEP,
-	OPT_MAX_ADD, OPT_MAX_SPOOL, OPT_MAX_SPOOL_JOBS
+	OPT_MAX_ADD, OPT_MAX_SPOOL, OPT_MAX_SPOOL_JOBS, OPT_WATCH,
+	OPT_WATCH_MATCH
 };
 
 static struct poptOption serve_options[] = {
@@ -64,6 +68,12 @@ static struct poptOption serve_options[] = {
 	{ "keep", '\0', POPT_ARG_NONE, NULL, OPT_KEEP,
 	  "serve on when every job has finished, for jobs added later, "
 	  "until told to stop; the default with no FILE", NULL },
+	{ "watch", '\0', POPT_ARG_STRING, NULL, OPT_WATCH,
+	  "serve every file closed after writing in DIR or moved into it, "
+	  "and the files there at start; implies --keep", "DIR" },
+	{ "watch-match", '\0', POPT_ARG_ARGV, NULL, OPT_WATCH_MATCH,
+	  "with --watch, serve only names matching GLOB (repeatable)",
+	  "GLOB" },
 	{ "max-result", '\0', POPT_ARG_STRING, NULL, OPT_MAX_RESULT,
 	  "largest result accepted (default 64G)", "SIZE" },
 	{ "max-add-size", '\0', POPT_ARG_STRING, NULL, OPT_MAX_ADD,
@@ -131,13 +141,16 @@ static struct poptOption serve_options[] = {
 "FILE, serve on when every job has finished, until jq-put --shutdown (or a\n"
 "signal).  A journal in the state directory lets a restarted server resume.\n"
 "Like make, a FILE whose result exists and is not older than it is left out\n"
-"(--redo serves it too); when all are, exit 0 at once.\n"
+"(--redo serves it too); when all are, exit 0 at once.  --watch DIR serves\n"
+"the files in DIR, and each file closed after writing there or moved in,\n"
+"until shut down (not dot files, names ending in ~ .tmp .part, or names\n"
+"like results).\n"
 "\n"
 "Exit status: 0 every job done, none to do, or after jq-put --shutdown no\n"
 "job failed; 1 some job failed, 2 usage error (a bad option or value,\n"
-"clashing result names), 8 an input missing or unreadable or another local\n"
-"I/O error, 9 stopped by SIGINT, SIGTERM or SIGHUP, 10 authentication (an\n"
-"unsafe or malformed token file)."),
+"clashing result names), 8 an input missing or unreadable, the watched\n"
+"directory gone, or another local I/O error, 9 stopped by SIGINT, SIGTERM\n"
+"or SIGHUP, 10 authentication (an unsafe or malformed token file)."),
 	POPT_TABLEEND
 };
 
@@ -148,6 +161,17 @@ serve_listen_add(struct serve_args *a, char **value)
 	a->listen = xreallocarray(a->listen, a->nlisten + 2, sizeof *a->listen);
 	a->listen[a->nlisten++] = *value;
 	a->listen[a->nlisten] = NULL;
+	*value = NULL;
+}
+
+/* Add a --watch-match glob to the list (which takes it over). */
+static void
+serve_watch_match_add(struct serve_args *a, char **value)
+{
+	a->watch_match = xreallocarray(a->watch_match, a->nwatch_match + 2,
+	    sizeof *a->watch_match);
+	a->watch_match[a->nwatch_match++] = *value;
+	a->watch_match[a->nwatch_match] = NULL;
 	*value = NULL;
 }
 
@@ -189,6 +213,8 @@ serve_option(void *arg, int val, char **value)
 	case OPT_MAX_ADD: cli_keep(&a->max_add, value); break;
 	case OPT_MAX_SPOOL: cli_keep(&a->max_spool, value); break;
 	case OPT_MAX_SPOOL_JOBS: cli_keep(&a->max_spool_jobs, value); break;
+	case OPT_WATCH: cli_keep(&a->watch, value); break;
+	case OPT_WATCH_MATCH: serve_watch_match_add(a, value); break;
 	}
 }
 
@@ -288,12 +314,17 @@ serve_gather_files(struct serve_args *a, poptContext pc)
 	if ((rest = poptGetArgs(pc)) != NULL)
 		for (; *rest != NULL; rest++)
 			serve_files_add(&a->files, xstrdup(*rest));
+	if (a->watch != NULL && (a->files.n > 0 || a->files_from != NULL))
+		usage_error(cli_prog, "--watch serves the files of its "
+		    "directory: give no FILE and no --files-from");
+	if (a->watch == NULL && a->watch_match != NULL)
+		usage_error(cli_prog, "--watch-match only applies to --watch");
 	if (a->files_from != NULL)
 		serve_files_read(&a->files, a->files_from, a->nul);
 	else if (a->nul)
 		usage_error(cli_prog, "-0 only applies to --files-from");
 	/* nothing to serve yet: serve what is added, until shut down */
-	if (a->files.n == 0 && a->files_from == NULL)
+	if ((a->files.n == 0 && a->files_from == NULL) || a->watch != NULL)
 		a->keep = 1;
 	server.cfg.keep = a->keep;
 }
@@ -398,6 +429,34 @@ serve_open_journal(struct serve_args *a)
 	}
 }
 
+/*
+ * --watch DIR: set up the watch (before the journal is read, so that no
+ * file arriving meanwhile is missed); exits when it cannot be.
+ */
+static void
+serve_watch(const struct serve_args *a)
+{
+	struct watchdir_config	 cfg;
+	const char		*own[] = { a->joblog, a->addr_file, NULL, NULL };
+	char			*cause = NULL;
+	int			 rc;
+
+	if (own[0] == NULL) {		/* no NULL in the middle */
+		own[0] = own[1];
+		own[1] = NULL;
+	}
+	memset(&cfg, 0, sizeof cfg);
+	cfg.dir = a->watch;
+	cfg.outdir = a->outdir;
+	cfg.tmpl = a->tmpl;
+	cfg.match = a->watch_match;
+	cfg.own = own;
+	if ((rc = watch_setup(&cfg, a->redo, &cause)) != 0) {
+		fprintf(stderr, "%s: %s\n", cli_prog, cause);
+		exit(rc);
+	}
+}
+
 /* Free the option values. */
 static void
 serve_args_free(struct serve_args *a)
@@ -406,12 +465,15 @@ serve_args_free(struct serve_args *a)
 	    &a->addr_file, &a->max_result, &a->max_conns, &a->max_unauth,
 	    &a->linger, &a->lease, &a->retries, &a->crash_limit, &a->state_dir,
 	    &a->joblog, &a->token_file, &a->unix_auth, &a->stall, &a->idle,
-	    &a->max_add, &a->max_spool, &a->max_spool_jobs };
+	    &a->max_add, &a->max_spool, &a->max_spool_jobs, &a->watch };
 	size_t	 i;
 
 	for (i = 0; i < a->nlisten; i++)
 		free(a->listen[i]);
 	free(a->listen);
+	for (i = 0; i < a->nwatch_match; i++)
+		free(a->watch_match[i]);
+	free(a->watch_match);
 	for (i = 0; i < sizeof strs / sizeof strs[0]; i++)
 		free(*strs[i]);
 }
@@ -442,8 +504,14 @@ main(int argc, char **argv)
 	serve_auth(&a);
 	serve_load(&server.queue, &a.files, a.outdir,
 	    a.tmpl ? a.tmpl : "{name}.result", a.skip);
-	/* added jobs' results go to -o DIR, else here (spool.c pins it) */
-	spool_setup(a.outdir, a.tmpl, &a.spool);
+	if (a.watch != NULL)
+		serve_watch(&a);
+	/*
+	 * added jobs' results go to -o DIR, else here, or with --watch to the
+	 * watched directory (spool.c pins it)
+	 */
+	spool_setup(a.outdir != NULL || a.watch == NULL ? a.outdir :
+	    watchdir_real(), a.tmpl, &a.spool);
 	serve_open_journal(&a);
 	serve_keep_outdir();
 	if (serve_skip_current(&server.queue, a.redo) > 0 &&
@@ -458,6 +526,8 @@ main(int argc, char **argv)
 	journal_log_resume(&server.queue);
 
 	rc = server_run(&cause);
+	if (watch_lost() && rc != JQ_EXIT_SIGNAL)
+		rc = JQ_EXIT_IO;	/* the watched directory went away */
 	/* a --keep server's queue outlives the run: its journal stays */
 	journal_close(&server.queue, rc == JQ_EXIT_OK && !a.keep);
 	if (rc == JQ_EXIT_IO && cause != NULL) {

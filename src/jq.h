@@ -362,6 +362,9 @@ int	 queue_name_matches(const struct job *, const char *);
 #define INPUT_NOT_FILE	(-2)	/* not a regular file */
 struct stat;
 int	 input_pin(struct job *, char **);
+int	 input_openat_file(int, const char *, struct stat *);
+void	 input_pin_stat(struct job *, int, const char *, const struct stat *);
+int	 input_writers(int);
 int	 input_open(const struct job *, char **);
 char	*input_changed(const struct job *, const struct stat *);
 const char *input_kind(mode_t);
@@ -380,6 +383,8 @@ struct spool_add {			/* an ADD on its way to becoming a job */
 	unsigned		 followers;	/* if_new adds of the name waiting */
 	uint64_t		 size;		/* bytes of data */
 	uint32_t		 crc;		/* their CRC-32C */
+	int			 watched;	/* a watched file (watch.c): no
+						 * data to spool; a W record */
 	/* set by the commit thread */
 	uint64_t		 id;
 	char			 idname[PROTO_U64_LEN];	/* its spool file */
@@ -425,6 +430,8 @@ int	 spool_recover(struct queue *, const char *, char *, const char *,
 size_t	 spool_settle(struct queue *);
 void	 spool_remove(struct job *);
 void	 spool_close(int);
+int	 spool_result_clash(struct queue *, const char *, char **);
+void	 spool_index_file(const struct job *);
 
 /* store.c: results written to a temp file, then fsync and rename. */
 struct store {
@@ -458,6 +465,8 @@ struct commit {
 	dev_t			 dir_dev;
 	ino_t			 dir_ino;
 	int			 dir_synced;
+	void			(*done)(struct commit *);	/* set: called
+						 * instead of commit_start's */
 };
 TAILQ_HEAD(commit_list, commit);
 int	 commit_start(struct event_base *, void (*)(struct commit *), char **);
@@ -657,6 +666,42 @@ char	*cmd_stat_msg(const struct job *, size_t);
 /* listing.c: the JOBS request and STAT's QUEUE lines (the jobs one by one). */
 enum cmd_next listing_jobs(struct session *, struct proto_req *, struct evbuffer *);
 void	 listing_queues(const struct queue *, struct evbuffer *);
+
+/*
+ * watchdir.c: the directory jq-serve --watch serves: which of its names
+ * are jobs, their job names and results, the journal's W records.
+ */
+struct watchdir_config {
+	const char		*dir;		/* --watch DIR, as given */
+	const char		*outdir;	/* -o DIR, or NULL: results in DIR */
+	const char		*tmpl;		/* -r TEMPLATE */
+	char *const		*match;		/* --watch-match globs; NULL: all */
+	const char *const	*own;		/* the server's own files, or NULL */
+};
+int	 watchdir_setup(const struct watchdir_config *, char **);
+int	 watchdir_active(void);
+int	 watchdir_fd(void);
+const char *watchdir_path(void);
+const char *watchdir_real(void);
+const char *watchdir_result_dir(void);
+char	*watchdir_identity(void);
+int	 watchdir_owns_name(const char *, size_t);
+const char *watchdir_unwanted(const char *);
+char	*watchdir_job_name(const char *);
+char	*watchdir_result(const char *, char **);
+void	 watchdir_pin(struct job *, const char *, const struct stat *);
+int	 watchdir_recover(struct queue *, const char *, char *, char **);
+size_t	 watchdir_settle(struct queue *);
+void	 watchdir_free(void);
+
+/*
+ * watch.c: jq-serve --watch: inotify through the event loop; the files
+ * closed after writing or moved into the directory become jobs.
+ */
+int	 watch_setup(const struct watchdir_config *, int, char **);
+void	 watch_start(struct event_base *);
+void	 watch_stop(void);
+int	 watch_lost(void);
 
 /* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
 enum template_kind {

@@ -10,10 +10,12 @@
  *
  * Calls between the server's files run one way, each calling only files
  * further down: server.c -> conn.c -> cmd.c -> payload.c -> jobs.c ->
- * queue.c, journal.c, joblog.c (and store.c, commit.c below them).  The
- * only way back up is the two hooks server.c hands down: server_wake to
- * jobs.c (jobs_init) and conn_commit_done to commit.c (commit_start).
- * conn.c and cmd.c read the server's state, the global `server`.
+ * queue.c, journal.c, joblog.c (and store.c, commit.c below them); and
+ * server.c -> watch.c (--watch) -> jobs.c, commit.c.  The only way back
+ * up is the hooks handed down: server_wake to jobs.c (jobs_init),
+ * conn_commit_done to commit.c (commit_start), and watch.c's own done hook
+ * in the commits it submits.  conn.c, cmd.c and watch.c read the server's
+ * state, the global `server`.
  *
  * Accepting (server_accept) is where a flood of connections meets its
  * limits: --max-conns counts authenticated connections only, and a new
@@ -391,6 +393,7 @@ server_run(char **cause)
 	    "; serving until shut down (--keep)" : "");
 	free(names);
 	status_start(server.base, &server.queue);
+	watch_start(server.base);	/* --watch: events, the first scan */
 	server_wake();		/* an empty job list finishes at once */
 
 	event_base_dispatch(server.base);
@@ -409,6 +412,7 @@ server_run(char **cause)
 	status_end();		/* the summary: jobs done, failed, wall time */
 	server_unlisten();
 	commit_stop();		/* results handed over are made durable */
+	watch_stop();		/* after the files it handed over landed */
 	conn_free_all();
 	jobs_leases_free();
 	event_free(sigs[0]);

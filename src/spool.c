@@ -403,6 +403,12 @@ spool_check(struct queue *q, struct spool_add *a, uint64_t size,
 		*errmsg = xstrdup(spool_rdir_err);
 		return SPOOL_REFUSED;
 	}
+	if (watchdir_owns_name(a->name, a->namelen)) {
+		*err = ERR_BADNAME;
+		*errmsg = xprintf("names under the watched directory %s are "
+		    "its files'", watchdir_real());
+		return SPOOL_REFUSED;
+	}
 	if ((*existing = queue_find_name(q, a->name, a->namelen, &e)) != NULL)
 		return SPOOL_EXISTS;
 	if ((*pending = spool_pending_name(a->name, a->namelen)) != NULL)
@@ -845,6 +851,50 @@ spool_remove(struct job *j)
 	spool_bytes -= j->in_size < spool_bytes ? j->in_size : spool_bytes;
 	if (spool_files > 0)
 		spool_files--;
+}
+
+/*
+ * Is base taken in the result directory: the result or the input there of
+ * a job, or the result of an add in flight (a watched file's too)?  0 if
+ * not; 1 with *why (a new string) if so; -1 with errno if the index cannot
+ * be built.  For a file found at run time (watch.c), whose result goes to
+ * this directory.
+ */
+int
+spool_result_clash(struct queue *q, const char *base, char **why)
+{
+	struct spool_add	*p;
+	struct job		*j;
+	uint32_t		 v;
+
+	/* room for the result and the input of each file in flight */
+	if (spool_index(q, 2 * (spool_npending + 1)) != 0)
+		return -1;
+	if ((v = queue_index_find(&spool_results, queue_hash(base,
+	    strlen(base)), spool_result_eq, q, base)) != 0) {
+		j = queue_get(q, v >> 1);
+		*why = xprintf("%s of job %llu (%s)", (v & 1) ? "the input" :
+		    "the result", (unsigned long long)j->id, j->path);
+		return 1;
+	}
+	TAILQ_FOREACH(p, &spool_pending, entry)
+		if (strcmp(spool_base(p->result), base) == 0) {
+			*why = xprintf("the result of %s, being added", p->name);
+			return 1;
+		}
+	return 0;
+}
+
+/* A file job j was made at run time (watch.c): index its result and input. */
+void
+spool_index_file(const struct job *j)
+{
+	dev_t	 ldev = 0;
+	ino_t	 lino = 0;
+	int	 lfd = -1;
+
+	if (spool_indexed)
+		spool_index_job(j, &ldev, &lino, &lfd);
 }
 
 /*

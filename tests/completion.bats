@@ -388,3 +388,12 @@ complete_line() {
         done
     done
 }
+
+@test "jq-serve --watch completes directories only; --watch-match takes a glob" {
+    run complete_line "jq-serve --wat"
+    assert_output $'--watch\n--watch-match'
+    run complete_line "jq-serve --watch "
+    assert_output $'outdir\nsub'
+    run complete_line "jq-serve --watch-match "
+    assert_output ""
+}

@@ -5,7 +5,11 @@
  * otherwise (matched by name); a torn or damaged last record dropped;
  * damage before the last record refusing the start; compaction; the lock;
  * the sweep of temporary files a dead server left; removal after a run in
- * which every job succeeded.
+ * which every job succeeded; the W records of a watch server (watchdir.c):
+ * its journal found under another spelling of the directory, its jobs
+ * back with their ids, pinned to the files there, a waiting job whose file
+ * left failing, a done one whose file and result left staying done; and
+ * which names in a watched directory are not served.
  *
  * The journal is one per process (module state, as in jq-serve), so every
  * run of the "server" is a child process, as it is in real life: it prints
@@ -1062,6 +1066,308 @@ test_sweep(void)
 	fixture_free(&fx);
 }
 
+/* ---- a watch server (jq-serve --watch): W records ---- */
+
+/* Write a file with text in it. */
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+	char	*path = xprintf("%s/%s", dir, name);
+	int	 fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || util_write_all(fd, text, strlen(text)) != 0 ||
+	    close(fd) != 0)
+		printf("# %s: %s\n", path, strerror(errno));
+	free(path);
+}
+
+/*
+ * Set up watching fx->dir/in (spelt as spelling, relative to fx->dir) as
+ * jq-serve --watch does, with outdir (or NULL) and template tmpl, and open
+ * its journal (logging into fx->log).  journal_open's result.
+ */
+static int
+watch_open(struct fixture *fx, struct queue *q, const char *spelling,
+    const char *outdir, const char *tmpl, char **cause)
+{
+	static const struct spool_limits lim = { 1 << 20, 1 << 20, 100 };
+	struct watchdir_config	 cfg;
+	int			 fd, rc;
+
+	memset(&cfg, 0, sizeof cfg);
+	if (chdir(fx->dir) != 0)
+		printf("# chdir %s: %s\n", fx->dir, strerror(errno));
+	cfg.dir = spelling;
+	cfg.outdir = outdir;
+	cfg.tmpl = tmpl;
+	queue_init(q);
+	log_init("jq-serve", 1);
+	fd = open(fx->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if ((rc = watchdir_setup(&cfg, cause)) != 0)
+		return -1;
+	spool_setup(outdir != NULL ? outdir : watchdir_real(), tmpl, &lim);
+	return journal_open(q, fx->state, 0, 0, 1, cause);
+}
+
+/* Journal the watched files named (in order) as jobs, as commit.c does. */
+static int
+watch_add(struct queue *q, const char *const *names, size_t n)
+{
+	struct spool_add	*v[4];
+	struct job		*j;
+	struct stat		 st;
+	char			*cause = NULL, *path, *result;
+	size_t			 i;
+	int			 rc, fd;
+
+	for (i = 0; i < n && i < 4; i++) {
+		path = watchdir_job_name(names[i]);
+		v[i] = spool_add_new(path, strlen(path), 0);
+		v[i]->watched = 1;
+		v[i]->id = q->njobs + 1 + i;
+		free(path);
+	}
+	rc = journal_add_jobs(v, i, &cause);
+	if (rc != 0)
+		printf("# journal_add_jobs: %s\n", cause);
+	free(cause);
+	for (i = 0; i < n && i < 4; i++) {
+		result = watchdir_result(names[i], &cause);
+		j = queue_add(q, v[i]->name, result);
+		v[i]->name = NULL;
+		if ((fd = input_openat_file(watchdir_fd(), names[i], &st)) >= 0) {
+			watchdir_pin(j, names[i], &st);
+			close(fd);
+		}
+		spool_add_free(v[i]);
+	}
+	return rc;
+}
+
+/* First watch run: a.txt and b.txt become jobs 1 and 2; a is done. */
+static void
+run_watch_first(struct fixture *fx)
+{
+	static const char *const names[] = { "a.txt", "b.txt" };
+	struct queue	 q;
+	char		*cause = NULL, *in = xprintf("%s/in", fx->dir), *name;
+	int		 r;
+
+	r = watch_open(fx, &q, "in", NULL, NULL, &cause);
+	OK(r == 0 && q.njobs == 0, "a watch server opens a journal with no "
+	    "list (%s)", cause ? cause : "no error");
+	free(cause);
+	OK(watch_add(&q, names, 2) == 0 && q.njobs == 2,
+	    "two watched files are journaled as jobs");
+	name = xprintf("%s/a.txt", in);
+	OK(strcmp(JOBAT(&q, 0).path, name) == 0 &&
+	    strcmp(JOBAT(&q, 0).result, "a.txt.result") != 0 &&
+	    strstr(JOBAT(&q, 0).result, "/in/a.txt.result") != NULL,
+	    "a watched job is named DIR/NAME and its result is beside it "
+	    "(%s, %s)", JOBAT(&q, 0).path, JOBAT(&q, 0).result);
+	free(name);
+	OK(job_done(&q, &JOBAT(&q, 0), 5) == 0, "job 1 is done");
+	OK(strcmp(records(fx), "W 1|W 2|D 1") == 0,
+	    "the journal holds W records, then the D (%s)", records(fx));
+	journal_close(&q, 1);
+	OK(strcmp(records(fx), "W 1|W 2|D 1") == 0,
+	    "and is kept when the server ends (--keep) (%s)", records(fx));
+	queue_free(&q);
+	free(in);
+}
+
+/*
+ * The next run, with the directory spelt otherwise: b.txt left while the
+ * server was down, c.txt came; the jobs come back by their W records.
+ */
+static void
+run_watch_again(struct fixture *fx)
+{
+	struct queue	 q;
+	char		*cause = NULL;
+	int		 r;
+
+	r = watch_open(fx, &q, "./in/", NULL, NULL, &cause);
+	OK(r == 0 && q.njobs == 2 && strcmp(states(&q), "DF") == 0,
+	    "the journal is found under another spelling; job 1 is done, "
+	    "job 2, whose file left, fails (states %s; %s)", states(&q),
+	    cause ? cause : "no error");
+	free(cause);
+	OK(logged(fx, "input gone") && JOBAT(&q, 1).fail_msg != NULL &&
+	    strstr(JOBAT(&q, 1).fail_msg, "left the watched directory") != NULL,
+	    "and says why");
+	OK(JOBAT(&q, 0).in_name != NULL &&
+	    strcmp(JOBAT(&q, 0).in_name, "a.txt") == 0 &&
+	    JOBAT(&q, 0).in_dirfd == watchdir_fd(),
+	    "a job whose file is there is pinned to it in the directory");
+	OK(strcmp(records(fx), "W 1|D 1|W 2|F 2") == 0,
+	    "the journal is compacted: each W, then its job's end (%s)",
+	    records(fx));
+	journal_close(&q, 0);
+	queue_free(&q);
+}
+
+/* A run after a.txt and its result were both taken away: it stays done. */
+static void
+run_watch_emptied(struct fixture *fx)
+{
+	struct queue	 q;
+	char		*cause = NULL;
+	int		 r;
+
+	r = watch_open(fx, &q, "in", NULL, NULL, &cause);
+	OK(r == 0 && strcmp(states(&q), "DF") == 0 &&
+	    logged(fx, "are gone; it stays done") &&
+	    !logged(fx, "runs again"),
+	    "a done job whose file and result are gone stays done (states "
+	    "%s; %s)", states(&q), cause ? cause : "no error");
+	free(cause);
+	journal_close(&q, 0);
+	queue_free(&q);
+}
+
+/* A W record in the journal of a server that does not watch does not fit. */
+static void
+run_watch_not(struct fixture *fx)
+{
+	struct queue	 q;
+	char		*cause = NULL;
+	char		 id[] = "5", name[] = "x";
+
+	queue_init(&q);
+	OK(watchdir_recover(&q, id, name, &cause) == -1 && q.njobs == 0,
+	    "a W record without --watch is not one of ours");
+	(void)fx;
+}
+
+/* Which names of a watched directory are served (watchdir_unwanted). */
+static void
+run_watch_unwanted(struct fixture *fx)
+{
+	static const struct {
+		const char	*name;
+		int		 served;
+	} beside[] = {
+		{ "a.wav", 1 }, { ".a.wav", 0 }, { ".jq-123-4.tmp", 0 },
+		{ "a.wav~", 0 }, { "a.tmp", 0 }, { "a.part", 0 },
+		{ "a.wav.result", 0 }, { "x.result", 0 }, { "resultx", 1 },
+		{ "jobs.log", 0 }, { "addr", 0 }, { "addr.tmp-Xy12ab", 0 },
+		{ "jobs.log.1", 1 }
+	};
+	struct watchdir_config	 cfg;
+	const char		*own[3];
+	char			*cause = NULL, *log, *addr;
+	char			 g1[] = "*.wav", g2[] = "*.log";
+	char			*match[] = { g1, g2, NULL };
+	size_t			 i;
+	int			 ok = 1, rc;
+
+	if (chdir(fx->dir) != 0)
+		printf("# chdir: %s\n", strerror(errno));
+	log = xprintf("%s/in/jobs.log", fx->dir);
+	addr = xprintf("in/addr");
+	own[0] = log;
+	own[1] = addr;
+	own[2] = NULL;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.dir = "in";
+	cfg.own = own;
+	rc = watchdir_setup(&cfg, &cause);
+	OK(rc == 0, "watch in, results beside (%s)", cause ? cause : "no error");
+	for (i = 0; i < sizeof beside / sizeof beside[0]; i++)
+		if ((watchdir_unwanted(beside[i].name) == NULL) !=
+		    beside[i].served) {
+			printf("# %s: %s\n", beside[i].name,
+			    watchdir_unwanted(beside[i].name));
+			ok = 0;
+		}
+	OK(ok, "dot files, ~ .tmp .part, names like results, the server's "
+	    "own files are not served; others are");
+	watchdir_free();
+	cfg.outdir = "out";
+	cfg.tmpl = "{stem}.{ext}";
+	rc = watchdir_setup(&cfg, &cause);
+	OK(rc == 0 && watchdir_unwanted("x.result") == NULL &&
+	    watchdir_unwanted("x.wav") == NULL,
+	    "with -o elsewhere, names like results are served (%s)",
+	    cause ? cause : "no error");
+	watchdir_free();
+	cfg.match = match;
+	rc = watchdir_setup(&cfg, &cause);
+	OK(rc == 0 && watchdir_unwanted("x.result") != NULL &&
+	    watchdir_unwanted("x.wav") == NULL &&
+	    watchdir_unwanted("x.log") == NULL,
+	    "--watch-match chooses: a name any glob matches is served");
+	watchdir_free();
+	cfg.match = NULL;
+	cfg.outdir = NULL;
+	rc = watchdir_setup(&cfg, &cause);
+	OK(rc == JQ_EXIT_USAGE && cause != NULL &&
+	    strstr(cause, "names any file could have") != NULL,
+	    "a template of only placeholders and dots writing into the watched "
+	    "directory is refused (%s)", cause ? cause : "no error");
+	watchdir_free();
+	free(cause);
+	cause = NULL;
+	cfg.tmpl = "{{x}}{name}*";
+	rc = watchdir_setup(&cfg, &cause);
+	OK(rc == 0 && watchdir_unwanted("{x}a.wav*") != NULL &&
+	    watchdir_unwanted("{x}a.wavX") == NULL,
+	    "a template's braces and glob characters are taken literally");
+	watchdir_free();
+	free(cause);
+	cause = NULL;
+	cfg.dir = "in/a.wav";
+	rc = watchdir_setup(&cfg, &cause);
+	OK(rc == JQ_EXIT_USAGE, "--watch of a file is a usage error (%s)",
+	    cause ? cause : "");
+	free(cause);
+	cause = NULL;
+	cfg.dir = "nothere";
+	rc = watchdir_setup(&cfg, &cause);
+	OK(rc == JQ_EXIT_IO, "--watch of a missing directory is an I/O error "
+	    "(%s)", cause ? cause : "");
+	free(cause);
+	free(log);
+	free(addr);
+}
+
+/* A watch server's journal across restarts, and what it serves. */
+static void
+test_watch(void)
+{
+	struct fixture	 fx;
+	char		*in, *res;
+
+	fixture_init(&fx);
+	in = xprintf("%s/in", fx.dir);
+	mkdir(in, 0755);
+	put_file(in, "a.txt", "alpha");
+	put_file(in, "b.txt", "beta");
+	as_server(run_watch_first, &fx, "a first watch server");
+	put_file(in, "c.txt", "gamma");
+	res = xprintf("%s/b.txt", in);
+	unlink(res);
+	free(res);
+	as_server(run_watch_again, &fx, "the watch server again");
+	res = xprintf("%s/a.txt", in);
+	unlink(res);
+	free(res);
+	res = xprintf("%s/a.txt.result", in);
+	unlink(res);
+	free(res);
+	as_server(run_watch_emptied, &fx, "the watch server, emptied");
+	as_server(run_watch_not, &fx, "a server that does not watch");
+	put_file(in, "a.wav", "x");
+	as_server(run_watch_unwanted, &fx, "names in a watched directory");
+	free(in);
+	fixture_free(&fx);
+}
+
 /* Run the tests and print the plan. */
 int
 main(void)
@@ -1076,5 +1382,6 @@ main(void)
 	test_removal();
 	test_lock();
 	test_sweep();
+	test_watch();
 	return t_done();
 }
