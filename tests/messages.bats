@@ -16,6 +16,8 @@ setup() {
 	HANDLE=7:0123456789abcdef0123456789abcdef
 	ERRS=$D/errs
 	: >"$ERRS"
+	# what a bad value names (--joblog=..., an added job's result) lands here
+	cd "$D" || return 1
 }
 
 TOOLS=(jq-serve jq-take jq-put jq-stat jq-run)
