@@ -139,6 +139,15 @@ offers_every_option() {
 	done
 }
 
+@test "the zsh and fish scripts parse" {
+	if command -v zsh >/dev/null; then
+		zsh -n "$BATS_TEST_DIRNAME/../completions/_jq_tools"
+	fi
+	if command -v fish >/dev/null; then
+		fish --no-execute "$BATS_TEST_DIRNAME/../completions/jq-tools.fish"
+	fi
+}
+
 @test "zsh: every option of every tool, from its --help" {
 	need_shell zsh
 	offers_every_option zsh $'\t'
