@@ -12,7 +12,7 @@ bats_require_minimum_version 1.5.0
 setup_file() {
 	load test_helper/common
 	STAGE=$BATS_FILE_TMPDIR/stage
-	make -s -C "$BATS_TEST_DIRNAME/.." BUILDDIR="$BUILDDIR" DESTDIR="$STAGE" PREFIX=/usr \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$BATS_TEST_DIRNAME/.." BUILDDIR="$BUILDDIR" DESTDIR="$STAGE" PREFIX=/usr \
 		install >"$BATS_FILE_TMPDIR/install.log" 2>&1 ||
 		{
 			cat "$BATS_FILE_TMPDIR/install.log" >&2

@@ -15,7 +15,7 @@ setup() {
 
 # make_in PREFIX TARGET: make TARGET with DESTDIR=$STAGE and PREFIX, quietly
 make_in() {
-	run make -s -C "$TOP" BUILDDIR="$BUILDDIR" DESTDIR="$STAGE" PREFIX="$1" "$2"
+	run env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TOP" BUILDDIR="$BUILDDIR" DESTDIR="$STAGE" PREFIX="$1" "$2"
 	assert_success
 }
 
