@@ -8,8 +8,15 @@ BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 DOCDIR ?= $(DATADIR)/doc/$(PACKAGE)
-BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 PKG_CONFIG ?= pkg-config
+# Completion goes where each shell looks.  pc_dir PKG,VAR,FALLBACK: PKG's VAR from pkg-config
+# when installing into PKG's own prefix (PREFIX=/usr: bash-completion's and fish's directories),
+# else FALLBACK under DATADIR, which they search too (XDG_DATA_DIRS: /usr/local/share first).
+pc_dir = $(or $(if $(filter $(PREFIX),$(shell $(PKG_CONFIG) --variable=prefix $(1) 2>/dev/null)),$(shell $(PKG_CONFIG) --variable=$(2) $(1) 2>/dev/null)),$(3))
+BASHCOMPDIR ?= $(call pc_dir,bash-completion,completionsdir,$(DATADIR)/bash-completion/completions)
+FISHCOMPDIR ?= $(call pc_dir,fish,completionsdir,$(DATADIR)/fish/vendor_completions.d)
+# zsh has no .pc: Debian's packages use vendor-completions, everything else site-functions
+ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
 INSTALL ?= install
 
 # The user's CFLAGS come last; project flags live in JQ_* and are never dropped.
@@ -106,20 +113,28 @@ bench: all
 soak: all
 	@BUILDDIR=$(BUILDDIR) bash tests/soak $(SOAKFLAGS)
 
+# One completion script per shell, for all five tools: bash's and fish's are found by command
+# name, so the other names are links to the file installed as jq-serve's.
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0644 $(PROGS:%=man/%.1) $(DESTDIR)$(MANDIR)/man1
-	$(INSTALL) -m 0644 man/jq-protocol.7 $(DESTDIR)$(MANDIR)/man7
+	$(INSTALL) -m 0644 man/jq.7 man/jq-protocol.7 $(DESTDIR)$(MANDIR)/man7
 	$(INSTALL) -m 0644 completions/jq-tools $(DESTDIR)$(BASHCOMPDIR)/jq-serve
+	$(INSTALL) -m 0644 completions/_jq_tools $(DESTDIR)$(ZSHCOMPDIR)/_jq_tools
+	$(INSTALL) -m 0644 completions/jq-tools.fish $(DESTDIR)$(FISHCOMPDIR)/jq-serve.fish
 	for p in $(filter-out jq-serve,$(PROGS)); do \
-	    ln -sf jq-serve $(DESTDIR)$(BASHCOMPDIR)/$$p; done
+	    ln -sf jq-serve $(DESTDIR)$(BASHCOMPDIR)/$$p && \
+	    ln -sf jq-serve.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish || exit 1; done
 	$(INSTALL) -m 0644 README LICENSE $(DESTDIR)$(DOCDIR)
 
 uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%) $(PROGS:%=$(DESTDIR)$(MANDIR)/man1/%.1) \
-	    $(DESTDIR)$(MANDIR)/man7/jq-protocol.7 $(PROGS:%=$(DESTDIR)$(BASHCOMPDIR)/%)
+	    $(DESTDIR)$(MANDIR)/man7/jq.7 $(DESTDIR)$(MANDIR)/man7/jq-protocol.7 \
+	    $(PROGS:%=$(DESTDIR)$(BASHCOMPDIR)/%) $(DESTDIR)$(ZSHCOMPDIR)/_jq_tools \
+	    $(PROGS:%=$(DESTDIR)$(FISHCOMPDIR)/%.fish)
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:

@@ -128,7 +128,10 @@ util_fsync_dir(const char *dir)
 	return rc;
 }
 
-/* Report a usage error the standard way and exit with JQ_EXIT_USAGE. */
+/*
+ * Report a usage error the standard way and exit with JQ_EXIT_USAGE: two
+ * lines, both starting with the program's name like every other message.
+ */
 void
 usage_error(const char *prog, const char *fmt, ...)
 {
@@ -138,6 +141,7 @@ usage_error(const char *prog, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	fprintf(stderr, "\n%s: Try '%s --help' for more information.\n", prog,
+	    prog);
 	exit(JQ_EXIT_USAGE);
 }

@@ -14,7 +14,7 @@ setup() {
 TOOLS=(jq-serve jq-take jq-put jq-stat)
 
 # usage_fails TOOL ARG...: TOOL ARG... exits 2, prints nothing on stdout, and on
-# stderr exactly "TOOL: <what>: <why>" (one line) then "Try 'TOOL --help' ...".
+# stderr exactly "TOOL: <what>: <why>" (one line) then "TOOL: Try 'TOOL --help' ...".
 # Bounded: a tool that starts serving instead is killed after 30 s.
 usage_fails() {
 	local tool=$1
@@ -22,7 +22,7 @@ usage_fails() {
 	run --separate-stderr timeout -k 5 30 "$tool" "$@"
 	if ((status != 2)) || [[ -n $output ]] || ((${#stderr_lines[@]} != 2)) ||
 		[[ ${stderr_lines[0]} != "$tool: "?* ]] ||
-		[[ ${stderr_lines[1]} != "Try '$tool --help'"* ]]; then
+		[[ ${stderr_lines[1]} != "$tool: Try '$tool --help'"* ]]; then
 		{
 			echo "$tool $*: want exit 2, no stdout and a 2-line error; got exit $status"
 			echo "stdout: $output"

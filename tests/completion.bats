@@ -397,3 +397,57 @@ complete_line() {
     run complete_line "jq-serve --watch-match "
     assert_output ""
 }
+
+@test "durations: a number gets each unit, for every option whose --help value is DURATION, SECONDS or INTERVAL" {
+    run complete_line "jq-run --timeout 10"
+    assert_output $'10ms\n10s\n10m\n10h\n10d'
+    run complete_line "jq-serve --lease=5"
+    assert_output $'5ms\n5s\n5m\n5h\n5d'
+    run complete_line "jq-take -w 3"
+    assert_output $'3ms\n3s\n3m\n3h\n3d'
+    run complete_line "jq-take --wait 3m"
+    assert_output $'3ms\n3m'
+    run complete_line "jq-run --reconnect "
+    assert_output ""
+    run complete_line "jq-run --reconnect x"
+    assert_output ""
+    # found by the name of the value in --help, not by a list here
+    local t o
+    for t in jq-serve jq-take jq-put jq-stat jq-run; do
+        for o in $("$BUILDDIR/$t" --help | grep -oE -- '--[a-z-]+=(DURATION|SECONDS)' | cut -d= -f1); do
+            run complete_line "$t $o 7"
+            assert_line -- "7s"
+        done
+    done
+}
+
+@test "jq-run: placeholders after --, when a word starts with < or { (quoted, escaped or not)" {
+    run complete_line "jq-run srv -- lame '<i"
+    assert_output $'<in>\n<id>'
+    run complete_line "jq-run srv -- lame {"
+    assert_output $'{in}\n{out}\n{out.\n{name}\n{id}'
+    run complete_line "jq-run srv -- lame {out."
+    assert_output "{out."
+    run complete_line "jq-run srv -- lame '<out.mp3"
+    assert_output "<out.mp3>"
+    run complete_line "jq-run srv -- ffmpeg -i {in} {out.mp"
+    assert_output "{out.mp}"
+    run complete_line 'jq-run srv -- lame "<na'
+    assert_output "<name>"
+    run complete_line 'jq-run srv -- lame \<i'
+    assert_output $'\\<in\\>\n\\<id\\>'
+    run complete_line "jq-run -- {n"
+    assert_output "{name}"
+    # <out. waits for its extension: no space after it
+    rm -f "$BATS_TEST_TMPDIR/compopt"
+    run complete_line "jq-run srv -- lame '<out"
+    assert_output $'<out>\n<out.'
+    run complete_line "jq-run srv -- lame '<out."
+    assert_output "<out."
+    grep -qx -- "-o nospace" "$BATS_TEST_TMPDIR/compopt"
+    # not before --, and not a word that merely holds a bracket
+    run complete_line "jq-run {i"
+    assert_output ""
+    run complete_line "jq-run srv -- sh -c a{i"
+    refute_output --partial "{in}"
+}
