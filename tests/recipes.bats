@@ -397,6 +397,14 @@ cron_worker() {
 	wait_pid "$first" 60
 	assert_equal "$status" 0
 	is_mp3 "$D/srv/mp3/late.mp3"
+
+	# a job that fails: the run says so, the one thing cron mails
+	echo "not a wav" >"$D/srv/in/broken.wav"
+	run -0 --separate-stderr cron_run
+	assert_output "jq-serve: exit status 1 (1: a job failed; see $D/srv/jobs.log and jq-serve(1), EXIT STATUS)"
+	assert_equal "$stderr" ''
+	grep -q 'broken.wav' "$D/srv/jobs.log"
+	assert_file_not_exist "$D/srv/mp3/broken.mp3"
 }
 
 # ---------------------------------------------------------------------------- systemd
