@@ -142,6 +142,16 @@ clean:
 
 .PHONY: all check bench soak install uninstall clean
 
+# the recipes (share/recipes/README) go with the README, the scripts among them executable
+install: install-recipes
+install-recipes:
+	find share/recipes -type f | sort | while IFS= read -r f; do \
+	    if [ -x "$$f" ]; then m=0755; else m=0644; fi; \
+	    $(INSTALL) -D -m $$m "$$f" "$(DESTDIR)$(DOCDIR)/recipes/$${f#share/recipes/}" || exit 1; \
+	done
+
+.PHONY: install-recipes
+
 # ---- fuzzing (tests/fuzz/README) ----
 # make fuzz FUZZ_SECONDS=N builds the libFuzzer harnesses with clang into build/fuzz and runs
 # each of FUZZ_TARGETS for N seconds (default 60) on a fresh copy of tests/fuzz/corpus; it prints
@@ -219,3 +229,32 @@ analyze:
 	$(SCAN_BUILD) --status-bugs -o $(ANALYZEDIR)/report $(MAKE) -s BUILDDIR=$(ANALYZEDIR) all
 
 .PHONY: analyze
+
+# ---- release ----
+# make dist: jq-$(VERSION).tar.gz, every file git tracks (as it is in the work tree) under
+# jq-$(VERSION)/, in name order, owned by root, so that the same tree makes the same list.
+# VERSION at the top is the one place the version is written: it reaches the programs as
+# JQ_VERSION, and every tool's --version prints it.  tests/dist.bats builds the tarball in a
+# clean directory and runs make check there (the unit tests and a small TESTS subset).
+# DISTDIR is where the tarball goes (default: here).  make version prints VERSION.
+DIST = jq-$(VERSION)
+DISTDIR = .
+DISTFILE = $(DISTDIR)/$(DIST).tar.gz
+
+dist:
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { \
+	    echo "make dist: not a git work tree: the tarball holds the files git tracks" >&2; \
+	    exit 2; }
+	rm -f $(DISTFILE) $(DISTFILE).list $(DISTFILE).tar
+	git ls-files -z >$(DISTFILE).list
+	tar --null -T $(DISTFILE).list --sort=name --owner=0 --group=0 --numeric-owner \
+	    --transform 's,^,$(DIST)/,S' -cf $(DISTFILE).tar
+	gzip -9n <$(DISTFILE).tar >$(DISTFILE).tmp
+	rm -f $(DISTFILE).list $(DISTFILE).tar
+	mv $(DISTFILE).tmp $(DISTFILE)
+	@echo "make dist: $(DISTFILE)"
+
+version:
+	@echo $(VERSION)
+
+.PHONY: dist version

@@ -17,8 +17,9 @@
 
 #include "proto.h"
 
+/* The version is VERSION in the Makefile, its one place; -DJQ_VERSION carries it here. */
 #ifndef JQ_VERSION
-#define JQ_VERSION "0.1.0"
+#error "JQ_VERSION is not defined: build with make, which sets it from VERSION"
 #endif
 
 #define JQ_PRINTF(a, b)	__attribute__((format(printf, a, b)))
