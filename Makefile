@@ -42,7 +42,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
-	status listing spool serve template
+	status listing spool serve template drain manage wait
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -71,6 +71,7 @@ $(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/jq-stat: $(call obj,show statlist)
+$(BUILDDIR)/jq-put: $(call obj,show putwait)
 $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
@@ -82,7 +83,7 @@ $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
 $(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve \
-	template input store $(COMMON))
+	template input store drain $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 
 $(BUILDDIR):

@@ -16,9 +16,14 @@
  *                                                 (spool.c): its data, size
  *                                                 bytes with that CRC-32C,
  *                                                 is STATE_DIR/spool-HASH/<id>
+ *   W <enc-pattern> <linecrc>                     workers matching it are
+ *                                                 drained (drain.c)
+ *   U <enc-pattern> <linecrc>                     that drain is undone
  * A records come in id order, after the jobs of the list, and are written
  * only once the data they name is durable (spool.c has the order); replay
- * adds the jobs again with the same ids.
+ * adds the jobs again with the same ids.  W and U records (issue 11) name
+ * no job; a journal without them loads as before.  A cancelled job is an F
+ * record whose status is "cancelled".
  * The order of durable steps for a result is: result file fdatasync'd,
  * renamed, its directory fsync'd; then the D record written and
  * fdatasync'd; only then is the worker told OK.  So a job the server
@@ -28,9 +33,10 @@
  * On start the journal is read and checked.  A torn or damaged last line
  * (a crash mid-append) is cut off; damage before the last line means the
  * file is not ours to trust, and the server refuses to start.  The file is
- * then rewritten holding one record per finished job and one A record per
- * added job, finished or not, so that ids are never given twice
- * (compaction); it never grows past the size of the job list.  After a run
+ * then rewritten holding one record per finished job, one A record per
+ * added job, finished or not, so that ids are never given twice, and one
+ * W record per drain held (compaction); it never grows past the size of
+ * the job list and the drains.  After a run
  * in which every job succeeded, the journal is removed (jq-serve keeps it
  * when --keep: the queue outlives the run).
  */
@@ -246,6 +252,24 @@ journal_retry(const struct job *j, char **cause)
 	return rc;
 }
 
+/*
+ * Record that the workers matching pattern are drained (on) or no longer
+ * (off); made durable at once.
+ */
+int
+journal_drain(const char *pattern, int on, char **cause)
+{
+	char	*enc, *rec;
+	int	 rc;
+
+	enc = proto_encode_dup(pattern, strlen(pattern));
+	rec = xprintf("%c %s", on ? 'W' : 'U', enc);
+	rc = journal_append(rec, 1, cause);
+	free(enc);
+	free(rec);
+	return rc;
+}
+
 /* The A record of added job: id, name (len bytes), size, crc; a new string. */
 static char *
 journal_added_line(uint64_t id, const char *name, size_t len, uint64_t size,
@@ -407,6 +431,7 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		    parse_u64(a, 0, UINT64_MAX, &size) != 0)
 			return -1;
 		j->journaled = 1;
+		j->result_size = size;
 		/* trust the record only while the result is still there */
 		if ((stat(j->result, &st) != 0 || (uint64_t)st.st_size != size) &&
 		    j->origin == JOB_SPOOL && j->in_name == NULL) {
@@ -456,6 +481,18 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		a = proto_word(&p);	/* size */
 		d = proto_word(&p);	/* crc */
 		return spool_recover(q, id, c, a, d, cause);
+	case 'W':
+	case 'U':
+		/* id is the pattern; one beyond JQ_DRAIN_MAX is dropped */
+		if (id == NULL || (n = proto_decode(id)) <= 0 ||
+		    memchr(id, '\0', (size_t)n) != NULL)
+			return -1;
+		if (kind[0] == 'U')
+			(void)drain_remove(id);
+		else if (drain_add(id) < 0)
+			log_warnx("journal %s: more than %d drains; %s dropped",
+			    journal_path, JQ_DRAIN_MAX, id);
+		return 0;
 	}
 	return -1;
 }
@@ -567,6 +604,8 @@ journal_compact(struct queue *q, char **cause)
 		else if (j->state == JOB_FAILED)
 			rc = journal_failed(j, cause);
 	}
+	for (i = 0; i < drain_count() && rc == 0; i++)
+		rc = journal_drain(drain_get(i), 1, cause);
 	if (rc == 0 && (fsync(fd) != 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
 	    rename(tmp, journal_path) != 0)) {
 		*cause = xprintf("%s: %s", journal_path, strerror(errno));
@@ -829,7 +868,8 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	nfinished = q->count[JOB_DONE] + q->count[JOB_FAILED];
 	for (i = 1; i <= q->njobs; i++)
 		nadded += queue_get(q, i)->origin == JOB_SPOOL;
-	if (nrec != nfinished + nadded || retry_failed || nlost > 0)
+	if (nrec != nfinished + nadded + drain_count() || retry_failed ||
+	    nlost > 0)
 		return journal_compact(q, cause);
 	return 0;
 }
