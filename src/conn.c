@@ -573,6 +573,8 @@ conn_result_try(struct conn *c)
 		} else if (!c->result_told) {
 			wait_reply_waiting(j, conn_out(c));
 			c->result_told = 1;
+			log_info("job %llu %s: %s waits for its end",
+			    (unsigned long long)j->id, j->path, cmd_who(&c->sess));
 		}
 		return;
 	}
