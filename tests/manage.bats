@@ -4,7 +4,7 @@
 # one (exit 4); --retry runs a cancelled job again.  jq-put --drain WORKER gives the matching
 # workers no new job: jq-run finishes and delivers its running job, then exits 0, while other
 # workers go on; the drain survives kill -9 (journaled) until --undrain.  jq-put's verbs exclude
-# each other.  See jq-put(1), jq-run(1), DRAINED, and jq-protocol(7), CANCEL and DRAIN.
+# each other.  See jq-put(1), jq-run(1) (Drained), and jq-protocol(7), CANCEL and DRAIN.
 #
 # Nothing here depends on timing: a job holds on until a mark file appears.
 
