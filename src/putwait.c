@@ -6,7 +6,9 @@
  * A waiting caller survives its server: when the connection is lost (the
  * server was killed, or restarted, or it shut down: ERR CLOSED), the wait
  * goes on after reconnecting, with exponential backoff and jitter (0.1 s
- * doubling to 5 s, as jq-run's) for at most --reconnect after each loss.
+ * doubling to 5 s, as jq-run's) for at most --reconnect from the loss
+ * until a server answers the WAIT again (one that answers ERR CLOSED has
+ * not).
  * It then asks again by the job's name, learned from the first WAITING or
  * RESULT line, so a restarted server that numbered its list anew still
  * finds the job.  The job itself is the server's: a restarted server runs
@@ -47,6 +49,8 @@ struct putwait {
 	uint32_t	 crc;		/* their CRC-32C */
 	off_t		 start;		/* stdout's offset at start; -1: no file */
 	int		 status;	/* the JQ_EXIT_* of the last failure */
+	uint64_t	 lost_at;	/* when the server was lost; 0: it is not */
+	uint64_t	 delay;		/* the backoff's next nap, at most */
 };
 
 /* Note where standard output begins, if it is a regular file. */
@@ -99,39 +103,53 @@ putwait_nap(uint64_t ms)
 }
 
 /*
- * The connection was lost (*cause, ours, says how): connect again, for at
- * most --reconnect.  NULL when it gives up (w->status and *cause set).
+ * The connection was lost (*cause, ours, says how): connect again.  The
+ * loss lasts, and the backoff grows, until the server answers a WAIT
+ * (putwait_back): a server that keeps answering ERR CLOSED is given up on
+ * after --reconnect, as one that cannot be reached is.  NULL when it gives
+ * up (w->status and *cause set).
  */
 static struct client *
 putwait_reconnect(struct putwait *w, char **cause)
 {
 	struct client	*c;
-	uint64_t	 end = util_now_ms() + w->reconnect_ms, now, nap;
-	uint64_t	 delay = PUTWAIT_BACKOFF_MIN_MS;
+	uint64_t	 end, now, nap;
 	char		 d[32];
 
-	progress_wall(w->reconnect_ms, d, sizeof d);
-	warnx("job %s: %s; reconnecting (for at most %s)", w->id, *cause, d);
-	free(*cause);
-	*cause = NULL;
+	if (w->lost_at == 0) {
+		w->lost_at = util_now_ms();
+		w->delay = PUTWAIT_BACKOFF_MIN_MS;
+		progress_wall(w->reconnect_ms, d, sizeof d);
+		warnx("job %s: %s; reconnecting (for at most %s)", w->id,
+		    *cause, d);
+	}
+	end = w->lost_at + w->reconnect_ms;
 	for (;;) {
-		now = util_now_ms();
-		nap = delay / 2 + (uint64_t)random() % (delay / 2 + 1);
-		putwait_nap(nap < end - now ? nap : end - now);
-		if ((c = client_open(w->server, NULL, &w->status, cause)) != NULL) {
-			warnx("job %s: reconnected to %s; waiting again", w->id,
-			    client_server(c));
-			return c;
-		}
-		/* a server dying under us may say nonsense first */
-		if ((w->status != JQ_EXIT_CONNECT &&
-		    w->status != JQ_EXIT_PROTOCOL) || util_now_ms() >= end)
+		if ((now = util_now_ms()) >= end)
 			return NULL;
+		nap = w->delay / 2 + (uint64_t)random() % (w->delay / 2 + 1);
+		putwait_nap(nap < end - now ? nap : end - now);
+		w->delay = w->delay * 2 > PUTWAIT_BACKOFF_MAX_MS ?
+		    PUTWAIT_BACKOFF_MAX_MS : w->delay * 2;
 		free(*cause);
 		*cause = NULL;
-		delay = delay * 2 > PUTWAIT_BACKOFF_MAX_MS ?
-		    PUTWAIT_BACKOFF_MAX_MS : delay * 2;
+		if ((c = client_open(w->server, NULL, &w->status, cause)) != NULL)
+			return c;
+		/* a server dying under us may say nonsense first */
+		if (w->status != JQ_EXIT_CONNECT &&
+		    w->status != JQ_EXIT_PROTOCOL)
+			return NULL;
 	}
+}
+
+/* The server answered the WAIT: a loss, if there was one, is over. */
+static void
+putwait_back(struct putwait *w, struct client *c)
+{
+	if (w->lost_at == 0)
+		return;
+	warnx("job %s: reconnected to %s", w->id, client_server(c));
+	w->lost_at = 0;
 }
 
 /*
@@ -311,10 +329,12 @@ putwait_once(struct putwait *w, struct client *c, char **cause)
 			p = line + strlen(REPLY_WAITING) + 1;
 			if (putwait_learn(w, &p) != 0)
 				break;
+			putwait_back(w, c);
 			continue;
 		}
 		if (strncmp(line, REPLY_FAILED " ",
 		    strlen(REPLY_FAILED) + 1) == 0) {
+			putwait_back(w, c);
 			if ((rc = putwait_failed(w, line +
 			    strlen(REPLY_FAILED) + 1)) < 0)
 				break;
@@ -334,6 +354,7 @@ putwait_once(struct putwait *w, struct client *c, char **cause)
 			break;
 		}
 		free(v);
+		putwait_back(w, c);
 		return putwait_result(w, c, size, cause);
 	}
 	w->status = JQ_EXIT_PROTOCOL;
@@ -352,7 +373,7 @@ putwait_run(struct client *c, const char *addr, const char *id,
     const char *name, size_t len, uint64_t reconnect_ms)
 {
 	struct putwait	 w;
-	char		*cause = NULL;
+	char		*cause = NULL, *tmp;
 	int		 rc;
 
 	memset(&w, 0, sizeof w);
@@ -377,8 +398,12 @@ putwait_run(struct client *c, const char *addr, const char *id,
 		c = NULL;
 		if (w.status != JQ_EXIT_CONNECT || reconnect_ms == 0)
 			putwait_fail(&w, w.status, cause);
-		if ((c = putwait_reconnect(&w, &cause)) == NULL)
-			putwait_fail(&w, w.status, cause);
+		if ((c = putwait_reconnect(&w, &cause)) == NULL) {
+			tmp = xprintf("%s; gave up waiting for the server",
+			    cause);
+			free(cause);
+			putwait_fail(&w, w.status, tmp);
+		}
 	}
 	client_close(c);
 	free(w.id);
