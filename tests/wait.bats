@@ -226,6 +226,20 @@ waiter() {
 	assert_equal "$(cat "$D/w1")" later
 }
 
+@test "wait: a server that keeps answering that it shuts down (a long --linger) is given up on after --reconnect (6)" {
+	serve --linger 120
+	run -0 jq-put --add "$SERVER" --name never <<<'never'
+	waiter "$D/w" --reconnect 1 "$SERVER" 1
+	local w=$!
+	wait_log 'job 1 never: .* waits for its end'
+	run -0 jq-put --shutdown "$SERVER"
+	wait_pid "$w" 60
+	assert_equal "$status" 6
+	grep -qF 'shutting down before job 1 has ended (CLOSED); gave up waiting for the server' "$D/w.err"
+	_jq_exited "$SERVER_PID" && fail "the server should still linger"
+	true
+}
+
 @test "wait: a stored result that changed since is not sent: truncated, replaced by a link (exit 7, nothing on stdout)" {
 	serve
 	run -0 jq-put --add "$SERVER" --name r <<<'result'
