@@ -5,9 +5,9 @@
  * Anything that can change what a waiting TAKE would get, or end a job a
  * WAIT waits for (a job released, finished, failed or cancelled), calls
  * server_wake(), which only schedules server_check() for the next loop
- * iteration.  So no handler ever walks the
- * waiters list while another handler is changing it.  jobs.c, which makes
- * those changes, calls it through the hook jobs_init hands it.
+ * iteration.  So no handler ever walks the waiters lists while another
+ * handler is changing them.  jobs.c, which makes those changes, calls it
+ * through the hook jobs_init hands it.
  *
  * Calls between the server's files run one way, each calling only files
  * further down: server.c -> conn.c -> cmd.c -> payload.c -> jobs.c ->
