@@ -49,7 +49,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
-	status listing spool serve template watch watchdir
+	status listing spool serve template watch watchdir drain manage wait
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -78,6 +78,7 @@ $(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/jq-stat: $(call obj,show statlist)
+$(BUILDDIR)/jq-put: $(call obj,show putwait)
 $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
@@ -89,7 +90,7 @@ $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
 $(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve watchdir \
-	template input store $(COMMON))
+	template input store drain $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 
 $(BUILDDIR):

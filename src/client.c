@@ -205,7 +205,8 @@ client_err_status(const char *code)
 {
 	if (strcmp(code, ERR_DONE) == 0 || strcmp(code, ERR_NOSUCHJOB) == 0 ||
 	    strcmp(code, ERR_NOTHELD) == 0 || strcmp(code, ERR_STALE) == 0 ||
-	    strcmp(code, ERR_EXISTS) == 0 || strcmp(code, ERR_BADNAME) == 0)
+	    strcmp(code, ERR_EXISTS) == 0 || strcmp(code, ERR_BADNAME) == 0 ||
+	    strcmp(code, ERR_RUNNING) == 0)
 		return JQ_EXIT_REFUSED;
 	if (strcmp(code, ERR_CLOSED) == 0)	/* the next server may take it */
 		return JQ_EXIT_CONNECT;
@@ -215,7 +216,7 @@ client_err_status(const char *code)
 }
 
 /* Turn an "ERR CODE text" line (or any unexpected line) into a failure. */
-static int
+int
 client_bad_reply(struct client *c, char *line, char **cause)
 {
 	char	*p, *code;
@@ -547,8 +548,15 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 	    (*p == '\0' || *p == ' ')) {
 		c->status = strstr(line, NOJOB_TIMEOUT) ? JQ_EXIT_TIMEOUT :
 		    JQ_EXIT_NOWORK;
+		p += *p == ' ';
+		job->drained = strncmp(p, NOJOB_DRAINED,
+		    strlen(NOJOB_DRAINED)) == 0 &&
+		    (p[strlen(NOJOB_DRAINED)] == '\0' ||
+		    p[strlen(NOJOB_DRAINED)] == ' ');
 		*cause = xstrdup(c->status == JQ_EXIT_TIMEOUT ?
-		    "no job became free in time" : "no work remains");
+		    "no job became free in time" : job->drained ? "this "
+		    "worker is drained (jq-put --drain); it gets no job" :
+		    "no work remains");
 		return 0;
 	}
 	if ((p = client_prefix(line, REPLY_JOB " ")) == NULL)

@@ -11,7 +11,8 @@
  *
  * ADD and SHUTDOWN (cmd_add, cmd_shutdown) make the queue a living one:
  * jobs added while the server runs (spool.c keeps their data), and an end
- * asked for rather than reached.
+ * asked for rather than reached.  WAIT (wait.c) and CANCEL, DRAIN and
+ * UNDRAIN (manage.c) have handlers of their own files, in the table below.
  *
  * Authentication (auth.c) comes first: until HELLO proves the peer holds
  * the token (or cmd_greet finds, by SO_PEERCRED, that a UNIX peer is our
@@ -57,6 +58,13 @@ cmd_session_end(struct session *s)
 	free(s->take_match);
 	free(s->name);
 	free(s->peer);
+}
+
+/* The session after s in the order connections came (s NULL: the first). */
+struct session *
+cmd_session_next(const struct session *s)
+{
+	return s == NULL ? TAILQ_FIRST(&cmd_sessions) : TAILQ_NEXT(s, entry);
 }
 
 /* The name a session goes by in logs: its worker name, else its address. */
@@ -773,6 +781,10 @@ static enum cmd_next (*const cmd_handlers[CMD_COUNT])(struct session *,
 	[CMD_QUIT] = cmd_quit,
 	[CMD_ADD] = cmd_add,
 	[CMD_SHUTDOWN] = cmd_shutdown,
+	[CMD_WAIT] = wait_request,
+	[CMD_CANCEL] = manage_cancel,
+	[CMD_DRAIN] = manage_drain,
+	[CMD_UNDRAIN] = manage_undrain,
 };
 
 /*

@@ -12,6 +12,8 @@
  *                  later requests stay unread in the input buffer
  *   CONN_COMMIT    a result is being made durable by commit.c; later
  *                  requests wait likewise, so replies keep their order
+ *   CONN_RESULT    a WAIT waits for its job to end (or for the job being
+ *                  sent to end); later requests wait likewise
  *   CONN_CLOSING   flushing the output, then the connection is freed
  *
  * Transitions, and what makes them:
@@ -29,10 +31,15 @@
  *   COMMIT   -> LINE      commit.c is done (conn_commit_done)
  *   LINE     -> WAIT      TAKE (NEXT_TAKE from cmd.c)
  *   WAIT     -> LINE      the TAKE is answered: JOB or NOJOB
+ *   LINE     -> RESULT    WAIT (NEXT_WAIT from wait.c)
+ *   RESULT   -> LINE      the job has ended: RESULT and its payload,
+ *                         FAILED, or ERR (conn_result_try); the server
+ *                         looks again at every change (conn_results_all)
  *   any      -> CLOSING   QUIT, a refusal that closes, broken framing, a
  *                         time limit, or the end of the run when idle
  *
- * Output runs beside input: while a job streams out (send_fd >= 0), requests
+ * Output runs beside input: while a job (or a WAIT's result: send_result)
+ * streams out (send_fd >= 0), requests
  * keep being read and stored (a worker may pipe a result back while its job
  * still arrives), and their replies wait in c->pending until the job's END
  * has been queued, so replies always come in request order.
@@ -45,7 +52,8 @@
  *
  * The layers below: cmd.c answers requests (and the greeting) and says what
  * the connection does next, payload.c takes in payloads, jobs.c decides what
- * becomes of jobs.  None of them calls conn.c.
+ * becomes of jobs, wait.c says when a WAIT has its answer and opens the
+ * result it sends.  None of them calls conn.c.
  *
  * Connections that have not authenticated yet are counted apart from the
  * others and kept in server.unauth, oldest first: --max-conns counts only
@@ -61,11 +69,13 @@
  * --idle-timeout, a peer has JQ_HANDSHAKE_MS to authenticate, and a
  * closing connection gets --stall-timeout to read its last reply.
  *
- * Size: about 900 lines, past the 800 we aim for, since issue 9 added the
- * unauthenticated accounting and the pinned-input stream here.  Every
- * function left works on struct conn's private fields and its state; the
- * next piece to move out is the job stream (conn_send_job, conn_pump,
- * conn_send_end) as a module that fills an evbuffer and calls nothing back.
+ * Size: about 1250 lines, past the 800 we aim for, since issue 9 added the
+ * unauthenticated accounting and the pinned-input stream here, and issue
+ * 11 the waiting WAITs (conn_wait, conn_result_try), which reuse the job
+ * stream for a result.  Every function left works on struct conn's private
+ * fields and its state; the next piece to move out is the job stream
+ * (conn_send_job, conn_pump, conn_send_end) as a module that fills an
+ * evbuffer and calls nothing back.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -92,6 +102,7 @@ enum conn_state {
 	CONN_DATA,
 	CONN_WAIT,
 	CONN_COMMIT,
+	CONN_RESULT,
 	CONN_CLOSING
 };
 
@@ -117,6 +128,13 @@ struct conn {
 	uint64_t		 send_total;
 	uint32_t		 send_crc;
 	struct evbuffer		*pending;	/* replies held back meanwhile */
+	int			 send_result;	/* it is send_job's result (WAIT) */
+	struct wait_result	 send_res;	/* that result as opened */
+
+	/* the WAIT being served (CONN_RESULT) */
+	TAILQ_ENTRY(conn)	 result_entry;
+	int			 result_listed;	/* in conn_results */
+	int			 result_told;	/* WAITING was said */
 
 	struct commit		*commit;	/* in commit.c's hands */
 	struct spool_add	*follow;	/* the add whose end c->commit waits
@@ -125,6 +143,8 @@ struct conn {
 
 static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
 static struct event	*conn_sweep_ev;		/* conn_sweep, once a second */
+/* the connections whose WAIT waits (CONN_RESULT) */
+static TAILQ_HEAD(, conn)	conn_results = TAILQ_HEAD_INITIALIZER(conn_results);
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -133,6 +153,8 @@ static void	conn_wake_cb(evutil_socket_t, short, void *);
 static void	conn_take_timer_cb(evutil_socket_t, short, void *);
 static void	conn_pump(struct conn *);
 static void	conn_sweep(evutil_socket_t, short, void *);
+static void	conn_wait(struct conn *);
+static void	conn_result_try(struct conn *);
 
 /*
  * The one place c->state changes.  Entering CONN_CLOSING stops reading
@@ -210,6 +232,9 @@ conn_next(struct conn *c, enum cmd_next next)
 		break;
 	case NEXT_PAYLOAD:
 		conn_set_state(c, CONN_FRAME);
+		break;
+	case NEXT_WAIT:
+		conn_wait(c);
 		break;
 	}
 }
@@ -301,12 +326,23 @@ conn_take_done(struct conn *c)
 
 static void	conn_add_drop(struct conn *);
 
+/* Leave the list of waiting WAITs. */
+static void
+conn_result_unlist(struct conn *c)
+{
+	if (c->result_listed) {
+		TAILQ_REMOVE(&conn_results, c, result_entry);
+		c->result_listed = 0;
+	}
+}
+
 /* Free a connection: its hold=conn jobs go back to the queue. */
 void
 conn_free(struct conn *c)
 {
 	jobs_holder_gone(&c->sess, cmd_who(&c->sess));
 	conn_unwait(c);
+	conn_result_unlist(c);
 	if (c->follow != NULL) {	/* an ADD not handed over yet */
 		c->follow->followers--;
 		c->follow = NULL;
@@ -369,6 +405,8 @@ conn_finish_all(void)
 		c->finish = 1;
 		if (c->state == CONN_WAIT && c->send_fd < 0)
 			conn_retake(c);
+		if (c->state == CONN_RESULT)
+			conn_result_try(c);
 		conn_kick(c);
 	}
 }
@@ -436,6 +474,7 @@ conn_send_job(struct conn *c, struct job *j)
 	c->send_job = j;
 	c->send_total = 0;
 	c->send_crc = 0;
+	c->send_result = 0;
 	jobs_sent(j, j->in_size, cmd_who(&c->sess));
 	return 0;
 }
@@ -449,6 +488,12 @@ conn_retake(struct conn *c)
 
 	if (c->send_fd >= 0)
 		return;		/* after the job being sent */
+	/* a drained worker gets no job, whatever waits (jq-put --drain) */
+	if (drain_count() > 0 && drain_matches(s->name)) {
+		conn_reply(c, REPLY_NOJOB " " NOJOB_DRAINED);
+		conn_take_done(c);
+		return;
+	}
 	for (;;) {
 		/* a --keep server has no end but a shutdown: it waits */
 		if (server.finishing || jobs_stopping() || (!server.cfg.keep &&
@@ -477,6 +522,102 @@ conn_retake(struct conn *c)
 	if (!c->waiting) {
 		TAILQ_INSERT_TAIL(&server.waiters, c, wait_entry);
 		c->waiting = 1;
+	}
+}
+
+/* Serve a WAIT: answer now if its job has ended, else wait for its end. */
+static void
+conn_wait(struct conn *c)
+{
+	conn_set_state(c, CONN_RESULT);
+	TAILQ_INSERT_TAIL(&conn_results, c, result_entry);
+	c->result_listed = 1;
+	c->result_told = 0;
+	conn_result_try(c);
+}
+
+/* The WAIT is answered: read requests again. */
+static void
+conn_result_done(struct conn *c)
+{
+	conn_result_unlist(c);
+	if (c->state == CONN_RESULT)
+		conn_set_state(c, CONN_LINE);
+	conn_kick(c);
+}
+
+/*
+ * Answer c's WAIT if its job has ended: RESULT and the result's bytes
+ * (the job stream sends them), or FAILED; or if the server is ending,
+ * ERR CLOSED.  Otherwise say WAITING, once.  Not while a job is being
+ * sent to c: conn_send_end calls again after it.
+ */
+static void
+conn_result_try(struct conn *c)
+{
+	struct job		*j = queue_get(&server.queue, c->sess.wait_id);
+	struct wait_result	 w;
+	char			*cause = NULL;
+
+	if (c->state != CONN_RESULT || c->send_fd >= 0)
+		return;
+	if (j == NULL) {	/* ids are never taken back: cannot happen */
+		conn_reply(c, REPLY_ERR " %s no job with id %llu", ERR_NOSUCHJOB,
+		    (unsigned long long)c->sess.wait_id);
+		conn_result_done(c);
+		return;
+	}
+	if (!wait_ended(j)) {
+		if (server.finishing || c->finish) {
+			conn_reply(c, REPLY_ERR " %s the server is shutting "
+			    "down before job %llu has ended", ERR_CLOSED,
+			    (unsigned long long)j->id);
+			conn_result_done(c);
+		} else if (!c->result_told) {
+			wait_reply_waiting(j, conn_out(c));
+			c->result_told = 1;
+			log_info("job %llu %s: %s waits for its end",
+			    (unsigned long long)j->id, j->path, cmd_who(&c->sess));
+		}
+		return;
+	}
+	if (j->state == JOB_FAILED) {
+		wait_reply_failed(j, conn_out(c));
+		conn_result_done(c);
+		return;
+	}
+	if (wait_open_result(j, &w, &cause) != 0) {
+		log_warnx("job %llu %s: its result cannot be sent: %s",
+		    (unsigned long long)j->id, j->path, cause);
+		conn_reply(c, REPLY_ERR " %s job %llu is done, but its result "
+		    "cannot be sent: %s", ERR_IO, (unsigned long long)j->id,
+		    cause);
+		free(cause);
+		conn_result_done(c);
+		return;
+	}
+	wait_reply_result(j, w.size, conn_out(c));
+	/* the result goes out as a job's data does, requests read meanwhile */
+	c->send_fd = w.fd;
+	c->send_size = w.size;
+	c->send_job = j;
+	c->send_total = 0;
+	c->send_crc = 0;
+	c->send_result = 1;
+	c->send_res = w;
+	conn_result_done(c);
+	conn_pump(c);
+}
+
+/* A job may have ended, or the server may be ending: answer the WAITs. */
+void
+conn_results_all(void)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&conn_results); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, result_entry);
+		conn_result_try(c);
 	}
 }
 
@@ -512,13 +653,20 @@ conn_send_end(struct conn *c, char *why)
 		    (unsigned long long)c->send_total, c->send_crc);
 	else {
 		evbuffer_add_printf(out, FRAME_WORD_ABORT "\n");
-		if (j->state == JOB_RUNNING)
+		if (c->send_result)
+			log_warnx("job %llu %s: its result was not sent whole "
+			    "to %s: %s", (unsigned long long)j->id, j->path,
+			    cmd_who(&c->sess), why);
+		else if (j->state == JOB_RUNNING)
 			jobs_fail_found(j, why);
 		free(why);
 	}
+	c->send_result = 0;
 	evbuffer_add_buffer(out, c->pending);
 	if (c->state == CONN_WAIT)
 		conn_retake(c);
+	else if (c->state == CONN_RESULT)
+		conn_result_try(c);
 	conn_kick(c);
 }
 
@@ -533,6 +681,8 @@ conn_send_check(struct conn *c)
 	const struct job	*j = c->send_job;
 	struct stat		 st;
 
+	if (c->send_result)
+		return wait_result_check(j, &c->send_res, c->send_fd);
 	if (fstat(c->send_fd, &st) != 0)
 		return xprintf("reading %s: %s", j->path, strerror(errno));
 	if (j->origin == JOB_SPOOL && c->send_crc != j->data_crc)
@@ -586,12 +736,13 @@ conn_pump(struct conn *c)
 		}
 		if (chunk != NULL)
 			evbuffer_free(chunk);
-		conn_send_end(c, n == 0 ? xprintf("input changed while being "
+		conn_send_end(c, n == 0 ? xprintf("%s changed while being "
 		    "sent: it shrank to %llu bytes (%llu at start)",
+		    c->send_result ? "its result" : "input",
 		    (unsigned long long)c->send_total,
 		    (unsigned long long)c->send_size) :
-		    xprintf("reading %s: %s", c->send_job->path,
-		    strerror(errno)));
+		    xprintf("reading %s: %s", c->send_result ?
+		    c->send_job->result : c->send_job->path, strerror(errno)));
 	}
 }
 
@@ -951,7 +1102,8 @@ conn_process(struct conn *c)
 			evbuffer_drain(in, len);
 			return;
 		}
-		if (c->state == CONN_WAIT || c->state == CONN_COMMIT)
+		if (c->state == CONN_WAIT || c->state == CONN_COMMIT ||
+		    c->state == CONN_RESULT)
 			return;
 		if (c->send_fd >= 0 &&
 		    evbuffer_get_length(c->pending) > CONN_PENDING_MAX)
@@ -1101,7 +1253,8 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 				conn_time_out(c, "authentication took too long");
 			continue;
 		}
-		if (c->state == CONN_WAIT || c->state == CONN_COMMIT)
+		if (c->state == CONN_WAIT || c->state == CONN_COMMIT ||
+		    c->state == CONN_RESULT)
 			continue;
 		inlen = evbuffer_get_length(bufferevent_get_input(c->bev));
 		half = c->state == CONN_DATA || c->state == CONN_SKIPLINE ||

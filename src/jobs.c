@@ -33,7 +33,10 @@
  *                       holder
  *
  * and a FAILED job waits again after RETRY (jobs_retry), its failures
- * and losses counted afresh.
+ * and losses counted afresh.  A waiting job fails for good, "cancelled",
+ * after CANCEL (jobs_cancel), and a drained worker gets no job
+ * (jobs_drain, drain.c); both are journaled before they are answered,
+ * and refused when the journal cannot take them.
  *
  * Jobs come in after start only through jobs_add (an ADD once its data
  * and record are durable; spool.c).  A shutdown (jobs_shutdown, from
@@ -537,6 +540,7 @@ jobs_done(struct job *j, uint64_t size, const char *who)
 {
 	jobs_leave(j);
 	joblog_end(j, "0", size);
+	j->result_size = size;
 	queue_finish(jobs_queue, j, JOB_DONE);
 	spool_remove(j);	/* an added job's data: not needed any more */
 	log_info("job %llu %s done by %s: %llu bytes to %s",
@@ -665,4 +669,61 @@ jobs_leases_free(void)
 	free(jobs_attempts);
 	jobs_attempts = NULL;
 	jobs_nattempts = jobs_attempts_alloc = 0;
+}
+
+/*
+ * CANCEL from who: waiting job j fails for good with status "cancelled".
+ * Journaled first: -1 with *cause set if the journal cannot take it, and j
+ * waits on, unchanged.  No attempt of it ends: the joblog says nothing.
+ */
+int
+jobs_cancel(struct job *j, const char *who, char **cause)
+{
+	char	*status = j->fail_status, *msg = j->fail_msg;
+	size_t	 len = j->fail_len;
+
+	j->fail_status = xstrdup(STATUS_CANCELLED);
+	j->fail_msg = xprintf("cancelled by %s", who);
+	j->fail_len = strlen(j->fail_msg);
+	if (journal_failed(j, cause) != 0) {
+		free(j->fail_status);
+		free(j->fail_msg);
+		j->fail_status = status;
+		j->fail_msg = msg;
+		j->fail_len = len;
+		return -1;
+	}
+	free(status);
+	free(msg);
+	queue_finish(jobs_queue, j, JOB_FAILED);
+	log_info("job %llu %s cancelled by %s", (unsigned long long)j->id,
+	    j->path, who);
+	jobs_wake();
+	return 0;
+}
+
+/*
+ * DRAIN (on) or UNDRAIN from who: the workers matching pattern get no job
+ * from now on, or may again.  Journaled first: -1 with *cause set if the
+ * journal cannot take it, and nothing changes.  The caller has checked
+ * that the list has room (drain_add cannot fail) or holds the pattern.
+ * The waiting TAKEs get a look: a drained one is answered.
+ */
+int
+jobs_drain(const char *pattern, int on, const char *who, char **cause)
+{
+	char	*enc;
+
+	if (journal_drain(pattern, on, cause) != 0)
+		return -1;
+	if (on)
+		(void)drain_add(pattern);
+	else
+		(void)drain_remove(pattern);
+	enc = proto_encode_dup(pattern, strlen(pattern));
+	log_notice("workers matching %s %s by %s", enc, on ? "drained" :
+	    "no longer drained", who);
+	free(enc);
+	jobs_wake();
+	return 0;
 }

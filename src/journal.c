@@ -25,6 +25,11 @@
  * ids.  Only the journal of a watch server (jq-serve --watch, which has no
  * list: its name is the watched directory's, watchdir_identity) holds W
  * records.
+ *   N <enc-pattern> <linecrc>                     workers matching it are
+ *                                                 drained (drain.c)
+ *   U <enc-pattern> <linecrc>                     that drain is undone
+ * N and U records name no job; a journal without them loads as before.  A
+ * cancelled job is an F record whose status is "cancelled".
  * The order of durable steps for a result is: result file fdatasync'd,
  * renamed, its directory fsync'd; then the D record written and
  * fdatasync'd; only then is the worker told OK.  So a job the server
@@ -34,9 +39,10 @@
  * On start the journal is read and checked.  A torn or damaged last line
  * (a crash mid-append) is cut off; damage before the last line means the
  * file is not ours to trust, and the server refuses to start.  The file is
- * then rewritten holding one record per finished job and one A record per
- * added job, finished or not, so that ids are never given twice
- * (compaction); it never grows past the size of the job list.  After a run
+ * then rewritten holding one record per finished job, one A record per
+ * added job, finished or not, so that ids are never given twice, and one
+ * N record per drain held (compaction); it never grows past the size of
+ * the job list and the drains.  After a run
  * in which every job succeeded, the journal is removed (jq-serve keeps it
  * when --keep: the queue outlives the run).
  */
@@ -252,6 +258,24 @@ journal_retry(const struct job *j, char **cause)
 	return rc;
 }
 
+/*
+ * Record that the workers matching pattern are drained (on) or no longer
+ * (off); made durable at once.
+ */
+int
+journal_drain(const char *pattern, int on, char **cause)
+{
+	char	*enc, *rec;
+	int	 rc;
+
+	enc = proto_encode_dup(pattern, strlen(pattern));
+	rec = xprintf("%c %s", on ? 'N' : 'U', enc);
+	rc = journal_append(rec, 1, cause);
+	free(enc);
+	free(rec);
+	return rc;
+}
+
 /* The A record of added job: id, name (len bytes), size, crc; a new string. */
 static char *
 journal_added_line(uint64_t id, const char *name, size_t len, uint64_t size,
@@ -430,6 +454,7 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		    parse_u64(a, 0, UINT64_MAX, &size) != 0)
 			return -1;
 		j->journaled = 1;
+		j->result_size = size;
 		/*
 		 * trust the record only while the result is still there; an
 		 * added job's data or a watched file that is gone as well
@@ -494,6 +519,18 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 	case 'W':
 		c = proto_word(&p);	/* name in the watched directory */
 		return watchdir_recover(q, id, c, cause);
+	case 'N':
+	case 'U':
+		/* id is the pattern; one beyond JQ_DRAIN_MAX is dropped */
+		if (id == NULL || (n = proto_decode(id)) <= 0 ||
+		    memchr(id, '\0', (size_t)n) != NULL)
+			return -1;
+		if (kind[0] == 'U')
+			(void)drain_remove(id);
+		else if (drain_add(id) < 0)
+			log_warnx("journal %s: more than %d drains; %s dropped",
+			    journal_path, JQ_DRAIN_MAX, id);
+		return 0;
 	}
 	return -1;
 }
@@ -607,6 +644,8 @@ journal_compact(struct queue *q, char **cause)
 		else if (j->state == JOB_FAILED)
 			rc = journal_failed(j, cause);
 	}
+	for (i = 0; i < drain_count() && rc == 0; i++)
+		rc = journal_drain(drain_get(i), 1, cause);
 	if (rc == 0 && (fsync(fd) != 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
 	    rename(tmp, journal_path) != 0)) {
 		*cause = xprintf("%s: %s", journal_path, strerror(errno));
@@ -875,7 +914,8 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	for (i = 1; i <= q->njobs; i++)
 		nadded += queue_get(q, i)->origin == JOB_SPOOL ||
 		    watchdir_active();	/* A and W records */
-	if (nrec != nfinished + nadded || retry_failed || nlost > 0)
+	if (nrec != nfinished + nadded + drain_count() || retry_failed ||
+	    nlost > 0)
 		return journal_compact(q, cause);
 	return 0;
 }

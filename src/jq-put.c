@@ -1,6 +1,8 @@
 /*
  * jq-put: send the result of a job (or report its failure) to a jq server;
- * with --add, add new jobs to it; with --shutdown, stop it.
+ * with --add, add new jobs to it; with --wait, wait for a job's result
+ * (putwait.c); with --cancel, --drain and --undrain, manage its queue and
+ * workers; with --shutdown, stop it.
  *
  * FILE is checked before connecting, so a missing file never reaches the
  * server.  The server stores a result only when its size and CRC-32C match,
@@ -42,11 +44,23 @@ static const char put_epilogue[] =
 "that is - or an existing file is a FILE.  With --shutdown, ask SERVER to\n"
 "take no more jobs, let the running ones finish, and exit.\n"
 "\n"
-"Exit status: 0 stored (or renewed, queued again, added, shutting down),\n"
+"With --wait (jq-put --wait [SERVER] ID, or --name NAME), wait until job ID\n"
+"has ended and write its result to standard output; a job that failed for\n"
+"good is told on standard error (status 1).  --add --wait adds one job and\n"
+"waits for it.  A lost server is waited for (--reconnect, 60s by default).\n"
+"With --cancel, a waiting job fails for good as \"cancelled\" (a running\n"
+"one is refused, status 4).  With --drain WORKER (a name or a glob, matched\n"
+"against worker names and their node, NAME of NAME/N), those workers get no\n"
+"new job and their jq-run exits once its running jobs are delivered;\n"
+"--undrain undoes it.\n"
+"\n"
+"Exit status: 0 stored (or renewed, queued again, added, shutting down,\n"
+"waited for and written, cancelled, drained), 1 --wait: the job failed,\n"
 "2 usage error, 4 refused (the job already has a result or has failed, there\n"
 "is no such job, the result is stale; --fail, --touch: not the holder of the\n"
 "job's current attempt; --retry: the job has not failed; --add: the name is\n"
-"a job, or its result would clash, or gives no safe file name),\n"
+"a job, or its result would clash, or gives no safe file name; --cancel: the\n"
+"job is running or has ended; --undrain: not drained),\n"
 "6 cannot reach the server (or it is shutting down), 7 server error or\n"
 "checksum mismatch (--add: the server cannot keep the data), 8 FILE cannot\n"
 "be read, 10 authentication failed (token missing or wrong, or a server\n"
@@ -61,6 +75,10 @@ struct put_config {
 	const char	*mode;		/* "--fail", "--touch", "--retry";
 					 * NULL: FILE */
 	int		 fail, touch, retry, add, shutdown, if_new;
+	int		 wait, cancel, drain, undrain;
+	const char	*worker;	/* --drain, --undrain: the pattern */
+	uint64_t	 reconnect_ms;	/* --wait: wait for a lost server */
+	int		 have_reconnect;
 	char		*name;		/* --add --name, or NULL */
 	const char	**files;	/* --add: the FILEs, NULL-terminated */
 	char		*message;	/* --message, or NULL */
@@ -71,8 +89,11 @@ struct put_config {
 
 enum {
 	OPT_FAIL = 256, OPT_MESSAGE, OPT_EXIT_STATUS, OPT_TOUCH, OPT_LEASE,
-	OPT_RETRY, OPT_ADD, OPT_NAME, OPT_IF_NEW, OPT_SHUTDOWN
+	OPT_RETRY, OPT_ADD, OPT_NAME, OPT_IF_NEW, OPT_SHUTDOWN,
+	OPT_WAIT, OPT_RECONNECT, OPT_CANCEL, OPT_DRAIN, OPT_UNDRAIN
 };
+
+#define PUT_RECONNECT_DEFAULT_MS (60 * 1000)	/* as jq-run's */
 
 static struct poptOption put_options[] = {
 	{ "fail", 'f', POPT_ARG_NONE, NULL, OPT_FAIL,
@@ -92,11 +113,23 @@ static struct poptOption put_options[] = {
 	    "add a job per FILE (- or none: standard input); print the ids",
 	    NULL },
 	{ "name", 'n', POPT_ARG_STRING, NULL, OPT_NAME,
-	    "with --add: the job's name (for standard input or one FILE)",
-	    "NAME" },
+	    "with --add: the job's name (for standard input or one FILE); "
+	    "with --wait or --cancel: the job of that name", "NAME" },
 	{ "if-new", '\0', POPT_ARG_NONE, NULL, OPT_IF_NEW,
 	    "with --add: a name that is a job already is not an error; print "
 	    "that job's id", NULL },
+	{ "wait", '\0', POPT_ARG_NONE, NULL, OPT_WAIT,
+	    "wait until job ID has ended; its result to standard output "
+	    "(with --add: the job added)", NULL },
+	{ "reconnect", '\0', POPT_ARG_STRING, NULL, OPT_RECONNECT,
+	    "with --wait: wait this long for a lost server (default 60s; 0: "
+	    "exit 6 at once)", "DURATION" },
+	{ "cancel", '\0', POPT_ARG_NONE, NULL, OPT_CANCEL,
+	    "waiting job ID fails for good, \"cancelled\"", NULL },
+	{ "drain", '\0', POPT_ARG_NONE, NULL, OPT_DRAIN,
+	    "workers matching WORKER get no new job (jq-run exits)", NULL },
+	{ "undrain", '\0', POPT_ARG_NONE, NULL, OPT_UNDRAIN,
+	    "undo --drain WORKER", NULL },
 	{ "shutdown", '\0', POPT_ARG_NONE, NULL, OPT_SHUTDOWN,
 	    "ask the server to finish its running jobs and exit", NULL },
 	CLI_AUTH_TABLE,
@@ -180,6 +213,25 @@ put_option(void *arg, int val, char **value)
 	case OPT_SHUTDOWN:
 		cfg->shutdown = 1;
 		break;
+	case OPT_WAIT:
+		cfg->wait = 1;
+		break;
+	case OPT_RECONNECT:
+		cfg->reconnect_ms = cli_duration("--reconnect", *value);
+		if (cfg->reconnect_ms > (uint64_t)JQ_SECONDS_MAX * 1000)
+			usage_error(cli_prog, "--reconnect: \"%s\" is longer "
+			    "than 365d", *value);
+		cfg->have_reconnect = 1;
+		break;
+	case OPT_CANCEL:
+		cfg->cancel = 1;
+		break;
+	case OPT_DRAIN:
+		cfg->drain = 1;
+		break;
+	case OPT_UNDRAIN:
+		cfg->undrain = 1;
+		break;
 	case OPT_MESSAGE:
 		cli_keep(&cfg->message, value);
 		if (strlen(cfg->message) > JQ_MSG_MAX)
@@ -204,14 +256,23 @@ put_check_options(struct put_config *cfg)
 		usage_error(cli_prog, "--message needs --fail");
 	if (!cfg->fail && cfg->have_status)
 		usage_error(cli_prog, "--exit-status needs --fail");
-	if (cfg->fail + cfg->touch + cfg->retry + cfg->add + cfg->shutdown > 1)
-		usage_error(cli_prog, "--fail, --touch, --retry, --add and "
-		    "--shutdown exclude each other");
+	/* the verbs that change the queue: one at a time (but --add --wait) */
+	if (cfg->fail + cfg->touch + cfg->retry + cfg->add + cfg->shutdown +
+	    cfg->cancel + cfg->drain + cfg->undrain + (cfg->wait &&
+	    !cfg->add) > 1)
+		usage_error(cli_prog, "--fail, --touch, --retry, --add, --wait, "
+		    "--cancel, --drain, --undrain and --shutdown exclude each "
+		    "other (but --add --wait)");
 	if (!cfg->touch && cfg->lease_s > 0)
 		usage_error(cli_prog, "--lease needs --touch");
-	if (!cfg->add && (cfg->name != NULL || cfg->if_new))
-		usage_error(cli_prog, "%s needs --add", cfg->name != NULL ?
-		    "--name" : "--if-new");
+	if (!cfg->add && cfg->if_new)
+		usage_error(cli_prog, "--if-new needs --add");
+	if (cfg->name != NULL && !cfg->add && !cfg->wait && !cfg->cancel)
+		usage_error(cli_prog, "--name needs --add, --wait or --cancel");
+	if (!cfg->wait && cfg->have_reconnect)
+		usage_error(cli_prog, "--reconnect needs --wait");
+	if (!cfg->have_reconnect)
+		cfg->reconnect_ms = PUT_RECONNECT_DEFAULT_MS;
 	cfg->mode = cfg->fail ? "--fail" : cfg->touch ? "--touch" :
 	    cfg->retry ? "--retry" : NULL;
 }
@@ -341,6 +402,9 @@ put_add_operands(struct put_config *cfg, poptContext pc)
 	n = n > 0 ? n : 1;
 	if (cfg->name != NULL && n > 1)
 		usage_error(cli_prog, "--name names one job; %zu FILEs given", n);
+	if (cfg->wait && n > 1)
+		usage_error(cli_prog, "--add --wait adds one job and waits for "
+		    "it; %zu FILEs given", n);
 	for (i = 0; i < n; i++) {
 		if (!put_is_stdin(cfg->files[i])) {
 			close(put_open(cfg->files[i]));
@@ -444,6 +508,12 @@ put_add(const struct put_config *cfg)
 			    done == 1 ? "" : "s", done == 1 ? "was" : "were",
 			    cfg->files[0], cfg->files[i - 1]);
 		}
+		if (cfg->wait) {	/* one FILE: its result to stdout */
+			rc = putwait_run(c, cfg->server, id, name, strlen(name),
+			    cfg->reconnect_ms);
+			free(id);
+			return rc;
+		}
 		printf("%s\n", id);
 		if (fflush(stdout) != 0)
 			err(JQ_EXIT_IO, "standard output");
@@ -451,6 +521,132 @@ put_add(const struct put_config *cfg)
 		done++;
 	}
 	client_close(c);
+	return JQ_EXIT_OK;
+}
+
+/*
+ * Sort out the operands of --wait and --cancel: [SERVER] ID, where ID is a
+ * job id or a handle (ID:TOKEN), or with --name only [SERVER].
+ */
+static void
+put_job_operands(struct put_config *cfg, poptContext pc)
+{
+	const char	**ops = poptGetArgs(pc), *addr = NULL, *id;
+	char		 token[PROTO_TOKEN_LEN + 1];
+	uint64_t	 num;
+	int		 n;
+
+	for (n = 0; ops != NULL && ops[n] != NULL; n++)
+		;
+	if (cfg->name != NULL) {
+		if (n > 1)
+			usage_error(cli_prog, "%s: unexpected operand (--name "
+			    "names the job)", ops[1]);
+		cfg->server = cli_server(n == 1 ? ops[0] : NULL);
+		cfg->id = xstrdup("0");		/* the name decides */
+		return;
+	}
+	if (n == 0)
+		usage_error(cli_prog, "missing job ID (or --name NAME)");
+	if (n > 2)
+		usage_error(cli_prog, "%s: unexpected operand", ops[2]);
+	if (n == 2)
+		addr = ops[0];
+	id = ops[n - 1];
+	if (client_parse_handle(id, &cfg->id, token) != 0) {
+		if (!put_all_digits(id) || parse_u64(id, 1, UINT64_MAX,
+		    &num) != 0)
+			usage_error(cli_prog, "'%s' is not a job id (the number "
+			    "jq-put --add printed, or a handle ID%cTOKEN)", id,
+			    CLIENT_HANDLE_SEP);
+		cfg->id = xstrdup(id);
+	}
+	cfg->server = cli_server(addr);
+}
+
+/* Connect to the server of cfg, or exit with the status that fits. */
+static struct client *
+put_connect(const struct put_config *cfg)
+{
+	struct client	*c;
+	char		*cause = NULL;
+	int		 status;
+
+	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
+		errx(status, "%s", cause);
+	return c;
+}
+
+/* --cancel: waiting job ID (or --name NAME) fails for good, "cancelled". */
+static int
+put_cancel(const struct put_config *cfg)
+{
+	struct client	*c = put_connect(cfg);
+	char		*cause = NULL, *enc = NULL;
+	int		 rc, status;
+
+	if (cfg->name != NULL)
+		enc = proto_encode_dup(cfg->name, strlen(cfg->name));
+	rc = client_simple(c, &cause, "CANCEL %s%s%s", cfg->id, enc ? " "
+	    KEY_NAME "=" : "", enc ? enc : "");
+	free(enc);
+	status = rc == 0 ? JQ_EXIT_OK : client_status(c);
+	client_close(c);
+	if (rc != 0 && cfg->name != NULL)
+		errx(status, "%s", cause);
+	if (rc != 0)
+		errx(status, "job %s: %s", cfg->id, cause);
+	return JQ_EXIT_OK;
+}
+
+/* Sort out the operands of --drain and --undrain: [SERVER] WORKER. */
+static void
+put_drain_operands(struct put_config *cfg, poptContext pc)
+{
+	const char	**ops = poptGetArgs(pc);
+	int		 n;
+
+	for (n = 0; ops != NULL && ops[n] != NULL; n++)
+		;
+	if (n == 0 || (n == 1 && net_default_server(NULL) == NULL))
+		usage_error(cli_prog, "missing WORKER (a worker name or glob)");
+	if (n > 2)
+		usage_error(cli_prog, "%s: unexpected operand", ops[2]);
+	cfg->server = cli_server(n == 2 ? ops[0] : NULL);
+	cfg->worker = ops[n - 1];
+	if (*cfg->worker == '\0')
+		usage_error(cli_prog, "WORKER is empty");
+	cli_length("WORKER", "a worker name", cfg->worker, JQ_WORKER_MAX);
+}
+
+/*
+ * --drain: the workers matching WORKER get no new job; --undrain: they
+ * may again.  A drain that matches no connected worker is said: a typo
+ * would otherwise go unnoticed (it holds all the same).
+ */
+static int
+put_drain(const struct put_config *cfg)
+{
+	struct client	*c = put_connect(cfg);
+	char		*cause = NULL, *enc, *rest = NULL;
+	const char	*v;
+	size_t		 len;
+	int		 rc, status;
+
+	enc = proto_encode_dup(cfg->worker, strlen(cfg->worker));
+	rc = client_send(c, &cause, "%s %s", cfg->drain ? "DRAIN" : "UNDRAIN",
+	    enc);
+	free(enc);
+	if (rc == 0)
+		rc = client_reply(c, &rest, &cause);
+	status = rc == 0 ? JQ_EXIT_OK : client_status(c);
+	if (rc == 0 && cfg->drain && (v = proto_word_kv(rest, KEY_WORKERS,
+	    &len)) != NULL && len == 1 && *v == '0')
+		warnx("no worker matching %s is connected now; it is drained "
+		    "all the same (jq-put --undrain undoes it)", cfg->worker);
+	client_close(c);
+	if (rc != 0)
+		errx(status, "%s: %s", cfg->worker, cause);
 	return JQ_EXIT_OK;
 }
 
@@ -484,13 +680,23 @@ main(int argc, char *argv[])
 	memset(&cfg, 0, sizeof cfg);
 	pc = cli_context("jq-put", argc, argv, put_options,
 	    "[OPTION...] [SERVER] ID [FILE]\n"
-	    "  or:  jq-put --add [OPTION...] [SERVER] [FILE|-]...\n"
+	    "  or:  jq-put --add [--wait] [OPTION...] [SERVER] [FILE|-]...\n"
+	    "  or:  jq-put --wait|--cancel [OPTION...] [SERVER] ID\n"
+	    "  or:  jq-put --drain|--undrain [OPTION...] [SERVER] WORKER\n"
 	    "  or:  jq-put --shutdown [OPTION...] [SERVER]");
 	cli_parse(pc, put_option, &cfg);
 	put_check_options(&cfg);
 	if (cfg.add) {
 		put_add_operands(&cfg, pc);
 		rc = put_add(&cfg);
+	} else if (cfg.wait || cfg.cancel) {
+		put_job_operands(&cfg, pc);
+		rc = cfg.wait ? putwait_run(NULL, cfg.server, cfg.id, cfg.name,
+		    cfg.name ? strlen(cfg.name) : 0, cfg.reconnect_ms) :
+		    put_cancel(&cfg);
+	} else if (cfg.drain || cfg.undrain) {
+		put_drain_operands(&cfg, pc);
+		rc = put_drain(&cfg);
 	} else if (cfg.shutdown) {
 		cfg.server = cli_server(cli_operand(pc));
 		rc = put_shutdown(&cfg);

@@ -71,7 +71,8 @@ static struct poptOption run_options[] = {
 	CLI_HELP_TABLE,
 	CLI_EPILOGUE(
 "Take jobs from SERVER (default: $JQ_SERVER) and run COMMAND for each, until\n"
-"no work remains.  In COMMAND's arguments:\n"
+"no work remains, or the server drains this worker (jq-put --drain: the\n"
+"running jobs are delivered, then exit).  In COMMAND's arguments:\n"
 "  <in>  {in}        a file holding the job's data (else it goes to stdin)\n"
 "  <out> {out}       the file to write the result to (else stdout is sent)\n"
 "  <out.EXT> {out.EXT}  the same, ending in .EXT\n"

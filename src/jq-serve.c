@@ -521,6 +521,7 @@ main(int argc, char **argv)
 		serve_args_free(&a);
 		queue_free(&server.queue);
 		input_free();
+		drain_free();
 		return JQ_EXIT_OK;
 	}
 	journal_log_resume(&server.queue);
@@ -537,5 +538,6 @@ main(int argc, char **argv)
 	serve_args_free(&a);
 	queue_free(&server.queue);
 	input_free();
+	drain_free();
 	return rc;
 }

@@ -36,10 +36,10 @@ static const char take_epilogue[] =
 "required: the id (and name, with -n) is written there before the data.\n"
 "\n"
 "Exit status: 0 took a job, 2 usage error, 3 no job remains (nothing is\n"
-"printed or created), 5 --wait ran out, 6 cannot reach the server, 7 server\n"
-"error or checksum mismatch, 8 local I/O error, 9 interrupted,\n"
-"10 authentication failed (token missing or wrong, or a server that does not\n"
-"prove itself).";
+"printed or created), or this worker is drained (jq-put --drain; said),\n"
+"5 --wait ran out, 6 cannot reach the server, 7 server error or checksum\n"
+"mismatch, 8 local I/O error, 9 interrupted, 10 authentication failed (token\n"
+"missing or wrong, or a server that does not prove itself).";
 
 /* What the command line asks for. */
 struct take_config {
@@ -439,7 +439,7 @@ take_job(struct take_config *cfg, struct outfile *out, struct outfile *idf,
 		outfile_discard(idf, 1);
 		status = client_status(c);	/* rc 0: NOWORK or TIMEOUT, silent */
 		client_close(c);
-		if (rc < 0)
+		if (rc < 0 || job->drained)	/* a drain is news: say it */
 			errx(status, "%s", cause);
 		exit(status);
 	}

@@ -30,7 +30,7 @@
  * man page.  Keep the pages in step when this list changes.
  */
 #define JQ_EXIT_OK		0	/* success */
-#define JQ_EXIT_FAILED		1	/* jq-serve, jq-run: some job failed */
+#define JQ_EXIT_FAILED		1	/* jq-serve, jq-run: some job failed; jq-put --wait: it failed */
 #define JQ_EXIT_USAGE		2	/* bad option, operand or value */
 #define JQ_EXIT_NOWORK		3	/* jq-take: no job remains, nor will */
 #define JQ_EXIT_REFUSED		4	/* the server refused: result already stored, unknown job */
@@ -150,6 +150,7 @@ struct client_job {
 	unsigned	 attempt;
 	unsigned	 lease;		/* seconds; 0 if the server gave none */
 	char		*result;	/* result file name the server names, or NULL */
+	int		 drained;	/* NOJOB drained: this worker takes no more */
 };
 struct client_rx {			/* state of a payload being received */
 	uint64_t	 left;		/* bytes left in the current DATA chunk */
@@ -172,6 +173,7 @@ int	 client_send(struct client *, char **, const char *, ...) JQ_PRINTF(3, 4);
 int	 client_write(struct client *, const void *, size_t, char **);
 char	*client_line(struct client *, char **);
 int	 client_reply(struct client *, char **, char **);
+int	 client_bad_reply(struct client *, char *, char **);
 int	 client_take(struct client *, const char *, struct client_job *, char **);
 int	 client_take_reply(struct client *, struct client_job *, char **);
 void	 client_job_free(struct client_job *);
@@ -198,6 +200,8 @@ void	 show_text(const char *, size_t);
 size_t	 show_text_width(const char *, size_t);
 void	 show_text_tail(const char *, size_t, size_t);
 void	 show_json(const char *, size_t);
+void	 show_text_fp(FILE *, const char *, size_t);
+void	 show_text_lines(FILE *, const char *, size_t);
 
 /* statlist.c: jq-stat --list, the jobs one by one, paged through JOBS. */
 struct statlist_filter {
@@ -207,6 +211,10 @@ struct statlist_filter {
 };
 int	 statlist_print(struct client *, const struct statlist_filter *, int,
 	    char **);
+
+/* putwait.c: jq-put --wait, a job's result to stdout across server restarts. */
+int	 putwait_run(struct client *, const char *, const char *, const char *,
+	    size_t, uint64_t);
 
 /* cli.c: the command-line parts every tool shares (popt). */
 #include <popt.h>
@@ -306,6 +314,7 @@ struct job {
 	uint64_t		 lease_ms;	/* lease length of this take */
 	uint64_t		 renewed_ms;	/* monotonic time of last renewal */
 	uint64_t		 size_in;	/* job data size when last sent */
+	uint64_t		 result_size;	/* DONE: bytes stored (jobs_done, journal) */
 	uint64_t		 start_ms;	/* monotonic, last take */
 	uint64_t		 start_wall_ms;	/* epoch, last take (--joblog) */
 	uint64_t		 end_ms;	/* monotonic, its end; 0: none or running */
@@ -483,6 +492,7 @@ int	 journal_retry(const struct job *, char **);
 void	 journal_log_resume(const struct queue *);
 int	 journal_was_resumed(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
+int	 journal_drain(const char *, int, char **);
 void	 journal_close(const struct queue *, int);
 
 /* joblog.c: --joblog, a line per finished attempt. */
@@ -540,6 +550,7 @@ void	 conn_retake_all(void);
 void	 conn_free_all(void);
 void	 conn_commit_done(struct commit *);
 void	 conn_drop_oldest_unauth(void);
+void	 conn_results_all(void);
 
 /*
  * status.c: where jq-serve's run stands: its clock, the jobs resumed, the
@@ -581,6 +592,8 @@ void	 jobs_fail_found(struct job *, const char *);
 void	 jobs_fail_reported(struct job *, char *, char *, size_t, const char *);
 int	 jobs_retry(struct job *, const char *, char **);
 const char *jobs_outcome(const struct job *);
+int	 jobs_cancel(struct job *, const char *, char **);
+int	 jobs_drain(const char *, int, const char *, char **);
 void	 jobs_leases_free(void);
 
 /* payload.c: a payload the server receives (PUT's result, ADD's data, FAIL's message). */
@@ -648,12 +661,14 @@ struct session {
 	uint64_t		 take_lease_ms;	/* lease=; 0: --lease */
 	/* the payload being received (NEXT_PAYLOAD) */
 	struct payload		 rx;
+	uint64_t		 wait_id;	/* the job a WAIT waits for (NEXT_WAIT) */
 };
 enum cmd_next {			/* what the connection does after a request */
 	NEXT_LINE,		/* read the next request */
 	NEXT_CLOSE,		/* close, once the replies are out */
 	NEXT_TAKE,		/* serve the TAKE in take_* */
-	NEXT_PAYLOAD		/* receive the payload begun in rx */
+	NEXT_PAYLOAD,		/* receive the payload begun in rx */
+	NEXT_WAIT		/* serve the WAIT for job wait_id */
 };
 void	 cmd_session_start(struct session *, char *);
 void	 cmd_session_end(struct session *);
@@ -663,6 +678,7 @@ enum cmd_next cmd_greet(struct session *, int, struct evbuffer *);
 enum cmd_next cmd_auth_refuse(struct session *, const char *, struct evbuffer *);
 enum cmd_next cmd_request(struct session *, char *, struct evbuffer *);
 char	*cmd_stat_msg(const struct job *, size_t);
+struct session *cmd_session_next(const struct session *);
 
 /* listing.c: the JOBS request and STAT's QUEUE lines (the jobs one by one). */
 enum cmd_next listing_jobs(struct session *, struct proto_req *, struct evbuffer *);
@@ -703,6 +719,40 @@ int	 watch_setup(const struct watchdir_config *, int, char **);
 void	 watch_start(struct event_base *);
 void	 watch_stop(void);
 int	 watch_lost(void);
+
+/*
+ * drain.c: the workers drained (DRAIN): patterns matched against a worker
+ * name and its node; a matching worker gets no job.
+ */
+int	 drain_add(const char *);
+int	 drain_remove(const char *);
+int	 drain_has(const char *);
+int	 drain_match(const char *, const char *);
+int	 drain_matches(const char *);
+size_t	 drain_count(void);
+const char *drain_get(size_t);
+void	 drain_free(void);
+
+/* manage.c: the requests that change the queue by hand: CANCEL, DRAIN, UNDRAIN. */
+struct job *manage_job(struct proto_req *, const char **, char **);
+enum cmd_next manage_cancel(struct session *, struct proto_req *, struct evbuffer *);
+enum cmd_next manage_drain(struct session *, struct proto_req *, struct evbuffer *);
+enum cmd_next manage_undrain(struct session *, struct proto_req *, struct evbuffer *);
+
+/* wait.c: WAIT, a client waiting for a job's end; its result sent back. */
+struct wait_result {			/* a result file opened to be sent */
+	int		 fd;
+	uint64_t	 size;
+	int64_t		 mtime_ns;
+};
+enum cmd_next wait_request(struct session *, struct proto_req *, struct evbuffer *);
+int	 wait_ended(const struct job *);
+void	 wait_reply_waiting(const struct job *, struct evbuffer *);
+void	 wait_reply_failed(const struct job *, struct evbuffer *);
+void	 wait_reply_result(const struct job *, uint64_t, struct evbuffer *);
+int	 wait_open_result(const struct job *, struct wait_result *, char **);
+char	*wait_result_check(const struct job *, const struct wait_result *,
+	    int);
 
 /* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
 enum template_kind {

@@ -29,6 +29,10 @@ static const struct proto_cmd_entry {
 	{ "QUIT",	CMD_QUIT,	0, PROTO_PREHELLO },
 	{ "ADD",	CMD_ADD,	0, PROTO_PAYLOAD },
 	{ "SHUTDOWN",	CMD_SHUTDOWN,	0, 0 },
+	{ "WAIT",	CMD_WAIT,	1, 0 },
+	{ "CANCEL",	CMD_CANCEL,	1, 0 },
+	{ "DRAIN",	CMD_DRAIN,	1, 0 },
+	{ "UNDRAIN",	CMD_UNDRAIN,	1, 0 },
 };
 
 static const char hexdigits[] = "0123456789ABCDEF";

@@ -65,6 +65,7 @@
 #define JQ_ADD_DEFAULT_MAX	(1ULL << 30)	/* --max-add-size: an added job's data */
 #define JQ_SPOOL_DEFAULT_MAX	(64ULL << 30)	/* --max-spool: data of added jobs held */
 #define JQ_SPOOL_JOBS_DEFAULT_MAX 1000000	/* --max-spool-jobs */
+#define JQ_DRAIN_MAX		256	/* DRAIN patterns held at once */
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {
@@ -80,6 +81,11 @@ enum proto_cmd {
 	CMD_QUIT,	/* QUIT */
 	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1]  + payload: a new job */
 	CMD_SHUTDOWN,	/* SHUTDOWN: finish the running jobs, take no more, exit */
+	/* waiting for a result, cancelling, draining (issue 11: wait.c, manage.c) */
+	CMD_WAIT,	/* WAIT <id> [name=<enc>]: answered when the job has ended */
+	CMD_CANCEL,	/* CANCEL <id> [name=<enc>]: a waiting job fails, "cancelled" */
+	CMD_DRAIN,	/* DRAIN <enc-glob>: matching workers get NOJOB drained */
+	CMD_UNDRAIN,	/* UNDRAIN <enc-glob>: a DRAIN undone */
 	CMD_COUNT
 };
 
@@ -107,7 +113,8 @@ enum proto_cmd {
 #define ERR_EXISTS	"EXISTS"	/* ADD: a job has that name, or its result would clash */
 #define ERR_BADNAME	"BADNAME"	/* ADD: the name makes no safe result name */
 #define ERR_FULL	"FULL"		/* ADD: the spool is at a limit; nothing added */
-#define ERR_CLOSED	"CLOSED"	/* ADD, TAKE, RETRY: the server is shutting down */
+#define ERR_CLOSED	"CLOSED"	/* ADD, TAKE, RETRY, WAIT: the server is shutting down */
+#define ERR_RUNNING	"RUNNING"	/* CANCEL: the job is running; only a waiting one can be */
 
 /*
  * Reply words: the first word of each line the server sends outside job
@@ -125,10 +132,13 @@ enum proto_cmd {
 #define REPLY_JOBINFO	"JOBINFO"	/* JOBINFO <id> <name> queue= state= attempts= ...: a JOBS line */
 #define REPLY_END	"END"	/* the last line of a STAT reply; of a JOBS reply, END [next=<id>] */
 #define REPLY_BYE	"bye"	/* after OK, the answer to QUIT */
+#define REPLY_WAITING	"WAITING"	/* WAITING <id> <name> state=: a WAIT waits for the job's end */
+#define REPLY_RESULT	"RESULT"	/* RESULT <id> <name> size=, then a payload: WAIT's result */
 
 /* Reasons after NOJOB. */
 #define NOJOB_FINISHED	"finished"	/* no matching job will ever come */
 #define NOJOB_TIMEOUT	"timeout"	/* wait= ran out while matching jobs ran */
+#define NOJOB_DRAINED	"drained"	/* this worker is drained (DRAIN): no job for it */
 
 /* Authentication modes: the greeting's auth=. */
 #define AUTH_MODE_NONE	"none"		/* jq-serve --no-auth */
@@ -150,15 +160,16 @@ enum proto_cmd {
 #define KEY_IF_NEW	"if_new"	/* ADD: answer an existing name with its id */
 #define KEY_LEASE	"lease"		/* TAKE, TOUCH; JOB and TOUCH's OK */
 #define KEY_MATCH	"match"		/* TAKE */
-#define KEY_NAME	"name"		/* HELLO, ADD */
+#define KEY_NAME	"name"		/* HELLO, ADD, WAIT, CANCEL */
 #define KEY_NONCE	"nonce"		/* greeting */
 #define KEY_SIGNAL	"signal"	/* FAIL */
 #define KEY_RESULT	"result"	/* JOB: the result's file name, when -r named it */
-#define KEY_RUNNING	"running"	/* SHUTDOWN's OK: jobs still running */
+#define KEY_RUNNING	"running"	/* SHUTDOWN's OK: jobs still running; DRAIN's */
 #define KEY_SIZE	"size"		/* PUT, ADD; JOB */
 #define KEY_TIMEOUT	"timeout"	/* FAIL */
 #define KEY_TOKEN	"token"		/* JOB; PUT, FAIL, RELEASE, TOUCH */
 #define KEY_WAIT	"wait"		/* TAKE */
+#define KEY_WORKERS	"workers"	/* DRAIN's OK: connected workers it matches */
 #define HOLD_CONN	"conn"		/* the job is released when the connection closes */
 #define HOLD_LEASE	"lease"		/* the job runs on until its lease runs out */
 
@@ -204,6 +215,7 @@ enum proto_cmd {
 #define STATUS_SIGNAL	"signal"	/* signal:<n> */
 #define STATUS_TIMEOUT	"timeout"
 #define STATUS_LOST	"lost"		/* its worker was lost --crash-limit times */
+#define STATUS_CANCELLED "cancelled"	/* CANCEL, while it waited */
 
 /*
  * The attempt token of a JOB, carried back by every request about the job:

@@ -2,11 +2,12 @@
  * server.c: jq-serve's event loop: listening sockets, accepting, waking
  * waiting TAKEs, and the orderly end once every job has finished.
  *
- * Anything that can change what a waiting TAKE would get (a job released,
- * finished or failed) calls server_wake(), which only schedules
- * server_check() for the next loop iteration.  So no handler ever walks the
- * waiters list while another handler is changing it.  jobs.c, which makes
- * those changes, calls it through the hook jobs_init hands it.
+ * Anything that can change what a waiting TAKE would get, or end a job a
+ * WAIT waits for (a job released, finished, failed or cancelled), calls
+ * server_wake(), which only schedules server_check() for the next loop
+ * iteration.  So no handler ever walks the waiters lists while another
+ * handler is changing them.  jobs.c, which makes those changes, calls it
+ * through the hook jobs_init hands it.
  *
  * Calls between the server's files run one way, each calling only files
  * further down: server.c -> conn.c -> cmd.c -> payload.c -> jobs.c ->
@@ -122,6 +123,7 @@ server_finish(void)
 	server.finishing = 1;
 	status_finish();
 	conn_retake_all();
+	conn_results_all();	/* a WAIT for a job that never ran: ERR CLOSED */
 	tv.tv_sec = (time_t)(server.cfg.linger_ms / 1000);
 	tv.tv_usec = (suseconds_t)(server.cfg.linger_ms % 1000 * 1000);
 	event_base_once(server.base, -1, EV_TIMEOUT, server_close, NULL, &tv);
@@ -143,6 +145,7 @@ server_check(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	if (server.finishing)
 		return;
+	conn_results_all();	/* a job may have ended */
 	if (jobs_stopping())
 		end = server.queue.count[JOB_RUNNING] == 0;
 	else

@@ -2,7 +2,7 @@
  * show.c: bytes from the server (job names, worker names, messages) shown
  * safely: on a terminal, where a name must not move the cursor, change
  * colours or reorder the text around it, and in JSON, which must stay
- * valid whatever the bytes.  jq-stat prints with it.
+ * valid whatever the bytes.  jq-stat prints with it, and jq-put --wait.
  *
  * The text form writes a newline, a tab and a backslash as \n, \t and \\,
  * and as \xXX each byte of a control character (C0, DEL and the C1 range
@@ -119,6 +119,38 @@ void
 show_text(const char *s, size_t len)
 {
 	show_text_to(stdout, s, len);
+}
+
+/* Print bytes on out in the text form. */
+void
+show_text_fp(FILE *out, const char *s, size_t len)
+{
+	show_text_to(out, s, len);
+}
+
+/*
+ * Print a message to out line by line, each in the text form and ending in
+ * a newline; trailing empty lines are dropped.  jq-put --wait shows a failed
+ * job's stderr tail with it.
+ */
+void
+show_text_lines(FILE *out, const char *s, size_t len)
+{
+	const char	*nl;
+	size_t		 n;
+
+	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		len--;
+	while (len > 0) {
+		nl = memchr(s, '\n', len);
+		n = nl != NULL ? (size_t)(nl - s) : len;
+		show_text_to(out, s, n > 0 && s[n - 1] == '\r' ? n - 1 : n);
+		fputc('\n', out);
+		if (nl == NULL)
+			break;
+		s += n + 1;
+		len -= n + 1;
+	}
 }
 
 /* The columns show_text takes for these bytes. */

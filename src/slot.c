@@ -30,6 +30,10 @@
  *
  * --max-jobs N is exact across slots: a counter in a shared anonymous
  * mapping, incremented atomically by a slot before each TAKE.
+ *
+ * A slot whose TAKE is answered NOJOB drained (jq-put --drain) stops as
+ * when no work remains, but even with --keep: its running job, if any,
+ * was delivered first, since the TAKE went with its result.
  */
 #include <sys/types.h>
 #ifdef __linux__
@@ -605,6 +609,12 @@ run_slot_serve(struct run_slot *s)
 			cause = NULL;
 			if (client_status(s->link.c) != JQ_EXIT_NOWORK)
 				break;
+			if (cj.drained) {	/* finished, for us: even --keep */
+				run_say("%s drained this worker (jq-put "
+				    "--drain): it takes no more jobs",
+				    client_server(s->link.c));
+				break;
+			}
 			if (s->link.cfg->keep && run_slot_next(s) == 0)
 				continue;
 			run_share_finish();

@@ -102,7 +102,7 @@ complete_line() {
 
 @test "jq-put: options" {
     run complete_line "jq-put --"
-    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--add\n--name\n--if-new\n--shutdown\n--token-file\n--no-auth\n--help\n--usage\n--version'
+    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--add\n--name\n--if-new\n--wait\n--reconnect\n--cancel\n--drain\n--undrain\n--shutdown\n--token-file\n--no-auth\n--help\n--usage\n--version'
     run complete_line "jq-put -"
     assert_line -- "-f"
     assert_line -- "-m"
@@ -129,6 +129,25 @@ complete_line() {
     run complete_line "jq-put --shutdown ./so"
     assert_output "./sock.s"
     run complete_line "jq-put --shutdown srv al"
+    assert_output ""
+}
+
+@test "jq-put --wait, --cancel, --drain, --undrain: SERVER, then nothing (an ID or a WORKER); --add --wait takes FILEs; --reconnect takes a value" {
+    run complete_line "jq-put --wait ./so"
+    assert_output "./sock.s"
+    run complete_line "jq-put --wait srv al"
+    assert_output ""
+    run complete_line "jq-put --cancel srv al"
+    assert_output ""
+    run complete_line "jq-put --drain ./so"
+    assert_output "./sock.s"
+    run complete_line "jq-put --undrain srv al"
+    assert_output ""
+    run complete_line "jq-put --add --wait srv al"
+    assert_output "alpha.wav"
+    run complete_line "jq-put --wait --add srv al"
+    assert_output "alpha.wav"
+    run complete_line "jq-put --wait --reconnect "
     assert_output ""
 }
 

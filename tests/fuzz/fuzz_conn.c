@@ -189,6 +189,7 @@ fuzz_reset_queue(void)
 	}
 	server.finishing = 0;
 	server.closing = 0;
+	drain_free();		/* DRAIN outlives a queue: forget it too */
 }
 
 /* Check that the queue's counts and waiting list match its jobs. */
@@ -240,7 +241,8 @@ fuzz_check_line(struct fuzz_client *cl)
 {
 	static const char *const replies[] = {
 		"JQ ", "OK", "ERR ", "JOB ", "DATA ", "END", "ABORT", "NOJOB ",
-		"STAT ", "WORKER ", "FAILED ", "QUEUE ", "JOBINFO ",
+		"STAT ", "WORKER ", "FAILED ", "QUEUE ", "JOBINFO ", "WAITING ",
+		"RESULT ",
 	};
 	struct proto_frame	 f;
 	size_t			 i;

@@ -869,6 +869,69 @@ test_compaction(void)
 	fixture_free(&fx);
 }
 
+/* ---- drains and cancelled jobs (W and U records; an F record) ---- */
+
+/* A run that drains two patterns, undrains one, and cancels job 1. */
+static void
+run_drains(struct fixture *fx)
+{
+	struct queue	 q;
+	char		*cause = NULL;
+	int		 r, ok;
+
+	r = fixture_open(fx, &q, 0, 0, &cause);
+	free(cause);
+	cause = NULL;
+	ok = r == 0 && journal_drain("w1", 1, &cause) == 0 &&
+	    journal_drain("gpu *", 1, &cause) == 0 &&
+	    journal_drain("w1", 0, &cause) == 0 &&
+	    job_failed(&q, &JOBAT(&q, 0), "cancelled", "cancelled by x") == 0;
+	OK(ok && strcmp(records(fx), "N w1|N gpu%20*|U w1|F 1") == 0,
+	    "drain, undrain and cancel records appended (%s; %s)", records(fx),
+	    cause ? cause : "no error");
+	free(cause);
+	journal_close(&q, 0);
+	queue_free(&q);
+}
+
+/* The next run: the drain held comes back, the journal is compacted. */
+static void
+run_drains_back(struct fixture *fx)
+{
+	struct queue	 q;
+	char		*cause = NULL;
+	int		 r;
+
+	r = fixture_open(fx, &q, 0, 0, &cause);
+	OK(r == 0 && drain_count() == 1 && strcmp(drain_get(0), "gpu *") == 0 &&
+	    drain_matches("gpu 7/2") && !drain_matches("w1/1") &&
+	    !drain_matches("gpu"),
+	    "the drain held comes back; the undone one does not (%s)",
+	    cause ? cause : "no error");
+	free(cause);
+	OK(strcmp(states(&q), "FWWW") == 0 &&
+	    strcmp(JOBAT(&q, 0).fail_status, "cancelled") == 0,
+	    "the cancelled job stays failed, status cancelled (%s)", states(&q));
+	OK(strcmp(records(fx), "F 1|N gpu%20*") == 0,
+	    "compaction keeps one N record per drain held (%s)", records(fx));
+	journal_close(&q, 0);
+	queue_free(&q);
+	drain_free();
+}
+
+/* Drains survive restarts until undone; a cancel is an F record. */
+static void
+test_drains(void)
+{
+	struct fixture	 fx;
+
+	fixture_init(&fx);
+	as_server(run_drains, &fx, "run that drains");
+	as_server(run_drains_back, &fx, "run after the drains");
+	as_server(run_drains_back, &fx, "run on the compacted journal");
+	fixture_free(&fx);
+}
+
 /* ---- the end of a run ---- */
 
 static int	 close_success;	/* what run_all_done passes to journal_close */
@@ -1379,6 +1442,7 @@ main(void)
 	test_torn();
 	test_damaged();
 	test_compaction();
+	test_drains();
 	test_removal();
 	test_lock();
 	test_sweep();

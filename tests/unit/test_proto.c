@@ -102,6 +102,17 @@ test_requests(void)
 	OK((req.flags & PROTO_PAYLOAD) && !(req.flags & PROTO_PREHELLO),
 	    "ADD carries a payload, and needs HELLO");
 	req_ok("SHUTDOWN", CMD_SHUTDOWN, 0, 0);
+	req_ok("WAIT 7", CMD_WAIT, 1, 0);
+	req_ok("WAIT 0 name=a%20b", CMD_WAIT, 1, 1);
+	req_ok("CANCEL 7 name=a", CMD_CANCEL, 1, 1);
+	req_ok("DRAIN w1%2F*", CMD_DRAIN, 1, 0);
+	req_ok("UNDRAIN w1", CMD_UNDRAIN, 1, 0);
+	OK(!(req.flags & (PROTO_PAYLOAD | PROTO_PREHELLO)),
+	    "UNDRAIN carries no payload, and needs HELLO");
+	req_bad("WAIT");
+	req_bad("CANCEL");
+	req_bad("DRAIN");
+	req_bad("WAIT 7 8");
 	for (i = 0; i < CMD_COUNT; i++) {
 		char *cause = NULL;
 		snprintf(line, sizeof line, "%s%s", proto_cmd_name((enum proto_cmd)i),
