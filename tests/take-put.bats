@@ -475,7 +475,8 @@ two_workers() {
 @test "jq-take on a terminal explains a long wait: every job left is running elsewhere" {
 	local h cmd
 	printf 'x\n' >"$D/a"
-	start_server "$D/a"
+	# it lingers: the last jq-take below must still find it, however loaded the machine
+	start_server --linger 60 "$D/a"
 	h=$(jq-take -o "$D/in1" "$SERVER")
 	# a second worker finds the only job held (a lost handle looks just like this)
 	cmd=$(printf '%q ' jq-take -o "$D/in2" "$SERVER")
