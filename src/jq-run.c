@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <popt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,12 +96,21 @@ struct run_args {
 	char			*dir;		/* tmpdir, absolute */
 };
 
-/* The default number of slots: one per online CPU. */
+/*
+ * The default number of slots: one per CPU this process may run on (its
+ * affinity mask, which taskset, a cgroup cpuset or a batch system's
+ * binding narrows), else one per online CPU.
+ */
 static unsigned
 run_default_jobs(void)
 {
-	long	 n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t	 set;
+	long		 n;
 
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		n = CPU_COUNT(&set);
+	else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		return 1;
 	return n > RUN_JOBS_MAX ? RUN_JOBS_MAX : (unsigned)n;

@@ -132,7 +132,7 @@ run_wait_slots(const struct run_config *cfg, struct run_slots *sl,
 		    1 : 0;
 		if (level > sent) {
 			sent = level;
-			if (cfg->verbose && run_signals > 0)
+			if (run_signals > 0)
 				log_warnx(sent == 1 ? "stopping: running jobs "
 				    "finish first (signal again to stop now)" :
 				    "stopping now: running jobs are handed back");

@@ -413,6 +413,20 @@ own group"
 	assert_tmp_empty
 }
 
+@test "jq-run: the first SIGTERM says the running jobs finish first, without -v" {
+	make_files "$D/in" 1 txt
+	serve "$D"/in/*.txt
+	# shellcheck disable=SC2016
+	jr_bg "$D/run" -j 1 "$SERVER" -- sh -c 'echo $$ >"$M/$JQ_JOB_ID"; exec sleep 300'
+	wait_for_file "$M/1"
+	kill -TERM "$JR_PID"
+	wait_for_line "$D/run.err" "jq-run: stopping: running jobs finish first (signal again to stop now)"
+	kill -TERM "$JR_PID"
+	wait_for_line "$D/run.err" "jq-run: stopping now: running jobs are handed back"
+	wait_pid "$JR_PID" 60
+	assert_equal "$status" 9
+}
+
 @test "jq-run: a second SIGTERM kills the commands and hands their jobs back at once" {
 	make_files "$D/in" 3 txt
 	serve "$D"/in/*.txt
@@ -699,4 +713,16 @@ install_audio_tools() {
 		assert_output --partial "layer III"
 	done
 	assert_tmp_empty
+}
+
+@test "jq-run: the default -j is the CPUs it may run on (taskset narrows it to one slot)" {
+	command -v taskset >/dev/null || skip "taskset (util-linux) is not installed"
+	make_files "$D/in" 4 txt
+	serve --joblog "$D/joblog" "$D"/in/*.txt
+	run --separate-stderr timeout -k 5 120 taskset -c 0 jq-run --tmpdir "$TMPD" --worker pinned "$SERVER" -- cat
+	assert_success
+	wait_server_exit 30
+	# one slot is named as the worker; two or more would be pinned/1, pinned/2 ...
+	assert_equal "$(awk -F '\t' 'NR > 1 { print $3 }' "$D/joblog" | sort -u)" "pinned"
+	assert_equal "$(awk 'NR > 1' "$D/joblog" | wc -l)" 4
 }
