@@ -98,7 +98,10 @@ def main():
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 100, 200, 0, 0))
     buf = [b""]
     ready = re.compile(rb"@@READY@@")
-    dump = re.compile(rb"@@BUF<(.*?)>@@((?:\r?\n?@@ITEM<.*?>@@)*)\r?\n?@@END@@", re.S)
+    # (no nested repetition: the regex runs again on every partial read, and
+    # one of the form ((?:...<.*?>...)*) backtracked exponentially over a
+    # half-arrived list of candidates, spinning past every time-out)
+    dump = re.compile(rb"@@BUF<(.*?)>@@(.*?)@@END@@", re.S)
     try:
         read_until(fd, ready, buf)
         for line in lines:
