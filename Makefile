@@ -107,7 +107,13 @@ $(BUILDDIR)/fdprobe: tests/probe/fdprobe.c | $(BUILDDIR)
 check: all $(UNIT_BINS) $(BUILDDIR)/fdprobe
 	@BUILDDIR=$(BUILDDIR) sh tests/run-check
 
-bench: all
+# bench/run's C clients (bench/*.c), built with the project's flags; not installed.
+BENCH_BINS = $(BUILDDIR)/bench/takeput $(BUILDDIR)/bench/spawnfloor
+$(BENCH_BINS): $(BUILDDIR)/bench/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $<
+
+bench: all $(BENCH_BINS)
 	@BUILDDIR=$(BUILDDIR) bash bench/run
 
 # the fault tests at scale: make soak SOAKFLAGS='--rounds 50 --jobs 5000'

@@ -136,6 +136,13 @@ wait_file() {
 	done
 }
 
+# loadavg: the 1, 5 and 15 minute load averages.
+loadavg() {
+	local a b c _
+	read -r a b c _ </proc/loadavg
+	echo "$a $b $c"
+}
+
 # kib_to_mib KIB
 kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
 
@@ -144,8 +151,9 @@ row() {
 	ROWS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6")
 }
 
-# met RATIO OP LIMIT: print yes/no (OP is <= < >= >).
+# met RATIO OP LIMIT: print yes/no (OP is <= < >= >; - for no goal: -).
 met() {
+	[[ $2 == - ]] && { echo "-"; return; }
 	case $1 in
 	''|n/a|-) echo "n/a"; return ;;
 	esac

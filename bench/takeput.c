@@ -13,6 +13,15 @@
  *	put N jobs of SIZE bytes, then reserve + delete all N (two round trips
  *	per job).  Prints "<put-seconds> <take-seconds>".
  *
+ *   takeput bsput HOST PORT N SIZE
+ *	put N jobs of SIZE bytes, one at a time.  Prints "<jobs> <seconds>".
+ *
+ *   takeput add HOST PORT N SIZE WINDOW
+ *	HELLO (jq-serve --no-auth), then ADD N jobs of SIZE bytes named a1,
+ *	a2, ..., at most WINDOW unanswered at a time (1: strictly one at a
+ *	time, like bsput), then SHUTDOWN.  Prints "<jobs> <seconds>" (seconds
+ *	from the first ADD to the last OK).
+ *
  * Every socket read times out after 60 s, so a stuck server fails the run
  * instead of hanging it.
  */
@@ -35,6 +44,8 @@ struct rd {
 	size_t	 off, len;
 };
 
+/* Print a message and exit 1. */
+static void die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void
 die(const char *fmt, ...)
 {
@@ -48,6 +59,7 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
+/* Monotonic seconds. */
 static double
 now(void)
 {
@@ -57,6 +69,7 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Connect to host:port with TCP_NODELAY and a 60 s read timeout. */
 static int
 dial(const char *host, const char *port)
 {
@@ -76,6 +89,7 @@ dial(const char *host, const char *port)
 	return fd;
 }
 
+/* Read more bytes into the buffer; die on EOF, error or timeout. */
 static void
 fill(struct rd *r)
 {
@@ -135,6 +149,7 @@ bytes(struct rd *r, char *dst, size_t n)
 	}
 }
 
+/* Write all n bytes. */
 static void
 send_all(int fd, const char *p, size_t n)
 {
@@ -154,6 +169,36 @@ send_all(int fd, const char *p, size_t n)
 
 #define MAXJOB	(1 << 20)
 
+/* CRC-32C (Castagnoli, reflected), a bit at a time: the payload is fixed. */
+static unsigned
+crc32c(const char *p, size_t n)
+{
+	unsigned c = 0xffffffffU;
+	int k;
+
+	while (n--) {
+		c ^= (unsigned char)*p++;
+		for (k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82f63b78U : c >> 1;
+	}
+	return ~c;
+}
+
+/* Read the greeting and say HELLO 2 (the server runs with --no-auth). */
+static void
+jq_hello(struct rd *r)
+{
+	char *l = line(r);
+
+	if (strncmp(l, "JQ ", 3) != 0)
+		die("bad greeting: %s", l);
+	send_all(r->fd, "HELLO 2 name=takeput\n", 21);
+	l = line(r);
+	if (strncmp(l, "OK", 2) != 0)
+		die("HELLO refused: %s", l);
+}
+
+/* Take every job and put its payload back as the result, one round trip each. */
 static int
 run_jq(const char *host, const char *port)
 {
@@ -167,13 +212,7 @@ run_jq(const char *host, const char *port)
 	if (r == NULL || out == NULL || data == NULL)
 		die("out of memory");
 	r->fd = dial(host, port);
-	l = line(r);
-	if (strncmp(l, "JQ ", 3) != 0)
-		die("bad greeting: %s", l);
-	send_all(r->fd, "HELLO 2 name=takeput\n", 21);
-	l = line(r);
-	if (strncmp(l, "OK", 2) != 0)
-		die("HELLO refused: %s", l);
+	jq_hello(r);
 	t0 = now();
 	send_all(r->fd, "TAKE hold=conn\n", 15);
 	for (;;) {
@@ -220,6 +259,7 @@ run_jq(const char *host, const char *port)
 	return 0;
 }
 
+/* put njobs jobs, then reserve + delete them all. */
 static int
 run_beanstalk(const char *host, const char *port, long njobs, long size)
 {
@@ -270,6 +310,86 @@ run_beanstalk(const char *host, const char *port, long njobs, long size)
 	return 0;
 }
 
+/* ADD njobs jobs of size bytes, window unanswered at a time; SHUTDOWN. */
+static int
+run_add(const char *host, const char *port, long njobs, long size, long window)
+{
+	struct rd *r = calloc(1, sizeof *r);
+	char *data, *req, *l;
+	long sent = 0, done = 0;
+	size_t o;
+	unsigned crc;
+	double t0;
+
+	if (r == NULL || size < 0 || size > MAXJOB || njobs < 1 || window < 1)
+		die("bad arguments");
+	data = malloc(size + 1);
+	req = malloc(size + 256);
+	if (data == NULL || req == NULL)
+		die("out of memory");
+	memset(data, 'x', size);
+	crc = crc32c(data, size);
+	r->fd = dial(host, port);
+	jq_hello(r);
+	t0 = now();
+	while (done < njobs) {
+		while (sent < njobs && sent - done < window) {
+			o = snprintf(req, 256, "ADD name=a%ld size=%ld\n", sent + 1, size);
+			if (size > 0) {
+				o += snprintf(req + o, 64, "DATA %ld\n", size);
+				memcpy(req + o, data, size);
+				o += size;
+			}
+			o += snprintf(req + o, 64, "END %ld %08x\n", size, crc);
+			send_all(r->fd, req, o);
+			sent++;
+		}
+		l = line(r);
+		if (strncmp(l, "OK ", 3) != 0)
+			die("ADD a%ld refused: %s", done + 1, l);
+		done++;
+	}
+	t0 = now() - t0;
+	send_all(r->fd, "SHUTDOWN\n", 9);
+	l = line(r);
+	if (strncmp(l, "OK", 2) != 0)
+		die("SHUTDOWN refused: %s", l);
+	printf("%ld %.6f\n", done, t0);
+	return 0;
+}
+
+/* put njobs jobs of size bytes into beanstalkd, one round trip each. */
+static int
+run_bsput(const char *host, const char *port, long njobs, long size)
+{
+	struct rd *r = calloc(1, sizeof *r);
+	char *payload, *l;
+	long i;
+	size_t o;
+	double t0;
+
+	if (r == NULL || size < 0 || size > MAXJOB || njobs < 1)
+		die("bad arguments");
+	if ((payload = malloc(size + 256)) == NULL)
+		die("out of memory");
+	r->fd = dial(host, port);
+	o = snprintf(payload, 128, "put 0 0 120 %ld\r\n", size);
+	memset(payload + o, 'x', size);
+	o += size;
+	memcpy(payload + o, "\r\n", 2);
+	o += 2;
+	t0 = now();
+	for (i = 0; i < njobs; i++) {
+		send_all(r->fd, payload, o);
+		l = line(r);
+		if (strncmp(l, "INSERTED ", 9) != 0)
+			die("put: %s", l);
+	}
+	printf("%ld %.6f\n", njobs, now() - t0);
+	return 0;
+}
+
+/* Dispatch on the mode word. */
 int
 main(int argc, char **argv)
 {
@@ -277,7 +397,13 @@ main(int argc, char **argv)
 		return run_jq(argv[2], argv[3]);
 	if (argc == 6 && strcmp(argv[1], "beanstalk") == 0)
 		return run_beanstalk(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
+	if (argc == 6 && strcmp(argv[1], "bsput") == 0)
+		return run_bsput(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
+	if (argc == 7 && strcmp(argv[1], "add") == 0)
+		return run_add(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atol(argv[6]));
 	fprintf(stderr, "usage: takeput jq HOST PORT\n"
-	    "       takeput beanstalk HOST PORT NJOBS SIZE\n");
+	    "       takeput beanstalk HOST PORT NJOBS SIZE\n"
+	    "       takeput bsput HOST PORT NJOBS SIZE\n"
+	    "       takeput add HOST PORT NJOBS SIZE WINDOW\n");
 	return 2;
 }
