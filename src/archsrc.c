@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,11 @@ static struct store		 archsrc_store;
 static uint64_t			 archsrc_size;
 static uint32_t			 archsrc_crc;
 static char			 archsrc_buf[ARCHSRC_BUF];
+/*
+ * Entry names are read in a UTF-8 locale: in jq-serve's C locale libarchive
+ * cannot give a zip's or a pax header's UTF-8 name at all.
+ */
+static locale_t			 archsrc_locale = (locale_t)0;
 
 /* The archive's identity: size, mtime and the CRC-32C of both ends. */
 static int
@@ -144,6 +150,7 @@ archsrc_setup(char *const *paths, size_t n)
 	if (n > ARCHSRC_MAX)
 		usage_error(cli_prog, "--archive: %zu archives, at most %d",
 		    n, ARCHSRC_MAX);
+	archsrc_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	archsrc_files = xcalloc(n, sizeof *archsrc_files);
 	archsrc_n = n;
 	for (i = 0; i < n; i++) {
@@ -583,7 +590,9 @@ archsrc_next(void)
 		archsrc_cur++;
 		return;
 	}
-	path = archive_entry_pathname(e);
+	/* a zip's UTF-8 name has no form in the C locale: take it as UTF-8 */
+	if ((path = archive_entry_pathname(e)) == NULL)
+		path = archive_entry_pathname_utf8(e);
 	if (archive_entry_filetype(e) != AE_IFREG) {
 		if (archive_entry_filetype(e) != AE_IFDIR)
 			log_info("archive %s: entry %s skipped: not a regular "
@@ -611,18 +620,21 @@ archsrc_step(evutil_socket_t fd, short what, void *arg)
 {
 	size_t	 moved = 0;
 	int	 rc;
+	locale_t old = (locale_t)0;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (archsrc_locale != (locale_t)0)
+		old = uselocale(archsrc_locale);
 	while (!archsrc_done && !jobs_stopping() && !server.finishing) {
 		if (!archsrc_in_entry && server.queue.count[JOB_WAITING] +
 		    archsrc_inflight >= ARCHSRC_AHEAD)
-			return;		/* archsrc_wake when a job is taken */
+			goto out;	/* archsrc_wake when a job is taken */
 		if (archsrc_cur == archsrc_n) {
 			archsrc_done = 1;
 			server_wake();
-			return;
+			goto out;
 		}
 		if (archsrc_ar == NULL && archsrc_open() != 0) {
 			archsrc_broken = 1;
@@ -647,6 +659,9 @@ archsrc_step(evutil_socket_t fd, short what, void *arg)
 		archsrc_wake();
 	else if (jobs_stopping())
 		archsrc_drop_entry();
+out:
+	if (old != (locale_t)0)
+		uselocale(old);
 }
 
 /* Start reading in the loop (server_run). */
@@ -684,5 +699,8 @@ archsrc_stop(int gone)
 	}
 	free(archsrc_files);
 	archsrc_files = NULL;
+	if (archsrc_locale != (locale_t)0)
+		freelocale(archsrc_locale);
+	archsrc_locale = (locale_t)0;
 	archsrc_n = 0;
 }

@@ -959,7 +959,7 @@ journal_name_extra(char *extra)
 
 /* The journal's path, once open (archsrc.c keeps a file beside it). */
 const char *
-journal_file(void)
+journal_filename(void)
 {
 	return journal_path;
 }

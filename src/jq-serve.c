@@ -456,7 +456,7 @@ serve_open_journal(struct serve_args *a)
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		exit(JQ_EXIT_IO);
 	}
-	if ((rc = archsrc_check(journal_file(), journal_was_resumed(),
+	if ((rc = archsrc_check(journal_filename(), journal_was_resumed(),
 	    &cause)) != 0) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		exit(rc);

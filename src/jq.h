@@ -494,7 +494,7 @@ int	 journal_was_resumed(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 int	 journal_drain(const char *, int, char **);
 void	 journal_close(const struct queue *, int);
-const char *journal_file(void);
+const char *journal_filename(void);
 void	 journal_name_extra(char *);
 
 /* joblog.c: --joblog, a line per finished attempt. */
