@@ -56,7 +56,7 @@
 
 #include "jq.h"
 
-#define ARCHSRC_AHEAD	4		/* entries spooled ahead of the TAKEs */
+#define ARCHSRC_AHEAD	16		/* entries spooled ahead of the TAKEs */
 #define ARCHSRC_SLICE	(1024 * 1024)	/* bytes read per turn of the loop */
 #define ARCHSRC_BUF	(64 * 1024)
 #define ARCHSRC_ID_SPAN	(64 * 1024)	/* bytes at each end in the identity */
