@@ -21,11 +21,12 @@ INSTALL ?= install
 
 # The user's CFLAGS come last; project flags live in JQ_* and are never dropped.
 CFLAGS ?= -O2 -g
-PKGS = popt libevent libsodium
+PKGS = popt libevent libsodium libarchive
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIBS_POPT := $(shell $(PKG_CONFIG) --libs popt)
 LIBS_EVENT := $(shell $(PKG_CONFIG) --libs libevent)
 LIBS_SODIUM := $(shell $(PKG_CONFIG) --libs libsodium)
+LIBS_ARCHIVE := $(shell $(PKG_CONFIG) --libs libarchive)
 JQ_CPPFLAGS = -D_GNU_SOURCE -DJQ_VERSION='"$(VERSION)"' -Isrc
 JQ_CFLAGS = -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith \
@@ -49,7 +50,8 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
-	status listing spool serve template watch watchdir drain manage wait
+	status listing spool serve template watch watchdir drain manage wait \
+	archsrc archout
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -74,7 +76,7 @@ $(BUILDDIR)/%.o: tests/unit/%.c | $(BUILDDIR)
 LINK = $(CC) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $^
 
 $(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) -pthread $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) -pthread $(LDLIBS)
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/jq-stat: $(call obj,show statlist)

@@ -497,7 +497,8 @@ conn_retake(struct conn *c)
 	for (;;) {
 		/* a --keep server has no end but a shutdown: it waits */
 		if (server.finishing || jobs_stopping() || (!server.cfg.keep &&
-		    spool_inflight() == 0 && !queue_can_match(&server.queue,
+		    spool_inflight() == 0 && !archsrc_busy() &&
+		    !queue_can_match(&server.queue,
 		    s->take_match))) {
 			conn_reply(c, REPLY_NOJOB " " NOJOB_FINISHED);
 			conn_take_done(c);

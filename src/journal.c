@@ -69,6 +69,7 @@ static char	*journal_dir;
 static int	 journal_sync = 1;
 static int	 journal_resumed;	/* the journal held records at start */
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
+static char	*journal_extra;		/* more of the list's name, or NULL */
 
 /* FNV-1a, 64 bits, over a byte range: names the job list. */
 static uint64_t
@@ -743,6 +744,9 @@ journal_name(const struct queue *q)
 	}
 	free(lastdir);
 	free(lastreal);
+	/* the archives of --archive, whatever else is served */
+	if (journal_extra != NULL)
+		h = journal_hash(h, journal_extra, strlen(journal_extra) + 1);
 	if (q->njobs == 0) {
 		lastdir = spool_identity();
 		h = journal_hash(h, lastdir, strlen(lastdir));
@@ -941,6 +945,25 @@ journal_log_resume(const struct queue *q)
 	    q->njobs - q->count[JOB_DONE] - q->count[JOB_FAILED]);
 }
 
+/*
+ * More that names the list, besides its files (jq-serve --archive: the
+ * archives, archsrc_identity); the journal takes the string over.  Before
+ * journal_open.
+ */
+void
+journal_name_extra(char *extra)
+{
+	free(journal_extra);
+	journal_extra = extra;
+}
+
+/* The journal's path, once open (archsrc.c keeps a file beside it). */
+const char *
+journal_filename(void)
+{
+	return journal_path;
+}
+
 /* The run is over: drop the journal if every job succeeded. */
 void
 journal_close(const struct queue *q, int success)
@@ -955,4 +978,6 @@ journal_close(const struct queue *q, int success)
 		spool_close(0);
 	close(journal_fd);
 	journal_fd = -1;
+	free(journal_extra);
+	journal_extra = NULL;
 }

@@ -33,6 +33,8 @@ struct serve_args {
 	char			**watch_match;	/* --watch-match, NULL-terminated */
 	size_t			 nwatch_match;
 	int			 nul, skip, fresh, retry_failed, redo, nosync, keep;
+	int			 archive;	/* --archive: the FILEs are archives */
+	char			*output_archive;
 	int			 noauth, verbose, quiet;
 	struct spool_limits	 spool;		/* checked --max-add-size... */
 	struct serve_files	 files;
@@ -46,7 +48,7 @@ enum {
 	OPT_JOBLOG, OPT_LINGER, OPT_TOKEN_FILE, OPT_NO_AUTH, OPT_UNIX_AUTH,
 	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET, OPT_KEEP,
 	OPT_MAX_ADD, OPT_MAX_SPOOL, OPT_MAX_SPOOL_JOBS, OPT_WATCH,
-	OPT_WATCH_MATCH
+	OPT_WATCH_MATCH, OPT_ARCHIVE, OPT_OUTPUT_ARCHIVE
 };
 
 static struct poptOption serve_options[] = {
@@ -74,6 +76,13 @@ static struct poptOption serve_options[] = {
 	{ "watch-match", '\0', POPT_ARG_ARGV, NULL, OPT_WATCH_MATCH,
 	  "with --watch, serve only names matching GLOB (repeatable)",
 	  "GLOB" },
+	{ "archive", '\0', POPT_ARG_NONE, NULL, OPT_ARCHIVE,
+	  "each FILE is an archive (tar, zip, ...; compressed or not): serve "
+	  "each of its regular entries as a job (needs -o or "
+	  "--output-archive)", NULL },
+	{ "output-archive", '\0', POPT_ARG_STRING, NULL, OPT_OUTPUT_ARCHIVE,
+	  "put every result in the archive FILE, written when the run ends "
+	  "(.tar .tar.gz .tar.zst .tar.xz .tar.bz2 .tar.lz4 .zip)", "FILE" },
 	{ "max-result", '\0', POPT_ARG_STRING, NULL, OPT_MAX_RESULT,
 	  "largest result accepted (default 64G)", "SIZE" },
 	{ "max-add-size", '\0', POPT_ARG_STRING, NULL, OPT_MAX_ADD,
@@ -215,6 +224,8 @@ serve_option(void *arg, int val, char **value)
 	case OPT_MAX_SPOOL_JOBS: cli_keep(&a->max_spool_jobs, value); break;
 	case OPT_WATCH: cli_keep(&a->watch, value); break;
 	case OPT_WATCH_MATCH: serve_watch_match_add(a, value); break;
+	case OPT_ARCHIVE: a->archive = 1; break;
+	case OPT_OUTPUT_ARCHIVE: cli_keep(&a->output_archive, value); break;
 	}
 }
 
@@ -323,6 +334,14 @@ serve_gather_files(struct serve_args *a, poptContext pc)
 		serve_files_read(&a->files, a->files_from, a->nul);
 	else if (a->nul)
 		usage_error(cli_prog, "-0 only applies to --files-from");
+	if (a->archive && a->watch != NULL)
+		usage_error(cli_prog, "--archive and --watch exclude each other");
+	if (a->archive && a->files.n == 0)
+		usage_error(cli_prog, "--archive: give the archives to serve as "
+		    "FILE operands (or with --files-from)");
+	if (a->archive && a->outdir == NULL && a->output_archive == NULL)
+		usage_error(cli_prog, "--archive: say where the entries' results "
+		    "go: -o DIR or --output-archive FILE");
 	/* nothing to serve yet: serve what is added, until shut down */
 	if ((a->files.n == 0 && a->files_from == NULL) || a->watch != NULL)
 		a->keep = 1;
@@ -411,22 +430,108 @@ serve_default_state_dir(void)
  * default state directory.
  */
 static void
-serve_open_journal(struct serve_args *a)
+serve_state_dir(struct serve_args *a)
 {
 	const char	*env;
-	char		*cause = NULL;
 
 	if (a->state_dir == NULL && (env = getenv("JQ_STATE_DIR")) != NULL &&
 	    *env != '\0')
 		a->state_dir = xstrdup(env);
 	if (a->state_dir == NULL)
 		a->state_dir = serve_default_state_dir();
+}
+
+/* Open the journal in the state directory (serve_state_dir). */
+static void
+serve_open_journal(struct serve_args *a)
+{
+	char		*cause = NULL;
+	int		 rc;
+
 	store_sync = !a->nosync;
+	if (archsrc_active())
+		journal_name_extra(archsrc_identity());
 	if (journal_open(&server.queue, a->state_dir, a->fresh,
 	    a->retry_failed, !a->nosync, &cause) != 0) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		exit(JQ_EXIT_IO);
 	}
+	if ((rc = archsrc_check(journal_filename(), journal_was_resumed(),
+	    &cause)) != 0) {
+		fprintf(stderr, "%s: %s\n", cli_prog, cause);
+		exit(rc);
+	}
+}
+
+/*
+ * --archive and --output-archive: the archives checked (the FILE list is
+ * theirs), the output archive's kind, and where results are kept until it
+ * is written (which becomes -o DIR).  Exits when one is not fit.
+ */
+static void
+serve_archives(struct serve_args *a)
+{
+	char	*cause = NULL;
+	size_t	 i;
+
+	if (a->output_archive != NULL) {
+		if (archout_setup(a->output_archive, &cause) != 0)
+			usage_error(cli_prog, "%s", cause);
+		a->redo = 1;	/* every result goes in, up to date or not */
+	}
+	if (a->archive) {
+		archsrc_setup(a->files.v, a->files.n);
+		for (i = 0; i < a->files.n; i++)
+			free(a->files.v[i]);
+		a->files.n = 0;
+	}
+	serve_state_dir(a);
+	if (a->output_archive != NULL) {
+		if (mkdir(a->state_dir, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "%s: state directory %s: %s\n", cli_prog,
+			    a->state_dir, strerror(errno));
+			exit(JQ_EXIT_IO);
+		}
+		cause = xstrdup(archout_result_dir(a->outdir, a->state_dir));
+		free(a->outdir);
+		a->outdir = cause;
+	}
+}
+
+/*
+ * The run is over with status rc: write the output archive, then drop
+ * the journal (and what it kept) if the run is complete.  The new status.
+ */
+static int
+serve_end(struct serve_args *a, int rc)
+{
+	char	*cause = NULL;
+	int	 gone, src;
+
+	if (archout_active() && rc != JQ_EXIT_SIGNAL && rc != JQ_EXIT_IO &&
+	    archout_write(&server.queue, &cause) != 0) {
+		fprintf(stderr, "%s: the output archive is not written: %s; "
+		    "the results and the journal are kept: run again to write "
+		    "it\n", cli_prog, cause);
+		free(cause);
+		rc = JQ_EXIT_IO;
+	}
+	/* a --keep server's queue outlives the run: its journal stays */
+	gone = rc == JQ_EXIT_OK && !a->keep &&
+	    server.queue.count[JOB_DONE] == server.queue.njobs;
+	archsrc_stop(gone);
+	journal_close(&server.queue, rc == JQ_EXIT_OK && !a->keep);
+	if (gone && archout_active())
+		archout_clean(&server.queue);
+	archout_free();
+	/* entries refused (1) or an archive unread (8): not jobs, but the
+	 * run did not do them all */
+	src = archsrc_status();
+	if (src == JQ_EXIT_IO && (rc == JQ_EXIT_OK || rc == JQ_EXIT_FAILED))
+		rc = JQ_EXIT_IO;
+	else if (src == JQ_EXIT_FAILED && rc == JQ_EXIT_OK)
+		rc = JQ_EXIT_FAILED;
+	return rc;
 }
 
 /*
@@ -465,7 +570,8 @@ serve_args_free(struct serve_args *a)
 	    &a->addr_file, &a->max_result, &a->max_conns, &a->max_unauth,
 	    &a->linger, &a->lease, &a->retries, &a->crash_limit, &a->state_dir,
 	    &a->joblog, &a->token_file, &a->unix_auth, &a->stall, &a->idle,
-	    &a->max_add, &a->max_spool, &a->max_spool_jobs, &a->watch };
+	    &a->max_add, &a->max_spool, &a->max_spool_jobs, &a->watch,
+	    &a->output_archive };
 	size_t	 i;
 
 	for (i = 0; i < a->nlisten; i++)
@@ -502,6 +608,7 @@ main(int argc, char **argv)
 	serve_check_listen(&a);
 	log_init(cli_prog, a.quiet ? -1 : a.verbose);
 	serve_auth(&a);
+	serve_archives(&a);
 	serve_load(&server.queue, &a.files, a.outdir,
 	    a.tmpl ? a.tmpl : "{name}.result", a.skip);
 	if (a.watch != NULL)
@@ -529,12 +636,11 @@ main(int argc, char **argv)
 	rc = server_run(&cause);
 	if (watch_lost() && rc != JQ_EXIT_SIGNAL)
 		rc = JQ_EXIT_IO;	/* the watched directory went away */
-	/* a --keep server's queue outlives the run: its journal stays */
-	journal_close(&server.queue, rc == JQ_EXIT_OK && !a.keep);
 	if (rc == JQ_EXIT_IO && cause != NULL) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		free(cause);
 	}
+	rc = serve_end(&a, rc);
 	serve_args_free(&a);
 	queue_free(&server.queue);
 	input_free();

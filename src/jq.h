@@ -494,6 +494,8 @@ int	 journal_was_resumed(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 int	 journal_drain(const char *, int, char **);
 void	 journal_close(const struct queue *, int);
+const char *journal_filename(void);
+void	 journal_name_extra(char *);
 
 /* joblog.c: --joblog, a line per finished attempt. */
 int	 joblog_open(const char *, char **);
@@ -797,6 +799,29 @@ void	 serve_keep_outdir(void);
 void	 serve_load(struct queue *, struct serve_files *, const char *,
 	    const char *, int);
 size_t	 serve_skip_current(struct queue *, int);
+
+/*
+ * archsrc.c: jq-serve --archive: each regular entry of an archive is a job,
+ * spooled as an added job's data is, read ahead only a little.
+ */
+struct event_base;
+void	 archsrc_setup(char *const *, size_t);
+int	 archsrc_active(void);
+char	*archsrc_identity(void);
+int	 archsrc_check(const char *, int, char **);
+int	 archsrc_busy(void);
+int	 archsrc_status(void);
+void	 archsrc_wake(void);
+void	 archsrc_start(struct event_base *);
+void	 archsrc_stop(int);
+
+/* archout.c: jq-serve --output-archive: the results in one archive at the end. */
+int	 archout_setup(const char *, char **);
+int	 archout_active(void);
+const char *archout_result_dir(const char *, const char *);
+int	 archout_write(const struct queue *, char **);
+void	 archout_clean(const struct queue *);
+void	 archout_free(void);
 
 /* spawn.c: run a command the careful way (own process group, clean fds). */
 #define SPAWN_PIPE	(-1)	/* connect the stream to a pipe to jq-run */

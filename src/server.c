@@ -146,11 +146,12 @@ server_check(evutil_socket_t fd, short what, void *arg)
 	if (server.finishing)
 		return;
 	conn_results_all();	/* a job may have ended */
+	archsrc_wake();		/* --archive: a job may have been taken */
 	if (jobs_stopping())
 		end = server.queue.count[JOB_RUNNING] == 0;
 	else
 		end = !server.cfg.keep && queue_all_finished(&server.queue);
-	if (end && spool_inflight() == 0) {
+	if (end && spool_inflight() == 0 && !archsrc_busy()) {
 		server_finish();
 		return;
 	}
@@ -397,6 +398,7 @@ server_run(char **cause)
 	free(names);
 	status_start(server.base, &server.queue);
 	watch_start(server.base);	/* --watch: events, the first scan */
+	archsrc_start(server.base);	/* --archive: the first entries */
 	server_wake();		/* an empty job list finishes at once */
 
 	event_base_dispatch(server.base);
