@@ -58,6 +58,10 @@ listing_queues(const struct queue *q, struct evbuffer *out)
 	const struct queue_named	*n;
 	size_t				 i, k, total;
 
+	if (q->nnamed == 0)		/* no job yet: the default is empty */
+		evbuffer_add_printf(out, REPLY_QUEUE " " QUEUE_DEFAULT " "
+		    STAT_TOTAL "=0 " STAT_WAITING "=0 " STAT_RUNNING "=0 "
+		    STAT_DONE "=0 " STAT_FAILED "=0\n");
 	for (i = 0; i < q->nnamed; i++) {
 		n = q->named[i];
 		for (k = 0, total = 0; k < JOB_NSTATES; k++)

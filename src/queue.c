@@ -67,18 +67,11 @@ queue_at(const struct queue *q, uint64_t id)
 	return &q->chunk[id / QUEUE_CHUNK][id % QUEUE_CHUNK];
 }
 
-/* Start an empty queue, with its default named queue (exits on ENOMEM). */
+/* Start an empty queue (its default named queue comes with its first job). */
 void
 queue_init(struct queue *q)
 {
-	char	*cause = NULL;
-
 	memset(q, 0, sizeof *q);
-	if (queue_named_get(q, QUEUE_DEFAULT, strlen(QUEUE_DEFAULT),
-	    &cause) != 0) {
-		log_warnx("%s", cause);
-		exit(JQ_EXIT_IO);
-	}
 }
 
 /* Free the named queues and their levels (not the jobs in them). */
@@ -201,7 +194,7 @@ queue_named_find(const struct queue *q, const char *name, size_t len)
 
 /*
  * The index of the named queue called name (len bytes, checked with
- * queue_named_valid), made if there is none yet; or -1 with *cause when
+ * proto_queue_valid), made if there is none yet; or -1 with *cause when
  * JQ_QUEUES_MAX queues exist or memory runs out.
  */
 int
@@ -212,6 +205,11 @@ queue_named_get(struct queue *q, const char *name, size_t len, char **cause)
 
 	if ((ix = queue_named_find(q, name, len)) >= 0)
 		return ix;
+	/* the default queue is always [0] */
+	if (q->nnamed == 0 && (len != strlen(QUEUE_DEFAULT) ||
+	    memcmp(name, QUEUE_DEFAULT, len) != 0) && queue_named_get(q,
+	    QUEUE_DEFAULT, strlen(QUEUE_DEFAULT), cause) != 0)
+		return -1;
 	if (q->nnamed >= JQ_QUEUES_MAX) {
 		*cause = xprintf("too many queues: at most %d", JQ_QUEUES_MAX);
 		return -1;
@@ -352,9 +350,15 @@ queue_add_in(struct queue *q, char *path, char *result, uint16_t qix,
     int prio)
 {
 	struct job	*j;
+	char		*cause = NULL;
 
 	if (queue_reserve(q, 1) != 0) {
 		log_warn("cannot add a job");
+		exit(JQ_EXIT_IO);
+	}
+	if (q->nnamed == 0 && queue_named_get(q, QUEUE_DEFAULT,
+	    strlen(QUEUE_DEFAULT), &cause) != 0) {
+		log_warnx("cannot add a job: %s", cause);
 		exit(JQ_EXIT_IO);
 	}
 	j = &q->chunk[q->njobs / QUEUE_CHUNK][q->njobs % QUEUE_CHUNK];
@@ -643,6 +647,8 @@ queue_take(struct queue *q, const uint16_t *qix, size_t nq,
 	uint64_t		 now = 0;
 	int			 top, found;
 
+	if (q->nnamed == 0)
+		return NULL;
 	if (qix == NULL || nq == 0) {
 		qix = &dflt;
 		nq = 1;
@@ -800,6 +806,8 @@ queue_can_match(struct queue *q, const uint16_t *qix, size_t nq,
 	uint64_t		 id;
 	size_t			 i, live = 0;
 
+	if (q->nnamed == 0)
+		return 0;
 	if (qix == NULL || nq == 0) {
 		qix = &dflt;
 		nq = 1;
