@@ -723,7 +723,7 @@ cmd_add_queue(struct proto_req *r, uint16_t *qix, int *prio, int *full,
 	const char	*qn = proto_kv(r, KEY_QUEUE);
 	const char	*pr = proto_kv(r, KEY_PRIORITY);
 	char		*cause = NULL;
-	int		 ix = 0;
+	int		 ix;
 
 	*prio = 0;
 	*full = 0;
@@ -738,8 +738,10 @@ cmd_add_queue(struct proto_req *r, uint16_t *qix, int *prio, int *full,
 		    "A-Za-z0-9._-); nothing added", JQ_QUEUE_NAME_MAX);
 		return -1;
 	}
-	if (qn != NULL && (ix = queue_named_get(&server.queue, qn,
-	    strlen(qn), &cause)) < 0) {
+	if (qn == NULL)
+		qn = QUEUE_DEFAULT;	/* made with the first job, maybe this */
+	if ((ix = queue_named_get(&server.queue, qn, strlen(qn),
+	    &cause)) < 0) {
 		*errmsg = xprintf("%s; nothing added", cause);
 		free(cause);
 		*full = 1;

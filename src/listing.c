@@ -192,7 +192,8 @@ listing_job(const struct job *j, uint64_t now, struct evbuffer *out)
 	evbuffer_add_printf(out, REPLY_JOBINFO " %llu %s " JOBS_QUEUE "=%s "
 	    JOBS_STATE "=%s " JOBS_ATTEMPTS "=%u", (unsigned long long)j->id,
 	    name, qname, listing_state_words[j->state], j->attempt);
-	evbuffer_add_printf(out, " " KEY_PRIORITY "=%d", j->priority);
+	if (j->priority != 0)		/* none: 0, and the lines stay short */
+		evbuffer_add_printf(out, " " KEY_PRIORITY "=%d", j->priority);
 	free(name);
 	free(qname);
 	if (j->worker != NULL) {
