@@ -120,10 +120,10 @@ static struct poptOption put_options[] = {
 	{ "name", 'n', POPT_ARG_STRING, NULL, OPT_NAME,
 	    "with --add: the job's name (for standard input or one FILE); "
 	    "with --wait or --cancel: the job of that name", "NAME" },
-	{ "queue", 'q', POPT_ARG_STRING, NULL, OPT_QUEUE,
+	{ "queue", '\0', POPT_ARG_STRING, NULL, OPT_QUEUE,
 	    "with --add: put the jobs in queue NAME (default: \"default\")",
 	    "NAME" },
-	{ "priority", 'p', POPT_ARG_STRING, NULL, OPT_PRIORITY,
+	{ "priority", '\0', POPT_ARG_STRING, NULL, OPT_PRIORITY,
 	    "with --add: the jobs' priority, -1000 to 1000, higher first "
 	    "(default 0)", "N" },
 	{ "if-new", '\0', POPT_ARG_NONE, NULL, OPT_IF_NEW,

@@ -72,7 +72,7 @@ static struct poptOption take_options[] = {
 	    "end the id and name with NUL instead of newline", NULL },
 	{ "match", 'm', POPT_ARG_STRING, NULL, OPT_MATCH,
 	    "take only jobs whose name matches the fnmatch(3) GLOB", "GLOB" },
-	{ "queue", 'q', POPT_ARG_STRING, NULL, OPT_QUEUE,
+	{ "queue", '\0', POPT_ARG_STRING, NULL, OPT_QUEUE,
 	    "take from queue NAME (repeat, or a comma list: any of them; "
 	    "default: the queue \"default\")", "NAME" },
 	{ "wait", 'w', POPT_ARG_STRING, NULL, OPT_WAIT,

@@ -82,7 +82,7 @@ open_conn() {
 	jq-put "$SERVER" "$(<"$D/handle-a2")" "$D/job"
 	# nothing of queue a can ever come: exit 3 at once, while b still has a job
 	run -3 jq-take -o "$D/job" --queue a "$SERVER"
-	run -0 take_order 1 -q b
+	run -0 take_order 1 --queue b
 	assert_output b1
 	jq-put "$SERVER" "$(<"$D/handle-b1")" "$D/job"
 	# a queue nobody added to has nothing, now or later
