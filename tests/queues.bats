@@ -289,3 +289,33 @@ open_conn() {
 	python3 tests/schema/check.py validate tests/schema/jq-stat-1.json "$D/stat.json" >/dev/null ||
 		python3 "$BATS_TEST_DIRNAME/schema/check.py" validate "$BATS_TEST_DIRNAME/schema/jq-stat-1.json" "$D/stat.json" >/dev/null
 }
+
+@test "queues: jq-take --queue on a terminal says which queues it waits for, while other queues have work; exit 3 once none can come" {
+	local cmd i
+	printf 'f\n' >"$D/in/f1"
+	start_server --linger 60 -o "$D/out" "$D/in/f1"
+	add a 0 a1
+	add b 0 b1
+	run -0 take_order 1 --queue a
+	assert_output a1
+	# a's only job runs elsewhere; b and the default queue have work, which is not a's
+	cmd=$(printf '%q ' jq-take -o "$D/job2" --queue a "$SERVER")
+	timeout -k 5 120 script -qefc "$cmd; echo \"rc=\$?\"" "$D/tty" </dev/null >/dev/null 2>&1 3>&- &
+	JQ_PIDS+=("$!")
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		grep -q "waiting for a job of queue a: none waits there now" "$D/tty" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q "waiting for a job of queue a: none waits there now; one comes when a job is added there, or when a running one comes back" "$D/tty"
+	# (the script header holds 'rc=$?': a status is a line of its own)
+	grep -q "^rc=" "$D/tty" && fail "jq-take --queue a did not wait: $(cat "$D/tty")"
+	jq-put "$SERVER" "$(<"$D/handle-a1")" "$D/job"
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		grep -q "^rc=" "$D/tty" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q "^rc=3" "$D/tty" || fail "jq-take --queue a: $(cat "$D/tty")"
+	# the other queues' jobs were never its business
+	run -0 take_order 1 --queue b
+	assert_output b1
+}
