@@ -130,7 +130,8 @@ enum proto_cmd {
 #define REPLY_GREETING	"JQ"	/* JQ <version> jq-serve/<sw> auth=<mode> [nonce=<sn>] */
 #define REPLY_OK	"OK"	/* OK <id>, OK <version> [auth=], OK <id> lease=|done=, OK bye */
 #define REPLY_ERR	"ERR"	/* ERR <code> <text>, code one of ERR_* */
-#define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease= token=, then a payload */
+#define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease= token= [result=]
+				 * [queue=], then a payload */
 #define REPLY_NOJOB	"NOJOB"	/* NOJOB <reason>, reason one of NOJOB_* */
 #define REPLY_STAT	"STAT"	/* STAT <key>=<n> ...: the first line of a STAT reply */
 #define REPLY_WORKER	"WORKER"	/* WORKER <name> peer= running= done= failed= */

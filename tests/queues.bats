@@ -172,6 +172,18 @@ open_conn() {
 	exec {conn}>&-
 	run -0 take_order 3 --queue q
 	assert_output 'one2 one3 zero1'
+	# the JOB line names a named queue (and not the default one)
+	add q2 0 last
+	printf 'd\n' | jq-put --add --name plain "$SERVER" >/dev/null
+	open_conn "$SERVER"
+	sendl "$(hello_line 2 name=raw)"
+	expect 'OK 2*'
+	sendl 'TAKE queue=q2 wait=0'
+	expect 'JOB 6 last size=5 attempt=1 lease=* token=* queue=q2'
+	exec {conn}>&-
+	run -0 jq-take -o "$D/job" "$SERVER"
+	run -0 jq-stat --json --list --queue default "$SERVER"
+	json_file_check <(echo "$output") '[r["name"] for r in j["list"]] == ["plain"]'
 }
 
 @test "queues: kill -9 and a restart keep each added job's queue and priority (journal q= and p=)" {
