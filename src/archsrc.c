@@ -410,7 +410,7 @@ archsrc_add_done(struct commit *cm)
 	archsrc_inflight--;
 	if (cm->rc == 0) {
 		a->name = a->result = NULL;	/* the job's from now on */
-		j = jobs_add(name, result, "an archive");
+		j = jobs_add(name, result, 0, 0, "an archive");
 		spool_adopt(j, a);
 	} else {
 		archsrc_broken = 1;

@@ -192,6 +192,52 @@ cli_uint(const char *opt, const char *val, unsigned min, unsigned max)
 	return v;
 }
 
+/* Parse a --priority value, JQ_PRIORITY_MIN..MAX, or exit 2 naming the option. */
+int
+cli_priority(const char *opt, const char *val)
+{
+	int	 v;
+
+	if (parse_int(val, JQ_PRIORITY_MIN, JQ_PRIORITY_MAX, &v) != 0)
+		usage_error(cli_prog, "%s: \"%s\" is not a priority (a whole "
+		    "number from %d to %d, higher first)", opt, val,
+		    JQ_PRIORITY_MIN, JQ_PRIORITY_MAX);
+	return v;
+}
+
+/*
+ * Add the --queue value val (a name or a comma list) to *list, a comma
+ * list; exit 2 naming the option if a name is bad or there are more than
+ * JQ_TAKE_QUEUES_MAX.
+ */
+void
+cli_queues(const char *opt, const char *val, char **list)
+{
+	const char	*p = val, *end;
+	char		*all;
+	size_t		 len, n = 0;
+
+	if (*list != NULL)
+		for (n = 1, p = *list; (p = strchr(p, ',')) != NULL; p++)
+			n++;
+	for (p = val;; p = end + 1) {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (!proto_queue_valid(p, len))
+			usage_error(cli_prog, "%s: \"%.*s\" is not a queue name "
+			    "(1 to %d of the bytes A-Z a-z 0-9 . _ -)", opt,
+			    (int)(len > 80 ? 80 : len), p, JQ_QUEUE_NAME_MAX);
+		if (++n > JQ_TAKE_QUEUES_MAX)
+			usage_error(cli_prog, "%s: more than %d queues", opt,
+			    JQ_TAKE_QUEUES_MAX);
+		if (end == NULL)
+			break;
+	}
+	all = *list == NULL ? xstrdup(val) : xprintf("%s,%s", *list, val);
+	free(*list);
+	*list = all;
+}
+
 /* Parse a duration option value (in ms), or exit 2 naming the option. */
 uint64_t
 cli_duration(const char *opt, const char *val)

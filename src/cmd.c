@@ -55,7 +55,7 @@ cmd_session_end(struct session *s)
 {
 	TAILQ_REMOVE(&cmd_sessions, s, entry);
 	payload_free(&s->rx);
-	free(s->take_match);
+	cmd_take_forget(s);
 	free(s->name);
 	free(s->peer);
 }
@@ -351,7 +351,62 @@ cmd_hello(struct session *s, struct proto_req *r, struct evbuffer *out)
 	return NEXT_LINE;
 }
 
-/* TAKE [match=<glob>] [wait=<seconds>] [hold=conn|lease] [lease=<seconds>] */
+/* Forget the TAKE being served: its glob and its queue names. */
+void
+cmd_take_forget(struct session *s)
+{
+	size_t	 i;
+
+	free(s->take_match);
+	s->take_match = NULL;
+	for (i = 0; i < s->take_nqueue; i++)
+		free(s->take_queue[i]);
+	free(s->take_queue);
+	s->take_queue = NULL;
+	s->take_nqueue = 0;
+}
+
+/*
+ * Split TAKE's queue=a,b,... into names (*v, *n: each once); 0, or -1 if a
+ * name is bad or there are more than JQ_TAKE_QUEUES_MAX.
+ */
+static int
+cmd_take_queues(const char *list, char ***v, size_t *n)
+{
+	const char	*p = list, *end;
+	size_t		 len, i;
+
+	*v = NULL;
+	*n = 0;
+	for (;;) {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (!proto_queue_valid(p, len) || *n >= JQ_TAKE_QUEUES_MAX)
+			goto bad;
+		for (i = 0; i < *n && (strlen((*v)[i]) != len ||
+		    memcmp((*v)[i], p, len) != 0); i++)
+			;
+		if (i == *n) {
+			*v = xreallocarray(*v, *n + 1, sizeof **v);
+			(*v)[(*n)++] = xstrndup(p, len);
+		}
+		if (end == NULL)
+			return 0;
+		p = end + 1;
+	}
+bad:
+	for (i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+	return -1;
+}
+
+/*
+ * TAKE [match=<glob>] [wait=<seconds>] [hold=conn|lease] [lease=<seconds>]
+ * [queue=<name>[,<name>]...]
+ */
 static enum cmd_next
 cmd_take(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
@@ -359,9 +414,11 @@ cmd_take(struct session *s, struct proto_req *r, struct evbuffer *out)
 	const char	*wait = proto_kv(r, KEY_WAIT);
 	const char	*hold = proto_kv(r, KEY_HOLD);
 	const char	*lease = proto_kv(r, KEY_LEASE);
+	const char	*queues = proto_kv(r, KEY_QUEUE);
 	unsigned	 secs = 0, lease_s = 0;
 	ssize_t		 n;
-	char		*dup = NULL;
+	char		*dup = NULL, **qv = NULL;
+	size_t		 nq = 0;
 
 	if (hold != NULL && strcmp(hold, HOLD_CONN) != 0 &&
 	    strcmp(hold, HOLD_LEASE) != 0) {
@@ -380,18 +437,30 @@ cmd_take(struct session *s, struct proto_req *r, struct evbuffer *out)
 		    ERR_PROTO, JQ_SECONDS_MAX);
 		return NEXT_LINE;
 	}
+	if (queues != NULL && cmd_take_queues(queues, &qv, &nq) != 0) {
+		cmd_reply(out, REPLY_ERR " %s bad queue= (1 to %d names of 1 to "
+		    "%d bytes of A-Za-z0-9._-, comma-separated)", ERR_PROTO,
+		    JQ_TAKE_QUEUES_MAX, JQ_QUEUE_NAME_MAX);
+		return NEXT_LINE;
+	}
 	if (match != NULL) {
 		dup = xstrdup(match);
 		if ((n = proto_decode(dup)) <= 0 || n > JQ_GLOB_MAX ||
 		    memchr(dup, '\0', (size_t)n) != NULL) {
 			free(dup);
+			while (nq > 0)
+				free(qv[--nq]);
+			free(qv);
 			cmd_reply(out, REPLY_ERR " %s bad match= pattern (1 to "
 			    "%d bytes, percent-encoded)", ERR_PROTO, JQ_GLOB_MAX);
 			return NEXT_LINE;
 		}
 	}
 	s->worker = 1;
+	cmd_take_forget(s);
 	s->take_match = dup;
+	s->take_queue = qv;
+	s->take_nqueue = nq;
 	s->take_hold_conn = hold != NULL && strcmp(hold, HOLD_CONN) == 0;
 	s->take_nowait = wait != NULL && secs == 0;
 	s->take_wait_s = wait != NULL ? secs : 0;
@@ -643,6 +712,46 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 }
 
 /*
+ * Read ADD's queue= and priority= into *qix (the queue, made if it is
+ * new) and *prio; or say what is wrong in *errmsg, for ERR PROTO (a bad
+ * value) or, when JQ_QUEUES_MAX queues exist, ERR FULL (*full set).
+ */
+static int
+cmd_add_queue(struct proto_req *r, uint16_t *qix, int *prio, int *full,
+    char **errmsg)
+{
+	const char	*qn = proto_kv(r, KEY_QUEUE);
+	const char	*pr = proto_kv(r, KEY_PRIORITY);
+	char		*cause = NULL;
+	int		 ix;
+
+	*prio = 0;
+	*full = 0;
+	if (pr != NULL && parse_int(pr, JQ_PRIORITY_MIN, JQ_PRIORITY_MAX,
+	    prio) != 0) {
+		*errmsg = xprintf(KEY_PRIORITY "= must be %d to %d; nothing "
+		    "added", JQ_PRIORITY_MIN, JQ_PRIORITY_MAX);
+		return -1;
+	}
+	if (qn != NULL && !proto_queue_valid(qn, strlen(qn))) {
+		*errmsg = xprintf("bad " KEY_QUEUE "= (1 to %d bytes of "
+		    "A-Za-z0-9._-); nothing added", JQ_QUEUE_NAME_MAX);
+		return -1;
+	}
+	if (qn == NULL)
+		qn = QUEUE_DEFAULT;	/* made with the first job, maybe this */
+	if ((ix = queue_named_get(&server.queue, qn, strlen(qn),
+	    &cause)) < 0) {
+		*errmsg = xprintf("%s; nothing added", cause);
+		free(cause);
+		*full = 1;
+		return -1;
+	}
+	*qix = (uint16_t)ix;
+	return 0;
+}
+
+/*
  * Read ADD's name=, size= and if_new= into a new add (*a) and *size; or
  * say what is wrong in *errmsg, for ERR PROTO.
  */
@@ -699,10 +808,15 @@ cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
 	const char		*err = NULL;
 	char			*errmsg = NULL;
 	uint64_t		 size;
+	uint16_t		 qix = 0;
+	int			 prio = 0, full;
 
 	(void)out;
 	if (cmd_add_args(r, &a, &size, &errmsg) != 0)
 		err = ERR_PROTO;
+	else if (!server.finishing && !jobs_stopping() &&
+	    cmd_add_queue(r, &qix, &prio, &full, &errmsg) != 0)
+		err = full ? ERR_FULL : ERR_PROTO;
 	else if (server.finishing || jobs_stopping()) {
 		err = ERR_CLOSED;
 		errmsg = xstrdup(server.finishing ? "the run has ended; nothing "
@@ -734,6 +848,11 @@ cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
 	if (err != NULL || drop != NULL) {
 		spool_add_free(a);
 		a = NULL;
+	} else {
+		a->queue_ix = qix;
+		snprintf(a->queue, sizeof a->queue, "%s",
+		    server.queue.named[qix]->name);
+		a->priority = prio;
 	}
 	s->rx.add = a;
 	s->rx.drop = drop != NULL;

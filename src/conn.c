@@ -317,8 +317,7 @@ static void
 conn_take_done(struct conn *c)
 {
 	conn_unwait(c);
-	free(c->sess.take_match);
-	c->sess.take_match = NULL;
+	cmd_take_forget(&c->sess);
 	if (c->state == CONN_WAIT)
 		conn_set_state(c, CONN_LINE);
 	conn_kick(c);
@@ -463,10 +462,13 @@ conn_send_job(struct conn *c, struct job *j)
 		res = proto_encode_dup(base, strlen(base));
 	}
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
-	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s", (unsigned long long)j->id,
+	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s%s%s", (unsigned long long)j->id,
 	    enc, (unsigned long long)j->in_size, j->attempt,
 	    (unsigned long long)(j->lease_ms + 999) / 1000, token,
-	    res ? " " KEY_RESULT "=" : "", res ? res : "");
+	    res ? " " KEY_RESULT "=" : "", res ? res : "",
+	    /* a named queue's name, never encoded; none: the default */
+	    j->queue_ix != 0 ? " " KEY_QUEUE "=" : "",
+	    j->queue_ix != 0 ? queue_named_name(&server.queue, j) : "");
 	free(enc);
 	free(res);
 	c->send_fd = fd;
@@ -485,6 +487,8 @@ conn_retake(struct conn *c)
 {
 	struct session	*s = &c->sess;
 	struct job	*j;
+	uint16_t	 qix[JQ_TAKE_QUEUES_MAX];
+	size_t		 nq = 0;
 
 	if (c->send_fd >= 0)
 		return;		/* after the job being sent */
@@ -494,18 +498,25 @@ conn_retake(struct conn *c)
 		conn_take_done(c);
 		return;
 	}
+	/* the queues it names that exist (a queue exists once it has a job) */
+	if (s->take_nqueue > 0)
+		nq = queue_named_resolve(&server.queue, s->take_queue,
+		    s->take_nqueue, qix);
 	for (;;) {
 		/* a --keep server has no end but a shutdown: it waits */
 		if (server.finishing || jobs_stopping() || (!server.cfg.keep &&
 		    spool_inflight() == 0 && !archsrc_busy() &&
-		    !queue_can_match(&server.queue,
-		    s->take_match))) {
+		    ((s->take_nqueue > 0 && nq == 0) ||
+		    !queue_can_match(&server.queue, nq ? qix : NULL, nq,
+		    s->take_match)))) {
 			conn_reply(c, REPLY_NOJOB " " NOJOB_FINISHED);
 			conn_take_done(c);
 			return;
 		}
-		if ((j = jobs_take(s->take_match, s, s->take_hold_conn,
-		    s->take_lease_ms)) == NULL)
+		if (s->take_nqueue > 0 && nq == 0)
+			break;		/* its queues have no job yet */
+		if ((j = jobs_take(nq ? qix : NULL, nq, s->take_match, s,
+		    s->take_hold_conn, s->take_lease_ms)) == NULL)
 			break;
 		if (conn_send_job(c, j) == 0) {
 			/* leave CONN_WAIT first: a job sent whole at once must
@@ -923,8 +934,8 @@ conn_add_done(struct commit *cm)
 	}
 	if (cm->rc == 0) {
 		a->name = a->result = NULL;	/* the job's from now on */
-		j = jobs_add(name, result, c != NULL ? cmd_who(&c->sess) :
-		    "a client that left");
+		j = jobs_add(name, result, a->queue_ix, a->priority,
+		    c != NULL ? cmd_who(&c->sess) : "a client that left");
 		spool_adopt(j, a);
 		if (c != NULL)
 			conn_reply(c, REPLY_OK " %llu", (unsigned long long)j->id);

@@ -359,17 +359,18 @@ jobs_renew_held(struct session *s, uint64_t now)
 }
 
 /*
- * Take the next waiting job that matches match (NULL: any) for session s:
- * it runs, held by s, for a lease of lease_ms (0: --lease).  NULL when no
- * such job waits.
+ * Take the next waiting job of the named queues qix[0..nq-1] (none: the
+ * default one) that matches match (NULL: any) for session s: it runs,
+ * held by s, for a lease of lease_ms (0: --lease).  NULL when no such job
+ * waits.
  */
 struct job *
-jobs_take(const char *match, struct session *s, int hold_conn,
-    uint64_t lease_ms)
+jobs_take(const uint16_t *qix, size_t nq, const char *match,
+    struct session *s, int hold_conn, uint64_t lease_ms)
 {
 	struct job	*j;
 
-	if ((j = queue_take(jobs_queue, match, s->name)) == NULL)
+	if ((j = queue_take(jobs_queue, qix, nq, match, s->name)) == NULL)
 		return NULL;
 	j->holder = s;
 	j->hold_conn = hold_conn;
@@ -399,17 +400,13 @@ jobs_sent(struct job *j, uint64_t size, const char *who)
 static void
 jobs_backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct job	*j;
-	uint64_t	 now = util_now_ms(), next = 0;
+	uint64_t	 next;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
 	jobs_backoff_at = 0;
-	TAILQ_FOREACH(j, &jobs_queue->waiting, wait_entry)
-		if (j->not_before_ms > now && (next == 0 ||
-		    j->not_before_ms < next))
-			next = j->not_before_ms;
+	next = queue_next_not_before(jobs_queue, util_now_ms());
 	if (next != 0)
 		jobs_backoff_arm(next);
 	jobs_wake();
@@ -494,18 +491,23 @@ jobs_holder_gone(struct session *s, const char *who)
 
 /*
  * Add a job at run time, named name with result path result (both now the
- * queue's): it gets the next id and waits, last in line, and waiting TAKEs
- * get a look.  The one way jobs come in after start; queue_reserve made
- * room for it.
+ * queue's), to named queue qix with priority prio: it gets the next id and
+ * waits, last of its priority, and waiting TAKEs get a look.  The one way
+ * jobs come in after start; queue_reserve made room for it.
  */
 struct job *
-jobs_add(char *name, char *result, const char *who)
+jobs_add(char *name, char *result, uint16_t qix, int prio, const char *who)
 {
 	struct job	*j;
 
-	j = queue_add(jobs_queue, name, result);
-	log_info("job %llu %s added by %s", (unsigned long long)j->id, j->path,
-	    who);
+	j = queue_add_in(jobs_queue, name, result, qix, prio);
+	if (qix != 0 || prio != 0)
+		log_info("job %llu %s added by %s to queue %s, priority %d",
+		    (unsigned long long)j->id, j->path, who,
+		    queue_named_name(jobs_queue, j), prio);
+	else
+		log_info("job %llu %s added by %s", (unsigned long long)j->id,
+		    j->path, who);
 	jobs_wake();
 	return j;
 }

@@ -16,6 +16,12 @@
  *                                                 (spool.c): its data, size
  *                                                 bytes with that CRC-32C,
  *                                                 is STATE_DIR/spool-HASH/<id>
+ *     [q=<queue>] [p=<priority>]                  before <linecrc>: its named
+ *                                                 queue and priority, when
+ *                                                 not default and 0 (a record
+ *                                                 without them loads as ever);
+ *                                                 other key=value words are
+ *                                                 ignored
  *   W <id> <enc-name> <linecrc>                   a file found in the watched
  *                                                 directory (watch.c): its
  *                                                 name there
@@ -277,20 +283,58 @@ journal_drain(const char *pattern, int on, char **cause)
 	return rc;
 }
 
-/* The A record of added job: id, name (len bytes), size, crc; a new string. */
+/*
+ * The A record of added job: id, name (len bytes), size, crc, its queue
+ * (NULL: the default) and priority; a new string.
+ */
 static char *
 journal_added_line(uint64_t id, const char *name, size_t len, uint64_t size,
-    uint32_t crc)
+    uint32_t crc, const char *queue, int prio)
 {
-	char	*enc, *rec, *line;
+	char	*enc, *rec, *line, qw[JQ_QUEUE_NAME_MAX + 4] = "", pw[16] = "";
 
 	enc = proto_encode_dup(name, len);
-	rec = xprintf("A %llu %s %llu %08x", (unsigned long long)id, enc,
-	    (unsigned long long)size, crc);
+	if (queue != NULL && strcmp(queue, QUEUE_DEFAULT) != 0)
+		snprintf(qw, sizeof qw, " q=%s", queue);
+	if (prio != 0)
+		snprintf(pw, sizeof pw, " p=%d", prio);
+	rec = xprintf("A %llu %s %llu %08x%s%s", (unsigned long long)id, enc,
+	    (unsigned long long)size, crc, qw, pw);
 	line = journal_line(rec);
 	free(enc);
 	free(rec);
 	return line;
+}
+
+/*
+ * The q= and p= words of an A record (the rest of its line, p) into *qix
+ * (the queue, made) and *prio; 0, or -1 if one is malformed.  Other words
+ * are ignored: a later version's fields.
+ */
+static int
+journal_added_queue(struct queue *q, char *p, uint16_t *qix, int *prio)
+{
+	char	*w, *cause = NULL;
+	int	 ix;
+
+	*qix = 0;
+	*prio = 0;
+	while ((w = proto_word(&p)) != NULL) {
+		if (strncmp(w, "q=", 2) == 0) {
+			if (!proto_queue_valid(w + 2, strlen(w + 2)))
+				return -1;
+			if ((ix = queue_named_get(q, w + 2, strlen(w + 2),
+			    &cause)) < 0) {
+				log_warnx("%s", cause);
+				free(cause);
+				return -1;
+			}
+			*qix = (uint16_t)ix;
+		} else if (strncmp(w, "p=", 2) == 0 && parse_int(w + 2,
+		    JQ_PRIORITY_MIN, JQ_PRIORITY_MAX, prio) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The W record of watched file name (its job's name; a new string). */
@@ -324,7 +368,8 @@ journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
 	for (i = 0; i < n; i++) {
 		line = v[i]->watched ? journal_watched_line(v[i]->id,
 		    v[i]->name) : journal_added_line(v[i]->id, v[i]->name,
-		    v[i]->namelen, v[i]->size, v[i]->crc);
+		    v[i]->namelen, v[i]->size, v[i]->crc, v[i]->queue,
+		    v[i]->priority);
 		l = strlen(line);
 		all = xreallocarray(all, len + l + 1, 1);
 		memcpy(all + len, line, l + 1);
@@ -442,6 +487,8 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 	struct stat	 st;
 	uint64_t	 size;
 	ssize_t		 n;
+	uint16_t	 qix;
+	int		 prio;
 
 	kind = proto_word(&p);
 	id = proto_word(&p);
@@ -516,7 +563,9 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		c = proto_word(&p);	/* name */
 		a = proto_word(&p);	/* size */
 		d = proto_word(&p);	/* crc */
-		return spool_recover(q, id, c, a, d, cause);
+		if (journal_added_queue(q, p, &qix, &prio) != 0)
+			return -1;
+		return spool_recover(q, id, c, a, d, qix, prio, cause);
 	case 'W':
 		c = proto_word(&p);	/* name in the watched directory */
 		return watchdir_recover(q, id, c, cause);
@@ -600,13 +649,15 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 
 /* Write the A record of added job j, or the W of a watched one (compaction). */
 static int
-journal_add_jobs_compact(const struct job *j, char **cause)
+journal_add_jobs_compact(const struct queue *q, const struct job *j,
+    char **cause)
 {
 	char	*line;
 	int	 rc;
 
 	line = j->origin == JOB_SPOOL ? journal_added_line(j->id, j->path,
-	    strlen(j->path), j->in_size, j->data_crc) :
+	    strlen(j->path), j->in_size, j->data_crc,
+	    queue_named_name(q, j), j->priority) :
 	    journal_watched_line(j->id, j->path);
 	rc = journal_append_lines(line, 0, cause);
 	free(line);
@@ -636,7 +687,7 @@ journal_compact(struct queue *q, char **cause)
 		struct job *j = queue_get(q, i);
 		/* a watch server's file jobs are all watched ones */
 		if (j->origin == JOB_SPOOL || watchdir_active())
-			rc = journal_add_jobs_compact(j, cause);
+			rc = journal_add_jobs_compact(q, j, cause);
 		if (rc != 0)
 			break;
 		if (j->state == JOB_DONE)

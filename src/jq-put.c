@@ -80,6 +80,10 @@ struct put_config {
 	uint64_t	 reconnect_ms;	/* --wait: wait for a lost server */
 	int		 have_reconnect;
 	char		*name;		/* --add --name, or NULL */
+	char		*queue;		/* --add --queue, or NULL: default */
+	int		 priority;	/* --add --priority */
+	int		 have_priority;
+	char		*add_args;	/* " queue=Q priority=N" for ADD, or "" */
 	const char	**files;	/* --add: the FILEs, NULL-terminated */
 	char		*message;	/* --message, or NULL */
 	int		 have_status;	/* --exit-status given */
@@ -90,7 +94,8 @@ struct put_config {
 enum {
 	OPT_FAIL = 256, OPT_MESSAGE, OPT_EXIT_STATUS, OPT_TOUCH, OPT_LEASE,
 	OPT_RETRY, OPT_ADD, OPT_NAME, OPT_IF_NEW, OPT_SHUTDOWN,
-	OPT_WAIT, OPT_RECONNECT, OPT_CANCEL, OPT_DRAIN, OPT_UNDRAIN
+	OPT_WAIT, OPT_RECONNECT, OPT_CANCEL, OPT_DRAIN, OPT_UNDRAIN,
+	OPT_QUEUE, OPT_PRIORITY
 };
 
 #define PUT_RECONNECT_DEFAULT_MS (60 * 1000)	/* as jq-run's */
@@ -115,6 +120,12 @@ static struct poptOption put_options[] = {
 	{ "name", 'n', POPT_ARG_STRING, NULL, OPT_NAME,
 	    "with --add: the job's name (for standard input or one FILE); "
 	    "with --wait or --cancel: the job of that name", "NAME" },
+	{ "queue", '\0', POPT_ARG_STRING, NULL, OPT_QUEUE,
+	    "with --add: put the jobs in queue NAME (default: \"default\")",
+	    "NAME" },
+	{ "priority", '\0', POPT_ARG_STRING, NULL, OPT_PRIORITY,
+	    "with --add: the jobs' priority, -1000 to 1000, higher first "
+	    "(default 0)", "N" },
 	{ "if-new", '\0', POPT_ARG_NONE, NULL, OPT_IF_NEW,
 	    "with --add: a name that is a job already is not an error; print "
 	    "that job's id", NULL },
@@ -210,6 +221,18 @@ put_option(void *arg, int val, char **value)
 	case OPT_IF_NEW:
 		cfg->if_new = 1;
 		break;
+	case OPT_QUEUE:
+		if (strchr(*value, ',') != NULL)
+			usage_error(cli_prog, "--queue: a job is in one queue; "
+			    "\"%s\" names several", *value);
+		free(cfg->queue);
+		cfg->queue = NULL;
+		cli_queues("--queue", *value, &cfg->queue);
+		break;
+	case OPT_PRIORITY:
+		cfg->priority = cli_priority("--priority", *value);
+		cfg->have_priority = 1;
+		break;
 	case OPT_SHUTDOWN:
 		cfg->shutdown = 1;
 		break;
@@ -252,6 +275,8 @@ put_option(void *arg, int val, char **value)
 static void
 put_check_options(struct put_config *cfg)
 {
+	char	 prio[32] = "";
+
 	if (!cfg->fail && cfg->message != NULL)
 		usage_error(cli_prog, "--message needs --fail");
 	if (!cfg->fail && cfg->have_status)
@@ -267,6 +292,15 @@ put_check_options(struct put_config *cfg)
 		usage_error(cli_prog, "--lease needs --touch");
 	if (!cfg->add && cfg->if_new)
 		usage_error(cli_prog, "--if-new needs --add");
+	if (!cfg->add && cfg->queue != NULL)
+		usage_error(cli_prog, "--queue needs --add");
+	if (!cfg->add && cfg->have_priority)
+		usage_error(cli_prog, "--priority needs --add");
+	if (cfg->priority != 0)
+		snprintf(prio, sizeof prio, " " KEY_PRIORITY "=%d",
+		    cfg->priority);
+	cfg->add_args = xprintf("%s%s%s", cfg->queue ? " " KEY_QUEUE "=" : "",
+	    cfg->queue ? cfg->queue : "", prio);
 	if (cfg->name != NULL && !cfg->add && !cfg->wait && !cfg->cancel)
 		usage_error(cli_prog, "--name needs --add, --wait or --cancel");
 	if (!cfg->wait && cfg->have_reconnect)
@@ -429,8 +463,9 @@ put_add_operands(struct put_config *cfg, poptContext pc)
  * data, so nothing is added.  -1 with *cause and *status on failure.
  */
 static int
-put_add_fd(struct client *c, const char *name, int if_new, int fd,
-    uint64_t size, char **id, int *status, char **cause)
+put_add_fd(struct client *c, const char *name, int if_new,
+    const char *args, int fd, uint64_t size, char **id, int *status,
+    char **cause)
 {
 	struct client_tx	 tx;
 	char			*enc, *rest, *ignored, *word, sz[PROTO_U64_LEN + 8];
@@ -441,8 +476,8 @@ put_add_fd(struct client *c, const char *name, int if_new, int fd,
 		snprintf(sz, sizeof sz, " " KEY_SIZE "=%llu",
 		    (unsigned long long)size);
 	enc = proto_encode_dup(name, strlen(name));
-	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s", enc, sz,
-	    if_new ? " " KEY_IF_NEW "=1" : "");
+	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s%s", enc, sz,
+	    if_new ? " " KEY_IF_NEW "=1" : "", args);
 	free(enc);
 	client_tx_init(&tx);
 	if (rc == 0)
@@ -492,7 +527,7 @@ put_add(const struct put_config *cfg)
 		fd = put_open(file);
 		name = cfg->name != NULL ? cfg->name : put_base(file);
 		cause = NULL;
-		rc = put_add_fd(c, name, cfg->if_new, fd, fstat(fd, &st) == 0 &&
+		rc = put_add_fd(c, name, cfg->if_new, cfg->add_args, fd, fstat(fd, &st) == 0 &&
 		    S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX,
 		    &id, &status, &cause);
 		if (!put_is_stdin(file))
@@ -705,6 +740,8 @@ main(int argc, char *argv[])
 		rc = put_send(&cfg);
 	}
 	free(cfg.name);
+	free(cfg.queue);
+	free(cfg.add_args);
 	free(cfg.message);
 	free(cfg.id);
 	return rc;

@@ -38,7 +38,7 @@ char	**run_head;	/* global, so its store cannot be optimised away */
 enum {
 	OPT_JOBS = 'j', OPT_VERBOSE = 'v',
 	OPT_TIMEOUT = 256, OPT_KEEP_TMP, OPT_MAX_JOBS, OPT_MATCH, OPT_WORKER,
-	OPT_TMPDIR, OPT_RECONNECT, OPT_KEEP, OPT_HALT_AFTER
+	OPT_TMPDIR, OPT_RECONNECT, OPT_KEEP, OPT_HALT_AFTER, OPT_QUEUE
 };
 
 static struct poptOption run_options[] = {
@@ -51,6 +51,9 @@ static struct poptOption run_options[] = {
 	  "stop after N jobs in total", "N" },
 	{ "match", '\0', POPT_ARG_STRING, NULL, OPT_MATCH,
 	  "take only jobs whose name matches GLOB", "GLOB" },
+	{ "queue", '\0', POPT_ARG_STRING, NULL, OPT_QUEUE,
+	  "take jobs of queue NAME (repeat, or a comma list: any of them; "
+	  "default: the queue \"default\")", "NAME" },
 	{ "worker", '\0', POPT_ARG_STRING, NULL, OPT_WORKER,
 	  "worker name told to the server (default HOSTNAME:PID)", "NAME" },
 	{ "tmpdir", '\0', POPT_ARG_STRING, NULL, OPT_TMPDIR,
@@ -91,6 +94,7 @@ static struct poptOption run_options[] = {
 struct run_args {
 	struct run_config	 cfg;
 	char			*jobs, *timeout, *max_jobs, *match;
+	char			*queues;	/* --queue, a comma list */
 	char			*worker, *tmpdir, *reconnect, *halt_after;
 	char			*server;	/* the SERVER operand, or NULL */
 	char			*dir;		/* tmpdir, absolute */
@@ -150,6 +154,9 @@ run_option(void *arg, int val, char **value)
 	case OPT_MATCH:
 		cli_keep(&a->match, value);
 		break;
+	case OPT_QUEUE:
+		cli_queues("--queue", *value, &a->queues);
+		break;
 	case OPT_WORKER:
 		cli_keep(&a->worker, value);
 		break;
@@ -207,6 +214,7 @@ run_check_options(struct run_args *a)
 	if (a->worker != NULL)
 		cli_length("--worker", "the name", a->worker, JQ_WORKER_MAX - 8);
 	cfg->match = a->match;
+	cfg->queues = a->queues;
 	cfg->worker = a->worker;
 }
 
@@ -291,6 +299,7 @@ run_args_free(struct run_args *a)
 	free(a->halt_after);
 	free(a->max_jobs);
 	free(a->match);
+	free(a->queues);
 	free(a->worker);
 	free(a->tmpdir);
 }

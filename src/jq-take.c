@@ -47,6 +47,7 @@ struct take_config {
 	char		*output;	/* -o FILE, or NULL: the data to stdout */
 	char		*idfile;	/* --id-file, or NULL */
 	char		*glob;		/* --match, or NULL */
+	char		*queues;	/* --queue, a comma list; NULL: default */
 	char		*worker;	/* --worker, or NULL: HOSTNAME:PID */
 	int		 name;		/* -n: the name after the id */
 	int		 null;		/* -z: NUL after each, not LF */
@@ -57,7 +58,7 @@ struct take_config {
 
 enum {
 	OPT_OUTPUT = 256, OPT_ID_FILE, OPT_NAME, OPT_NULL, OPT_MATCH, OPT_WAIT,
-	OPT_WORKER, OPT_LEASE
+	OPT_WORKER, OPT_LEASE, OPT_QUEUE
 };
 
 static struct poptOption take_options[] = {
@@ -71,6 +72,9 @@ static struct poptOption take_options[] = {
 	    "end the id and name with NUL instead of newline", NULL },
 	{ "match", 'm', POPT_ARG_STRING, NULL, OPT_MATCH,
 	    "take only jobs whose name matches the fnmatch(3) GLOB", "GLOB" },
+	{ "queue", '\0', POPT_ARG_STRING, NULL, OPT_QUEUE,
+	    "take from queue NAME (repeat, or a comma list: any of them; "
+	    "default: the queue \"default\")", "NAME" },
 	{ "wait", 'w', POPT_ARG_STRING, NULL, OPT_WAIT,
 	    "wait at most SECONDS (or 500ms, 2m, ...) while other workers "
 	    "hold every job; default: forever", "SECONDS" },
@@ -204,12 +208,18 @@ outfile_commit(struct outfile *of, int slot, char **cause)
 
 /* Build the TAKE request's extra words; NULL when there are none. */
 static char *
-take_extra(const char *glob, int wait, uint64_t wait_ms, unsigned lease_s)
+take_extra(const char *glob, const char *queues, int wait, uint64_t wait_ms,
+    unsigned lease_s)
 {
 	unsigned long long	 secs;
 	char			*enc, *s, *t;
 
 	s = xstrdup("");
+	if (queues != NULL) {
+		t = xprintf("%s " KEY_QUEUE "=%s", s, queues);
+		free(s);
+		s = t;
+	}
 	if (glob != NULL) {
 		enc = proto_encode_dup(glob, strlen(glob));
 		t = xprintf("%s match=%s", s, enc);
@@ -340,6 +350,9 @@ take_option(void *arg, int val, char **value)
 		cli_keep(&cfg->glob, value);
 		cli_length("--match", "pattern", cfg->glob, JQ_GLOB_MAX);
 		break;
+	case OPT_QUEUE:
+		cli_queues("--queue", *value, &cfg->queues);
+		break;
 	case OPT_WAIT:
 		cfg->wait_ms = cli_duration("--wait", *value);
 		cfg->wait = 1;
@@ -390,7 +403,7 @@ take_catch_signals(void)
  * deserves to know why (a lost handle holds its job until its lease ends).
  */
 static void
-take_note_wait(struct client *c)
+take_note_wait(struct client *c, const char *queues)
 {
 	struct pollfd	 pfd;
 	int		 n;
@@ -401,7 +414,12 @@ take_note_wait(struct client *c)
 	pfd.events = POLLIN;
 	while ((n = poll(&pfd, 1, TAKE_NOTE_MS)) == -1 && errno == EINTR)
 		;
-	if (n == 0)
+	if (n == 0 && queues != NULL)
+		warnx("waiting for a job of queue %s: none waits there now; one "
+		    "comes when a job is added there, or when a running one "
+		    "comes back (its worker fails it, or its lease ends; "
+		    "jq-stat shows them)", queues);
+	else if (n == 0)
 		warnx("waiting for a job: every job left is running; one comes "
 		    "back when its worker delivers or fails it, or when its "
 		    "lease ends (jq-stat shows them)");
@@ -424,16 +442,19 @@ take_job(struct take_config *cfg, struct outfile *out, struct outfile *idf,
 		outfile_discard(idf, 1);
 		errx(status, "%s", cause);
 	}
-	extra = take_extra(cfg->glob, cfg->wait, cfg->wait_ms, cfg->lease_s);
+	extra = take_extra(cfg->glob, cfg->queues, cfg->wait, cfg->wait_ms,
+	    cfg->lease_s);
 	rc = client_send(c, &cause, "TAKE%s%s", extra ? " " : "",
 	    extra ? extra : "") != 0 || client_flush(c, &cause) != 0 ? -1 : 1;
 	if (rc == 1) {
-		take_note_wait(c);
+		take_note_wait(c, cfg->queues);
 		rc = client_take_reply(c, job, &cause);
 	}
 	free(extra);
 	free(cfg->glob);	/* the exits below must not leave it unfreed */
 	cfg->glob = NULL;
+	free(cfg->queues);
+	cfg->queues = NULL;
 	if (rc <= 0) {
 		outfile_discard(out, 0);
 		outfile_discard(idf, 1);
@@ -553,6 +574,7 @@ main(int argc, char *argv[])
 	free(cfg.output);
 	free(cfg.idfile);
 	free(cfg.glob);
+	free(cfg.queues);
 	free(cfg.worker);
 	return rc;
 }

@@ -53,6 +53,7 @@ char	*xprintf(const char *, ...) JQ_PRINTF(1, 2);
 /* parse.c: strict number, size and duration parsing (also for options). */
 int	 parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
 int	 parse_uint(const char *, unsigned, unsigned, unsigned *);
+int	 parse_int(const char *, int, int, int *);
 int	 parse_size(const char *, uint64_t *);
 int	 parse_duration(const char *, uint64_t *);	/* milliseconds */
 
@@ -63,6 +64,7 @@ uint32_t crc32c_update(uint32_t, const void *, size_t);
 int	 proto_parse_request(char *, struct proto_req *, char **);
 int	 proto_parse_frame(const char *, struct proto_frame *);
 const char *proto_kv(const struct proto_req *, const char *);
+int	 proto_queue_valid(const char *, size_t);
 const char *proto_cmd_name(enum proto_cmd);
 size_t	 proto_encode(char *, size_t, const void *, size_t);
 size_t	 proto_encoded_len(const void *, size_t);
@@ -241,6 +243,8 @@ const char *cli_operand(poptContext);
 const char *cli_server(const char *);
 void	 cli_bad_option(void *, int) JQ_NORETURN;
 unsigned cli_uint(const char *, const char *, unsigned, unsigned);
+int	 cli_priority(const char *, const char *);
+void	 cli_queues(const char *, const char *, char **);
 uint64_t cli_duration(const char *, const char *);
 unsigned cli_seconds(const char *, const char *);
 void	 cli_length(const char *, const char *, const char *, size_t);
@@ -308,7 +312,9 @@ struct job {
 	unsigned char		 hold_conn;	/* released when holder closes */
 	unsigned char		 committing;	/* a result is being made durable */
 	unsigned char		 origin;	/* enum job_origin */
-	TAILQ_ENTRY(job)	 wait_entry;	/* in queue.waiting */
+	uint16_t		 queue_ix;	/* its named queue: queue.named[] */
+	int16_t			 priority;	/* JQ_PRIORITY_MIN..MAX, higher first */
+	TAILQ_ENTRY(job)	 wait_entry;	/* in its queue's level, waiting */
 	LIST_ENTRY(job)		 hold_entry;	/* in holder->held */
 	struct event		*lease_ev;	/* while running: lease expiry */
 	uint64_t		 lease_ms;	/* lease length of this take */
@@ -333,13 +339,25 @@ struct queue_index {			/* hash -> nonzero 32-bit value */
 	uint64_t		*slot;		/* hash << 32 | value; 0: empty */
 	size_t			 cap, n;
 };
+struct queue_level {			/* the waiting jobs of one priority */
+	int			 priority;
+	struct job_tailq	 jobs;		/* in the order they are taken */
+};
+struct queue_named {			/* a named queue (jq-put --add --queue) */
+	char			 name[JQ_QUEUE_NAME_MAX + 1];
+	struct queue_level	**level;	/* highest priority first */
+	size_t			 nlevels;	/* levels ever used; never freed */
+	size_t			 count[JOB_NSTATES];
+};
 struct queue {
 	struct job		**chunk;	/* QUEUE_CHUNK jobs each */
 	size_t			 nchunks;
 	size_t			 njobs;
-	struct job_tailq	 waiting;
 	size_t			 count[JOB_NSTATES];
 	struct queue_index	 names;		/* name -> id, once asked for */
+	struct queue_named	**named;	/* [0] is QUEUE_DEFAULT */
+	size_t			 nnamed;
+	struct queue_index	 qnames;	/* queue name -> index + 1 */
 };
 void	 queue_init(struct queue *);
 void	 queue_free(struct queue *);
@@ -356,13 +374,23 @@ uint32_t queue_index_find(const struct queue_index *, uint32_t,
 	    int (*)(void *, uint32_t, const void *), void *, const void *);
 void	 queue_index_free(struct queue_index *);
 size_t	 queue_node_len(const char *);
-struct job *queue_take(struct queue *, const char *, const char *);
+struct job *queue_take(struct queue *, const uint16_t *, size_t, const char *,
+	    const char *);
 void	 queue_release(struct queue *, struct job *);
 void	 queue_requeue(struct queue *, struct job *);
 void	 queue_fail_again(struct queue *, struct job *);
 void	 queue_recover(struct queue *, struct job *, enum job_state);
 void	 queue_finish(struct queue *, struct job *, enum job_state);
-int	 queue_can_match(struct queue *, const char *);
+int	 queue_can_match(struct queue *, const uint16_t *, size_t,
+	    const char *);
+int	 queue_named_find(const struct queue *, const char *, size_t);
+int	 queue_named_get(struct queue *, const char *, size_t, char **);
+size_t	 queue_named_resolve(const struct queue *, char *const *, size_t,
+	    uint16_t *);
+const char *queue_named_name(const struct queue *, const struct job *);
+struct job *queue_add_in(struct queue *, char *, char *, uint16_t, int);
+void	 queue_wait_tail(struct queue *, struct job *);
+uint64_t queue_next_not_before(const struct queue *, uint64_t);
 int	 queue_all_finished(const struct queue *);
 int	 queue_name_matches(const struct job *, const char *);
 
@@ -395,6 +423,10 @@ struct spool_add {			/* an ADD on its way to becoming a job */
 	uint32_t		 crc;		/* their CRC-32C */
 	int			 watched;	/* a watched file (watch.c): no
 						 * data to spool; a W record */
+	uint16_t		 queue_ix;	/* queue=, as queue_named_get made it */
+	char			 queue[JQ_QUEUE_NAME_MAX + 1];	/* its name
+						 * (for the commit thread) */
+	int			 priority;	/* priority= */
 	/* set by the commit thread */
 	uint64_t		 id;
 	char			 idname[PROTO_U64_LEN];	/* its spool file */
@@ -436,7 +468,7 @@ void	 spool_unname(struct store *, struct spool_add *);
 void	 spool_test_kill(void);
 void	 spool_adopt(struct job *, const struct spool_add *);
 int	 spool_recover(struct queue *, const char *, char *, const char *,
-	    const char *, char **);
+	    const char *, uint16_t, int, char **);
 size_t	 spool_settle(struct queue *);
 void	 spool_remove(struct job *);
 void	 spool_close(int);
@@ -571,7 +603,8 @@ void	 status_end(void);
  */
 void	 jobs_init(struct event_base *, struct queue *,
 	    const struct server_config *, void (*)(void));
-struct job *jobs_take(const char *, struct session *, int, uint64_t);
+struct job *jobs_take(const uint16_t *, size_t, const char *, struct session *,
+	    int, uint64_t);
 void	 jobs_sent(struct job *, uint64_t, const char *);
 void	 jobs_renew(struct job *);
 void	 jobs_touch(struct job *, uint64_t);
@@ -587,7 +620,7 @@ int	 jobs_reopen(struct job *, const struct proto_token *,
 	    const char *);
 void	 jobs_holder_gone(struct session *, const char *);
 void	 jobs_done(struct job *, uint64_t, const char *);
-struct job *jobs_add(char *, char *, const char *);
+struct job *jobs_add(char *, char *, uint16_t, int, const char *);
 void	 jobs_shutdown(const char *);
 int	 jobs_stopping(void);
 void	 jobs_fail_found(struct job *, const char *);
@@ -657,6 +690,8 @@ struct session {
 	struct job_list		 held;		/* running jobs it took */
 	/* the TAKE being served (NEXT_TAKE) */
 	char			*take_match;	/* decoded glob, or NULL */
+	char			**take_queue;	/* queue= names; none: default */
+	size_t			 take_nqueue;
 	int			 take_hold_conn;
 	int			 take_nowait;	/* wait=0 */
 	unsigned		 take_wait_s;	/* wait=; 0: none (or wait=0) */
@@ -675,6 +710,7 @@ enum cmd_next {			/* what the connection does after a request */
 void	 cmd_session_start(struct session *, char *);
 void	 cmd_session_end(struct session *);
 const char *cmd_who(const struct session *);
+void	 cmd_take_forget(struct session *);
 void	 cmd_vreply(struct evbuffer *, const char *, va_list) JQ_PRINTF(2, 0);
 enum cmd_next cmd_greet(struct session *, int, struct evbuffer *);
 enum cmd_next cmd_auth_refuse(struct session *, const char *, struct evbuffer *);
@@ -857,6 +893,7 @@ struct run_config {
 	uint64_t	 timeout_ms;	/* per job; 0: none */
 	uint64_t	 max_jobs;	/* in total; 0: no limit */
 	const char	*match;		/* TAKE match= glob, or NULL */
+	const char	*queues;	/* TAKE queue= list, or NULL: default */
 	const char	*tmpdir;	/* absolute directory for job dirs */
 	int		 keep_tmp;
 	int		 verbose;

@@ -11,9 +11,9 @@
  * A plain "END" says no job is left to look at.  So a reply may hold
  * fewer lines than limit=, even none, and still have more to come.
  *
- * Queues: named queues do not exist yet, and every job is in the queue
- * QUEUE_DEFAULT.  listing_queue_of is the one place that says which queue
- * a job is in, and listing_queues the one place that lists the queues.
+ * Queues: listing_queue_of is the one place that says which named queue a
+ * job is in (queue.c keeps them), and listing_queues the one place that
+ * lists the queues, in the order they were made, QUEUE_DEFAULT first.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +45,7 @@ static const char *const listing_state_words[JOB_NSTATES] = {
 static const char *
 listing_queue_of(const struct job *j)
 {
-	(void)j;
-	return QUEUE_DEFAULT;
+	return queue_named_name(&server.queue, j);
 }
 
 /*
@@ -56,13 +55,24 @@ listing_queue_of(const struct job *j)
 void
 listing_queues(const struct queue *q, struct evbuffer *out)
 {
-	char	*name = proto_encode_dup(QUEUE_DEFAULT, strlen(QUEUE_DEFAULT));
+	const struct queue_named	*n;
+	size_t				 i, k, total;
 
-	evbuffer_add_printf(out, REPLY_QUEUE " %s " STAT_TOTAL "=%zu "
-	    STAT_WAITING "=%zu " STAT_RUNNING "=%zu " STAT_DONE "=%zu "
-	    STAT_FAILED "=%zu\n", name, q->njobs, q->count[JOB_WAITING],
-	    q->count[JOB_RUNNING], q->count[JOB_DONE], q->count[JOB_FAILED]);
-	free(name);
+	if (q->nnamed == 0)		/* no job yet: the default is empty */
+		evbuffer_add_printf(out, REPLY_QUEUE " " QUEUE_DEFAULT " "
+		    STAT_TOTAL "=0 " STAT_WAITING "=0 " STAT_RUNNING "=0 "
+		    STAT_DONE "=0 " STAT_FAILED "=0\n");
+	for (i = 0; i < q->nnamed; i++) {
+		n = q->named[i];
+		for (k = 0, total = 0; k < JOB_NSTATES; k++)
+			total += n->count[k];
+		/* a queue name is never encoded: proto_queue_valid */
+		evbuffer_add_printf(out, REPLY_QUEUE " %s " STAT_TOTAL "=%zu "
+		    STAT_WAITING "=%zu " STAT_RUNNING "=%zu " STAT_DONE "=%zu "
+		    STAT_FAILED "=%zu\n", n->name, total,
+		    n->count[JOB_WAITING], n->count[JOB_RUNNING],
+		    n->count[JOB_DONE], n->count[JOB_FAILED]);
+	}
 }
 
 /* Parse state=w1,w2 into a bit per state; 0, or -1 for an unknown word. */
@@ -182,6 +192,8 @@ listing_job(const struct job *j, uint64_t now, struct evbuffer *out)
 	evbuffer_add_printf(out, REPLY_JOBINFO " %llu %s " JOBS_QUEUE "=%s "
 	    JOBS_STATE "=%s " JOBS_ATTEMPTS "=%u", (unsigned long long)j->id,
 	    name, qname, listing_state_words[j->state], j->attempt);
+	if (j->priority != 0)		/* none: 0, and the lines stay short */
+		evbuffer_add_printf(out, " " KEY_PRIORITY "=%d", j->priority);
 	free(name);
 	free(qname);
 	if (j->worker != NULL) {

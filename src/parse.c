@@ -60,6 +60,27 @@ parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	return 0;
 }
 
+/*
+ * Parse a decimal int in [min, max], a priority: digits with an optional
+ * leading '-' (and nothing else: no '+', no blanks); 0 or -1 with errno.
+ */
+int
+parse_int(const char *s, int min, int max, int *out)
+{
+	uint64_t	 v;
+	int		 neg = *s == '-';
+
+	if (parse_u64(s + neg, 0, (uint64_t)INT32_MAX, &v) != 0)
+		return -1;
+	if ((neg ? -(int64_t)v : (int64_t)v) < min ||
+	    (neg ? -(int64_t)v : (int64_t)v) > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = neg ? -(int)v : (int)v;
+	return 0;
+}
+
 /* Multiply v by m unless it overflows; 0 or -1. */
 static int
 parse_scale(uint64_t v, uint64_t m, uint64_t *out)

@@ -426,3 +426,22 @@ proto_token_parse(const char *s, struct proto_token *t)
 	*t = r;
 	return 0;
 }
+
+/*
+ * Whether name (len bytes) is a good queue name: 1 to JQ_QUEUE_NAME_MAX
+ * bytes of A-Z a-z 0-9 . _ - (so it travels as is, never encoded).
+ */
+int
+proto_queue_valid(const char *name, size_t len)
+{
+	static const char	 ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+	size_t			 i;
+
+	if (len == 0 || len > JQ_QUEUE_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (name[i] == '\0' || strchr(ok, name[i]) == NULL)
+			return 0;
+	return 1;
+}

@@ -66,11 +66,17 @@
 #define JQ_SPOOL_DEFAULT_MAX	(64ULL << 30)	/* --max-spool: data of added jobs held */
 #define JQ_SPOOL_JOBS_DEFAULT_MAX 1000000	/* --max-spool-jobs */
 #define JQ_DRAIN_MAX		256	/* DRAIN patterns held at once */
+#define JQ_QUEUE_NAME_MAX	64	/* bytes of a queue name, [A-Za-z0-9._-] */
+#define JQ_QUEUES_MAX		1024	/* named queues on a server, default included */
+#define JQ_TAKE_QUEUES_MAX	32	/* queues one TAKE names (queue=a,b,...) */
+#define JQ_PRIORITY_MIN		(-1000)	/* ADD priority=, higher first */
+#define JQ_PRIORITY_MAX		1000
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {
 	CMD_HELLO,	/* HELLO <version> [name=<enc>] */
-	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>] */
+	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>]
+			 * [queue=<name>[,<name>]...] */
 	CMD_PUT,	/* PUT <id> token=<t> [size=<n>]  + payload */
 	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1]  + payload */
 	CMD_RELEASE,	/* RELEASE <id> token=<t>: hand a held job back, not run */
@@ -79,7 +85,8 @@ enum proto_cmd {
 	CMD_STAT,	/* STAT */
 	CMD_JOBS,	/* JOBS [state=<s>[,<s>]...] [queue=<enc>] [match=<enc-glob>] [after=<id>] [limit=<n>] */
 	CMD_QUIT,	/* QUIT */
-	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1]  + payload: a new job */
+	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1]
+			 * [queue=<name>] [priority=<n>]  + payload: a new job */
 	CMD_SHUTDOWN,	/* SHUTDOWN: finish the running jobs, take no more, exit */
 	/* waiting for a result, cancelling, draining (issue 11: wait.c, manage.c) */
 	CMD_WAIT,	/* WAIT <id> [name=<enc>]: answered when the job has ended */
@@ -123,7 +130,8 @@ enum proto_cmd {
 #define REPLY_GREETING	"JQ"	/* JQ <version> jq-serve/<sw> auth=<mode> [nonce=<sn>] */
 #define REPLY_OK	"OK"	/* OK <id>, OK <version> [auth=], OK <id> lease=|done=, OK bye */
 #define REPLY_ERR	"ERR"	/* ERR <code> <text>, code one of ERR_* */
-#define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease= token=, then a payload */
+#define REPLY_JOB	"JOB"	/* JOB <id> <name> size= attempt= lease= token= [result=]
+				 * [queue=], then a payload */
 #define REPLY_NOJOB	"NOJOB"	/* NOJOB <reason>, reason one of NOJOB_* */
 #define REPLY_STAT	"STAT"	/* STAT <key>=<n> ...: the first line of a STAT reply */
 #define REPLY_WORKER	"WORKER"	/* WORKER <name> peer= running= done= failed= */
@@ -162,6 +170,8 @@ enum proto_cmd {
 #define KEY_MATCH	"match"		/* TAKE */
 #define KEY_NAME	"name"		/* HELLO, ADD, WAIT, CANCEL */
 #define KEY_NONCE	"nonce"		/* greeting */
+#define KEY_PRIORITY	"priority"	/* ADD; JOBINFO */
+#define KEY_QUEUE	"queue"		/* ADD, TAKE; JOB */
 #define KEY_SIGNAL	"signal"	/* FAIL */
 #define KEY_RESULT	"result"	/* JOB: the result's file name, when -r named it */
 #define KEY_RUNNING	"running"	/* SHUTDOWN's OK: jobs still running; DRAIN's */
@@ -207,7 +217,8 @@ enum proto_cmd {
 #define JOBSTATE_RUNNING	"running"
 #define JOBSTATE_DONE		"done"
 #define JOBSTATE_FAILED		"failed"
-#define QUEUE_DEFAULT		"default"	/* the queue of every job, for now */
+#define QUEUE_DEFAULT		"default"	/* the queue of files, and of ADD and
+						 * TAKE without queue= */
 
 /* The status of a failed job (FAILED status=). */
 #define STATUS_FAILED	"failed"	/* none given, or the server found it */

@@ -8,11 +8,24 @@
  * added: the files of the command line first, then the jobs added at run
  * time (spool.c); job id is chunk[(id-1)/QUEUE_CHUNK][(id-1)%QUEUE_CHUNK].
  *
- * A job is WAITING (in the waiting list), RUNNING (taken, maybe held by a
+ * A job is WAITING (in a waiting list), RUNNING (taken, maybe held by a
  * connection), DONE (its result is stored) or FAILED.  DONE and FAILED are
- * final.  A job waits from the moment it is added, at the end of the list.
- * Released jobs go to the front of the waiting list, so a job that lost its
+ * final.  A job waits from the moment it is added, at the end of its list.
+ * Released jobs go to the front of their list, so a job that lost its
  * worker runs next.  queue_set_state is the one place a job changes state.
+ *
+ * Named queues: every job is in one named queue (struct queue_named, in
+ * q->named; [0] is QUEUE_DEFAULT, the queue of files and of ADDs naming
+ * none), and has a priority, JQ_PRIORITY_MIN..JQ_PRIORITY_MAX.  A queue
+ * keeps one waiting list per priority it has seen (struct queue_level),
+ * the levels sorted highest first and kept, empty or not, for the queue's
+ * life: at most 2001 of them.  So a plain take is the head of the first
+ * non-empty level, O(levels), whatever the number of jobs; a take with a
+ * glob, or past jobs in backoff, looks further down as before.  A take
+ * over several queues walks their levels together, highest first, and at
+ * one priority takes the job with the lowest id among the queues' first
+ * candidates.  queue_wait_tail is the one way a job joins the end of its
+ * list.  Queues are never removed; there are at most JQ_QUEUES_MAX.
  *
  * A job that failed and waits to run again is given to another node first.
  * A node is a worker name less a trailing "/<digits>" (jq-run names its
@@ -37,7 +50,14 @@
 /* A job's state before queue_add gives it its first one. */
 #define JOB_NEW		JOB_NSTATES
 
+/* What queue_find_name and queue_named_find compare: a name and its length. */
+struct queue_name_key {
+	const char	*name;
+	size_t		 len;
+};
+
 static void	queue_set_state(struct queue *, struct job *, enum job_state);
+static int	queue_named_eq(void *, uint32_t, const void *);
 
 /* Job id, which exists (1 <= id <= njobs). */
 static struct job *
@@ -47,12 +67,31 @@ queue_at(const struct queue *q, uint64_t id)
 	return &q->chunk[id / QUEUE_CHUNK][id % QUEUE_CHUNK];
 }
 
-/* Start an empty queue. */
+/* Start an empty queue (its default named queue comes with its first job). */
 void
 queue_init(struct queue *q)
 {
 	memset(q, 0, sizeof *q);
-	TAILQ_INIT(&q->waiting);
+}
+
+/* Free the named queues and their levels (not the jobs in them). */
+static void
+queue_named_free(struct queue *q)
+{
+	struct queue_named	*n;
+	size_t			 i, k;
+
+	for (i = 0; i < q->nnamed; i++) {
+		n = q->named[i];
+		for (k = 0; k < n->nlevels; k++)
+			free(n->level[k]);
+		free(n->level);
+		free(n);
+	}
+	free(q->named);
+	q->named = NULL;
+	q->nnamed = 0;
+	queue_index_free(&q->qnames);
 }
 
 /* Free every job, the chunks and the name index. */
@@ -78,7 +117,8 @@ queue_free(struct queue *q)
 		free(q->chunk[i]);
 	free(q->chunk);
 	queue_index_free(&q->names);
-	queue_init(q);
+	queue_named_free(q);
+	memset(q, 0, sizeof *q);
 }
 
 /*
@@ -94,7 +134,8 @@ queue_forget(struct queue *q)
 		free(q->chunk[i]);
 	free(q->chunk);
 	queue_index_free(&q->names);
-	queue_init(q);
+	queue_named_free(q);
+	memset(q, 0, sizeof *q);
 }
 
 /*
@@ -139,6 +180,156 @@ queue_name_hash(const char *name, size_t len)
 	return queue_hash(name, len);
 }
 
+/* The index of the named queue called name (len bytes), or -1. */
+int
+queue_named_find(const struct queue *q, const char *name, size_t len)
+{
+	struct queue_name_key	 key = { name, len };
+	uint32_t		 found;
+
+	found = queue_index_find(&q->qnames, queue_hash(name, len),
+	    queue_named_eq, (void *)(uintptr_t)q, &key);
+	return found ? (int)found - 1 : -1;
+}
+
+/*
+ * The index of the named queue called name (len bytes, checked with
+ * proto_queue_valid), made if there is none yet; or -1 with *cause when
+ * JQ_QUEUES_MAX queues exist or memory runs out.
+ */
+int
+queue_named_get(struct queue *q, const char *name, size_t len, char **cause)
+{
+	struct queue_named	**v, *n;
+	int			 ix;
+
+	if ((ix = queue_named_find(q, name, len)) >= 0)
+		return ix;
+	/* the default queue is always [0] */
+	if (q->nnamed == 0 && (len != strlen(QUEUE_DEFAULT) ||
+	    memcmp(name, QUEUE_DEFAULT, len) != 0) && queue_named_get(q,
+	    QUEUE_DEFAULT, strlen(QUEUE_DEFAULT), cause) != 0)
+		return -1;
+	if (q->nnamed >= JQ_QUEUES_MAX) {
+		*cause = xprintf("too many queues: at most %d", JQ_QUEUES_MAX);
+		return -1;
+	}
+	if ((v = reallocarray(q->named, q->nnamed + 1, sizeof *v)) == NULL) {
+		*cause = xprintf("cannot make queue %.*s: %s", (int)len, name,
+		    strerror(errno));
+		return -1;
+	}
+	q->named = v;
+	if ((n = calloc(1, sizeof *n)) == NULL ||
+	    queue_index_reserve(&q->qnames, 1) != 0) {
+		free(n);
+		*cause = xprintf("cannot make queue %.*s: %s", (int)len, name,
+		    strerror(errno));
+		return -1;
+	}
+	memcpy(n->name, name, len);
+	n->name[len] = '\0';
+	q->named[q->nnamed++] = n;
+	queue_index_put(&q->qnames, queue_hash(name, len),
+	    (uint32_t)q->nnamed);
+	return (int)q->nnamed - 1;
+}
+
+/*
+ * The indexes of the named queues called names[0..n-1] that exist, into
+ * ix (room for n), each once; how many.  Names of no queue are skipped: a
+ * queue exists once a job is added to it.
+ */
+size_t
+queue_named_resolve(const struct queue *q, char *const *names, size_t n,
+    uint16_t *ix)
+{
+	size_t	 i, k, got = 0;
+	int	 x;
+
+	for (i = 0; i < n; i++) {
+		if ((x = queue_named_find(q, names[i], strlen(names[i]))) < 0)
+			continue;
+		for (k = 0; k < got && ix[k] != (uint16_t)x; k++)
+			;
+		if (k == got)
+			ix[got++] = (uint16_t)x;
+	}
+	return got;
+}
+
+/* The name of the queue job j is in. */
+const char *
+queue_named_name(const struct queue *q, const struct job *j)
+{
+	return q->named[j->queue_ix]->name;
+}
+
+/*
+ * The waiting list of priority prio in named queue n, made if need be
+ * (kept sorted, highest first); exits if memory runs out.
+ */
+static struct queue_level *
+queue_level_get(struct queue_named *n, int prio)
+{
+	struct queue_level	**v, *l;
+	size_t			 lo = 0, hi = n->nlevels, mid;
+
+	while (lo < hi) {		/* the first level not above prio */
+		mid = lo + (hi - lo) / 2;
+		if (n->level[mid]->priority > prio)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n->nlevels && n->level[lo]->priority == prio)
+		return n->level[lo];
+	if ((v = reallocarray(n->level, n->nlevels + 1, sizeof *v)) == NULL ||
+	    (n->level = v, l = malloc(sizeof *l)) == NULL) {
+		log_warn("cannot make priority %d of queue %s", prio, n->name);
+		exit(JQ_EXIT_IO);
+	}
+	l->priority = prio;
+	TAILQ_INIT(&l->jobs);
+	memmove(&v[lo + 1], &v[lo], (n->nlevels - lo) * sizeof *v);
+	v[lo] = l;
+	n->nlevels++;
+	return l;
+}
+
+/*
+ * Put waiting job j at the end of its queue's list of its priority: the
+ * one way a job joins the end of a waiting list.
+ */
+void
+queue_wait_tail(struct queue *q, struct job *j)
+{
+	struct queue_level	*l;
+
+	l = queue_level_get(q->named[j->queue_ix], j->priority);
+	TAILQ_INSERT_TAIL(&l->jobs, j, wait_entry);
+}
+
+/* Put waiting job j at the front of its queue's list of its priority. */
+static void
+queue_wait_head(struct queue *q, struct job *j)
+{
+	struct queue_level	*l;
+
+	l = queue_level_get(q->named[j->queue_ix], j->priority);
+	TAILQ_INSERT_HEAD(&l->jobs, j, wait_entry);
+}
+
+/* Take waiting job j out of its list. */
+static void
+queue_wait_remove(struct queue *q, struct job *j)
+{
+	struct queue_level	*l;
+
+	l = queue_level_get(q->named[j->queue_ix], j->priority);
+	TAILQ_REMOVE(&l->jobs, j, wait_entry);
+}
+
 /*
  * Add a job for input path with result path (both now owned by the
  * queue): it gets the next id and waits, last in line.  Exits if memory
@@ -147,10 +338,27 @@ queue_name_hash(const char *name, size_t len)
 struct job *
 queue_add(struct queue *q, char *path, char *result)
 {
+	return queue_add_in(q, path, result, 0, 0);
+}
+
+/*
+ * queue_add, into named queue qix (an index queue_named_get gave) with
+ * priority prio (JQ_PRIORITY_MIN..JQ_PRIORITY_MAX).
+ */
+struct job *
+queue_add_in(struct queue *q, char *path, char *result, uint16_t qix,
+    int prio)
+{
 	struct job	*j;
+	char		*cause = NULL;
 
 	if (queue_reserve(q, 1) != 0) {
 		log_warn("cannot add a job");
+		exit(JQ_EXIT_IO);
+	}
+	if (q->nnamed == 0 && queue_named_get(q, QUEUE_DEFAULT,
+	    strlen(QUEUE_DEFAULT), &cause) != 0) {
+		log_warnx("cannot add a job: %s", cause);
 		exit(JQ_EXIT_IO);
 	}
 	j = &q->chunk[q->njobs / QUEUE_CHUNK][q->njobs % QUEUE_CHUNK];
@@ -159,9 +367,11 @@ queue_add(struct queue *q, char *path, char *result)
 	j->path = path;
 	j->result = result;
 	j->in_dirfd = -1;
+	j->queue_ix = qix;
+	j->priority = (int16_t)prio;
 	j->state = JOB_NEW;
 	queue_set_state(q, j, JOB_WAITING);
-	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+	queue_wait_tail(q, j);
 	if (q->names.slot != NULL)
 		queue_index_put(&q->names, queue_name_hash(path, strlen(path)),
 		    (uint32_t)j->id);
@@ -187,12 +397,6 @@ queue_find(struct queue *q, const char *id)
 		return NULL;
 	return queue_at(q, n);
 }
-
-/* What queue_find_name compares: a name and its length. */
-struct queue_name_key {
-	const char	*name;
-	size_t		 len;
-};
 
 /* Whether job id of queue arg is named key. */
 static int
@@ -327,6 +531,21 @@ queue_index_free(struct queue_index *x)
 	memset(x, 0, sizeof *x);
 }
 
+/* Whether named queue id - 1 of queue arg is called key. */
+static int
+queue_named_eq(void *arg, uint32_t id, const void *key)
+{
+	const struct queue_name_key	*k = key;
+	const struct queue		*q = arg;
+	const struct queue_named	*n;
+
+	if (id == 0 || id > q->nnamed)
+		return 0;
+	n = q->named[id - 1];
+	return strlen(n->name) == k->len && memcmp(n->name, k->name,
+	    k->len) == 0;
+}
+
 /* Whether a job's name matches a glob (NULL matches everything). */
 int
 queue_name_matches(const struct job *j, const char *match)
@@ -341,10 +560,15 @@ queue_name_matches(const struct job *j, const char *match)
 static void
 queue_set_state(struct queue *q, struct job *j, enum job_state state)
 {
-	if (j->state != JOB_NEW)
+	struct queue_named	*n = q->named[j->queue_ix];
+
+	if (j->state != JOB_NEW) {
 		q->count[j->state]--;
+		n->count[j->state]--;
+	}
 	j->state = state;
 	q->count[state]++;
+	n->count[state]++;
 }
 
 /*
@@ -376,35 +600,89 @@ queue_on_node(const char *worker, const char *node)
 }
 
 /*
- * Take the first waiting job whose name matches and whose not-before time
- * (a backoff after a failed try) has come, for worker (its HELLO name, or
- * NULL); NULL if none.  A job that worker's node failed last is taken only
- * when no other job may be.
+ * The first job of level l that may be taken now: its not-before time (a
+ * backoff after a failed try) has come and its name matches.  One that
+ * worker's node failed last is passed over, the first such kept in *own
+ * (if nothing else may be taken).  NULL if none.  *now is 0 or the time.
  */
-struct job *
-queue_take(struct queue *q, const char *match, const char *worker)
+static struct job *
+queue_level_first(struct queue_level *l, const char *match,
+    const char *worker, uint64_t *now, struct job **own)
 {
-	struct job	*j, *own = NULL;
-	uint64_t	 now = 0;
+	struct job	*j;
 
-	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
+	TAILQ_FOREACH(j, &l->jobs, wait_entry) {
 		if (j->not_before_ms != 0) {
-			if (now == 0)
-				now = util_now_ms();
-			if (now < j->not_before_ms)
+			if (*now == 0)
+				*now = util_now_ms();
+			if (*now < j->not_before_ms)
 				continue;
 			j->not_before_ms = 0;
 		}
 		if (!queue_name_matches(j, match))
 			continue;
 		if (!queue_on_node(worker, j->failed_node))
+			return j;
+		if (*own == NULL)
+			*own = j;
+	}
+	return NULL;
+}
+
+/*
+ * Take a waiting job of the named queues qix[0..nq-1] (NULL or none: the
+ * default queue) whose name matches, for worker (its HELLO name, or
+ * NULL); NULL if none.  The highest priority among the queues first; at
+ * one priority, the lowest id among each queue's first candidate.  A job
+ * that worker's node failed last is taken only when no other job may be.
+ */
+struct job *
+queue_take(struct queue *q, const uint16_t *qix, size_t nq,
+    const char *match, const char *worker)
+{
+	static const uint16_t	 dflt = 0;
+	struct queue_named	*n;
+	struct job		*j = NULL, *k, *own = NULL;
+	size_t			 pos[JQ_TAKE_QUEUES_MAX] = { 0 }, i;
+	uint64_t		 now = 0;
+	int			 top, found;
+
+	if (q->nnamed == 0)
+		return NULL;
+	if (qix == NULL || nq == 0) {
+		qix = &dflt;
+		nq = 1;
+	}
+	if (nq > JQ_TAKE_QUEUES_MAX)
+		nq = JQ_TAKE_QUEUES_MAX;
+	while (j == NULL) {
+		/* the highest priority the queues have left to look at */
+		top = 0;
+		found = 0;
+		for (i = 0; i < nq; i++) {
+			n = q->named[qix[i]];
+			if (pos[i] < n->nlevels && (!found ||
+			    n->level[pos[i]]->priority > top)) {
+				top = n->level[pos[i]]->priority;
+				found = 1;
+			}
+		}
+		if (!found)
 			break;
-		if (own == NULL)
-			own = j;	/* if nothing else may be taken */
+		for (i = 0; i < nq; i++) {
+			n = q->named[qix[i]];
+			if (pos[i] >= n->nlevels ||
+			    n->level[pos[i]]->priority != top)
+				continue;
+			k = queue_level_first(n->level[pos[i]++], match,
+			    worker, &now, &own);
+			if (k != NULL && (j == NULL || k->id < j->id))
+				j = k;
+		}
 	}
 	if (j == NULL && (j = own) == NULL)
 		return NULL;
-	TAILQ_REMOVE(&q->waiting, j, wait_entry);
+	queue_wait_remove(q, j);
 	queue_set_state(q, j, JOB_RUNNING);
 	j->attempt++;
 	if (!queue_on_node(worker, j->failed_node)) {
@@ -417,24 +695,49 @@ queue_take(struct queue *q, const char *match, const char *worker)
 	return j;
 }
 
-/* Hand a running job back: it waits at the front of the list. */
+/*
+ * The earliest not-before time after now among the waiting jobs, or 0:
+ * when the backoff timer fires next.
+ */
+uint64_t
+queue_next_not_before(const struct queue *q, uint64_t now)
+{
+	const struct queue_named	*n;
+	const struct job		*j;
+	uint64_t			 next = 0;
+	size_t				 i, k;
+
+	for (i = 0; i < q->nnamed; i++) {
+		n = q->named[i];
+		if (n->count[JOB_WAITING] == 0)
+			continue;
+		for (k = 0; k < n->nlevels; k++)
+			TAILQ_FOREACH(j, &n->level[k]->jobs, wait_entry)
+				if (j->not_before_ms > now && (next == 0 ||
+				    j->not_before_ms < next))
+					next = j->not_before_ms;
+	}
+	return next;
+}
+
+/* Hand a running job back: it waits at the front of its priority's list. */
 void
 queue_release(struct queue *q, struct job *j)
 {
 	if (j->state != JOB_RUNNING)
 		return;
 	queue_set_state(q, j, JOB_WAITING);
-	TAILQ_INSERT_HEAD(&q->waiting, j, wait_entry);
+	queue_wait_head(q, j);
 }
 
-/* Put a running job that failed back at the end of the list, to run again. */
+/* Put a running job that failed back at the end of its list, to run again. */
 void
 queue_requeue(struct queue *q, struct job *j)
 {
 	if (j->state == JOB_WAITING)
 		return;
 	queue_set_state(q, j, JOB_WAITING);
-	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+	queue_wait_tail(q, j);
 }
 
 /*
@@ -459,10 +762,10 @@ queue_recover(struct queue *q, struct job *j, enum job_state state)
 	if (j->state == state)
 		return;
 	if (j->state == JOB_WAITING)
-		TAILQ_REMOVE(&q->waiting, j, wait_entry);
+		queue_wait_remove(q, j);
 	queue_set_state(q, j, state);
 	if (state == JOB_WAITING)
-		TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+		queue_wait_tail(q, j);
 }
 
 /* Make a job DONE or FAILED, from waiting or running; it forgets its nodes. */
@@ -470,28 +773,57 @@ void
 queue_finish(struct queue *q, struct job *j, enum job_state state)
 {
 	if (j->state == JOB_WAITING)
-		TAILQ_REMOVE(&q->waiting, j, wait_entry);
+		queue_wait_remove(q, j);
 	queue_set_state(q, j, state);
 	free(j->taken_node);
 	free(j->failed_node);
 	j->taken_node = j->failed_node = NULL;
 }
 
-/* Whether a job matching the glob may still be taken, now or later. */
-int
-queue_can_match(struct queue *q, const char *match)
+/* Whether job j is in one of the named queues qix[0..nq-1]. */
+static int
+queue_in(const struct job *j, const uint16_t *qix, size_t nq)
 {
-	struct job	*j;
-	uint64_t	 id;
+	size_t	 i;
 
-	if (q->count[JOB_WAITING] + q->count[JOB_RUNNING] == 0)
+	for (i = 0; i < nq; i++)
+		if (j->queue_ix == qix[i])
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether a job of the named queues qix[0..nq-1] (NULL or none: the
+ * default queue) matching the glob may still be taken, now or later.
+ */
+int
+queue_can_match(struct queue *q, const uint16_t *qix, size_t nq,
+    const char *match)
+{
+	static const uint16_t	 dflt = 0;
+	const struct queue_named *n;
+	struct job		*j;
+	uint64_t		 id;
+	size_t			 i, live = 0;
+
+	if (q->nnamed == 0)
+		return 0;
+	if (qix == NULL || nq == 0) {
+		qix = &dflt;
+		nq = 1;
+	}
+	for (i = 0; i < nq; i++) {
+		n = q->named[qix[i]];
+		live += n->count[JOB_WAITING] + n->count[JOB_RUNNING];
+	}
+	if (live == 0)
 		return 0;
 	if (match == NULL)
 		return 1;
 	for (id = 1; id <= q->njobs; id++) {
 		j = queue_at(q, id);
 		if ((j->state == JOB_WAITING || j->state == JOB_RUNNING) &&
-		    queue_name_matches(j, match))
+		    queue_in(j, qix, nq) && queue_name_matches(j, match))
 			return 1;
 	}
 	return 0;

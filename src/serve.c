@@ -561,6 +561,8 @@ serve_skip_current(struct queue *q, int redo)
 		k->id = keep.id;
 		k->state = keep.state;
 		k->wait_entry = keep.wait_entry;
+		k->queue_ix = keep.queue_ix;	/* files: the default queue */
+		k->priority = keep.priority;
 		if (!skip && o->state != JOB_WAITING)
 			queue_recover(q, k, o->state);
 	}

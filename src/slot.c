@@ -661,10 +661,14 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 		run_stop = 1;		/* a slot forked after the halt */
 	if (cfg->match != NULL) {
 		enc = proto_encode_dup(cfg->match, strlen(cfg->match));
-		s.take = xprintf("TAKE hold=conn match=%s", enc);
+		s.take = xprintf("TAKE hold=conn%s%s match=%s",
+		    cfg->queues ? " " KEY_QUEUE "=" : "",
+		    cfg->queues ? cfg->queues : "", enc);
 		free(enc);
 	} else
-		s.take = xstrdup("TAKE hold=conn");
+		s.take = xprintf("TAKE hold=conn%s%s",
+		    cfg->queues ? " " KEY_QUEUE "=" : "",
+		    cfg->queues ? cfg->queues : "");
 	s.link.buf = xmalloc(RUN_BUF);
 	s.link.hold = xmalloc(RUN_BUF);
 	s.link.keepalive_ms = RUN_KEEPALIVE_MS;

@@ -680,7 +680,8 @@ spool_adopt(struct job *j, const struct spool_add *a)
 }
 
 /*
- * Journal replay: the record "A id encname size crc" adds a job to q.
+ * Journal replay: the record "A id encname size crc" adds a job to q, in
+ * named queue qix with priority prio (its q= and p=, journal.c).
  * Its data is pinned if the spool file is there with that size; if not,
  * spool_settle decides what that means once every record is read.  0, or
  * -1 if the record does not fit (the id is not the next one, a field is
@@ -688,7 +689,7 @@ spool_adopt(struct job *j, const struct spool_add *a)
  */
 int
 spool_recover(struct queue *q, const char *id, char *encname,
-    const char *size, const char *crc, char **cause)
+    const char *size, const char *crc, uint16_t qix, int prio, char **cause)
 {
 	struct stat	 st;
 	struct job	*j;
@@ -712,7 +713,7 @@ spool_recover(struct queue *q, const char *id, char *encname,
 		return -2;
 	}
 	name = xstrndup(encname, (size_t)len);
-	j = queue_add(q, name, result);
+	j = queue_add_in(q, name, result, qix, prio);
 	j->origin = JOB_SPOOL;
 	j->data_crc = (uint32_t)c;
 	j->in_size = sz;

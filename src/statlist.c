@@ -42,6 +42,7 @@ struct statlist_row {
 	char			*id;	/* decimal, as sent */
 	struct statlist_str	 name, queue, state, worker, status, msg;
 	uint64_t		 attempts, started, ended, runtime_ms;
+	int			 priority;	/* 0 if not told (older server) */
 	unsigned		 has;	/* ROW_* */
 };
 
@@ -145,6 +146,9 @@ statlist_parse_row(char *p, struct statlist_row *row)
 				attempts = 1;	/* the one required number */
 			row->has |= nums[i].bit;
 		}
+		if (strcmp(w, KEY_PRIORITY) == 0 && parse_int(eq,
+		    JQ_PRIORITY_MIN, JQ_PRIORITY_MAX, &row->priority) != 0)
+			return KEY_PRIORITY;
 		if ((strcmp(w, JOBS_QUEUE) == 0 &&
 		    statlist_decode(eq, &row->queue) != 0) ||
 		    (strcmp(w, JOBS_STATE) == 0 &&
@@ -423,6 +427,7 @@ statlist_json_row(const struct statlist_row *row)
 	show_json(row->name.s, row->name.len);
 	printf(",\"queue\":");
 	show_json(row->queue.s, row->queue.len);
+	printf(",\"priority\":%d", row->priority);
 	printf(",\"state\":");
 	show_json(row->state.s, row->state.len);
 	printf(",\"attempts\":%llu,\"worker\":",

@@ -360,7 +360,7 @@ watch_landed(struct commit *cm)
 	watch_ninflight--;
 	if (cm->rc == 0) {
 		/* the id is given: the job is made, even while stopping */
-		j = jobs_add(a->name, a->result, WATCH_WHO);
+		j = jobs_add(a->name, a->result, 0, 0, WATCH_WHO);
 		a->name = a->result = NULL;	/* the job's from now on */
 		name = strrchr(j->path, '/') + 1;
 		watchdir_pin(j, name, &wf->st);

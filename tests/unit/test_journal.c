@@ -368,11 +368,11 @@ run_first(struct fixture *fx)
 	free(cause);
 	if (r != 0)
 		goto out;
-	j = queue_take(&q, NULL, NULL);
+	j = queue_take(&q, NULL, 0, NULL, NULL);
 	ok &= job_done(&q, j, 5) == 0;
-	j = queue_take(&q, NULL, NULL);
+	j = queue_take(&q, NULL, 0, NULL, NULL);
 	ok &= job_failed(&q, j, "exit:3", "it broke\nbadly 100%") == 0;
-	j = queue_take(&q, NULL, NULL);
+	j = queue_take(&q, NULL, 0, NULL, NULL);
 	ok &= job_failed(&q, j, "signal:9", NULL) == 0;
 	ok &= job_retry(&q, j) == 0;
 	OK(ok, "done, failed and retry records appended");

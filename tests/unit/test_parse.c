@@ -123,6 +123,30 @@ test_u64(void)
 	OK(r == 0 && u == 2, "parse_uint(\"2\", 1, 2) = 2");
 }
 
+/* parse_int: priorities, a sign allowed, the range checked. */
+static void
+test_int(void)
+{
+	int	 v = 7;
+
+	OK(parse_int("-1000", -1000, 1000, &v) == 0 && v == -1000 &&
+	    parse_int("1000", -1000, 1000, &v) == 0 && v == 1000 &&
+	    parse_int("0", -1000, 1000, &v) == 0 && v == 0 &&
+	    parse_int("-0", -1000, 1000, &v) == 0 && v == 0,
+	    "parse_int: -1000, 1000, 0 and -0 in range");
+	v = 7;
+	OK(parse_int("1001", -1000, 1000, &v) == -1 &&
+	    parse_int("-1001", -1000, 1000, &v) == -1 &&
+	    parse_int("+5", -1000, 1000, &v) == -1 &&
+	    parse_int("--5", -1000, 1000, &v) == -1 &&
+	    parse_int("-", -1000, 1000, &v) == -1 &&
+	    parse_int("", -1000, 1000, &v) == -1 &&
+	    parse_int(" 5", -1000, 1000, &v) == -1 &&
+	    parse_int("5x", -1000, 1000, &v) == -1 &&
+	    parse_int("99999999999999999999", -1000, 1000, &v) == -1 && v == 7,
+	    "parse_int refuses out of range, '+', two signs, blanks, junk");
+}
+
 static void
 test_size(void)
 {
@@ -198,6 +222,7 @@ main(void)
 	/* a sanitizer abort must not swallow the TAP lines printed so far */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_u64();
+	test_int();
 	test_size();
 	test_duration();
 	return t_done();

@@ -81,6 +81,26 @@ test_requests(void)
 		OK(strcmp(req.key[0], "match") == 0 && strcmp(req.key[2], "hold") == 0,
 		    "key=value words kept in order");
 	}
+	if (req_ok("TAKE queue=a,b.2 match=x* hold=conn", CMD_TAKE, 0, 3))
+		OK((v = proto_kv(&req, KEY_QUEUE)) && strcmp(v, "a,b.2") == 0,
+		    "TAKE queue= keeps the comma list as is");
+	if (req_ok("ADD name=x size=1 queue=gpu priority=-5", CMD_ADD, 0, 4))
+		OK((v = proto_kv(&req, KEY_PRIORITY)) && strcmp(v, "-5") == 0 &&
+		    strcmp(proto_kv(&req, KEY_QUEUE), "gpu") == 0,
+		    "ADD queue=gpu priority=-5");
+	OK(proto_queue_valid("gpu", 3) && proto_queue_valid("a.b_c-9", 7) &&
+	    !proto_queue_valid("a,b", 3) && !proto_queue_valid("a%20b", 5) &&
+	    !proto_queue_valid("", 0) && !proto_queue_valid("a\0b", 3),
+	    "proto_queue_valid: A-Za-z0-9._- only, not empty");
+	{
+		char	 q65[66];
+
+		memset(q65, 'q', 65);
+		q65[65] = '\0';
+		OK(proto_queue_valid(q65, JQ_QUEUE_NAME_MAX) &&
+		    !proto_queue_valid(q65, 65), "queue names: at most %d bytes",
+		    JQ_QUEUE_NAME_MAX);
+	}
 	if (req_ok("PUT 7", CMD_PUT, 1, 0)) {
 		OK(strcmp(req.argv[0], "7") == 0, "PUT argv[0] is \"7\"");
 		OK(req.flags & PROTO_PAYLOAD, "PUT carries a payload");

@@ -32,6 +32,7 @@ queue_bad(const struct queue *q)
 	size_t		 tally[JOB_NSTATES] = { 0 }, inlist = 0, i;
 	unsigned char	*seen = xcalloc(q->njobs + 1, 1);
 	const struct job *j;
+	size_t		 n, l;
 	int		 s;
 
 	why[0] = '\0';
@@ -49,7 +50,16 @@ queue_bad(const struct queue *q)
 			    state_names[s], q->count[s], tally[s]);
 			goto out;
 		}
-	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
+	for (n = 0; n < q->nnamed; n++)
+	for (l = 0; l < q->named[n]->nlevels; l++)
+	TAILQ_FOREACH(j, &q->named[n]->level[l]->jobs, wait_entry) {
+		if (j->queue_ix != n ||
+		    j->priority != q->named[n]->level[l]->priority) {
+			snprintf(why, sizeof why, "job %llu is in another "
+			    "queue's or priority's list",
+			    (unsigned long long)j->id);
+			goto out;
+		}
 		if (j->id == 0 || j->id > q->njobs || queue_get(q, j->id) != j) {
 			snprintf(why, sizeof why, "a stranger in the waiting list");
 			goto out;
@@ -70,16 +80,22 @@ out:
 	return why[0] != '\0' ? why : NULL;
 }
 
-/* The ids in the waiting list, in order, as "1 2 3" (a static buffer). */
+/*
+ * The ids in the default queue's waiting lists, in the order taken (the
+ * highest priority first), as "1 2 3" (a static buffer).
+ */
 static const char *
 queue_order(const struct queue *q)
 {
 	static char	 buf[512];
 	const struct job *j;
-	size_t		 n = 0;
+	size_t		 n = 0, l;
 
 	buf[0] = '\0';
-	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
+	if (q->nnamed == 0)
+		return buf;
+	for (l = 0; l < q->named[0]->nlevels; l++)
+	TAILQ_FOREACH(j, &q->named[0]->level[l]->jobs, wait_entry) {
 		if (n + 24 >= sizeof buf)
 			break;
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%llu",
@@ -119,7 +135,7 @@ test_add_ready(void)
 	int		 good = 1;
 
 	queue_init(&q);
-	OK(q.njobs == 0 && TAILQ_EMPTY(&q.waiting) && queue_all_finished(&q),
+	OK(q.njobs == 0 && q.count[JOB_WAITING] == 0 && queue_all_finished(&q),
 	    "an empty queue has no jobs and counts as finished");
 	path = xstrdup("a.wav");
 	result = xstrdup("out/a.res");
@@ -127,7 +143,7 @@ test_add_ready(void)
 	OK(j != NULL && j->id == 1 && j->path == path && j->result == result &&
 	    j->attempt == 0 && j->holder == NULL,
 	    "queue_add keeps the given strings and numbers the job 1");
-	OK(TAILQ_FIRST(&q.waiting) == j && j->state == JOB_WAITING &&
+	OK(strcmp(queue_order(&q), "1") == 0 && j->state == JOB_WAITING &&
 	    q.count[JOB_WAITING] == 1, "an added job waits at once");
 	for (i = 2; i <= 200; i++)
 		queue_add(&q, xprintf("job%zu", i), xprintf("out/job%zu", i));
@@ -146,12 +162,13 @@ test_add_ready(void)
 	    q.count[JOB_FAILED] == 0, "all 200 wait (%s)",
 	    queue_bad(&q) ? queue_bad(&q) : "consistent");
 	OK(strncmp(queue_order(&q), "1 2 3 4 5 ", 10) == 0 &&
-	    TAILQ_LAST(&q.waiting, job_tailq) == &JOBAT(&q, 199),
+	    TAILQ_LAST(&q.named[0]->level[0]->jobs, job_tailq) ==
+	    &JOBAT(&q, 199),
 	    "they wait in the order given");
 	OK(!queue_all_finished(&q), "a queue of waiting jobs is not finished");
 	queue_free(&q);
 	OK(q.njobs == 0 && q.chunk == NULL && q.count[JOB_WAITING] == 0 &&
-	    TAILQ_EMPTY(&q.waiting), "queue_free leaves an empty queue");
+	    q.nnamed == 0, "queue_free leaves an empty queue");
 	queue_add(&q, xstrdup("again"), xstrdup("again.res"));
 	OK(q.njobs == 1 && JOBAT(&q, 0).id == 1 && q.count[JOB_WAITING] == 1,
 	    "a freed queue can be filled again");
@@ -191,10 +208,10 @@ test_take(void)
 	struct job	*a, *b, *c, *d;
 
 	queue_with(&q, three);
-	a = queue_take(&q, NULL, NULL);
-	b = queue_take(&q, NULL, NULL);
-	c = queue_take(&q, NULL, NULL);
-	d = queue_take(&q, NULL, NULL);
+	a = queue_take(&q, NULL, 0, NULL, NULL);
+	b = queue_take(&q, NULL, 0, NULL, NULL);
+	c = queue_take(&q, NULL, 0, NULL, NULL);
+	d = queue_take(&q, NULL, 0, NULL, NULL);
 	OK(a == &JOBAT(&q, 0) && b == &JOBAT(&q, 1) && c == &JOBAT(&q, 2) && d == NULL,
 	    "take without a glob: 1, 2, 3, then NULL (got %llu %llu %llu %llu)",
 	    id_of(a), id_of(b), id_of(c), id_of(d));
@@ -202,32 +219,32 @@ test_take(void)
 	    c->state == JOB_RUNNING && a->attempt == 1 && c->attempt == 1,
 	    "taken jobs run, on their first attempt");
 	OK(queue_bad(&q) == NULL && q.count[JOB_RUNNING] == 3 &&
-	    q.count[JOB_WAITING] == 0 && TAILQ_EMPTY(&q.waiting),
+	    q.count[JOB_WAITING] == 0 && queue_order(&q)[0] == '\0',
 	    "counts after three takes: 3 running, none waiting (%s)",
 	    queue_bad(&q) ? queue_bad(&q) : "consistent");
 	OK(!queue_all_finished(&q), "running jobs are not finished");
 	queue_free(&q);
 
 	queue_with(&q, three);
-	a = queue_take(&q, "*.wav", NULL);
-	b = queue_take(&q, "*.wav", NULL);
-	c = queue_take(&q, "*.wav", NULL);
+	a = queue_take(&q, NULL, 0, "*.wav", NULL);
+	b = queue_take(&q, NULL, 0, "*.wav", NULL);
+	c = queue_take(&q, NULL, 0, "*.wav", NULL);
 	OK(a == &JOBAT(&q, 0) && b == &JOBAT(&q, 1) && c == NULL,
 	    "take \"*.wav\": a.wav, then dir/b.wav ('*' matches '/'), then NULL "
 	    "(got %llu %llu %llu)", id_of(a), id_of(b), id_of(c));
 	OK(JOBAT(&q, 2).state == JOB_WAITING && JOBAT(&q, 2).attempt == 0 &&
 	    q.count[JOB_WAITING] == 1 && q.count[JOB_RUNNING] == 2 &&
 	    queue_bad(&q) == NULL, "a take that matches nothing changes nothing");
-	OK(queue_take(&q, "c.txt/", NULL) == NULL && queue_take(&q, "C.TXT", NULL) == NULL &&
-	    queue_take(&q, "c", NULL) == NULL && queue_take(&q, "*.tx", NULL) == NULL,
+	OK(queue_take(&q, NULL, 0, "c.txt/", NULL) == NULL && queue_take(&q, NULL, 0, "C.TXT", NULL) == NULL &&
+	    queue_take(&q, NULL, 0, "c", NULL) == NULL && queue_take(&q, NULL, 0, "*.tx", NULL) == NULL,
 	    "the glob matches the whole name, case-sensitively");
-	c = queue_take(&q, "[a-c].t?t", NULL);
+	c = queue_take(&q, NULL, 0, "[a-c].t?t", NULL);
 	OK(c == &JOBAT(&q, 2), "take \"[a-c].t?t\" finds c.txt (got %llu)", id_of(c));
 	queue_free(&q);
 
 	queue_with(&q, three);
-	a = queue_take(&q, "dir/*", NULL);
-	b = queue_take(&q, NULL, NULL);
+	a = queue_take(&q, NULL, 0, "dir/*", NULL);
+	b = queue_take(&q, NULL, 0, NULL, NULL);
 	OK(a == &JOBAT(&q, 1) && b == &JOBAT(&q, 0),
 	    "a glob may take a job from the middle; the rest keep their order "
 	    "(got %llu then %llu)", id_of(a), id_of(b));
@@ -247,8 +264,8 @@ test_release_requeue(void)
 	struct job	*a, *b, *c;
 
 	queue_with(&q, three);
-	a = queue_take(&q, NULL, NULL);
-	b = queue_take(&q, NULL, NULL);
+	a = queue_take(&q, NULL, 0, NULL, NULL);
+	b = queue_take(&q, NULL, 0, NULL, NULL);
 	queue_release(&q, a);
 	OK(a->state == JOB_WAITING && strcmp(queue_order(&q), "1 3") == 0 &&
 	    queue_bad(&q) == NULL,
@@ -257,7 +274,7 @@ test_release_requeue(void)
 	queue_release(&q, b);
 	OK(strcmp(queue_order(&q), "2 1 3") == 0 && queue_bad(&q) == NULL,
 	    "the job released last runs first (order \"%s\")", queue_order(&q));
-	c = queue_take(&q, NULL, NULL);
+	c = queue_take(&q, NULL, 0, NULL, NULL);
 	OK(c == b && c->attempt == 2, "the next take gets it again, attempt 2 "
 	    "(got job %llu attempt %u)", id_of(c), c ? c->attempt : 0);
 	queue_release(&q, a);
@@ -272,7 +289,7 @@ test_release_requeue(void)
 	queue_free(&q);
 
 	queue_with(&q, three);
-	a = queue_take(&q, NULL, NULL);
+	a = queue_take(&q, NULL, 0, NULL, NULL);
 	queue_requeue(&q, a);
 	OK(a->state == JOB_WAITING && strcmp(queue_order(&q), "2 3 1") == 0 &&
 	    queue_bad(&q) == NULL,
@@ -282,7 +299,7 @@ test_release_requeue(void)
 	OK(strcmp(queue_order(&q), "2 3 1") == 0 && queue_bad(&q) == NULL,
 	    "requeueing a waiting job changes nothing (order \"%s\"; %s)",
 	    queue_order(&q), queue_bad(&q) ? queue_bad(&q) : "consistent");
-	b = queue_take(&q, NULL, NULL);
+	b = queue_take(&q, NULL, 0, NULL, NULL);
 	queue_finish(&q, b, JOB_FAILED);
 	OK(b->state == JOB_FAILED && q.count[JOB_FAILED] == 1 &&
 	    strcmp(queue_order(&q), "3 1") == 0 && queue_bad(&q) == NULL,
@@ -309,22 +326,22 @@ test_finish_recover(void)
 	    queue_bad(&q) == NULL,
 	    "finish from waiting takes the job out of the list (order \"%s\")",
 	    queue_order(&q));
-	a = queue_take(&q, NULL, NULL);
+	a = queue_take(&q, NULL, 0, NULL, NULL);
 	queue_finish(&q, a, JOB_DONE);
 	OK(a == &JOBAT(&q, 0) && a->state == JOB_DONE && q.count[JOB_DONE] == 1 &&
 	    q.count[JOB_RUNNING] == 0 && queue_bad(&q) == NULL,
 	    "finish from running: done, counted once");
 	OK(!queue_all_finished(&q), "one job still waits: not all finished");
-	OK(queue_can_match(&q, NULL) && queue_can_match(&q, "c*") &&
-	    !queue_can_match(&q, "*.wav"),
+	OK(queue_can_match(&q, NULL, 0, NULL) && queue_can_match(&q, NULL, 0, "c*") &&
+	    !queue_can_match(&q, NULL, 0, "*.wav"),
 	    "can_match: yes for any job or c*, no for *.wav (both finished)");
-	a = queue_take(&q, NULL, NULL);
-	OK(queue_can_match(&q, "c.txt") && !queue_can_match(&q, "a.wav"),
+	a = queue_take(&q, NULL, 0, NULL, NULL);
+	OK(queue_can_match(&q, NULL, 0, "c.txt") && !queue_can_match(&q, NULL, 0, "a.wav"),
 	    "can_match counts a running job (it may come back), not a done one");
 	queue_finish(&q, a, JOB_DONE);
-	OK(queue_all_finished(&q) && !queue_can_match(&q, NULL) &&
+	OK(queue_all_finished(&q) && !queue_can_match(&q, NULL, 0, NULL) &&
 	    queue_bad(&q) == NULL, "all done or failed: finished, nothing to match");
-	OK(queue_take(&q, NULL, NULL) == NULL, "nothing to take once all are finished");
+	OK(queue_take(&q, NULL, 0, NULL, NULL) == NULL, "nothing to take once all are finished");
 	queue_free(&q);
 
 	queue_with(&q, three);
@@ -382,16 +399,16 @@ test_walk(void)
 		switch (n) {
 		case 0:
 			op = "take";
-			takes += queue_take(&q, NULL, NULL) != NULL;
+			takes += queue_take(&q, NULL, 0, NULL, NULL) != NULL;
 			break;
 		case 1:
 			op = "take by a node";
-			takes += queue_take(&q, NULL, (x & 0x10) ? "n1/1" :
+			takes += queue_take(&q, NULL, 0, NULL, (x & 0x10) ? "n1/1" :
 			    "n2") != NULL;
 			break;
 		case 2:
 			op = "take a/*";
-			takes += queue_take(&q, "a/*", NULL) != NULL;
+			takes += queue_take(&q, NULL, 0, "a/*", NULL) != NULL;
 			break;
 		case 3:
 			op = "release";
@@ -428,7 +445,7 @@ test_walk(void)
 				want |= (JOBAT(&q, k).state == JOB_WAITING ||
 				    JOBAT(&q, k).state == JOB_RUNNING) &&
 				    JOBAT(&q, k).path[0] == 'b';
-			if (queue_can_match(&q, "b/*") != want)
+			if (queue_can_match(&q, NULL, 0, "b/*") != want)
 				bad = "can_match \"b/*\" disagrees with the jobs";
 			break;
 		}
@@ -457,17 +474,17 @@ test_not_before(void)
 	queue_with(&q, three);
 	JOBAT(&q, 0).not_before_ms = util_now_ms() + 3600 * 1000;
 	JOBAT(&q, 1).not_before_ms = util_now_ms() - 1;
-	j = queue_take(&q, NULL, NULL);
+	j = queue_take(&q, NULL, 0, NULL, NULL);
 	OK(id_of(j) == 2 && j->not_before_ms == 0,
 	    "a job in its backoff is passed over; one whose time came is "
 	    "taken (got %llu)", id_of(j));
-	j = queue_take(&q, NULL, NULL);
+	j = queue_take(&q, NULL, 0, NULL, NULL);
 	OK(id_of(j) == 3, "then the next one (got %llu)", id_of(j));
-	OK(queue_take(&q, NULL, NULL) == NULL && q.count[JOB_WAITING] == 1 &&
-	    queue_can_match(&q, NULL),
+	OK(queue_take(&q, NULL, 0, NULL, NULL) == NULL && q.count[JOB_WAITING] == 1 &&
+	    queue_can_match(&q, NULL, 0, NULL),
 	    "none to take now, but the job in its backoff still waits");
 	JOBAT(&q, 0).not_before_ms = util_now_ms();
-	OK(id_of(queue_take(&q, NULL, NULL)) == 1, "and is taken once its time came");
+	OK(id_of(queue_take(&q, NULL, 0, NULL, NULL)) == 1, "and is taken once its time came");
 	queue_free(&q);
 }
 
@@ -508,9 +525,9 @@ test_fail_node(void)
 	struct job	*a, *c, *j;
 
 	queue_with(&q, three);
-	a = queue_take(&q, NULL, "w1/1");
-	(void)queue_take(&q, NULL, "w2");
-	c = queue_take(&q, NULL, "w3");
+	a = queue_take(&q, NULL, 0, NULL, "w1/1");
+	(void)queue_take(&q, NULL, 0, NULL, "w2");
+	c = queue_take(&q, NULL, 0, NULL, "w3");
 	OK(a != NULL && strcmp(a->taken_node, "w1") == 0 &&
 	    a->failed_node == NULL, "a take remembers the taker's node, "
 	    "\"w1\" for w1/1");
@@ -520,12 +537,12 @@ test_fail_node(void)
 	    strcmp(a->failed_node, "w1") == 0 && a->taken_node == NULL &&
 	    queue_bad(&q) == NULL, "fail_again: the job waits at the end, "
 	    "failed by node w1 (order \"%s\")", queue_order(&q));
-	j = queue_take(&q, NULL, "w1/2");
+	j = queue_take(&q, NULL, 0, NULL, "w1/2");
 	OK(j == c && strcmp(queue_order(&q), "1") == 0 && queue_bad(&q) == NULL,
 	    "w1/2, on the failing node, passes job 1 over for job 3 (got %llu)",
 	    id_of(j));
 	queue_fail_again(&q, c);
-	j = queue_take(&q, "a*", "w2");
+	j = queue_take(&q, NULL, 0, "a*", "w2");
 	OK(j == a && a->failed_node == NULL && strcmp(a->taken_node, "w2") == 0,
 	    "a take by another node (w2) clears the failed-by node (got %llu)",
 	    id_of(j));
@@ -534,12 +551,12 @@ test_fail_node(void)
 	    "w2") == 0 && strcmp(c->failed_node, "w1") == 0,
 	    "job 1 now failed on w2, job 3 on w1 (order \"%s\")",
 	    queue_order(&q));
-	j = queue_take(&q, NULL, "w1");
+	j = queue_take(&q, NULL, 0, NULL, "w1");
 	OK(j == a, "only the latest failing node counts: w1 (no slot number) "
 	    "passes job 3 over and gets job 1, which w1 failed before w2 "
 	    "(got %llu)", id_of(j));
 	queue_fail_again(&q, a);
-	j = queue_take(&q, NULL, NULL);
+	j = queue_take(&q, NULL, 0, NULL, NULL);
 	OK(j == c && c->failed_node == NULL && c->taken_node == NULL,
 	    "a session with no name never passes a job over, and its take "
 	    "makes the job forget (got %llu)", id_of(j));
@@ -556,17 +573,17 @@ test_fail_node(void)
 
 	/* a lone worker: nothing else may be taken, so it retries itself */
 	queue_with(&q, three);
-	a = queue_take(&q, "a*", "w1/1");
+	a = queue_take(&q, NULL, 0, "a*", "w1/1");
 	queue_fail_again(&q, a);
 	queue_finish(&q, &JOBAT(&q, 1), JOB_DONE);
 	JOBAT(&q, 2).not_before_ms = util_now_ms() + 3600 * 1000;
-	j = queue_take(&q, NULL, "w1/2");
+	j = queue_take(&q, NULL, 0, NULL, "w1/2");
 	OK(j == a && a->attempt == 2 && strcmp(a->failed_node, "w1") == 0 &&
 	    queue_bad(&q) == NULL, "a job in its backoff does not count: "
 	    "w1/2 gets its own node's failed job, attempt 2 (got %llu)",
 	    id_of(j));
 	queue_fail_again(&q, a);
-	j = queue_take(&q, "a*", "w1/3");
+	j = queue_take(&q, NULL, 0, "a*", "w1/3");
 	OK(j == a && a->attempt == 3, "and so does a take whose glob matches "
 	    "nothing else (got %llu)", id_of(j));
 	queue_free(&q);
@@ -589,7 +606,7 @@ test_grow(void)
 
 	queue_init(&q);
 	first = queue_add(&q, xstrdup("first"), xstrdup("first.res"));
-	taken = queue_take(&q, NULL, NULL);
+	taken = queue_take(&q, NULL, 0, NULL, NULL);
 	for (i = 2; i <= QUEUE_CHUNK; i++)
 		queue_add(&q, xprintf("job%zu", i), xprintf("job%zu.res", i));
 	last_of_chunk = queue_get(&q, QUEUE_CHUNK);
@@ -600,7 +617,7 @@ test_grow(void)
 		snprintf(name, sizeof name, "job%zu", i);
 		j = queue_add(&q, xstrdup(name), xprintf("%s.res", name));
 		if (j->id != i || j->state != JOB_WAITING ||
-		    TAILQ_LAST(&q.waiting, job_tailq) != j)
+		    TAILQ_LAST(&q.named[0]->level[0]->jobs, job_tailq) != j)
 			good = 0;
 	}
 	OK(good && q.njobs == n && q.nchunks == 4,
@@ -638,6 +655,161 @@ test_grow(void)
 	queue_free(&q);
 }
 
+/* Add a job named name to queue qname with priority prio. */
+static struct job *
+add_in(struct queue *q, const char *qname, int prio, const char *name)
+{
+	char	*cause = NULL;
+	int	 ix = queue_named_get(q, qname, strlen(qname), &cause);
+
+	if (ix < 0) {
+		printf("# %s\n", cause);
+		exit(1);
+	}
+	return queue_add_in(q, xstrdup(name), xprintf("%s.res", name),
+	    (uint16_t)ix, prio);
+}
+
+/* The ids of n takes from the named queues in list (comma-separated). */
+static const char *
+take_order(struct queue *q, const char *list, const char *match, int n)
+{
+	static char	 buf[256];
+	char		*names[JQ_TAKE_QUEUES_MAX], *dup = xstrdup(list), *p, *w;
+	uint16_t	 ix[JQ_TAKE_QUEUES_MAX];
+	size_t		 nn = 0, nq, used = 0;
+	struct job	*j;
+
+	for (p = dup; (w = strsep(&p, ",")) != NULL;)
+		names[nn++] = w;
+	nq = queue_named_resolve(q, names, nn, ix);
+	buf[0] = '\0';
+	while (n-- > 0 && (j = queue_take(q, ix, nq, match, NULL)) != NULL)
+		used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%llu",
+		    used ? " " : "", (unsigned long long)j->id);
+	free(dup);
+	return buf;
+}
+
+/* Named queues kept apart; priorities, higher first; ties by arrival. */
+static void
+test_named(void)
+{
+	struct queue	 q;
+	struct job	*j;
+	const char	*o;
+	char		*cause = NULL;
+	uint16_t	 ix[1];
+	int		 i, good;
+
+	queue_init(&q);
+	add_in(&q, "a", 0, "a1");		/* 1 */
+	add_in(&q, "b", 0, "b1");		/* 2 */
+	queue_add(&q, xstrdup("d1"), xstrdup("d1.res"));	/* 3 */
+	add_in(&q, "a", 0, "a2");		/* 4 */
+	OK(q.nnamed == 3 && strcmp(q.named[0]->name, QUEUE_DEFAULT) == 0 &&
+	    strcmp(queue_named_name(&q, &JOBAT(&q, 0)), "a") == 0 &&
+	    strcmp(queue_named_name(&q, &JOBAT(&q, 2)), QUEUE_DEFAULT) == 0,
+	    "the default queue is [0]; a and b come with their first jobs");
+	OK(q.named[1]->count[JOB_WAITING] == 2 &&
+	    q.named[2]->count[JOB_WAITING] == 1 &&
+	    q.named[0]->count[JOB_WAITING] == 1 && queue_bad(&q) == NULL,
+	    "each queue counts its own jobs");
+	o = take_order(&q, "default", NULL, 9);
+	OK(strcmp(o, "3") == 0, "a default take gets only the default "
+	    "queue's job (got \"%s\")", o);
+	o = take_order(&q, "a", NULL, 9);
+	OK(strcmp(o, "1 4") == 0, "a take of queue a gets a's jobs (got \"%s\")",
+	    o);
+	OK(queue_take(&q, NULL, 0, NULL, NULL) == NULL, "nothing left in the "
+	    "default queue while b has a job");
+	OK(queue_can_match(&q, NULL, 0, NULL), "a running job of the default "
+	    "queue may come back: it can match");
+	queue_finish(&q, &JOBAT(&q, 2), JOB_DONE);
+	OK(!queue_can_match(&q, NULL, 0, NULL) && (ix[0] = 2,
+	    queue_can_match(&q, ix, 1, NULL)) && !queue_can_match(&q, ix, 1,
+	    "a*"), "can_match is per queue (and per glob)");
+	o = take_order(&q, "nosuch,b", NULL, 9);
+	OK(strcmp(o, "2") == 0, "a queue that does not exist is skipped "
+	    "(got \"%s\")", o);
+	queue_free(&q);
+
+	queue_init(&q);
+	add_in(&q, "p", 0, "zero");		/* 1 */
+	add_in(&q, "p", 5, "five");		/* 2 */
+	add_in(&q, "p", -3, "minus");		/* 3 */
+	add_in(&q, "p", 5, "five2");		/* 4 */
+	add_in(&q, "p", 1000, "top");		/* 5 */
+	add_in(&q, "p", -1000, "bottom");	/* 6 */
+	add_in(&q, "p", 0, "zero2");		/* 7 */
+	OK(queue_bad(&q) == NULL && q.named[1]->nlevels == 5,
+	    "five priorities, five levels (%zu)", q.named[1]->nlevels);
+	o = take_order(&q, "p", NULL, 9);
+	OK(strcmp(o, "5 2 4 1 7 3 6") == 0, "higher priority first, equal "
+	    "ones in arrival order (got \"%s\")", o);
+	queue_release(&q, &JOBAT(&q, 6));	/* zero2 */
+	queue_release(&q, &JOBAT(&q, 3));	/* five2 */
+	queue_release(&q, &JOBAT(&q, 0));	/* zero */
+	queue_requeue(&q, &JOBAT(&q, 1));	/* five: at the end of 5 */
+	OK(queue_bad(&q) == NULL, "release and requeue keep the lists sound");
+	o = take_order(&q, "p", NULL, 9);
+	OK(strcmp(o, "4 2 1 7") == 0, "a released job goes to the front of its "
+	    "own level, a requeued one to its end (got \"%s\")", o);
+	queue_free(&q);
+
+	queue_init(&q);
+	add_in(&q, "x", 1, "x1");		/* 1 */
+	add_in(&q, "y", 2, "y1");		/* 2 */
+	add_in(&q, "y", 1, "y2");		/* 3 */
+	add_in(&q, "x", 1, "x2.wav");		/* 4 */
+	add_in(&q, "x", 0, "x3");		/* 5 */
+	add_in(&q, "y", 0, "y3.wav");		/* 6 */
+	o = take_order(&q, "x,y", "*.wav", 9);
+	OK(strcmp(o, "4 6") == 0, "a glob over two queues (got \"%s\")", o);
+	o = take_order(&q, "x,y", NULL, 9);
+	OK(strcmp(o, "2 1 3 5") == 0, "two queues: the highest priority among "
+	    "them, then the lower id (got \"%s\")", o);
+	OK(queue_bad(&q) == NULL && !queue_can_match(&q, NULL, 0, NULL),
+	    "all taken; the default queue never had a job");
+	queue_free(&q);
+
+	queue_init(&q);
+	for (i = 0, good = 1; i < JQ_QUEUES_MAX - 1; i++) {
+		char name[16];
+
+		snprintf(name, sizeof name, "q%d", i);
+		if (queue_named_get(&q, name, strlen(name), &cause) != i + 1)
+			good = 0;
+	}
+	OK(good && q.nnamed == JQ_QUEUES_MAX && queue_named_get(&q, "one-more",
+	    8, &cause) == -1 && cause != NULL && strstr(cause, "too many") !=
+	    NULL && queue_named_get(&q, "q7", 2, &cause) == 8,
+	    "at most JQ_QUEUES_MAX queues (the default one included); a "
+	    "known name is still found");
+	free(cause);
+	queue_free(&q);
+	OK(proto_queue_valid("a-Z_0.9", 7) && !proto_queue_valid("", 0) &&
+	    !proto_queue_valid("a/b", 3) && !proto_queue_valid("a b", 3) &&
+	    !proto_queue_valid("a,b", 3) && !proto_queue_valid("%41", 3) &&
+	    proto_queue_valid("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 64) &&
+	    !proto_queue_valid("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 65),
+	    "queue names: 1 to 64 of A-Za-z0-9._-");
+
+	/* many jobs in one queue: a plain take does not walk them */
+	queue_init(&q);
+	for (i = 0; i < 200000; i++)
+		queue_add(&q, xprintf("n%d", i), xprintf("n%d.res", i));
+	add_in(&q, QUEUE_DEFAULT, 1, "urgent");
+	for (i = 0, good = 1; i < 1000; i++) {
+		j = queue_take(&q, NULL, 0, NULL, NULL);
+		if (j == NULL || j->id != (i == 0 ? 200001U : (unsigned)i))
+			good = 0;
+	}
+	OK(good && queue_bad(&q) == NULL, "200000 jobs: the urgent one first, "
+	    "then in order");
+	queue_free(&q);
+}
+
 int
 main(void)
 {
@@ -653,5 +825,6 @@ main(void)
 	test_node_len();
 	test_fail_node();
 	test_grow();
+	test_named();
 	return t_done();
 }
