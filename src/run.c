@@ -111,8 +111,7 @@ run_reap_slots(struct run_slots *sl)
  * sigsuspend() with old's mask (but SIGUSR2).
  */
 static void
-run_wait_slots(const struct run_config *cfg, struct run_slots *sl,
-    const sigset_t *old)
+run_wait_slots(struct run_slots *sl, const sigset_t *old)
 {
 	sigset_t	 wait_mask = *old;
 	int		 sent = 0, level;
@@ -230,7 +229,7 @@ run_main(const struct run_config *cfg)
 	run_sigaction(SIGUSR1, run_on_signal);
 
 	run_fork_slots(cfg, &sl, &old);
-	run_wait_slots(cfg, &sl, &old);
+	run_wait_slots(&sl, &old);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	result = run_exit_status(&sl);
