@@ -294,7 +294,7 @@ journal_added_line(uint64_t id, const char *name, size_t len, uint64_t size,
 	char	*enc, *rec, *line, qw[JQ_QUEUE_NAME_MAX + 4] = "", pw[16] = "";
 
 	enc = proto_encode_dup(name, len);
-	if (queue != NULL && strcmp(queue, QUEUE_DEFAULT) != 0)
+	if (queue != NULL && *queue != '\0' && strcmp(queue, QUEUE_DEFAULT) != 0)
 		snprintf(qw, sizeof qw, " q=%s", queue);
 	if (prio != 0)
 		snprintf(pw, sizeof pw, " p=%d", prio);

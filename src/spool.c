@@ -352,6 +352,8 @@ spool_add_new(const char *name, size_t len, int if_new)
 	a->name[len] = '\0';
 	a->namelen = len;
 	a->if_new = if_new;
+	/* the default queue, priority 0, until ADD's queue= says otherwise */
+	snprintf(a->queue, sizeof a->queue, "%s", QUEUE_DEFAULT);
 	return a;
 }
 
