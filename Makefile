@@ -21,11 +21,12 @@ INSTALL ?= install
 
 # The user's CFLAGS come last; project flags live in JQ_* and are never dropped.
 CFLAGS ?= -O2 -g
-PKGS = popt libevent libsodium
+PKGS = popt libevent libsodium libarchive
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIBS_POPT := $(shell $(PKG_CONFIG) --libs popt)
 LIBS_EVENT := $(shell $(PKG_CONFIG) --libs libevent)
 LIBS_SODIUM := $(shell $(PKG_CONFIG) --libs libsodium)
+LIBS_ARCHIVE := $(shell $(PKG_CONFIG) --libs libarchive)
 JQ_CPPFLAGS = -D_GNU_SOURCE -DJQ_VERSION='"$(VERSION)"' -Isrc
 JQ_CFLAGS = -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith \

@@ -271,6 +271,29 @@ void	 progress_duration(uint64_t, char *, size_t);
 void	 progress_wall(uint64_t, char *, size_t);
 void	 progress_line(const struct progress *, char *, size_t);
 
+/*
+ * arch.c: directory trees as tar streams (libarchive), both ways, safely.
+ * A tree travels as an uncompressed pax tar stream: a worker or the server
+ * packs it into a file whose size is then known, and the other side unpacks
+ * it into a fresh, empty directory, relative to that directory's fd, never
+ * following a symbolic link, refusing what could reach outside it (see
+ * arch.c's header and jq-run(1) SECURITY) and stopping at the limits.  On
+ * failure the partial tree is left for the caller to remove (arch_remove).
+ */
+#define ARCH_MAX_SIZE_DEFAULT		(4ULL << 30)	/* bytes of a tree's files */
+#define ARCH_MAX_ENTRIES_DEFAULT	100000ULL	/* entries of a tree */
+#define ARCH_MAX_RATIO_DEFAULT		1000U		/* unpacked : read, compressed input */
+#define ARCH_RATIO_FLOOR		(16ULL << 20)	/* the ratio is checked past this */
+struct arch_limits {
+	uint64_t	 max_size;	/* bytes of file data, sparse holes counted */
+	uint64_t	 max_entries;	/* entries of every kind */
+	unsigned	 max_ratio;	/* bytes unpacked per byte read; 0: none */
+};
+void	 arch_limits_default(struct arch_limits *);
+int	 arch_pack(int, int, const struct arch_limits *, char **);
+int	 arch_unpack(int, int, const struct arch_limits *, char **);
+int	 arch_remove(int, const char *, char **);
+
 /* queue.c: the jobs and their states. */
 #include <sys/queue.h>
 enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_NSTATES };
