@@ -777,14 +777,16 @@ int	 wait_open_result(const struct job *, struct wait_result *, char **);
 char	*wait_result_check(const struct job *, const struct wait_result *,
 	    int);
 
-/* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
+/* template.c: jq-run's command templates (<in> <out> <out.EXT> <outdir> <name> <id>). */
 enum template_kind {
-	TEMPLATE_TEXT, TEMPLATE_IN, TEMPLATE_OUT, TEMPLATE_NAME, TEMPLATE_ID
+	TEMPLATE_TEXT, TEMPLATE_IN, TEMPLATE_OUT, TEMPLATE_NAME, TEMPLATE_ID,
+	TEMPLATE_OUTDIR
 };
 #define TEMPLATE_USES_IN	0x1
 #define TEMPLATE_USES_OUT	0x2
 #define TEMPLATE_USES_NAME	0x4
 #define TEMPLATE_USES_ID	0x8
+#define TEMPLATE_USES_OUTDIR	0x10
 #define TEMPLATE_BASE_MAX	200	/* bytes of a job's file name in the temp dir */
 #define TEMPLATE_EXT_MAX	32	/* bytes of EXT in <out.EXT>: base + . + EXT fit NAME_MAX */
 struct template;
@@ -793,6 +795,7 @@ struct template_vars {			/* what the placeholders stand for */
 	const char	*out;		/* result path, .EXT included */
 	const char	*name;		/* the job's name */
 	const char	*id;		/* the job's id */
+	const char	*outdir;	/* the result tree's directory */
 };
 struct template *template_parse(int, char *const [], char **);
 int	 template_uses(const struct template *);
