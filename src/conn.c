@@ -758,6 +758,7 @@ conn_commit(struct conn *c)
 	cm->job = c->sess.rx.job;
 	cm->size = c->sess.rx.total;
 	cm->token = c->sess.rx.token;
+	cm->tree = c->sess.rx.tree;
 	cm->arg = c;
 	cm->job->committing = 1;
 	c->commit = cm;
@@ -966,7 +967,13 @@ conn_commit_done(struct commit *cm)
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
 		failed = jobs_reopen(j, &cm->token, cm->cause);
-		if (c != NULL)
+		if (c != NULL && cm->refused)
+			conn_reply(c, REPLY_ERR " %s job %llu: %s; nothing "
+			    "stored; the job %s", ERR_TREE,
+			    (unsigned long long)j->id, cm->cause, failed ?
+			    "failed after as many tries as allowed" :
+			    "waits for another try");
+		else if (c != NULL)
 			conn_reply(c, REPLY_ERR " %s cannot store the result: %s; "
 			    "the job %s", ERR_IO, cm->cause, failed ? "failed "
 			    "after as many tries as allowed" : "waits for "

@@ -133,6 +133,7 @@ static struct poptOption serve_options[] = {
 	  "log every job taken, done or failed", NULL },
 	{ "quiet", 'q', POPT_ARG_NONE, NULL, OPT_QUIET,
 	  "log nothing once serving (start-up errors still print)", NULL },
+	CLI_TREE_TABLE,
 	CLI_HELP_TABLE,
 	CLI_EPILOGUE(
 "Serve each FILE as one job to jq-run, jq-take and jq-put workers, and write\n"

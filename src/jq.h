@@ -151,6 +151,7 @@ struct client_job {
 	unsigned	 lease;		/* seconds; 0 if the server gave none */
 	char		*result;	/* result file name the server names, or NULL */
 	int		 drained;	/* NOJOB drained: this worker takes no more */
+	int		 tree;		/* kind=tree: the data is a tree (tar) */
 };
 struct client_rx {			/* state of a payload being received */
 	uint64_t	 left;		/* bytes left in the current DATA chunk */
@@ -228,6 +229,10 @@ extern int		 cli_no_auth;		/* --no-auth of a client */
 extern struct poptOption cli_auth_options[];
 #define CLI_AUTH_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_auth_options, \
 	0, "Authentication:", NULL }
+extern struct arch_limits cli_tree_limits;	/* --max-tree-size, ... */
+extern struct poptOption cli_tree_options[];
+#define CLI_TREE_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_tree_options, \
+	0, "Trees (directories as jobs, <outdir> results):", NULL }
 /* An empty table whose title is printed after the options by --help. */
 #define CLI_EPILOGUE(text) { NULL, '\0', POPT_ARG_INCLUDE_TABLE, \
 	cli_no_options, 0, text, NULL }
@@ -478,6 +483,7 @@ extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, dev_t, ino_t, char **);
 ssize_t	 store_write(struct store *, const void *, size_t, char **);
 int	 store_commit_file(struct store *, char **);
+int	 store_commit_tree(struct store *, const struct arch_limits *, char **);
 int	 store_sync_dir(struct store *, char **);
 void	 store_close(struct store *);
 void	 store_abort(struct store *);
@@ -498,6 +504,8 @@ struct commit {
 	dev_t			 dir_dev;
 	ino_t			 dir_ino;
 	int			 dir_synced;
+	int			 tree;		/* PUT kind=tree: unpack it */
+	int			 refused;	/* the tree was refused (rc -1) */
 	void			(*done)(struct commit *);	/* set: called
 						 * instead of commit_start's */
 };
@@ -639,6 +647,7 @@ struct payload {
 	struct evbuffer	*msg;		/* FAIL: the message */
 	char		*status;	/* FAIL: exit:N, signal:N or timeout; or NULL */
 	struct proto_token token;	/* PUT: the token it came with; else zero */
+	int		 tree;		/* PUT kind=tree */
 };
 enum payload_next {		/* what a frame line means for the connection */
 	PAYLOAD_MORE,		/* more frame lines follow */
@@ -865,6 +874,7 @@ struct run_config {
 	int		 keep;		/* wait for the next server, never give up */
 	unsigned	 halt_after;	/* stop after this many failures in a row
 					 * while others succeed; 0: never */
+	const struct arch_limits *tree;	/* unpacking and packing trees */
 };
 int	 run_main(const struct run_config *);
 
