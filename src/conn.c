@@ -463,10 +463,11 @@ conn_send_job(struct conn *c, struct job *j)
 		res = proto_encode_dup(base, strlen(base));
 	}
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
-	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s", (unsigned long long)j->id,
+	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s%s", (unsigned long long)j->id,
 	    enc, (unsigned long long)j->in_size, j->attempt,
 	    (unsigned long long)(j->lease_ms + 999) / 1000, token,
-	    res ? " " KEY_RESULT "=" : "", res ? res : "");
+	    res ? " " KEY_RESULT "=" : "", res ? res : "",
+	    j->tree_fd >= 0 ? " " KEY_KIND "=" KIND_TREE : "");
 	free(enc);
 	free(res);
 	c->send_fd = fd;

@@ -408,20 +408,28 @@ serve_default_state_dir(void)
 }
 
 /*
- * Open the journal in --state-dir, else $JQ_STATE_DIR, else the user's
- * default state directory.
+ * The state directory: --state-dir, else $JQ_STATE_DIR, else the user's
+ * default.  Directories served as jobs are packed there (input.c).
  */
 static void
-serve_open_journal(struct serve_args *a)
+serve_state_dir(struct serve_args *a)
 {
 	const char	*env;
-	char		*cause = NULL;
 
 	if (a->state_dir == NULL && (env = getenv("JQ_STATE_DIR")) != NULL &&
 	    *env != '\0')
 		a->state_dir = xstrdup(env);
 	if (a->state_dir == NULL)
 		a->state_dir = serve_default_state_dir();
+	input_tree_setup(a->state_dir);
+}
+
+/* Open the journal in the state directory (serve_state_dir). */
+static void
+serve_open_journal(struct serve_args *a)
+{
+	char		*cause = NULL;
+
 	store_sync = !a->nosync;
 	if (journal_open(&server.queue, a->state_dir, a->fresh,
 	    a->retry_failed, !a->nosync, &cause) != 0) {
@@ -503,6 +511,7 @@ main(int argc, char **argv)
 	serve_check_listen(&a);
 	log_init(cli_prog, a.quiet ? -1 : a.verbose);
 	serve_auth(&a);
+	serve_state_dir(&a);
 	serve_load(&server.queue, &a.files, a.outdir,
 	    a.tmpl ? a.tmpl : "{name}.result", a.skip);
 	if (a.watch != NULL)

@@ -318,6 +318,8 @@ struct job {
 	uint64_t		 in_size;	/* is this file, not whatever */
 	int64_t			 in_mtime_ns;	/* its name holds later */
 	int			 in_dirfd;	/* its directory, pinned (input.c) */
+	int			 tree_fd;	/* a directory's job: its tree, packed
+						 * at start (input.c); else -1 */
 	char			*in_name;	/* its name in in_dirfd */
 	uint64_t		 not_before_ms;	/* monotonic: waits until then */
 	unsigned		 store_failures;	/* results it could not store */
@@ -404,6 +406,7 @@ int	 input_openat_file(int, const char *, struct stat *);
 void	 input_pin_stat(struct job *, int, const char *, const struct stat *);
 int	 input_writers(int);
 int	 input_open(const struct job *, char **);
+void	 input_tree_setup(const char *);
 char	*input_changed(const struct job *, const struct stat *);
 const char *input_kind(mode_t);
 void	 input_free(void);

@@ -159,6 +159,7 @@ queue_add(struct queue *q, char *path, char *result)
 	j->path = path;
 	j->result = result;
 	j->in_dirfd = -1;
+	j->tree_fd = -1;
 	j->state = JOB_NEW;
 	queue_set_state(q, j, JOB_WAITING);
 	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);

@@ -446,8 +446,9 @@ serve_keep_outdir(void)
 /*
  * Build the queue from the names (it takes them over, freeing the bad
  * ones); report or skip bad inputs, then check and pin the results.  An
- * input that cannot be opened exits JQ_EXIT_IO; one that is not a regular
- * file (a FIFO, a device, a directory) exits JQ_EXIT_USAGE.
+ * input that cannot be opened (or a directory that cannot be packed)
+ * exits JQ_EXIT_IO; one that is neither a regular file nor a directory (a
+ * FIFO, a device) exits JQ_EXIT_USAGE.
  */
 void
 serve_load(struct queue *q, struct serve_files *files, const char *outdir,
@@ -463,6 +464,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		memset(&tmp, 0, sizeof tmp);
 		tmp.path = files->v[i];
 		tmp.in_dirfd = -1;
+		tmp.tree_fd = -1;
 		why = NULL;
 		if (strlen(files->v[i]) > JQ_NAME_MAX) {
 			why = xprintf("name longer than %d bytes", JQ_NAME_MAX);
@@ -490,6 +492,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		j->in_ino = tmp.in_ino;
 		j->in_size = tmp.in_size;
 		j->in_mtime_ns = tmp.in_mtime_ns;
+		j->tree_fd = tmp.tree_fd;
 	}
 	if (bad > 0 && !skip) {
 		if (bad > SERVE_REPORT_MAX)
