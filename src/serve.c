@@ -30,6 +30,12 @@
 void
 serve_files_add(struct serve_files *l, char *name)
 {
+	size_t	 n = strlen(name);
+
+	/* "scenes/a/" is the directory scenes/a: its job's name, and its
+	 * result scenes/a.result, beside it, not in it */
+	while (n > 1 && name[n - 1] == '/')
+		name[--n] = '\0';
 	if (l->n == l->alloc) {
 		l->alloc = l->alloc ? l->alloc * 2 : 64;
 		l->v = xreallocarray(l->v, l->alloc, sizeof *l->v);
