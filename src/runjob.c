@@ -703,6 +703,8 @@ run_job_pack(struct run_job *j, struct run_outcome *o)
 	char	*cause = NULL;
 	int	 fd, dfd;
 
+	if (j->outdir == NULL || j->out == NULL)
+		return 0;		/* not an <outdir> job: nothing to pack */
 	dfd = open(j->outdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd == -1)
 		cause = xprintf("%s", errno == ELOOP || errno == ENOTDIR ?

@@ -170,7 +170,6 @@ store_commit_tree(struct store *st, const struct arch_limits *lim,
 		/* the old result is now at dir: it goes below */
 	}
 	close(dfd);
-	dfd = -1;
 	if (arch_remove(st->dirfd, dir, &why) != 0) {
 		/* the new tree is in place; only a leftover stays */
 		free(why);
