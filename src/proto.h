@@ -71,7 +71,7 @@
 enum proto_cmd {
 	CMD_HELLO,	/* HELLO <version> [name=<enc>] */
 	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>] */
-	CMD_PUT,	/* PUT <id> token=<t> [size=<n>]  + payload */
+	CMD_PUT,	/* PUT <id> token=<t> [size=<n>] [kind=tree]  + payload */
 	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1]  + payload */
 	CMD_RELEASE,	/* RELEASE <id> token=<t>: hand a held job back, not run */
 	CMD_TOUCH,	/* TOUCH <id> token=<t> [lease=<seconds>]: renew a lease */
