@@ -124,6 +124,20 @@ no_tmp_left() {
 	no_tmp_left
 }
 
+@test "trees: a tree job past jq-run's own --max-tree-entries fails, the command never runs" {
+	mkdir "$D/big"
+	for ((i = 0; i < 20; i++)); do printf '%d' "$i" >"$D/big/f$i"; done
+	start_server --fresh --retries 0 "$D/big"
+	jr --max-tree-entries 10 "$SERVER" -- sh -c 'touch "$1"' sh "$D/ran" '{in}'
+	assert_equal "$status" 1
+	[[ $stderr == *"the job's tree is refused: entry 'f18': the tree has more than 10 entries"* ]]
+	[[ $stderr == *"failed: tree refused"* ]]
+	[[ ! -e $D/ran ]]
+	wait_server_exit
+	assert_equal "$status" 1
+	no_tmp_left
+}
+
 # mk_tar KIND FILE: write a hostile tar (KIND: dotdot abs symlink hardlink device bomb many) to
 # FILE; $OUTSIDE is the directory nothing may reach
 mk_tar() {
