@@ -47,7 +47,7 @@ ALL_CPPFLAGS = $(JQ_CPPFLAGS) $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 
 # Modules shared by every tool, by the clients, by the server, by jq-run.
-COMMON = xmalloc parse crc32c proto net util log cli auth progress
+COMMON = xmalloc parse crc32c proto net util log cli auth progress arch
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
 	status listing spool serve template watch watchdir drain manage wait \
@@ -57,7 +57,7 @@ RUN = spawn template run slot slotconn runjob relay runsig runshare
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
 BINS = $(PROGS:%=$(BUILDDIR)/%)
 UNITS = test_proto test_net test_parse test_template test_auth test_queue \
-	test_journal test_store test_client
+	test_journal test_store test_client test_arch
 UNIT_BINS = $(UNITS:%=$(BUILDDIR)/%)
 
 .SUFFIXES:
@@ -78,22 +78,22 @@ LINK = $(CC) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $^
 $(BUILDDIR)/jq-serve: $(call obj,jq-serve $(SERVER) $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) -pthread $(LDLIBS)
 $(BUILDDIR)/jq-take $(BUILDDIR)/jq-put $(BUILDDIR)/jq-stat: $(BUILDDIR)/%: $(call obj,$(CLIENT) $(COMMON)) $(BUILDDIR)/%.o
-	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) $(LDLIBS)
 $(BUILDDIR)/jq-stat: $(call obj,show statlist)
 $(BUILDDIR)/jq-put: $(call obj,show putwait)
 $(BUILDDIR)/jq-run: $(call obj,jq-run $(RUN) $(CLIENT) $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) $(LDLIBS)
 $(BUILDDIR)/test_%: $(BUILDDIR)/test_%.o $(call obj,$(COMMON) template)
-	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) $(LDLIBS)
 # units of the server's modules link only the objects they test (test_client
 # includes client.c itself, to reach its private struct)
 $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) $(LDLIBS)
 $(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) $(LDLIBS)
 $(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve watchdir \
 	template input store drain $(COMMON))
-	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) -pthread $(LDLIBS)
+	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) -pthread $(LDLIBS)
 
 $(BUILDDIR):
 	mkdir -p $@
@@ -171,7 +171,7 @@ FUZZ_TARGETS = fuzz_conn fuzz_proto fuzz_auth
 FUZZDIR = build/fuzz
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS = $(ALL_CPPFLAGS) $(JQ_CFLAGS) $(FUZZ_SAN) $(CFLAGS)
-FUZZ_LIBS = $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) -pthread $(LDLIBS)
+FUZZ_LIBS = $(LIBS_POPT) $(LIBS_EVENT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) -pthread $(LDLIBS)
 FUZZ_SRC = $(patsubst %,$(FUZZDIR)/%.o,$(SERVER) $(COMMON))
 FUZZ_PROTO_SRC = $(patsubst %,$(FUZZDIR)/%.o,$(COMMON))
 

@@ -204,7 +204,7 @@ function __jq_tools_placeholders
         printf '%s\n' $cur$c
         return
     end
-    printf "%s\n" "$o"in$c "$o"out$c "$o"out. "$o"name$c "$o"id$c
+    printf "%s\n" "$o"in$c "$o"out$c "$o"out. "$o"outdir$c "$o"name$c "$o"id$c
 end
 
 # __jq_tools_operand CMD: what the operand under the cursor can be

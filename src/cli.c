@@ -51,6 +51,37 @@ struct poptOption cli_auth_options[] = {
 	POPT_TABLEEND
 };
 
+struct arch_limits cli_tree_limits = {
+	ARCH_MAX_SIZE_DEFAULT, ARCH_MAX_ENTRIES_DEFAULT, ARCH_MAX_RATIO_DEFAULT
+};
+
+/* Parse --max-tree-size or --max-tree-entries into cli_tree_limits. */
+static void
+cli_tree_cb(poptContext pc, enum poptCallbackReason reason,
+    const struct poptOption *opt, const char *arg, void *data)
+{
+	(void)pc;
+	(void)reason;
+	(void)data;
+	if (opt->val == 's' && (parse_size(arg, &cli_tree_limits.max_size)
+	    != 0 || cli_tree_limits.max_size == 0))
+		usage_error(cli_prog, "--max-tree-size: \"%s\" is not a size "
+		    "(a number from 1 with an optional K, M, G or T)", arg);
+	if (opt->val == 'e' && parse_u64(arg, 1, UINT32_MAX,
+	    &cli_tree_limits.max_entries) != 0)
+		usage_error(cli_prog, "--max-tree-entries: \"%s\" is not a "
+		    "number from 1 to %u", arg, UINT32_MAX);
+}
+
+struct poptOption cli_tree_options[] = {
+	{ NULL, '\0', POPT_ARG_CALLBACK, (void *)cli_tree_cb, 0, NULL, NULL },
+	{ "max-tree-size", '\0', POPT_ARG_STRING, NULL, 's',
+	  "unpack at most SIZE bytes of a tree's files (default 4G)", "SIZE" },
+	{ "max-tree-entries", '\0', POPT_ARG_STRING, NULL, 'e',
+	  "unpack at most N entries of a tree (default 100000)", "N" },
+	POPT_TABLEEND
+};
+
 /* Print help, usage or version for the option seen, and exit 0. */
 static void
 cli_help_cb(poptContext pc, enum poptCallbackReason reason,

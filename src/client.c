@@ -601,6 +601,9 @@ client_take_reply(struct client *c, struct client_job *job, char **cause)
 			result = NULL;
 		}
 	}
+	/* kind=tree: the data is a tree (read before the line is cut) */
+	job->tree = (v = proto_word_kv(line, KEY_KIND, &vlen)) != NULL &&
+	    vlen == strlen(KIND_TREE) && memcmp(v, KIND_TREE, vlen) == 0;
 	id = proto_word(&p);
 	name = proto_word(&p);
 	if (id == NULL || name == NULL || (n = proto_decode(name)) <= 0 ||

@@ -477,6 +477,7 @@ static enum cmd_next
 cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
 	const char		*err = NULL, *size = proto_kv(r, KEY_SIZE), *outcome;
+	const char		*kind = proto_kv(r, KEY_KIND);
 	char			*errmsg = NULL;
 	struct job		*j = NULL;
 	struct proto_token	 t;
@@ -486,6 +487,11 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 	(void)out;
 	if (cmd_token(r, &t, &errmsg) != 0)
 		err = ERR_PROTO;
+	else if (kind != NULL && strcmp(kind, KIND_TREE) != 0) {
+		err = ERR_PROTO;
+		errmsg = xprintf(KEY_KIND "=%.24s is not a kind of result "
+		    "(only " KEY_KIND "=" KIND_TREE "); nothing stored", kind);
+	}
 	else if ((j = jobs_put_target(r->argv[0], &t, &err, &errmsg)) != NULL) {
 		if ((outcome = jobs_outcome(j)) != NULL) {
 			err = ERR_DONE;
@@ -504,8 +510,10 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 		}
 	}
 	next = cmd_receive(s, CMD_PUT, j, err, errmsg);
-	if (err == NULL)
+	if (err == NULL) {
 		s->rx.token = t;	/* which attempt an ERR IO reopens */
+		s->rx.tree = kind != NULL;	/* unpacked when committed */
+	}
 	return next;
 }
 

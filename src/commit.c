@@ -12,6 +12,10 @@
  * replies stay in order and the worker is told OK only once all of it is on
  * disk.
  *
+ * A tree result (PUT kind=tree) is unpacked here too, off the loop, into
+ * a directory beside its final name, synced and renamed into place
+ * (store_commit_tree); a refused tree fails the PUT with ERR TREE.
+ *
  * The thread touches only the commit records it is handed and the journal
  * (whose appends are serialised in journal.c); jobs are read, never changed.
  *
@@ -114,9 +118,15 @@ commit_batch(struct commit_list *batch)
 	TAILQ_FOREACH(cm, batch, entry) {
 		if (cm->add != NULL)
 			continue;
-		if (store_commit_file(&cm->st, &cm->cause) != 0)
+		if (cm->tree) {
+			if ((cm->rc = store_commit_tree(&cm->st,
+			    &cli_tree_limits, &cm->cause)) == -2) {
+				cm->refused = 1;
+				cm->rc = -1;
+			}
+		} else if (store_commit_file(&cm->st, &cm->cause) != 0)
 			cm->rc = -1;
-		else if (fstat(cm->st.dirfd, &st) == 0) {
+		if (cm->rc == 0 && fstat(cm->st.dirfd, &st) == 0) {
 			cm->dir_dev = st.st_dev;
 			cm->dir_ino = st.st_ino;
 		}

@@ -462,13 +462,14 @@ conn_send_job(struct conn *c, struct job *j)
 		res = proto_encode_dup(base, strlen(base));
 	}
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
-	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s%s%s", (unsigned long long)j->id,
+	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s%s%s%s", (unsigned long long)j->id,
 	    enc, (unsigned long long)j->in_size, j->attempt,
 	    (unsigned long long)(j->lease_ms + 999) / 1000, token,
 	    res ? " " KEY_RESULT "=" : "", res ? res : "",
 	    /* a named queue's name, never encoded; none: the default */
 	    j->queue_ix != 0 ? " " KEY_QUEUE "=" : "",
-	    j->queue_ix != 0 ? queue_named_name(&server.queue, j) : "");
+	    j->queue_ix != 0 ? queue_named_name(&server.queue, j) : "",
+	    j->tree_fd >= 0 ? " " KEY_KIND "=" KIND_TREE : "");
 	free(enc);
 	free(res);
 	c->send_fd = fd;
@@ -770,6 +771,7 @@ conn_commit(struct conn *c)
 	cm->job = c->sess.rx.job;
 	cm->size = c->sess.rx.total;
 	cm->token = c->sess.rx.token;
+	cm->tree = c->sess.rx.tree;
 	cm->arg = c;
 	cm->job->committing = 1;
 	c->commit = cm;
@@ -978,7 +980,13 @@ conn_commit_done(struct commit *cm)
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
 		failed = jobs_reopen(j, &cm->token, cm->cause);
-		if (c != NULL)
+		if (c != NULL && cm->refused)
+			conn_reply(c, REPLY_ERR " %s job %llu: %s; nothing "
+			    "stored; the job %s", ERR_TREE,
+			    (unsigned long long)j->id, cm->cause, failed ?
+			    "failed after as many tries as allowed" :
+			    "waits for another try");
+		else if (c != NULL)
 			conn_reply(c, REPLY_ERR " %s cannot store the result: %s; "
 			    "the job %s", ERR_IO, cm->cause, failed ? "failed "
 			    "after as many tries as allowed" : "waits for "

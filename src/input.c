@@ -14,6 +14,16 @@
  * relative to the pinned directory and must still be that regular file,
  * unchanged.  Anything else is a reason for the job to fail for good: no
  * retry makes a replaced input the one the operator gave.
+ *
+ * A directory is a job too, whose data is its tree (kind=tree).  Its size
+ * must be known before it is sent and it must not change between
+ * attempts, so it is packed once, at start (arch.c: an uncompressed pax
+ * tar, within --max-tree-size and --max-tree-entries), into an unlinked
+ * file in the state directory that only the server holds (tree_fd); each
+ * attempt sends that file.  The tree is thus pinned as it was at start:
+ * later changes to the directory are not seen, and nothing can swap what
+ * is sent.  The cost is a copy of each tree in the state directory's file
+ * system for the run, and one descriptor per directory job.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -38,6 +48,7 @@ struct input_dir {
 static struct input_dir	*input_dirs;	/* one per distinct directory */
 static size_t		 input_ndirs, input_adirs;
 static char		*input_lastdir;	/* the directory of the last pin */
+static char		*input_tree_dir;	/* where trees are packed */
 static int		 input_lastfd = -1;
 
 /* What kind of file mode is, for a message: "a FIFO", "a directory"... */
@@ -154,6 +165,60 @@ input_openat(int dirfd, const char *name, struct stat *st)
 	return fd;
 }
 
+/* Pack directories served as jobs in dir (the state directory). */
+void
+input_tree_setup(const char *dir)
+{
+	free(input_tree_dir);
+	input_tree_dir = xstrdup(dir);
+}
+
+/*
+ * Pack the directory fd (job j's input) into an unlinked file in the
+ * state directory, kept open in j->tree_fd.  0, or -1 with *cause.
+ */
+static int
+input_pin_tree(struct job *j, int fd, char **cause)
+{
+	struct stat	 st;
+	char		*tmpl, *why = NULL;
+	int		 tfd;
+
+	if (input_tree_dir == NULL) {
+		*cause = xstrdup("a directory, and no state directory to pack "
+		    "it in");
+		return -1;
+	}
+	if (mkdir(input_tree_dir, 0700) != 0 && errno != EEXIST) {
+		*cause = xprintf("state directory %s: %s", input_tree_dir,
+		    strerror(errno));
+		return -1;
+	}
+	tfd = open(input_tree_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tfd == -1 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		tmpl = xprintf("%s/.jq-tree.XXXXXX", input_tree_dir);
+		if ((tfd = mkostemp(tmpl, O_CLOEXEC)) != -1)
+			(void)unlink(tmpl);
+		free(tmpl);
+	}
+	if (tfd == -1) {
+		*cause = xprintf("cannot pack it in %s: %s", input_tree_dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (arch_pack(fd, tfd, &cli_tree_limits, &why) != 0 ||
+	    fstat(tfd, &st) != 0) {
+		*cause = xprintf("cannot pack the tree: %s", why != NULL ? why :
+		    strerror(errno));
+		free(why);
+		close(tfd);
+		return -1;
+	}
+	j->tree_fd = tfd;
+	j->in_size = (uint64_t)st.st_size;	/* what is sent */
+	return 0;
+}
+
 /*
  * Pin job j's input at start: open its directory (shared) and the file in
  * it, and record the file's identity.  An input named through a symbolic
@@ -193,8 +258,13 @@ input_pin(struct job *j, char **cause)
 	if (fd < 0) {
 		*cause = xstrdup(strerror(errno));
 		rc = INPUT_BAD;
+	} else if (S_ISDIR(st.st_mode)) {
+		input_pin_stat(j, dirfd, name, &st);
+		if (input_pin_tree(j, fd, cause) != 0)
+			rc = INPUT_BAD;
 	} else if (!S_ISREG(st.st_mode)) {
-		*cause = xprintf("is %s, not a regular file", input_kind(st.st_mode));
+		*cause = xprintf("is %s, not a regular file or a directory",
+		    input_kind(st.st_mode));
 		rc = INPUT_NOT_FILE;
 	} else
 		input_pin_stat(j, dirfd, name, &st);
@@ -265,6 +335,10 @@ input_changed(const struct job *j, const struct stat *st)
 {
 	int64_t	 mtime;
 
+	if (j->tree_fd >= 0)		/* the packed tree: only we write it */
+		return S_ISREG(st->st_mode) && (uint64_t)st->st_size ==
+		    j->in_size ? NULL : xstrdup("the tree packed at start "
+		    "changed");
 	if (!S_ISREG(st->st_mode))
 		return xprintf("input changed since start: now %s",
 		    input_kind(st->st_mode));
@@ -296,6 +370,21 @@ input_open(const struct job *j, char **cause)
 	if (j->in_name == NULL) {
 		*cause = xstrdup("input was not checked at start");
 		return -1;
+	}
+	if (j->tree_fd >= 0) {
+		/* the tree packed at start, opened anew (its own offset) */
+		char proc[32];
+
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", j->tree_fd);
+		if ((fd = open(proc, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    fstat(fd, &st) != 0 || (uint64_t)st.st_size != j->in_size) {
+			*cause = xprintf("the tree packed at start cannot be "
+			    "read: %s", fd < 0 ? strerror(errno) : "changed");
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		return fd;
 	}
 	if ((fd = input_openat(j->in_dirfd, j->in_name, &st)) < 0) {
 		if (errno == ELOOP)
@@ -329,4 +418,6 @@ input_free(void)
 	free(input_lastdir);
 	input_lastdir = NULL;
 	input_lastfd = -1;
+	free(input_tree_dir);
+	input_tree_dir = NULL;
 }

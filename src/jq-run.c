@@ -71,6 +71,7 @@ static struct poptOption run_options[] = {
 	  "keep each job's temporary directory (for debugging)", NULL },
 	{ "verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE,
 	  "log each job's start, end, status and time", NULL },
+	CLI_TREE_TABLE,
 	CLI_AUTH_TABLE,
 	CLI_HELP_TABLE,
 	CLI_EPILOGUE(
@@ -80,6 +81,8 @@ static struct poptOption run_options[] = {
 "  <in>  {in}        a file holding the job's data (else it goes to stdin)\n"
 "  <out> {out}       the file to write the result to (else stdout is sent)\n"
 "  <out.EXT> {out.EXT}  the same, ending in .EXT\n"
+"  <outdir> {outdir}  an empty directory: what is left there is the result\n"
+"                    (a tree; not with <out>)\n"
 "  <name> {name}     the job's name     <id> {id}  the job's id\n"
 "  <<  {{            a literal < or {, so <<in> is the text <in>\n"
 "Exit status: 0 all jobs succeeded, 1 some failed (or --halt-after stopped\n"
@@ -216,6 +219,7 @@ run_check_options(struct run_args *a)
 	cfg->match = a->match;
 	cfg->queues = a->queues;
 	cfg->worker = a->worker;
+	cfg->tree = &cli_tree_limits;
 }
 
 /* Check the operands: [SERVER] before "--", COMMAND (a template) after. */

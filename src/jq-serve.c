@@ -142,6 +142,7 @@ static struct poptOption serve_options[] = {
 	  "log every job taken, done or failed", NULL },
 	{ "quiet", 'q', POPT_ARG_NONE, NULL, OPT_QUIET,
 	  "log nothing once serving (start-up errors still print)", NULL },
+	CLI_TREE_TABLE,
 	CLI_HELP_TABLE,
 	CLI_EPILOGUE(
 "Serve each FILE as one job to jq-run, jq-take and jq-put workers, and write\n"
@@ -426,8 +427,8 @@ serve_default_state_dir(void)
 }
 
 /*
- * Open the journal in --state-dir, else $JQ_STATE_DIR, else the user's
- * default state directory.
+ * The state directory: --state-dir, else $JQ_STATE_DIR, else the user's
+ * default.  Directories served as jobs are packed there (input.c).
  */
 static void
 serve_state_dir(struct serve_args *a)
@@ -439,6 +440,7 @@ serve_state_dir(struct serve_args *a)
 		a->state_dir = xstrdup(env);
 	if (a->state_dir == NULL)
 		a->state_dir = serve_default_state_dir();
+	input_tree_setup(a->state_dir);
 }
 
 /* Open the journal in the state directory (serve_state_dir). */

@@ -32,7 +32,8 @@
 static const char take_epilogue[] =
 "Take one job from the jq server SERVER (default: $JQ_SERVER).\n"
 "With -o, the job data is written to FILE (never partially) and the job id\n"
-"is printed on stdout.  Without -o, the data goes to stdout and --id-file is\n"
+"is printed on stdout; the data of a directory's job (a tree) is unpacked\n"
+"into FILE, a new directory.  Without -o, the data goes to stdout and --id-file is\n"
 "required: the id (and name, with -n) is written there before the data.\n"
 "\n"
 "Exit status: 0 took a job, 2 usage error, 3 no job remains (nothing is\n"
@@ -490,6 +491,50 @@ take_write_idfile(struct client *c, const struct client_job *job,
 	}
 }
 
+/*
+ * A tree job (kind=tree) taken with -o PATH: unpack the tar stream the
+ * temporary file holds, safely (arch.c, the default limits), into a new
+ * directory beside PATH, then rename it to PATH, which must not exist.
+ * The temporary file goes in any case; 0 or -1 with *cause (nothing of
+ * the tree is left).
+ */
+static int
+take_unpack_tree(struct outfile *of, const char *path, char **cause)
+{
+	const char	*slash = strrchr(path, '/');
+	char		*tmp, *why = NULL;
+	int		 dfd, rc = -1;
+
+	tmp = slash == NULL ? xstrdup(".jq-take-tree.XXXXXX") :
+	    xprintf("%.*s/.jq-take-tree.XXXXXX", (int)(slash - path), path);
+	if (mkdtemp(tmp) == NULL) {
+		*cause = xprintf("%s: %s", tmp, strerror(errno));
+		free(tmp);
+		outfile_discard(of, 0);
+		return -1;
+	}
+	if ((dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || lseek(of->fd, 0, SEEK_SET) != 0)
+		*cause = xprintf("%s: %s", tmp, strerror(errno));
+	else if (arch_unpack(of->fd, dfd, &cli_tree_limits, &why) != 0)
+		*cause = xprintf("the tree is refused: %s", why);
+	else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path,
+	    RENAME_NOREPLACE) != 0)
+		*cause = errno == EEXIST ? xprintf("%s exists: a tree is "
+		    "unpacked into a new directory only", path) :
+		    xprintf("%s: %s", path, strerror(errno));
+	else
+		rc = 0;
+	if (dfd != -1)
+		close(dfd);
+	free(why);
+	if (rc != 0 && arch_remove(AT_FDCWD, tmp, &why) != 0)
+		free(why);
+	free(tmp);
+	outfile_discard(of, 0);
+	return rc;
+}
+
 /* Receive the data to stdout, or to -o FILE and then print the id. */
 static void
 take_write_data(struct client *c, const struct client_job *job,
@@ -518,7 +563,12 @@ take_write_data(struct client *c, const struct client_job *job,
 		take_fail(c, job, idfile, 1, JQ_EXIT_IO,
 		    xprintf("%s: %s", output, strerror(werr)));
 	}
-	if (outfile_commit(out, 0, &cause) != 0)
+	/* a tree goes into a new directory, unless -o names a link or a
+	 * device (written in place: the tar stream itself) */
+	if (job->tree && out->tmp != NULL) {
+		if (take_unpack_tree(out, output, &cause) != 0)
+			take_fail(c, job, idfile, 1, JQ_EXIT_IO, cause);
+	} else if (outfile_commit(out, 0, &cause) != 0)
 		take_fail(c, job, idfile, 1, JQ_EXIT_IO, cause);
 	rec = take_record(job, cfg->name, cfg->null, &reclen);
 	rc = util_write_all(STDOUT_FILENO, rec, reclen);

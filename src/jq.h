@@ -153,6 +153,7 @@ struct client_job {
 	unsigned	 lease;		/* seconds; 0 if the server gave none */
 	char		*result;	/* result file name the server names, or NULL */
 	int		 drained;	/* NOJOB drained: this worker takes no more */
+	int		 tree;		/* kind=tree: the data is a tree (tar) */
 };
 struct client_rx {			/* state of a payload being received */
 	uint64_t	 left;		/* bytes left in the current DATA chunk */
@@ -230,6 +231,10 @@ extern int		 cli_no_auth;		/* --no-auth of a client */
 extern struct poptOption cli_auth_options[];
 #define CLI_AUTH_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_auth_options, \
 	0, "Authentication:", NULL }
+extern struct arch_limits cli_tree_limits;	/* --max-tree-size, ... */
+extern struct poptOption cli_tree_options[];
+#define CLI_TREE_TABLE { NULL, '\0', POPT_ARG_INCLUDE_TABLE, cli_tree_options, \
+	0, "Trees (directories as jobs, <outdir> results):", NULL }
 /* An empty table whose title is printed after the options by --help. */
 #define CLI_EPILOGUE(text) { NULL, '\0', POPT_ARG_INCLUDE_TABLE, \
 	cli_no_options, 0, text, NULL }
@@ -275,6 +280,29 @@ void	 progress_duration(uint64_t, char *, size_t);
 void	 progress_wall(uint64_t, char *, size_t);
 void	 progress_line(const struct progress *, char *, size_t);
 
+/*
+ * arch.c: directory trees as tar streams (libarchive), both ways, safely.
+ * A tree travels as an uncompressed pax tar stream: a worker or the server
+ * packs it into a file whose size is then known, and the other side unpacks
+ * it into a fresh, empty directory, relative to that directory's fd, never
+ * following a symbolic link, refusing what could reach outside it (see
+ * arch.c's header and jq-run(1) SECURITY) and stopping at the limits.  On
+ * failure the partial tree is left for the caller to remove (arch_remove).
+ */
+#define ARCH_MAX_SIZE_DEFAULT		(4ULL << 30)	/* bytes of a tree's files */
+#define ARCH_MAX_ENTRIES_DEFAULT	100000ULL	/* entries of a tree */
+#define ARCH_MAX_RATIO_DEFAULT		1000U		/* unpacked : read, compressed input */
+#define ARCH_RATIO_FLOOR		(16ULL << 20)	/* the ratio is checked past this */
+struct arch_limits {
+	uint64_t	 max_size;	/* bytes of file data, sparse holes counted */
+	uint64_t	 max_entries;	/* entries of every kind */
+	unsigned	 max_ratio;	/* bytes unpacked per byte read; 0: none */
+};
+void	 arch_limits_default(struct arch_limits *);
+int	 arch_pack(int, int, const struct arch_limits *, char **);
+int	 arch_unpack(int, int, const struct arch_limits *, char **);
+int	 arch_remove(int, const char *, char **);
+
 /* queue.c: the jobs and their states. */
 #include <sys/queue.h>
 enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_NSTATES };
@@ -294,6 +322,8 @@ struct job {
 	uint64_t		 in_size;	/* is this file, not whatever */
 	int64_t			 in_mtime_ns;	/* its name holds later */
 	int			 in_dirfd;	/* its directory, pinned (input.c) */
+	int			 tree_fd;	/* a directory's job: its tree, packed
+						 * at start (input.c); else -1 */
 	char			*in_name;	/* its name in in_dirfd */
 	uint64_t		 not_before_ms;	/* monotonic: waits until then */
 	unsigned		 store_failures;	/* results it could not store */
@@ -404,6 +434,7 @@ int	 input_openat_file(int, const char *, struct stat *);
 void	 input_pin_stat(struct job *, int, const char *, const struct stat *);
 int	 input_writers(int);
 int	 input_open(const struct job *, char **);
+void	 input_tree_setup(const char *);
 char	*input_changed(const struct job *, const struct stat *);
 const char *input_kind(mode_t);
 void	 input_free(void);
@@ -487,6 +518,7 @@ extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, dev_t, ino_t, char **);
 ssize_t	 store_write(struct store *, const void *, size_t, char **);
 int	 store_commit_file(struct store *, char **);
+int	 store_commit_tree(struct store *, const struct arch_limits *, char **);
 int	 store_sync_dir(struct store *, char **);
 void	 store_close(struct store *);
 void	 store_abort(struct store *);
@@ -507,6 +539,8 @@ struct commit {
 	dev_t			 dir_dev;
 	ino_t			 dir_ino;
 	int			 dir_synced;
+	int			 tree;		/* PUT kind=tree: unpack it */
+	int			 refused;	/* the tree was refused (rc -1) */
 	void			(*done)(struct commit *);	/* set: called
 						 * instead of commit_start's */
 };
@@ -651,6 +685,7 @@ struct payload {
 	struct evbuffer	*msg;		/* FAIL: the message */
 	char		*status;	/* FAIL: exit:N, signal:N or timeout; or NULL */
 	struct proto_token token;	/* PUT: the token it came with; else zero */
+	int		 tree;		/* PUT kind=tree */
 };
 enum payload_next {		/* what a frame line means for the connection */
 	PAYLOAD_MORE,		/* more frame lines follow */
@@ -792,14 +827,16 @@ int	 wait_open_result(const struct job *, struct wait_result *, char **);
 char	*wait_result_check(const struct job *, const struct wait_result *,
 	    int);
 
-/* template.c: jq-run's command templates (<in> <out> <out.EXT> <name> <id>). */
+/* template.c: jq-run's command templates (<in> <out> <out.EXT> <outdir> <name> <id>). */
 enum template_kind {
-	TEMPLATE_TEXT, TEMPLATE_IN, TEMPLATE_OUT, TEMPLATE_NAME, TEMPLATE_ID
+	TEMPLATE_TEXT, TEMPLATE_IN, TEMPLATE_OUT, TEMPLATE_NAME, TEMPLATE_ID,
+	TEMPLATE_OUTDIR
 };
 #define TEMPLATE_USES_IN	0x1
 #define TEMPLATE_USES_OUT	0x2
 #define TEMPLATE_USES_NAME	0x4
 #define TEMPLATE_USES_ID	0x8
+#define TEMPLATE_USES_OUTDIR	0x10
 #define TEMPLATE_BASE_MAX	200	/* bytes of a job's file name in the temp dir */
 #define TEMPLATE_EXT_MAX	32	/* bytes of EXT in <out.EXT>: base + . + EXT fit NAME_MAX */
 struct template;
@@ -808,6 +845,7 @@ struct template_vars {			/* what the placeholders stand for */
 	const char	*out;		/* result path, .EXT included */
 	const char	*name;		/* the job's name */
 	const char	*id;		/* the job's id */
+	const char	*outdir;	/* the result tree's directory */
 };
 struct template *template_parse(int, char *const [], char **);
 int	 template_uses(const struct template *);
@@ -901,6 +939,7 @@ struct run_config {
 	int		 keep;		/* wait for the next server, never give up */
 	unsigned	 halt_after;	/* stop after this many failures in a row
 					 * while others succeed; 0: never */
+	const struct arch_limits *tree;	/* unpacking and packing trees */
 };
 int	 run_main(const struct run_config *);
 

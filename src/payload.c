@@ -260,6 +260,7 @@ payload_reset(struct payload *p)
 	p->status = NULL;
 	p->job = NULL;
 	memset(&p->token, 0, sizeof p->token);
+	p->tree = 0;
 	spool_add_free(p->add);
 	p->add = NULL;
 	p->drop = 0;

@@ -77,7 +77,7 @@ enum proto_cmd {
 	CMD_HELLO,	/* HELLO <version> [name=<enc>] */
 	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>]
 			 * [queue=<name>[,<name>]...] */
-	CMD_PUT,	/* PUT <id> token=<t> [size=<n>]  + payload */
+	CMD_PUT,	/* PUT <id> token=<t> [size=<n>] [kind=tree]  + payload */
 	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1]  + payload */
 	CMD_RELEASE,	/* RELEASE <id> token=<t>: hand a held job back, not run */
 	CMD_TOUCH,	/* TOUCH <id> token=<t> [lease=<seconds>]: renew a lease */
@@ -121,6 +121,7 @@ enum proto_cmd {
 #define ERR_BADNAME	"BADNAME"	/* ADD: the name makes no safe result name */
 #define ERR_FULL	"FULL"		/* ADD: the spool is at a limit; nothing added */
 #define ERR_CLOSED	"CLOSED"	/* ADD, TAKE, RETRY, WAIT: the server is shutting down */
+#define ERR_TREE	"TREE"		/* PUT kind=tree: the tree is refused (unsafe, past a limit); nothing stored */
 #define ERR_RUNNING	"RUNNING"	/* CANCEL: the job is running; only a waiting one can be */
 
 /*
@@ -166,6 +167,7 @@ enum proto_cmd {
 #define KEY_EXIT	"exit"		/* FAIL */
 #define KEY_HOLD	"hold"		/* TAKE: HOLD_CONN or HOLD_LEASE */
 #define KEY_IF_NEW	"if_new"	/* ADD: answer an existing name with its id */
+#define KEY_KIND	"kind"		/* JOB, PUT: KIND_TREE; absent: a file */
 #define KEY_LEASE	"lease"		/* TAKE, TOUCH; JOB and TOUCH's OK */
 #define KEY_MATCH	"match"		/* TAKE */
 #define KEY_NAME	"name"		/* HELLO, ADD, WAIT, CANCEL */
@@ -180,6 +182,11 @@ enum proto_cmd {
 #define KEY_TOKEN	"token"		/* JOB; PUT, FAIL, RELEASE, TOUCH */
 #define KEY_WAIT	"wait"		/* TAKE */
 #define KEY_WORKERS	"workers"	/* DRAIN's OK: connected workers it matches */
+/*
+ * kind=tree: the payload is a tree, an uncompressed pax tar stream (arch.c):
+ * a JOB whose input is a directory, a PUT of an <outdir> result.
+ */
+#define KIND_TREE	"tree"
 #define HOLD_CONN	"conn"		/* the job is released when the connection closes */
 #define HOLD_LEASE	"lease"		/* the job runs on until its lease runs out */
 

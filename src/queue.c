@@ -369,6 +369,7 @@ queue_add_in(struct queue *q, char *path, char *result, uint16_t qix,
 	j->in_dirfd = -1;
 	j->queue_ix = qix;
 	j->priority = (int16_t)prio;
+	j->tree_fd = -1;
 	j->state = JOB_NEW;
 	queue_set_state(q, j, JOB_WAITING);
 	queue_wait_tail(q, j);

@@ -103,7 +103,11 @@ struct run_job {
 	char			*label;		/* the name, printable, for messages */
 	char			*dir;		/* T */
 	char			*in;		/* T/in/BASENAME or NULL */
-	char			*out;		/* T/out/STEM[.EXT] or NULL */
+	char			*out;		/* T/out/STEM[.EXT], T/tree.tar for
+						 * <outdir>, or NULL */
+	char			*outdir;	/* T/outdir or NULL */
+	char			*intar;		/* a tree job with <in>: T/in.tar */
+	char			*refused;	/* a tree job's data refused: why */
 	int			 in_fd;		/* <in> while it is received, or -1 */
 	struct spawn		 sp;
 	int			 started;	/* sp holds a process */
@@ -138,6 +142,7 @@ struct run_outcome {
 	char	 kv[64];		/* FAIL's status field, "" for none */
 	char	*reason;		/* our own line after the stderr tail */
 	int	 fd;			/* ok: the result file, or -1 (stdout) */
+	int	 tree;			/* ok: fd holds the <outdir> tree */
 };
 
 void	 run_job_init(struct run_job *, struct run_link *, struct client_job *);

@@ -5,9 +5,15 @@
  *   <in>:  the payload is received into T/in/BASENAME first;
  *          otherwise it is streamed into the command's stdin while it runs
  *   <out>: after exit 0, T/out/STEM[.EXT] is sent as the result;
+ *   <outdir>: T/outdir; after exit 0 its tree is packed into T/tree.tar
+ *          (arch.c) and that is sent as the result, kind=tree;
  *          otherwise stdout is streamed back as the result while it runs
  *          (PUT on the first byte past RUN_BUF held back; ABORT then FAIL
  *          if the command fails)
+ *   a tree job (kind=tree) with <in>: its data goes to T/in.tar, is
+ *          unpacked safely into the directory T/in/BASENAME, which <in>
+ *          names (a refused tree fails the job, the command never runs);
+ *          without <in>, the tar stream goes to stdin like any data
  *   stderr: copied to our stderr as "NAME: line", its tail kept for FAIL
  *   T is removed afterwards, whatever happened (unless --keep-tmp)
  *
@@ -118,6 +124,13 @@ run_job_prepare(struct run_job *j)
 			goto out;
 		j->in = xprintf("%s/%s", sub, base);
 		free(sub);
+		if (j->cj->tree)
+			j->intar = xprintf("%s/in.tar", j->dir);
+	}
+	if (uses & TEMPLATE_USES_OUTDIR) {
+		if ((j->outdir = run_job_subdir(j, "outdir")) == NULL)
+			goto out;
+		j->out = xprintf("%s/tree.tar", j->dir);
 	}
 	if (uses & TEMPLATE_USES_OUT) {
 		if ((sub = run_job_subdir(j, "out")) == NULL)
@@ -139,6 +152,44 @@ run_job_idle(const struct run_job *j, uint64_t now)
 {
 	return j->link->c != NULL && now >= j->last_sent +
 	    j->link->keepalive_ms;
+}
+
+/*
+ * A tree job's data is all in T/in.tar (j->in_fd): unpack it into the
+ * directory <in> names.  A tree refused (unsafe, over a limit) is the
+ * job's failure, kept in j->refused; what was unpacked goes with T.
+ */
+static enum run_verdict
+run_job_unpack_in(struct run_job *j)
+{
+	char	*cause = NULL;
+	int	 dfd;
+
+	if (j->intar == NULL) {
+		close(j->in_fd);
+		j->in_fd = -1;
+		return RUN_DONE;
+	}
+	if (mkdir(j->in, 0700) != 0 || (dfd = open(j->in, O_RDONLY |
+	    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		log_warn("%s", j->in);
+		return RUN_FATAL;
+	}
+	if (lseek(j->in_fd, 0, SEEK_SET) != 0)
+		cause = xprintf("%s: %s", j->intar, strerror(errno));
+	else if (arch_unpack(j->in_fd, dfd, j->link->cfg->tree, &cause) == 0)
+		cause = NULL;
+	close(dfd);
+	close(j->in_fd);
+	j->in_fd = -1;
+	(void)unlink(j->intar);		/* its space, at once */
+	if (cause != NULL) {
+		j->refused = xprintf("jq-run: the job's tree is refused: %s",
+		    cause);
+		log_warnx("%s: job %s: %s", j->label, j->cj->id, j->refused + 8);
+		free(cause);
+	}
+	return RUN_DONE;
 }
 
 /*
@@ -165,17 +216,17 @@ run_job_receive(struct run_job *j)
 		return RUN_DONE;
 	}
 	if (j->in_fd == -1) {
-		j->in_fd = open(j->in, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		j->in_fd = open(j->intar != NULL ? j->intar : j->in, O_RDWR |
+		    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (j->in_fd == -1) {
-			log_warn("%s", j->in);
+			log_warn("%s", j->intar != NULL ? j->intar : j->in);
 			return RUN_FATAL;
 		}
 	}
 	while ((n = client_rx_next(j->link->c, &j->rx, &data,
 	    &j->cause)) > 0) {
 		if (util_write_all(j->in_fd, data, (size_t)n) != 0) {
-			log_warn("%s", j->in);
+			log_warn("%s", j->intar != NULL ? j->intar : j->in);
 			return RUN_FATAL;
 		}
 		if (run_stop == 2)
@@ -183,12 +234,13 @@ run_job_receive(struct run_job *j)
 		if (run_job_idle(j, util_now_ms()))
 			return RUN_IDLE;
 	}
-	close(j->in_fd);
-	j->in_fd = -1;
-	if (n < 0)
+	if (n < 0) {
+		close(j->in_fd);
+		j->in_fd = -1;
 		return RUN_LOST;
+	}
 	j->rx_done = 1;
-	return RUN_DONE;
+	return run_job_unpack_in(j);
 }
 
 /* Start the command for the job, its stderr (and stdout) relayed to ours. */
@@ -205,7 +257,8 @@ run_job_spawn(struct run_job *j)
 	if (j->out != NULL)
 		run_lines_init(&j->out_lines, 1, j->label);
 	vars.in = j->in;
-	vars.out = j->out;
+	vars.out = j->outdir != NULL ? NULL : j->out;
+	vars.outdir = j->outdir;
 	vars.name = j->cj->name;
 	vars.id = j->cj->id;
 	argv = template_expand(cfg->tpl, &vars);
@@ -640,6 +693,46 @@ run_job_unreported(const struct run_job *j)
 }
 
 /*
+ * Pack what the command left in <outdir> into T/tree.tar (j->out), which
+ * then goes out like an <out> file, kind=tree.  0, or -1 with the outcome
+ * turned into a failure saying why.
+ */
+static int
+run_job_pack(struct run_job *j, struct run_outcome *o)
+{
+	char	*cause = NULL;
+	int	 fd, dfd;
+
+	if (j->outdir == NULL || j->out == NULL)
+		return 0;		/* not an <outdir> job: nothing to pack */
+	dfd = open(j->outdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1)
+		cause = xprintf("%s", errno == ELOOP || errno == ENOTDIR ?
+		    "no longer a directory" : strerror(errno));
+	else if ((fd = open(j->out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		cause = xprintf("%s: %s", j->out, strerror(errno));
+	else {
+		if (arch_pack(dfd, fd, j->link->cfg->tree, &cause) == 0)
+			cause = NULL;
+		if (close(fd) != 0 && cause == NULL)
+			cause = xprintf("%s: %s", j->out, strerror(errno));
+	}
+	if (dfd != -1)
+		close(dfd);
+	if (cause == NULL) {
+		o->tree = 1;
+		return 0;
+	}
+	o->ok = 0;
+	o->kv[0] = '\0';		/* exited 0: no status to report */
+	snprintf(o->how, sizeof o->how, "bad output tree");
+	o->reason = xprintf("jq-run: <outdir>: %s", cause);
+	free(cause);
+	return -1;
+}
+
+/*
  * How the finished job is reported: its status and, after exit 0, its
  * result file opened (the <out> file or the spool; stdout is in the hold
  * buffer or sent already).  The caller closes o->fd and frees o->reason.
@@ -659,6 +752,14 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 		j->put_started = 0;	/* nothing sent since the loss */
 	o->fd = -1;
 	o->reason = NULL;
+	o->tree = 0;
+	if (j->refused != NULL) {
+		o->ok = 0;
+		o->kv[0] = '\0';		/* it never ran */
+		snprintf(o->how, sizeof o->how, "tree refused");
+		o->reason = xstrdup(j->refused);
+		return;
+	}
 	o->ok = spawn_status(status, o->how, sizeof o->how) == 0;
 	if (j->timed_out) {
 		o->ok = 0;
@@ -671,6 +772,8 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 	else
 		snprintf(o->kv, sizeof o->kv, "exit=%d", WEXITSTATUS(status));
 	if (!o->ok || file == NULL)
+		return;
+	if (j->outdir != NULL && run_job_pack(j, o) != 0)
 		return;
 	/* the command made <out>: a FIFO there must not block us, nor a
 	 * symlink send another file */
@@ -784,6 +887,9 @@ run_job_free(struct run_job *j)
 	free(j->dir);
 	free(j->in);
 	free(j->out);
+	free(j->outdir);
+	free(j->intar);
+	free(j->refused);
 	free(j->spool);
 	free(j->cause);
 }

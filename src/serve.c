@@ -30,6 +30,12 @@
 void
 serve_files_add(struct serve_files *l, char *name)
 {
+	size_t	 n = strlen(name);
+
+	/* "scenes/a/" is the directory scenes/a: its job's name, and its
+	 * result scenes/a.result, beside it, not in it */
+	while (n > 1 && name[n - 1] == '/')
+		name[--n] = '\0';
 	if (l->n == l->alloc) {
 		l->alloc = l->alloc ? l->alloc * 2 : 64;
 		l->v = xreallocarray(l->v, l->alloc, sizeof *l->v);
@@ -446,8 +452,9 @@ serve_keep_outdir(void)
 /*
  * Build the queue from the names (it takes them over, freeing the bad
  * ones); report or skip bad inputs, then check and pin the results.  An
- * input that cannot be opened exits JQ_EXIT_IO; one that is not a regular
- * file (a FIFO, a device, a directory) exits JQ_EXIT_USAGE.
+ * input that cannot be opened (or a directory that cannot be packed)
+ * exits JQ_EXIT_IO; one that is neither a regular file nor a directory (a
+ * FIFO, a device) exits JQ_EXIT_USAGE.
  */
 void
 serve_load(struct queue *q, struct serve_files *files, const char *outdir,
@@ -463,6 +470,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		memset(&tmp, 0, sizeof tmp);
 		tmp.path = files->v[i];
 		tmp.in_dirfd = -1;
+		tmp.tree_fd = -1;
 		why = NULL;
 		if (strlen(files->v[i]) > JQ_NAME_MAX) {
 			why = xprintf("name longer than %d bytes", JQ_NAME_MAX);
@@ -490,6 +498,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		j->in_ino = tmp.in_ino;
 		j->in_size = tmp.in_size;
 		j->in_mtime_ns = tmp.in_mtime_ns;
+		j->tree_fd = tmp.tree_fd;
 	}
 	if (bad > 0 && !skip) {
 		if (bad > SERVE_REPORT_MAX)

@@ -194,8 +194,8 @@ run_slot_put(struct run_slot *s, struct run_job *j, struct run_outcome *o)
 		return -1;
 	c = s->link.c;
 	client_tx_init(&j->tx);
-	if (client_send(c, &cause, "PUT %s " KEY_TOKEN "=%s", j->cj->id,
-	    j->cj->token) != 0)
+	if (client_send(c, &cause, "PUT %s " KEY_TOKEN "=%s%s", j->cj->id,
+	    j->cj->token, o->tree ? " " KEY_KIND "=" KIND_TREE : "") != 0)
 		return run_conn_fatal(s, cause);
 	j->put_started = 1;
 	if (o->fd == -1) {
@@ -365,18 +365,20 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	rc = run_slot_verdict(s, &j, run_job_prepare(&j));
 	if (rc == 0 && j.in != NULL)
 		rc = run_slot_receive(s, &j);
-	if (rc == 0 && (v = run_job_spawn(&j)) == RUN_NOEXEC) {
+	if (rc == 0 && j.refused != NULL) {
+		/* a tree refused: the job fails, its command never runs */
+		rc = run_slot_deliver(s, &j);
+	} else if (rc == 0 && (v = run_job_spawn(&j)) == RUN_NOEXEC) {
 		run_slot_noexec(s, &j);
 		rc = 2;
-	} else if (rc == 0)
+	} else if (rc == 0) {
 		rc = run_slot_verdict(s, &j, v);
-	if (rc == 0)
-		rc = run_slot_watch(s, &j);
-	if (rc == 0) {
+		if (rc == 0)
+			rc = run_slot_watch(s, &j);
 		/* From a file, a result lost with the server can go again. */
-		while ((rc = run_slot_deliver(s, &j)) == -1 && s->lost &&
-		    s->status == 0 && run_job_resend(&j))
-			;
+		while (rc == 0 && (rc = run_slot_deliver(s, &j)) == -1 &&
+		    s->lost && s->status == 0 && run_job_resend(&j))
+			rc = 0;
 	}
 	if (rc == 1) {
 		run_job_abandon(&j);

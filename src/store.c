@@ -62,7 +62,7 @@ store_open(struct store *st, const char *result, dev_t dev, ino_t ino,
 	for (tries = 0; tries < 100; tries++) {
 		snprintf(st->tmpname, sizeof st->tmpname, ".jq-%ld-%u.tmp",
 		    (long)getpid(), store_serial++);
-		st->fd = openat(st->dirfd, st->tmpname, O_WRONLY | O_CREAT |
+		st->fd = openat(st->dirfd, st->tmpname, O_RDWR | O_CREAT |
 		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 		if (st->fd >= 0 || errno != EEXIST)
 			break;
@@ -120,6 +120,74 @@ fail:
 	*cause = xprintf("%s: %s: %s", st->final, what, strerror(errno));
 	store_abort(st);
 	return -1;
+}
+
+/*
+ * A tree result (PUT kind=tree): the temporary file holds its tar stream.
+ * Unpack it safely (arch.c, with lim) into a temporary directory beside
+ * the final name, make all of it durable (syncfs: every file and directory
+ * of the tree, at once), then rename it into place; an old result of that
+ * name, file or tree, is swapped out in one step (RENAME_EXCHANGE) and
+ * removed, so a reader sees the old result or the new one, never a part.
+ * The tar file is removed whatever happens.  Returns 0; -1 with *cause on
+ * an I/O error; -2 with *cause when the tree is refused (unsafe, or past a
+ * limit): nothing of it remains.
+ */
+int
+store_commit_tree(struct store *st, const struct arch_limits *lim,
+    char **cause)
+{
+	char		 dir[sizeof st->tmpname + 8], *why = NULL;
+	const char	*what = "mkdir";
+	int		 dfd = -1, rc = -1;
+
+	snprintf(dir, sizeof dir, "%.*s.tree", (int)(strlen(st->tmpname) - 4),
+	    st->tmpname);
+	if (mkdirat(st->dirfd, dir, 0755) != 0)
+		goto fail;
+	what = "open";
+	if ((dfd = openat(st->dirfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		goto fail;
+	what = "lseek";
+	if (lseek(st->fd, 0, SEEK_SET) != 0)
+		goto fail;
+	if (arch_unpack(st->fd, dfd, lim, &why) != 0) {
+		*cause = xprintf("the tree is refused: %s", why);
+		free(why);
+		rc = -2;
+		goto out;
+	}
+	what = "syncfs";
+	if (store_sync && syncfs(dfd) != 0)
+		goto fail;
+	what = "rename";
+	if (renameat2(st->dirfd, dir, st->dirfd, st->final,
+	    RENAME_NOREPLACE) != 0) {
+		if (errno != EEXIST || renameat2(st->dirfd, dir, st->dirfd,
+		    st->final, RENAME_EXCHANGE) != 0)
+			goto fail;
+		/* the old result is now at dir: it goes below */
+	}
+	close(dfd);
+	if (arch_remove(st->dirfd, dir, &why) != 0) {
+		/* the new tree is in place; only a leftover stays */
+		free(why);
+	}
+	close(st->fd);
+	st->fd = -1;
+	unlinkat(st->dirfd, st->tmpname, 0);
+	return 0;
+fail:
+	*cause = xprintf("%s: %s of its tree: %s", st->final, what,
+	    strerror(errno));
+out:
+	if (dfd != -1)
+		close(dfd);
+	if (arch_remove(st->dirfd, dir, &why) != 0)
+		free(why);
+	store_abort(st);
+	return rc;
 }
 
 /* fsync the result's directory, so its new name survives a crash. */

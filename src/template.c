@@ -8,6 +8,8 @@
  *   <in>  {in}		the path of the file holding the job's data
  *   <out> {out}		the path the command must write its result to
  *   <out.EXT> {out.EXT}	the same path with the extension .EXT
+ *   <outdir> {outdir}	an empty directory: all the command leaves there
+ *			is the result, a tree (not with <out>)
  *   <name> {name}	the job's original name
  *   <id> {id}		the job's id
  *
@@ -108,8 +110,9 @@ template_ext_ok(const char *ext, size_t len, int *slash)
 }
 
 /* The placeholder names, for near-miss checks and messages. */
-static const char *const template_names[] = { "in", "out", "name", "id" };
-#define TEMPLATE_KNOWN	"<in> <out> <out.EXT> <name> <id> (or the same in {})"
+static const char *const template_names[] = { "in", "out", "name", "id",
+	"outdir" };
+#define TEMPLATE_KNOWN	"<in> <out> <out.EXT> <name> <id> <outdir> (or the same in {})"
 
 /*
  * Edit distance between a and b (both short), counting a swap of two
@@ -208,6 +211,8 @@ template_word(const char *w, size_t len, const char **ext, size_t *extlen,
 		return TEMPLATE_IN;
 	if (len == 3 && memcmp(w, "out", 3) == 0)
 		return TEMPLATE_OUT;
+	if (len == 6 && memcmp(w, "outdir", 6) == 0)
+		return TEMPLATE_OUTDIR;
 	if (len == 4 && memcmp(w, "name", 4) == 0)
 		return TEMPLATE_NAME;
 	if (len == 2 && memcmp(w, "id", 2) == 0)
@@ -320,6 +325,8 @@ template_parse_arg(struct template *t, struct template_arg *a, const char *s,
 			t->uses |= TEMPLATE_USES_NAME;
 		else if (kind == TEMPLATE_ID)
 			t->uses |= TEMPLATE_USES_ID;
+		else if (kind == TEMPLATE_OUTDIR)
+			t->uses |= TEMPLATE_USES_OUTDIR;
 		template_flush_text(a, &b);
 		template_seg_add(a, (enum template_kind)kind, NULL, 0);
 		i = (size_t)(end - s) + 1;
@@ -352,6 +359,13 @@ template_parse(int argc, char *const argv[], char **cause)
 			template_free(t);
 			return NULL;
 		}
+	}
+	if ((t->uses & TEMPLATE_USES_OUT) && (t->uses & TEMPLATE_USES_OUTDIR)) {
+		*cause = xprintf("%s and <outdir> cannot be combined: a job's "
+		    "result is one file or one tree (put the file in "
+		    "<outdir>)", t->out_form);
+		template_free(t);
+		return NULL;
 	}
 	if (t->args[0].nsegs == 0) {
 		*cause = xstrdup("the command name is empty");
@@ -387,6 +401,9 @@ template_value(enum template_kind kind, const struct template_vars *v)
 		break;
 	case TEMPLATE_OUT:
 		s = v->out;
+		break;
+	case TEMPLATE_OUTDIR:
+		s = v->outdir;
 		break;
 	case TEMPLATE_NAME:
 		s = v->name;

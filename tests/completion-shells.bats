@@ -219,7 +219,7 @@ offers_every_option() {
 @test "zsh: jq-run's placeholders when a word starts with < or {" {
 	need_shell zsh
 	typed zsh $'jq-run srv -- lame {\t'
-	assert_equal "$(items | sort | paste -sd ' ')" "id} in} name} out. out}"
+	assert_equal "$(items | sort | paste -sd ' ')" "id} in} name} out. outdir} out}"
 	typed zsh $'jq-run srv -- lame {na\t' $'jq-run srv -- lame {out.mp3\t' \
 		$'jq-run srv -- lame \'<out.mp3\t' $'jq-run srv -- ffmpeg -i "<i\t' \
 		$'jq-run srv -- lame \'<na\t'
@@ -302,7 +302,7 @@ offers_every_option() {
 @test "fish: jq-run's placeholders when a word starts with < or { (quoted)" {
 	need_shell fish
 	typed fish "jq-run srv -- lame '{"
-	assert_equal "$(items | sort | paste -sd ' ')" "{id} {in} {name} {out. {out}"
+	assert_equal "$(items | sort | paste -sd ' ')" "{id} {in} {name} {out. {outdir} {out}"
 	typed fish $'jq-run srv -- lame \'{na\t' $'jq-run srv -- lame \'{out.mp3\t' \
 		$'jq-run srv -- lame \'<out.mp3\t' $'jq-run srv -- ffmpeg -i "<na\t' \
 		$'jq-run srv -- lame \\<na\t'

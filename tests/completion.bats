@@ -71,7 +71,7 @@ complete_line() {
     run complete_line "jq-serve --lis"
     assert_output -- "--listen"
     run complete_line "jq-serve --ma"
-    assert_output $'--max-result\n--max-conns\n--max-unauth\n--max-add-size\n--max-spool\n--max-spool-jobs'
+    assert_output $'--max-result\n--max-conns\n--max-unauth\n--max-add-size\n--max-spool\n--max-spool-jobs\n--max-tree-size\n--max-tree-entries'
 }
 
 @test "jq-serve: every option, and none of the other tools'" {
@@ -444,7 +444,7 @@ complete_line() {
     run complete_line "jq-run srv -- lame '<i"
     assert_output $'<in>\n<id>'
     run complete_line "jq-run srv -- lame {"
-    assert_output $'{in}\n{out}\n{out.\n{name}\n{id}'
+    assert_output $'{in}\n{out}\n{out.\n{outdir}\n{name}\n{id}'
     run complete_line "jq-run srv -- lame {out."
     assert_output "{out."
     run complete_line "jq-run srv -- lame '<out.mp3"
@@ -460,7 +460,7 @@ complete_line() {
     # <out. waits for its extension: no space after it
     rm -f "$BATS_TEST_TMPDIR/compopt"
     run complete_line "jq-run srv -- lame '<out"
-    assert_output $'<out>\n<out.'
+    assert_output $'<out>\n<out.\n<outdir>'
     run complete_line "jq-run srv -- lame '<out."
     assert_output "<out."
     grep -qx -- "-o nospace" "$BATS_TEST_TMPDIR/compopt"

@@ -14,7 +14,7 @@
 #include "tap.h"
 
 static const struct template_vars vars = {
-	"/t/in/A.wav", "/t/out/A.mp3", "dir/A.wav", "7"
+	"/t/in/A.wav", "/t/out/A.mp3", "dir/A.wav", "7", "/t/outdir"
 };
 /* What check() expands with: vars, unless a test says otherwise. */
 static const struct template_vars *check_with = &vars;
@@ -133,13 +133,23 @@ static void
 test_edges(void)
 {
 	static const struct template_vars odd = {
-		"/t/in/-rf x", "/t/out/-rf x.out", "-rf x;$(y) *", "12"
+		"/t/in/-rf x", "/t/out/-rf x.out", "-rf x;$(y) *", "12", NULL
 	};
 	char	 name[TEMPLATE_BASE_MAX + 64], *b, *s, *word, *want, *got;
 	char	*big;
 	size_t	 i;
 
 	/* escapes: "<<" is "<" and "{{" is "{" wherever they stand */
+	/* <outdir>: a tree as the result; never with <out> */
+	check("ffmpeg|-i|<in>|{outdir}/f%04d.png", "ffmpeg|-i|/t/in/A.wav|"
+	    "/t/outdir/f%04d.png", TEMPLATE_USES_IN | TEMPLATE_USES_OUTDIR, NULL);
+	check("x|<outdir>|<<outdir>", "x|/t/outdir|<outdir>",
+	    TEMPLATE_USES_OUTDIR, NULL);
+	check("x|<outdir>|<out>", NULL, 0, NULL);
+	check("x|{out.png}|{outdir}", NULL, 0, NULL);
+	check("x|<outdr>", NULL, 0, NULL);
+	check("x|<out_dir>", NULL, 0, NULL);
+	check("x|<OUTDIR>", NULL, 0, NULL);
 	check("x|<<>", "x|<>", 0, NULL);
 	check("x|a<<b", "x|a<b", 0, NULL);
 	check("x|<<id>>", "x|<id>>", 0, NULL);
@@ -263,7 +273,7 @@ test_edges(void)
 	/* long values expand whole, as often as they are named */
 	memset(big, 'v', 4999);
 	{
-		struct template_vars longv = { big, "o", big, "1" };
+		struct template_vars longv = { big, "o", big, "1", NULL };
 		got = expand_one("<in>:{name}:<in>", &longv);
 		want = xprintf("%s:%s:%s", big, big, big);
 		OK(got != NULL && strcmp(got, want) == 0,
@@ -418,7 +428,7 @@ main(void)
 		char w0[] = "x", w1[] = "<in>", w2[] = "{out}";
 		char *w[] = { w0, w1, w2 };
 		char *cause = NULL, **argv;
-		struct template_vars none = { NULL, NULL, NULL, NULL };
+		struct template_vars none = { NULL, NULL, NULL, NULL, NULL };
 		struct template *t = template_parse(3, w, &cause);
 
 		argv = template_expand(t, &none);
