@@ -94,6 +94,8 @@
 
 #define CONN_INPUT_MAX		(1U << 20)
 #define CONN_PENDING_MAX	(64U << 10)
+#define CONN_DRAIN_MS		2000	/* after our FIN: wait this for theirs */
+#define CONN_DRAIN_READS	64	/* reads of leftover input at close */
 
 enum conn_state {
 	CONN_LINE,
@@ -115,6 +117,10 @@ struct conn {
 	uint64_t		 born_ms;	/* accepted, monotonic */
 	uint64_t		 last_rx_ms;	/* last byte received */
 	int			 finish;	/* server is done: close when idle */
+	int			 asked;		/* sent a TAKE: a worker */
+	int			 told;		/* heard NOJOB finished (or drained) */
+	int			 shut;		/* our FIN sent (shutdown SHUT_WR) */
+	uint64_t		 closing_ms;	/* entered CONN_CLOSING, monotonic */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 wait_entry;
 	int			 waiting;	/* in server.waiters */
@@ -157,19 +163,23 @@ static void	conn_wait(struct conn *);
 static void	conn_result_try(struct conn *);
 
 /*
- * The one place c->state changes.  Entering CONN_CLOSING stops reading
- * and gives the peer --stall-timeout to read what is left (conn_event_cb
- * drops it after that); conn_reap frees it once the output has drained.
+ * The one place c->state changes.  Entering CONN_CLOSING gives the peer
+ * --stall-timeout to read what is left (conn_event_cb drops it after
+ * that); once the output has drained, conn_reap sends our FIN.  Input is
+ * still read, and thrown away, until the peer's FIN: a socket closed with
+ * unread input sends a reset, which can destroy our last reply before the
+ * peer has read it.
  */
 static void
 conn_set_state(struct conn *c, enum conn_state state)
 {
 	struct timeval	 tv;
 
+	if (state == CONN_CLOSING && c->state != CONN_CLOSING)
+		c->closing_ms = util_now_ms();
 	c->state = state;
 	if (state != CONN_CLOSING)
 		return;
-	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	tv.tv_sec = (time_t)(server.cfg.stall_ms / 1000);
 	tv.tv_usec = (suseconds_t)(server.cfg.stall_ms % 1000 * 1000);
@@ -209,6 +219,7 @@ conn_take(struct conn *c)
 	struct timeval	 tv;
 
 	conn_set_state(c, CONN_WAIT);
+	c->asked = 1;
 	if (c->sess.take_wait_s > 0) {
 		tv.tv_sec = c->sess.take_wait_s;
 		tv.tv_usec = 0;
@@ -335,10 +346,32 @@ conn_result_unlist(struct conn *c)
 	}
 }
 
-/* Free a connection: its hold=conn jobs go back to the queue. */
+/*
+ * Read and drop what input the kernel still holds for c's socket (at most
+ * CONN_DRAIN_READS reads), so that closing it sends a FIN, not a reset.
+ */
+static void
+conn_drain_socket(struct conn *c)
+{
+	char	 buf[4096];
+	int	 fd = bufferevent_getfd(c->bev), i;
+
+	for (i = 0; fd >= 0 && i < CONN_DRAIN_READS; i++)
+		if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0)
+			break;
+}
+
+/*
+ * Free a connection: its hold=conn jobs go back to the queue.  A worker
+ * leaving untold (it asked for work and never heard "finished") may come
+ * back: the end of the run listens on for it (server_end_check).
+ */
 void
 conn_free(struct conn *c)
 {
+	if (c->asked && !c->told)
+		server.lost_workers++;
+	conn_drain_socket(c);
 	jobs_holder_gone(&c->sess, cmd_who(&c->sess));
 	conn_unwait(c);
 	conn_result_unlist(c);
@@ -366,6 +399,8 @@ conn_free(struct conn *c)
 	free(c);
 	if (server.closing && server.nconns == 0)
 		event_base_loopbreak(server.base);
+	else if (server.finishing && !server.closing)
+		event_active(server.check, EV_TIMEOUT, 0);	/* the end? */
 }
 
 /*
@@ -394,7 +429,12 @@ conn_drop_oldest_unauth(void)
 	conn_free(c);
 }
 
-/* The server has finished: answer what is asked, then close when idle. */
+/*
+ * The server has finished: answer what is asked, then close when idle.  A
+ * worker not told yet is not closed when idle: its next TAKE is on its way
+ * (jq-run asks again at once after a result); the grace of server_close
+ * bounds that wait.
+ */
 void
 conn_finish_all(void)
 {
@@ -407,6 +447,40 @@ conn_finish_all(void)
 		if (c->state == CONN_RESULT)
 			conn_result_try(c);
 		conn_kick(c);
+	}
+}
+
+/*
+ * Connections the end of the run waits for: every one not closing that
+ * has not heard "finished".
+ */
+unsigned
+conn_unsettled(void)
+{
+	struct conn	*c;
+	unsigned	 n = 0;
+
+	TAILQ_FOREACH(c, &server.conns, entry)
+		if (c->state != CONN_CLOSING && !c->told)
+			n++;
+	return n;
+}
+
+/*
+ * c heard NOJOB finished (or drained): it asks for nothing more.  Once the
+ * run has finished, it is closed as soon as its input is used up (our FIN
+ * follows the reply), and the server may be able to leave.
+ */
+static void
+conn_tell(struct conn *c)
+{
+	if (!c->told) {
+		c->told = 1;
+		server.told_workers++;
+	}
+	if (server.finishing) {
+		c->finish = 1;
+		event_active(server.check, EV_TIMEOUT, 0);
 	}
 }
 
@@ -496,6 +570,7 @@ conn_retake(struct conn *c)
 	/* a drained worker gets no job, whatever waits (jq-put --drain) */
 	if (drain_count() > 0 && drain_matches(s->name)) {
 		conn_reply(c, REPLY_NOJOB " " NOJOB_DRAINED);
+		conn_tell(c);
 		conn_take_done(c);
 		return;
 	}
@@ -511,6 +586,7 @@ conn_retake(struct conn *c)
 		    !queue_can_match(&server.queue, nq ? qix : NULL, nq,
 		    s->take_match)))) {
 			conn_reply(c, REPLY_NOJOB " " NOJOB_FINISHED);
+			conn_tell(c);
 			conn_take_done(c);
 			return;
 		}
@@ -1071,7 +1147,7 @@ conn_next_line(struct conn *c, struct evbuffer *in)
 	}
 	if (eol.pos < 0) {
 		if (len == 0 && c->finish && c->state == CONN_LINE &&
-		    c->send_fd < 0) {
+		    c->send_fd < 0 && (c->told || !c->asked)) {
 			conn_set_state(c, CONN_CLOSING);
 			return 0;
 		}
@@ -1155,16 +1231,22 @@ conn_process(struct conn *c)
 	}
 }
 
-/* Free c if it is closing and its output has drained; 1 if freed. */
-static int
+/*
+ * c is closing and its output has drained: send our FIN (shutdown), once;
+ * c is freed at the peer's FIN (conn_event_cb) or CONN_DRAIN_MS later
+ * (conn_sweep).
+ */
+static void
 conn_reap(struct conn *c)
 {
-	if (c->state == CONN_CLOSING &&
+	if (c->state == CONN_CLOSING && !c->shut &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		conn_free(c);
-		return 1;
+		c->shut = 1;
+		c->closing_ms = util_now_ms();
+		if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) != 0)
+			log_debug("connection from %s: shutdown: %s",
+			    c->sess.peer, strerror(errno));
 	}
-	return 0;
 }
 
 /* Input arrived: a sign of life that renews the leases of held jobs. */
@@ -1187,8 +1269,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn	*c = arg;
 
 	(void)bev;
-	if (conn_reap(c))
-		return;
+	conn_reap(c);
 	conn_pump(c);
 	if (c->send_fd < 0 && c->state != CONN_CLOSING &&
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
@@ -1265,8 +1346,12 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 	    JQ_HANDSHAKE_MS;
 	for (c = TAILQ_FIRST(&server.conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);	/* c may be freed */
-		if (c->state == CONN_CLOSING)
+		if (c->state == CONN_CLOSING) {
+			if (now - c->closing_ms >= (c->shut ? CONN_DRAIN_MS :
+			    server.cfg.stall_ms))
+				conn_free(c);	/* no FIN from the peer */
 			continue;
+		}
 		quiet = now - c->last_rx_ms;
 		if (!c->sess.authed) {
 			if (now - c->born_ms >= hs)

@@ -598,6 +598,8 @@ struct server {
 	unsigned		 nunauth;	/* of which in the unauth list */
 	int			 finishing;	/* every job finished: TAKE gets NOJOB */
 	int			 closing;	/* linger over: leave when no conns */
+	unsigned		 told_workers;	/* connections told NOJOB finished */
+	unsigned		 lost_workers;	/* asked for work, left untold */
 	int			 signalled;
 	struct event		*check;		/* deferred server_check */
 	TAILQ_HEAD(, conn)	 conns;		/* every connection */
@@ -619,6 +621,7 @@ void	 conn_free_all(void);
 void	 conn_commit_done(struct commit *);
 void	 conn_drop_oldest_unauth(void);
 void	 conn_results_all(void);
+unsigned conn_unsettled(void);
 
 /*
  * status.c: where jq-serve's run stands: its clock, the jobs resumed, the

@@ -144,7 +144,12 @@ enum proto_cmd {
 #define REPLY_WAITING	"WAITING"	/* WAITING <id> <name> state=: a WAIT waits for the job's end */
 #define REPLY_RESULT	"RESULT"	/* RESULT <id> <name> size=, then a payload: WAIT's result */
 
-/* Reasons after NOJOB. */
+/*
+ * Reasons after NOJOB.  Once every job has finished, the server closes a
+ * connection after NOJOB finished (its FIN follows the reply; it reads and
+ * drops what comes after, until the client's FIN): a client sends nothing
+ * more on it.  No version bump: clients already stopped there.
+ */
 #define NOJOB_FINISHED	"finished"	/* no matching job will ever come */
 #define NOJOB_TIMEOUT	"timeout"	/* wait= ran out while matching jobs ran */
 #define NOJOB_DRAINED	"drained"	/* this worker is drained (DRAIN): no job for it */

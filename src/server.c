@@ -57,6 +57,7 @@ static struct event	*listen_evs[SERVER_LISTEN_MAX];
 static size_t		 nlisten;
 static struct net_addr	*listen_addrs;
 static struct event	*accept_pause;
+static struct event	*linger_ev;	/* the --linger deadline */
 
 /* Schedule a look at the waiting TAKEs and at the end of the run. */
 void
@@ -101,6 +102,7 @@ server_close(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	server.closing = 1;
+	evtimer_del(linger_ev);
 	server_unlisten();
 	conn_finish_all();
 	if (server.nconns == 0)
@@ -111,9 +113,27 @@ server_close(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * The run has finished: may the server leave before its --linger is over?
+ * Yes once every connection has heard "finished" or is closing (workers
+ * still to ask are waited for), provided workers were told and none left
+ * untold: such a worker may be reconnecting, and the linger is there for
+ * it.  Without any worker to go by (jq-take loops that connect anew,
+ * clients that only watch or add), the linger is kept whole.
+ */
+static void
+server_end_check(void)
+{
+	if (server.closing || conn_unsettled() > 0 ||
+	    server.lost_workers > 0 || server.told_workers == 0)
+		return;
+	server_close(-1, 0, NULL);
+}
+
+/*
  * Every job has finished: answer waiting TAKEs with NOJOB, and keep
- * listening for --linger so that workers asking a moment late hear "no work
- * remains" rather than find no server.
+ * listening for at most --linger so that workers asking a moment late hear
+ * "no work remains" rather than find no server; leave sooner when that
+ * buys nothing (server_end_check).
  */
 static void
 server_finish(void)
@@ -126,14 +146,16 @@ server_finish(void)
 	conn_results_all();	/* a WAIT for a job that never ran: ERR CLOSED */
 	tv.tv_sec = (time_t)(server.cfg.linger_ms / 1000);
 	tv.tv_usec = (suseconds_t)(server.cfg.linger_ms % 1000 * 1000);
-	event_base_once(server.base, -1, EV_TIMEOUT, server_close, NULL, &tv);
+	evtimer_add(linger_ev, &tv);
+	server_end_check();
 }
 
 /*
  * Deferred: end the run, or offer jobs to the TAKEs that wait.  A run ends
  * when every job has finished, or, after a shutdown was asked (and always
  * for --keep, which has no other end), when no job runs; never while an
- * ADD is on its way to becoming a job.
+ * ADD is on its way to becoming a job.  Once it has ended, a connection
+ * told or gone may let the server leave early.
  */
 static void
 server_check(evutil_socket_t fd, short what, void *arg)
@@ -143,8 +165,10 @@ server_check(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (server.finishing)
+	if (server.finishing) {
+		server_end_check();
 		return;
+	}
 	conn_results_all();	/* a job may have ended */
 	archsrc_wake();		/* --archive: a job may have been taken */
 	if (jobs_stopping())
@@ -374,6 +398,7 @@ server_run(char **cause)
 		return JQ_EXIT_IO;
 	}
 	accept_pause = evtimer_new(server.base, server_resume_accept, NULL);
+	linger_ev = evtimer_new(server.base, server_close, NULL);
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
 	sigs[0] = evsignal_new(server.base, SIGINT, server_signal, NULL);
 	sigs[1] = evsignal_new(server.base, SIGTERM, server_signal, NULL);
@@ -425,6 +450,7 @@ server_run(char **cause)
 	event_free(sigs[2]);
 	event_free(server.check);
 	event_free(accept_pause);
+	event_free(linger_ev);
 	event_base_free(server.base);
 	free(listen_addrs);
 	return status;
@@ -440,6 +466,7 @@ server_init_loop(char **cause)
 		return -1;
 	}
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
+	linger_ev = evtimer_new(server.base, server_close, NULL);
 	jobs_init(server.base, &server.queue, &server.cfg, server_wake);
 	return commit_start(server.base, conn_commit_done, cause);
 }

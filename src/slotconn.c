@@ -102,7 +102,9 @@ run_conn_drop(struct run_slot *s)
 /*
  * A connection problem: say why.  A lost connection, when --reconnect
  * allows, only drops it (s->lost: the caller reconnects); anything else is
- * fatal and its status remembered.  Returns -1.
+ * fatal and its status remembered.  Returns -1.  A connection lost after
+ * another slot heard the server finish is the server leaving: nothing is
+ * said, and the slot, idle, stops (run_conn_give_up).
  */
 int
 run_conn_fatal(struct run_slot *s, char *cause)
@@ -110,7 +112,9 @@ run_conn_fatal(struct run_slot *s, char *cause)
 	struct client	*c = s->link.c;
 	const struct run_config	*cfg = s->link.cfg;
 
-	run_say("%s", cause);
+	if (c == NULL || client_status(c) != JQ_EXIT_CONNECT || cfg->keep ||
+	    !run_share_finished())
+		run_say("%s", cause);
 	free(cause);
 	if (c != NULL && client_status(c) == JQ_EXIT_CONNECT &&
 	    (cfg->reconnect_ms > 0 || cfg->keep) && run_stop != 2) {
@@ -204,8 +208,14 @@ run_conn_reconnect(struct run_slot *s, int idle)
 	/* a worker waiting for a server to come is quick to see it come */
 	most = s->why == RUN_CONNECT_LOST ? RUN_BACKOFF_MAX_MS :
 	    RUN_BACKOFF_IDLE_MS;
+	if (run_conn_give_up(s, idle))
+		return 1;
 	if (s->why != RUN_CONNECT_FIRST)
 		run_conn_say_wait(s, srv, limit);
+	/* --keep: the server that said finished may listen a moment more
+	 * (jq-serve --linger): not a connection a millisecond to it */
+	if (s->why == RUN_CONNECT_NEXT)
+		run_conn_nap(s, RUN_BACKOFF_MIN_MS, idle);
 	for (;;) {
 		if (run_conn_give_up(s, idle))
 			return 1;

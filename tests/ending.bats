@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# The end of a run: jq-serve leaves as soon as every worker has heard
+# "finished" (--linger only bounds the wait, and keeps listening only for
+# workers that may come back); connections close with a FIN after the last
+# reply, never a reset; --linger 0 is safe.
+
+# shellcheck disable=SC2154 # $job and $token are set by take_token (test_helper/wire.bash)
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load test_helper/common
+	load test_helper/wire
+	jq_setup worker
+}
+
+# run_all N ARG...: make N files in $D/in, serve them with jq-serve ARG..., run
+# jq-run -j2 -- cat against it; both must exit 0 with every result stored
+run_all() {
+	local n=$1 f
+	shift
+	rm -rf "$D/in"
+	make_files "$D/in" "$n"
+	start_server "$@" "$D"/in/*.dat
+	run timeout -k 5 60 jq-run --reconnect 20s --tmpdir "$TMPD" -j 2 "$SERVER" -- cat
+	assert_success
+	wait_server_exit 30
+	assert_equal "$status" 0
+	for f in "$D"/in/*.dat; do
+		cmp -s "$f" "$f.result" || fail "wrong or missing result for $f"
+	done
+}
+
+@test "--linger 0: ten runs of 50 jobs through jq-run -j2 all end with status 0 and every result" {
+	local i
+	for ((i = 0; i < 10; i++)); do
+		run_all 50 --linger 0
+		refute_output --partial 'reconnect'
+		refute_output --partial 'lost'
+	done
+}
+
+@test "a long --linger is not waited out once both slots of the worker heard finished" {
+	run_all 20 --linger 60s
+	# wait_server_exit 30 above: well before the 60 s linger
+}
+
+@test "a worker idle at the end, not yet told, is waited for even with --linger 0; finished, then EOF, no reset" {
+	local rest rc=0
+	printf 'one\n' >"$D/a"
+	start_server --no-auth --linger 0 "$D/a"
+	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
+	expect 'JQ 2 *'
+	sendl 'HELLO 2'
+	expect 'OK 2*'
+	take_token hold=conn
+	{ sendl "PUT $job token=$token"; payload 'res'; } >&"$conn"
+	expect "OK $job*"
+	# the run has ended; this worker asks again a moment later (as a slot
+	# whose TAKE crossed the end does), twice in one write
+	sleep 0.5
+	_jq_exited "$SERVER_PID" && fail "the server left a worker it had not told"
+	send $'TAKE hold=conn\nTAKE hold=conn\n'
+	expect 'NOJOB finished*'
+	# then at most the second answered the same, and the server's FIN
+	while { IFS= read -t 10 -r rest <&"$conn"; } 2>>"$D/read.err"; do
+		[[ $rest == 'NOJOB finished'* ]] || fail "after finished: '$rest'"
+	done || rc=$?
+	assert_equal "$rc" 0
+	assert_equal "$rest" ''
+	assert_equal "$(cat "$D/read.err")" ''
+	exec {conn}<&-
+	wait_server_exit 30
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/a.result")" res
+}
+
+@test "a worker that left untold keeps the server listening for --linger: a worker connecting late hears finished" {
+	local h
+	make_files "$D/in" 2
+	start_server --linger 60s "$D"/in/*.dat
+	# jq-take leaves without hearing finished: it may come back
+	h=$(jq-take -o "$D/j1" "$SERVER")
+	run -0 jq-put "$SERVER" "$h" "$D/j1"
+	h=$(jq-take -o "$D/j2" "$SERVER")
+	run -0 jq-put "$SERVER" "$h" "$D/j2"
+	run -0 timeout -k 5 30 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- cat
+	assert_output --partial '0 jobs run'
+	_jq_exited "$SERVER_PID" && fail "the server should still linger"
+	run -3 jq-take -o "$D/j3" "$SERVER"
+	stop_server
+}
