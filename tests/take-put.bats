@@ -490,12 +490,13 @@ two_workers() {
 	grep -q "waiting for a job: every job left is running; one comes back when its worker delivers or fails it, or when its lease ends" "$D/tty"
 	printf 'r\n' >"$D/r"
 	run jq-put "$SERVER" "$h" "$D/r"
+	# (anchored: script(1) writes a header naming the command, which holds "rc=" too)
 	assert_success
 	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		grep -q "rc=" "$D/tty" 2>/dev/null && break
+		grep -q "^rc=" "$D/tty" 2>/dev/null && break
 		sleep 0.05
 	done
-	grep -q "rc=3" "$D/tty"
+	grep -q "^rc=3" "$D/tty"
 	# not on a pipe: scripts see nothing new
 	run --separate-stderr jq-take -o "$D/in3" "$SERVER"
 	assert_equal "$status" 3
