@@ -490,8 +490,8 @@ two_workers() {
 	grep -q "waiting for a job: every job left is running; one comes back when its worker delivers or fails it, or when its lease ends" "$D/tty"
 	printf 'r\n' >"$D/r"
 	run jq-put "$SERVER" "$h" "$D/r"
-	# (anchored: script(1) writes a header naming the command, which holds "rc=" too)
 	assert_success
+	# (anchored: script(1) writes a header naming the command, which holds "rc=" too)
 	for ((i = 0; i < JQ_WAIT * 20; i++)); do
 		grep -q "^rc=" "$D/tty" 2>/dev/null && break
 		sleep 0.05
