@@ -49,7 +49,7 @@ ALL_CFLAGS = $(JQ_CFLAGS) $(CFLAGS)
 COMMON = xmalloc parse crc32c proto net util log cli auth progress
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
-	status listing spool serve template watch watchdir drain manage wait
+	status listing spool serve template watch watchdir drain manage wait deps
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -89,7 +89,7 @@ $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
 $(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LDLIBS)
-$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve watchdir \
+$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve watchdir deps \
 	template input store drain $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) -pthread $(LDLIBS)
 

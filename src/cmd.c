@@ -441,8 +441,9 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 }
 
 /*
- * FAIL <id> token=<t> [exit=<n>] [signal=<n>] [timeout=1], then the
- * message; only from the holder of the current attempt.
+ * FAIL <id> token=<t> [exit=<n>] [signal=<n>] [timeout=1] [tempfail=1],
+ * then the message; only from the holder of the current attempt.
+ * tempfail=1: a temporary failure (jobs.c, jobs_tempfail).
  */
 static enum cmd_next
 cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
@@ -473,6 +474,8 @@ cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
 		s->rx.status = xprintf(STATUS_SIGNAL ":%u", n);
 	else if (proto_kv(r, KEY_TIMEOUT) != NULL)
 		s->rx.status = xstrdup(STATUS_TIMEOUT);
+	if ((v = proto_kv(r, KEY_TEMPFAIL)) != NULL && strcmp(v, "1") == 0)
+		s->rx.tempfail = 1;
 	return next;
 }
 
@@ -616,11 +619,13 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 	cmd_reply(out, REPLY_STAT " " STAT_TOTAL "=%zu " STAT_WAITING "=%zu "
 	    STAT_RUNNING "=%zu " STAT_DONE "=%zu " STAT_FAILED "=%zu "
 	    STAT_WORKERS "=%u " STAT_FAILED_LISTED "=%u " STAT_VERSION "=%s "
-	    STAT_PROTOCOL "=%d " STAT_ELAPSED "=%llu " STAT_RESUMED "=%llu",
+	    STAT_PROTOCOL "=%d " STAT_ELAPSED "=%llu " STAT_RESUMED "=%llu "
+	    STAT_BLOCKED "=%zu",
 	    q->njobs, q->count[JOB_WAITING],
 	    q->count[JOB_RUNNING], q->count[JOB_DONE], q->count[JOB_FAILED],
 	    nworkers, nfailed, JQ_VERSION, JQ_PROTO_VERSION,
-	    (unsigned long long)p.elapsed_ms, (unsigned long long)p.resumed);
+	    (unsigned long long)p.elapsed_ms, (unsigned long long)p.resumed,
+	    q->count[JOB_BLOCKED]);
 	TAILQ_FOREACH(w, &cmd_sessions, entry)
 		if (w->worker)
 			cmd_stat_worker(w, out);
@@ -643,8 +648,32 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 }
 
 /*
- * Read ADD's name=, size= and if_new= into a new add (*a) and *size; or
- * say what is wrong in *errmsg, for ERR PROTO.
+ * Read ADD's after= and before= into add a; or say what is wrong in
+ * *errmsg, for ERR PROTO.
+ */
+static int
+cmd_add_deps(struct proto_req *r, struct spool_add *a, char **errmsg)
+{
+	const char	*v;
+	unsigned	 id;
+
+	if ((v = proto_kv(r, KEY_AFTER)) != NULL &&
+	    deps_parse_ids(v, &a->after, &a->nafter, errmsg) != 0)
+		return -1;
+	if ((v = proto_kv(r, KEY_BEFORE)) != NULL) {
+		if (parse_uint(v, 1, QUEUE_JOBS_MAX, &id) != 0) {
+			*errmsg = xprintf(KEY_BEFORE "=%.24s is not a job id; "
+			    "nothing added", v);
+			return -1;
+		}
+		a->before = id;
+	}
+	return 0;
+}
+
+/*
+ * Read ADD's name=, size=, if_new=, after= and before= into a new add
+ * (*a) and *size; or say what is wrong in *errmsg, for ERR PROTO.
  */
 static int
 cmd_add_args(struct proto_req *r, struct spool_add **a, uint64_t *size,
@@ -680,11 +709,18 @@ cmd_add_args(struct proto_req *r, struct spool_add **a, uint64_t *size,
 	*a = spool_add_new(name, (size_t)len, ifnew != NULL &&
 	    strcmp(ifnew, "1") == 0);
 	free(name);
+	if (cmd_add_deps(r, *a, errmsg) != 0) {
+		spool_add_free(*a);
+		*a = NULL;
+		return -1;
+	}
 	return 0;
 }
 
 /*
- * ADD name=<enc> [size=<n>] [if_new=1], then the job's data: a new job,
+ * ADD name=<enc> [size=<n>] [if_new=1] [after=<ids>] [before=<id>], then
+ * the job's data: a new job (running after the jobs after= names, and
+ * before the one before= names: deps.c),
  * answered OK <id> (conn.c) once its data and its record are durable.  A
  * name that is a job already is refused (ERR EXISTS), or with if_new=1
  * answered OK <id> existing=1, the data dropped.  What is checked here is
@@ -707,6 +743,9 @@ cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
 		err = ERR_CLOSED;
 		errmsg = xstrdup(server.finishing ? "the run has ended; nothing "
 		    "added" : "the server is shutting down; nothing added");
+	} else if (deps_check(&server.queue, a->after, a->nafter, a->before,
+	    &err, &errmsg) != 0) {
+		;	/* refused: the data is dropped, then answered */
 	} else {
 		switch (spool_check(&server.queue, a, size, &existing, &pending,
 		    &err, &errmsg)) {

@@ -85,12 +85,16 @@ struct put_config {
 	int		 have_status;	/* --exit-status given */
 	unsigned	 exit_status;
 	unsigned	 lease_s;	/* --lease, or 0 */
+	char		*after;		/* --add --after: "3,4" (ids), or NULL */
+	char		*before;	/* --add --before: an id, or NULL */
+	int		 tempfail;	/* --fail --tempfail */
 };
 
 enum {
 	OPT_FAIL = 256, OPT_MESSAGE, OPT_EXIT_STATUS, OPT_TOUCH, OPT_LEASE,
 	OPT_RETRY, OPT_ADD, OPT_NAME, OPT_IF_NEW, OPT_SHUTDOWN,
-	OPT_WAIT, OPT_RECONNECT, OPT_CANCEL, OPT_DRAIN, OPT_UNDRAIN
+	OPT_WAIT, OPT_RECONNECT, OPT_CANCEL, OPT_DRAIN, OPT_UNDRAIN,
+	OPT_AFTER, OPT_BEFORE, OPT_TEMPFAIL
 };
 
 #define PUT_RECONNECT_DEFAULT_MS (60 * 1000)	/* as jq-run's */
@@ -115,6 +119,15 @@ static struct poptOption put_options[] = {
 	{ "name", 'n', POPT_ARG_STRING, NULL, OPT_NAME,
 	    "with --add: the job's name (for standard input or one FILE); "
 	    "with --wait or --cancel: the job of that name", "NAME" },
+	{ "after", '\0', POPT_ARG_STRING, NULL, OPT_AFTER,
+	    "with --add: the new jobs run once these jobs are done (ids or "
+	    "handles, comma-separated)", "ID[,ID]..." },
+	{ "before", '\0', POPT_ARG_STRING, NULL, OPT_BEFORE,
+	    "with --add: job ID runs only once the new jobs are done (e.g. "
+	    "\"$JQ_JOB_ID\" from a running job, which then exits 75)", "ID" },
+	{ "tempfail", '\0', POPT_ARG_NONE, NULL, OPT_TEMPFAIL,
+	    "with --fail: a temporary failure (EX_TEMPFAIL, exit status 75 "
+	    "unless -x): the job runs again later", NULL },
 	{ "if-new", '\0', POPT_ARG_NONE, NULL, OPT_IF_NEW,
 	    "with --add: a name that is a job already is not an error; print "
 	    "that job's id", NULL },
@@ -184,6 +197,48 @@ put_open(const char *file)
 	return fd;
 }
 
+/*
+ * The job id in word, a number or a handle ID:TOKEN (a new string); a
+ * usage error, naming option, if it is neither.
+ */
+static char *
+put_job_id(const char *option, const char *word)
+{
+	char		*id, token[PROTO_TOKEN_LEN + 1];
+	unsigned	 n;
+
+	if (client_parse_handle(word, &id, token) == 0)
+		return id;
+	if (!put_all_digits(word) || parse_uint(word, 1, QUEUE_JOBS_MAX, &n) != 0)
+		usage_error(cli_prog, "%s: '%s' is not a job id (a number, or "
+		    "a handle ID%cTOKEN)", option, word, CLIENT_HANDLE_SEP);
+	return xprintf("%u", n);
+}
+
+/* --after LIST (given again: more): the ids, checked, joined by commas. */
+static void
+put_after(struct put_config *cfg, const char *list)
+{
+	char	*copy = xstrdup(list), *p, *word, *id, *joined;
+	size_t	 n;
+
+	for (p = copy; p != NULL; ) {
+		word = strsep(&p, ",");
+		id = put_job_id("--after", word);
+		joined = cfg->after ? xprintf("%s,%s", cfg->after, id) : id;
+		if (cfg->after != NULL) {
+			free(cfg->after);
+			free(id);
+		}
+		cfg->after = joined;
+	}
+	for (p = cfg->after, n = 1; *p != '\0'; p++)
+		n += *p == ',';
+	if (n > JQ_AFTER_MAX)
+		usage_error(cli_prog, "--after: more than %d jobs", JQ_AFTER_MAX);
+	free(copy);
+}
+
 /* Fill the config from one option (cli_parse). */
 static void
 put_option(void *arg, int val, char **value)
@@ -245,6 +300,16 @@ put_option(void *arg, int val, char **value)
 	case OPT_LEASE:
 		cfg->lease_s = cli_seconds("--lease", *value);
 		break;
+	case OPT_AFTER:
+		put_after(cfg, *value);
+		break;
+	case OPT_BEFORE:
+		free(cfg->before);
+		cfg->before = put_job_id("--before", *value);
+		break;
+	case OPT_TEMPFAIL:
+		cfg->tempfail = 1;
+		break;
 	}
 }
 
@@ -267,6 +332,12 @@ put_check_options(struct put_config *cfg)
 		usage_error(cli_prog, "--lease needs --touch");
 	if (!cfg->add && cfg->if_new)
 		usage_error(cli_prog, "--if-new needs --add");
+	if (!cfg->add && cfg->after != NULL)
+		usage_error(cli_prog, "--after needs --add");
+	if (!cfg->add && cfg->before != NULL)
+		usage_error(cli_prog, "--before needs --add");
+	if (!cfg->fail && cfg->tempfail)
+		usage_error(cli_prog, "--tempfail needs --fail");
 	if (cfg->name != NULL && !cfg->add && !cfg->wait && !cfg->cancel)
 		usage_error(cli_prog, "--name needs --add, --wait or --cancel");
 	if (!cfg->wait && cfg->have_reconnect)
@@ -340,8 +411,10 @@ put_send(const struct put_config *cfg)
 	} else if (cfg->retry) {
 		rc = client_simple(c, &cause, "RETRY %s", id);
 	} else if (cfg->fail) {
-		if (cfg->have_status)
-			extra = xprintf("exit=%u", cfg->exit_status);
+		if (cfg->have_status || cfg->tempfail)
+			extra = xprintf("exit=%u%s", cfg->have_status ?
+			    cfg->exit_status : 75, cfg->tempfail ?
+			    " " KEY_TEMPFAIL "=1" : "");
 		rc = client_fail(c, id, token, extra, message != NULL ? message : "",
 		    message != NULL ? strlen(message) : 0, &cause);
 		free(extra);
@@ -429,8 +502,8 @@ put_add_operands(struct put_config *cfg, poptContext pc)
  * data, so nothing is added.  -1 with *cause and *status on failure.
  */
 static int
-put_add_fd(struct client *c, const char *name, int if_new, int fd,
-    uint64_t size, char **id, int *status, char **cause)
+put_add_fd(struct client *c, const struct put_config *cfg, const char *name,
+    int fd, uint64_t size, char **id, int *status, char **cause)
 {
 	struct client_tx	 tx;
 	char			*enc, *rest, *ignored, *word, sz[PROTO_U64_LEN + 8];
@@ -441,8 +514,11 @@ put_add_fd(struct client *c, const char *name, int if_new, int fd,
 		snprintf(sz, sizeof sz, " " KEY_SIZE "=%llu",
 		    (unsigned long long)size);
 	enc = proto_encode_dup(name, strlen(name));
-	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s", enc, sz,
-	    if_new ? " " KEY_IF_NEW "=1" : "");
+	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s%s%s%s%s", enc, sz,
+	    cfg->if_new ? " " KEY_IF_NEW "=1" : "",
+	    cfg->after ? " " KEY_AFTER "=" : "", cfg->after ? cfg->after : "",
+	    cfg->before ? " " KEY_BEFORE "=" : "",
+	    cfg->before ? cfg->before : "");
 	free(enc);
 	client_tx_init(&tx);
 	if (rc == 0)
@@ -492,7 +568,7 @@ put_add(const struct put_config *cfg)
 		fd = put_open(file);
 		name = cfg->name != NULL ? cfg->name : put_base(file);
 		cause = NULL;
-		rc = put_add_fd(c, name, cfg->if_new, fd, fstat(fd, &st) == 0 &&
+		rc = put_add_fd(c, cfg, name, fd, fstat(fd, &st) == 0 &&
 		    S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX,
 		    &id, &status, &cause);
 		if (!put_is_stdin(file))

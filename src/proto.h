@@ -66,20 +66,24 @@
 #define JQ_SPOOL_DEFAULT_MAX	(64ULL << 30)	/* --max-spool: data of added jobs held */
 #define JQ_SPOOL_JOBS_DEFAULT_MAX 1000000	/* --max-spool-jobs */
 #define JQ_DRAIN_MAX		256	/* DRAIN patterns held at once */
+#define JQ_AFTER_MAX		1000	/* prerequisites of one ADD, and of one job */
+#define JQ_TEMPFAIL_TRIES	3	/* EX_TEMPFAILs in a row that only wait */
+#define JQ_TEMPFAIL_BACKOFF_MS	500	/* the first such wait; doubles */
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {
 	CMD_HELLO,	/* HELLO <version> [name=<enc>] */
 	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>] */
 	CMD_PUT,	/* PUT <id> token=<t> [size=<n>]  + payload */
-	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1]  + payload */
+	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1] [tempfail=1]  + payload */
 	CMD_RELEASE,	/* RELEASE <id> token=<t>: hand a held job back, not run */
 	CMD_TOUCH,	/* TOUCH <id> token=<t> [lease=<seconds>]: renew a lease */
 	CMD_RETRY,	/* RETRY <id>: a failed job waits again */
 	CMD_STAT,	/* STAT */
 	CMD_JOBS,	/* JOBS [state=<s>[,<s>]...] [queue=<enc>] [match=<enc-glob>] [after=<id>] [limit=<n>] */
 	CMD_QUIT,	/* QUIT */
-	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1]  + payload: a new job */
+	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1] [after=<id>[,<id>]...]
+			 * [before=<id>]  + payload: a new job */
 	CMD_SHUTDOWN,	/* SHUTDOWN: finish the running jobs, take no more, exit */
 	/* waiting for a result, cancelling, draining (issue 11: wait.c, manage.c) */
 	CMD_WAIT,	/* WAIT <id> [name=<enc>]: answered when the job has ended */
@@ -115,6 +119,7 @@ enum proto_cmd {
 #define ERR_FULL	"FULL"		/* ADD: the spool is at a limit; nothing added */
 #define ERR_CLOSED	"CLOSED"	/* ADD, TAKE, RETRY, WAIT: the server is shutting down */
 #define ERR_RUNNING	"RUNNING"	/* CANCEL: the job is running; only a waiting one can be */
+#define ERR_CYCLE	"CYCLE"		/* ADD: after= and before= would make a job wait for itself */
 
 /*
  * Reply words: the first word of each line the server sends outside job
@@ -151,7 +156,9 @@ enum proto_cmd {
 #define FRAME_WORD_ABORT	"ABORT"	/* the sender abandons the payload */
 
 /* Keys of key=value words in requests and replies. */
+#define KEY_AFTER	"after"		/* ADD: the new job runs after these (ids, comma-separated) */
 #define KEY_ATTEMPT	"attempt"	/* JOB */
+#define KEY_BEFORE	"before"	/* ADD: the new job is a prerequisite of this one */
 #define KEY_AUTH	"auth"		/* greeting (mode), HELLO and its OK (proof) */
 #define KEY_DONE	"done"		/* FAIL's OK: jobs done on the server */
 #define KEY_EXISTING	"existing"	/* ADD's OK: the name was a job already */
@@ -166,6 +173,7 @@ enum proto_cmd {
 #define KEY_RESULT	"result"	/* JOB: the result's file name, when -r named it */
 #define KEY_RUNNING	"running"	/* SHUTDOWN's OK: jobs still running; DRAIN's */
 #define KEY_SIZE	"size"		/* PUT, ADD; JOB */
+#define KEY_TEMPFAIL	"tempfail"	/* FAIL: exit status 75, EX_TEMPFAIL: try again later */
 #define KEY_TIMEOUT	"timeout"	/* FAIL */
 #define KEY_TOKEN	"token"		/* JOB; PUT, FAIL, RELEASE, TOUCH */
 #define KEY_WAIT	"wait"		/* TAKE */
@@ -179,6 +187,7 @@ enum proto_cmd {
 #define STAT_RUNNING		"running"	/* STAT, WORKER */
 #define STAT_DONE		"done"		/* STAT, WORKER */
 #define STAT_FAILED		"failed"	/* STAT, WORKER */
+#define STAT_BLOCKED		"blocked"	/* STAT, QUEUE: waiting for prerequisites */
 #define STAT_WORKERS		"workers"	/* STAT: WORKER lines that follow */
 #define STAT_FAILED_LISTED	"failed_listed"	/* STAT: FAILED lines that follow */
 #define STAT_VERSION		"version"	/* STAT: the server's software */
@@ -207,6 +216,8 @@ enum proto_cmd {
 #define JOBSTATE_RUNNING	"running"
 #define JOBSTATE_DONE		"done"
 #define JOBSTATE_FAILED		"failed"
+#define JOBSTATE_BLOCKED	"blocked"
+#define JOBS_PREREQ	"after"		/* JOBINFO of a blocked job: its unfinished prerequisites */
 #define QUEUE_DEFAULT		"default"	/* the queue of every job, for now */
 
 /* The status of a failed job (FAILED status=). */
@@ -216,6 +227,7 @@ enum proto_cmd {
 #define STATUS_TIMEOUT	"timeout"
 #define STATUS_LOST	"lost"		/* its worker was lost --crash-limit times */
 #define STATUS_CANCELLED "cancelled"	/* CANCEL, while it waited */
+#define STATUS_DEPENDENCY "dependency"	/* a prerequisite failed for good */
 
 /*
  * The attempt token of a JOB, carried back by every request about the job:

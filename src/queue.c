@@ -9,10 +9,15 @@
  * time (spool.c); job id is chunk[(id-1)/QUEUE_CHUNK][(id-1)%QUEUE_CHUNK].
  *
  * A job is WAITING (in the waiting list), RUNNING (taken, maybe held by a
- * connection), DONE (its result is stored) or FAILED.  DONE and FAILED are
- * final.  A job waits from the moment it is added, at the end of the list.
+ * connection), DONE (its result is stored), FAILED, or BLOCKED (not in the
+ * waiting list: some of its prerequisites are not DONE yet; deps.c keeps
+ * the edges and j->unmet).  DONE and FAILED are final.  A job waits from
+ * the moment it is added, at the end of the list (queue_wait_tail).
  * Released jobs go to the front of the waiting list, so a job that lost its
- * worker runs next.  queue_set_state is the one place a job changes state.
+ * worker runs next.  A job with unmet prerequisites never waits: every way
+ * back to the waiting list makes it BLOCKED instead, and queue_unblock
+ * lets it wait once they are met.  queue_set_state is the one place a job
+ * changes state.
  *
  * A job that failed and waits to run again is given to another node first.
  * A node is a worker name less a trailing "/<digits>" (jq-run names its
@@ -73,6 +78,8 @@ queue_free(struct queue *q)
 		free(j->worker);
 		free(j->taken_node);
 		free(j->failed_node);
+		free(j->prereq);
+		free(j->dependent);
 	}
 	for (i = 0; i < q->nchunks; i++)
 		free(q->chunk[i]);
@@ -160,8 +167,7 @@ queue_add(struct queue *q, char *path, char *result)
 	j->result = result;
 	j->in_dirfd = -1;
 	j->state = JOB_NEW;
-	queue_set_state(q, j, JOB_WAITING);
-	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+	queue_wait_tail(q, j);
 	if (q->names.slot != NULL)
 		queue_index_put(&q->names, queue_name_hash(path, strlen(path)),
 		    (uint32_t)j->id);
@@ -417,12 +423,58 @@ queue_take(struct queue *q, const char *match, const char *worker)
 	return j;
 }
 
-/* Hand a running job back: it waits at the front of the list. */
+/*
+ * Put a job that is not waiting (new, running, failed or blocked) at the
+ * end of the waiting list; one with unmet prerequisites is BLOCKED instead.
+ * The one place a job joins the list's tail.
+ */
+void
+queue_wait_tail(struct queue *q, struct job *j)
+{
+	if (j->state == JOB_WAITING)
+		return;
+	if (j->unmet > 0) {
+		queue_set_state(q, j, JOB_BLOCKED);
+		return;
+	}
+	queue_set_state(q, j, JOB_WAITING);
+	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+}
+
+/* A waiting or running job gets an unmet prerequisite: it is BLOCKED. */
+void
+queue_block(struct queue *q, struct job *j)
+{
+	if (j->state == JOB_WAITING)
+		TAILQ_REMOVE(&q->waiting, j, wait_entry);
+	else if (j->state != JOB_RUNNING)
+		return;
+	queue_set_state(q, j, JOB_BLOCKED);
+}
+
+/* A blocked job whose prerequisites are all met waits, last in line. */
+void
+queue_unblock(struct queue *q, struct job *j)
+{
+	if (j->state != JOB_BLOCKED || j->unmet > 0)
+		return;
+	queue_set_state(q, j, JOB_WAITING);
+	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+}
+
+/*
+ * Hand a running job back: it waits at the front of the list (or is
+ * BLOCKED, if it has unmet prerequisites).
+ */
 void
 queue_release(struct queue *q, struct job *j)
 {
 	if (j->state != JOB_RUNNING)
 		return;
+	if (j->unmet > 0) {
+		queue_set_state(q, j, JOB_BLOCKED);
+		return;
+	}
 	queue_set_state(q, j, JOB_WAITING);
 	TAILQ_INSERT_HEAD(&q->waiting, j, wait_entry);
 }
@@ -431,10 +483,7 @@ queue_release(struct queue *q, struct job *j)
 void
 queue_requeue(struct queue *q, struct job *j)
 {
-	if (j->state == JOB_WAITING)
-		return;
-	queue_set_state(q, j, JOB_WAITING);
-	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+	queue_wait_tail(q, j);
 }
 
 /*
@@ -452,20 +501,29 @@ queue_fail_again(struct queue *q, struct job *j)
 	queue_requeue(q, j);
 }
 
-/* Set a job's state from the journal at start-up (jobs are not running). */
+/*
+ * Set a job's state from the journal at start-up (jobs are not running).
+ * WAITING and BLOCKED are one: a job waits, or is BLOCKED if it has unmet
+ * prerequisites (deps_settle counts them once the journal is read).
+ */
 void
 queue_recover(struct queue *q, struct job *j, enum job_state state)
 {
 	if (j->state == state)
 		return;
+	if (state == JOB_WAITING || state == JOB_BLOCKED) {
+		queue_wait_tail(q, j);
+		return;
+	}
 	if (j->state == JOB_WAITING)
 		TAILQ_REMOVE(&q->waiting, j, wait_entry);
 	queue_set_state(q, j, state);
-	if (state == JOB_WAITING)
-		TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
 }
 
-/* Make a job DONE or FAILED, from waiting or running; it forgets its nodes. */
+/*
+ * Make a job DONE or FAILED, from waiting, blocked or running; it forgets
+ * its nodes.
+ */
 void
 queue_finish(struct queue *q, struct job *j, enum job_state state)
 {
@@ -484,20 +542,25 @@ queue_can_match(struct queue *q, const char *match)
 	struct job	*j;
 	uint64_t	 id;
 
-	if (q->count[JOB_WAITING] + q->count[JOB_RUNNING] == 0)
+	if (q->count[JOB_WAITING] + q->count[JOB_RUNNING] +
+	    q->count[JOB_BLOCKED] == 0)
 		return 0;
 	if (match == NULL)
 		return 1;
 	for (id = 1; id <= q->njobs; id++) {
 		j = queue_at(q, id);
-		if ((j->state == JOB_WAITING || j->state == JOB_RUNNING) &&
-		    queue_name_matches(j, match))
+		if ((j->state == JOB_WAITING || j->state == JOB_RUNNING ||
+		    j->state == JOB_BLOCKED) && queue_name_matches(j, match))
 			return 1;
 	}
 	return 0;
 }
 
-/* Whether every job is DONE or FAILED. */
+/*
+ * Whether every job is DONE or FAILED (a BLOCKED one is not finished: it
+ * runs once its prerequisites are done, and deps.c refuses the cycles that
+ * could keep it blocked for ever).
+ */
 int
 queue_all_finished(const struct queue *q)
 {

@@ -31,6 +31,7 @@
 
 #define RUN_BUF		(64U << 10)	/* one read of the command's stdout */
 #define RUN_TAIL	JQ_MSG_KEEP	/* stderr bytes kept for FAIL */
+#define RUN_EX_TEMPFAIL	75	/* EX_TEMPFAIL: FAIL says tempfail=1 */
 
 /* runsig.c: this process's signal state; the handler touches nothing else. */
 extern volatile sig_atomic_t	run_signals;	/* parent: SIGINT/TERM/HUP seen */

@@ -668,6 +668,9 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 		    (unsigned long long)j->link->cfg->timeout_ms);
 	} else if (WIFSIGNALED(status))
 		snprintf(o->kv, sizeof o->kv, "signal=%d", WTERMSIG(status));
+	else if (WEXITSTATUS(status) == RUN_EX_TEMPFAIL)	/* jq-run(1) */
+		snprintf(o->kv, sizeof o->kv, "exit=%d " KEY_TEMPFAIL "=1",
+		    WEXITSTATUS(status));
 	else
 		snprintf(o->kv, sizeof o->kv, "exit=%d", WEXITSTATUS(status));
 	if (!o->ok || file == NULL)
