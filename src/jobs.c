@@ -725,11 +725,11 @@ jobs_tempfail(struct job *j, const char *who)
 		    "reported by %s; it waits for %u prerequisite%s",
 		    (unsigned long long)j->id, j->path, j->attempt, who,
 		    j->unmet, j->unmet == 1 ? "" : "s");
-		queue_block(jobs_queue, j);
+		queue_release(jobs_queue, j);	/* BLOCKED */
 		return 1;
 	}
 	if (j->unmet > 0) {		/* a prerequisite failed meanwhile */
-		queue_block(jobs_queue, j);
+		queue_release(jobs_queue, j);
 		jobs_settle(j);
 		return 1;
 	}

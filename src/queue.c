@@ -441,14 +441,16 @@ queue_wait_tail(struct queue *q, struct job *j)
 	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
 }
 
-/* A waiting or running job gets an unmet prerequisite: it is BLOCKED. */
+/*
+ * A waiting job has an unmet prerequisite: it is BLOCKED.  (A running one
+ * runs on: it is BLOCKED when it comes back, queue_release.)
+ */
 void
 queue_block(struct queue *q, struct job *j)
 {
-	if (j->state == JOB_WAITING)
-		TAILQ_REMOVE(&q->waiting, j, wait_entry);
-	else if (j->state != JOB_RUNNING)
+	if (j->state != JOB_WAITING || j->unmet == 0)
 		return;
+	TAILQ_REMOVE(&q->waiting, j, wait_entry);
 	queue_set_state(q, j, JOB_BLOCKED);
 }
 
