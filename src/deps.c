@@ -255,10 +255,18 @@ deps_check(struct queue *q, const uint32_t *after, size_t n, uint64_t before,
 			    "nothing added", strerror(errno));
 			return -1;
 		}
+		if (r && p == t) {
+			*err = ERR_CYCLE;
+			*errmsg = xprintf("job %llu %s would wait for itself: "
+			    "the new job cannot run both after it and before "
+			    "it; nothing added", (unsigned long long)t->id,
+			    t->path);
+			return -1;
+		}
 		if (r) {
 			*err = ERR_CYCLE;
 			*errmsg = xprintf("job %llu %s would wait for itself: "
-			    "it runs after job %lu %s already (" KEY_AFTER
+			    "job %lu %s runs after it already (" KEY_AFTER
 			    "=, " KEY_BEFORE "=); nothing added",
 			    (unsigned long long)t->id, t->path,
 			    (unsigned long)p->id, p->path);
@@ -397,6 +405,10 @@ char *
 deps_fail_msg(const struct job *p)
 {
 	size_t	 len = p->fail_msg ? strnlen(p->fail_msg, 200) : 0;
+
+	while (len > 0 && (p->fail_msg[len - 1] == '\n' ||
+	    p->fail_msg[len - 1] == ' '))
+		len--;	/* a stderr tail ends in a newline */
 
 	return xprintf("prerequisite job %llu %s failed (%s)%s%.*s",
 	    (unsigned long long)p->id, p->path, p->fail_status ?
