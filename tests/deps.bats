@@ -226,3 +226,29 @@ wait_state() {
 		    assert t[job][0] >= t[pre][1] - 0.002, (job, pre, t)   # 3 decimals, rounded
 	EOF
 }
+
+@test "deps: share/examples/pipeline.sh splits, processes and joins across two workers, in order" {
+	local ex=$BATS_TEST_DIRNAME/../share/examples/pipeline.sh
+	start_server -v --keep -o "$D/out" --joblog "$D/joblog"
+	seq 1 100 | sed 's/^/line /' >"$D/in.txt"
+	jq_bg jq-run -j1 --worker one --tmpdir "$TMPD" "$SERVER" -- "$ex" work '<name>' '<in>'
+	jq_bg jq-run -j1 --worker two --tmpdir "$TMPD" "$SERVER" -- "$ex" work '<name>' '<in>'
+	run -0 --separate-stderr "$ex" submit "$SERVER" "$D/in.txt" 3
+	assert_equal "$output" "$(tr '[:lower:]' '[:upper:]' <"$D/in.txt")"
+	stat_is 'j["jobs"]["total"] == 5' 'j["jobs"]["done"] == 5'
+	run -0 jq-put --shutdown "$SERVER"
+	wait_server_exit 30
+	# split, then the three parts, then join: each started after what it runs after ended
+	python3 - "$D/joblog" <<-'EOF'
+		import sys
+		rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+		t = {r[1].split("-")[0] + r[1][-2:]: (float(r[3]), float(r[3]) + float(r[4])) for r in rows}
+		parts = [k for k in t if k.startswith("part")]
+		split = [k for k in t if k.startswith("split")][0]
+		join = [k for k in t if k.startswith("join")][0]
+		assert len(parts) == 3 and len(rows) == 5, rows
+		for p in parts:
+		    assert t[p][0] >= t[split][1] - 0.002, (p, t)
+		    assert t[join][0] >= t[p][1] - 0.002, (p, t)
+	EOF
+}
