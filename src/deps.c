@@ -168,7 +168,7 @@ deps_reaches(struct queue *q, struct job *start, const struct job *target)
 		    a = spool_pending_next(a))
 			if (a->before == j->id)
 				k += a->nafter;
-		if (n + k > cap) {
+		if (stack == NULL || n + k > cap) {
 			cap = n + k + 16;
 			if ((ns = reallocarray(stack, cap, sizeof *ns)) == NULL) {
 				free(stack);
