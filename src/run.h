@@ -137,6 +137,7 @@ struct run_outcome {
 	int	 ok;			/* a result goes out (PUT), else FAIL */
 	char	 how[64];		/* for messages: "exit 1", "timed out" */
 	char	 kv[64];		/* FAIL's status field, "" for none */
+	int	 tempfail;		/* exit RUN_EX_TEMPFAIL: not a failure here */
 	char	*reason;		/* our own line after the stderr tail */
 	int	 fd;			/* ok: the result file, or -1 (stdout) */
 };
@@ -175,6 +176,7 @@ struct run_tally {
 	uint64_t		 done;		/* results delivered */
 	uint64_t		 failed;	/* jobs whose command failed */
 	uint64_t		 refused;	/* results the server did not keep */
+	uint64_t		 tempfail;	/* exited 75: to run again (not failed) */
 };
 /*
  * runshare.c: the state every slot of this jq-run shares (run_share_new in

@@ -659,6 +659,7 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 		j->put_started = 0;	/* nothing sent since the loss */
 	o->fd = -1;
 	o->reason = NULL;
+	o->tempfail = 0;
 	o->ok = spawn_status(status, o->how, sizeof o->how) == 0;
 	if (j->timed_out) {
 		o->ok = 0;
@@ -668,9 +669,11 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 		    (unsigned long long)j->link->cfg->timeout_ms);
 	} else if (WIFSIGNALED(status))
 		snprintf(o->kv, sizeof o->kv, "signal=%d", WTERMSIG(status));
-	else if (WEXITSTATUS(status) == RUN_EX_TEMPFAIL)	/* jq-run(1) */
+	else if (WEXITSTATUS(status) == RUN_EX_TEMPFAIL) {	/* jq-run(1) */
 		snprintf(o->kv, sizeof o->kv, "exit=%d " KEY_TEMPFAIL "=1",
 		    WEXITSTATUS(status));
+		o->tempfail = 1;
+	}
 	else
 		snprintf(o->kv, sizeof o->kv, "exit=%d", WEXITSTATUS(status));
 	if (!o->ok || file == NULL)

@@ -158,6 +158,7 @@ wait_state() {
 	run -0 jq-put --add "$SERVER" --name top <<<'top'
 	jq_bg jq-run -j1 --tmpdir "$TMPD" "$SERVER" -- sh -c \
 		'if [ "$JQ_JOB_NAME" = part ]; then echo made >"$M/part.done"; cat; else "$0"; fi' "$D/top.sh"
+	local run_pid=$!
 	wait_state 1 'done'
 	assert_equal "$(cat "$D/out/top.result")" made
 	stat_is 'j["jobs"]["done"] == 2' 'j["list"][0]["attempts"] == 2' 'j["list"][0]["failure"] is None'
@@ -171,12 +172,19 @@ wait_state() {
 		assert float(top[1][3]) >= float(part[0][3]) + float(part[0][4]) - 0.002, rows
 	EOF
 	grep -qF 'it waits for 1 prerequisite' "$SERVER_LOG"
+	# exit 75 is no failure of jq-run's: it exits 0, and says what ran again
+	run -0 jq-put --shutdown "$SERVER"
+	wait_server_exit 30
+	wait_pid "$run_pid" 30
+	assert_equal "$status" 0
 }
 
 @test "deps: EX_TEMPFAIL with no prerequisite waits 0.5 s, 1 s, 2 s; the fourth in a row is an ordinary failure" {
 	start_server -v --keep -o "$D/out" --retries 0
 	run -0 jq-put --add "$SERVER" --name flaky <<<'f'
-	run -1 jq-run --max-jobs 4 --tmpdir "$TMPD" "$SERVER" -- sh -c 'exit 75'
+	# jq-run counts no exit 75 as its failure (the server decides which one is)
+	run -0 jq-run --max-jobs 4 --tmpdir "$TMPD" "$SERVER" -- sh -c 'exit 75'
+	assert_output --partial '4 jobs run: 0 done, 0 failed, 4 to run again (exit 75)'
 	wait_state 1 failed
 	stat_is 'j["list"][0]["attempts"] == 4' 'j["list"][0]["failure"]["status"] == "exit 75"'
 	grep -qF 'temporary failure 3 of 3 in a row' "$SERVER_LOG"
