@@ -648,17 +648,67 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 }
 
 /*
- * Read ADD's after= and before= into add a; or say what is wrong in
- * *errmsg, for ERR PROTO.
+ * The ids of the jobs named in list, comma-separated percent-encoded
+ * names (a comma in a name is %2C), appended to *v (*n of them, at most
+ * JQ_AFTER_MAX); 0, or -1 with *err and *errmsg.  A name is resolved once:
+ * a job keeps its id.
  */
 static int
-cmd_add_deps(struct proto_req *r, struct spool_add *a, char **errmsg)
+cmd_add_names(const char *list, uint32_t **v, uint32_t *n, const char **err,
+    char **errmsg)
+{
+	char		*copy = xstrdup(list), *p = copy, *word;
+	struct job	*j;
+	ssize_t		 len;
+	int		 e;
+
+	while ((word = strsep(&p, ",")) != NULL) {
+		if ((len = proto_decode(word)) <= 0 || len > JQ_NAME_MAX ||
+		    memchr(word, '\0', (size_t)len) != NULL) {
+			*err = ERR_PROTO;
+			*errmsg = xstrdup("bad job name in a list of names "
+			    "(percent-encoded, commas as %2C)");
+			break;
+		}
+		if ((j = queue_find_name(&server.queue, word, (size_t)len,
+		    &e)) == NULL) {
+			*err = e ? ERR_IO : ERR_NOSUCHJOB;
+			*errmsg = e ? xprintf("cannot look the name up: %s",
+			    strerror(e)) : xprintf("no job named \"%.200s\"; "
+			    "nothing added", word);
+			break;
+		}
+		if (*n >= JQ_AFTER_MAX) {
+			*err = ERR_PROTO;
+			*errmsg = xprintf("more than %d prerequisites; nothing "
+			    "added", JQ_AFTER_MAX);
+			break;
+		}
+		*v = xreallocarray(*v, *n + 1, sizeof **v);
+		(*v)[(*n)++] = (uint32_t)j->id;
+	}
+	free(copy);
+	return word == NULL ? 0 : -1;
+}
+
+/*
+ * Read ADD's after=, after_name=, before= and before_name= into add a
+ * (names resolved to ids); or say what is wrong in *err and *errmsg.
+ */
+static int
+cmd_add_deps(struct proto_req *r, struct spool_add *a, const char **err,
+    char **errmsg)
 {
 	const char	*v;
+	uint32_t	*ids = NULL, n = 0;
 	unsigned	 id;
 
+	*err = ERR_PROTO;
 	if ((v = proto_kv(r, KEY_AFTER)) != NULL &&
 	    deps_parse_ids(v, &a->after, &a->nafter, errmsg) != 0)
+		return -1;
+	if ((v = proto_kv(r, KEY_AFTER_NAME)) != NULL &&
+	    cmd_add_names(v, &a->after, &a->nafter, err, errmsg) != 0)
 		return -1;
 	if ((v = proto_kv(r, KEY_BEFORE)) != NULL) {
 		if (parse_uint(v, 1, QUEUE_JOBS_MAX, &id) != 0) {
@@ -668,22 +718,36 @@ cmd_add_deps(struct proto_req *r, struct spool_add *a, char **errmsg)
 		}
 		a->before = id;
 	}
+	if ((v = proto_kv(r, KEY_BEFORE_NAME)) != NULL) {
+		if (cmd_add_names(v, &ids, &n, err, errmsg) != 0 || n != 1) {
+			if (n > 1) {
+				*err = ERR_PROTO;
+				*errmsg = xstrdup(KEY_BEFORE_NAME "= names one "
+				    "job; nothing added");
+			}
+			free(ids);
+			return -1;
+		}
+		a->before = ids[0];
+		free(ids);
+	}
 	return 0;
 }
 
 /*
- * Read ADD's name=, size=, if_new=, after= and before= into a new add
- * (*a) and *size; or say what is wrong in *errmsg, for ERR PROTO.
+ * Read ADD's name=, size=, if_new= and the dependencies into a new add
+ * (*a) and *size; or say what is wrong in *err and *errmsg.
  */
 static int
 cmd_add_args(struct proto_req *r, struct spool_add **a, uint64_t *size,
-    char **errmsg)
+    const char **err, char **errmsg)
 {
 	const char	*v, *sz = proto_kv(r, KEY_SIZE), *ifnew;
 	char		*name;
 	ssize_t		 len;
 
 	*size = UINT64_MAX;
+	*err = ERR_PROTO;
 	ifnew = proto_kv(r, KEY_IF_NEW);
 	if ((v = proto_kv(r, KEY_NAME)) == NULL) {
 		*errmsg = xstrdup("ADD needs " KEY_NAME "= (the job's name)");
@@ -709,7 +773,7 @@ cmd_add_args(struct proto_req *r, struct spool_add **a, uint64_t *size,
 	*a = spool_add_new(name, (size_t)len, ifnew != NULL &&
 	    strcmp(ifnew, "1") == 0);
 	free(name);
-	if (cmd_add_deps(r, *a, errmsg) != 0) {
+	if (cmd_add_deps(r, *a, err, errmsg) != 0) {
 		spool_add_free(*a);
 		*a = NULL;
 		return -1;
@@ -737,8 +801,8 @@ cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
 	uint64_t		 size;
 
 	(void)out;
-	if (cmd_add_args(r, &a, &size, &errmsg) != 0)
-		err = ERR_PROTO;
+	if (cmd_add_args(r, &a, &size, &err, &errmsg) != 0)
+		;	/* err and errmsg say why */
 	else if (server.finishing || jobs_stopping()) {
 		err = ERR_CLOSED;
 		errmsg = xstrdup(server.finishing ? "the run has ended; nothing "

@@ -89,7 +89,10 @@ struct put_config {
 	unsigned	 exit_status;
 	unsigned	 lease_s;	/* --lease, or 0 */
 	char		*after;		/* --add --after: "3,4" (ids), or NULL */
+	char		*after_names;	/* --after: names, encoded, commas as %2C */
+	size_t		 nafter;	/* ids and names in --after */
 	char		*before;	/* --add --before: an id, or NULL */
+	char		*before_name;	/* --before NAME: encoded, or NULL */
 	int		 tempfail;	/* --fail --tempfail */
 };
 
@@ -123,8 +126,8 @@ static struct poptOption put_options[] = {
 	    "with --add: the job's name (for standard input or one FILE); "
 	    "with --wait or --cancel: the job of that name", "NAME" },
 	{ "after", '\0', POPT_ARG_STRING, NULL, OPT_AFTER,
-	    "with --add: the new jobs run once these jobs are done (ids or "
-	    "handles, comma-separated)", "ID[,ID]..." },
+	    "with --add: the new jobs run once these jobs are done (ids, "
+	    "handles or names, comma-separated)", "ID[,ID]..." },
 	{ "before", '\0', POPT_ARG_STRING, NULL, OPT_BEFORE,
 	    "with --add: job ID runs only once the new jobs are done (e.g. "
 	    "\"$JQ_JOB_ID\" from a running job, which then exits 75)", "ID" },
@@ -201,44 +204,74 @@ put_open(const char *file)
 }
 
 /*
- * The job id in word, a number or a handle ID:TOKEN (a new string); a
- * usage error, naming option, if it is neither.
+ * A job named by word: its id (a number, or a handle ID:TOKEN) as a new
+ * string in *id, else (a name) NULL in *id and its encoding, with a comma
+ * as %2C, as the result; a usage error, naming option, if it is empty.
  */
 static char *
-put_job_id(const char *option, const char *word)
+put_job_ref(const char *option, const char *word, char **id)
 {
-	char		*id, token[PROTO_TOKEN_LEN + 1];
+	char		 token[PROTO_TOKEN_LEN + 1], *enc, *out, *o;
+	const char	*p;
 	unsigned	 n;
 
-	if (client_parse_handle(word, &id, token) == 0)
-		return id;
-	if (!put_all_digits(word) || parse_uint(word, 1, QUEUE_JOBS_MAX, &n) != 0)
-		usage_error(cli_prog, "%s: '%s' is not a job id (a number, or "
-		    "a handle ID%cTOKEN)", option, word, CLIENT_HANDLE_SEP);
-	return xprintf("%u", n);
+	*id = NULL;
+	if (client_parse_handle(word, id, token) == 0)
+		return NULL;
+	*id = NULL;
+	if (put_all_digits(word) && parse_uint(word, 1, QUEUE_JOBS_MAX, &n) == 0) {
+		*id = xprintf("%u", n);
+		return NULL;
+	}
+	if (*word == '\0' || strlen(word) > JQ_NAME_MAX)
+		usage_error(cli_prog, "%s: '%s' is not a job id, handle or "
+		    "name", option, word);
+	enc = proto_encode_dup(word, strlen(word));
+	out = o = xmalloc(3 * strlen(enc) + 1);
+	for (p = enc; *p != '\0'; p++) {
+		if (*p == ',') {
+			memcpy(o, "%2C", 3);
+			o += 3;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	free(enc);
+	return out;
 }
 
-/* --after LIST (given again: more): the ids, checked, joined by commas. */
+/* Append word to the comma-separated list *list. */
+static void
+put_list_add(char **list, char *word)
+{
+	char	*joined;
+
+	if (*list == NULL) {
+		*list = word;
+		return;
+	}
+	joined = xprintf("%s,%s", *list, word);
+	free(*list);
+	free(word);
+	*list = joined;
+}
+
+/* --after LIST (given again: more): the ids and the names, checked. */
 static void
 put_after(struct put_config *cfg, const char *list)
 {
-	char	*copy = xstrdup(list), *p, *word, *id, *joined;
-	size_t	 n;
+	char	*copy = xstrdup(list), *p, *word, *id, *name;
 
 	for (p = copy; p != NULL; ) {
 		word = strsep(&p, ",");
-		id = put_job_id("--after", word);
-		joined = cfg->after ? xprintf("%s,%s", cfg->after, id) : id;
-		if (cfg->after != NULL) {
-			free(cfg->after);
-			free(id);
-		}
-		cfg->after = joined;
+		if ((name = put_job_ref("--after", word, &id)) != NULL)
+			put_list_add(&cfg->after_names, name);
+		else
+			put_list_add(&cfg->after, id);
+		if (++cfg->nafter > JQ_AFTER_MAX)
+			usage_error(cli_prog, "--after: more than %d jobs",
+			    JQ_AFTER_MAX);
 	}
-	for (p = cfg->after, n = 1; *p != '\0'; p++)
-		n += *p == ',';
-	if (n > JQ_AFTER_MAX)
-		usage_error(cli_prog, "--after: more than %d jobs", JQ_AFTER_MAX);
 	free(copy);
 }
 
@@ -308,7 +341,9 @@ put_option(void *arg, int val, char **value)
 		break;
 	case OPT_BEFORE:
 		free(cfg->before);
-		cfg->before = put_job_id("--before", *value);
+		free(cfg->before_name);
+		cfg->before_name = put_job_ref("--before", *value,
+		    &cfg->before);
 		break;
 	case OPT_TEMPFAIL:
 		cfg->tempfail = 1;
@@ -337,7 +372,7 @@ put_check_options(struct put_config *cfg)
 		usage_error(cli_prog, "--if-new needs --add");
 	if (!cfg->add && cfg->after != NULL)
 		usage_error(cli_prog, "--after needs --add");
-	if (!cfg->add && cfg->before != NULL)
+	if (!cfg->add && (cfg->before != NULL || cfg->before_name != NULL))
 		usage_error(cli_prog, "--before needs --add");
 	if (!cfg->fail && cfg->tempfail)
 		usage_error(cli_prog, "--tempfail needs --fail");
@@ -517,11 +552,15 @@ put_add_fd(struct client *c, const struct put_config *cfg, const char *name,
 		snprintf(sz, sizeof sz, " " KEY_SIZE "=%llu",
 		    (unsigned long long)size);
 	enc = proto_encode_dup(name, strlen(name));
-	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s%s%s%s%s", enc, sz,
-	    cfg->if_new ? " " KEY_IF_NEW "=1" : "",
+	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s%s%s%s%s%s%s%s%s",
+	    enc, sz, cfg->if_new ? " " KEY_IF_NEW "=1" : "",
 	    cfg->after ? " " KEY_AFTER "=" : "", cfg->after ? cfg->after : "",
+	    cfg->after_names ? " " KEY_AFTER_NAME "=" : "",
+	    cfg->after_names ? cfg->after_names : "",
 	    cfg->before ? " " KEY_BEFORE "=" : "",
-	    cfg->before ? cfg->before : "");
+	    cfg->before ? cfg->before : "",
+	    cfg->before_name ? " " KEY_BEFORE_NAME "=" : "",
+	    cfg->before_name ? cfg->before_name : "");
 	free(enc);
 	client_tx_init(&tx);
 	if (rc == 0)

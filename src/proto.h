@@ -83,7 +83,8 @@ enum proto_cmd {
 	CMD_JOBS,	/* JOBS [state=<s>[,<s>]...] [queue=<enc>] [match=<enc-glob>] [after=<id>] [limit=<n>] */
 	CMD_QUIT,	/* QUIT */
 	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1] [after=<id>[,<id>]...]
-			 * [before=<id>]  + payload: a new job */
+			 * [after_name=<enc>[,<enc>]...] [before=<id>|before_name=<enc>]
+			 * + payload: a new job */
 	CMD_SHUTDOWN,	/* SHUTDOWN: finish the running jobs, take no more, exit */
 	/* waiting for a result, cancelling, draining (issue 11: wait.c, manage.c) */
 	CMD_WAIT,	/* WAIT <id> [name=<enc>]: answered when the job has ended */
@@ -157,8 +158,10 @@ enum proto_cmd {
 
 /* Keys of key=value words in requests and replies. */
 #define KEY_AFTER	"after"		/* ADD: the new job runs after these (ids, comma-separated) */
+#define KEY_AFTER_NAME	"after_name"	/* ADD: the same, by name (encoded, a comma as %2C) */
 #define KEY_ATTEMPT	"attempt"	/* JOB */
 #define KEY_BEFORE	"before"	/* ADD: the new job is a prerequisite of this one */
+#define KEY_BEFORE_NAME	"before_name"	/* ADD: the same, by name (encoded) */
 #define KEY_AUTH	"auth"		/* greeting (mode), HELLO and its OK (proof) */
 #define KEY_DONE	"done"		/* FAIL's OK: jobs done on the server */
 #define KEY_EXISTING	"existing"	/* ADD's OK: the name was a job already */

@@ -110,7 +110,9 @@ wait_state() {
 	assert_output --partial 'has failed'
 	run -4 jq-put --add --after 99 "$SERVER" --name late <<<'l'
 	assert_output --partial 'no such job'
-	run -2 jq-put --add --after x1 "$SERVER" --name late <<<'l'
+	run -4 jq-put --add --after x1 "$SERVER" --name late <<<'l'
+	assert_output --partial 'no job named "x1"'
+	run -2 jq-put --add --after 1,,2 "$SERVER" --name late <<<'l'
 	stat_is 'j["jobs"]["total"] == 4'
 	# cancelling a blocked job cascades too
 	run -0 jq-put --add --after 4 "$SERVER" --name c1 <<<'1'
@@ -259,4 +261,25 @@ wait_state() {
 		    assert t[p][0] >= t[split][1] - 0.002, (p, t)
 		    assert t[join][0] >= t[p][1] - 0.002, (p, t)
 	EOF
+}
+
+@test "deps: --after and --before take job names as well as ids and handles" {
+	start_server -v --keep -o "$D/out"
+	run -0 jq-put --add "$SERVER" --name 'a,b c' <<<'1'
+	run -0 jq-put --add "$SERVER" --name 7 <<<'2'
+	run -0 jq-put --add "$SERVER" --name third <<<'3'
+	# "a,b c" has a comma: by id; "7" is id 7 to jq-put, not a name
+	run -0 jq-put --add --after 1,third "$SERVER" --name four <<<'4'
+	assert_output 4
+	run -0 jq-put --add --before four "$SERVER" --name five <<<'5'
+	assert_output 5
+	stat_is 'j["list"][3]["state"] == "blocked"' 'j["list"][3]["after"] == ["1", "3", "5"]'
+	run -4 jq-put --add --after nosuch "$SERVER" --name six <<<'6'
+	assert_output --partial 'no job named "nosuch"'
+	run -0 jq-put --add --after 1 --before third "$SERVER" --name six <<<'6'
+	assert_output 6
+	# third waits for six now; four waits for third: seven after four, before six closes a cycle
+	run -4 jq-put --add --after four --before six "$SERVER" --name seven <<<'7'
+	assert_output --partial CYCLE
+	stat_is 'j["jobs"]["total"] == 6' 'j["list"][2]["after"] == ["6"]'
 }
