@@ -105,6 +105,10 @@ test_requests(void)
 		OK(strcmp(proto_kv(&req, KEY_BEFORE), "7") == 0,
 		    "ADD before= is read");
 	}
+	if (req_ok("ADD name=c after_name=a%2Cb,c before_name=d", CMD_ADD, 0, 3))
+		OK(strcmp(proto_kv(&req, KEY_AFTER_NAME), "a%2Cb,c") == 0 &&
+		    strcmp(proto_kv(&req, KEY_BEFORE_NAME), "d") == 0,
+		    "ADD after_name= and before_name= are read, commas kept");
 	if (req_ok("FAIL 7 token=x exit=75 tempfail=1", CMD_FAIL, 1, 3))
 		OK(strcmp(proto_kv(&req, KEY_TEMPFAIL), "1") == 0,
 		    "FAIL tempfail= is read");
