@@ -526,7 +526,7 @@ static enum cmd_next
 cmd_retry(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
 	char		*errmsg = NULL;
-	struct job	*j;
+	struct job	*j, *p;
 	int		 ended;
 
 	if ((j = cmd_job_or_reply(r, out)) == NULL)
@@ -553,6 +553,13 @@ cmd_retry(struct session *s, struct proto_req *r, struct evbuffer *out)
 		cmd_reply(out, REPLY_ERR " %s job %llu %s", ERR_NOTHELD,
 		    (unsigned long long)j->id, ended ?
 		    "cannot run again: the run has ended" : "has not failed");
+		return NEXT_LINE;
+	}
+	if ((p = deps_failed_prereq(&server.queue, j)) != NULL) {
+		cmd_reply(out, REPLY_ERR " %s job %llu cannot run again: its "
+		    "prerequisite job %llu has failed; retry that one first",
+		    ERR_NOTHELD, (unsigned long long)j->id,
+		    (unsigned long long)p->id);
 		return NEXT_LINE;
 	}
 	if (jobs_retry(j, cmd_who(s), &errmsg) != 0) {

@@ -798,7 +798,8 @@ jobs_retry(struct job *j, const char *who, char **cause)
 	j->failures = 0;
 	j->lost = 0;
 	j->tempfails = 0;
-	queue_requeue(jobs_queue, j);
+	queue_requeue(jobs_queue, j);	/* BLOCKED if its prerequisites are not done */
+	jobs_settle(j);
 	log_info("job %llu %s: retry asked by %s", (unsigned long long)j->id,
 	    j->path, who);
 	jobs_wake();

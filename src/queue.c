@@ -460,8 +460,7 @@ queue_unblock(struct queue *q, struct job *j)
 {
 	if (j->state != JOB_BLOCKED || j->unmet > 0)
 		return;
-	queue_set_state(q, j, JOB_WAITING);
-	TAILQ_INSERT_TAIL(&q->waiting, j, wait_entry);
+	queue_wait_tail(q, j);
 }
 
 /*

@@ -114,6 +114,14 @@ wait_state() {
 	assert_output --partial 'no job named "x1"'
 	run -2 jq-put --add --after 1,,2 "$SERVER" --name late <<<'l'
 	stat_is 'j["jobs"]["total"] == 4'
+	# a dependent cannot run again while its prerequisite stays failed; once that one may, it may
+	run -4 jq-put --retry "$SERVER" 2
+	assert_output --partial 'prerequisite job 1 has failed'
+	run -0 jq-put --retry "$SERVER" 1
+	run -0 jq-put --retry "$SERVER" 2
+	wait_state 2 blocked
+	run -0 jq-put --cancel "$SERVER" 1
+	wait_state 2 failed
 	# cancelling a blocked job cascades too
 	run -0 jq-put --add --after 4 "$SERVER" --name c1 <<<'1'
 	assert_output 5
