@@ -51,7 +51,7 @@ COMMON = xmalloc parse crc32c proto net util log cli auth progress arch
 CLIENT = client
 SERVER = server conn cmd payload jobs queue store journal joblog commit input \
 	status listing spool serve template watch watchdir drain manage wait \
-	archsrc archout
+	archsrc archout deps
 RUN = spawn template run slot slotconn runjob relay runsig runshare
 
 obj = $(patsubst %,$(BUILDDIR)/%.o,$(1))
@@ -91,7 +91,7 @@ $(BUILDDIR)/test_queue: $(call obj,test_queue queue $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) $(LDLIBS)
 $(BUILDDIR)/test_store: $(call obj,test_store store $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) $(LDLIBS)
-$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve watchdir \
+$(BUILDDIR)/test_journal: $(call obj,test_journal journal queue spool serve watchdir deps \
 	template input store drain $(COMMON))
 	$(LINK) $(LIBS_POPT) $(LIBS_SODIUM) $(LIBS_ARCHIVE) -pthread $(LDLIBS)
 

@@ -166,7 +166,7 @@ function __jq_tools_value -a cmd opt meta
         case jq-stat:state
             # a comma-separated list: offer each state not named yet
             set -l done (string replace -r '[^,]*$' '' -- $cur)
-            for s in waiting running done failed
+            for s in waiting running done failed blocked
                 contains -- $s (string split , -- $done); or printf '%s\n' $done$s
             end
             return

@@ -206,7 +206,7 @@ client_err_status(const char *code)
 	if (strcmp(code, ERR_DONE) == 0 || strcmp(code, ERR_NOSUCHJOB) == 0 ||
 	    strcmp(code, ERR_NOTHELD) == 0 || strcmp(code, ERR_STALE) == 0 ||
 	    strcmp(code, ERR_EXISTS) == 0 || strcmp(code, ERR_BADNAME) == 0 ||
-	    strcmp(code, ERR_RUNNING) == 0)
+	    strcmp(code, ERR_RUNNING) == 0 || strcmp(code, ERR_CYCLE) == 0)
 		return JQ_EXIT_REFUSED;
 	if (strcmp(code, ERR_CLOSED) == 0)	/* the next server may take it */
 		return JQ_EXIT_CONNECT;

@@ -518,8 +518,9 @@ cmd_put(struct session *s, struct proto_req *r, struct evbuffer *out)
 }
 
 /*
- * FAIL <id> token=<t> [exit=<n>] [signal=<n>] [timeout=1], then the
- * message; only from the holder of the current attempt.
+ * FAIL <id> token=<t> [exit=<n>] [signal=<n>] [timeout=1] [tempfail=1],
+ * then the message; only from the holder of the current attempt.
+ * tempfail=1: a temporary failure (jobs.c, jobs_tempfail).
  */
 static enum cmd_next
 cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
@@ -550,6 +551,8 @@ cmd_fail(struct session *s, struct proto_req *r, struct evbuffer *out)
 		s->rx.status = xprintf(STATUS_SIGNAL ":%u", n);
 	else if (proto_kv(r, KEY_TIMEOUT) != NULL)
 		s->rx.status = xstrdup(STATUS_TIMEOUT);
+	if ((v = proto_kv(r, KEY_TEMPFAIL)) != NULL && strcmp(v, "1") == 0)
+		s->rx.tempfail = 1;
 	return next;
 }
 
@@ -600,7 +603,7 @@ static enum cmd_next
 cmd_retry(struct session *s, struct proto_req *r, struct evbuffer *out)
 {
 	char		*errmsg = NULL;
-	struct job	*j;
+	struct job	*j, *p;
 	int		 ended;
 
 	if ((j = cmd_job_or_reply(r, out)) == NULL)
@@ -627,6 +630,13 @@ cmd_retry(struct session *s, struct proto_req *r, struct evbuffer *out)
 		cmd_reply(out, REPLY_ERR " %s job %llu %s", ERR_NOTHELD,
 		    (unsigned long long)j->id, ended ?
 		    "cannot run again: the run has ended" : "has not failed");
+		return NEXT_LINE;
+	}
+	if ((p = deps_failed_prereq(&server.queue, j)) != NULL) {
+		cmd_reply(out, REPLY_ERR " %s job %llu cannot run again: its "
+		    "prerequisite job %llu has failed; retry that one first",
+		    ERR_NOTHELD, (unsigned long long)j->id,
+		    (unsigned long long)p->id);
 		return NEXT_LINE;
 	}
 	if (jobs_retry(j, cmd_who(s), &errmsg) != 0) {
@@ -693,11 +703,13 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 	cmd_reply(out, REPLY_STAT " " STAT_TOTAL "=%zu " STAT_WAITING "=%zu "
 	    STAT_RUNNING "=%zu " STAT_DONE "=%zu " STAT_FAILED "=%zu "
 	    STAT_WORKERS "=%u " STAT_FAILED_LISTED "=%u " STAT_VERSION "=%s "
-	    STAT_PROTOCOL "=%d " STAT_ELAPSED "=%llu " STAT_RESUMED "=%llu",
+	    STAT_PROTOCOL "=%d " STAT_ELAPSED "=%llu " STAT_RESUMED "=%llu "
+	    STAT_BLOCKED "=%zu",
 	    q->njobs, q->count[JOB_WAITING],
 	    q->count[JOB_RUNNING], q->count[JOB_DONE], q->count[JOB_FAILED],
 	    nworkers, nfailed, JQ_VERSION, JQ_PROTO_VERSION,
-	    (unsigned long long)p.elapsed_ms, (unsigned long long)p.resumed);
+	    (unsigned long long)p.elapsed_ms, (unsigned long long)p.resumed,
+	    q->count[JOB_BLOCKED]);
 	TAILQ_FOREACH(w, &cmd_sessions, entry)
 		if (w->worker)
 			cmd_stat_worker(w, out);
@@ -760,18 +772,106 @@ cmd_add_queue(struct proto_req *r, uint16_t *qix, int *prio, int *full,
 }
 
 /*
- * Read ADD's name=, size= and if_new= into a new add (*a) and *size; or
- * say what is wrong in *errmsg, for ERR PROTO.
+ * The ids of the jobs named in list, comma-separated percent-encoded
+ * names (a comma in a name is %2C), appended to *v (*n of them, at most
+ * JQ_AFTER_MAX); 0, or -1 with *err and *errmsg.  A name is resolved once:
+ * a job keeps its id.
+ */
+static int
+cmd_add_names(const char *list, uint32_t **v, uint32_t *n, const char **err,
+    char **errmsg)
+{
+	char		*copy = xstrdup(list), *p = copy, *word;
+	struct job	*j;
+	ssize_t		 len;
+	int		 e;
+
+	while ((word = strsep(&p, ",")) != NULL) {
+		if ((len = proto_decode(word)) <= 0 || len > JQ_NAME_MAX ||
+		    memchr(word, '\0', (size_t)len) != NULL) {
+			*err = ERR_PROTO;
+			*errmsg = xstrdup("bad job name in a list of names "
+			    "(percent-encoded, commas as %2C)");
+			break;
+		}
+		if ((j = queue_find_name(&server.queue, word, (size_t)len,
+		    &e)) == NULL) {
+			*err = e ? ERR_IO : ERR_NOSUCHJOB;
+			*errmsg = e ? xprintf("cannot look the name up: %s",
+			    strerror(e)) : xprintf("no job named \"%.200s\"; "
+			    "nothing added", word);
+			break;
+		}
+		if (*n >= JQ_AFTER_MAX) {
+			*err = ERR_PROTO;
+			*errmsg = xprintf("more than %d prerequisites; nothing "
+			    "added", JQ_AFTER_MAX);
+			break;
+		}
+		*v = xreallocarray(*v, *n + 1, sizeof **v);
+		(*v)[(*n)++] = (uint32_t)j->id;
+	}
+	free(copy);
+	return word == NULL ? 0 : -1;
+}
+
+/*
+ * Read ADD's after=, after_name=, before= and before_name= into add a
+ * (names resolved to ids); or say what is wrong in *err and *errmsg.
+ */
+static int
+cmd_add_deps(struct proto_req *r, struct spool_add *a, const char **err,
+    char **errmsg)
+{
+	const char	*v;
+	uint32_t	*ids = NULL, n = 0;
+	unsigned	 id;
+
+	*err = ERR_PROTO;
+	if ((v = proto_kv(r, KEY_AFTER)) != NULL &&
+	    deps_parse_ids(v, &a->after, &a->nafter, errmsg) != 0)
+		return -1;
+	if ((v = proto_kv(r, KEY_AFTER_NAME)) != NULL &&
+	    cmd_add_names(v, &a->after, &a->nafter, err, errmsg) != 0)
+		return -1;
+	if ((v = proto_kv(r, KEY_BEFORE)) != NULL) {
+		if (parse_uint(v, 1, QUEUE_JOBS_MAX, &id) != 0) {
+			*errmsg = xprintf(KEY_BEFORE "=%.24s is not a job id; "
+			    "nothing added", v);
+			return -1;
+		}
+		a->before = id;
+	}
+	if ((v = proto_kv(r, KEY_BEFORE_NAME)) != NULL) {
+		if (cmd_add_names(v, &ids, &n, err, errmsg) != 0 || n != 1) {
+			if (n > 1) {
+				*err = ERR_PROTO;
+				*errmsg = xstrdup(KEY_BEFORE_NAME "= names one "
+				    "job; nothing added");
+			}
+			free(ids);
+			return -1;
+		}
+		a->before = ids[0];
+		free(ids);
+	}
+	return 0;
+}
+
+/*
+ * Read ADD's name=, size=, if_new= and the dependencies into a new add
+ * (*a) and *size; or say what is wrong in *err and *errmsg.
  */
 static int
 cmd_add_args(struct proto_req *r, struct spool_add **a, uint64_t *size,
-    char **errmsg)
+    const char **err, char **errmsg)
 {
 	const char	*v, *sz = proto_kv(r, KEY_SIZE), *ifnew;
 	char		*name;
 	ssize_t		 len;
 
 	*size = UINT64_MAX;
+	*err = ERR_PROTO;
 	ifnew = proto_kv(r, KEY_IF_NEW);
 	if ((v = proto_kv(r, KEY_NAME)) == NULL) {
 		*errmsg = xstrdup("ADD needs " KEY_NAME "= (the job's name)");
@@ -797,11 +897,18 @@ cmd_add_args(struct proto_req *r, struct spool_add **a, uint64_t *size,
 	*a = spool_add_new(name, (size_t)len, ifnew != NULL &&
 	    strcmp(ifnew, "1") == 0);
 	free(name);
+	if (cmd_add_deps(r, *a, err, errmsg) != 0) {
+		spool_add_free(*a);
+		*a = NULL;
+		return -1;
+	}
 	return 0;
 }
 
 /*
- * ADD name=<enc> [size=<n>] [if_new=1], then the job's data: a new job,
+ * ADD name=<enc> [size=<n>] [if_new=1] [after=<ids>] [before=<id>], then
+ * the job's data: a new job (running after the jobs after= names, and
+ * before the one before= names: deps.c),
  * answered OK <id> (conn.c) once its data and its record are durable.  A
  * name that is a job already is refused (ERR EXISTS), or with if_new=1
  * answered OK <id> existing=1, the data dropped.  What is checked here is
@@ -820,8 +927,8 @@ cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
 	int			 prio = 0, full;
 
 	(void)out;
-	if (cmd_add_args(r, &a, &size, &errmsg) != 0)
-		err = ERR_PROTO;
+	if (cmd_add_args(r, &a, &size, &err, &errmsg) != 0)
+		;	/* err and errmsg say why */
 	else if (!server.finishing && !jobs_stopping() &&
 	    cmd_add_queue(r, &qix, &prio, &full, &errmsg) != 0)
 		err = full ? ERR_FULL : ERR_PROTO;
@@ -829,6 +936,9 @@ cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
 		err = ERR_CLOSED;
 		errmsg = xstrdup(server.finishing ? "the run has ended; nothing "
 		    "added" : "the server is shutting down; nothing added");
+	} else if (deps_check(&server.queue, a->after, a->nafter, a->before,
+	    &err, &errmsg) != 0) {
+		;	/* refused: the data is dropped, then answered */
 	} else {
 		switch (spool_check(&server.queue, a, size, &existing, &pending,
 		    &err, &errmsg)) {
@@ -853,7 +963,7 @@ cmd_add(struct session *s, struct proto_req *r, struct evbuffer *out)
 			break;
 		}
 	}
-	if (err != NULL || drop != NULL) {
+	if (err != NULL || drop != NULL || a == NULL) {
 		spool_add_free(a);
 		a = NULL;
 	} else {

@@ -868,7 +868,7 @@ conn_failed(struct conn *c)
 	p->status = NULL;	/* the job's from now on */
 	msg = payload_message(p, &len);
 	c->sess.nfailed++;
-	jobs_fail_reported(j, status, msg, len, cmd_who(&c->sess));
+	jobs_fail_reported(j, status, msg, len, p->tempfail, cmd_who(&c->sess));
 	conn_reply(c, REPLY_OK " %llu " KEY_DONE "=%llu",
 	    (unsigned long long)j->id, (unsigned long long)status_done_here());
 }
@@ -907,6 +907,9 @@ conn_add_decide(struct conn *c)
 	if (server.finishing || jobs_stopping()) {
 		err = ERR_CLOSED;
 		errmsg = xstrdup("the server is shutting down; nothing added");
+	} else if (deps_check(&server.queue, a->after, a->nafter, a->before,
+	    &err, &errmsg) != 0) {
+		;	/* a prerequisite failed, or a cycle came, meanwhile */
 	} else {
 		switch (spool_check(&server.queue, a, a->size, &j, &pending,
 		    &err, &errmsg)) {
@@ -1015,6 +1018,7 @@ conn_add_done(struct commit *cm)
 		j = jobs_add(name, result, a->queue_ix, a->priority,
 		    c != NULL ? cmd_who(&c->sess) : "a client that left");
 		spool_adopt(j, a);
+		jobs_add_deps(j, a);
 		if (c != NULL)
 			conn_reply(c, REPLY_OK " %llu", (unsigned long long)j->id);
 	} else {

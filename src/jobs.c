@@ -38,6 +38,18 @@
  * (jobs_drain, drain.c); both are journaled before they are answered,
  * and refused when the journal cannot take them.
  *
+ * Dependencies (deps.c keeps the edges): a job whose prerequisites are not
+ * all DONE is BLOCKED instead of waiting (queue.c).  jobs_done lets its
+ * dependents wait once their last prerequisite is done (deps_met); a
+ * final failure fails its blocked and waiting dependents, status
+ * "dependency", and theirs in turn (jobs_cascade); a running dependent
+ * runs on, and fails so once it would wait again (jobs_settle).  A FAIL
+ * with tempfail=1 (the command exited 75, EX_TEMPFAIL) is not a failure
+ * when the job has unmet prerequisites: it is BLOCKED until they are done
+ * and then runs again.  Without any, it waits JQ_TEMPFAIL_BACKOFF_MS, then
+ * twice that, and so on, for JQ_TEMPFAIL_TRIES such FAILs in a row; the
+ * next one in a row is an ordinary failure (--retries applies).
+ *
  * Jobs come in after start only through jobs_add (an ADD once its data
  * and record are durable; spool.c).  A shutdown (jobs_shutdown, from
  * SHUTDOWN) takes no new jobs and hands out none: the running ones finish
@@ -263,6 +275,9 @@ jobs_leave(struct job *j)
 	}
 }
 
+static void	 jobs_fail_final(struct job *, const char *, const char *);
+static void	 jobs_settle(struct job *);
+
 /* A running job goes back to the queue, first in line, for another worker. */
 void
 jobs_release(struct job *j)
@@ -270,10 +285,9 @@ jobs_release(struct job *j)
 	joblog_end(j, "lost", 0);
 	jobs_leave(j);
 	queue_release(jobs_queue, j);
+	jobs_settle(j);
 	jobs_wake();
 }
-
-static void	 jobs_fail_final(struct job *, const char *, const char *);
 
 /*
  * The worker of running job j is lost (why says how): it waits again,
@@ -513,6 +527,46 @@ jobs_add(char *name, char *result, uint16_t qix, int prio, const char *who)
 }
 
 /*
+ * Job j, just added by add a, runs after a's prerequisites and is one of
+ * a->before's (deps.c; deps_check passed when the ADD came, but jobs may
+ * have ended since): a prerequisite that failed meanwhile fails j,
+ * "dependency"; a before= job that ended meanwhile needs j no more.
+ * An edge past the caps or memory is logged and dropped.
+ */
+void
+jobs_add_deps(struct job *j, const struct spool_add *a)
+{
+	struct job	*p, *t;
+	char		*cause;
+	uint32_t	 i;
+
+	for (i = 0; i < a->nafter; i++) {
+		if ((p = queue_get(jobs_queue, a->after[i])) == NULL)
+			continue;
+		if (deps_attach(jobs_queue, j, p, &cause) != 0) {
+			log_warnx("job %llu %s: %s", (unsigned long long)j->id,
+			    j->path, cause);
+			free(cause);
+		}
+	}
+	if (a->before != 0 && (t = queue_get(jobs_queue, a->before)) != NULL &&
+	    t->state != JOB_DONE && t->state != JOB_FAILED) {
+		if (deps_attach(jobs_queue, t, j, &cause) != 0) {
+			log_warnx("job %llu %s: %s", (unsigned long long)t->id,
+			    t->path, cause);
+			free(cause);
+		} else
+			log_info("job %llu %s runs after job %llu %s",
+			    (unsigned long long)t->id, t->path,
+			    (unsigned long long)j->id, j->path);
+	}
+	if (j->state == JOB_BLOCKED && deps_failed_prereq(jobs_queue, j)) {
+		jobs_settle(j);
+		jobs_wake();
+	}
+}
+
+/*
  * who asked the server to shut down: no job is added or handed out from
  * now on; the running ones may finish.
  */
@@ -543,7 +597,9 @@ jobs_done(struct job *j, uint64_t size, const char *who)
 	jobs_leave(j);
 	joblog_end(j, "0", size);
 	j->result_size = size;
+	j->tempfails = 0;
 	queue_finish(jobs_queue, j, JOB_DONE);
+	(void)deps_met(jobs_queue, j);
 	spool_remove(j);	/* an added job's data: not needed any more */
 	log_info("job %llu %s done by %s: %llu bytes to %s",
 	    (unsigned long long)j->id, j->path, who, (unsigned long long)size,
@@ -571,6 +627,70 @@ jobs_fail_found(struct job *j, const char *msg)
 	jobs_fail_final(j, STATUS_FAILED, msg);
 }
 
+/*
+ * Job first has failed for good: its waiting and blocked dependents fail
+ * too, status "dependency", the message naming the prerequisite and its
+ * reason, and theirs in turn.  The jobs still to look at are kept in a
+ * list through their wait_entry, free once a job has failed (it is in no
+ * waiting list then), so a long chain needs no memory and no recursion.
+ * A running dependent is left to run (jobs_settle fails it later).
+ */
+static void
+jobs_cascade(struct job *first)
+{
+	struct job_tailq	 todo = TAILQ_HEAD_INITIALIZER(todo);
+	struct job		*p, *d;
+	uint32_t		 i;
+
+	TAILQ_INSERT_TAIL(&todo, first, wait_entry);
+	while ((p = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, p, wait_entry);
+		for (i = 0; i < p->ndependent; i++) {
+			d = queue_get(jobs_queue, p->dependent[i]);
+			if (d == NULL || (d->state != JOB_BLOCKED &&
+			    d->state != JOB_WAITING))
+				continue;
+			free(d->fail_status);
+			free(d->fail_msg);
+			d->fail_status = xstrdup(STATUS_DEPENDENCY);
+			d->fail_msg = deps_fail_msg(p);
+			d->fail_len = strlen(d->fail_msg);
+			queue_finish(jobs_queue, d, JOB_FAILED);
+			log_warnx("job %llu %s failed: %s",
+			    (unsigned long long)d->id, d->path, d->fail_msg);
+			jobs_journal_failed(d);
+			TAILQ_INSERT_TAIL(&todo, d, wait_entry);
+		}
+	}
+}
+
+/*
+ * Job j has just gone back to the queue: if it is BLOCKED on a
+ * prerequisite that failed meanwhile (it ran when that one failed), it
+ * fails, "dependency", with its dependents.
+ */
+static void
+jobs_settle(struct job *j)
+{
+	struct job	*p;
+	char		*msg;
+
+	if (j->state != JOB_BLOCKED ||
+	    (p = deps_failed_prereq(jobs_queue, j)) == NULL)
+		return;
+	msg = deps_fail_msg(p);
+	free(j->fail_status);
+	free(j->fail_msg);
+	j->fail_status = xstrdup(STATUS_DEPENDENCY);
+	j->fail_msg = msg;
+	j->fail_len = strlen(msg);
+	queue_finish(jobs_queue, j, JOB_FAILED);
+	log_warnx("job %llu %s failed: %s", (unsigned long long)j->id, j->path,
+	    msg);
+	jobs_journal_failed(j);
+	jobs_cascade(j);
+}
+
 /* j fails, final, with status and msg (both copied). */
 static void
 jobs_fail_final(struct job *j, const char *status, const char *msg)
@@ -586,17 +706,59 @@ jobs_fail_final(struct job *j, const char *status, const char *msg)
 	log_warnx("job %llu %s failed: %s", (unsigned long long)j->id, j->path,
 	    msg);
 	jobs_journal_failed(j);
+	jobs_cascade(j);
 	jobs_wake();
 }
 
 /*
+ * A FAIL with tempfail=1 (EX_TEMPFAIL) of running job j, whose status and
+ * message are set: 1 if it is dealt with here (the job is BLOCKED on its
+ * prerequisites, or waits a backoff), 0 if it counts as an ordinary
+ * failure: JQ_TEMPFAIL_TRIES came in a row already.
+ */
+static int
+jobs_tempfail(struct job *j, const char *who)
+{
+	uint64_t	 backoff;
+
+	if (j->unmet > 0 && deps_failed_prereq(jobs_queue, j) == NULL) {
+		j->tempfails = 0;
+		log_info("job %llu %s: temporary failure on attempt %u, "
+		    "reported by %s; it waits for %u prerequisite%s",
+		    (unsigned long long)j->id, j->path, j->attempt, who,
+		    j->unmet, j->unmet == 1 ? "" : "s");
+		queue_release(jobs_queue, j);	/* BLOCKED */
+		return 1;
+	}
+	if (j->unmet > 0) {		/* a prerequisite failed meanwhile */
+		queue_release(jobs_queue, j);
+		jobs_settle(j);
+		return 1;
+	}
+	if (++j->tempfails > JQ_TEMPFAIL_TRIES) {
+		j->tempfails = 0;
+		return 0;
+	}
+	backoff = (uint64_t)JQ_TEMPFAIL_BACKOFF_MS << (j->tempfails - 1);
+	log_info("job %llu %s: temporary failure %u of %d in a row on attempt "
+	    "%u, reported by %s; it runs again in %llu ms",
+	    (unsigned long long)j->id, j->path, j->tempfails, JQ_TEMPFAIL_TRIES,
+	    j->attempt, who, (unsigned long long)backoff);
+	j->not_before_ms = util_now_ms() + backoff;
+	jobs_backoff_arm(j->not_before_ms);
+	queue_requeue(jobs_queue, j);
+	return 1;
+}
+
+/*
  * who reported j failed with status (NULL: STATUS_FAILED) and the len
- * bytes of msg (NUL-terminated); both are now the job's.  It runs again
+ * bytes of msg (NUL-terminated); both are now the job's.  A temporary
+ * failure (tempfail) waits as jobs_tempfail says; otherwise it runs again
  * while --retries allows, else it fails, final.
  */
 void
 jobs_fail_reported(struct job *j, char *status, char *msg, size_t len,
-    const char *who)
+    int tempfail, const char *who)
 {
 	free(j->fail_msg);
 	free(j->fail_status);
@@ -605,17 +767,23 @@ jobs_fail_reported(struct job *j, char *status, char *msg, size_t len,
 	j->fail_status = status ? status : xstrdup(STATUS_FAILED);
 	jobs_leave(j);
 	joblog_end(j, j->fail_status, 0);
+	if (tempfail && jobs_tempfail(j, who)) {
+		jobs_wake();
+		return;
+	}
 	if (++j->failures <= jobs_cfg->retries) {
 		log_info("job %llu %s failed (%s) on attempt %u, reported by "
 		    "%s; it runs again", (unsigned long long)j->id, j->path,
 		    j->fail_status, j->attempt, who);
 		queue_fail_again(jobs_queue, j);
+		jobs_settle(j);
 	} else {
 		queue_finish(jobs_queue, j, JOB_FAILED);
 		log_info("job %llu %s failed (%s) on attempt %u, reported by %s",
 		    (unsigned long long)j->id, j->path, j->fail_status,
 		    j->attempt, who);
 		jobs_journal_failed(j);
+		jobs_cascade(j);
 	}
 	jobs_wake();
 }
@@ -631,7 +799,9 @@ jobs_retry(struct job *j, const char *who, char **cause)
 		return -1;
 	j->failures = 0;
 	j->lost = 0;
-	queue_requeue(jobs_queue, j);
+	j->tempfails = 0;
+	queue_requeue(jobs_queue, j);	/* BLOCKED if its prerequisites are not done */
+	jobs_settle(j);
 	log_info("job %llu %s: retry asked by %s", (unsigned long long)j->id,
 	    j->path, who);
 	jobs_wake();
@@ -674,7 +844,8 @@ jobs_leases_free(void)
 }
 
 /*
- * CANCEL from who: waiting job j fails for good with status "cancelled".
+ * CANCEL from who: waiting (or blocked) job j fails for good with status
+ * "cancelled", and its dependents with it ("dependency").
  * Journaled first: -1 with *cause set if the journal cannot take it, and j
  * waits on, unchanged.  No attempt of it ends: the joblog says nothing.
  */
@@ -700,6 +871,7 @@ jobs_cancel(struct job *j, const char *who, char **cause)
 	queue_finish(jobs_queue, j, JOB_FAILED);
 	log_info("job %llu %s cancelled by %s", (unsigned long long)j->id,
 	    j->path, who);
+	jobs_cascade(j);
 	jobs_wake();
 	return 0;
 }

@@ -12,16 +12,26 @@
  *   D <id> <size> <enc-path> <linecrc>            result stored
  *   F <id> <enc-status> <enc-path> <enc-msg> <linecrc>   failed for good
  *   R <id> <enc-path> <linecrc>                   failed job runs again
- *   A <id> <enc-name> <size> <crc32c> <linecrc>   a job added at run time
+ *   A <id> <enc-name> <size> <crc32c> [after=<id>,...] <linecrc>
+ *                                                 a job added at run time
  *                                                 (spool.c): its data, size
  *                                                 bytes with that CRC-32C,
- *                                                 is STATE_DIR/spool-HASH/<id>
- *     [q=<queue>] [p=<priority>]                  before <linecrc>: its named
- *                                                 queue and priority, when
- *                                                 not default and 0 (a record
+ *                                                 is STATE_DIR/spool-HASH/<id>;
+ *                                                 it runs after the jobs
+ *                                                 after= names (deps.c)
+ *     [after=<id>[,<id>]...] [q=<queue>] [p=<priority>]
+ *                                                 before <linecrc>: its
+ *                                                 prerequisites, named queue
+ *                                                 and priority, when any, not
+ *                                                 default and not 0 (a record
  *                                                 without them loads as ever);
  *                                                 other key=value words are
  *                                                 ignored
+ *   E <id> <prereq-id> <linecrc>                  job id runs after job
+ *                                                 prereq-id too: an edge
+ *                                                 added by ADD before=, in
+ *                                                 the same write as the new
+ *                                                 job's A record
  *   W <id> <enc-name> <linecrc>                   a file found in the watched
  *                                                 directory (watch.c): its
  *                                                 name there
@@ -35,7 +45,11 @@
  *                                                 drained (drain.c)
  *   U <enc-pattern> <linecrc>                     that drain is undone
  * N and U records name no job; a journal without them loads as before.  A
- * cancelled job is an F record whose status is "cancelled".
+ * cancelled job is an F record whose status is "cancelled".  A journal
+ * without after= words and E records (before dependencies) loads as
+ * before; the states BLOCKED and "failed, dependency" are not recorded
+ * but worked out again from the edges at start (deps_settle), and a job
+ * that failed because its prerequisite did is an F record like any other.
  * The order of durable steps for a result is: result file fdatasync'd,
  * renamed, its directory fsync'd; then the D record written and
  * fdatasync'd; only then is the worker told OK.  So a job the server
@@ -46,9 +60,11 @@
  * (a crash mid-append) is cut off; damage before the last line means the
  * file is not ours to trust, and the server refuses to start.  The file is
  * then rewritten holding one record per finished job, one A record per
- * added job, finished or not, so that ids are never given twice, and one
- * N record per drain held (compaction); it never grows past the size of
- * the job list and the drains.  After a run
+ * added job, finished or not, so that ids are never given twice, one
+ * E record per prerequisite of each unfinished job (after every A record,
+ * since an edge may name a later job), and one N record per drain held
+ * (compaction); it never grows past the size of the job list, their edges
+ * and the drains.  After a run
  * in which every job succeeded, the journal is removed (jq-serve keeps it
  * when --keep: the queue outlives the run).
  */
@@ -284,43 +300,59 @@ journal_drain(const char *pattern, int on, char **cause)
 }
 
 /*
- * The A record of added job: id, name (len bytes), size, crc, its queue
- * (NULL: the default) and priority; a new string.
+ * The A record of added job: id, name (len bytes), size, crc, its n
+ * prerequisites (after=, none if n is 0), its queue (NULL: the default)
+ * and priority; a new string.
  */
 static char *
 journal_added_line(uint64_t id, const char *name, size_t len, uint64_t size,
-    uint32_t crc, const char *queue, int prio)
+    uint32_t crc, const uint32_t *after, uint32_t n, const char *queue,
+    int prio)
 {
-	char	*enc, *rec, *line, qw[JQ_QUEUE_NAME_MAX + 4] = "", pw[16] = "";
+	char	*enc, *rec, *line, *ids, qw[JQ_QUEUE_NAME_MAX + 4] = "";
+	char	 pw[16] = "";
+	size_t	 i, off;
 
 	enc = proto_encode_dup(name, len);
+	ids = xmalloc((size_t)n * 11 + sizeof " " KEY_AFTER "=");
+	off = 0;
+	ids[0] = '\0';
+	for (i = 0; i < n; i++)
+		off += (size_t)sprintf(ids + off, "%s%lu", i ? "," :
+		    " " KEY_AFTER "=", (unsigned long)after[i]);
 	if (queue != NULL && *queue != '\0' && strcmp(queue, QUEUE_DEFAULT) != 0)
 		snprintf(qw, sizeof qw, " q=%s", queue);
 	if (prio != 0)
 		snprintf(pw, sizeof pw, " p=%d", prio);
-	rec = xprintf("A %llu %s %llu %08x%s%s", (unsigned long long)id, enc,
-	    (unsigned long long)size, crc, qw, pw);
+	rec = xprintf("A %llu %s %llu %08x%s%s%s", (unsigned long long)id, enc,
+	    (unsigned long long)size, crc, ids, qw, pw);
 	line = journal_line(rec);
+	free(ids);
 	free(enc);
 	free(rec);
 	return line;
 }
 
 /*
- * The q= and p= words of an A record (the rest of its line, p) into *qix
- * (the queue, made) and *prio; 0, or -1 if one is malformed.  Other words
- * are ignored: a later version's fields.
+ * The after=, q= and p= words of an A record (the rest of its line, p):
+ * *after (the after= word, or NULL), *qix (the queue, made) and *prio; 0,
+ * or -1 if one is malformed.  Other words are ignored: a later version's
+ * fields.
  */
 static int
-journal_added_queue(struct queue *q, char *p, uint16_t *qix, int *prio)
+journal_added_words(struct queue *q, char *p, uint16_t *qix, int *prio,
+    char **after)
 {
 	char	*w, *cause = NULL;
 	int	 ix;
 
 	*qix = 0;
 	*prio = 0;
+	*after = NULL;
 	while ((w = proto_word(&p)) != NULL) {
-		if (strncmp(w, "q=", 2) == 0) {
+		if (strncmp(w, KEY_AFTER "=", sizeof KEY_AFTER) == 0)
+			*after = w;
+		else if (strncmp(w, "q=", 2) == 0) {
 			if (!proto_queue_valid(w + 2, strlen(w + 2)))
 				return -1;
 			if ((ix = queue_named_get(q, w + 2, strlen(w + 2),
@@ -335,6 +367,20 @@ journal_added_queue(struct queue *q, char *p, uint16_t *qix, int *prio)
 			return -1;
 	}
 	return 0;
+	return 0;
+}
+
+/* The E record: job id runs after job prereq; a new string. */
+static char *
+journal_edge_line(uint64_t id, uint64_t prereq)
+{
+	char	*rec, *line;
+
+	rec = xprintf("E %llu %llu", (unsigned long long)id,
+	    (unsigned long long)prereq);
+	line = journal_line(rec);
+	free(rec);
+	return line;
 }
 
 /* The W record of watched file name (its job's name; a new string). */
@@ -365,11 +411,17 @@ journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
 	size_t	 len = 0, l, i;
 	int	 rc;
 
-	for (i = 0; i < n; i++) {
-		line = v[i]->watched ? journal_watched_line(v[i]->id,
-		    v[i]->name) : journal_added_line(v[i]->id, v[i]->name,
-		    v[i]->namelen, v[i]->size, v[i]->crc, v[i]->queue,
-		    v[i]->priority);
+	for (i = 0; i < 2 * n; i++) {
+		if (i % 2 == 1 && v[i / 2]->before == 0)
+			continue;
+		if (i % 2 == 1)		/* before=: the edge, in the same write */
+			line = journal_edge_line(v[i / 2]->before, v[i / 2]->id);
+		else
+			line = v[i / 2]->watched ? journal_watched_line(
+			    v[i / 2]->id, v[i / 2]->name) : journal_added_line(
+			    v[i / 2]->id, v[i / 2]->name, v[i / 2]->namelen,
+			    v[i / 2]->size, v[i / 2]->crc, v[i / 2]->after,
+			    v[i / 2]->nafter, v[i / 2]->queue, v[i / 2]->priority);
 		l = strlen(line);
 		all = xreallocarray(all, len + l + 1, 1);
 		memcpy(all + len, line, l + 1);
@@ -476,6 +528,37 @@ journal_job(struct queue *q, char *id, char *encpath)
 }
 
 /*
+ * Apply an A record's after=<ids> word to job j, added by it: its
+ * prerequisites, all older jobs.  As journal_apply returns.
+ */
+static int
+journal_apply_after(struct queue *q, struct job *j, const char *word,
+    char **cause)
+{
+	uint32_t	*v, n, i;
+	char		*why;
+	struct job	*p;
+
+	if (strncmp(word, KEY_AFTER "=", sizeof KEY_AFTER) != 0 ||
+	    deps_parse_ids(word + sizeof KEY_AFTER, &v, &n, &why) != 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((p = queue_get(q, v[i])) == NULL || p == j) {
+			free(v);
+			return -1;
+		}
+		if (deps_link(j, p, &why) < 0) {
+			*cause = xprintf("journal %s: %s", journal_path, why);
+			free(why);
+			free(v);
+			return -2;
+		}
+	}
+	free(v);
+	return 0;
+}
+
+/*
  * Apply one sound record to the queue; -1 if it does not fit the list, -2
  * with *cause if it cannot be applied (the start must stop).
  */
@@ -488,7 +571,8 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 	uint64_t	 size;
 	ssize_t		 n;
 	uint16_t	 qix;
-	int		 prio;
+	int		 prio, rc;
+	char		*after;
 
 	kind = proto_word(&p);
 	id = proto_word(&p);
@@ -563,9 +647,28 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		c = proto_word(&p);	/* name */
 		a = proto_word(&p);	/* size */
 		d = proto_word(&p);	/* crc */
-		if (journal_added_queue(q, p, &qix, &prio) != 0)
+		if (journal_added_words(q, p, &qix, &prio, &after) != 0)
 			return -1;
-		return spool_recover(q, id, c, a, d, qix, prio, cause);
+		if ((rc = spool_recover(q, id, c, a, d, qix, prio, cause)) != 0)
+			return rc;
+		if (after == NULL)
+			return 0;	/* no after=: as before dependencies */
+		return journal_apply_after(q, queue_get(q, q->njobs), after,
+		    cause);
+	case 'E':
+		a = proto_word(&p);	/* the prerequisite's id */
+		if (id == NULL || a == NULL ||
+		    parse_u64(id, 1, q->njobs, &size) != 0 ||
+		    (j = queue_get(q, size)) == NULL ||
+		    parse_u64(a, 1, q->njobs, &size) != 0)
+			return -1;
+		if (deps_link(j, queue_get(q, size), cause) < 0) {
+			*cause = xprintf("journal %s: %s", journal_path,
+			    (d = *cause));
+			free(d);
+			return -2;
+		}
+		return 0;
 	case 'W':
 		c = proto_word(&p);	/* name in the watched directory */
 		return watchdir_recover(q, id, c, cause);
@@ -656,7 +759,7 @@ journal_add_jobs_compact(const struct queue *q, const struct job *j,
 	int	 rc;
 
 	line = j->origin == JOB_SPOOL ? journal_added_line(j->id, j->path,
-	    strlen(j->path), j->in_size, j->data_crc,
+	    strlen(j->path), j->in_size, j->data_crc, NULL, 0,
 	    queue_named_name(q, j), j->priority) :
 	    journal_watched_line(j->id, j->path);
 	rc = journal_append_lines(line, 0, cause);
@@ -664,9 +767,27 @@ journal_add_jobs_compact(const struct queue *q, const struct job *j,
 	return rc;
 }
 
+/* Write the E records of job j's prerequisites, if j is unfinished. */
+static int
+journal_edges_compact(const struct job *j, char **cause)
+{
+	char	*line;
+	uint32_t i;
+	int	 rc = 0;
+
+	if (j->state == JOB_DONE || j->state == JOB_FAILED)
+		return 0;
+	for (i = 0; i < j->nprereq && rc == 0; i++) {
+		line = journal_edge_line(j->id, j->prereq[i]);
+		rc = journal_append_lines(line, 0, cause);
+		free(line);
+	}
+	return rc;
+}
+
 /*
- * Rewrite the journal as one record per finished job and one per added
- * job, atomically.
+ * Rewrite the journal as one record per finished job, one per added job
+ * and one per edge of an unfinished job, atomically.
  */
 static int
 journal_compact(struct queue *q, char **cause)
@@ -696,6 +817,8 @@ journal_compact(struct queue *q, char **cause)
 		else if (j->state == JOB_FAILED)
 			rc = journal_failed(j, cause);
 	}
+	for (i = 1; i <= q->njobs && rc == 0; i++)	/* edges: after every A */
+		rc = journal_edges_compact(queue_get(q, i), cause);
 	for (i = 0; i < drain_count() && rc == 0; i++)
 		rc = journal_drain(drain_get(i), 1, cause);
 	if (rc == 0 && (fsync(fd) != 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
@@ -948,6 +1071,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	if (existed && journal_load(q, retry_failed, &nrec, cause) != 0)
 		return -1;
 	nlost = spool_settle(q) + watchdir_settle(q);
+	nlost += deps_settle(q);	/* after: a lost job's dependents fail */
 	for (i = 1; i <= q->njobs; i++) {	/* once per result directory */
 		result = queue_get(q, i)->result;
 		slash = strrchr(result, '/');

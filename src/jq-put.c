@@ -41,7 +41,10 @@ static const char put_epilogue[] =
 "single FILE), and print each new id on a line of its own.  A name is a\n"
 "job's identity: adding one that is a job already is refused, or with\n"
 "--if-new answered with that job's id.  With JQ_SERVER set, a first operand\n"
-"that is - or an existing file is a FILE.  With --shutdown, ask SERVER to\n"
+"that is - or an existing file is a FILE.  --after ID[,ID]... makes the new\n"
+"jobs wait until those jobs are done (and fail if one fails); --before ID\n"
+"makes job ID wait for them (from a running job: --before \"$JQ_JOB_ID\",\n"
+"then exit 75).  With --shutdown, ask SERVER to\n"
 "take no more jobs, let the running ones finish, and exit.\n"
 "\n"
 "With --wait (jq-put --wait [SERVER] ID, or --name NAME), wait until job ID\n"
@@ -89,13 +92,19 @@ struct put_config {
 	int		 have_status;	/* --exit-status given */
 	unsigned	 exit_status;
 	unsigned	 lease_s;	/* --lease, or 0 */
+	char		*after;		/* --add --after: "3,4" (ids), or NULL */
+	char		*after_names;	/* --after: names, encoded, commas as %2C */
+	size_t		 nafter;	/* ids and names in --after */
+	char		*before;	/* --add --before: an id, or NULL */
+	char		*before_name;	/* --before NAME: encoded, or NULL */
+	int		 tempfail;	/* --fail --tempfail */
 };
 
 enum {
 	OPT_FAIL = 256, OPT_MESSAGE, OPT_EXIT_STATUS, OPT_TOUCH, OPT_LEASE,
 	OPT_RETRY, OPT_ADD, OPT_NAME, OPT_IF_NEW, OPT_SHUTDOWN,
 	OPT_WAIT, OPT_RECONNECT, OPT_CANCEL, OPT_DRAIN, OPT_UNDRAIN,
-	OPT_QUEUE, OPT_PRIORITY
+	OPT_QUEUE, OPT_PRIORITY, OPT_AFTER, OPT_BEFORE, OPT_TEMPFAIL
 };
 
 #define PUT_RECONNECT_DEFAULT_MS (60 * 1000)	/* as jq-run's */
@@ -126,6 +135,15 @@ static struct poptOption put_options[] = {
 	{ "priority", '\0', POPT_ARG_STRING, NULL, OPT_PRIORITY,
 	    "with --add: the jobs' priority, -1000 to 1000, higher first "
 	    "(default 0)", "N" },
+	{ "after", '\0', POPT_ARG_STRING, NULL, OPT_AFTER,
+	    "with --add: the new jobs run once these jobs are done (ids, "
+	    "handles or names, comma-separated)", "ID[,ID]..." },
+	{ "before", '\0', POPT_ARG_STRING, NULL, OPT_BEFORE,
+	    "with --add: job ID runs only once the new jobs are done (e.g. "
+	    "\"$JQ_JOB_ID\" from a running job, which then exits 75)", "ID" },
+	{ "tempfail", '\0', POPT_ARG_NONE, NULL, OPT_TEMPFAIL,
+	    "with --fail: a temporary failure (EX_TEMPFAIL, exit status 75 "
+	    "unless -x): the job runs again later", NULL },
 	{ "if-new", '\0', POPT_ARG_NONE, NULL, OPT_IF_NEW,
 	    "with --add: a name that is a job already is not an error; print "
 	    "that job's id", NULL },
@@ -193,6 +211,78 @@ put_open(const char *file)
 	if (S_ISDIR(st.st_mode))
 		errx(JQ_EXIT_IO, "%s: %s", file, strerror(EISDIR));
 	return fd;
+}
+
+/*
+ * A job named by word: its id (a number, or a handle ID:TOKEN) as a new
+ * string in *id, else (a name) NULL in *id and its encoding, with a comma
+ * as %2C, as the result; a usage error, naming option, if it is empty.
+ */
+static char *
+put_job_ref(const char *option, const char *word, char **id)
+{
+	char		 token[PROTO_TOKEN_LEN + 1], *enc, *out, *o;
+	const char	*p;
+	unsigned	 n;
+
+	*id = NULL;
+	if (client_parse_handle(word, id, token) == 0)
+		return NULL;
+	*id = NULL;
+	if (put_all_digits(word) && parse_uint(word, 1, QUEUE_JOBS_MAX, &n) == 0) {
+		*id = xprintf("%u", n);
+		return NULL;
+	}
+	if (*word == '\0' || strlen(word) > JQ_NAME_MAX)
+		usage_error(cli_prog, "%s: '%s' is not a job id, handle or "
+		    "name", option, word);
+	enc = proto_encode_dup(word, strlen(word));
+	out = o = xmalloc(3 * strlen(enc) + 1);
+	for (p = enc; *p != '\0'; p++) {
+		if (*p == ',') {
+			memcpy(o, "%2C", 3);
+			o += 3;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	free(enc);
+	return out;
+}
+
+/* Append word to the comma-separated list *list. */
+static void
+put_list_add(char **list, char *word)
+{
+	char	*joined;
+
+	if (*list == NULL) {
+		*list = word;
+		return;
+	}
+	joined = xprintf("%s,%s", *list, word);
+	free(*list);
+	free(word);
+	*list = joined;
+}
+
+/* --after LIST (given again: more): the ids and the names, checked. */
+static void
+put_after(struct put_config *cfg, const char *list)
+{
+	char	*copy = xstrdup(list), *p, *word, *id, *name;
+
+	for (p = copy; p != NULL; ) {
+		word = strsep(&p, ",");
+		if ((name = put_job_ref("--after", word, &id)) != NULL)
+			put_list_add(&cfg->after_names, name);
+		else
+			put_list_add(&cfg->after, id);
+		if (++cfg->nafter > JQ_AFTER_MAX)
+			usage_error(cli_prog, "--after: more than %d jobs",
+			    JQ_AFTER_MAX);
+	}
+	free(copy);
 }
 
 /* Fill the config from one option (cli_parse). */
@@ -268,6 +358,18 @@ put_option(void *arg, int val, char **value)
 	case OPT_LEASE:
 		cfg->lease_s = cli_seconds("--lease", *value);
 		break;
+	case OPT_AFTER:
+		put_after(cfg, *value);
+		break;
+	case OPT_BEFORE:
+		free(cfg->before);
+		free(cfg->before_name);
+		cfg->before_name = put_job_ref("--before", *value,
+		    &cfg->before);
+		break;
+	case OPT_TEMPFAIL:
+		cfg->tempfail = 1;
+		break;
 	}
 }
 
@@ -301,6 +403,12 @@ put_check_options(struct put_config *cfg)
 		    cfg->priority);
 	cfg->add_args = xprintf("%s%s%s", cfg->queue ? " " KEY_QUEUE "=" : "",
 	    cfg->queue ? cfg->queue : "", prio);
+	if (!cfg->add && cfg->after != NULL)
+		usage_error(cli_prog, "--after needs --add");
+	if (!cfg->add && (cfg->before != NULL || cfg->before_name != NULL))
+		usage_error(cli_prog, "--before needs --add");
+	if (!cfg->fail && cfg->tempfail)
+		usage_error(cli_prog, "--tempfail needs --fail");
 	if (cfg->name != NULL && !cfg->add && !cfg->wait && !cfg->cancel)
 		usage_error(cli_prog, "--name needs --add, --wait or --cancel");
 	if (!cfg->wait && cfg->have_reconnect)
@@ -374,8 +482,10 @@ put_send(const struct put_config *cfg)
 	} else if (cfg->retry) {
 		rc = client_simple(c, &cause, "RETRY %s", id);
 	} else if (cfg->fail) {
-		if (cfg->have_status)
-			extra = xprintf("exit=%u", cfg->exit_status);
+		if (cfg->have_status || cfg->tempfail)
+			extra = xprintf("exit=%u%s", cfg->have_status ?
+			    cfg->exit_status : 75, cfg->tempfail ?
+			    " " KEY_TEMPFAIL "=1" : "");
 		rc = client_fail(c, id, token, extra, message != NULL ? message : "",
 		    message != NULL ? strlen(message) : 0, &cause);
 		free(extra);
@@ -463,9 +573,8 @@ put_add_operands(struct put_config *cfg, poptContext pc)
  * data, so nothing is added.  -1 with *cause and *status on failure.
  */
 static int
-put_add_fd(struct client *c, const char *name, int if_new,
-    const char *args, int fd, uint64_t size, char **id, int *status,
-    char **cause)
+put_add_fd(struct client *c, const struct put_config *cfg, const char *name,
+    int fd, uint64_t size, char **id, int *status, char **cause)
 {
 	struct client_tx	 tx;
 	char			*enc, *rest, *ignored, *word, sz[PROTO_U64_LEN + 8];
@@ -476,8 +585,16 @@ put_add_fd(struct client *c, const char *name, int if_new,
 		snprintf(sz, sizeof sz, " " KEY_SIZE "=%llu",
 		    (unsigned long long)size);
 	enc = proto_encode_dup(name, strlen(name));
-	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s%s", enc, sz,
-	    if_new ? " " KEY_IF_NEW "=1" : "", args);
+	rc = client_send(c, cause, "ADD " KEY_NAME "=%s%s%s%s%s%s%s%s%s%s%s%s",
+	    enc, sz, cfg->if_new ? " " KEY_IF_NEW "=1" : "",
+	    cfg->after ? " " KEY_AFTER "=" : "", cfg->after ? cfg->after : "",
+	    cfg->after_names ? " " KEY_AFTER_NAME "=" : "",
+	    cfg->after_names ? cfg->after_names : "",
+	    cfg->before ? " " KEY_BEFORE "=" : "",
+	    cfg->before ? cfg->before : "",
+	    cfg->before_name ? " " KEY_BEFORE_NAME "=" : "",
+	    cfg->before_name ? cfg->before_name : "",
+	    cfg->add_args != NULL ? cfg->add_args : "");
 	free(enc);
 	client_tx_init(&tx);
 	if (rc == 0)
@@ -527,7 +644,7 @@ put_add(const struct put_config *cfg)
 		fd = put_open(file);
 		name = cfg->name != NULL ? cfg->name : put_base(file);
 		cause = NULL;
-		rc = put_add_fd(c, name, cfg->if_new, cfg->add_args, fd, fstat(fd, &st) == 0 &&
+		rc = put_add_fd(c, cfg, name, fd, fstat(fd, &st) == 0 &&
 		    S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX,
 		    &id, &status, &cause);
 		if (!put_is_stdin(file))

@@ -69,7 +69,7 @@ struct stat_config {
 
 /* The words --state takes, comma-separated. */
 static const char *const stat_states[] = { JOBSTATE_WAITING, JOBSTATE_RUNNING,
-    JOBSTATE_DONE, JOBSTATE_FAILED };
+    JOBSTATE_DONE, JOBSTATE_FAILED, JOBSTATE_BLOCKED };
 
 static struct poptOption stat_options[] = {
 	{ "json", 'j', POPT_ARG_NONE, NULL, 'j',
@@ -78,7 +78,7 @@ static struct poptOption stat_options[] = {
 	    "list the jobs, one line each", NULL },
 	{ "state", '\0', POPT_ARG_STRING, NULL, 's',
 	    "list only jobs in these states: waiting, running, done, failed, "
-	    "comma-separated", "STATE[,STATE]..." },
+	    "blocked, comma-separated", "STATE[,STATE]..." },
 	{ "queue", '\0', POPT_ARG_STRING, NULL, 'q',
 	    "list only jobs of the queue NAME", "NAME" },
 	{ "match", '\0', POPT_ARG_STRING, NULL, 'm',
@@ -113,11 +113,13 @@ struct stat_failed {
 struct stat_queue {
 	struct stat_str	 name;
 	uint64_t	 total, waiting, running, done, failed;
+	uint64_t	 blocked;	/* 0 from a server without dependencies */
 };
 
 /* The whole STAT reply. */
 struct stat_reply {
 	uint64_t		 total, waiting, running, done, failed;
+	uint64_t		 blocked;	/* 0 from a server without them */
 	uint64_t		 protocol;
 	uint64_t		 elapsed_ms, resumed;	/* when has_progress */
 	int			 has_progress;
@@ -222,6 +224,7 @@ stat_parse_head(char *p, struct stat_reply *r)
 		{ STAT_PROTOCOL, offsetof(struct stat_reply, protocol), 0 },
 		{ STAT_ELAPSED, offsetof(struct stat_reply, elapsed_ms), 1 },
 		{ STAT_RESUMED, offsetof(struct stat_reply, resumed), 1 },
+		{ STAT_BLOCKED, offsetof(struct stat_reply, blocked), 1 },
 	};
 	static const char *const strkeys[] = { STAT_VERSION };
 	struct stat_str *const strs[] = { &r->version };
@@ -229,7 +232,7 @@ stat_parse_head(char *p, struct stat_reply *r)
 	const char	*bad;
 	unsigned	 seen = 0;
 
-	bad = stat_fields(p, r, nums, 8, strkeys, strs, 1, &seen);
+	bad = stat_fields(p, r, nums, 9, strkeys, strs, 1, &seen);
 	r->has_progress = (seen & progress_keys) == progress_keys;
 	return bad;
 }
@@ -286,12 +289,13 @@ stat_parse_queue(char *p, struct stat_queue *q)
 		{ STAT_RUNNING, offsetof(struct stat_queue, running), 0 },
 		{ STAT_DONE, offsetof(struct stat_queue, done), 0 },
 		{ STAT_FAILED, offsetof(struct stat_queue, failed), 0 },
+		{ STAT_BLOCKED, offsetof(struct stat_queue, blocked), 1 },
 	};
 	char	*name = proto_word(&p);
 
 	if (name == NULL || stat_decode(name, &q->name) != 0)
 		return "name";
-	return stat_fields(p, q, nums, 5, NULL, NULL, 0, NULL);
+	return stat_fields(p, q, nums, 6, NULL, NULL, 0, NULL);
 }
 
 /* A server without QUEUE lines has one queue, the default, holding every job. */
@@ -310,6 +314,7 @@ stat_default_queue(struct stat_reply *r)
 	q->running = r->running;
 	q->done = r->done;
 	q->failed = r->failed;
+	q->blocked = r->blocked;
 }
 
 /*
@@ -442,9 +447,12 @@ stat_print_text(const char *addr, const struct stat_reply *r)
 	show_text(r->version.s, r->version.len);
 	printf(", protocol %llu)\n", (unsigned long long)r->protocol);
 	printf("jobs     %llu total, %llu waiting, %llu running, %llu done, "
-	    "%llu failed\n", (unsigned long long)r->total,
+	    "%llu failed", (unsigned long long)r->total,
 	    (unsigned long long)r->waiting, (unsigned long long)r->running,
 	    (unsigned long long)r->done, (unsigned long long)r->failed);
+	if (r->blocked > 0)
+		printf(", %llu blocked", (unsigned long long)r->blocked);
+	putchar('\n');
 	text_progress(r);
 	printf("queues   %zu\n", r->nqueues);
 	for (i = 0; i < r->nqueues; i++) {
@@ -453,10 +461,13 @@ stat_print_text(const char *addr, const struct stat_reply *r)
 		printf("  ");
 		show_text(q->name.s, q->name.len);
 		printf("  %llu total, %llu waiting, %llu running, %llu done, "
-		    "%llu failed\n", (unsigned long long)q->total,
+		    "%llu failed", (unsigned long long)q->total,
 		    (unsigned long long)q->waiting,
 		    (unsigned long long)q->running,
 		    (unsigned long long)q->done, (unsigned long long)q->failed);
+		if (q->blocked > 0)
+			printf(", %llu blocked", (unsigned long long)q->blocked);
+		putchar('\n');
 	}
 	printf("workers  %zu\n", r->nworkers);
 	for (i = 0; i < r->nworkers; i++) {
@@ -537,20 +548,20 @@ static void
 json_queues(const struct stat_reply *r)
 {
 	static const char *const qkeys[] = { "total", "waiting", "running",
-	    "done", "failed" };
+	    "done", "failed", "blocked" };
 	size_t	 i;
 
 	printf(",\"queues\":{");
 	for (i = 0; i < r->nqueues; i++) {
 		const struct stat_queue *q = &r->queues[i];
 		const uint64_t	 counts[] = { q->total, q->waiting, q->running,
-		    q->done, q->failed };
+		    q->done, q->failed, q->blocked };
 
 		if (i > 0)
 			putchar(',');
 		show_json(q->name.s, q->name.len);
 		printf(":{");
-		json_counts(qkeys, counts, 5);
+		json_counts(qkeys, counts, 6);
 		putchar('}');
 	}
 	putchar('}');
@@ -564,10 +575,10 @@ static void
 stat_print_json(const char *addr, const struct stat_reply *r)
 {
 	static const char *const jobkeys[] = { "total", "waiting", "running",
-	    "done", "failed" };
+	    "done", "failed", "blocked" };
 	static const char *const wkeys[] = { "running", "done", "failed" };
 	const uint64_t	 jobs[] = { r->total, r->waiting, r->running, r->done,
-	    r->failed };
+	    r->failed, r->blocked };
 	size_t		 i;
 
 	printf("{\"schema\":\"" JQ_STAT_SCHEMA "\",\"server\":");
@@ -575,7 +586,7 @@ stat_print_json(const char *addr, const struct stat_reply *r)
 	printf(",\"version\":");
 	show_json(r->version.s, r->version.len);
 	printf(",\"protocol\":%llu,\"jobs\":{", (unsigned long long)r->protocol);
-	json_counts(jobkeys, jobs, 5);
+	json_counts(jobkeys, jobs, 6);
 	putchar('}');
 	json_queues(r);
 	json_progress(r);
@@ -655,7 +666,8 @@ stat_check_states(const char *v)
 				break;
 		if (i == sizeof stat_states / sizeof stat_states[0])
 			usage_error(cli_prog, "--state: \"%s\" is not a list of "
-			    "waiting, running, done and failed, comma-separated",
+			    "waiting, running, done, failed and blocked, "
+			    "comma-separated",
 			    v);
 		if (end == NULL)
 			return;

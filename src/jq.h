@@ -305,7 +305,11 @@ int	 arch_remove(int, const char *, char **);
 
 /* queue.c: the jobs and their states. */
 #include <sys/queue.h>
-enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_NSTATES };
+enum job_state {
+	JOB_WAITING, JOB_RUNNING, JOB_DONE, JOB_FAILED,
+	JOB_BLOCKED,		/* waits for its prerequisites (deps.c) */
+	JOB_NSTATES
+};
 enum job_origin {
 	JOB_FILE,		/* an input file, pinned at start (input.c) */
 	JOB_SPOOL		/* data added over the protocol (spool.c) */
@@ -360,6 +364,15 @@ struct job {
 	char			*fail_status;	/* "exit:1", "signal:9", ... */
 	char			*fail_msg;	/* tail of the message, NUL-terminated */
 	size_t			 fail_len;
+	/* dependencies (deps.c): ids, each array grown as edges come */
+	uint32_t		*prereq;	/* jobs it runs after */
+	uint32_t		 nprereq, prereq_cap;
+	uint32_t		*dependent;	/* jobs that run after it */
+	uint32_t		 ndependent, dependent_cap;
+	uint32_t		 unmet;		/* prerequisites not DONE */
+	uint32_t		 failed_prereq;	/* a FAILED prerequisite, or 0 */
+	uint32_t		 dep_mark;	/* deps_check's visit mark */
+	unsigned		 tempfails;	/* EX_TEMPFAILs in a row (jobs.c) */
 };
 TAILQ_HEAD(job_tailq, job);
 LIST_HEAD(job_list, job);
@@ -410,6 +423,9 @@ void	 queue_release(struct queue *, struct job *);
 void	 queue_requeue(struct queue *, struct job *);
 void	 queue_fail_again(struct queue *, struct job *);
 void	 queue_recover(struct queue *, struct job *, enum job_state);
+void	 queue_wait_tail(struct queue *, struct job *);
+void	 queue_block(struct queue *, struct job *);
+void	 queue_unblock(struct queue *, struct job *);
 void	 queue_finish(struct queue *, struct job *, enum job_state);
 int	 queue_can_match(struct queue *, const uint16_t *, size_t,
 	    const char *);
@@ -423,6 +439,17 @@ void	 queue_wait_tail(struct queue *, struct job *);
 uint64_t queue_next_not_before(const struct queue *, uint64_t);
 int	 queue_all_finished(const struct queue *);
 int	 queue_name_matches(const struct job *, const char *);
+
+/* deps.c: dependencies between jobs (after=, before=). */
+int	 deps_link(struct job *, struct job *, char **);
+int	 deps_attach(struct queue *, struct job *, struct job *, char **);
+struct job *deps_failed_prereq(const struct queue *, const struct job *);
+int	 deps_check(struct queue *, const uint32_t *, size_t, uint64_t,
+	    const char **, char **);
+size_t	 deps_met(struct queue *, struct job *);
+int	 deps_parse_ids(const char *, uint32_t **, uint32_t *, char **);
+size_t	 deps_settle(struct queue *);
+char	*deps_fail_msg(const struct job *);
 
 /* input.c: a job's input, pinned at start, opened later only as that file. */
 #define INPUT_OK	0
@@ -458,6 +485,9 @@ struct spool_add {			/* an ADD on its way to becoming a job */
 	char			 queue[JQ_QUEUE_NAME_MAX + 1];	/* its name
 						 * (for the commit thread) */
 	int			 priority;	/* priority= */
+	uint32_t		*after;		/* after=: prerequisites (deps.c) */
+	uint32_t		 nafter;
+	uint64_t		 before;	/* before=: job it is one of; 0 none */
 	/* set by the commit thread */
 	uint64_t		 id;
 	char			 idname[PROTO_U64_LEN];	/* its spool file */
@@ -489,6 +519,7 @@ uint64_t spool_max_add(void);
 void	 spool_pend(struct spool_add *);
 void	 spool_unpend(struct spool_add *);
 uint64_t spool_inflight(void);
+const struct spool_add *spool_pending_next(const struct spool_add *);
 int	 spool_begin(struct store *, char **);
 int	 spool_commit_file(struct store *, struct spool_add *, char **);
 uint64_t spool_next_id(void);
@@ -661,7 +692,9 @@ struct job *jobs_add(char *, char *, uint16_t, int, const char *);
 void	 jobs_shutdown(const char *);
 int	 jobs_stopping(void);
 void	 jobs_fail_found(struct job *, const char *);
-void	 jobs_fail_reported(struct job *, char *, char *, size_t, const char *);
+void	 jobs_fail_reported(struct job *, char *, char *, size_t, int,
+	    const char *);
+void	 jobs_add_deps(struct job *, const struct spool_add *);
 int	 jobs_retry(struct job *, const char *, char **);
 const char *jobs_outcome(const struct job *);
 int	 jobs_cancel(struct job *, const char *, char **);
@@ -687,6 +720,7 @@ struct payload {
 	struct store	 store;		/* PUT, ADD: the data being written */
 	struct evbuffer	*msg;		/* FAIL: the message */
 	char		*status;	/* FAIL: exit:N, signal:N or timeout; or NULL */
+	int		 tempfail;	/* FAIL: tempfail=1 (EX_TEMPFAIL) */
 	struct proto_token token;	/* PUT: the token it came with; else zero */
 	int		 tree;		/* PUT kind=tree */
 };

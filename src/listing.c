@@ -39,7 +39,10 @@ static const char *const listing_state_words[JOB_NSTATES] = {
 	[JOB_RUNNING] = JOBSTATE_RUNNING,
 	[JOB_DONE] = JOBSTATE_DONE,
 	[JOB_FAILED] = JOBSTATE_FAILED,
+	[JOB_BLOCKED] = JOBSTATE_BLOCKED,
 };
+
+#define LISTING_PREREQ_ROOM	2048	/* bytes of a JOBINFO's after= list, at most */
 
 /* The name of the queue j is in. */
 static const char *
@@ -61,7 +64,7 @@ listing_queues(const struct queue *q, struct evbuffer *out)
 	if (q->nnamed == 0)		/* no job yet: the default is empty */
 		evbuffer_add_printf(out, REPLY_QUEUE " " QUEUE_DEFAULT " "
 		    STAT_TOTAL "=0 " STAT_WAITING "=0 " STAT_RUNNING "=0 "
-		    STAT_DONE "=0 " STAT_FAILED "=0\n");
+		    STAT_DONE "=0 " STAT_FAILED "=0 " STAT_BLOCKED "=0\n");
 	for (i = 0; i < q->nnamed; i++) {
 		n = q->named[i];
 		for (k = 0, total = 0; k < JOB_NSTATES; k++)
@@ -69,9 +72,10 @@ listing_queues(const struct queue *q, struct evbuffer *out)
 		/* a queue name is never encoded: proto_queue_valid */
 		evbuffer_add_printf(out, REPLY_QUEUE " %s " STAT_TOTAL "=%zu "
 		    STAT_WAITING "=%zu " STAT_RUNNING "=%zu " STAT_DONE "=%zu "
-		    STAT_FAILED "=%zu\n", n->name, total,
+		    STAT_FAILED "=%zu " STAT_BLOCKED "=%zu\n", n->name, total,
 		    n->count[JOB_WAITING], n->count[JOB_RUNNING],
-		    n->count[JOB_DONE], n->count[JOB_FAILED]);
+		    n->count[JOB_DONE], n->count[JOB_FAILED],
+		    n->count[JOB_BLOCKED]);
 	}
 }
 
@@ -133,8 +137,8 @@ listing_parse(const struct proto_req *r, struct listing_filter *f)
 	if ((v = proto_kv(r, JOBS_STATE)) != NULL &&
 	    listing_states(v, &f->states) != 0)
 		return JOBS_STATE "= takes " JOBSTATE_WAITING ", "
-		    JOBSTATE_RUNNING ", " JOBSTATE_DONE " or " JOBSTATE_FAILED
-		    ", comma-separated";
+		    JOBSTATE_RUNNING ", " JOBSTATE_DONE ", " JOBSTATE_FAILED
+		    " or " JOBSTATE_BLOCKED ", comma-separated";
 	if ((v = proto_kv(r, JOBS_QUEUE)) != NULL &&
 	    listing_text(v, JQ_NAME_MAX, &f->queue) != 0)
 		return "bad " JOBS_QUEUE "= name (1 to 4096 bytes, "
@@ -172,6 +176,31 @@ static size_t
 listing_first(const struct queue *q, uint64_t after)
 {
 	return after < q->njobs ? (size_t)after : q->njobs;
+}
+
+/*
+ * Append " after=<id>,..." of blocked job j: its prerequisites not done
+ * yet, as many as LISTING_PREREQ_ROOM bytes hold.
+ */
+static void
+listing_prereqs(const struct job *j, struct evbuffer *out)
+{
+	const struct job	*p;
+	size_t			 used = 0;
+	uint32_t		 i;
+	int			 n;
+
+	for (i = 0; i < j->nprereq; i++) {
+		if ((p = queue_get(&server.queue, j->prereq[i])) == NULL ||
+		    p->state == JOB_DONE)
+			continue;
+		if (used + PROTO_U64_LEN + sizeof JOBS_PREREQ + 1 >
+		    LISTING_PREREQ_ROOM)
+			break;
+		n = evbuffer_add_printf(out, "%s%lu", used ? "," :
+		    " " JOBS_PREREQ "=", (unsigned long)p->id);
+		used += n > 0 ? (size_t)n : 0;
+	}
 }
 
 /*
@@ -213,8 +242,10 @@ listing_job(const struct job *j, uint64_t now, struct evbuffer *out)
 			evbuffer_add_printf(out, " " JOBS_RUNTIME "=%llu",
 			    (unsigned long long)(now - j->start_ms));
 	}
+	if (j->state == JOB_BLOCKED)
+		listing_prereqs(j, out);
 	if (j->fail_status != NULL && (j->state == JOB_FAILED ||
-	    j->state == JOB_WAITING)) {
+	    j->state == JOB_WAITING || j->state == JOB_BLOCKED)) {
 		/* "exit:1" and its kin; encoded all the same, and bounded,
 		 * as it may come back from a journal */
 		status = proto_encode_dup(j->fail_status,

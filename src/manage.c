@@ -109,6 +109,7 @@ manage_cancel(struct session *s, struct proto_req *r, struct evbuffer *out)
 	id = (unsigned long long)j->id;
 	switch (j->state) {
 	case JOB_WAITING:
+	case JOB_BLOCKED:
 		if (jobs_cancel(j, cmd_who(s), &errmsg) != 0) {
 			manage_reply(out, REPLY_ERR " %s %s; job %llu waits on",
 			    ERR_IO, errmsg, id);

@@ -258,6 +258,7 @@ payload_reset(struct payload *p)
 	p->err = NULL;
 	free(p->status);
 	p->status = NULL;
+	p->tempfail = 0;
 	p->job = NULL;
 	memset(&p->token, 0, sizeof p->token);
 	p->tree = 0;

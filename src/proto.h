@@ -71,6 +71,9 @@
 #define JQ_TAKE_QUEUES_MAX	32	/* queues one TAKE names (queue=a,b,...) */
 #define JQ_PRIORITY_MIN		(-1000)	/* ADD priority=, higher first */
 #define JQ_PRIORITY_MAX		1000
+#define JQ_AFTER_MAX		1000	/* prerequisites of one ADD, and of one job */
+#define JQ_TEMPFAIL_TRIES	3	/* EX_TEMPFAILs in a row that only wait */
+#define JQ_TEMPFAIL_BACKOFF_MS	500	/* the first such wait; doubles */
 
 /* Request verbs, in the order of the dispatch table in proto.c. */
 enum proto_cmd {
@@ -78,7 +81,7 @@ enum proto_cmd {
 	CMD_TAKE,	/* TAKE [match=<enc-glob>] [wait=<s>] [hold=conn|lease] [lease=<s>]
 			 * [queue=<name>[,<name>]...] */
 	CMD_PUT,	/* PUT <id> token=<t> [size=<n>] [kind=tree]  + payload */
-	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1]  + payload */
+	CMD_FAIL,	/* FAIL <id> token=<t> [exit=<n>|signal=<n>|timeout=1] [tempfail=1]  + payload */
 	CMD_RELEASE,	/* RELEASE <id> token=<t>: hand a held job back, not run */
 	CMD_TOUCH,	/* TOUCH <id> token=<t> [lease=<seconds>]: renew a lease */
 	CMD_RETRY,	/* RETRY <id>: a failed job waits again */
@@ -86,7 +89,9 @@ enum proto_cmd {
 	CMD_JOBS,	/* JOBS [state=<s>[,<s>]...] [queue=<enc>] [match=<enc-glob>] [after=<id>] [limit=<n>] */
 	CMD_QUIT,	/* QUIT */
 	CMD_ADD,	/* ADD name=<enc> [size=<n>] [if_new=1]
-			 * [queue=<name>] [priority=<n>]  + payload: a new job */
+			 * [queue=<name>] [priority=<n>] [after=<id>[,<id>]...]
+			 * [after_name=<enc>[,<enc>]...] [before=<id>|before_name=<enc>]
+			 * + payload: a new job */
 	CMD_SHUTDOWN,	/* SHUTDOWN: finish the running jobs, take no more, exit */
 	/* waiting for a result, cancelling, draining (issue 11: wait.c, manage.c) */
 	CMD_WAIT,	/* WAIT <id> [name=<enc>]: answered when the job has ended */
@@ -123,6 +128,7 @@ enum proto_cmd {
 #define ERR_CLOSED	"CLOSED"	/* ADD, TAKE, RETRY, WAIT: the server is shutting down */
 #define ERR_TREE	"TREE"		/* PUT kind=tree: the tree is refused (unsafe, past a limit); nothing stored */
 #define ERR_RUNNING	"RUNNING"	/* CANCEL: the job is running; only a waiting one can be */
+#define ERR_CYCLE	"CYCLE"		/* ADD: after= and before= would make a job wait for itself */
 
 /*
  * Reply words: the first word of each line the server sends outside job
@@ -165,7 +171,11 @@ enum proto_cmd {
 #define FRAME_WORD_ABORT	"ABORT"	/* the sender abandons the payload */
 
 /* Keys of key=value words in requests and replies. */
+#define KEY_AFTER	"after"		/* ADD: the new job runs after these (ids, comma-separated) */
+#define KEY_AFTER_NAME	"after_name"	/* ADD: the same, by name (encoded, a comma as %2C) */
 #define KEY_ATTEMPT	"attempt"	/* JOB */
+#define KEY_BEFORE	"before"	/* ADD: the new job is a prerequisite of this one */
+#define KEY_BEFORE_NAME	"before_name"	/* ADD: the same, by name (encoded) */
 #define KEY_AUTH	"auth"		/* greeting (mode), HELLO and its OK (proof) */
 #define KEY_DONE	"done"		/* FAIL's OK: jobs done on the server */
 #define KEY_EXISTING	"existing"	/* ADD's OK: the name was a job already */
@@ -183,6 +193,7 @@ enum proto_cmd {
 #define KEY_RESULT	"result"	/* JOB: the result's file name, when -r named it */
 #define KEY_RUNNING	"running"	/* SHUTDOWN's OK: jobs still running; DRAIN's */
 #define KEY_SIZE	"size"		/* PUT, ADD; JOB */
+#define KEY_TEMPFAIL	"tempfail"	/* FAIL: exit status 75, EX_TEMPFAIL: try again later */
 #define KEY_TIMEOUT	"timeout"	/* FAIL */
 #define KEY_TOKEN	"token"		/* JOB; PUT, FAIL, RELEASE, TOUCH */
 #define KEY_WAIT	"wait"		/* TAKE */
@@ -201,6 +212,7 @@ enum proto_cmd {
 #define STAT_RUNNING		"running"	/* STAT, WORKER */
 #define STAT_DONE		"done"		/* STAT, WORKER */
 #define STAT_FAILED		"failed"	/* STAT, WORKER */
+#define STAT_BLOCKED		"blocked"	/* STAT, QUEUE: waiting for prerequisites */
 #define STAT_WORKERS		"workers"	/* STAT: WORKER lines that follow */
 #define STAT_FAILED_LISTED	"failed_listed"	/* STAT: FAILED lines that follow */
 #define STAT_VERSION		"version"	/* STAT: the server's software */
@@ -229,6 +241,8 @@ enum proto_cmd {
 #define JOBSTATE_RUNNING	"running"
 #define JOBSTATE_DONE		"done"
 #define JOBSTATE_FAILED		"failed"
+#define JOBSTATE_BLOCKED	"blocked"
+#define JOBS_PREREQ	"after"		/* JOBINFO of a blocked job: its unfinished prerequisites */
 #define QUEUE_DEFAULT		"default"	/* the queue of files, and of ADD and
 						 * TAKE without queue= */
 
@@ -239,6 +253,7 @@ enum proto_cmd {
 #define STATUS_TIMEOUT	"timeout"
 #define STATUS_LOST	"lost"		/* its worker was lost --crash-limit times */
 #define STATUS_CANCELLED "cancelled"	/* CANCEL, while it waited */
+#define STATUS_DEPENDENCY "dependency"	/* a prerequisite failed for good */
 
 /*
  * The attempt token of a JOB, carried back by every request about the job:

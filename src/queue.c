@@ -9,10 +9,15 @@
  * time (spool.c); job id is chunk[(id-1)/QUEUE_CHUNK][(id-1)%QUEUE_CHUNK].
  *
  * A job is WAITING (in a waiting list), RUNNING (taken, maybe held by a
- * connection), DONE (its result is stored) or FAILED.  DONE and FAILED are
- * final.  A job waits from the moment it is added, at the end of its list.
+ * connection), DONE (its result is stored), FAILED, or BLOCKED (in no
+ * waiting list: some of its prerequisites are not DONE yet; deps.c keeps
+ * the edges and j->unmet).  DONE and FAILED are final.  A job waits from
+ * the moment it is added, at the end of its list (queue_wait_tail).
  * Released jobs go to the front of their list, so a job that lost its
- * worker runs next.  queue_set_state is the one place a job changes state.
+ * worker runs next.  A job with unmet prerequisites never waits: every way
+ * back to a waiting list makes it BLOCKED instead, and queue_unblock lets
+ * it wait once they are met.  queue_set_state is the one place a job
+ * changes state.
  *
  * Named queues: every job is in one named queue (struct queue_named, in
  * q->named; [0] is QUEUE_DEFAULT, the queue of files and of ADDs naming
@@ -112,6 +117,8 @@ queue_free(struct queue *q)
 		free(j->worker);
 		free(j->taken_node);
 		free(j->failed_node);
+		free(j->prereq);
+		free(j->dependent);
 	}
 	for (i = 0; i < q->nchunks; i++)
 		free(q->chunk[i]);
@@ -298,14 +305,22 @@ queue_level_get(struct queue_named *n, int prio)
 }
 
 /*
- * Put waiting job j at the end of its queue's list of its priority: the
- * one way a job joins the end of a waiting list.
+ * Put a job that is not waiting (new, running, failed or blocked) at the
+ * end of its queue's list of its priority; one with unmet prerequisites is
+ * BLOCKED instead.  The one way a job joins the end of a waiting list.
  */
 void
 queue_wait_tail(struct queue *q, struct job *j)
 {
 	struct queue_level	*l;
 
+	if (j->state == JOB_WAITING)
+		return;
+	if (j->unmet > 0) {
+		queue_set_state(q, j, JOB_BLOCKED);
+		return;
+	}
+	queue_set_state(q, j, JOB_WAITING);
 	l = queue_level_get(q->named[j->queue_ix], j->priority);
 	TAILQ_INSERT_TAIL(&l->jobs, j, wait_entry);
 }
@@ -371,7 +386,6 @@ queue_add_in(struct queue *q, char *path, char *result, uint16_t qix,
 	j->priority = (int16_t)prio;
 	j->tree_fd = -1;
 	j->state = JOB_NEW;
-	queue_set_state(q, j, JOB_WAITING);
 	queue_wait_tail(q, j);
 	if (q->names.slot != NULL)
 		queue_index_put(&q->names, queue_name_hash(path, strlen(path)),
@@ -721,12 +735,41 @@ queue_next_not_before(const struct queue *q, uint64_t now)
 	return next;
 }
 
-/* Hand a running job back: it waits at the front of its priority's list. */
+/*
+ * A waiting job has an unmet prerequisite: it is BLOCKED.  (A running one
+ * runs on: it is BLOCKED when it comes back, queue_release.)
+ */
+void
+queue_block(struct queue *q, struct job *j)
+{
+	if (j->state != JOB_WAITING || j->unmet == 0)
+		return;
+	queue_wait_remove(q, j);
+	queue_set_state(q, j, JOB_BLOCKED);
+}
+
+/* A blocked job whose prerequisites are all met waits, last in line. */
+void
+queue_unblock(struct queue *q, struct job *j)
+{
+	if (j->state != JOB_BLOCKED || j->unmet > 0)
+		return;
+	queue_wait_tail(q, j);
+}
+
+/*
+ * Hand a running job back: it waits at the front of its priority's list
+ * (or is BLOCKED, if it has unmet prerequisites).
+ */
 void
 queue_release(struct queue *q, struct job *j)
 {
 	if (j->state != JOB_RUNNING)
 		return;
+	if (j->unmet > 0) {
+		queue_set_state(q, j, JOB_BLOCKED);
+		return;
+	}
 	queue_set_state(q, j, JOB_WAITING);
 	queue_wait_head(q, j);
 }
@@ -735,9 +778,6 @@ queue_release(struct queue *q, struct job *j)
 void
 queue_requeue(struct queue *q, struct job *j)
 {
-	if (j->state == JOB_WAITING)
-		return;
-	queue_set_state(q, j, JOB_WAITING);
 	queue_wait_tail(q, j);
 }
 
@@ -756,20 +796,29 @@ queue_fail_again(struct queue *q, struct job *j)
 	queue_requeue(q, j);
 }
 
-/* Set a job's state from the journal at start-up (jobs are not running). */
+/*
+ * Set a job's state from the journal at start-up (jobs are not running).
+ * WAITING and BLOCKED are one: a job waits, or is BLOCKED if it has unmet
+ * prerequisites (deps_settle counts them once the journal is read).
+ */
 void
 queue_recover(struct queue *q, struct job *j, enum job_state state)
 {
 	if (j->state == state)
 		return;
+	if (state == JOB_WAITING || state == JOB_BLOCKED) {
+		queue_wait_tail(q, j);
+		return;
+	}
 	if (j->state == JOB_WAITING)
 		queue_wait_remove(q, j);
 	queue_set_state(q, j, state);
-	if (state == JOB_WAITING)
-		queue_wait_tail(q, j);
 }
 
-/* Make a job DONE or FAILED, from waiting or running; it forgets its nodes. */
+/*
+ * Make a job DONE or FAILED, from waiting, blocked or running; it forgets
+ * its nodes.
+ */
 void
 queue_finish(struct queue *q, struct job *j, enum job_state state)
 {
@@ -815,7 +864,8 @@ queue_can_match(struct queue *q, const uint16_t *qix, size_t nq,
 	}
 	for (i = 0; i < nq; i++) {
 		n = q->named[qix[i]];
-		live += n->count[JOB_WAITING] + n->count[JOB_RUNNING];
+		live += n->count[JOB_WAITING] + n->count[JOB_RUNNING] +
+		    n->count[JOB_BLOCKED];
 	}
 	if (live == 0)
 		return 0;
@@ -823,14 +873,19 @@ queue_can_match(struct queue *q, const uint16_t *qix, size_t nq,
 		return 1;
 	for (id = 1; id <= q->njobs; id++) {
 		j = queue_at(q, id);
-		if ((j->state == JOB_WAITING || j->state == JOB_RUNNING) &&
-		    queue_in(j, qix, nq) && queue_name_matches(j, match))
+		if ((j->state == JOB_WAITING || j->state == JOB_RUNNING ||
+		    j->state == JOB_BLOCKED) && queue_in(j, qix, nq) &&
+		    queue_name_matches(j, match))
 			return 1;
 	}
 	return 0;
 }
 
-/* Whether every job is DONE or FAILED. */
+/*
+ * Whether every job is DONE or FAILED (a BLOCKED one is not finished: it
+ * runs once its prerequisites are done, and deps.c refuses the cycles that
+ * could keep it blocked for ever).
+ */
 int
 queue_all_finished(const struct queue *q)
 {

@@ -178,20 +178,26 @@ run_exit_status(const struct run_slots *sl)
 static void
 run_summary(const struct run_slots *sl, uint64_t start_ms)
 {
-	uint64_t	 done = 0, failed = 0, refused = 0, n;
+	uint64_t	 done = 0, failed = 0, refused = 0, tempfail = 0, n;
 	unsigned	 i;
-	char		 wall[32], extra[96] = "";
+	size_t		 len;
+	char		 wall[32], extra[160] = "";
 
 	for (i = 0; i < sl->n; i++) {
 		done += run_share_tally(i)->done;
 		failed += run_share_tally(i)->failed;
 		refused += run_share_tally(i)->refused;
+		tempfail += run_share_tally(i)->tempfail;
 	}
-	n = done + failed + refused;
+	n = done + failed + refused + tempfail;
 	if (refused > 0)
 		snprintf(extra, sizeof extra, ", %llu result%s not kept (the "
 		    "server had one already)", (unsigned long long)refused,
 		    refused == 1 ? "" : "s");
+	len = strlen(extra);
+	if (tempfail > 0)
+		snprintf(extra + len, sizeof extra - len, ", %llu to run "
+		    "again (exit 75)", (unsigned long long)tempfail);
 	progress_wall(util_now_ms() - start_ms, wall, sizeof wall);
 	log_notice("%llu job%s run: %llu done, %llu failed%s, in %s",
 	    (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)done,

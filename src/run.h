@@ -31,6 +31,7 @@
 
 #define RUN_BUF		(64U << 10)	/* one read of the command's stdout */
 #define RUN_TAIL	JQ_MSG_KEEP	/* stderr bytes kept for FAIL */
+#define RUN_EX_TEMPFAIL	75	/* EX_TEMPFAIL: FAIL says tempfail=1 */
 
 /* runsig.c: this process's signal state; the handler touches nothing else. */
 extern volatile sig_atomic_t	run_signals;	/* parent: SIGINT/TERM/HUP seen */
@@ -140,6 +141,7 @@ struct run_outcome {
 	int	 ok;			/* a result goes out (PUT), else FAIL */
 	char	 how[64];		/* for messages: "exit 1", "timed out" */
 	char	 kv[64];		/* FAIL's status field, "" for none */
+	int	 tempfail;		/* exit RUN_EX_TEMPFAIL: not a failure here */
 	char	*reason;		/* our own line after the stderr tail */
 	int	 fd;			/* ok: the result file, or -1 (stdout) */
 	int	 tree;			/* ok: fd holds the <outdir> tree */
@@ -179,6 +181,7 @@ struct run_tally {
 	uint64_t		 done;		/* results delivered */
 	uint64_t		 failed;	/* jobs whose command failed */
 	uint64_t		 refused;	/* results the server did not keep */
+	uint64_t		 tempfail;	/* exited 75: to run again (not failed) */
 };
 /*
  * runshare.c: the state every slot of this jq-run shares (run_share_new in

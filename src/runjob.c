@@ -753,6 +753,7 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 	o->fd = -1;
 	o->reason = NULL;
 	o->tree = 0;
+	o->tempfail = 0;
 	if (j->refused != NULL) {
 		o->ok = 0;
 		o->kv[0] = '\0';		/* it never ran */
@@ -769,6 +770,11 @@ run_job_outcome(struct run_job *j, struct run_outcome *o)
 		    (unsigned long long)j->link->cfg->timeout_ms);
 	} else if (WIFSIGNALED(status))
 		snprintf(o->kv, sizeof o->kv, "signal=%d", WTERMSIG(status));
+	else if (WEXITSTATUS(status) == RUN_EX_TEMPFAIL) {	/* jq-run(1) */
+		snprintf(o->kv, sizeof o->kv, "exit=%d " KEY_TEMPFAIL "=1",
+		    WEXITSTATUS(status));
+		o->tempfail = 1;
+	}
 	else
 		snprintf(o->kv, sizeof o->kv, "exit=%d", WEXITSTATUS(status));
 	if (!o->ok || file == NULL)

@@ -232,8 +232,10 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 			return run_conn_fatal(s, cause);
 		run_conn_owe(s, OWED_ABORTED, j->cj->id, j->label);
 	}
-	/* counted first: at --halt-after, no next job is asked for with it */
-	(void)run_share_streak(1);
+	/* counted first: at --halt-after, no next job is asked for with it;
+	 * a temporary failure (exit 75) is no failure of this node */
+	if (!o->tempfail)
+		(void)run_share_streak(1);
 	if (run_conn_prefetch(s, j->offline || j->gen != s->gen) != 0)
 		return -1;
 	msg = run_job_fail_msg(j, o->reason, &len);
@@ -246,6 +248,11 @@ run_slot_fail(struct run_slot *s, struct run_job *j,
 	if (rc != 0)
 		return run_conn_fatal(s, cause);
 	run_conn_owe(s, OWED_FAILURE, j->cj->id, j->label);
+	if (o->tempfail) {
+		log_warnx("%s: job %s: temporary failure (%s, EX_TEMPFAIL): it "
+		    "runs again later", j->label, j->cj->id, o->how);
+		return 0;
+	}
 	s->failed = 1;
 	log_warnx("%s: job %s failed: %s", j->label, j->cj->id, o->how);
 	return 0;
@@ -288,6 +295,8 @@ run_slot_deliver(struct run_slot *s, struct run_job *j)
 		s->tally->done++;
 		(void)run_share_streak(0);
 	}
+	else if (rc == 0 && o.tempfail)
+		s->tally->tempfail++;
 	else if (rc == 0)
 		s->tally->failed++;
 	if (o.fd != -1)

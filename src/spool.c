@@ -365,6 +365,7 @@ spool_add_free(struct spool_add *a)
 		return;
 	free(a->name);
 	free(a->result);
+	free(a->after);
 	free(a);
 }
 
@@ -497,6 +498,13 @@ spool_unpend(struct spool_add *a)
 	TAILQ_REMOVE(&spool_pending, a, entry);
 	spool_npending--;
 	spool_pending_bytes -= a->size;
+}
+
+/* The add in flight after a (NULL: the first), or NULL (deps.c walks them). */
+const struct spool_add *
+spool_pending_next(const struct spool_add *a)
+{
+	return a == NULL ? TAILQ_FIRST(&spool_pending) : TAILQ_NEXT(a, entry);
 }
 
 /* Adds in flight (their jobs are not in the queue yet). */

@@ -41,6 +41,7 @@ struct statlist_str {
 struct statlist_row {
 	char			*id;	/* decimal, as sent */
 	struct statlist_str	 name, queue, state, worker, status, msg;
+	char			*after;	/* "3,4": a blocked job's prerequisites */
 	uint64_t		 attempts, started, ended, runtime_ms;
 	int			 priority;	/* 0 if not told (older server) */
 	unsigned		 has;	/* ROW_* */
@@ -88,6 +89,7 @@ statlist_row_free(struct statlist_row *row)
 	free(row->worker.s);
 	free(row->status.s);
 	free(row->msg.s);
+	free(row->after);
 }
 
 /* Free the rows of a page and empty it. */
@@ -136,6 +138,14 @@ statlist_parse_row(char *p, struct statlist_row *row)
 		if ((eq = strchr(w, '=')) == NULL)
 			continue;
 		*eq++ = '\0';
+		if (strcmp(w, JOBS_PREREQ) == 0) {
+			if (*eq == '\0' || strspn(eq, "0123456789,") !=
+			    strlen(eq))
+				return w;
+			free(row->after);
+			row->after = xstrdup(eq);
+			continue;
+		}
 		for (i = 0; i < sizeof nums / sizeof nums[0]; i++) {
 			if (strcmp(w, nums[i].key) != 0)
 				continue;
@@ -417,6 +427,26 @@ statlist_json_code(const struct statlist_str *status, const char *word)
 		printf("null");
 }
 
+/* Print ,"after": the ids of list (digits and commas) as strings, or null. */
+static void
+statlist_json_after(const char *list)
+{
+	const char	*p;
+	size_t		 len;
+
+	printf(",\"after\":");
+	if (list == NULL) {
+		printf("null");
+		return;
+	}
+	putchar('[');
+	for (p = list; *p != '\0'; p += len + (p[len] == ',')) {
+		len = strcspn(p, ",");
+		printf("%s\"%.*s\"", p == list ? "" : ",", (int)len, p);
+	}
+	putchar(']');
+}
+
 /* Print one row as a JSON object (jq-stat(1) names its fields). */
 static void
 statlist_json_row(const struct statlist_row *row)
@@ -443,6 +473,7 @@ statlist_json_row(const struct statlist_row *row)
 		printf("%llu", (unsigned long long)row->runtime_ms);
 	else
 		printf("null");
+	statlist_json_after(row->after);
 	printf(",\"failure\":");
 	if (!(row->has & ROW_FAILURE)) {
 		printf("null}");

@@ -67,7 +67,10 @@ wait_ended(const struct job *j)
 	return j->state == JOB_DONE || j->state == JOB_FAILED;
 }
 
-/* WAITING <id> <name> state=<waiting|running>: the job has not ended yet. */
+/*
+ * WAITING <id> <name> state=<waiting|running|blocked>: the job has not
+ * ended yet.
+ */
 void
 wait_reply_waiting(const struct job *j, struct evbuffer *out)
 {
@@ -75,7 +78,8 @@ wait_reply_waiting(const struct job *j, struct evbuffer *out)
 
 	evbuffer_add_printf(out, REPLY_WAITING " %llu %s " JOBS_STATE "=%s\n",
 	    (unsigned long long)j->id, name, j->state == JOB_RUNNING ?
-	    JOBSTATE_RUNNING : JOBSTATE_WAITING);
+	    JOBSTATE_RUNNING : j->state == JOB_BLOCKED ? JOBSTATE_BLOCKED :
+	    JOBSTATE_WAITING);
 	free(name);
 }
 

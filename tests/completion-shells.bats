@@ -176,7 +176,7 @@ offers_every_option() {
 	typed zsh $'jq-serve --unix-auth \t'
 	assert_equal "$(items | sort | paste -sd ' ')" "token uid"
 	typed zsh $'jq-stat --state=running,\t'
-	assert_equal "$(items | sort | paste -sd ' ')" "done failed waiting"
+	assert_equal "$(items | sort | paste -sd ' ')" "blocked done failed waiting"
 	typed zsh $'jq-serve -l \t'
 	assert_line "ITEM 127.0.0.1"
 	assert_line "ITEM :7117"
@@ -257,7 +257,7 @@ offers_every_option() {
 	typed fish 'jq-serve --unix-auth '
 	assert_equal "$(items | sort | paste -sd ' ')" "token uid"
 	typed fish 'jq-stat --state running,'
-	assert_equal "$(items | sort | paste -sd ' ')" "running,done running,failed running,waiting"
+	assert_equal "$(items | sort | paste -sd ' ')" "running,blocked running,done running,failed running,waiting"
 	typed fish 'jq-serve -l '
 	assert_line "ITEM 127.0.0.1"
 	assert_line "ITEM :7117"

@@ -102,7 +102,7 @@ complete_line() {
 
 @test "jq-put: options" {
     run complete_line "jq-put --"
-    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--add\n--name\n--if-new\n--queue\n--priority\n--wait\n--reconnect\n--cancel\n--drain\n--undrain\n--shutdown\n--token-file\n--no-auth\n--help\n--usage\n--version'
+    assert_output $'--fail\n--message\n--exit-status\n--touch\n--lease\n--retry\n--add\n--name\n--if-new\n--queue\n--priority\n--wait\n--reconnect\n--cancel\n--drain\n--undrain\n--shutdown\n--after\n--before\n--tempfail\n--token-file\n--no-auth\n--help\n--usage\n--version'
     run complete_line "jq-put -"
     assert_line -- "-f"
     assert_line -- "-m"

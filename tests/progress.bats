@@ -119,7 +119,7 @@ run_mixed() {
 	jq-stat --json "$SERVER" >"$D/stat.json"
 	json_file_check "$D/stat.json" 'j["progress"]["rate"] is None' 'j["progress"]["eta_s"] is None' \
 		'j["progress"]["resumed"] == 0' 'isinstance(j["progress"]["elapsed_ms"], int)' \
-		'j["jobs"] == {"total": 4, "waiting": 4, "running": 0, "done": 0, "failed": 0}'
+		'j["jobs"] == {"total": 4, "waiting": 4, "running": 0, "done": 0, "failed": 0, "blocked": 0}'
 	run -0 jq-take -o "$D/job" "$SERVER"
 	assert_handle 1
 	sleep 0.1

@@ -208,7 +208,7 @@ two_jobs() {
 		[[ $line == 'WORKER by-hand peer=127.0.0.1:'*' running=1 done=0 failed=0'* ]] && found=1
 	done
 	((found))
-	expect 'QUEUE default total=2 waiting=1 running=1 done=0 failed=0'
+	expect 'QUEUE default total=2 waiting=1 running=1 done=0 failed=0 blocked=0'
 	expect 'END'
 }
 

@@ -296,7 +296,7 @@ open_conn() {
 	refute_output --partial 'f1'
 	jq-stat --json --list "$SERVER" >"$D/stat.json"
 	json_file_check "$D/stat.json" \
-		'j["queues"] == {"default": {"total": 1, "waiting": 1, "running": 0, "done": 0, "failed": 0}, "gpu": {"total": 2, "waiting": 1, "running": 1, "done": 0, "failed": 0}, "cpu": {"total": 1, "waiting": 1, "running": 0, "done": 0, "failed": 0}}' \
+		'j["queues"] == {"default": {"total": 1, "waiting": 1, "running": 0, "done": 0, "failed": 0, "blocked": 0}, "gpu": {"total": 2, "waiting": 1, "running": 1, "done": 0, "failed": 0, "blocked": 0}, "cpu": {"total": 1, "waiting": 1, "running": 0, "done": 0, "failed": 0, "blocked": 0}}' \
 		'[(r["id"], r["queue"], r["priority"], r["state"]) for r in j["list"]] == [("1", "default", 0, "waiting"), ("2", "gpu", 3, "running"), ("3", "gpu", 0, "waiting"), ("4", "cpu", -1, "waiting")]'
 	python3 tests/schema/check.py validate tests/schema/jq-stat-1.json "$D/stat.json" >/dev/null ||
 		python3 "$BATS_TEST_DIRNAME/schema/check.py" validate "$BATS_TEST_DIRNAME/schema/jq-stat-1.json" "$D/stat.json" >/dev/null

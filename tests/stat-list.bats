@@ -97,7 +97,7 @@ def ms(a, b):
     return round((iso(b) - iso(a)).total_seconds() * 1000)
 
 assert j["schema"] == "jq-stat/1", j["schema"]
-assert j["jobs"] == {"total": 6, "waiting": 2, "running": 1, "done": 1, "failed": 2}, j["jobs"]
+assert j["jobs"] == {"total": 6, "waiting": 2, "running": 1, "done": 1, "failed": 2, "blocked": 0}, j["jobs"]
 assert j["queues"] == {"default": j["jobs"]}, j["queues"]
 L = j["list"]
 assert [x["id"] for x in L] == ["1", "2", "3", "4", "5", "6"], L
@@ -161,7 +161,7 @@ EOF
 	assert_line --regexp '^  default  6 total, 2 waiting, 1 running, 1 done, 2 failed$'
 	jq-stat -j "$SERVER" >"$D/c.json"
 	json_file_check "$D/c.json" \
-		'j["queues"] == {"default": {"total": 6, "waiting": 2, "running": 1, "done": 1, "failed": 2}}' \
+		'j["queues"] == {"default": {"total": 6, "waiting": 2, "running": 1, "done": 1, "failed": 2, "blocked": 0}}' \
 		'"list" not in j'
 }
 
@@ -368,7 +368,7 @@ start_fake() {
 
 @test "jq-stat: bad --state, --match and --queue values exit 2 without connecting" {
 	run -2 jq-stat --state bogus unix:/nonexistent/sock
-	assert_output --partial -- '--state: "bogus" is not a list of waiting, running, done and failed'
+	assert_output --partial -- '--state: "bogus" is not a list of waiting, running, done, failed and blocked'
 	run -2 jq-stat --state done, unix:/nonexistent/sock
 	run -2 jq-stat --state '' unix:/nonexistent/sock
 	run -2 jq-stat --match '' unix:/nonexistent/sock
@@ -397,12 +397,15 @@ start_fake() {
 }
 
 # schema_docs: the fixture's JSON documents, one per line, in $D/docs/: counts.json before any
-# result came (rate and ETA null) and after, list.json with --list
+# result came (rate and ETA null) and after, list.json with --list (and a blocked job's, whose
+# after is a list: jq-put --add --after)
 schema_docs() {
 	mkdir -p "$D/docs" "$D/first"
 	printf 'x\n' >"$D/first/job"
 	start_server --state-dir "$D/state0" "$D/first/job"
 	jq-stat --json "$SERVER" >"$D/docs/counts.json"
+	jq-put --add --after 1 --name blocked "$SERVER" <<<'b' >/dev/null
+	jq-stat --json --list "$SERVER" >"$D/docs/blocked.json"
 	stop_server
 	fixture
 	jq-stat --json "$SERVER" >>"$D/docs/counts.json"
@@ -417,7 +420,7 @@ schema_docs() {
 	# the schema file is named by the version the output claims
 	[[ -f $SCHEMA_DIR/${version/\//-}.json ]] || fail "no tests/schema/${version/\//-}.json for \"$version\""
 	run -0 python3 "$CHECK" validate "$SCHEMA_DIR/${version/\//-}.json" \
-		"$D/docs/counts.json" "$D/docs/list.json"
+		"$D/docs/counts.json" "$D/docs/list.json" "$D/docs/blocked.json"
 	# every type the schema allows was seen, but a null progress (a server older than elapsed_ms)
 	assert_output '$.progress: null'
 	json_file_check "$D/docs/list.json" '"list" in j'

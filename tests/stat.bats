@@ -50,7 +50,7 @@ hello_conn() {
 	assert_line --regexp '^jobs +5 total, 2 waiting, 1 running, 1 done, 1 failed$'
 	assert_line --regexp '^failed +1$'
 	assert_line --regexp '^ +2 +.*file0002\.dat.*exit 3.*bad header'
-	json_check 'j["jobs"] == {"total": 5, "waiting": 2, "running": 1, "done": 1, "failed": 1}'
+	json_check 'j["jobs"] == {"total": 5, "waiting": 2, "running": 1, "done": 1, "failed": 1, "blocked": 0}'
 }
 
 @test "jq-stat --json is valid JSON with every field" {
@@ -63,7 +63,7 @@ hello_conn() {
 		'isinstance(j["server"], str) and j["server"].startswith("127.0.0.1:")' \
 		'j["version"] == "0.1.0"' \
 		'j["protocol"] == 2' \
-		'j["jobs"] == {"total": 3, "waiting": 2, "running": 0, "done": 0, "failed": 1}' \
+		'j["jobs"] == {"total": 3, "waiting": 2, "running": 0, "done": 0, "failed": 1, "blocked": 0}' \
 		'isinstance(j["workers"], list)' \
 		'len(j["failed"]) == 1' \
 		'j["failed"][0]["id"] == "1"' \

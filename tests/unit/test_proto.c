@@ -119,6 +119,19 @@ test_requests(void)
 	req_ok("QUIT", CMD_QUIT, 0, 0);
 	OK(req.flags & PROTO_PREHELLO, "QUIT is allowed before HELLO");
 	req_ok("ADD name=a%2Fb size=3 if_new=1", CMD_ADD, 0, 3);
+	if (req_ok("ADD name=b after=1,2,3 before=7", CMD_ADD, 0, 3)) {
+		OK(strcmp(proto_kv(&req, KEY_AFTER), "1,2,3") == 0,
+		    "ADD after= keeps its comma-separated ids");
+		OK(strcmp(proto_kv(&req, KEY_BEFORE), "7") == 0,
+		    "ADD before= is read");
+	}
+	if (req_ok("ADD name=c after_name=a%2Cb,c before_name=d", CMD_ADD, 0, 3))
+		OK(strcmp(proto_kv(&req, KEY_AFTER_NAME), "a%2Cb,c") == 0 &&
+		    strcmp(proto_kv(&req, KEY_BEFORE_NAME), "d") == 0,
+		    "ADD after_name= and before_name= are read, commas kept");
+	if (req_ok("FAIL 7 token=x exit=75 tempfail=1", CMD_FAIL, 1, 3))
+		OK(strcmp(proto_kv(&req, KEY_TEMPFAIL), "1") == 0,
+		    "FAIL tempfail= is read");
 	OK((req.flags & PROTO_PAYLOAD) && !(req.flags & PROTO_PREHELLO),
 	    "ADD carries a payload, and needs HELLO");
 	req_ok("SHUTDOWN", CMD_SHUTDOWN, 0, 0);

@@ -18,7 +18,8 @@
 #define JOBAT(q, i)	(*queue_get((q), (uint64_t)(i) + 1))
 #include "tap.h"
 
-static const char *const state_names[] = { "WAITING", "RUNNING", "DONE", "FAILED" };
+static const char *const state_names[] = { "WAITING", "RUNNING", "DONE", "FAILED",
+    "BLOCKED" };
 
 /*
  * Check what the queue claims against what its jobs say: the counts per
@@ -309,6 +310,60 @@ test_release_requeue(void)
 	    strcmp(queue_order(&q), "3 1 2") == 0 && queue_bad(&q) == NULL,
 	    "requeue of a failed job (RETRY) puts it at the end (order \"%s\")",
 	    queue_order(&q));
+	queue_free(&q);
+}
+
+/*
+ * BLOCKED (deps.c sets unmet): a job with unmet prerequisites never waits;
+ * block, unblock, release, requeue and recover keep it out of the list.
+ */
+static void
+test_blocked(void)
+{
+	struct queue	 q;
+	struct job	*a, *b, *c;
+
+	queue_with(&q, three);
+	a = queue_get(&q, 1);
+	b = queue_get(&q, 2);
+	c = queue_get(&q, 3);
+	a->unmet = 1;
+	queue_block(&q, a);
+	OK(a->state == JOB_BLOCKED && q.count[JOB_BLOCKED] == 1 &&
+	    strcmp(queue_order(&q), "2 3") == 0 && queue_bad(&q) == NULL,
+	    "a waiting job with an unmet prerequisite is blocked, out of the "
+	    "list (order \"%s\")", queue_order(&q));
+	OK(queue_take(&q, NULL, 0, NULL, NULL) == b, "a take passes the blocked job by");
+	OK(!queue_all_finished(&q) && queue_can_match(&q, NULL, 0, "a*"),
+	    "a blocked job is not finished, and may still be taken later");
+	b->unmet = 2;
+	queue_release(&q, b);
+	OK(b->state == JOB_BLOCKED && strcmp(queue_order(&q), "3") == 0 &&
+	    queue_bad(&q) == NULL, "a running job released with unmet "
+	    "prerequisites is blocked, not waiting");
+	queue_unblock(&q, b);
+	OK(b->state == JOB_BLOCKED, "unblock waits until unmet is 0");
+	b->unmet = 0;
+	queue_unblock(&q, b);
+	a->unmet = 0;
+	queue_unblock(&q, a);
+	OK(a->state == JOB_WAITING && b->state == JOB_WAITING &&
+	    strcmp(queue_order(&q), "3 2 1") == 0 && queue_bad(&q) == NULL,
+	    "unblocked jobs wait at the end, in the order they were unblocked "
+	    "(order \"%s\")", queue_order(&q));
+	c->unmet = 1;
+	queue_finish(&q, c, JOB_FAILED);
+	queue_requeue(&q, c);
+	OK(c->state == JOB_BLOCKED && queue_bad(&q) == NULL,
+	    "requeue (RETRY) of a failed job with unmet prerequisites blocks it");
+	queue_finish(&q, c, JOB_FAILED);
+	queue_recover(&q, c, JOB_WAITING);
+	OK(c->state == JOB_BLOCKED && queue_bad(&q) == NULL,
+	    "recovering a job as waiting blocks it while unmet");
+	queue_finish(&q, c, JOB_DONE);
+	OK(c->state == JOB_DONE && q.count[JOB_BLOCKED] == 0 &&
+	    queue_bad(&q) == NULL, "a blocked job may finish (cancelled, or "
+	    "failed by its prerequisite)");
 	queue_free(&q);
 }
 
@@ -826,5 +881,6 @@ main(void)
 	test_fail_node();
 	test_grow();
 	test_named();
+	test_blocked();
 	return t_done();
 }
