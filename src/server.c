@@ -114,17 +114,20 @@ server_close(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The run has finished: may the server leave before its --linger is over?
- * Yes once every connection has heard "finished" or is closing (workers
- * still to ask are waited for), provided workers were told and none left
- * untold: such a worker may be reconnecting, and the linger is there for
- * it.  Without any worker to go by (jq-take loops that connect anew,
- * clients that only watch or add), the linger is kept whole.
+ * Only with --linger 0, and then once every connection has heard
+ * "finished" or is closing (workers still to ask are waited for), provided
+ * workers were told and none left untold: such a worker may be
+ * reconnecting.  A longer linger is kept whole: it is for workers that
+ * have not connected yet (a node whose jq-run starts late, over ssh), which
+ * the server cannot count; leaving early stranded them (they found no
+ * server and waited out --reconnect).
  */
 static void
 server_end_check(void)
 {
-	if (server.closing || conn_unsettled() > 0 ||
-	    server.lost_workers > 0 || server.told_workers == 0)
+	if (server.cfg.linger_ms > 0 || server.closing ||
+	    conn_unsettled() > 0 || server.lost_workers > 0 ||
+	    server.told_workers == 0)
 		return;
 	server_close(-1, 0, NULL);
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# The end of a run: jq-serve leaves as soon as every worker has heard
-# "finished" (--linger only bounds the wait, and keeps listening only for
-# workers that may come back); connections close with a FIN after the last
-# reply, never a reset; --linger 0 is safe.
+# The end of a run: jq-serve stays --linger for workers that come late, and
+# with --linger 0 leaves as soon as every connected worker has heard
+# "finished"; connections close with a FIN after the last reply, never a
+# reset; --linger 0 is safe.
 
 # shellcheck disable=SC2154 # $job and $token are set by take_token (test_helper/wire.bash)
 
@@ -40,9 +40,15 @@ run_all() {
 	done
 }
 
-@test "a long --linger is not waited out once both slots of the worker heard finished" {
-	run_all 20 --linger 60s
-	# wait_server_exit 30 above: well before the 60 s linger
+@test "--linger keeps the server for a worker that starts after the work is done: it hears finished, not a refused connection" {
+	make_files "$D/in" 3
+	start_server --linger 30s "$D"/in/*.dat
+	run timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- cat
+	assert_success
+	# a late node: with --reconnect 0 a server that had gone would make it exit 6
+	run --separate-stderr timeout -k 5 60 jq-run --reconnect 0 --tmpdir "$TMPD" -j 2 "$SERVER" -- cat
+	assert_success
+	[[ $stderr == *"0 jobs run"* ]]
 }
 
 @test "a worker idle at the end, not yet told, is waited for even with --linger 0; finished, then EOF, no reset" {
