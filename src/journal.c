@@ -941,13 +941,20 @@ journal_log_resume(const struct queue *q)
 	    q->njobs - q->count[JOB_DONE] - q->count[JOB_FAILED]);
 }
 
-/* The run is over: drop the journal if every job succeeded. */
+/*
+ * The run is over: drop the journal if every job succeeded, or if it holds
+ * no record (a start that failed, say to listen, left nothing to resume).
+ */
 void
 journal_close(const struct queue *q, int success)
 {
+	struct stat	 st;
+	int		 empty;
+
 	if (journal_fd < 0)
 		return;
-	if (success && q->count[JOB_DONE] == q->njobs) {
+	empty = fstat(journal_fd, &st) == 0 && st.st_size == 0;
+	if ((success && q->count[JOB_DONE] == q->njobs) || empty) {
 		unlink(journal_path);
 		spool_close(1);
 		rmdir(journal_dir);	/* only if nothing else is there */

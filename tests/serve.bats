@@ -322,6 +322,45 @@ check_odd_results() {
 	assert_file_not_exist "$JQ_TMP/s"
 }
 
+@test ":PORT whose 127.0.0.1:PORT another program holds does not start (exit 8); no journal is left" {
+	make_files "$D/in" 1
+	make_files "$D/other" 1 txt
+	start_server "$D/other/file0001.txt"
+	port=${SERVER##*:}
+	rm -f "$D/addr"
+	JQ_STATE_DIR=$D/st run --separate-stderr timeout -k 5 30 \
+		jq-serve --addr-file "$D/addr" -l ":$port" "$D/in/file0001.dat"
+	assert_equal "$status" 8
+	# 0.0.0.0:PORT is the one taken (the IPv6 socket is IPv6 only)
+	assert_equal "$stderr" "jq-serve: cannot listen: 0.0.0.0:$port: address in use (another program listens there)"
+	assert_file_not_exist "$D/addr"
+	# the failed start left no journal (nor a state directory it made)
+	run -0 find "$D" -name 'journal-*'
+	assert_output ''
+	# the other server is untouched: its job is the one localhost:PORT hands out
+	run -0 jq-take -o "$D/job" "localhost:$port"
+	cmp "$D/job" "$D/other/file0001.txt"
+}
+
+@test "a restart that cannot listen keeps the journal of the interrupted run" {
+	make_files "$D/in" 2
+	start_server "$D"/in/*.dat
+	run -0 jq-take -o "$D/job" "$SERVER"
+	assert_handle 1
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/job"
+	kill -TERM "$SERVER_PID"
+	wait_server_exit
+	assert_equal "$status" 9
+	journal=$(find "$JQ_STATE_DIR" -name 'journal-*' -size +0)
+	[[ -n $journal ]]
+	make_files "$D/other" 1 txt
+	start_server "$D/other/file0001.txt"	# holds a port
+	run --separate-stderr timeout -k 5 30 jq-serve -l "$SERVER" "$D"/in/*.dat
+	assert_equal "$status" 8
+	[[ $stderr == *"$SERVER: address in use"* ]]
+	assert_file_not_empty "$journal"
+}
+
 @test "SIGTERM stops the server with exit 9 and removes its UNIX socket" {
 	make_files "$D/in" 2
 	start_server_unix "$D"/in/*.dat
