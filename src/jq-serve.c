@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <popt.h>
 
@@ -354,6 +356,7 @@ static void
 serve_auth(const struct serve_args *a)
 {
 	static struct auth_key	 key;
+	struct passwd		*pw;
 	char			*token_path, *cause = NULL;
 
 	if (auth_init() != 0) {
@@ -373,6 +376,10 @@ serve_auth(const struct serve_args *a)
 	log_debug("token file %s", token_path);
 	free(token_path);
 	server.cfg.key = &key;
+	/* named in the hint to a refused UNIX peer; looked up once, not per peer */
+	if (!server.cfg.unix_token && (pw = getpwuid(geteuid())) != NULL &&
+	    strlen(pw->pw_name) < sizeof server.cfg.user)
+		strcpy(server.cfg.user, pw->pw_name);
 }
 
 /*
