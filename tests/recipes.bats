@@ -565,6 +565,30 @@ units_run() {
 		"/usr/local/bin/=>$D/root/usr/local/bin/" "/srv/jq/results=>$D/srv/results"
 }
 
+@test "systemd: make install PREFIX=/opt/x puts units that name /opt/x/bin, and they verify" {
+	command -v systemd-analyze
+	install_tree "$D/root" /opt/x
+	local doc=$D/root/opt/x/share/doc/jq-tools/recipes/systemd u
+	for u in "$doc"/jq-serve.service "$doc"/jq-run@.service "$doc"/user/*.service; do
+		# every tool the unit runs is named by its installed path, and none by another
+		grep -q '/opt/x/bin/jq-' "$u"
+		run grep -E '(/usr/local/bin|%h/\.local/bin)/jq-' "$u"
+		assert_failure
+	done
+	local units=$D/root/etc/systemd/system
+	mkdir -p "$units" "$D/root/lib/systemd/system" "$D/root/bin"
+	cp -a /lib/systemd/system/. "$D/root/lib/systemd/system/"
+	cp /bin/sh "$D/root/bin/sh"
+	cp "$doc"/*.service "$units/"
+	mkdir -p "$D/empty"
+	cd "$D/empty"
+	run env MANPATH="$D/root/opt/x/share/man" systemd-analyze --root="$D/root" verify \
+		jq-serve.service jq-run@server.example.service
+	cd - >/dev/null
+	assert_success
+	assert_output ''
+}
+
 @test "systemd: the user units pass systemd-analyze --user verify, and run as their lines say" {
 	command -v ffmpeg sox
 	local units=$D/home/.config/systemd/user
