@@ -521,9 +521,12 @@ main(int argc, char **argv)
 	    watchdir_real(), a.tmpl, &a.spool);
 	serve_open_journal(&a);
 	serve_keep_outdir();
-	if (serve_skip_current(&server.queue, a.redo) > 0 &&
-	    server.queue.njobs == 0) {
-		/* nothing to do: no listening, no journal left behind */
+	serve_skip_current(&server.queue, a.redo);
+	if (server.queue.njobs == 0 && !a.keep) {
+		/*
+		 * nothing to do (an empty list, or every result up to date):
+		 * exit 0 at once, no listening, no journal left behind
+		 */
 		journal_close(&server.queue, 1);
 		serve_args_free(&a);
 		queue_free(&server.queue);

@@ -301,6 +301,21 @@ check_odd_results() {
 	expect_result "$D/-v" "$D/-v.result"
 }
 
+@test "an empty job list exits 0 at once: it never listens and leaves no journal" {
+	# --files-from naming nothing, and --skip-missing with only missing files (an empty
+	# directory's unexpanded glob, as a cron line gives it)
+	: >"$D/none.list"
+	for args in "-T $D/none.list" "--skip-missing $D/empty/*.wav"; do
+		rm -f "$D/addr"
+		# shellcheck disable=SC2086 # the words of $args
+		JQ_STATE_DIR=$D/st run --separate-stderr timeout -k 5 30 \
+			jq-serve --addr-file "$D/addr" -l 127.0.0.1:0 $args
+		assert_equal "$status" 0
+		assert_file_not_exist "$D/addr"
+		refute [ -e "$D/st" ]
+	done
+}
+
 @test "-l twice listens on TCP and on a UNIX socket at once" {
 	make_files "$D/in" 2
 	jq_tmpdir
