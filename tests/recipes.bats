@@ -401,10 +401,25 @@ cron_worker() {
 	# a job that fails: the run says so, the one thing cron mails
 	echo "not a wav" >"$D/srv/in/broken.wav"
 	run -0 --separate-stderr cron_run
-	assert_output "jq-serve: exit status 1 (1: a job failed; see $D/srv/jobs.log and jq-serve(1), EXIT STATUS)"
+	assert_output "jq-serve: exit status 1: a job failed; see $D/srv/jobs.log"
 	assert_equal "$stderr" ''
 	grep -q 'broken.wav' "$D/srv/jobs.log"
 	assert_file_not_exist "$D/srv/mp3/broken.mp3"
+}
+
+@test "crontab: when jq-serve cannot even run, the line gives its exit status and does not say a job failed" {
+	command -v flock
+	install_tree "$D/root" /usr/local
+	mkdir -p "$D/srv/in" "$D/srv/mp3" "$D/home"
+	printf 'x\n' >"$D/srv/in/a.wav"
+	CRON_PORT=$(free_tcp_port)
+	# not where the crontab's PATH looks: flock cannot execute it
+	rm "$D/root/usr/local/bin/jq-serve"
+	run -0 --separate-stderr cron_run
+	assert_output --regexp '^jq-serve: exit status [0-9]+: it did not run or stopped early; see the message above and jq-serve\(1\), EXIT STATUS$'
+	refute_output --partial 'exit status 1:'
+	refute_output --partial 'a job failed'
+	assert_equal "$stderr" 'flock: failed to execute jq-serve: No such file or directory'
 }
 
 # ---------------------------------------------------------------------------- systemd
