@@ -527,7 +527,7 @@ main(int argc, char **argv)
 		 * nothing to do (an empty list, or every result up to date):
 		 * exit 0 at once, no listening, no journal left behind
 		 */
-		journal_close(&server.queue, 1);
+		journal_close(&server.queue, 1, 1);
 		serve_args_free(&a);
 		queue_free(&server.queue);
 		input_free();
@@ -536,11 +536,12 @@ main(int argc, char **argv)
 	}
 	journal_log_resume(&server.queue);
 
-	rc = server_run(&cause);
+	rc = server_run(&cause);	/* cause set: the start failed */
 	if (watch_lost() && rc != JQ_EXIT_SIGNAL)
 		rc = JQ_EXIT_IO;	/* the watched directory went away */
 	/* a --keep server's queue outlives the run: its journal stays */
-	journal_close(&server.queue, rc == JQ_EXIT_OK && !a.keep);
+	journal_close(&server.queue, rc == JQ_EXIT_OK && !a.keep,
+	    cause == NULL);
 	if (rc == JQ_EXIT_IO && cause != NULL) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		free(cause);

@@ -493,7 +493,7 @@ void	 journal_log_resume(const struct queue *);
 int	 journal_was_resumed(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 int	 journal_drain(const char *, int, char **);
-void	 journal_close(const struct queue *, int);
+void	 journal_close(const struct queue *, int, int);
 
 /* joblog.c: --joblog, a line per finished attempt. */
 int	 joblog_open(const char *, char **);
