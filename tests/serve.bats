@@ -156,8 +156,10 @@ expect_result() {
 	printf 'A\n' >"$D/A.wav"
 	printf 'B\n' >"$D/A.wav.result"
 	serve_refused 2 -r '{name}' "$D/A.wav"
-	# A.wav's result would overwrite the input A.wav.result
+	# A.wav's result would overwrite the input A.wav.result (jq-serve * over old results):
+	# the message says what to do
 	serve_refused 2 "$D/A.wav" "$D/A.wav.result"
+	assert_regex "$stderr" "the result of $D/A\.wav, $D/A\.wav\.result, would overwrite the input $D/A\.wav\.result \([^)]*\); serve only the inputs, e\.g\. \*\.wav, or put the results elsewhere with -o DIR"
 	assert_equal "$(cat "$D/A.wav.result")" B
 }
 
