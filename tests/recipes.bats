@@ -267,6 +267,15 @@ ctrl_c() {
 	kill -INT -- "-$SWG"
 }
 
+@test "ssh-workers: a host without jq-run (exit 127) is told to set JQ_RUN" {
+	ssh_setup
+	run --separate-stderr env JQ_SSH="ssh -F $D/ssh_config" JQ_RUN=/nonexistent/jq-run \
+		bash "$R/ssh-workers" "$D/hosts" 127.0.0.1:1 -- true
+	assert_equal "$status" 1
+	[[ $stderr == *"node1: exit status 127: /nonexistent/jq-run not found there (the PATH of a non-interactive ssh session); set JQ_RUN=/path/to/jq-run"* ]] ||
+		fail "stderr: $stderr"
+}
+
 @test "ssh-workers: Ctrl-C stops every worker taking jobs; the running ones finish and deliver" {
 	ssh_held_jobs
 	ctrl_c
