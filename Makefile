@@ -151,12 +151,19 @@ clean:
 
 .PHONY: all check bench soak install uninstall clean
 
-# the recipes (share/recipes/README) go with the README, the scripts among them executable
+# the recipes (share/recipes/README) go with the README, the scripts among them executable;
+# the systemd units name the tools where this install puts them: /usr/local/bin (the user
+# units' %h/.local/bin, unless that is BINDIR) becomes $(BINDIR)
+UNIT_SED = -e 's|/usr/local/bin/|$(BINDIR)/|g' \
+	$(if $(filter $(HOME)/.local/bin,$(BINDIR)),,-e 's|%h/\.local/bin/|$(BINDIR)/|g')
 install: install-recipes
 install-recipes:
 	find share/recipes -type f | sort | while IFS= read -r f; do \
 	    if [ -x "$$f" ]; then m=0755; else m=0644; fi; \
-	    $(INSTALL) -D -m $$m "$$f" "$(DESTDIR)$(DOCDIR)/recipes/$${f#share/recipes/}" || exit 1; \
+	    t="$(DESTDIR)$(DOCDIR)/recipes/$${f#share/recipes/}"; \
+	    $(INSTALL) -D -m $$m "$$f" "$$t" || exit 1; \
+	    case $$f in share/recipes/systemd/*.service) \
+	        sed -i $(UNIT_SED) "$$t" || exit 1;; esac; \
 	done
 
 .PHONY: install-recipes

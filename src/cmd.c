@@ -109,8 +109,9 @@ cmd_auth_refuse(struct session *s, const char *why, struct evbuffer *out)
 
 /*
  * Decide how the peer on socket fd authenticates, and greet it.  A UNIX
- * peer running as our own user is trusted (unless --unix-auth token); one
- * running as anybody else is refused outright.
+ * peer running as our own user or as root is trusted (unless --unix-auth
+ * token): root can read our token anyway.  One running as anybody else is
+ * refused outright, told how to get in.
  */
 enum cmd_next
 cmd_greet(struct session *s, int fd, struct evbuffer *out)
@@ -119,7 +120,7 @@ cmd_greet(struct session *s, int fd, struct evbuffer *out)
 	socklen_t		 len = sizeof ss;
 	struct ucred		 cred;
 	socklen_t		 clen = sizeof cred;
-	char			 why[128];
+	char			 why[320], as[160];
 
 	if (server.cfg.key == NULL) {
 		s->authed = 1;
@@ -134,10 +135,18 @@ cmd_greet(struct session *s, int fd, struct evbuffer *out)
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0)
 			return cmd_auth_refuse(s, "cannot tell who the peer is",
 			    out);
-		if (cred.uid != geteuid()) {
+		if (cred.uid != geteuid() && cred.uid != 0) {
+			if (server.cfg.user[0] != '\0')
+				snprintf(as, sizeof as, "%s (runuser -u %s -- "
+				    "jq-put ...)", server.cfg.user,
+				    server.cfg.user);
+			else
+				snprintf(as, sizeof as, "uid %u",
+				    (unsigned)geteuid());
 			snprintf(why, sizeof why, "peer uid %u is not the "
-			    "server's uid %u", (unsigned)cred.uid,
-			    (unsigned)geteuid());
+			    "server's uid %u (nor root): run the client as %s, "
+			    "or use the token over TCP", (unsigned)cred.uid,
+			    (unsigned)geteuid(), as);
 			return cmd_auth_refuse(s, why, out);
 		}
 		s->authed = 1;

@@ -1139,13 +1139,21 @@ journal_filename(void)
 	return journal_path;
 }
 
-/* The run is over: drop the journal if every job succeeded. */
+/*
+ * The run is over: drop the journal if every job succeeded, or if the
+ * start failed (started 0: say, it could not listen) and the journal holds
+ * no record, so there is nothing to resume.
+ */
 void
-journal_close(const struct queue *q, int success)
+journal_close(const struct queue *q, int success, int started)
 {
+	struct stat	 st;
+	int		 empty;
+
 	if (journal_fd < 0)
 		return;
-	if (success && q->count[JOB_DONE] == q->njobs) {
+	empty = !started && fstat(journal_fd, &st) == 0 && st.st_size == 0;
+	if ((success && q->count[JOB_DONE] == q->njobs) || empty) {
 		unlink(journal_path);
 		spool_close(1);
 		rmdir(journal_dir);	/* only if nothing else is there */

@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <popt.h>
 
@@ -374,6 +376,7 @@ static void
 serve_auth(const struct serve_args *a)
 {
 	static struct auth_key	 key;
+	struct passwd		*pw;
 	char			*token_path, *cause = NULL;
 
 	if (auth_init() != 0) {
@@ -393,6 +396,10 @@ serve_auth(const struct serve_args *a)
 	log_debug("token file %s", token_path);
 	free(token_path);
 	server.cfg.key = &key;
+	/* named in the hint to a refused UNIX peer; looked up once, not per peer */
+	if (!server.cfg.unix_token && (pw = getpwuid(geteuid())) != NULL &&
+	    strlen(pw->pw_name) < sizeof server.cfg.user)
+		strcpy(server.cfg.user, pw->pw_name);
 }
 
 /*
@@ -501,11 +508,12 @@ serve_archives(struct serve_args *a)
 }
 
 /*
- * The run is over with status rc: write the output archive, then drop
- * the journal (and what it kept) if the run is complete.  The new status.
+ * The run is over with status rc (started: it listened): write the output
+ * archive, then drop the journal (and what it kept) if the run is
+ * complete.  The new status.
  */
 static int
-serve_end(struct serve_args *a, int rc)
+serve_end(struct serve_args *a, int rc, int started)
 {
 	char	*cause = NULL;
 	int	 gone, src;
@@ -522,7 +530,7 @@ serve_end(struct serve_args *a, int rc)
 	gone = rc == JQ_EXIT_OK && !a->keep &&
 	    server.queue.count[JOB_DONE] == server.queue.njobs;
 	archsrc_stop(gone);
-	journal_close(&server.queue, rc == JQ_EXIT_OK && !a->keep);
+	journal_close(&server.queue, rc == JQ_EXIT_OK && !a->keep, started);
 	if (gone && archout_active())
 		archout_clean(&server.queue);
 	archout_free();
@@ -593,7 +601,7 @@ main(int argc, char **argv)
 	struct serve_args	 a;
 	poptContext		 pc;
 	char			*cause = NULL;
-	int			 rc;
+	int			 rc, started;
 
 	memset(&a, 0, sizeof a);
 	pc = cli_context("jq-serve", argc, argv, serve_options,
@@ -623,10 +631,13 @@ main(int argc, char **argv)
 	    watchdir_real(), a.tmpl, &a.spool);
 	serve_open_journal(&a);
 	serve_keep_outdir();
-	if (serve_skip_current(&server.queue, a.redo) > 0 &&
-	    server.queue.njobs == 0) {
-		/* nothing to do: no listening, no journal left behind */
-		journal_close(&server.queue, 1);
+	serve_skip_current(&server.queue, a.redo);
+	if (server.queue.njobs == 0 && !a.keep) {
+		/*
+		 * nothing to do (an empty list, or every result up to date):
+		 * exit 0 at once, no listening, no journal left behind
+		 */
+		journal_close(&server.queue, 1, 1);
 		serve_args_free(&a);
 		queue_free(&server.queue);
 		input_free();
@@ -635,14 +646,15 @@ main(int argc, char **argv)
 	}
 	journal_log_resume(&server.queue);
 
-	rc = server_run(&cause);
+	rc = server_run(&cause);	/* cause set: the start failed */
 	if (watch_lost() && rc != JQ_EXIT_SIGNAL)
 		rc = JQ_EXIT_IO;	/* the watched directory went away */
+	started = cause == NULL;
 	if (rc == JQ_EXIT_IO && cause != NULL) {
 		fprintf(stderr, "%s: %s\n", cli_prog, cause);
 		free(cause);
 	}
-	rc = serve_end(&a, rc);
+	rc = serve_end(&a, rc, started);
 	serve_args_free(&a);
 	queue_free(&server.queue);
 	input_free();

@@ -590,7 +590,7 @@ void	 journal_log_resume(const struct queue *);
 int	 journal_was_resumed(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 int	 journal_drain(const char *, int, char **);
-void	 journal_close(const struct queue *, int);
+void	 journal_close(const struct queue *, int, int);
 const char *journal_filename(void);
 void	 journal_name_extra(char *);
 
@@ -614,6 +614,7 @@ struct server_config {
 	unsigned	 crash_limit;	/* a job whose worker is lost this often fails; 0: never */
 	const struct auth_key *key;	/* NULL: --no-auth */
 	int		 unix_token;	/* UNIX sockets use the token, not the uid */
+	char		 user[64];	/* our user's name, for hints; "": unknown */
 	uint64_t	 stall_ms;	/* a half request may pause this long */
 	uint64_t	 idle_ms;	/* a connection holding nothing may idle */
 	int		 result_named;	/* -r given: JOB tells result= */

@@ -171,17 +171,88 @@ net_listen_unix(const struct net_addr *a, char **cause)
 	return fd;
 }
 
+/* Return a new string naming a TCP or UNIX socket address. */
+static char *
+net_sockaddr_name(const struct sockaddr_storage *ss, socklen_t len)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+	char			 host[INET6_ADDRSTRLEN], *s;
+
+	switch (ss->ss_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+		    host, sizeof host);
+		return xprintf("%s:%u", host,
+		    ntohs(((const struct sockaddr_in *)ss)->sin_port));
+	case AF_INET6:
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr,
+		    host, sizeof host);
+		return xprintf("[%s]:%u", host,
+		    ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+	case AF_UNIX:
+		if (len <= offsetof(struct sockaddr_un, sun_path) ||
+		    sun->sun_path[0] == '\0')
+			return xstrdup("unix:");
+		s = xprintf("unix:%.*s", (int)(len -
+		    offsetof(struct sockaddr_un, sun_path)), sun->sun_path);
+		s[strcspn(s, "")] = '\0';
+		return s;
+	}
+	return xstrdup("?");
+}
+
+/*
+ * May an address of this resolved list be left out?  Only when the host
+ * lacks its family: no such socket family, or IPv6 switched off (then
+ * binding an IPv6 address fails with EADDRNOTAVAIL).
+ */
+static int
+net_family_missing(const struct addrinfo *ai, int error)
+{
+	return error == EAFNOSUPPORT || error == EPROTONOSUPPORT ||
+	    (error == EADDRNOTAVAIL && ai->ai_family == AF_INET6);
+}
+
+/* Open, bind and listen on one resolved address; -1 with errno on failure. */
+static int
+net_listen_one(const struct addrinfo *ai)
+{
+	int	 fd, on = 1, saved;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, 1024) != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 /*
  * Listen on an address: append the listening fds to fds (at most max in all)
- * and update *nfds.  A TCP host name may give several sockets.
+ * and update *nfds.  A TCP host name (or "" for every interface) may give
+ * several sockets, and every one of them must bind: were 127.0.0.1:PORT
+ * held by another program, serving [::]:PORT alone would send the clients
+ * of localhost:PORT there.  Only a family the host lacks is left out.  On
+ * failure no fd of this address stays open.
  */
 int
 net_listen(const struct net_addr *a, int *fds, size_t *nfds, size_t max,
     char **cause)
 {
-	struct addrinfo	 hints, *res, *ai;
-	size_t		 first = *nfds;
-	int		 fd, on = 1, rc, saved = 0;
+	struct addrinfo		 hints, *res, *ai;
+	struct sockaddr_storage	 ss;
+	size_t			 first = *nfds;
+	int			 fd, rc, saved = 0;
+	char			*name;
 
 	if (a->unix_path) {
 		if (*nfds >= max) {
@@ -204,29 +275,36 @@ net_listen(const struct net_addr *a, int *fds, size_t *nfds, size_t max,
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (*nfds >= max)
+		if (*nfds >= max) {
+			*cause = xstrdup("too many listening addresses");
 			break;
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, ai->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
+		}
+		if ((fd = net_listen_one(ai)) >= 0) {
+			fds[(*nfds)++] = fd;
 			continue;
 		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-		    listen(fd, 1024) != 0) {
-			saved = errno;
-			close(fd);
+		saved = errno;
+		if (net_family_missing(ai, saved))
 			continue;
-		}
-		fds[(*nfds)++] = fd;
+		memset(&ss, 0, sizeof ss);
+		memcpy(&ss, ai->ai_addr, ai->ai_addrlen < sizeof ss ?
+		    ai->ai_addrlen : sizeof ss);
+		name = net_sockaddr_name(&ss, ai->ai_addrlen);
+		if (saved == EADDRINUSE)
+			*cause = xprintf("%s: address in use (another program "
+			    "listens there)", name);
+		else
+			*cause = xprintf("%s: %s", name, strerror(saved));
+		free(name);
+		break;
 	}
 	freeaddrinfo(res);
-	if (*nfds == first) {
+	if (ai == NULL && *nfds == first)
 		*cause = xprintf("%s:%s: %s", a->host[0] ? a->host : "*",
 		    a->port, strerror(saved ? saved : EADDRNOTAVAIL));
+	if (ai != NULL || *nfds == first) {
+		while (*nfds > first)	/* all of this address, or none */
+			close(fds[--(*nfds)]);
 		return -1;
 	}
 	return 0;
@@ -356,8 +434,6 @@ net_fd_name(int fd, int peer)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof ss;
-	char			 host[INET6_ADDRSTRLEN], *s;
-	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
 	int			 rc;
 
 	memset(&ss, 0, sizeof ss);
@@ -365,27 +441,7 @@ net_fd_name(int fd, int peer)
 	    getsockname(fd, (struct sockaddr *)&ss, &len);
 	if (rc != 0)
 		return xstrdup("?");
-	switch (ss.ss_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
-		    sizeof host);
-		return xprintf("%s:%u", host,
-		    ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	case AF_INET6:
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
-		    sizeof host);
-		return xprintf("[%s]:%u", host,
-		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-	case AF_UNIX:
-		if (len <= offsetof(struct sockaddr_un, sun_path) ||
-		    sun->sun_path[0] == '\0')
-			return xstrdup("unix:");
-		s = xprintf("unix:%.*s", (int)(len -
-		    offsetof(struct sockaddr_un, sun_path)), sun->sun_path);
-		s[strcspn(s, "")] = '\0';
-		return s;
-	}
-	return xstrdup("?");
+	return net_sockaddr_name(&ss, len);
 }
 
 /* Return the server to use: the argument, else $JQ_SERVER, else NULL. */

@@ -162,7 +162,7 @@ enum proto_cmd {
 
 /* Authentication modes: the greeting's auth=. */
 #define AUTH_MODE_NONE	"none"		/* jq-serve --no-auth */
-#define AUTH_MODE_PEER	"peer"		/* a UNIX peer running as the server's user */
+#define AUTH_MODE_PEER	"peer"		/* a UNIX peer running as the server's user or root */
 #define AUTH_MODE_HMAC	"hmac-sha256"	/* the token, proved in HELLO's auth= */
 
 /* Payload frame words, in both directions (struct proto_frame). */

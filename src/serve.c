@@ -228,17 +228,23 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
     const char *how, size_t *bad)
 {
 	const struct job *xj = queue_get(q, x->job), *yj = queue_get(q, y->job);
-	const char	*xin = xj->path, *yin = yj->path;
+	const char	*xin = xj->path, *yin = yj->path, *ext;
 
 	if ((*bad)++ >= SERVE_REPORT_MAX)
 		return;
+	/* an input's extension, for the hint: jq-serve * over old results */
+	ext = strrchr(serve_base(yin), '.');
+	if (ext == serve_base(yin) || (ext != NULL && ext[1] == '\0'))
+		ext = NULL;
 	if (!x->result && !y->result)
 		fprintf(stderr, "%s: %s and %s are the same file (%s); "
 		    "each file may be served once\n", cli_prog, xin, yin, how);
 	else if (!x->result)
 		fprintf(stderr, "%s: the result of %s, %s, would overwrite the "
-		    "input %s (%s)\n", cli_prog, yin, yj->result,
-		    xin, how);
+		    "input %s (%s); serve only the inputs%s%s, or put the "
+		    "results elsewhere with -o DIR\n", cli_prog, yin,
+		    yj->result, xin, how, ext != NULL ? ", e.g. *" : "",
+		    ext != NULL ? ext : "");
 	else
 		fprintf(stderr, "%s: the results of %s and %s would both be "
 		    "written to %s (%s)\n", cli_prog, xin, yin,

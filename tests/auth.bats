@@ -190,9 +190,35 @@ mode() { stat -c %a "$1"; }
 	# the refusal comes instead of the greeting: only read (-u), so that no write can race it
 	run -0 timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
 		socat -u -t 5 "UNIX-CONNECT:$sock" -
-	assert_output --regexp '^ERR AUTH peer uid 65534 is not the server.s uid 0'
+	# the refusal says how to get in
+	assert_output --regexp '^ERR AUTH peer uid 65534 is not the server.s uid 0 \(nor root\): run the client as root \(runuser -u root -- jq-put \.\.\.\), or use the token over TCP; closing'
 	refute_output --partial 'STAT total'
 	grep -q 'authentication refused: peer uid 65534' "$SERVER_LOG"
+}
+
+@test "UNIX socket: a server run by another user lets root in without a token (uid auth)" {
+	((EUID == 0)) || skip "needs root to run the server as another user (CI runs as root)"
+	command -v setpriv socat
+	jq_tmpdir
+	local d=$JQ_TMP
+	# the server, as nobody (65534), with its own copy of jq-serve, token and state
+	cp "$(command -v jq-serve)" "$d/jq-serve"
+	printf 'x\n' >"$d/a"
+	chown -R 65534:65534 "$d"
+	jq_bg setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env HOME="$d" JQ_STATE_DIR="$d/state" JQ_TOKEN_FILE="$d/token" \
+		"$d/jq-serve" -v --addr-file "$d/addr" -l "unix:$d/sock" "$d/a"
+	wait_for_file "$d/addr"
+	# root, with no token, is let in (JQ_NO_AUTH: this root client need not trust the server)
+	run -0 env JQ_NO_AUTH=1 JQ_TOKEN_FILE="$d/nowhere" jq-stat "unix:$d/sock"
+	assert_line --regexp '^jobs +1 total'
+	# another user is still refused, and told whom to run as (the socket's mode loosened, so
+	# that SO_PEERCRED is what refuses)
+	chmod 711 "$d"
+	chmod 666 "$d/sock"
+	run -0 timeout 20 setpriv --reuid=65533 --regid=65533 --clear-groups \
+		socat -u -t 5 "UNIX-CONNECT:$d/sock" -
+	assert_output --regexp '^ERR AUTH peer uid 65533 is not the server.s uid 65534 \(nor root\): run the client as [^ ]+ \(runuser -u [^ ]+ -- jq-put \.\.\.\), or use the token over TCP; closing$'
 }
 
 @test "a connection that does not authenticate in time is closed" {

@@ -161,11 +161,11 @@ refused_all() {
 	((EUID == 0)) || skip "needs root to run a server as another user (CI runs as root)"
 	command -v setpriv socat
 	new_token "$JQ_TOKEN_FILE"
-	# a directory that user 65534 may write its socket and log into
+	# a directory that user 65534 may write its socket and log into, but does not own alone (like
+	# /tmp): a root client trusts a socket of another user only in that user's own directory
 	local dir
 	dir=$(jq_tmpdir)
-	chown 65534:65534 "$dir"
-	chmod 755 "$dir"
+	chmod 1777 "$dir"
 	F=$dir/fake
 	mkdir "$F"
 	chown 65534:65534 "$F"
@@ -188,6 +188,29 @@ refused_all() {
 	# our own user's server (and root's) is proven by SO_PEERCRED, even without a token
 	start_server_unix "$D/in/a"
 	run -0 env JQ_TOKEN_FILE="$D/nowhere" jq-stat "$SERVER"
+}
+
+@test "UNIX socket: root trusts another user's server only in that user's own directory" {
+	((EUID == 0)) || skip "needs root to run a server as another user (CI runs as root)"
+	command -v setpriv
+	jq_tmpdir
+	local d=$JQ_TMP
+	chmod 711 "$d"
+	mkdir "$d/own"
+	cp "$(command -v jq-serve)" "$d/own/jq-serve"
+	printf 'x\n' >"$d/own/a"
+	chown -R 65534:65534 "$d/own"
+	chmod 755 "$d/own"
+	# like systemd's RuntimeDirectory of a service run as that user: its own, mode 0755
+	jq_bg setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env HOME="$d/own" JQ_STATE_DIR="$d/own/state" JQ_TOKEN_FILE="$d/own/token" \
+		"$d/own/jq-serve" --addr-file "$d/own/addr" -l "unix:$d/own/sock" "$d/own/a"
+	wait_for_file "$d/own/addr"
+	run -0 env JQ_TOKEN_FILE="$D/nowhere" jq-stat "unix:$d/own/sock"
+	# the same socket reached through a directory others may write is not trusted
+	chmod 777 "$d/own"
+	run -10 env JQ_TOKEN_FILE="$D/nowhere" jq-stat "unix:$d/own/sock"
+	assert_output --partial 'the server runs as uid 65534, neither our own (uid 0) nor root'
 }
 
 # journal_file: the path of the one journal in $JQ_STATE_DIR

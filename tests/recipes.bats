@@ -267,6 +267,15 @@ ctrl_c() {
 	kill -INT -- "-$SWG"
 }
 
+@test "ssh-workers: a host without jq-run (exit 127) is told to set JQ_RUN" {
+	ssh_setup
+	run --separate-stderr env JQ_SSH="ssh -F $D/ssh_config" JQ_RUN=/nonexistent/jq-run \
+		bash "$R/ssh-workers" "$D/hosts" 127.0.0.1:1 -- true
+	assert_equal "$status" 1
+	[[ $stderr == *"node1: exit status 127: /nonexistent/jq-run not found there (the PATH of a non-interactive ssh session); set JQ_RUN=/path/to/jq-run"* ]] ||
+		fail "stderr: $stderr"
+}
+
 @test "ssh-workers: Ctrl-C stops every worker taking jobs; the running ones finish and deliver" {
 	ssh_held_jobs
 	ctrl_c
@@ -401,10 +410,25 @@ cron_worker() {
 	# a job that fails: the run says so, the one thing cron mails
 	echo "not a wav" >"$D/srv/in/broken.wav"
 	run -0 --separate-stderr cron_run
-	assert_output "jq-serve: exit status 1 (1: a job failed; see $D/srv/jobs.log and jq-serve(1), EXIT STATUS)"
+	assert_output "jq-serve: exit status 1: a job failed; see $D/srv/jobs.log"
 	assert_equal "$stderr" ''
 	grep -q 'broken.wav' "$D/srv/jobs.log"
 	assert_file_not_exist "$D/srv/mp3/broken.mp3"
+}
+
+@test "crontab: when jq-serve cannot even run, the line gives its exit status and does not say a job failed" {
+	command -v flock
+	install_tree "$D/root" /usr/local
+	mkdir -p "$D/srv/in" "$D/srv/mp3" "$D/home"
+	printf 'x\n' >"$D/srv/in/a.wav"
+	CRON_PORT=$(free_tcp_port)
+	# not where the crontab's PATH looks: flock cannot execute it
+	rm "$D/root/usr/local/bin/jq-serve"
+	run -0 --separate-stderr cron_run
+	assert_output --regexp '^jq-serve: exit status [0-9]+: it did not run or stopped early; see the message above and jq-serve\(1\), EXIT STATUS$'
+	refute_output --partial 'exit status 1:'
+	refute_output --partial 'a job failed'
+	assert_equal "$stderr" 'flock: failed to execute jq-serve: No such file or directory'
 }
 
 # ---------------------------------------------------------------------------- systemd
@@ -563,6 +587,30 @@ units_run() {
 	units_run "$units" "$D/run/jq/jq.sock" "$D/srv/results" "$D/lib/jq/token" \
 		"HOME=$D/lib/jq" "%S=$D/lib" "%t=$D/run" "%H=$(hostname)" \
 		"/usr/local/bin/=>$D/root/usr/local/bin/" "/srv/jq/results=>$D/srv/results"
+}
+
+@test "systemd: make install PREFIX=/opt/x puts units that name /opt/x/bin, and they verify" {
+	command -v systemd-analyze
+	install_tree "$D/root" /opt/x
+	local doc=$D/root/opt/x/share/doc/jq-tools/recipes/systemd u
+	for u in "$doc"/jq-serve.service "$doc"/jq-run@.service "$doc"/user/*.service; do
+		# every tool the unit runs is named by its installed path, and none by another
+		grep -q '/opt/x/bin/jq-' "$u"
+		run grep -E '(/usr/local/bin|%h/\.local/bin)/jq-' "$u"
+		assert_failure
+	done
+	local units=$D/root/etc/systemd/system
+	mkdir -p "$units" "$D/root/lib/systemd/system" "$D/root/bin"
+	cp -a /lib/systemd/system/. "$D/root/lib/systemd/system/"
+	cp /bin/sh "$D/root/bin/sh"
+	cp "$doc"/*.service "$units/"
+	mkdir -p "$D/empty"
+	cd "$D/empty"
+	run env MANPATH="$D/root/opt/x/share/man" systemd-analyze --root="$D/root" verify \
+		jq-serve.service jq-run@server.example.service
+	cd - >/dev/null
+	assert_success
+	assert_output ''
 }
 
 @test "systemd: the user units pass systemd-analyze --user verify, and run as their lines say" {

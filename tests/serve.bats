@@ -156,8 +156,10 @@ expect_result() {
 	printf 'A\n' >"$D/A.wav"
 	printf 'B\n' >"$D/A.wav.result"
 	serve_refused 2 -r '{name}' "$D/A.wav"
-	# A.wav's result would overwrite the input A.wav.result
+	# A.wav's result would overwrite the input A.wav.result (jq-serve * over old results):
+	# the message says what to do
 	serve_refused 2 "$D/A.wav" "$D/A.wav.result"
+	assert_regex "$stderr" "the result of $D/A\.wav, $D/A\.wav\.result, would overwrite the input $D/A\.wav\.result \([^)]*\); serve only the inputs, e\.g\. \*\.wav, or put the results elsewhere with -o DIR"
 	assert_equal "$(cat "$D/A.wav.result")" B
 }
 
@@ -302,6 +304,21 @@ check_odd_results() {
 	expect_result "$D/-v" "$D/-v.result"
 }
 
+@test "an empty job list exits 0 at once: it never listens and leaves no journal" {
+	# --files-from naming nothing, and --skip-missing with only missing files (an empty
+	# directory's unexpanded glob, as a cron line gives it)
+	: >"$D/none.list"
+	for args in "-T $D/none.list" "--skip-missing $D/empty/*.wav"; do
+		rm -f "$D/addr"
+		# shellcheck disable=SC2086 # the words of $args
+		JQ_STATE_DIR=$D/st run --separate-stderr timeout -k 5 30 \
+			jq-serve --addr-file "$D/addr" -l 127.0.0.1:0 $args
+		assert_equal "$status" 0
+		assert_file_not_exist "$D/addr"
+		refute [ -e "$D/st" ]
+	done
+}
+
 @test "-l twice listens on TCP and on a UNIX socket at once" {
 	make_files "$D/in" 2
 	jq_tmpdir
@@ -321,6 +338,45 @@ check_odd_results() {
 	assert_equal "$status" 0
 	# the UNIX socket is gone once the server has finished
 	assert_file_not_exist "$JQ_TMP/s"
+}
+
+@test ":PORT whose 127.0.0.1:PORT another program holds does not start (exit 8); no journal is left" {
+	make_files "$D/in" 1
+	make_files "$D/other" 1 txt
+	start_server "$D/other/file0001.txt"
+	port=${SERVER##*:}
+	rm -f "$D/addr"
+	JQ_STATE_DIR=$D/st run --separate-stderr timeout -k 5 30 \
+		jq-serve --addr-file "$D/addr" -l ":$port" "$D/in/file0001.dat"
+	assert_equal "$status" 8
+	# 0.0.0.0:PORT is the one taken (the IPv6 socket is IPv6 only)
+	assert_equal "$stderr" "jq-serve: cannot listen: 0.0.0.0:$port: address in use (another program listens there)"
+	assert_file_not_exist "$D/addr"
+	# the failed start left no journal (nor a state directory it made)
+	run -0 find "$D" -name 'journal-*'
+	assert_output ''
+	# the other server is untouched: its job is the one localhost:PORT hands out
+	run -0 jq-take -o "$D/job" "localhost:$port"
+	cmp "$D/job" "$D/other/file0001.txt"
+}
+
+@test "a restart that cannot listen keeps the journal of the interrupted run" {
+	make_files "$D/in" 2
+	start_server "$D"/in/*.dat
+	run -0 jq-take -o "$D/job" "$SERVER"
+	assert_handle 1
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/job"
+	kill -TERM "$SERVER_PID"
+	wait_server_exit
+	assert_equal "$status" 9
+	journal=$(find "$JQ_STATE_DIR" -name 'journal-*' -size +0)
+	[[ -n $journal ]]
+	make_files "$D/other" 1 txt
+	start_server "$D/other/file0001.txt"	# holds a port
+	run --separate-stderr timeout -k 5 30 jq-serve -l "$SERVER" "$D"/in/*.dat
+	assert_equal "$status" 8
+	[[ $stderr == *"$SERVER: address in use"* ]]
+	assert_file_not_empty "$journal"
 }
 
 @test "SIGTERM stops the server with exit 9 and removes its UNIX socket" {

@@ -379,7 +379,7 @@ run_first(struct fixture *fx)
 	OK(strcmp(records(fx), "D 1|F 2|F 3|R 3") == 0,
 	    "the journal holds them in order, each with its CRC (%s)",
 	    records(fx));
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	OK(strcmp(records(fx), "D 1|F 2|F 3|R 3") == 0,
 	    "journal_close after an unfinished run keeps the journal");
 out:
@@ -416,7 +416,7 @@ run_recover(struct fixture *fx)
 	OK(logged(fx, "resuming from ") &&
 	    logged(fx, ": 1 done, 1 failed, 2 to run"),
 	    "the log says what was recovered");
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -435,7 +435,7 @@ run_retry_failed(struct fixture *fx)
 	free(cause);
 	OK(strcmp(records(fx), "D 1") == 0,
 	    "and its record is compacted away (%s)", records(fx));
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -456,7 +456,7 @@ run_result_changed(struct fixture *fx)
 	    "and the log says so");
 	OK(strcmp(records(fx), "") == 0, "its record is compacted away (%s)",
 	    records(fx));
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -505,7 +505,7 @@ run_renumbered(struct fixture *fx)
 	    cause ? cause : records(fx));
 	free(d4.fail_status);
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -525,7 +525,7 @@ run_after_renumbered(struct fixture *fx)
 	OK(!queue_get(&q, 1)->journaled && !queue_get(&q, 2)->journaled &&
 	    queue_get(&q, 3)->journaled && queue_get(&q, 4)->journaled,
 	    "the jobs with records, and only those, are marked journaled");
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -557,7 +557,7 @@ run_two_done(struct fixture *fx)
 	    strcmp(records(fx), "D 1|D 2") == 0, "two jobs done (%s)",
 	    cause ? cause : records(fx));
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -587,7 +587,7 @@ run_after_tear(struct fixture *fx)
 	    records(fx));
 	free(text);
 	free(path);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -605,7 +605,7 @@ run_three_done(struct fixture *fx)
 	    "the run after sees all three (states %s, records %s; %s)",
 	    states(&q), records(fx), cause ? cause : "no error");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -629,7 +629,7 @@ run_tail_dropped(struct fixture *fx)
 	OK(logged(fx, "dropped a torn last record (line 3)"),
 	    "the log names the dropped line");
 	OK(r == 0 && job_done(&q, &JOBAT(&q, 2), 3) == 0, "job 3 done again");
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -689,7 +689,7 @@ run_refused(struct fixture *fx)
 	    "a damaged record before the last one refuses the start (%s)",
 	    cause ? cause : "accepted");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -710,7 +710,7 @@ run_fresh(struct fixture *fx)
 	    cause ? cause : "no error");
 	free(cause);
 	free(path);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -727,7 +727,7 @@ run_three(struct fixture *fx)
 	    job_done(&q, &JOBAT(&q, 1), 2) == 0 && job_done(&q, &JOBAT(&q, 2), 3) == 0,
 	    "three jobs done (%s)", cause ? cause : "no error");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -798,7 +798,7 @@ run_repeats(struct fixture *fx)
 	    job_done(&q, &JOBAT(&q, 3), 6) == 0;
 	OK(ok && strcmp(records(fx), "D 1|D 1|F 2|R 2|F 2|D 4") == 0,
 	    "six records for three finished jobs (%s)", records(fx));
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -827,7 +827,7 @@ run_compacted(struct fixture *fx)
 	    "the compacted journal takes new records (%s)", records(fx));
 	free(path);
 	free(newpath);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -852,7 +852,7 @@ run_no_rewrite(struct fixture *fx)
 	    "(%s)", cause ? cause : "no error");
 	free(cause);
 	free(path);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -890,7 +890,7 @@ run_drains(struct fixture *fx)
 	    "drain, undrain and cancel records appended (%s; %s)", records(fx),
 	    cause ? cause : "no error");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -914,7 +914,7 @@ run_drains_back(struct fixture *fx)
 	    "the cancelled job stays failed, status cancelled (%s)", states(&q));
 	OK(strcmp(records(fx), "F 1|N gpu%20*") == 0,
 	    "compaction keeps one N record per drain held (%s)", records(fx));
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 	drain_free();
 }
@@ -954,7 +954,7 @@ run_all_done(struct fixture *fx)
 		ok &= job_failed(&q, &JOBAT(&q, NJOBS - 1), "exit:1", "") == 0;
 	OK(ok && queue_all_finished(&q), "every job finished (%s)",
 	    fail_one ? "one failed" : "all done");
-	journal_close(&q, close_success);
+	journal_close(&q, close_success, 1);
 	queue_free(&q);
 }
 
@@ -1012,7 +1012,7 @@ run_locked_out(struct fixture *fx)
 	    "a second server on the same list is refused (%s)",
 	    cause ? cause : "accepted");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -1034,7 +1034,7 @@ run_fresh_locked_out(struct fixture *fx)
 	    "a second server with fresh set is refused too (%s)",
 	    cause ? cause : "accepted");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -1058,7 +1058,7 @@ test_lock(void)
 		c = fixture_open(&fx, &q, 0, 0, &cause) == 0 ? 'y' : 'n';
 		if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
 			_exit(3);
-		journal_close(&q, 0);
+		journal_close(&q, 0, 1);
 		queue_free(&q);
 		free(cause);
 		_exit(0);
@@ -1093,7 +1093,7 @@ run_sweep(struct fixture *fx)
 	OK(r == 0, "open with temporary files about (%s)",
 	    cause ? cause : "no error");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -1236,7 +1236,7 @@ run_watch_first(struct fixture *fx)
 	OK(job_done(&q, &JOBAT(&q, 0), 5) == 0, "job 1 is done");
 	OK(strcmp(records(fx), "W 1|W 2|D 1") == 0,
 	    "the journal holds W records, then the D (%s)", records(fx));
-	journal_close(&q, 1);
+	journal_close(&q, 1, 1);
 	OK(strcmp(records(fx), "W 1|W 2|D 1") == 0,
 	    "and is kept when the server ends (--keep) (%s)", records(fx));
 	queue_free(&q);
@@ -1270,7 +1270,7 @@ run_watch_again(struct fixture *fx)
 	OK(strcmp(records(fx), "W 1|D 1|W 2|F 2") == 0,
 	    "the journal is compacted: each W, then its job's end (%s)",
 	    records(fx));
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
@@ -1289,7 +1289,7 @@ run_watch_emptied(struct fixture *fx)
 	    "a done job whose file and result are gone stays done (states "
 	    "%s; %s)", states(&q), cause ? cause : "no error");
 	free(cause);
-	journal_close(&q, 0);
+	journal_close(&q, 0, 1);
 	queue_free(&q);
 }
 
