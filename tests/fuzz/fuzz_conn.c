@@ -198,7 +198,7 @@ fuzz_check_queue(void)
 {
 	struct queue	*q = &server.queue;
 	struct job	*j;
-	size_t		 i, count[JOB_NSTATES] = { 0 }, nwaiting = 0;
+	size_t		 i, n, k, count[JOB_NSTATES] = { 0 }, nwaiting = 0;
 
 	for (i = 0; i < q->njobs; i++) {
 		if (JOBAT(q, i).state >= JOB_NSTATES)
@@ -207,13 +207,21 @@ fuzz_check_queue(void)
 		if (JOBAT(q, i).committing)
 			fuzz_die("job %zu still committing", i + 1);
 	}
-	TAILQ_FOREACH(j, &q->waiting, wait_entry) {
-		if (j->state != JOB_WAITING)
-			fuzz_die("job %llu in the waiting list in state %d",
-			    (unsigned long long)j->id, j->state);
-		if (++nwaiting > q->njobs)
-			fuzz_die("waiting list loops");
-	}
+	/* every named queue's list of every priority */
+	for (n = 0; n < q->nnamed; n++)
+		for (k = 0; k < q->named[n]->nlevels; k++)
+			TAILQ_FOREACH(j, &q->named[n]->level[k]->jobs,
+			    wait_entry) {
+				if (j->state != JOB_WAITING)
+					fuzz_die("job %llu in a waiting list in "
+					    "state %d", (unsigned long long)j->id,
+					    j->state);
+				if (j->queue_ix != n)
+					fuzz_die("job %llu in queue %zu's list",
+					    (unsigned long long)j->id, n);
+				if (++nwaiting > q->njobs)
+					fuzz_die("waiting list loops");
+			}
 	for (i = 0; i < JOB_NSTATES; i++)
 		if (count[i] != q->count[i])
 			fuzz_die("state %zu: %zu jobs, count says %zu", i,
