@@ -632,10 +632,13 @@ main(int argc, char **argv)
 	serve_open_journal(&a);
 	serve_keep_outdir();
 	serve_skip_current(&server.queue, a.redo);
-	if (server.queue.njobs == 0 && !a.keep) {
+	if (server.queue.njobs == 0 && !a.keep && !archsrc_active() &&
+	    a.watch == NULL) {
 		/*
-		 * nothing to do (an empty list, or every result up to date):
-		 * exit 0 at once, no listening, no journal left behind
+		 * nothing to do (an empty list, or every result up to date;
+		 * not an archive, whose entries become jobs as they are read,
+		 * nor a watched directory): exit 0 at once, no listening, no
+		 * journal left behind
 		 */
 		journal_close(&server.queue, 1, 1);
 		serve_args_free(&a);
