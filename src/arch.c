@@ -413,6 +413,53 @@ out:
 	return rc;
 }
 
+/*
+ * Add the directory name (relative to parent; not followed if a link) and
+ * the tree below it to the open writer a, as entries "prefix/" and
+ * "prefix/PATH", sorted as arch_pack sorts.  Returns 0, or -1 with *cause
+ * (the entry and why); a may then hold part of the tree.
+ */
+int
+arch_pack_into(struct archive *a, int parent, const char *name,
+    const char *prefix, const struct arch_limits *lim, char **cause)
+{
+	struct arch_pack	*p;
+	struct stat		 sb;
+	size_t			 len = strlen(prefix);
+	int			 dfd;
+
+	if (len == 0 || len + 2 > ARCH_PATH_MAX) {
+		*cause = xstrdup("the tree: its name is empty or too long");
+		return -1;
+	}
+	if ((dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || fstat(dfd, &sb) != 0) {
+		*cause = xprintf("the tree: %s", strerror(errno));
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	p = xcalloc(1, sizeof *p);
+	p->a = a;
+	p->outfd = -1;
+	p->lim = lim;
+	memcpy(p->path, prefix, len + 1);
+	if (arch_pack_header(p, &sb, NULL, cause) != 0) {
+		close(dfd);
+		free(p);
+		return -1;
+	}
+	p->path[len] = '/';
+	p->path[len + 1] = '\0';
+	/* arch_pack_dir closes dfd */
+	if (arch_pack_dir(p, dfd, len + 1, 0, cause) != 0) {
+		free(p);
+		return -1;
+	}
+	free(p);
+	return 0;
+}
+
 /* ---- unpacking ---- */
 
 struct arch_unpack {

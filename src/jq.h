@@ -300,6 +300,9 @@ struct arch_limits {
 };
 void	 arch_limits_default(struct arch_limits *);
 int	 arch_pack(int, int, const struct arch_limits *, char **);
+struct archive;
+int	 arch_pack_into(struct archive *, int, const char *, const char *,
+	    const struct arch_limits *, char **);
 int	 arch_unpack(int, int, const struct arch_limits *, char **);
 int	 arch_remove(int, const char *, char **);
 

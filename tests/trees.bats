@@ -224,3 +224,29 @@ EOF
 	run ls -A "$D/in"
 	assert_output "$(printf 'r\nr.result')"
 }
+
+@test "trees: tree results go into --output-archive as NAME/ and NAME/PATH, sorted, checked entry by entry" {
+	mkdir -p "$D/in/d/sub" "$D/in/d/empty"
+	head -c 200000 /dev/urandom >"$D/in/d/sub/big.bin"
+	printf 'one\n' >"$D/in/d/a.txt"
+	ln -s sub/big.bin "$D/in/d/link"
+	printf 'seed\n' >"$D/in/f"
+	start_server --fresh "$D/in/d" "$D/in/f" --output-archive "$D/res.tar"
+	jr "$SERVER" -- sh -c 'if [ -d {in} ]; then cp -a {in}/. {outdir}/; else
+		mkdir {outdir}/z {outdir}/a; cat {in} >{outdir}/z/1; printf b >{outdir}/a/2; fi'
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run bsdtar -tf "$D/res.tar"
+	assert_success
+	assert_equal "$output" "$(printf '%s\n' d.result/ d.result/a.txt d.result/empty/ d.result/link \
+		d.result/sub/ d.result/sub/big.bin f.result/ f.result/a/ f.result/a/2 f.result/z/ f.result/z/1)"
+	mkdir "$D/x" && bsdtar -xf "$D/res.tar" -C "$D/x"
+	run diff -r --no-dereference "$D/in/d" "$D/x/d.result"
+	assert_success
+	assert_equal "$(readlink "$D/x/d.result/link")" sub/big.bin
+	assert_files_equal "$D/x/f.result/z/1" "$D/in/f"
+	assert_equal "$(cat "$D/x/f.result/a/2")" b
+	# the results kept in the state directory are gone, trees too
+	assert_equal "$(find "$JQ_STATE_DIR" -mindepth 1 | grep -c results-)" 0
+}
