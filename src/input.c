@@ -175,13 +175,15 @@ input_tree_setup(const char *dir)
 
 /*
  * Pack the directory fd (job j's input) into an unlinked file in the
- * state directory, kept open in j->tree_fd.  0, or -1 with *cause.
+ * state directory, kept open in j->tree_fd; its modification time becomes
+ * the newest of any entry in the tree.  0, or -1 with *cause.
  */
 static int
 input_pin_tree(struct job *j, int fd, char **cause)
 {
 	struct stat	 st;
 	char		*tmpl, *why = NULL;
+	int64_t		 newest;
 	int		 tfd;
 
 	if (input_tree_dir == NULL) {
@@ -206,7 +208,7 @@ input_pin_tree(struct job *j, int fd, char **cause)
 		    strerror(errno));
 		return -1;
 	}
-	if (arch_pack(fd, tfd, &cli_tree_limits, &why) != 0 ||
+	if (arch_pack(fd, tfd, &cli_tree_limits, &newest, &why) != 0 ||
 	    fstat(tfd, &st) != 0) {
 		*cause = xprintf("cannot pack the tree: %s", why != NULL ? why :
 		    strerror(errno));
@@ -216,6 +218,9 @@ input_pin_tree(struct job *j, int fd, char **cause)
 	}
 	j->tree_fd = tfd;
 	j->in_size = (uint64_t)st.st_size;	/* what is sent */
+	/* the tree's age (make's rule, serve.c): its newest entry's */
+	if (newest > j->in_mtime_ns)
+		j->in_mtime_ns = newest;
 	return 0;
 }
 

@@ -299,7 +299,7 @@ struct arch_limits {
 	unsigned	 max_ratio;	/* bytes unpacked per byte read; 0: none */
 };
 void	 arch_limits_default(struct arch_limits *);
-int	 arch_pack(int, int, const struct arch_limits *, char **);
+int	 arch_pack(int, int, const struct arch_limits *, int64_t *, char **);
 struct archive;
 int	 arch_pack_into(struct archive *, int, const char *, const char *,
 	    const struct arch_limits *, char **);
@@ -516,6 +516,8 @@ struct store {
 	char		 tmpname[64];
 	const char	*final;		/* base name in dirfd */
 	uint64_t	 written, synced;
+	int		 over_tree;	/* a directory job's: a tree result of
+					 * an earlier run at final is replaced */
 };
 extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, dev_t, ino_t, char **);

@@ -250,3 +250,62 @@ EOF
 	# the results kept in the state directory are gone, trees too
 	assert_equal "$(find "$JQ_STATE_DIR" -mindepth 1 | grep -c results-)" 0
 }
+
+@test "trees: a directory job reruns like make: its tree result is skipped while not older than the input tree's newest entry" {
+	mkdir -p "$D/t/sub"
+	printf 'a\n' >"$D/t/sub/f"
+	printf 'b\n' >"$D/t/g"
+	touch -d 2020-01-01 "$D/t/sub/f" "$D/t/g" "$D/t/sub" "$D/t"
+	start_server "$D/t"
+	jr "$SERVER" -- sh -c 'cp -a {in}/. {outdir}/; echo 1 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/t.result/run")" 1
+	# a second run: the result is up to date, nothing served
+	touch -d 2021-01-01 "$D/t.result"
+	serve_refused 0 "$D/t"
+	[[ $stderr == *"the one input already has a result; --redo runs it again"* ]]
+	# a file deep inside the input tree newer than the result: it runs again
+	touch -d 2022-01-01 "$D/t/sub/f"
+	start_server "$D/t"
+	jr "$SERVER" -- sh -c 'cp -a {in}/. {outdir}/; echo 2 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/t.result/run")" 2
+	# a file removed from a subdirectory dates that directory: it runs again
+	touch -d 2023-01-01 "$D/t.result"
+	serve_refused 0 "$D/t"
+	rm "$D/t/g"
+	start_server "$D/t"
+	jr "$SERVER" -- sh -c 'cp -a {in}/. {outdir}/; echo 3 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	run ls -A "$D/t.result"
+	assert_output "$(printf 'run\nsub')"
+	# --redo runs an up-to-date one again; a file result replaces the tree
+	touch -d 2030-01-01 "$D/t.result"
+	serve_refused 0 "$D/t"
+	start_server --redo "$D/t"
+	jr "$SERVER" -- tar -tf -
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	[[ -f $D/t.result ]]
+	assert_equal "$(sort "$D/t.result")" "$(printf 'sub/\nsub/f')"
+	assert_equal "$(find "$D" -maxdepth 1 -name '.jq-*.t*' | wc -l)" 0
+	# and a tree result replaces that file (--redo)
+	start_server --redo "$D/t"
+	jr "$SERVER" -- sh -c 'echo 4 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	assert_equal "$(cat "$D/t.result/run")" 4
+}
+
+@test "trees: a directory at a FILE job's result path is still refused at start" {
+	printf 'x' >"$D/in/r"
+	mkdir "$D/in/r.result"
+	serve_refused 2 "$D/in/r"
+	[[ $stderr == *"r.result (for $D/in/r) is a directory; a result can replace only a file;"* ]]
+}
