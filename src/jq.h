@@ -438,6 +438,7 @@ void	 input_pin_stat(struct job *, int, const char *, const struct stat *);
 int	 input_writers(int);
 int	 input_open(const struct job *, char **);
 void	 input_tree_setup(const char *);
+int	 input_tree_file(char **);
 char	*input_changed(const struct job *, const struct stat *);
 const char *input_kind(mode_t);
 void	 input_free(void);
@@ -825,12 +826,14 @@ struct wait_result {			/* a result file opened to be sent */
 	int		 fd;
 	uint64_t	 size;
 	int64_t		 mtime_ns;
+	int		 tree;		/* a tree result, packed: kind=tree */
 };
 enum cmd_next wait_request(struct session *, struct proto_req *, struct evbuffer *);
 int	 wait_ended(const struct job *);
 void	 wait_reply_waiting(const struct job *, struct evbuffer *);
 void	 wait_reply_failed(const struct job *, struct evbuffer *);
-void	 wait_reply_result(const struct job *, uint64_t, struct evbuffer *);
+void	 wait_reply_result(const struct job *, const struct wait_result *,
+	    struct evbuffer *);
 int	 wait_open_result(const struct job *, struct wait_result *, char **);
 char	*wait_result_check(const struct job *, const struct wait_result *,
 	    int);

@@ -309,3 +309,32 @@ EOF
 	serve_refused 2 "$D/in/r"
 	[[ $stderr == *"r.result (for $D/in/r) is a directory; a result can replace only a file;"* ]]
 }
+
+@test "trees: jq-put --wait for a job whose result is a tree writes the tree as a tar stream to stdout" {
+	printf 'seed\n' >"$D/in/a"
+	start_server --fresh --keep "$D/in/a"
+	jr --max-jobs 1 "$SERVER" -- sh -c 'mkdir {outdir}/s; cat {in} >{outdir}/s/f; ln -s s/f {outdir}/l'
+	assert_success
+	jq-put --wait "$SERVER" 1 >"$D/got.tar"
+	run bsdtar -tf "$D/got.tar"
+	assert_success
+	assert_output "$(printf 'l\ns/\ns/f')"
+	mkdir "$D/x" && bsdtar -xf "$D/got.tar" -C "$D/x"
+	run diff -r --no-dereference "$D/in/a.result" "$D/x"
+	assert_success
+	assert_equal "$(readlink "$D/x/l")" s/f
+	# the same tree, the same bytes, every time
+	jq-put --wait "$SERVER" 1 | cmp - "$D/got.tar"
+	# on the wire: RESULT says kind=tree
+	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
+	recv
+	greeting=$line
+	sendl "$(hello_line 2 name=waiter)"
+	expect 'OK 2*'
+	sendl 'WAIT 1'
+	expect "RESULT 1 * size=$(stat -c %s "$D/got.tar") kind=tree"
+	exec {conn}>&-
+	# nothing left in the state directory by the packing
+	assert_equal "$(find "$JQ_STATE_DIR" -name '.jq-tree*' | wc -l)" 0
+	stop_server
+}
