@@ -2,7 +2,9 @@
 # tests/trees.bats: trees (issue 12): a directory served as a job, unpacked for jq-run's <in> and
 # by jq-take -o; <outdir> results packed by jq-run and unpacked by the server into FILE.result/;
 # hostile trees made here (python3 tarfile) PUT by a fake worker, each refused with its reason,
-# nothing written outside and no partial result.  arch.c itself: tests/unit/test_arch.c.
+# nothing written outside and no partial result; tree results in --output-archive, the rerun rule
+# for directory jobs (touch -d dates, no sleeps), and jq-put --wait of a tree result (a tar
+# stream).  arch.c itself: tests/unit/test_arch.c.
 
 # shellcheck disable=SC2154,SC2034 # $stderr, $output, $status are bats'; $line is wire.bash's;
 # $greeting is read by hello_line
