@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,9 +138,21 @@ struct arch_pack {
 	const struct arch_limits *lim;
 	uint64_t		 size;		/* bytes of file data packed */
 	uint64_t		 entries;
+	int64_t			 newest;	/* newest mtime seen, ns */
 	char			 path[ARCH_PATH_MAX + 1];
 	char			 buf[ARCH_BLOCK];
 };
+
+/* Note the modification time of sb if it is the newest so far. */
+static void
+arch_pack_date(struct arch_pack *p, const struct stat *sb)
+{
+	int64_t	 ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 +
+	    sb->st_mtim.tv_nsec;
+
+	if (ns > p->newest)
+		p->newest = ns;
+}
 
 /* libarchive's write callback: all of it to outfd. */
 static la_ssize_t
@@ -315,6 +328,7 @@ arch_pack_dir(struct arch_pack *p, int dfd, size_t len, unsigned depth,
 			arch_cause(cause, p->path, "%s", strerror(errno));
 			goto out;
 		}
+		arch_pack_date(p, &sb);
 		if (S_ISREG(sb.st_mode)) {
 			if (arch_pack_file(p, dirfd(d), names[i], &sb,
 			    cause) != 0)
@@ -368,22 +382,32 @@ out:
 
 /*
  * Pack the tree below dirfd (not the directory itself) into outfd, a
- * blocking fd, as an uncompressed pax tar stream.  Returns 0, or -1 with
- * *cause (the entry and why); outfd may then hold part of a stream.
+ * blocking fd, as an uncompressed pax tar stream.  If newest is not NULL,
+ * it gets the newest modification time (ns) of the directory and of any
+ * entry below it, as seen while packing: the tree's age for make's rule.
+ * Returns 0, or -1 with *cause (the entry and why); outfd may then hold
+ * part of a stream.
  */
 int
-arch_pack(int dirfd, int outfd, const struct arch_limits *lim, char **cause)
+arch_pack(int dirfd, int outfd, const struct arch_limits *lim,
+    int64_t *newest, char **cause)
 {
 	struct arch_pack	*p = xcalloc(1, sizeof *p);
+	struct stat		 sb;
 	int			 dfd, rc = -1;
 
 	p->outfd = outfd;
 	p->lim = lim;
-	if ((dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+	p->newest = INT64_MIN;
+	if ((dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstat(dfd, &sb) != 0) {
 		*cause = xprintf("the tree: %s", strerror(errno));
+		if (dfd != -1)
+			close(dfd);
 		free(p);
 		return -1;
 	}
+	arch_pack_date(p, &sb);
 	if ((p->a = archive_write_new()) == NULL) {
 		*cause = xstrdup("the tree: out of memory");
 		close(dfd);
@@ -406,11 +430,60 @@ arch_pack(int dirfd, int outfd, const struct arch_limits *lim, char **cause)
 		    archive_error_string(p->a));
 		goto out;
 	}
+	if (newest != NULL)
+		*newest = p->newest;
 	rc = 0;
 out:
 	archive_write_free(p->a);
 	free(p);
 	return rc;
+}
+
+/*
+ * Add the directory name (relative to parent; not followed if a link) and
+ * the tree below it to the open writer a, as entries "prefix/" and
+ * "prefix/PATH", sorted as arch_pack sorts.  Returns 0, or -1 with *cause
+ * (the entry and why); a may then hold part of the tree.
+ */
+int
+arch_pack_into(struct archive *a, int parent, const char *name,
+    const char *prefix, const struct arch_limits *lim, char **cause)
+{
+	struct arch_pack	*p;
+	struct stat		 sb;
+	size_t			 len = strlen(prefix);
+	int			 dfd;
+
+	if (len == 0 || len + 2 > ARCH_PATH_MAX) {
+		*cause = xstrdup("the tree: its name is empty or too long");
+		return -1;
+	}
+	if ((dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || fstat(dfd, &sb) != 0) {
+		*cause = xprintf("the tree: %s", strerror(errno));
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	p = xcalloc(1, sizeof *p);
+	p->a = a;
+	p->outfd = -1;
+	p->lim = lim;
+	memcpy(p->path, prefix, len + 1);
+	if (arch_pack_header(p, &sb, NULL, cause) != 0) {
+		close(dfd);
+		free(p);
+		return -1;
+	}
+	p->path[len] = '/';
+	p->path[len + 1] = '\0';
+	/* arch_pack_dir closes dfd */
+	if (arch_pack_dir(p, dfd, len + 1, 0, cause) != 0) {
+		free(p);
+		return -1;
+	}
+	free(p);
+	return 0;
 }
 
 /* ---- unpacking ---- */

@@ -24,7 +24,10 @@
  * An entry is named as its result file is in the result directory (a
  * result elsewhere, a FILE operand's without -o, is named by its path with
  * any leading '/' dropped).  Entries are regular files, mode 0644, with the
- * result file's modification time.
+ * result file's modification time.  A tree result (a directory, from an
+ * <outdir> job) is the entry "NAME/" and below it "NAME/PATH" for each of
+ * its directories, regular files and symbolic links (as stored, never
+ * followed), sorted by name, modes and times kept (arch_pack_into).
  */
 #include <sys/stat.h>
 
@@ -212,6 +215,39 @@ archout_writer(int fd, char **cause)
 	return w;
 }
 
+/*
+ * Add job j's tree result (a directory) to w: the directory as "NAME/",
+ * what it holds as "NAME/PATH", sorted, as arch_pack packs a tree (file
+ * data streamed in bounded blocks, links as stored, never followed).
+ * 0, or -1 with *cause.
+ */
+static int
+archout_add_tree(struct archive *w, const struct job *j, char **cause)
+{
+	const char	*slash = strrchr(j->result, '/');
+	char		*dir, *why = NULL;
+	int		 dfd, rc;
+
+	dir = slash == NULL ? xstrdup(".") : slash == j->result ?
+	    xstrdup("/") : xstrndup(j->result, (size_t)(slash - j->result));
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		*cause = xprintf("result %s of job %llu: %s: %s", j->result,
+		    (unsigned long long)j->id, dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	rc = arch_pack_into(w, dfd, slash == NULL ? j->result : slash + 1,
+	    archout_entry_name(j->result), &cli_tree_limits, &why);
+	close(dfd);
+	if (rc != 0) {
+		*cause = xprintf("result %s of job %llu: %s", j->result,
+		    (unsigned long long)j->id, why);
+		free(why);
+	}
+	return rc;
+}
+
 /* Copy job j's result into w as one entry.  0, or -1 with *cause. */
 static int
 archout_add(struct archive *w, struct archive_entry *e, const struct job *j,
@@ -222,6 +258,8 @@ archout_add(struct archive *w, struct archive_entry *e, const struct job *j,
 	ssize_t		 n;
 	int		 fd;
 
+	if (lstat(j->result, &st) == 0 && S_ISDIR(st.st_mode))
+		return archout_add_tree(w, j, cause);
 	if ((fd = open(j->result, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 	    O_NONBLOCK)) < 0 || fstat(fd, &st) != 0) {
 		*cause = xprintf("result %s of job %llu: %s", j->result,
@@ -351,6 +389,7 @@ void
 archout_clean(const struct queue *q)
 {
 	const struct job	*j;
+	char			*why = NULL;
 	uint64_t		 id;
 
 	if (!archout_own_rdir)
@@ -358,8 +397,12 @@ archout_clean(const struct queue *q)
 	for (id = 1; id <= q->njobs; id++) {
 		j = queue_get(q, id);
 		if (j->result != NULL && strncmp(j->result, archout_rdir,
-		    strlen(archout_rdir)) == 0)
-			(void)unlink(j->result);
+		    strlen(archout_rdir)) == 0 &&
+		    arch_remove(AT_FDCWD, j->result, &why) != 0) {
+			log_warnx("--output-archive: %s", why);
+			free(why);
+			why = NULL;
+		}
 	}
 	if (rmdir(archout_rdir) != 0 && errno != ENOENT)
 		log_warnx("--output-archive: %s: %s", archout_rdir,

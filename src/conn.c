@@ -685,7 +685,7 @@ conn_result_try(struct conn *c)
 		conn_result_done(c);
 		return;
 	}
-	wait_reply_result(j, w.size, conn_out(c));
+	wait_reply_result(j, &w, conn_out(c));
 	/* the result goes out as a job's data does, requests read meanwhile */
 	c->send_fd = w.fd;
 	c->send_size = w.size;

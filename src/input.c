@@ -174,19 +174,17 @@ input_tree_setup(const char *dir)
 }
 
 /*
- * Pack the directory fd (job j's input) into an unlinked file in the
- * state directory, kept open in j->tree_fd.  0, or -1 with *cause.
+ * A new unlinked file in the state directory, only ours, to pack a tree
+ * into: its fd, or -1 with *cause.
  */
-static int
-input_pin_tree(struct job *j, int fd, char **cause)
+int
+input_tree_file(char **cause)
 {
-	struct stat	 st;
-	char		*tmpl, *why = NULL;
-	int		 tfd;
+	char	*tmpl;
+	int	 tfd;
 
 	if (input_tree_dir == NULL) {
-		*cause = xstrdup("a directory, and no state directory to pack "
-		    "it in");
+		*cause = xstrdup("no state directory to pack a tree in");
 		return -1;
 	}
 	if (mkdir(input_tree_dir, 0700) != 0 && errno != EEXIST) {
@@ -201,12 +199,28 @@ input_pin_tree(struct job *j, int fd, char **cause)
 			(void)unlink(tmpl);
 		free(tmpl);
 	}
-	if (tfd == -1) {
-		*cause = xprintf("cannot pack it in %s: %s", input_tree_dir,
+	if (tfd == -1)
+		*cause = xprintf("cannot pack a tree in %s: %s", input_tree_dir,
 		    strerror(errno));
+	return tfd;
+}
+
+/*
+ * Pack the directory fd (job j's input) into an unlinked file in the
+ * state directory, kept open in j->tree_fd; its modification time becomes
+ * the newest of any entry in the tree.  0, or -1 with *cause.
+ */
+static int
+input_pin_tree(struct job *j, int fd, char **cause)
+{
+	struct stat	 st;
+	char		*why = NULL;
+	int64_t		 newest;
+	int		 tfd;
+
+	if ((tfd = input_tree_file(cause)) == -1)
 		return -1;
-	}
-	if (arch_pack(fd, tfd, &cli_tree_limits, &why) != 0 ||
+	if (arch_pack(fd, tfd, &cli_tree_limits, &newest, &why) != 0 ||
 	    fstat(tfd, &st) != 0) {
 		*cause = xprintf("cannot pack the tree: %s", why != NULL ? why :
 		    strerror(errno));
@@ -216,6 +230,9 @@ input_pin_tree(struct job *j, int fd, char **cause)
 	}
 	j->tree_fd = tfd;
 	j->in_size = (uint64_t)st.st_size;	/* what is sent */
+	/* the tree's age (make's rule, serve.c): its newest entry's */
+	if (newest > j->in_mtime_ns)
+		j->in_mtime_ns = newest;
 	return 0;
 }
 

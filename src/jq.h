@@ -299,7 +299,10 @@ struct arch_limits {
 	unsigned	 max_ratio;	/* bytes unpacked per byte read; 0: none */
 };
 void	 arch_limits_default(struct arch_limits *);
-int	 arch_pack(int, int, const struct arch_limits *, char **);
+int	 arch_pack(int, int, const struct arch_limits *, int64_t *, char **);
+struct archive;
+int	 arch_pack_into(struct archive *, int, const char *, const char *,
+	    const struct arch_limits *, char **);
 int	 arch_unpack(int, int, const struct arch_limits *, char **);
 int	 arch_remove(int, const char *, char **);
 
@@ -462,6 +465,7 @@ void	 input_pin_stat(struct job *, int, const char *, const struct stat *);
 int	 input_writers(int);
 int	 input_open(const struct job *, char **);
 void	 input_tree_setup(const char *);
+int	 input_tree_file(char **);
 char	*input_changed(const struct job *, const struct stat *);
 const char *input_kind(mode_t);
 void	 input_free(void);
@@ -544,6 +548,8 @@ struct store {
 	char		 tmpname[64];
 	const char	*final;		/* base name in dirfd */
 	uint64_t	 written, synced;
+	int		 over_tree;	/* a directory job's: a tree result of
+					 * an earlier run at final is replaced */
 };
 extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, dev_t, ino_t, char **);
@@ -855,12 +861,14 @@ struct wait_result {			/* a result file opened to be sent */
 	int		 fd;
 	uint64_t	 size;
 	int64_t		 mtime_ns;
+	int		 tree;		/* a tree result, packed: kind=tree */
 };
 enum cmd_next wait_request(struct session *, struct proto_req *, struct evbuffer *);
 int	 wait_ended(const struct job *);
 void	 wait_reply_waiting(const struct job *, struct evbuffer *);
 void	 wait_reply_failed(const struct job *, struct evbuffer *);
-void	 wait_reply_result(const struct job *, uint64_t, struct evbuffer *);
+void	 wait_reply_result(const struct job *, const struct wait_result *,
+	    struct evbuffer *);
 int	 wait_open_result(const struct job *, struct wait_result *, char **);
 char	*wait_result_check(const struct job *, const struct wait_result *,
 	    int);

@@ -62,6 +62,8 @@ payload_begin(struct payload *p, enum proto_cmd cmd, struct job *j,
 			free(cause);
 			return;
 		}
+		/* serve.c let a tree result stand at start only for these */
+		p->store.over_tree = j->tree_fd >= 0;
 		p->storing = 1;
 	} else if (cmd == CMD_ADD) {
 		if (p->drop)

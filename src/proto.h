@@ -148,7 +148,7 @@ enum proto_cmd {
 #define REPLY_END	"END"	/* the last line of a STAT reply; of a JOBS reply, END [next=<id>] */
 #define REPLY_BYE	"bye"	/* after OK, the answer to QUIT */
 #define REPLY_WAITING	"WAITING"	/* WAITING <id> <name> state=: a WAIT waits for the job's end */
-#define REPLY_RESULT	"RESULT"	/* RESULT <id> <name> size=, then a payload: WAIT's result */
+#define REPLY_RESULT	"RESULT"	/* RESULT <id> <name> size= [kind=tree], then a payload: WAIT's result */
 
 /*
  * Reasons after NOJOB.  Once every job has finished, the server closes a
@@ -200,7 +200,8 @@ enum proto_cmd {
 #define KEY_WORKERS	"workers"	/* DRAIN's OK: connected workers it matches */
 /*
  * kind=tree: the payload is a tree, an uncompressed pax tar stream (arch.c):
- * a JOB whose input is a directory, a PUT of an <outdir> result.
+ * a JOB whose input is a directory, a PUT of an <outdir> result, a RESULT
+ * (WAIT's answer) of a job whose result is a tree.
  */
 #define KIND_TREE	"tree"
 #define HOLD_CONN	"conn"		/* the job is released when the connection closes */

@@ -713,7 +713,7 @@ run_job_pack(struct run_job *j, struct run_outcome *o)
 	    O_CLOEXEC, 0600)) == -1)
 		cause = xprintf("%s: %s", j->out, strerror(errno));
 	else {
-		if (arch_pack(dfd, fd, j->link->cfg->tree, &cause) == 0)
+		if (arch_pack(dfd, fd, j->link->cfg->tree, NULL, &cause) == 0)
 			cause = NULL;
 		if (close(fd) != 0 && cause == NULL)
 			cause = xprintf("%s: %s", j->out, strerror(errno));

@@ -260,7 +260,7 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
  * Check job j's result path: a writable directory that exists, a name it
  * can hold (with store.c's temporary name beside it), and nothing but a
  * regular file at it now (or a symbolic link, which the result replaces,
- * never follows).  Fill *ref, pin the directory in the job (store_open
+ * never follows; or, for a directory job, a directory: a tree result).  Fill *ref, pin the directory in the job (store_open
  * refuses another one later), and note whether the result is up to date
  * (serve_skip_current).  *dirfd and *lastdir cache the directory of the
  * previous result.  NULL, or why the path can never be written (a new
@@ -274,6 +274,7 @@ serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
 	struct stat	 st;
 	char		*dir, tmp[64];
 	long		 max;
+	int		 tree;
 
 	dir = slash == NULL ? xstrdup(".") : slash == j->result ?
 	    xstrdup("/") : xstrndup(j->result, (size_t)(slash - j->result));
@@ -305,15 +306,23 @@ serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
 		    "the %ld bytes its directory allows", j->result, j->path,
 		    max);
 	if (fstatat(*dirfd, ref->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+		/* a directory job's result may be a tree from an earlier run */
+		tree = S_ISDIR(st.st_mode) && j->tree_fd >= 0;
+		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) && !tree)
 			return xprintf("result %s (for %s) is %s; a result can "
-			    "replace only a file", j->result, j->path,
-			    input_kind(st.st_mode));
+			    "replace only a file%s", j->result, j->path,
+			    input_kind(st.st_mode), j->tree_fd >= 0 ? " or a "
+			    "directory" : "");
 		ref->fdev = st.st_dev;
 		ref->fino = st.st_ino;
 		ref->has_file = 1;
-		/* make's rule; a symbolic link is not a result, and is replaced */
-		j->result_current = S_ISREG(st.st_mode) &&
+		/*
+		 * make's rule; a symbolic link is not a result, and is
+		 * replaced.  A tree result's time is its directory's own (set
+		 * when the server unpacked it: entries made in it), and a
+		 * directory job's input time is its tree's newest (input.c).
+		 */
+		j->result_current = (S_ISREG(st.st_mode) || tree) &&
 		    (int64_t)st.st_mtim.tv_sec * 1000000000 +
 		    st.st_mtim.tv_nsec >= j->in_mtime_ns;
 	} else if (errno != ENOENT)

@@ -96,13 +96,15 @@ store_write(struct store *st, const void *buf, size_t len, char **cause)
 
 /*
  * Make the file durable and give it its final name: fdatasync, close,
- * rename.  The directory stays open for store_sync_dir.  On failure the
+ * rename (for a directory job, over a tree result of an earlier run: swapped
+ * in one step, the tree removed; any other directory there fails it).  The directory stays open for store_sync_dir.  On failure the
  * temporary file is removed.
  */
 int
 store_commit_file(struct store *st, char **cause)
 {
 	const char	*what = "fdatasync";
+	char		*why = NULL;
 
 	if (store_sync && fdatasync(st->fd) != 0)
 		goto fail;
@@ -113,8 +115,14 @@ store_commit_file(struct store *st, char **cause)
 	}
 	st->fd = -1;
 	what = "rename";
-	if (renameat(st->dirfd, st->tmpname, st->dirfd, st->final) != 0)
-		goto fail;
+	if (renameat(st->dirfd, st->tmpname, st->dirfd, st->final) != 0) {
+		/* a tree result of an earlier run: swapped out, then removed */
+		if (errno != EISDIR || !st->over_tree || renameat2(st->dirfd, st->tmpname,
+		    st->dirfd, st->final, RENAME_EXCHANGE) != 0)
+			goto fail;
+		if (arch_remove(st->dirfd, st->tmpname, &why) != 0)
+			free(why);	/* the file is in place; a leftover */
+	}
 	return 0;
 fail:
 	*cause = xprintf("%s: %s: %s", st->final, what, strerror(errno));

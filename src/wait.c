@@ -24,6 +24,13 @@
  * A file changed since (truncated, replaced, a FIFO or a link swapped in)
  * is not sent: ERR IO says why.  One that changes while it is sent ends in
  * ABORT (wait_result_check).
+ *
+ * A tree result (a directory, an <outdir> job's) is sent as an
+ * uncompressed pax tar stream, as trees travel (arch.c): packed, sorted,
+ * links not followed, within --max-tree-size and --max-tree-entries, into
+ * an unlinked file in the state directory, then sent like a result file
+ * with kind=tree on the RESULT line.  Packed anew for every WAIT, so the
+ * same tree gives the same bytes (what jq-put needs to resume).
  */
 #include <sys/stat.h>
 
@@ -101,14 +108,19 @@ wait_reply_failed(const struct job *j, struct evbuffer *out)
 	free(msg);
 }
 
-/* RESULT <id> <name> size=<n>: the result's bytes follow as a payload. */
+/*
+ * RESULT <id> <name> size=<n> [kind=tree]: the result's bytes (a tree's
+ * tar stream) follow as a payload.
+ */
 void
-wait_reply_result(const struct job *j, uint64_t size, struct evbuffer *out)
+wait_reply_result(const struct job *j, const struct wait_result *w,
+    struct evbuffer *out)
 {
 	char	*name = proto_encode_dup(j->path, strlen(j->path));
 
-	evbuffer_add_printf(out, REPLY_RESULT " %llu %s " KEY_SIZE "=%llu\n",
-	    (unsigned long long)j->id, name, (unsigned long long)size);
+	evbuffer_add_printf(out, REPLY_RESULT " %llu %s " KEY_SIZE "=%llu%s\n",
+	    (unsigned long long)j->id, name, (unsigned long long)w->size,
+	    w->tree ? " " KEY_KIND "=" KIND_TREE : "");
 	free(name);
 }
 
@@ -120,8 +132,43 @@ wait_mtime_ns(const struct stat *st)
 }
 
 /*
+ * Pack the tree result open at dirfd into an unlinked file in the state
+ * directory, to be sent like a result file: 0 with *w filled, or -1 with
+ * *cause.  This runs in the event loop: the tree is read and written once,
+ * whole, before the first byte is sent (see CAVEATS in jq-serve(1)).
+ */
+static int
+wait_pack_tree(const struct job *j, int dirfd, struct wait_result *w,
+    char **cause)
+{
+	struct stat	 st;
+	char		*why = NULL;
+	int		 tfd;
+
+	if ((tfd = input_tree_file(&why)) == -1) {
+		*cause = xprintf("%s is a tree: %s", j->result, why);
+		free(why);
+		return -1;
+	}
+	if (arch_pack(dirfd, tfd, &cli_tree_limits, NULL, &why) != 0 ||
+	    lseek(tfd, 0, SEEK_SET) != 0 || fstat(tfd, &st) != 0) {
+		*cause = xprintf("%s is a tree and cannot be packed: %s",
+		    j->result, why != NULL ? why : strerror(errno));
+		free(why);
+		close(tfd);
+		return -1;
+	}
+	w->fd = tfd;
+	w->size = (uint64_t)st.st_size;
+	w->mtime_ns = wait_mtime_ns(&st);
+	w->tree = 1;
+	return 0;
+}
+
+/*
  * Open done job j's result to send it: 0 with *w filled (w->fd is the
- * caller's), or -1 with *cause saying why it cannot be sent.
+ * caller's), or -1 with *cause saying why it cannot be sent.  A tree
+ * result (a directory) is sent as its tar stream, packed now.
  */
 int
 wait_open_result(const struct job *j, struct wait_result *w, char **cause)
@@ -130,7 +177,7 @@ wait_open_result(const struct job *j, struct wait_result *w, char **cause)
 	const char	*base = slash ? slash + 1 : j->result;
 	struct stat	 st;
 	char		*dir;
-	int		 dirfd, fd;
+	int		 dirfd, fd, rc;
 
 	dir = slash == NULL ? xstrdup(".") : slash == j->result ?
 	    xstrdup("/") : xstrndup(j->result, (size_t)(slash - j->result));
@@ -155,9 +202,14 @@ wait_open_result(const struct job *j, struct wait_result *w, char **cause)
 		    "a symbolic link now" : strerror(errno));
 		return -1;
 	}
+	memset(w, 0, sizeof *w);
 	if (fstat(fd, &st) != 0)
 		*cause = xprintf("%s: %s", j->result, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
+	else if (S_ISDIR(st.st_mode)) {
+		rc = wait_pack_tree(j, fd, w, cause);
+		close(fd);
+		return rc;
+	} else if (!S_ISREG(st.st_mode))
 		*cause = xprintf("%s is %s now", j->result,
 		    input_kind(st.st_mode));
 	else if ((uint64_t)st.st_size != j->result_size)

@@ -2,7 +2,9 @@
 # tests/trees.bats: trees (issue 12): a directory served as a job, unpacked for jq-run's <in> and
 # by jq-take -o; <outdir> results packed by jq-run and unpacked by the server into FILE.result/;
 # hostile trees made here (python3 tarfile) PUT by a fake worker, each refused with its reason,
-# nothing written outside and no partial result.  arch.c itself: tests/unit/test_arch.c.
+# nothing written outside and no partial result; tree results in --output-archive, the rerun rule
+# for directory jobs (touch -d dates, no sleeps), and jq-put --wait of a tree result (a tar
+# stream).  arch.c itself: tests/unit/test_arch.c.
 
 # shellcheck disable=SC2154,SC2034 # $stderr, $output, $status are bats'; $line is wire.bash's;
 # $greeting is read by hello_line
@@ -223,4 +225,118 @@ EOF
 	assert_output fresh
 	run ls -A "$D/in"
 	assert_output "$(printf 'r\nr.result')"
+}
+
+@test "trees: tree results go into --output-archive as NAME/ and NAME/PATH, sorted, checked entry by entry" {
+	mkdir -p "$D/in/d/sub" "$D/in/d/empty"
+	head -c 200000 /dev/urandom >"$D/in/d/sub/big.bin"
+	printf 'one\n' >"$D/in/d/a.txt"
+	ln -s sub/big.bin "$D/in/d/link"
+	printf 'seed\n' >"$D/in/f"
+	start_server --fresh "$D/in/d" "$D/in/f" --output-archive "$D/res.tar"
+	jr "$SERVER" -- sh -c 'if [ -d {in} ]; then cp -a {in}/. {outdir}/; else
+		mkdir {outdir}/z {outdir}/a; cat {in} >{outdir}/z/1; printf b >{outdir}/a/2; fi'
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run bsdtar -tf "$D/res.tar"
+	assert_success
+	assert_equal "$output" "$(printf '%s\n' d.result/ d.result/a.txt d.result/empty/ d.result/link \
+		d.result/sub/ d.result/sub/big.bin f.result/ f.result/a/ f.result/a/2 f.result/z/ f.result/z/1)"
+	mkdir "$D/x" && bsdtar -xf "$D/res.tar" -C "$D/x"
+	run diff -r --no-dereference "$D/in/d" "$D/x/d.result"
+	assert_success
+	assert_equal "$(readlink "$D/x/d.result/link")" sub/big.bin
+	assert_files_equal "$D/x/f.result/z/1" "$D/in/f"
+	assert_equal "$(cat "$D/x/f.result/a/2")" b
+	# the results kept in the state directory are gone, trees too
+	assert_equal "$(find "$JQ_STATE_DIR" -mindepth 1 | grep -c results-)" 0
+}
+
+@test "trees: a directory job reruns like make: its tree result is skipped while not older than the input tree's newest entry" {
+	mkdir -p "$D/t/sub"
+	printf 'a\n' >"$D/t/sub/f"
+	printf 'b\n' >"$D/t/g"
+	touch -d 2020-01-01 "$D/t/sub/f" "$D/t/g" "$D/t/sub" "$D/t"
+	start_server "$D/t"
+	jr "$SERVER" -- sh -c 'cp -a {in}/. {outdir}/; echo 1 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/t.result/run")" 1
+	# a second run: the result is up to date, nothing served
+	touch -d 2021-01-01 "$D/t.result"
+	serve_refused 0 "$D/t"
+	[[ $stderr == *"the one input already has a result; --redo runs it again"* ]]
+	# a file deep inside the input tree newer than the result: it runs again
+	touch -d 2022-01-01 "$D/t/sub/f"
+	start_server "$D/t"
+	jr "$SERVER" -- sh -c 'cp -a {in}/. {outdir}/; echo 2 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/t.result/run")" 2
+	# a file removed from a subdirectory dates that directory: it runs again
+	touch -d 2023-01-01 "$D/t.result"
+	serve_refused 0 "$D/t"
+	rm "$D/t/g"
+	start_server "$D/t"
+	jr "$SERVER" -- sh -c 'cp -a {in}/. {outdir}/; echo 3 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	run ls -A "$D/t.result"
+	assert_output "$(printf 'run\nsub')"
+	# --redo runs an up-to-date one again; a file result replaces the tree
+	touch -d 2030-01-01 "$D/t.result"
+	serve_refused 0 "$D/t"
+	start_server --redo "$D/t"
+	jr "$SERVER" -- tar -tf -
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	[[ -f $D/t.result ]]
+	assert_equal "$(sort "$D/t.result")" "$(printf 'sub/\nsub/f')"
+	assert_equal "$(find "$D" -maxdepth 1 -name '.jq-*.t*' | wc -l)" 0
+	# and a tree result replaces that file (--redo)
+	start_server --redo "$D/t"
+	jr "$SERVER" -- sh -c 'echo 4 >{outdir}/run'
+	assert_success
+	wait_server_exit
+	assert_equal "$(cat "$D/t.result/run")" 4
+}
+
+@test "trees: a directory at a FILE job's result path is still refused at start" {
+	printf 'x' >"$D/in/r"
+	mkdir "$D/in/r.result"
+	serve_refused 2 "$D/in/r"
+	[[ $stderr == *"r.result (for $D/in/r) is a directory; a result can replace only a file;"* ]]
+}
+
+@test "trees: jq-put --wait for a job whose result is a tree writes the tree as a tar stream to stdout" {
+	printf 'seed\n' >"$D/in/a"
+	start_server --fresh --keep "$D/in/a"
+	jr --max-jobs 1 "$SERVER" -- sh -c 'mkdir {outdir}/s; cat {in} >{outdir}/s/f; ln -s s/f {outdir}/l'
+	assert_success
+	jq-put --wait "$SERVER" 1 >"$D/got.tar"
+	run bsdtar -tf "$D/got.tar"
+	assert_success
+	assert_output "$(printf 'l\ns/\ns/f')"
+	mkdir "$D/x" && bsdtar -xf "$D/got.tar" -C "$D/x"
+	run diff -r --no-dereference "$D/in/a.result" "$D/x"
+	assert_success
+	assert_equal "$(readlink "$D/x/l")" s/f
+	# the same tree, the same bytes, every time
+	jq-put --wait "$SERVER" 1 | cmp - "$D/got.tar"
+	# on the wire: RESULT says kind=tree
+	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
+	recv
+	greeting=$line
+	sendl "$(hello_line 2 name=waiter)"
+	expect 'OK 2*'
+	sendl 'WAIT 1'
+	expect "RESULT 1 * size=$(stat -c %s "$D/got.tar") kind=tree"
+	exec {conn}>&-
+	# nothing left in the state directory by the packing
+	assert_equal "$(find "$JQ_STATE_DIR" -name '.jq-tree*' | wc -l)" 0
+	stop_server
 }

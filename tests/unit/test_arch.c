@@ -226,7 +226,7 @@ test_round_trip(void)
 	tar = xprintf("%s/rt.tar", top);
 	sfd = opendir_fd(src);
 	out = open(tar, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	rc = arch_pack(sfd, out, &lim, &cause);
+	rc = arch_pack(sfd, out, &lim, NULL, &cause);
 	OK(rc == 0, "pack a tree (%s)", cause != NULL ? cause : "ok");
 	close(out);
 	close(sfd);
@@ -263,7 +263,7 @@ test_empty(void)
 	tar = xprintf("%s/e.tar", top);
 	sfd = opendir_fd(src);
 	out = open(tar, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	rc = arch_pack(sfd, out, &lim, &cause);
+	rc = arch_pack(sfd, out, &lim, NULL, &cause);
 	close(out);
 	close(sfd);
 	OK(rc == 0, "pack an empty tree");
@@ -288,7 +288,7 @@ test_pack_refuses(void)
 	if (mkfifo(P("%s/pipe", src), 0600) != 0)
 		bail("mkfifo");
 	sfd = opendir_fd(src);
-	rc = arch_pack(sfd, out, &lim, &cause);
+	rc = arch_pack(sfd, out, &lim, NULL, &cause);
 	OK(rc == -1 && cause != NULL && strstr(cause, "a FIFO") != NULL,
 	    "pack refuses a FIFO (%s)", cause != NULL ? cause : "packed");
 	free(cause);
@@ -299,7 +299,7 @@ test_pack_refuses(void)
 	lim.max_size = 5;
 	sfd = opendir_fd(src);
 	cause = NULL;
-	rc = arch_pack(sfd, out, &lim, &cause);
+	rc = arch_pack(sfd, out, &lim, NULL, &cause);
 	OK(rc == -1 && cause != NULL && strstr(cause, "size limit"),
 	    "pack stops at the size limit (%s)", cause ? cause : "packed");
 	free(cause);
@@ -308,7 +308,7 @@ test_pack_refuses(void)
 	lim.max_entries = 1;
 	sfd = opendir_fd(src);
 	cause = NULL;
-	rc = arch_pack(sfd, out, &lim, &cause);
+	rc = arch_pack(sfd, out, &lim, NULL, &cause);
 	OK(rc == -1 && cause != NULL && strstr(cause, "entries limit"),
 	    "pack stops at the entries limit (%s)", cause ? cause : "packed");
 	free(cause);

@@ -266,6 +266,20 @@ test_abort(void)
 	} else
 		OK(0, "store_open before a failing rename");
 	free(cause);
+	cause = NULL;
+
+	/* a directory job's: a tree result of an earlier run is replaced */
+	if (store_text(&st, res, dev, ino, "over the tree") == 0) {
+		st.over_tree = 1;
+		int r = store_commit_file(&st, &cause);
+		store_close(&st);
+		OK(r == 0 && file_is(res, "over the tree") && entries(out) == 1 &&
+		    open_fds() == fds, "a directory job's result replaces a "
+		    "tree result in one step, the tree removed (%s)",
+		    cause ? cause : "no error");
+	} else
+		OK(0, "store_open over a tree result");
+	free(cause);
 	free(res);
 	free(out);
 	t_rmtree(d);
