@@ -44,6 +44,10 @@
  *   N <enc-pattern> <linecrc>                     workers matching it are
  *                                                 drained (drain.c)
  *   U <enc-pattern> <linecrc>                     that drain is undone
+ *   X 0 <linecrc>                                 the run ended with every
+ *                                                 job finished (kept for
+ *                                                 its failures); the next
+ *                                                 start's compaction drops it
  * N and U records name no job; a journal without them loads as before.  A
  * cancelled job is an F record whose status is "cancelled".  A journal
  * without after= words and E records (before dependencies) loads as
@@ -90,6 +94,7 @@ static char	*journal_path;
 static char	*journal_dir;
 static int	 journal_sync = 1;
 static int	 journal_resumed;	/* the journal held records at start */
+static int	 journal_ended;		/* ... and its run had ended (X) */
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 static char	*journal_extra;		/* more of the list's name, or NULL */
 
@@ -684,6 +689,12 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 			log_warnx("journal %s: more than %d drains; %s dropped",
 			    journal_path, JQ_DRAIN_MAX, id);
 		return 0;
+	case 'X':
+		/* the run ended, every job finished: no crash to fear */
+		if (id == NULL || strcmp(id, "0") != 0)
+			return -1;
+		journal_ended = 1;
+		return 0;
 	}
 	return -1;
 }
@@ -1107,6 +1118,16 @@ journal_was_resumed(void)
 }
 
 /*
+ * Did that journal's run end, every job finished (its X record), rather
+ * than stop in the middle?
+ */
+int
+journal_run_ended(void)
+{
+	return journal_resumed && journal_ended;
+}
+
+/*
  * Say what the journal brought back, if it held anything, once start-up
  * has settled which jobs this run serves.
  */
@@ -1148,6 +1169,7 @@ void
 journal_close(const struct queue *q, int success, int started)
 {
 	struct stat	 st;
+	char		*cause = NULL;
 	int		 empty;
 
 	if (journal_fd < 0)
@@ -1157,8 +1179,21 @@ journal_close(const struct queue *q, int success, int started)
 		unlink(journal_path);
 		spool_close(1);
 		rmdir(journal_dir);	/* only if nothing else is there */
-	} else
+	} else {
+		/*
+		 * kept with every job finished (some failed): say the run
+		 * ended, so that the next start need not fear a crash between
+		 * a result's rename and its record, and leaves out inputs
+		 * whose results are up to date (serve_skip_current)
+		 */
+		if (started && q->njobs > 0 &&
+		    q->count[JOB_DONE] + q->count[JOB_FAILED] == q->njobs &&
+		    journal_append("X 0", 1, &cause) != 0) {
+			log_warnx("%s", cause);
+			free(cause);
+		}
 		spool_close(0);
+	}
 	close(journal_fd);
 	journal_fd = -1;
 	free(journal_extra);

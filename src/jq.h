@@ -594,6 +594,7 @@ int	 journal_failed(const struct job *, char **);
 int	 journal_retry(const struct job *, char **);
 void	 journal_log_resume(const struct queue *);
 int	 journal_was_resumed(void);
+int	 journal_run_ended(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 int	 journal_drain(const char *, int, char **);
 void	 journal_close(const struct queue *, int, int);

@@ -543,7 +543,8 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
  * which the journal says nothing.  The journal wins where it speaks: a job
  * it records as done, failed or to run again stays, and so its state.
  * redo: leave nothing out.  Nor is anything left out when the journal of
- * an interrupted run is resumed: there a result file without a record may
+ * an interrupted run is resumed (not one whose run ended, its X record,
+ * kept for its failures): there a result file without a record may
  * be one the crash caught between its rename and its record, and the
  * journal's rule is that such a job runs again (journal.c), which a worker
  * still holding its result can then deliver.  Left-out inputs are not
@@ -562,7 +563,7 @@ serve_skip_current(struct queue *q, int redo)
 	uint64_t	 id;
 	int		 skip;
 
-	if (redo || journal_was_resumed())
+	if (redo || (journal_was_resumed() && !journal_run_ended()))
 		return 0;
 	for (id = 1; id <= total; id++) {
 		o = queue_get(q, id);

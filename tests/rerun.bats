@@ -308,3 +308,31 @@ cron_round() {
 	# and the token the first one made is the one every later run used
 	assert_file_exist "$BATS_TEST_TMPDIR/home/.config/jq/token"
 }
+
+@test "a run that ended with a failure, run again, still leaves out the inputs it left out (no rerun of done work)" {
+	local before
+	inputs a.wav b.wav c.wav
+	results "$D/a.wav.result" "$D/c.wav.result"
+	before=$(mtime "$D/a.wav.result")
+	start_server_unix "$D"/*.wav
+	run -1 fail_b
+	wait_server_exit 60
+	assert_equal "$status" 1
+	run cat "$SERVER_LOG"
+	assert_line "jq-serve: 2 of 3 inputs already have results; --redo runs them again"
+	# the same command again: the journal of the ended run is resumed, and a.wav and
+	# c.wav, which it never served, are still left out, not served again
+	rm -f "$JQ_TMP/sock"
+	run --separate-stderr timeout -k 5 30 jq-serve -l "unix:$JQ_TMP/sock" --linger 0 "$D"/*.wav
+	assert_equal "$status" 1
+	[[ $stderr == *"2 of 3 inputs already have results"* ]]
+	[[ $stderr == *"1 job: 0 done, 1 failed"* ]]
+	assert_equal "$(mtime "$D/a.wav.result")" "$before"
+	assert_equal "$(cat "$D/a.wav.result")" "old result"
+	# and --retry-failed runs only the failed one
+	rm -f "$JQ_TMP/sock"
+	serve_all --retry-failed "$D"/*.wav
+	assert_equal "$(cat "$D/b.wav.result")" "b.wav"
+	assert_equal "$(cat "$D/a.wav.result")" "old result"
+	assert_equal "$(mtime "$D/a.wav.result")" "$before"
+}
