@@ -433,7 +433,7 @@ journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
 		len += l;
 		free(line);
 	}
-	rc = n == 0 ? 0 : journal_append_lines(all, 1, cause);
+	rc = all == NULL ? 0 : journal_append_lines(all, 1, cause);
 	free(all);
 	return rc;
 }
