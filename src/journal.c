@@ -576,7 +576,7 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 	uint64_t	 size;
 	ssize_t		 n;
 	uint16_t	 qix;
-	int		 prio, rc;
+	int		 prio, rc, here;
 	char		*after;
 
 	kind = proto_word(&p);
@@ -593,12 +593,15 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 		j->journaled = 1;
 		j->result_size = size;
 		/*
-		 * trust the record only while the result is still there; an
-		 * added job's data or a watched file that is gone as well
-		 * (not pinned) leaves nothing to run again
+		 * trust the record only while the result is still there (a
+		 * tree result is a directory: its size was the stream's, so
+		 * being there is all that is checked); an added job's data or
+		 * a watched file that is gone as well (not pinned) leaves
+		 * nothing to run again
 		 */
-		if ((stat(j->result, &st) != 0 || (uint64_t)st.st_size != size) &&
-		    (j->origin == JOB_SPOOL || watchdir_active()) &&
+		here = stat(j->result, &st) == 0 && (S_ISDIR(st.st_mode) ||
+		    (uint64_t)st.st_size == size);
+		if (!here && (j->origin == JOB_SPOOL || watchdir_active()) &&
 		    j->in_name == NULL) {
 			if (j->origin == JOB_SPOOL)
 				log_warnx("job %llu %s: its stored result %s is "
@@ -611,8 +614,7 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 				    (unsigned long long)j->id, j->path,
 				    j->result);
 			queue_recover(q, j, JOB_DONE);
-		} else if (stat(j->result, &st) != 0 ||
-		    (uint64_t)st.st_size != size) {
+		} else if (!here) {
 			log_warnx("job %llu %s: its stored result %s is gone or "
 			    "changed; it runs again", (unsigned long long)j->id,
 			    j->path, j->result);

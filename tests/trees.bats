@@ -340,3 +340,24 @@ EOF
 	assert_equal "$(find "$JQ_STATE_DIR" -name '.jq-tree*' | wc -l)" 0
 	stop_server
 }
+
+@test "trees: an added job's tree result survives kill -9 of the server: done, not 'gone or changed', never run again" {
+	local pid
+	start_server -v --keep -o "$D/out"
+	run -0 jq-put --add --name t "$SERVER" <<<'seed'
+	assert_output 1
+	jr --max-jobs 1 "$SERVER" -- sh -c 'mkdir {outdir}/s; cat {in} >{outdir}/s/f'
+	assert_success
+	assert_equal "$(cat "$D/out/t.result/s/f")" "seed"
+	pid=$(pgrep -P "$SERVER_PID" -x jq-serve)
+	kill -KILL "$pid"
+	wait_server_exit 30
+	start_server -v --keep -o "$D/out"
+	run grep -c "gone or changed" "$SERVER_LOG"
+	assert_output 0
+	grep -qF '1 done, 0 failed, 0 to run' "$SERVER_LOG"
+	run -0 jq-stat --json "$SERVER"
+	assert_output --partial '"jobs":{"total":1,"waiting":0,"running":0,"done":1,'
+	assert_equal "$(cat "$D/out/t.result/s/f")" "seed"
+	stop_server
+}
