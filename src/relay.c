@@ -109,53 +109,6 @@ run_tail_get(const struct run_tail *t, char *out)
 	return t->len;
 }
 
-/*
- * Remove a directory tree without following symbolic links; directories the
- * command made unreadable are opened up first.  Returns 0 or -1 (errno).
- */
-static int
-run_rmtree_at(int parent, const char *name)
-{
-	struct dirent	*de;
-	DIR		*d;
-	int		 fd, rc = 0, saved = 0;
-
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -1;
-	(void)fchmodat(parent, name, 0700, 0);
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (run_rmtree_at(dirfd(d), de->d_name) == -1 && rc == 0) {
-			rc = -1;
-			saved = errno;
-		}
-	}
-	closedir(d);
-	if (unlinkat(parent, name, AT_REMOVEDIR) == -1 && rc == 0) {
-		rc = -1;
-		saved = errno;
-	}
-	errno = saved;
-	return rc;
-}
-
-/* Remove the tree at path (see run_rmtree_at).  Returns 0 or -1 (errno). */
-int
-run_rmtree(const char *path)
-{
-	return run_rmtree_at(AT_FDCWD, path);
-}
-
 /* A printable copy of a job name for messages: control bytes become '?'. */
 char *
 run_label(const char *name)

@@ -60,7 +60,6 @@ void	 run_lines_add(struct run_lines *, const char *, size_t);
 void	 run_lines_end(struct run_lines *);
 void	 run_tail_add(struct run_tail *, const char *, size_t);
 size_t	 run_tail_get(const struct run_tail *, char *);
-int	 run_rmtree(const char *);
 char	*run_label(const char *);
 
 /*

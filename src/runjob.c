@@ -875,6 +875,8 @@ run_job_abandon(struct run_job *j)
 void
 run_job_free(struct run_job *j)
 {
+	char	*why = NULL;
+
 	spawn_close_fds(&j->sp);
 	if (j->in_fd != -1)
 		close(j->in_fd);
@@ -884,8 +886,11 @@ run_job_free(struct run_job *j)
 		if (j->link->cfg->keep_tmp)
 			log_warnx("%s: job %s: kept %s", j->label, j->cj->id,
 			    j->dir);
-		else if (run_rmtree(j->dir) == -1)
-			log_warn("%s: cannot remove %s", j->label, j->dir);
+		else if (arch_remove(AT_FDCWD, j->dir, &why) != 0) {
+			log_warnx("%s: cannot remove %s: %s", j->label, j->dir,
+			    why);
+			free(why);
+		}
 	}
 	run_lines_end(&j->out_lines);
 	run_lines_end(&j->err_lines);
