@@ -219,7 +219,10 @@ conn_take(struct conn *c)
 	struct timeval	 tv;
 
 	conn_set_state(c, CONN_WAIT);
-	c->asked = 1;
+	if (!c->asked) {
+		c->asked = 1;
+		server_worker_arrived();
+	}
 	if (c->sess.take_wait_s > 0) {
 		tv.tv_sec = c->sess.take_wait_s;
 		tv.tv_usec = 0;

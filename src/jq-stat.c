@@ -777,7 +777,8 @@ stat_print(const struct stat_config *cfg, struct client *c,
  * Ask the server for its counts, workers and failed jobs, and print them
  * (with --list, list its jobs too); with --watch, again every interval until every job has finished.  The
  * server is asked every STAT_POLL_MS all the same, so that the end is seen
- * before the server leaves (its --linger, 1 s by default).
+ * before the server leaves (it waits for this connection, at most its
+ * --linger, 1 s by default).
  */
 static int
 stat_show(const struct stat_config *cfg)

@@ -639,6 +639,9 @@ struct server {
 	int			 closing;	/* linger over: leave when no conns */
 	unsigned		 told_workers;	/* connections told NOJOB finished */
 	unsigned		 lost_workers;	/* asked for work, left untold */
+	uint64_t		 worker_ms;	/* last new worker's first TAKE */
+	uint64_t		 end_ms;	/* when every job had finished */
+	uint64_t		 linger_until;	/* 0: not lingering */
 	int			 signalled;
 	struct event		*check;		/* deferred server_check */
 	TAILQ_HEAD(, conn)	 conns;		/* every connection */
@@ -651,6 +654,7 @@ extern struct server server;
 int	 server_run(char **);
 int	 server_init_loop(char **);
 void	 server_wake(void);
+void	 server_worker_arrived(void);
 struct conn *conn_new(int);
 void	 conn_free(struct conn *);
 void	 conn_retake(struct conn *);

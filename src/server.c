@@ -47,6 +47,7 @@
 
 #define SERVER_LISTEN_MAX	64
 #define SERVER_GRACE_SEC	5	/* to flush replies at the end */
+#define SERVER_LINGER_CAP	10	/* arrivals stretch --linger this far */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* out of descriptors: accept later */
 #define SERVER_FD_RESERVE	64	/* descriptors beside the connections' */
 
@@ -113,43 +114,112 @@ server_close(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The run has finished: may the server leave before its --linger is over?
- * Only with --linger 0, and then once every connection has heard
+ * The run has finished: may the server leave before its linger is over?
+ * Only when it does not linger (--linger 0, or no worker arrived within
+ * --linger of the end), and then once every connection has heard
  * "finished" or is closing (workers still to ask are waited for), provided
  * workers were told and none left untold: such a worker may be
- * reconnecting.  A longer linger is kept whole: it is for workers that
- * have not connected yet (a node whose jq-run starts late, over ssh), which
- * the server cannot count; leaving early stranded them (they found no
- * server and waited out --reconnect).
+ * reconnecting.
  */
 static void
 server_end_check(void)
 {
-	if (server.cfg.linger_ms > 0 || server.closing ||
+	if (server.linger_until != 0 || server.closing ||
 	    conn_unsettled() > 0 || server.lost_workers > 0 ||
 	    server.told_workers == 0)
 		return;
 	server_close(-1, 0, NULL);
 }
 
+/* Close at ms (monotonic), which is later than now. */
+static void
+server_linger_to(uint64_t ms, uint64_t now)
+{
+	struct timeval	 tv;
+
+	server.linger_until = ms;
+	tv.tv_sec = (time_t)((ms - now) / 1000);
+	tv.tv_usec = (suseconds_t)((ms - now) % 1000 * 1000);
+	evtimer_add(linger_ev, &tv);
+}
+
+/*
+ * How long to listen on after the end, for workers that have not asked
+ * yet (a node whose jq-run starts late, over ssh).  The server cannot count
+ * them, but it can see whether workers are still arriving: it lingers
+ * until no new worker has asked for work for --linger.  A run whose workers
+ * all arrived longer ago than that ends at once (a second saved on every
+ * run longer than --linger); a worker that left untold may be reconnecting
+ * and is given the whole --linger.
+ */
+static uint64_t
+server_linger_ms(uint64_t now)
+{
+	uint64_t	 linger = server.cfg.linger_ms;
+
+	if (linger == 0 || server.worker_ms == 0 || server.lost_workers > 0)
+		return linger;
+	if (now - server.worker_ms >= linger)
+		return 0;
+	return linger - (now - server.worker_ms);
+}
+
+/*
+ * A connection asked for work for the first time.  After the end, that is
+ * a late worker (it hears "finished"); others may follow it, so the
+ * linger is stretched to --linger from now, at most SERVER_LINGER_CAP
+ * times --linger past the end.
+ */
+void
+server_worker_arrived(void)
+{
+	uint64_t	 now = util_now_ms(), until, cap;
+
+	server.worker_ms = now;
+	if (!server.finishing || server.closing || server.cfg.linger_ms == 0)
+		return;
+	until = now + server.cfg.linger_ms;
+	cap = server.end_ms + SERVER_LINGER_CAP * server.cfg.linger_ms;
+	if (until > cap)
+		until = cap;
+	if (until > server.linger_until) {
+		log_debug("a worker arrived after the end: lingering %llu ms "
+		    "more", (unsigned long long)(until - now));
+		server_linger_to(until, now);
+	}
+}
+
 /*
  * Every job has finished: answer waiting TAKEs with NOJOB, and keep
- * listening for at most --linger so that workers asking a moment late hear
- * "no work remains" rather than find no server; leave sooner when that
- * buys nothing (server_end_check).
+ * listening while workers may still be arriving (server_linger_ms) so that
+ * those asking a moment late hear "no work remains" rather than find no
+ * server; leave sooner when that buys nothing (server_end_check).
  */
 static void
 server_finish(void)
 {
-	struct timeval	 tv;
+	struct timeval	 tv = { 0, 0 };
+	uint64_t	 now = util_now_ms(), ms;
 
 	server.finishing = 1;
+	server.end_ms = now;
 	status_finish();
 	conn_retake_all();
 	conn_results_all();	/* a WAIT for a job that never ran: ERR CLOSED */
-	tv.tv_sec = (time_t)(server.cfg.linger_ms / 1000);
-	tv.tv_usec = (suseconds_t)(server.cfg.linger_ms % 1000 * 1000);
-	evtimer_add(linger_ev, &tv);
+	ms = server_linger_ms(now);
+	if (ms > 0) {
+		log_debug("lingering %llu ms for workers still arriving",
+		    (unsigned long long)ms);
+		server_linger_to(now + ms, now);
+	} else {
+		/* leave once every connection is settled, at most --linger */
+		log_debug("no worker arrived in the last %llu ms: leaving once "
+		    "every connection has heard the end",
+		    (unsigned long long)server.cfg.linger_ms);
+		tv.tv_sec = (time_t)(server.cfg.linger_ms / 1000);
+		tv.tv_usec = (suseconds_t)(server.cfg.linger_ms % 1000 * 1000);
+		evtimer_add(linger_ev, &tv);
+	}
 	server_end_check();
 }
 

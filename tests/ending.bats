@@ -96,3 +96,50 @@ run_all() {
 	run -3 jq-take -o "$D/j3" "$SERVER"
 	stop_server
 }
+
+@test "a run longer than --linger whose workers all came at its start ends without lingering; a worker after that finds no server" {
+	make_files "$D/in" 2
+	start_server -vv --linger 1s "$D"/in/*.dat
+	# each job outlasts the linger: the last worker arrived more than 1 s before the end
+	run timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- sh -c 'sleep 1.2; cat'
+	assert_success
+	wait_server_exit 30
+	assert_equal "$status" 0
+	run cat "$SERVER_LOG"
+	assert_output --partial 'no worker arrived in the last 1000 ms: leaving once every connection has heard the end'
+	refute_output --partial 'lingering'
+	# the server has gone: a late node with --reconnect 0 cannot reach it
+	run timeout -k 5 60 jq-run --reconnect 0 --tmpdir "$TMPD" "$SERVER" -- cat
+	assert_equal "$status" 6
+}
+
+@test "a worker that arrives while the server lingers stretches the linger for the workers after it; each late worker hears finished" {
+	make_files "$D/in" 3
+	start_server -vv --linger 5s "$D"/in/*.dat
+	run timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- cat
+	assert_success
+	run --separate-stderr timeout -k 5 60 jq-run --reconnect 0 --tmpdir "$TMPD" -j 1 "$SERVER" -- cat
+	assert_success
+	[[ $stderr == *"0 jobs run"* ]]
+	run --separate-stderr timeout -k 5 60 jq-run --reconnect 0 --tmpdir "$TMPD" -j 1 "$SERVER" -- cat
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run cat "$SERVER_LOG"
+	assert_output --partial 'lingering'
+	assert_equal "$(grep -c 'a worker arrived after the end: lingering' "$SERVER_LOG")" 2
+}
+
+@test "jq-stat --watch sees the end of a run that does not linger" {
+	make_files "$D/in" 2
+	start_server --linger 1s "$D"/in/*.dat
+	jq_bg sh -c 'exec jq-stat --watch 0.2 "$1" >"$2"' sh "$SERVER" "$D/watch"
+	local watch=$!
+	run timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- sh -c 'sleep 1.2; cat'
+	assert_success
+	wait_pid "$watch" 30
+	assert_equal "$status" 0
+	assert_regex "$(grep '^progress ' "$D/watch" | tail -n 1)" '^progress +2/2 \(100%\).*finished$'
+	wait_server_exit 30
+	assert_equal "$status" 0
+}
