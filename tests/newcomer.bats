@@ -1,0 +1,37 @@
+#!/usr/bin/env bats
+# tests/newcomer.bats: leftovers of issue 11's newcomer and adversary passes, where what a user
+# reads must say what happens:
+#   - an attempt is one lease of a job to a worker: the messages about results that cannot be
+#     stored count attempts, and jq-stat shows the same number;
+#   - jq-serve listens where -l says, not at $JQ_SERVER, and warns when they differ;
+#   - jq-serve --archive does not claim "0 jobs" at start;
+#   - an idle --keep server shows no rate, but "idle".
+
+# shellcheck disable=SC2154 # $output, $stderr and $status are set by bats' run
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load test_helper/common
+	jq_setup root sock worker
+}
+
+@test "a result that cannot be stored: 3 attempts in the log, the reason and jq-stat's ATTEMPTS" {
+	printf 'a\n' >"$D/in/a"
+	mkdir -p "$D/out"
+	start_server -v --keep -o "$D/out" "$D/in/a"
+	mkdir "$D/out/a.result"
+	local id
+	for _ in 1 2 3; do
+		run -0 timeout 60 jq-take -o "$D/got" "$SERVER"
+		id=$output
+		run timeout 60 jq-put "$SERVER" "$id" "$D/got"
+		assert_equal "$status" 7
+	done
+	grep -q 'result not stored (1 of 3 attempts); it waits 1000 ms' "$SERVER_LOG"
+	grep -q 'result not stored (2 of 3 attempts); it waits 2000 ms' "$SERVER_LOG"
+	run -0 jq-stat --list "$SERVER"
+	assert_output --regexp '1 +failed +3 +.*cannot store result: .*\(3 attempts\)'
+	run -0 jq-stat --list --json "$SERVER"
+	assert_output --regexp '"attempts":3,'
+}
