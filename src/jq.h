@@ -626,6 +626,7 @@ struct server_config {
 	uint64_t	 idle_ms;	/* a connection holding nothing may idle */
 	int		 result_named;	/* -r given: JOB tells result= */
 	int		 keep;		/* --keep: no end but a shutdown */
+	char		*archives;	/* --archive: their names; NULL: none */
 };
 struct event_base;
 struct server {

@@ -352,6 +352,26 @@ server_write_addrs(char **cause)
 }
 
 /*
+ * Say that we serve, where (names) and how many jobs.  An archive's jobs
+ * are counted as its entries are read, after this line: its count would
+ * be 0, or the jobs an earlier run's journal knew, so it is not given.
+ */
+static void
+server_start_line(const char *names)
+{
+	const char	*keep = server.cfg.keep ?
+	    "; serving until shut down (--keep)" : "";
+	size_t		 n = server.queue.njobs;
+
+	if (server.cfg.archives != NULL)
+		log_notice("archive %s: jobs are counted as entries are read, "
+		    "listening on %s%s", server.cfg.archives, names, keep);
+	else
+		log_notice("%zu job%s, listening on %s%s", n,
+		    n == 1 ? "" : "s", names, keep);
+}
+
+/*
  * Listen, serve until every job has finished (or a signal), and return the
  * exit status.  Start-up failures return JQ_EXIT_IO with *cause set.
  */
@@ -420,9 +440,7 @@ server_run(char **cause)
 		free(names);
 		return JQ_EXIT_IO;
 	}
-	log_notice("%zu job%s, listening on %s%s", server.queue.njobs,
-	    server.queue.njobs == 1 ? "" : "s", names, server.cfg.keep ?
-	    "; serving until shut down (--keep)" : "");
+	server_start_line(names);
 	free(names);
 	status_start(server.base, &server.queue);
 	watch_start(server.base);	/* --watch: events, the first scan */

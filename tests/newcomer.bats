@@ -16,6 +16,16 @@ setup() {
 	jq_setup root sock worker
 }
 
+# wait_log TEXT: wait until the server's log holds TEXT (a fixed string)
+wait_log() {
+	local i
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		grep -qF -- "$1" "$SERVER_LOG" && return 0
+		sleep 0.05
+	done
+	fail "the server never logged: $1"
+}
+
 @test "a result that cannot be stored: 3 attempts in the log, the reason and jq-stat's ATTEMPTS" {
 	printf 'a\n' >"$D/in/a"
 	mkdir -p "$D/out"
@@ -34,4 +44,16 @@ setup() {
 	assert_output --regexp '1 +failed +3 +.*cannot store result: .*\(3 attempts\)'
 	run -0 jq-stat --list --json "$SERVER"
 	assert_output --regexp '"attempts":3,'
+}
+
+@test "jq-serve --archive: the start line says jobs are counted as entries are read, not '0 jobs'" {
+	printf 'a\n' >"$D/in/a"
+	printf 'b\n' >"$D/in/b"
+	tar -cf "$D/in.tar" -C "$D/in" a b
+	start_server --keep --archive -o "$D/out" "$D/in.tar"
+	wait_log "archive $D/in.tar: 2 entries read"
+	run -0 grep '^jq-serve: ' "$SERVER_LOG"
+	assert_line --index 0 --regexp "^jq-serve: archive $D/in\\.tar: jobs are counted as entries are read, listening on 127\\.0\\.0\\.1:[0-9]+; serving until shut down \\(--keep\\)\$"
+	assert_line --index 1 "jq-serve: archive $D/in.tar: 2 entries read"
+	refute_output --partial '0 jobs'
 }
