@@ -92,6 +92,7 @@ int	 net_connect(const char *, char **);
 void	 net_unlink_unix(const struct net_addr *);
 char	*net_fd_name(int, int);
 const char *net_default_server(const char *);
+int	 net_reaches(const struct net_addr *, const int *, size_t);
 
 /* log.c: the server's log on stderr. */
 void	 log_init(const char *, int);

@@ -352,6 +352,34 @@ server_write_addrs(char **cause)
 }
 
 /*
+ * jq-serve listens where -l says (or on its default), never at
+ * $JQ_SERVER, which is the clients' default: when JQ_SERVER is set and
+ * names an address none of our sockets would take a connection to, say so
+ * once, at start, so that a user who exported it for the clients does not
+ * wait for workers that talk to another address.
+ */
+static void
+server_check_env(const char *names)
+{
+	const char	*env = getenv("JQ_SERVER");
+	struct net_addr	 a;
+	char		*cause = NULL;
+
+	if (env == NULL || *env == '\0')
+		return;
+	if (net_parse_addr(env, 0, &a, &cause) != 0) {
+		log_warnx("JQ_SERVER is not an address (%s); jq-serve does not "
+		    "read it, and listens on %s", cause, names);
+		free(cause);
+		return;
+	}
+	if (!net_reaches(&a, listen_fds, nlisten))
+		log_warnx("JQ_SERVER is %s, but this server listens on %s "
+		    "(where -l says; jq-serve does not read JQ_SERVER): "
+		    "clients that use JQ_SERVER will not reach it", env, names);
+}
+
+/*
  * Say that we serve, where (names) and how many jobs.  An archive's jobs
  * are counted as its entries are read, after this line: its count would
  * be 0, or the jobs an earlier run's journal knew, so it is not given.
@@ -441,6 +469,7 @@ server_run(char **cause)
 		return JQ_EXIT_IO;
 	}
 	server_start_line(names);
+	server_check_env(names);
 	free(names);
 	status_start(server.base, &server.queue);
 	watch_start(server.base);	/* --watch: events, the first scan */

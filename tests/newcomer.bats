@@ -57,3 +57,33 @@ wait_log() {
 	assert_line --index 1 "jq-serve: archive $D/in.tar: 2 entries read"
 	refute_output --partial '0 jobs'
 }
+
+@test "JQ_SERVER: jq-serve listens where -l says, and warns once when JQ_SERVER names another address" {
+	jq_tmpdir >/dev/null
+	# another port: one warning naming both; the server still listens where -l says
+	JQ_SERVER=127.0.0.1:1 start_server --keep
+	run -0 jq-stat "$SERVER"
+	run -0 grep -c 'JQ_SERVER' "$SERVER_LOG"
+	assert_output 1
+	run -0 grep '^jq-serve: JQ_SERVER' "$SERVER_LOG"
+	assert_output "jq-serve: JQ_SERVER is 127.0.0.1:1, but this server listens on $SERVER (where -l says; jq-serve does not read JQ_SERVER): clients that use JQ_SERVER will not reach it"
+	stop_server
+	# not an address at all
+	JQ_SERVER='[::1' start_server --keep
+	run -0 grep '^jq-serve: JQ_SERVER' "$SERVER_LOG"
+	assert_output --partial "JQ_SERVER is not an address ([::1: bad IPv6 address"
+	stop_server
+	# the server's own socket, however it is spelled: no warning
+	local sp
+	for sp in "unix:$JQ_TMP/sock" "$JQ_TMP/./sock"; do
+		JQ_SERVER=$sp start_server_unix --keep
+		run -0 jq-stat "$SERVER"
+		run grep -c JQ_SERVER "$SERVER_LOG"
+		assert_output 0
+		stop_server
+	done
+	# another UNIX socket: a warning
+	JQ_SERVER=unix:$JQ_TMP/other start_server_unix --keep
+	run -0 grep -c "^jq-serve: JQ_SERVER is unix:$JQ_TMP/other, but this server listens on unix:$JQ_TMP/sock " "$SERVER_LOG"
+	assert_output 1
+}
