@@ -87,3 +87,24 @@ wait_log() {
 	run -0 grep -c "^jq-serve: JQ_SERVER is unix:$JQ_TMP/other, but this server listens on unix:$JQ_TMP/sock " "$SERVER_LOG"
 	assert_output 1
 }
+
+@test "README: the script that waits for the server by its pid ends with its status, also beside a jq-run --keep worker" {
+	jq_tmpdir >/dev/null
+	local block
+	block=$(sed -n '/^    jq-serve \*\.wav & server=\$!$/,/^    wait "\$server"; echo /p' "$BATS_TEST_DIRNAME/../README")
+	[[ $(wc -l <<<"$block") == 3 ]] || fail "the README's block is not there: $block"
+	# the README's lines, with a real address, inputs and command
+	block=${block//server.example/"unix:$JQ_TMP/sock"}
+	block=${block//"jq-serve *.wav"/"jq-serve -l unix:$JQ_TMP/sock $D/in/*.wav"}
+	block=${block//"-- lame --quiet '<in>' '<out.mp3>'"/-- cat}
+	printf 'a\n' >"$D/in/a.wav"
+	printf 'b\n' >"$D/in/b.wav"
+	# the trap: a jq-run --keep of the same shell never ends, so a bare `wait` would not either
+	run --separate-stderr timeout -k 5 60 bash -c "jq-run --keep unix:$JQ_TMP/sock -- cat & keep=\$!
+		$block
+		kill \$keep; wait \$keep; true" 3>&-
+	assert_success
+	assert_output "jq-serve exited with status 0"
+	assert_equal "$(cat "$D/in/a.wav.result")" a
+	assert_equal "$(cat "$D/in/b.wav.result")" b
+}
