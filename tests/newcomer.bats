@@ -108,3 +108,58 @@ wait_log() {
 	assert_equal "$(cat "$D/in/a.wav.result")" a
 	assert_equal "$(cat "$D/in/b.wav.result")" b
 }
+
+# take_put WANT: take the one job, check its data is WANT and store it as its result
+take_put() {
+	local id
+	run -0 timeout 60 jq-take -o "$D/got" "$SERVER"
+	id=$output
+	assert_equal "$(cat "$D/got")" "$1"
+	run -0 timeout 60 jq-put "$SERVER" "$id" "$D/got"
+}
+
+# restart ARG...: shut the server down (status 0) and start it again on the watched directory
+restart() {
+	run -0 jq-put --shutdown "$SERVER"
+	wait_server_exit 60
+	assert_equal "$status" 0
+	start_server -v --watch "$D/w" "$@"
+	wait_log "watching $D/w: "
+}
+
+@test "--watch: a file rewritten after its job is done is not served again, nor after a restart; it is with --fresh, or once its result is removed" {
+	mkdir "$D/w"
+	printf 'one\n' >"$D/w/a"
+	start_server -v --watch "$D/w"
+	take_put one
+	wait_log "job 1 $D/w/a done"
+	printf 'b\n' >"$D/w/b"
+	take_put b
+	wait_log "job 2 $D/w/b done"
+	printf 'two\n' >"$D/w/a"
+	wait_log "$D/w/a: written again after job 1 was done; not served again (a name is one job: give a new file a new name, or start jq-serve again with --fresh)"
+	run -0 jq-stat --json "$SERVER"
+	assert_output --regexp '"waiting": ?0,'
+	# the journal holds the job as done: a restart does not serve it either
+	restart
+	run -0 jq-stat --json "$SERVER"
+	assert_output --regexp '"waiting": ?0,'
+	assert_output --regexp '"done": ?2,'
+	assert_equal "$(cat "$D/w/a.result")" one
+	# --fresh: the rerun rule serves a (newer than its result), not b
+	restart --fresh
+	run -0 jq-stat --json "$SERVER"
+	assert_output --regexp '"total": ?1,'
+	take_put two
+	wait_log "$D/w/a done"
+	assert_equal "$(cat "$D/w/a.result")" two
+	# its result removed: served again
+	printf 'three\n' >"$D/w/a"
+	wait_log "$D/w/a: written again after job 1 was done"
+	rm "$D/w/a.result"
+	restart
+	take_put three
+	wait_log "$D/w/a done"
+	assert_equal "$(cat "$D/w/a.result")" three
+	assert_equal "$(cat "$D/w/b.result")" b
+}
