@@ -7,12 +7,14 @@
 #   - jq-serve --archive does not claim "0 jobs" at start;
 #   - an idle --keep server shows no rate, but "idle".
 
-# shellcheck disable=SC2154 # $output, $stderr and $status are set by bats' run
+# shellcheck disable=SC2154 # $output, $stderr and $status are set by bats' run; $line by recv
+# shellcheck disable=SC2034 # $greeting is read by hello_line (test_helper/common.bash)
 
 bats_require_minimum_version 1.5.0
 
 setup() {
 	load test_helper/common
+	load test_helper/wire
 	jq_setup root sock worker
 }
 
@@ -162,4 +164,63 @@ restart() {
 	wait_log "$D/w/a done"
 	assert_equal "$(cat "$D/w/a.result")" three
 	assert_equal "$(cat "$D/w/b.result")" b
+}
+
+# stat_line: the first line of the server's STAT reply, by hand (jq-protocol(7)), in $line
+stat_line() {
+	local greeting
+	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
+	recv
+	greeting=$line
+	sendl "$(hello_line 2)"
+	expect 'OK 2*'
+	sendl STAT
+	expect 'STAT *'
+	exec {conn}>&-
+}
+
+# add_jobs NAME...: add a job per NAME, its data the name
+add_jobs() {
+	local n
+	for n in "$@"; do
+		run -0 jq-put --add -n "$n" "$SERVER" <<<"$n"
+	done
+}
+
+# take_one: take a job and store its data as its result
+take_one() {
+	run -0 timeout 60 jq-take -o "$D/got" "$SERVER"
+	run -0 timeout 60 jq-put "$SERVER" "$output" "$D/got"
+}
+
+@test "jq-stat of an idle --keep server: no rate but 'idle'; the rate's window opens again with the next work" {
+	start_server --keep -o "$D/out"
+	run -0 jq-stat "$SERVER"
+	assert_line --regexp '^progress +0/0 \(100%\), 0 running, 0 failed, idle$'
+	# a burst: while a job waits, a rate and an ETA
+	add_jobs a b
+	take_one
+	run -0 jq-stat "$SERVER"
+	assert_line --regexp '^progress +1/2 \(50%\), 0 running, 0 failed, [0-9.]+ jobs/s, ETA [0-9dhms]+$'
+	run -0 jq-stat --json "$SERVER"
+	json_file_check <(printf '%s\n' "$output") 'j["progress"]["rate"] > 0' \
+		'j["progress"]["idle"] is False' 'isinstance(j["progress"]["eta_s"], int)'
+	stat_line
+	[[ $line == *' window_finished=1 idle=0'* ]] || fail "STAT: $line"
+	# all done: idle, with no rate and no ETA, in text and JSON
+	take_one
+	run -0 jq-stat "$SERVER"
+	assert_line --regexp '^progress +2/2 \(100%\), 0 running, 0 failed, idle$'
+	run -0 jq-stat --json "$SERVER"
+	json_file_check <(printf '%s\n' "$output") 'j["progress"]["rate"] is None' \
+		'j["progress"]["eta_s"] is None' 'j["progress"]["idle"] is True'
+	stat_line
+	[[ $line == *' window_ms=0 window_finished=0 idle=1'* ]] || fail "STAT: $line"
+	# the next burst: its rate counts its own jobs only, not the two before the idle spell
+	add_jobs c d
+	take_one
+	stat_line
+	[[ $line == *' window_finished=1 idle=0'* ]] || fail "STAT: $line"
+	run -0 jq-stat "$SERVER"
+	assert_line --regexp '^progress +3/4 \(75%\), 0 running, 0 failed, [0-9.]+ jobs/s, ETA [0-9dhms]+$'
 }
