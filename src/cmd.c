@@ -713,12 +713,14 @@ cmd_stat(struct session *s, struct proto_req *r, struct evbuffer *out)
 	    STAT_RUNNING "=%zu " STAT_DONE "=%zu " STAT_FAILED "=%zu "
 	    STAT_WORKERS "=%u " STAT_FAILED_LISTED "=%u " STAT_VERSION "=%s "
 	    STAT_PROTOCOL "=%d " STAT_ELAPSED "=%llu " STAT_RESUMED "=%llu "
-	    STAT_BLOCKED "=%zu",
+	    STAT_BLOCKED "=%zu " STAT_WINDOW_MS "=%llu " STAT_WINDOW_FINISHED
+	    "=%llu " STAT_IDLE "=%d",
 	    q->njobs, q->count[JOB_WAITING],
 	    q->count[JOB_RUNNING], q->count[JOB_DONE], q->count[JOB_FAILED],
 	    nworkers, nfailed, JQ_VERSION, JQ_PROTO_VERSION,
 	    (unsigned long long)p.elapsed_ms, (unsigned long long)p.resumed,
-	    q->count[JOB_BLOCKED]);
+	    q->count[JOB_BLOCKED], (unsigned long long)p.window_ms,
+	    (unsigned long long)p.window_finished, p.idle);
 	TAILQ_FOREACH(w, &cmd_sessions, entry)
 		if (w->worker)
 			cmd_stat_worker(w, out);

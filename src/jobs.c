@@ -461,16 +461,16 @@ jobs_reopen(struct job *j, const struct proto_token *t, const char *cause)
 	    t->instance != jobs_instance || t->serial != j->serial)
 		return 0;
 	if (++j->store_failures >= JOBS_STORE_TRIES) {
-		msg = xprintf("cannot store result: %s (%u tries)", cause,
+		msg = xprintf("cannot store result: %s (%u attempts)", cause,
 		    j->store_failures);
 		jobs_fail_found(j, msg);
 		free(msg);
 		return 1;
 	}
 	backoff = (uint64_t)JOBS_BACKOFF_MS << (j->store_failures - 1);
-	log_info("job %llu %s: result not stored (%u of %u tries); it waits "
-	    "%llu ms", (unsigned long long)j->id, j->path, j->store_failures,
-	    JOBS_STORE_TRIES, (unsigned long long)backoff);
+	log_info("job %llu %s: result not stored (%u of %u attempts); it "
+	    "waits %llu ms", (unsigned long long)j->id, j->path,
+	    j->store_failures, JOBS_STORE_TRIES, (unsigned long long)backoff);
 	j->not_before_ms = util_now_ms() + backoff;
 	jobs_backoff_arm(j->not_before_ms);
 	jobs_release(j);

@@ -477,6 +477,21 @@ serve_open_journal(struct serve_args *a)
  * theirs), the output archive's kind, and where results are kept until it
  * is written (which becomes -o DIR).  Exits when one is not fit.
  */
+/* Join n names with ", " into a new string, for the start line. */
+static char *
+serve_join(char *const *v, size_t n)
+{
+	char	*all = NULL, *tmp;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		tmp = xprintf("%s%s%s", all ? all : "", all ? ", " : "", v[i]);
+		free(all);
+		all = tmp;
+	}
+	return all;
+}
+
 static void
 serve_archives(struct serve_args *a)
 {
@@ -490,6 +505,7 @@ serve_archives(struct serve_args *a)
 	}
 	if (a->archive) {
 		archsrc_setup(a->files.v, a->files.n);
+		server.cfg.archives = serve_join(a->files.v, a->files.n);
 		for (i = 0; i < a->files.n; i++)
 			free(a->files.v[i]);
 		a->files.n = 0;
@@ -592,6 +608,8 @@ serve_args_free(struct serve_args *a)
 	free(a->watch_match);
 	for (i = 0; i < sizeof strs / sizeof strs[0]; i++)
 		free(*strs[i]);
+	free(server.cfg.archives);
+	server.cfg.archives = NULL;
 }
 
 /* Options, checks, start-up in order, serve. */

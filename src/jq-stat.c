@@ -123,6 +123,8 @@ struct stat_reply {
 	uint64_t		 protocol;
 	uint64_t		 elapsed_ms, resumed;	/* when has_progress */
 	int			 has_progress;
+	uint64_t		 window_ms, window_finished, idle;
+	int			 has_window;	/* the three keys above */
 	struct stat_str		 version;
 	struct stat_worker	*workers;
 	size_t			 nworkers;
@@ -225,15 +227,21 @@ stat_parse_head(char *p, struct stat_reply *r)
 		{ STAT_ELAPSED, offsetof(struct stat_reply, elapsed_ms), 1 },
 		{ STAT_RESUMED, offsetof(struct stat_reply, resumed), 1 },
 		{ STAT_BLOCKED, offsetof(struct stat_reply, blocked), 1 },
+		{ STAT_WINDOW_MS, offsetof(struct stat_reply, window_ms), 1 },
+		{ STAT_WINDOW_FINISHED, offsetof(struct stat_reply,
+		    window_finished), 1 },
+		{ STAT_IDLE, offsetof(struct stat_reply, idle), 1 },
 	};
 	static const char *const strkeys[] = { STAT_VERSION };
 	struct stat_str *const strs[] = { &r->version };
 	const unsigned	 progress_keys = 1U << 6 | 1U << 7;	/* nums[6], [7] */
+	const unsigned	 window_keys = 1U << 9 | 1U << 10 | 1U << 11;
 	const char	*bad;
 	unsigned	 seen = 0;
 
-	bad = stat_fields(p, r, nums, 9, strkeys, strs, 1, &seen);
+	bad = stat_fields(p, r, nums, 12, strkeys, strs, 1, &seen);
 	r->has_progress = (seen & progress_keys) == progress_keys;
+	r->has_window = (seen & window_keys) == window_keys;
 	return bad;
 }
 
@@ -414,6 +422,13 @@ stat_progress(const struct stat_reply *r, struct progress *p)
 	p->failed = r->failed;
 	p->resumed = r->resumed;
 	p->elapsed_ms = r->elapsed_ms;
+	if (!r->has_window) {
+		progress_window_run(p);		/* an older server */
+		return;
+	}
+	p->window_ms = r->window_ms;
+	p->window_finished = r->window_finished;
+	p->idle = r->idle != 0;
 }
 
 /* Print the progress and elapsed lines, if the server sent their keys. */
@@ -540,7 +555,7 @@ json_progress(const struct stat_reply *r)
 		printf("%llu", (unsigned long long)eta);
 	else
 		printf("null");
-	putchar('}');
+	printf(",\"idle\":%s}", p.idle ? "true" : "false");
 }
 
 /* Print the "queues" member: each queue's counts, by its name. */

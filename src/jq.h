@@ -92,6 +92,7 @@ int	 net_connect(const char *, char **);
 void	 net_unlink_unix(const struct net_addr *);
 char	*net_fd_name(int, int);
 const char *net_default_server(const char *);
+int	 net_reaches(const struct net_addr *, const int *, size_t);
 
 /* log.c: the server's log on stderr. */
 void	 log_init(const char *, int);
@@ -272,9 +273,13 @@ struct progress {
 	uint64_t	 total, running, done, failed;
 	uint64_t	 resumed;	/* finished at the run's start (journal) */
 	uint64_t	 elapsed_ms;	/* since the run began */
+	uint64_t	 window_ms;	/* the rate's: the stretch with work */
+	uint64_t	 window_finished; /* jobs finished in that stretch */
+	int		 idle;		/* nothing waiting or running, serving on */
 };
 #define PROGRESS_LINE_MAX	160	/* bytes of a progress line, NUL included */
 int	 progress_rate(const struct progress *, double *);
+void	 progress_window_run(struct progress *);
 int	 progress_eta(const struct progress *, uint64_t *);
 void	 progress_duration(uint64_t, char *, size_t);
 void	 progress_wall(uint64_t, char *, size_t);
@@ -626,6 +631,7 @@ struct server_config {
 	uint64_t	 idle_ms;	/* a connection holding nothing may idle */
 	int		 result_named;	/* -r given: JOB tells result= */
 	int		 keep;		/* --keep: no end but a shutdown */
+	char		*archives;	/* --archive: their names; NULL: none */
 };
 struct event_base;
 struct server {
@@ -672,6 +678,7 @@ unsigned conn_unsettled(void);
  */
 void	 status_start(struct event_base *, const struct queue *);
 void	 status_get(struct progress *);
+void	 status_note(void);
 uint64_t status_done_here(void);
 void	 status_finish(void);
 void	 status_end(void);

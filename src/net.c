@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,6 +443,105 @@ net_fd_name(int fd, int peer)
 	if (rc != 0)
 		return xstrdup("?");
 	return net_sockaddr_name(&ss, len);
+}
+
+/* Whether the UNIX socket at path is the one of ss (the same file). */
+static int
+net_same_unix(const char *path, const struct sockaddr_storage *ss,
+    socklen_t len)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+	char		 bound[sizeof sun->sun_path + 1];
+	struct stat	 a, b;
+	size_t		 n;
+
+	if (len <= offsetof(struct sockaddr_un, sun_path))
+		return 0;
+	n = len - offsetof(struct sockaddr_un, sun_path);
+	if (n > sizeof sun->sun_path)
+		n = sizeof sun->sun_path;
+	memcpy(bound, sun->sun_path, n);
+	bound[n] = '\0';
+	if (strcmp(path, bound) == 0)
+		return 1;
+	return stat(path, &a) == 0 && stat(bound, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * Whether a TCP socket bound to ss takes a connection to host (parsed
+ * for connecting): an IPv4 or IPv6 literal it is bound to, or any when it
+ * is bound to every interface; "localhost" when it is bound to every
+ * interface or to a loopback address; any other name, which would need a
+ * look-up, whatever the socket's address.
+ */
+static int
+net_same_host(const char *host, const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in  *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	struct in_addr	 v4;
+	struct in6_addr	 v6;
+	int		 any, loop;
+
+	if (ss->ss_family == AF_INET) {
+		any = sin->sin_addr.s_addr == htonl(INADDR_ANY);
+		loop = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	} else {
+		any = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+		loop = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	}
+	if (strcmp(host, "localhost") == 0)
+		return any || loop;
+	if (inet_pton(AF_INET, host, &v4) == 1) {
+		if (ss->ss_family == AF_INET)
+			return any || sin->sin_addr.s_addr == v4.s_addr;
+		return any || (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
+		    memcmp(&sin6->sin6_addr.s6_addr[12], &v4, 4) == 0);
+	}
+	if (inet_pton(AF_INET6, host, &v6) == 1)
+		return ss->ss_family == AF_INET6 && (any ||
+		    memcmp(&sin6->sin6_addr, &v6, sizeof v6) == 0);
+	return 1;
+}
+
+/*
+ * Whether a client given address a (parsed for connecting) would reach
+ * one of the n listening sockets fds, as far as can be told without a
+ * name look-up: a UNIX path must be the socket file of one of them; a TCP
+ * address must have the port of one of them and a host it takes (a host
+ * name is compared by its port only).
+ */
+int
+net_reaches(const struct net_addr *a, const int *fds, size_t n)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	unsigned		 port;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		len = sizeof ss;
+		memset(&ss, 0, sizeof ss);
+		if (getsockname(fds[i], (struct sockaddr *)&ss, &len) != 0)
+			continue;
+		if (a->unix_path) {
+			if (ss.ss_family == AF_UNIX &&
+			    net_same_unix(a->host, &ss, len))
+				return 1;
+			continue;
+		}
+		if (ss.ss_family == AF_INET)
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		else
+			continue;
+		if (strtoul(a->port, NULL, 10) == port &&
+		    net_same_host(a->host, &ss))
+			return 1;
+	}
+	return 0;
 }
 
 /* Return the server to use: the argument, else $JQ_SERVER, else NULL. */

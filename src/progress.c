@@ -6,21 +6,16 @@
  * The rate counts this run's own results only: jobs found finished in the
  * journal at start (resumed) took no time in this run, so they are left
  * out, or a resumed run would promise an ETA it cannot keep.  The rate is
- * the run's average since it began; the ETA is the jobs not finished
- * divided by it, and is unknown until a first result came.
+ * the average over the current stretch with work (the window: since the
+ * run began, or since a --keep server that had nothing to do got work
+ * again), so that the idle time between bursts does not dilute it; while
+ * the server is idle there is no rate, and the line says "idle".  The ETA
+ * is the jobs not finished divided by the rate, and is unknown until a
+ * first result came.
  */
 #include <stdio.h>
 
 #include "jq.h"
-
-/* Jobs finished (done or failed) in this run, the resumed ones left out. */
-static uint64_t
-progress_run_finished(const struct progress *p)
-{
-	uint64_t	 finished = p->done + p->failed;
-
-	return finished > p->resumed ? finished - p->resumed : 0;
-}
 
 /* The jobs that have not finished yet. */
 static uint64_t
@@ -31,16 +26,28 @@ progress_left(const struct progress *p)
 	return p->total > finished ? p->total - finished : 0;
 }
 
-/* The rate in jobs per second: 0, or -1 while it is unknown. */
+/* The rate in jobs per second: 0, or -1 while it is unknown or idle. */
 int
 progress_rate(const struct progress *p, double *rate)
 {
-	uint64_t	 n = progress_run_finished(p);
-
-	if (n == 0 || p->elapsed_ms == 0)
+	if (p->idle || p->window_finished == 0 || p->window_ms == 0)
 		return -1;
-	*rate = (double)n * 1000.0 / (double)p->elapsed_ms;
+	*rate = (double)p->window_finished * 1000.0 / (double)p->window_ms;
 	return 0;
+}
+
+/*
+ * Make the window the whole run, for counts without one (a server older
+ * than the window keys): this run's results over its elapsed time.
+ */
+void
+progress_window_run(struct progress *p)
+{
+	uint64_t	 finished = p->done + p->failed;
+
+	p->window_ms = p->elapsed_ms;
+	p->window_finished = finished > p->resumed ? finished - p->resumed : 0;
+	p->idle = 0;
 }
 
 /* The seconds left at the current rate, rounded up: 0, or -1 if unknown. */
@@ -88,7 +95,8 @@ progress_wall(uint64_t ms, char *buf, size_t size)
  * Write where the run stands in one line: "150/200 (75%), 10 running,
  * 2 failed, 12.3 jobs/s, ETA 4s" (the first number counts the jobs
  * finished, done or failed); the rate and the ETA once a rate is known,
- * "finished" instead of the ETA at the end.
+ * "finished" instead of the ETA at the end, "idle" instead of both while
+ * a server that serves on has nothing to do.
  */
 void
 progress_line(const struct progress *p, char *buf, size_t size)
@@ -106,6 +114,10 @@ progress_line(const struct progress *p, char *buf, size_t size)
 	    (unsigned long long)p->running, (unsigned long long)p->failed);
 	if (n < 0 || (size_t)n >= size)
 		return;
+	if (p->idle) {
+		snprintf(buf + n, size - (size_t)n, ", idle");
+		return;
+	}
 	if (progress_rate(p, &rate) == 0) {
 		/* three significant digits or so: 123, 12.3, 1.2, 0.12, 0.012 */
 		digits = rate >= 100 ? 0 : rate >= 1 ? 1 : rate >= 0.1 ? 2 : 3;

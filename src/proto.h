@@ -220,6 +220,9 @@ enum proto_cmd {
 #define STAT_PROTOCOL		"protocol"	/* STAT: JQ_PROTO_VERSION */
 #define STAT_ELAPSED		"elapsed_ms"	/* STAT: the run's time so far, stopped at its end */
 #define STAT_RESUMED		"resumed"	/* STAT: jobs finished at start (journal) */
+#define STAT_WINDOW_MS		"window_ms"	/* STAT: the stretch with work so far; 0 idle */
+#define STAT_WINDOW_FINISHED	"window_finished" /* STAT: jobs finished in that stretch */
+#define STAT_IDLE		"idle"		/* STAT: 1: nothing waiting or running, serving on */
 #define STAT_PEER		"peer"		/* WORKER */
 #define STAT_STATUS		"status"	/* FAILED: a STATUS_* */
 #define STAT_MSG		"msg"		/* FAILED: the tail of the message */

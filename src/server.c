@@ -244,6 +244,7 @@ server_check(evutil_socket_t fd, short what, void *arg)
 	}
 	conn_results_all();	/* a job may have ended */
 	archsrc_wake();		/* --archive: a job may have been taken */
+	status_note();		/* idle, or work again: the rate's window */
 	if (jobs_stopping())
 		end = server.queue.count[JOB_RUNNING] == 0;
 	else
@@ -422,6 +423,54 @@ server_write_addrs(char **cause)
 }
 
 /*
+ * jq-serve listens where -l says (or on its default), never at
+ * $JQ_SERVER, which is the clients' default: when JQ_SERVER is set and
+ * names an address none of our sockets would take a connection to, say so
+ * once, at start, so that a user who exported it for the clients does not
+ * wait for workers that talk to another address.
+ */
+static void
+server_check_env(const char *names)
+{
+	const char	*env = getenv("JQ_SERVER");
+	struct net_addr	 a;
+	char		*cause = NULL;
+
+	if (env == NULL || *env == '\0')
+		return;
+	if (net_parse_addr(env, 0, &a, &cause) != 0) {
+		log_warnx("JQ_SERVER is not an address (%s); jq-serve does not "
+		    "read it, and listens on %s", cause, names);
+		free(cause);
+		return;
+	}
+	if (!net_reaches(&a, listen_fds, nlisten))
+		log_warnx("JQ_SERVER is %s, but this server listens on %s "
+		    "(where -l says; jq-serve does not read JQ_SERVER): "
+		    "clients that use JQ_SERVER will not reach it", env, names);
+}
+
+/*
+ * Say that we serve, where (names) and how many jobs.  An archive's jobs
+ * are counted as its entries are read, after this line: its count would
+ * be 0, or the jobs an earlier run's journal knew, so it is not given.
+ */
+static void
+server_start_line(const char *names)
+{
+	const char	*keep = server.cfg.keep ?
+	    "; serving until shut down (--keep)" : "";
+	size_t		 n = server.queue.njobs;
+
+	if (server.cfg.archives != NULL)
+		log_notice("archive %s: jobs are counted as entries are read, "
+		    "listening on %s%s", server.cfg.archives, names, keep);
+	else
+		log_notice("%zu job%s, listening on %s%s", n,
+		    n == 1 ? "" : "s", names, keep);
+}
+
+/*
  * Listen, serve until every job has finished (or a signal), and return the
  * exit status.  Start-up failures return JQ_EXIT_IO with *cause set.
  */
@@ -490,9 +539,8 @@ server_run(char **cause)
 		free(names);
 		return JQ_EXIT_IO;
 	}
-	log_notice("%zu job%s, listening on %s%s", server.queue.njobs,
-	    server.queue.njobs == 1 ? "" : "s", names, server.cfg.keep ?
-	    "; serving until shut down (--keep)" : "");
+	server_start_line(names);
+	server_check_env(names);
 	free(names);
 	status_start(server.base, &server.queue);
 	watch_start(server.base);	/* --watch: events, the first scan */

@@ -7,6 +7,13 @@
  * neither.  The jobs found finished at the start, from the journal, are the
  * resumed ones, which the rate leaves out (progress.c).
  *
+ * The rate is taken over a window, the current stretch with work: it
+ * opens when the run begins, and again when a server that serves on
+ * (--keep, or one started with no files) had no job waiting or running and
+ * gets one; while it has none it is idle, and has no rate.  server_check,
+ * which runs after every change of a job's state, calls status_note to see
+ * that; status_get looks too, so a STAT never reports a stale state.
+ *
  * On a terminal (stderr a tty, the log not off with -q, TERM not "dumb"),
  * a status line (progress_line) stays under the log (log_status).  A timer
  * looks every STATUS_TICK_MS and draws it again only when its text changed
@@ -36,19 +43,47 @@ static uint64_t			 status_start_ms;	/* monotonic */
 static uint64_t			 status_end_ms;		/* 0 while running */
 static uint64_t			 status_resumed;
 static uint64_t			 status_resumed_done;	/* done at start */
+static uint64_t			 status_window_ms;	/* monotonic: it opened */
+static uint64_t			 status_window_base;	/* finished then */
+static int			 status_idle;		/* no work, serving on */
 static struct event		*status_tick;		/* NULL: no status line */
 static char			 status_shown[LOG_STATUS_MAX];
 
-/* Fill p with the counts of the run and its clock. */
+/*
+ * Look whether the server has work (a job waiting or running): idle when
+ * it has none and the run goes on; a new window when it has some again.
+ */
+void
+status_note(void)
+{
+	const struct queue	*q = status_queue;
+	int			 busy;
+
+	if (q == NULL || status_end_ms != 0) {
+		status_idle = 0;
+		return;
+	}
+	busy = q->count[JOB_WAITING] + q->count[JOB_RUNNING] > 0;
+	if (!busy)
+		status_idle = 1;
+	else if (status_idle) {
+		status_idle = 0;
+		status_window_ms = util_now_ms();
+		status_window_base = q->count[JOB_DONE] + q->count[JOB_FAILED];
+	}
+}
+
+/* Fill p with the counts of the run, its clock and the rate's window. */
 void
 status_get(struct progress *p)
 {
 	const struct queue	*q = status_queue;
-	uint64_t		 now;
+	uint64_t		 now, finished;
 
 	memset(p, 0, sizeof *p);
 	if (q == NULL)
 		return;
+	status_note();
 	p->total = q->njobs;
 	p->running = q->count[JOB_RUNNING];
 	p->done = q->count[JOB_DONE];
@@ -56,6 +91,14 @@ status_get(struct progress *p)
 	p->resumed = status_resumed;
 	now = status_end_ms != 0 ? status_end_ms : util_now_ms();
 	p->elapsed_ms = now > status_start_ms ? now - status_start_ms : 0;
+	p->idle = status_idle;
+	if (!p->idle) {
+		finished = p->done + p->failed;
+		p->window_ms = now > status_window_ms ? now - status_window_ms :
+		    0;
+		p->window_finished = finished > status_window_base ?
+		    finished - status_window_base : 0;
+	}
 }
 
 /* Jobs done in this run, those a journal had done before left out. */
@@ -129,6 +172,10 @@ status_start(struct event_base *base, const struct queue *q)
 	status_end_ms = 0;
 	status_resumed = q->count[JOB_DONE] + q->count[JOB_FAILED];
 	status_resumed_done = q->count[JOB_DONE];
+	status_window_ms = status_start_ms;
+	status_window_base = status_resumed;
+	status_idle = 0;
+	status_note();
 	if (!status_live())
 		return;
 	status_tick = event_new(base, -1, EV_PERSIST, status_draw, NULL);

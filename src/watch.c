@@ -34,7 +34,9 @@
  *   waiting   the job is pinned to it again: it serves the newest version;
  *   failed    pinned again and run again, as jq-put --retry would;
  *   running, done   not served again; the log says so.  A new file is
- *             served again under a new name.
+ *             served again under a new name; this one after a restart
+ *             with --fresh (the rerun rule), or that finds its result
+ *             gone.
  *
  * Bounds: at most WATCH_INFLIGHT_MAX files (and one read's events past
  * that) are on their way to the journal at once.  At the limit the watch
@@ -276,7 +278,9 @@ watch_again(struct job *j, const char *name, const struct stat *st,
 		if (how != WATCH_SCANNED)
 			log_notice("%s: written again after job %llu %s; not "
 			    "served again (a name is one job: give a new file "
-			    "a new name)", j->path, (unsigned long long)j->id,
+			    "a new name, or start jq-serve again with "
+			    "--fresh)", j->path,
+			    (unsigned long long)j->id,
 			    j->state == JOB_DONE ? "was done" : "was taken");
 		break;
 	}

@@ -4,7 +4,7 @@
 #   - Inputs stay inputs: a job's input is opened without following links, without blocking,
 #     and only while it is still the file recorded at start; otherwise the job fails with the
 #     reason, and nothing else is ever sent.
-#   - Every retry is bounded: a result that cannot be stored fails its job after 3 tries with
+#   - Every retry is bounded: a result that cannot be stored fails its job after 3 attempts with
 #     backoff; a result path that can never work is refused at start.
 #   - Identity, not spelling: one file twice, a result on an input, two results on one path are
 #     refused (exit 2) naming both arguments.
@@ -103,17 +103,17 @@ run_all() {
 	assert_output --regexp '"total": ?1[,}]'
 }
 
-@test "a directory swapped in at the result path mid-run: the job fails after 3 tries with backoff, the run ends" {
+@test "a directory swapped in at the result path mid-run: the job fails after 3 attempts with backoff, the run ends" {
 	printf 'a\n' >"$D/in/a"
 	start_server -v "$D/in/a"
 	mkdir "$D/in/a.result"
 	local t0=$SECONDS
 	run_all
 	assert_equal "$status" 1
-	# 3 tries, with waits of 1 s and 2 s between them
+	# 3 attempts, with waits of 1 s and 2 s between them
 	(( SECONDS - t0 >= 3 ))
 	assert_equal "$(grep -c '/in/a: cannot store result: ' "$SERVER_LOG")" 3
-	grep -q 'failed: cannot store result: .* (3 tries)' "$SERVER_LOG"
+	grep -q 'failed: cannot store result: .* (3 attempts)' "$SERVER_LOG"
 	assert_equal "$(grep -c 'taken by' "$SERVER_LOG")" 3
 }
 
