@@ -965,6 +965,7 @@ int	 spawn_kill(const struct spawn *, int);
 void	 spawn_close_fds(struct spawn *);
 int	 spawn_status(int, char *, size_t);
 char	*spawn_resolve(const char *, char **);
+void	 spawn_signal_changed(int);
 
 /*
  * run.c: jq-run's worker: slots that take jobs and run the command (with

@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+# tests/perjob.bats: the shortcuts of jq-run's per-job path (issue 14) keep what the command sees.
+#
+# jq-run resets in the child only the signal dispositions that are not the default (found once,
+# plus the ones it changes later), and looks the command up in $PATH once, exec'ing that path;
+# when that exec fails the child searches $PATH again as execvp does.  Each test here fails if a
+# shortcut changed what a command gets.  No timing: jobs run one after another (-j 1).
+
+# shellcheck disable=SC2154 # $stderr, $output and $status are set by bats' run
+
+setup() {
+	load test_helper/common
+	jq_setup root sock worker
+}
+
+# jr ARG...: run jq-run with the test's --tmpdir (stdout and stderr apart)
+jr() {
+	run --separate-stderr timeout -k 5 120 jq-run --tmpdir "$TMPD" "$@"
+}
+
+@test "perjob: signals jq-run inherited as ignored are not ignored in the command" {
+	printf 'x' >"$D/in/a.txt"
+	printf 'y' >"$D/in/b.txt"
+	start_server --fresh --redo "$D/in/a.txt" "$D/in/b.txt"
+	# ignored before jq-run starts: only the scan at the first spawn can find these
+	run --separate-stderr timeout -k 5 120 bash -c 'trap "" TTIN XFSZ WINCH RTMIN+3; exec "$@"' _ \
+		jq-run -j 1 --tmpdir "$TMPD" "$SERVER" -- "$BUILDDIR/fdprobe"
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	# both jobs, the first spawn and a later one
+	for f in a b; do
+		assert_equal "$(<"$D/in/$f.txt.result")" "0 1 2 SigBlk:	0000000000000000
+SigIgn:	0000000000000000
+own group"
+	done
+}
+
+@test "perjob: a command found in \$PATH and gone before the next job is searched for again" {
+	mkdir -p "$D/p1" "$D/p2"
+	# the first one found removes itself: the next job must find the second, as execvp would
+	printf '#!/bin/sh\nrm -f "$0"\necho first\n' >"$D/p1/perjobcmd"
+	printf '#!/bin/sh\necho second\n' >"$D/p2/perjobcmd"
+	chmod +x "$D/p1/perjobcmd" "$D/p2/perjobcmd"
+	printf 'x' >"$D/in/a.txt"
+	printf 'y' >"$D/in/b.txt"
+	start_server --fresh --redo "$D/in/a.txt" "$D/in/b.txt"
+	PATH=$D/p1:$D/p2:$PATH jr -j 1 "$SERVER" -- perjobcmd
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/in/a.txt.result" "$D/in/b.txt.result" | sort | tr '\n' ' ')" "first second "
+	[[ ! -e $D/p1/perjobcmd ]]
+}
+
+@test "perjob: a command found in \$PATH that is not a binary and has no #! runs through /bin/sh" {
+	mkdir -p "$D/p1"
+	printf 'echo "plain $JQ_JOB_ID"\n' >"$D/p1/perjobplain"
+	chmod +x "$D/p1/perjobplain"
+	printf 'x' >"$D/in/a.txt"
+	start_server --fresh --redo "$D/in/a.txt"
+	PATH=$D/p1:$PATH jr -j 1 "$SERVER" -- perjobplain
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	assert_equal "$(<"$D/in/a.txt.result")" "plain 1"
+}
