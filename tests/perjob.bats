@@ -65,3 +65,38 @@ own group"
 	assert_equal "$status" 0
 	assert_equal "$(<"$D/in/a.txt.result")" "plain 1"
 }
+
+# journal: the server's journal file (one run, so one)
+journal() {
+	local f=("$JQ_STATE_DIR"/journal-*)
+	[[ -f ${f[0]} ]] || fail "no journal in $JQ_STATE_DIR"
+	echo "${f[0]}"
+}
+
+@test "perjob: with --no-sync, adds and results (committed in the loop) are answered, journaled and known after a restart" {
+	mkdir -p "$D/out"
+	start_server -v --no-sync -o "$D/out"
+	run -0 jq-put --add "$SERVER" --name one <<<'data one'
+	assert_output 1
+	run -0 jq-put --add "$SERVER" --name two <<<'data two'
+	assert_output 2
+	run -0 jq-take -o "$D/job" "$SERVER"
+	assert_handle 1
+	run -0 jq-put "$SERVER" "$HANDLE" "$D/job"
+	assert_equal "$(<"$D/out/one.result")" 'data one'
+	run -0 jq-put --wait "$SERVER" 1
+	assert_output 'data one'
+	run -0 jq-put --shutdown "$SERVER"
+	wait_server_exit 30
+	assert_equal "$status" 0
+	grep -q '^A 1 one ' "$(journal)"
+	grep -q '^A 2 two ' "$(journal)"
+	grep -q '^D 1 ' "$(journal)"
+	# the next start knows both: job 1 done (not served again), job 2 waiting with its data
+	start_server -v --no-sync -o "$D/out"
+	run -0 jq-put --add --if-new "$SERVER" --name two <<<'other'
+	assert_output 2
+	run -0 jq-take -o "$D/job2" "$SERVER"
+	assert_handle 2
+	assert_equal "$(<"$D/job2")" 'data two'
+}
