@@ -100,3 +100,31 @@ journal() {
 	assert_handle 2
 	assert_equal "$(<"$D/job2")" 'data two'
 }
+
+@test "perjob: a slot's jobs share one TMPDIR, emptied (never through a link) and 0700 again before each job, removed at the end" {
+	local f
+	for f in a b c d; do printf 'x' >"$D/in/$f.txt"; done
+	start_server --fresh --redo "$D/in/a.txt" "$D/in/b.txt" "$D/in/c.txt" "$D/in/d.txt"
+	# each job prints its TMPDIR's mode and contents, notes its path, then litters it: a tree with
+	# a locked directory, a link out of it; job b opens it to all, job c removes it
+	# shellcheck disable=SC2016 # for the inner sh
+	jr -j 1 "$SERVER" -- sh -c 'stat -c %a "$TMPDIR"; ls -A "$TMPDIR"
+		printf "%s %s\n" "${JQ_JOB_NAME##*/}" "$TMPDIR" >>"$M/dirs"
+		mkdir "$TMPDIR/sub"; echo x >"$TMPDIR/sub/f"; chmod 0 "$TMPDIR/sub"; ln -s "$M" "$TMPDIR/link"
+		case $JQ_JOB_NAME in *b.txt) chmod 777 "$TMPDIR" ;; *c.txt) rm -rf "$TMPDIR" ;; esac'
+	assert_success
+	wait_server_exit
+	assert_equal "$status" 0
+	for f in a b c d; do
+		assert_equal "$(<"$D/in/$f.txt.result")" 700
+	done
+	# one directory for a, b and c; c took it away, so d got a new one
+	run -0 awk '{ print $2 }' "$M/dirs"
+	[[ ${lines[0]} == "$TMPD"/jq-run.* ]] || fail "not a job directory: ${lines[0]}"
+	assert_equal "${lines[1]}" "${lines[0]}"
+	assert_equal "${lines[2]}" "${lines[0]}"
+	[[ ${lines[3]} != "${lines[0]}" && ${lines[3]} == "$TMPD"/jq-run.* ]] || fail "job d: ${lines[3]}"
+	# the link was removed, not followed; nothing is left behind
+	[[ -s $M/dirs ]]
+	assert_equal "$(ls -A "$TMPD")" ""
+}
