@@ -217,7 +217,7 @@ int	 statlist_print(struct client *, const struct statlist_filter *, int,
 
 /* putwait.c: jq-put --wait, a job's result to stdout across server restarts. */
 int	 putwait_run(struct client *, const char *, const char *, const char *,
-	    size_t, uint64_t);
+	    size_t, uint64_t, int);
 
 /* cli.c: the command-line parts every tool shares (popt). */
 #include <popt.h>
