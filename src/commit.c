@@ -26,6 +26,14 @@
  * the order of the batch, and only to adds that reach the journal, so they
  * stay dense whatever fails.  A file found in a watched directory (watch.c)
  * gets its id and its journal record the same way, with no data to sync.
+ *
+ * With --no-sync there is nothing to wait for: a commit is a close, a rename
+ * and a journal write.  When the thread is idle and nothing waits for it,
+ * such a commit is made at once in the loop (commit_inline) instead of
+ * costing two thread switches and a pipe wake-up; it is still delivered
+ * from the loop through the done list, after any the thread finished
+ * before, so replies keep their order.  Tree results always go to the
+ * thread: unpacking one may take long.
  */
 #include <sys/stat.h>
 
@@ -46,6 +54,7 @@ static pthread_cond_t		 commit_cond = PTHREAD_COND_INITIALIZER;
 static TAILQ_HEAD(, commit)	 commit_todo = TAILQ_HEAD_INITIALIZER(commit_todo);
 static TAILQ_HEAD(, commit)	 commit_done = TAILQ_HEAD_INITIALIZER(commit_done);
 static int			 commit_stopping, commit_running;
+static int			 commit_busy;	/* the thread holds a batch */
 static int			 commit_pipe[2] = { -1, -1 };
 static struct event		*commit_ev;
 static void			(*commit_cb)(struct commit *);
@@ -186,6 +195,7 @@ commit_main(void *arg)
 		}
 		TAILQ_INIT(&batch);
 		TAILQ_CONCAT(&batch, &commit_todo, entry);
+		commit_busy = 1;
 		pthread_mutex_unlock(&commit_lock);
 
 		commit_batch(&batch);
@@ -195,6 +205,7 @@ commit_main(void *arg)
 			TAILQ_REMOVE(&batch, cm, entry);
 			TAILQ_INSERT_TAIL(&commit_done, cm, entry);
 		}
+		commit_busy = 0;
 		pthread_mutex_unlock(&commit_lock);
 		/* a full pipe already holds a wake-up: nothing is lost */
 		if (write(commit_pipe[1], &byte, 1) < 0 && errno != EAGAIN)
@@ -210,10 +221,10 @@ commit_wake(evutil_socket_t fd, short what, void *arg)
 	struct commit		*cm;
 	char			 buf[64];
 
-	(void)what;
 	(void)arg;
-	while (read(fd, buf, sizeof buf) > 0)
-		;
+	if (what & EV_READ)	/* else made active by commit_inline */
+		while (read(fd, buf, sizeof buf) > 0)
+			;
 	TAILQ_INIT(&done);
 	pthread_mutex_lock(&commit_lock);
 	TAILQ_CONCAT(&done, &commit_done, entry);
@@ -248,11 +259,38 @@ commit_start(struct event_base *base, void (*done)(struct commit *),
 	return 0;
 }
 
+/*
+ * In the loop, with the lock held: make cm durable here if nothing needs
+ * syncing (--no-sync), it is no tree and the thread has nothing (so the
+ * journal, the spool's ids and the directories are ours alone meanwhile),
+ * and queue it for delivery from the loop.  Returns 0 if it did, else -1.
+ */
+static int
+commit_inline(struct commit *cm)
+{
+	struct commit_list	 batch;
+
+	if (store_sync || cm->tree || commit_busy ||
+	    !TAILQ_EMPTY(&commit_todo) || commit_ev == NULL)
+		return -1;
+	TAILQ_INIT(&batch);
+	TAILQ_INSERT_TAIL(&batch, cm, entry);
+	commit_batch(&batch);
+	TAILQ_REMOVE(&batch, cm, entry);
+	TAILQ_INSERT_TAIL(&commit_done, cm, entry);
+	event_active(commit_ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
 /* Hand a result to the thread; the connection waits for commit_cb. */
 void
 commit_submit(struct commit *cm)
 {
 	pthread_mutex_lock(&commit_lock);
+	if (commit_inline(cm) == 0) {
+		pthread_mutex_unlock(&commit_lock);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&commit_todo, cm, entry);
 	pthread_cond_signal(&commit_cond);
 	pthread_mutex_unlock(&commit_lock);

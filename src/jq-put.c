@@ -608,7 +608,23 @@ put_add_fd(struct client *c, const struct put_config *cfg, const char *name,
 		*status = JQ_EXIT_IO;
 		return -1;
 	}
-	if (rc != 0 || client_tx_end(c, &tx, cause) != 0 ||
+	/*
+	 * --add --wait: the WAIT goes out in the same write, by name (the id
+	 * is not known yet; the name is the job's identity): the server reads
+	 * it once the ADD is answered, which saves a round trip.
+	 */
+	if (rc == 0 && cfg->wait) {
+		rc = client_tx_end(c, &tx, cause);
+		enc = proto_encode_dup(name, strlen(name));
+		if (rc == 0)
+			rc = client_send(c, cause, "WAIT 0 " KEY_NAME "=%s",
+			    enc);
+		free(enc);
+		if (rc != 0 || client_reply(c, &rest, cause) != 0) {
+			*status = client_status(c);
+			return -1;
+		}
+	} else if (rc != 0 || client_tx_end(c, &tx, cause) != 0 ||
 	    client_reply(c, &rest, cause) != 0) {
 		*status = client_status(c);
 		return -1;
@@ -662,7 +678,7 @@ put_add(const struct put_config *cfg)
 		}
 		if (cfg->wait) {	/* one FILE: its result to stdout */
 			rc = putwait_run(c, cfg->server, id, name, strlen(name),
-			    cfg->reconnect_ms);
+			    cfg->reconnect_ms, 1);
 			free(id);
 			return rc;
 		}
@@ -844,7 +860,7 @@ main(int argc, char *argv[])
 	} else if (cfg.wait || cfg.cancel) {
 		put_job_operands(&cfg, pc);
 		rc = cfg.wait ? putwait_run(NULL, cfg.server, cfg.id, cfg.name,
-		    cfg.name ? strlen(cfg.name) : 0, cfg.reconnect_ms) :
+		    cfg.name ? strlen(cfg.name) : 0, cfg.reconnect_ms, 0) :
 		    put_cancel(&cfg);
 	} else if (cfg.drain || cfg.undrain) {
 		put_drain_operands(&cfg, pc);

@@ -218,7 +218,7 @@ int	 statlist_print(struct client *, const struct statlist_filter *, int,
 
 /* putwait.c: jq-put --wait, a job's result to stdout across server restarts. */
 int	 putwait_run(struct client *, const char *, const char *, const char *,
-	    size_t, uint64_t);
+	    size_t, uint64_t, int);
 
 /* cli.c: the command-line parts every tool shares (popt). */
 #include <popt.h>
@@ -976,6 +976,7 @@ int	 spawn_kill(const struct spawn *, int);
 void	 spawn_close_fds(struct spawn *);
 int	 spawn_status(int, char *, size_t);
 char	*spawn_resolve(const char *, char **);
+void	 spawn_signal_changed(int);
 
 /*
  * run.c: jq-run's worker: slots that take jobs and run the command (with

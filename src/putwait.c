@@ -51,6 +51,7 @@ struct putwait {
 	int		 status;	/* the JQ_EXIT_* of the last failure */
 	uint64_t	 lost_at;	/* when the server was lost; 0: it is not */
 	uint64_t	 delay;		/* the backoff's next nap, at most */
+	int		 sent;		/* the first WAIT went out already */
 };
 
 /* Note where standard output begins, if it is a regular file. */
@@ -310,11 +311,15 @@ putwait_once(struct putwait *w, struct client *c, char **cause)
 	uint64_t	 size;
 	int		 rc;
 
-	if (w->name != NULL)
-		enc = proto_encode_dup(w->name, w->namelen);
-	rc = client_send(c, cause, "WAIT %s%s%s", w->id, enc ? " " KEY_NAME
-	    "=" : "", enc ? enc : "");
-	free(enc);
+	if (w->sent)		/* with the ADD (jq-put --add --wait) */
+		rc = w->sent = 0;
+	else {
+		if (w->name != NULL)
+			enc = proto_encode_dup(w->name, w->namelen);
+		rc = client_send(c, cause, "WAIT %s%s%s", w->id, enc ?
+		    " " KEY_NAME "=" : "", enc ? enc : "");
+		free(enc);
+	}
 	if (rc != 0) {
 		w->status = client_status(c);
 		return -1;
@@ -364,13 +369,14 @@ putwait_once(struct putwait *w, struct client *c, char **cause)
 
 /*
  * Wait for job id (or "0" and the job named name, len bytes) on c (NULL:
- * connect to addr first) and write its result to standard output.
+ * connect to addr first) and write its result to standard output; sent:
+ * a WAIT for it went out on c already, so the first answer is read only.
  * Returns JQ_EXIT_OK, or JQ_EXIT_FAILED when the job failed (said);
  * exits on anything else.  c is closed.
  */
 int
 putwait_run(struct client *c, const char *addr, const char *id,
-    const char *name, size_t len, uint64_t reconnect_ms)
+    const char *name, size_t len, uint64_t reconnect_ms, int sent)
 {
 	struct putwait	 w;
 	char		*cause = NULL, *tmp;
@@ -386,6 +392,7 @@ putwait_run(struct client *c, const char *addr, const char *id,
 		w.namelen = len;
 	}
 	w.reconnect_ms = reconnect_ms;
+	w.sent = sent && c != NULL;
 	putwait_start(&w);
 	srandom((unsigned)getpid() ^ (unsigned)util_now_ms());
 	if (c == NULL && (c = client_open(addr, NULL, &w.status,

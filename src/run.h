@@ -94,6 +94,9 @@ struct run_link {
 	char			*hold;		/* RUN_BUF: stdout held before the PUT */
 	char			*inbuf;		/* payload bytes waiting for stdin */
 	size_t			 insize;
+	char			*tdir;		/* T kept for the next job, or NULL */
+	dev_t			 tdev;		/* and what it is */
+	ino_t			 tino;
 };
 
 /* The state of the job a slot runs. */
@@ -159,6 +162,7 @@ int	 run_job_resend(struct run_job *);
 void	 run_job_abandon(struct run_job *);
 void	 run_job_kill(struct run_job *);
 void	 run_job_free(struct run_job *);
+void	 run_link_end_dir(struct run_link *);
 
 /*
  * slotconn.c: a slot's connection and what the server owes on it.  The

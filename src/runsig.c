@@ -52,6 +52,7 @@ run_sigaction(int sig, void (*handler)(int))
 	sa.sa_flags = SA_RESTART;
 	if (sigaction(sig, &sa, NULL) == -1)
 		err(JQ_EXIT_IO, "sigaction");
+	spawn_signal_changed(sig);	/* the command must not inherit it */
 }
 
 /* Empty the self-pipe. */

@@ -687,6 +687,7 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 
 	run_slot_serve(&s);
 
+	run_link_end_dir(&s.link);
 	run_conn_close(&s);
 	free(s.take);
 	free(s.link.buf);

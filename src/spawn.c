@@ -7,7 +7,15 @@
  * second SIGTERM can kill the whole tree with one kill(-pgid), exactly the
  * three descriptors it is given, and the environment built by spawn_env().
  * Signals stay blocked in jq-run between the clone and the child's reset, so
- * no handler of jq-run ever runs in the child.
+ * no handler of jq-run ever runs in the child.  Only the dispositions that
+ * are not the default need a reset: the ones found at the first spawn (what
+ * jq-run inherited or set by then) and the ones changed since (runsig.c
+ * tells, spawn_signal_changed), a few system calls a job instead of 64.
+ *
+ * A command name without a '/' is looked up in $PATH once (spawn_resolve,
+ * kept for the next job of the same name) and exec'd by its path; only when
+ * that exec fails does the child search $PATH as execvp does, so a program
+ * removed or moved meanwhile behaves as before.
  *
  * The child is a clone(CLONE_VM | CLONE_VFORK) on a stack of its own, as
  * glibc's posix_spawn makes it: no page tables are copied, which saves about
@@ -38,6 +46,11 @@
 
 extern char **environ;
 
+static unsigned char spawn_dirty[NSIG];	/* 1: the child resets that one */
+static int	 spawn_scanned;	/* spawn_dirty holds the first scan */
+static char	*spawn_name;	/* the last name looked up in $PATH */
+static char	*spawn_path;	/* and where it was found */
+
 #define SPAWN_STACK	(256U << 10)	/* the child's stack until it execs */
 
 /*
@@ -48,6 +61,7 @@ extern char **environ;
 
 /* What the child needs, in memory it shares with us until it execs. */
 struct spawn_args {
+	const char	*path;		/* argv[0] found in $PATH, or NULL */
 	char *const	*argv;
 	char *const	*envp;
 	int		 src[3];
@@ -126,30 +140,23 @@ spawn_close_from3(void)
 static void JQ_NORETURN SPAWN_CHILD
 spawn_child(struct spawn_args *a)
 {
-	struct sigaction	 sa;
+	static const unsigned long kact[4];
 	sigset_t		 none;
 	char *const		*argv = a->argv;
 	int			*src = a->src;
 	int			 i;
 
 	/* Dispositions first, then the mask: a pending signal must meet SIG_DFL. */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
 	for (i = 1; i < NSIG; i++) {
-		if (i == SIGKILL || i == SIGSTOP)
+		if (!spawn_dirty[i])
 			continue;
-		if (sigaction(i, &sa, NULL) != 0 && errno == EINVAL) {
-			/*
-			 * libc keeps 32 and 33 for itself and refuses them, yet
-			 * an ignored disposition there survives exec.  An
-			 * all-zero kernel sigaction is SIG_DFL on every ABI.
-			 */
-			unsigned long kact[4] = { 0 };
-
-			(void)syscall(SYS_rt_sigaction, i, kact, NULL,
-			    (size_t)(_NSIG / 8));
-		}
+		/*
+		 * Through the kernel: libc keeps 32 and 33 for itself and
+		 * refuses them, yet an ignored disposition there survives
+		 * exec.  An all-zero kernel sigaction is SIG_DFL on every ABI.
+		 */
+		(void)syscall(SYS_rt_sigaction, i, kact, NULL,
+		    (size_t)(_NSIG / 8));
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -169,6 +176,10 @@ spawn_child(struct spawn_args *a)
 			goto fail;
 	spawn_close_from3();
 
+	if (a->path != NULL) {
+		execve(a->path, argv, a->envp);
+		/* gone, or not a binary (a script without #!): as execvp does */
+	}
 	execvpe(argv[0], argv, a->envp);	/* (searches PATH on the stack) */
 fail:
 	a->exec_errno = errno != 0 ? errno : ENOEXEC;
@@ -198,6 +209,58 @@ spawn_close_all(int pipes[3][2], int nullfd)
 	}
 	if (nullfd != -1)
 		close(nullfd);
+}
+
+/* jq-run changed sig's disposition: the child resets it from now on. */
+void
+spawn_signal_changed(int sig)
+{
+	if (sig > 0 && sig < NSIG)
+		spawn_dirty[sig] = 1;
+}
+
+/*
+ * Once, before the first child: note every disposition that is not the
+ * default (inherited ignored, or set by us so far).  libc's own 32 and 33,
+ * which sigaction cannot read, are always reset.
+ */
+static void
+spawn_scan_signals(void)
+{
+	struct sigaction	 sa;
+	int			 i;
+
+	for (i = 1; i < NSIG; i++) {
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		/* (a set of our own: sigaddset refuses libc's signals too) */
+		if (sigaction(i, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL ||
+		    (i >= 32 && i < SIGRTMIN))
+			spawn_dirty[i] = 1;
+	}
+	spawn_scanned = 1;
+}
+
+/*
+ * Where the child should exec name: its path found in $PATH (looked up
+ * once per name), or NULL to leave it to execvpe (a name with a '/', or
+ * one not found now: the exec then fails the usual way).
+ */
+static const char *
+spawn_lookup(const char *name)
+{
+	char	*cause = NULL;
+
+	if (strchr(name, '/') != NULL)
+		return NULL;
+	if (spawn_name != NULL && strcmp(spawn_name, name) == 0)
+		return spawn_path;
+	free(spawn_name);
+	free(spawn_path);
+	spawn_name = xstrdup(name);
+	if ((spawn_path = spawn_resolve(name, &cause)) == NULL)
+		free(cause);
+	return spawn_path;
 }
 
 /*
@@ -251,6 +314,9 @@ spawn_start(struct spawn *sp, char *const argv[], char *const envp[], int in,
 		*cause = xprintf("mmap: %s", strerror(errno));
 		goto fail;
 	}
+	if (!spawn_scanned)
+		spawn_scan_signals();
+	args.path = spawn_lookup(argv[0]);
 	args.argv = argv;
 	args.envp = envp;
 	memcpy(args.src, src, sizeof args.src);
