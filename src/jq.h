@@ -578,6 +578,8 @@ struct commit {
 	int			 dir_synced;
 	int			 tree;		/* PUT kind=tree: unpack it */
 	int			 refused;	/* the tree was refused (rc -1) */
+	unsigned		 fds;		/* descriptor budget it holds for a
+						 * connection that left (conn.c) */
 	void			(*done)(struct commit *);	/* set: called
 						 * instead of commit_start's */
 };
@@ -640,6 +642,9 @@ struct server {
 	unsigned		 told_workers;	/* connections told NOJOB finished */
 	unsigned		 lost_workers;	/* asked for work, left untold */
 	int			 signalled;
+	unsigned		 fds_total;	/* descriptors for files: the budget */
+	unsigned		 fds_free;	/* of which not reserved (conn.c) */
+	int			 fds_starved;	/* a TAKE or WAIT found none free */
 	struct event		*check;		/* deferred server_check */
 	TAILQ_HEAD(, conn)	 conns;		/* every connection */
 	TAILQ_HEAD(, conn)	 waiters;	/* TAKEs waiting for a job */
