@@ -738,7 +738,7 @@ idle_check() {
 	local hard
 	hard=$(ulimit -Hn)
 	[[ $hard == unlimited ]] || ((hard >= 2000 * 8 / 7 + 400)) ||
-		fail "the hard limit of open files (ulimit -Hn) is $hard; this test needs 2700
+		fail "the hard limit of open files (ulimit -Hn) is $hard; this test needs 2700"
 	ulimit -Sn 4096
 	make_files "$D/in" 40 txt
 	mkdir -p "$D/tmp"
