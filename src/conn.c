@@ -238,6 +238,22 @@ conn_fds_take(unsigned n)
 }
 
 /*
+ * Reserve a descriptor to send a file (a TAKE's job, a WAIT's result), or
+ * -1 and the TAKEs and WAITs are woken at the next give.  Not while a PUT
+ * or ADD waits: those finish jobs and free what they hold, and single
+ * descriptors taken one by one could keep them waiting for ever.
+ */
+static int
+conn_fds_take_send(void)
+{
+	if (!TAILQ_EMPTY(&conn_fdwaiters) || conn_fds_take(CONN_FDS_SEND) != 0) {
+		server.fds_starved = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Return n descriptors to the budget: a PUT or ADD that waits for them
  * gets them first (oldest first), then the TAKEs and WAITs that found
  * none are looked at again (server_wake).
@@ -256,7 +272,8 @@ conn_fds_give(unsigned n)
 		c->rx_fds = CONN_FDS_PAYLOAD;	/* it is c's now */
 		conn_kick(c);
 	}
-	if (server.fds_starved && server.fds_free > 0) {
+	if (server.fds_starved && server.fds_free > 0 &&
+	    TAILQ_EMPTY(&conn_fdwaiters)) {
 		server.fds_starved = 0;
 		server_wake();
 	}
@@ -692,10 +709,8 @@ conn_retake(struct conn *c)
 		if (s->take_nqueue > 0 && nq == 0)
 			break;		/* its queues have no job yet */
 		/* the job's data is a file to open: wait for a descriptor */
-		if (conn_fds_take(CONN_FDS_SEND) != 0) {
-			server.fds_starved = 1;
+		if (conn_fds_take_send() != 0)
 			break;
-		}
 		if ((j = jobs_take(nq ? qix : NULL, nq, s->take_match, s,
 		    s->take_hold_conn, s->take_lease_ms)) == NULL) {
 			conn_fds_give(CONN_FDS_SEND);
@@ -781,10 +796,8 @@ conn_result_try(struct conn *c)
 		conn_result_done(c);
 		return;
 	}
-	if (conn_fds_take(CONN_FDS_SEND) != 0) {
-		server.fds_starved = 1;	/* conn_fds_give wakes us */
-		return;
-	}
+	if (conn_fds_take_send() != 0)
+		return;		/* conn_fds_give wakes us */
 	if (wait_open_result(j, &w, &cause) != 0) {
 		conn_fds_give(CONN_FDS_SEND);
 		log_warnx("job %llu %s: its result cannot be sent: %s",
@@ -1339,7 +1352,9 @@ conn_process(struct conn *c)
 			return;		/* conn_fds_give kicks it */
 		if (c->state == CONN_LINE && c->sess.authed && c->rx_fds == 0 &&
 		    conn_rx_wants_fds(in)) {
-			if (conn_fds_take(CONN_FDS_PAYLOAD) != 0) {
+			/* behind those already waiting, oldest first */
+			if (!TAILQ_EMPTY(&conn_fdwaiters) ||
+			    conn_fds_take(CONN_FDS_PAYLOAD) != 0) {
 				TAILQ_INSERT_TAIL(&conn_fdwaiters, c,
 				    fdwait_entry);
 				c->fdwait = 1;
