@@ -115,7 +115,7 @@ check: all $(UNIT_BINS) $(BUILDDIR)/fdprobe
 	@BUILDDIR=$(BUILDDIR) sh tests/run-check
 
 # bench/run's C clients (bench/*.c), built with the project's flags; not installed.
-BENCH_BINS = $(BUILDDIR)/bench/takeput $(BUILDDIR)/bench/spawnfloor
+BENCH_BINS = $(BUILDDIR)/bench/takeput $(BUILDDIR)/bench/spawnfloor $(BUILDDIR)/bench/idleconns
 $(BENCH_BINS): $(BUILDDIR)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(JQ_LDFLAGS) $(LDFLAGS) -o $@ $<

@@ -96,6 +96,8 @@
 #define CONN_PENDING_MAX	(64U << 10)
 #define CONN_DRAIN_MS		2000	/* after our FIN: wait this for theirs */
 #define CONN_DRAIN_READS	64	/* reads of leftover input at close */
+#define CONN_FDS_SEND		1	/* a job's data or a WAIT's result */
+#define CONN_FDS_PAYLOAD	2	/* a PUT's or ADD's file and directory */
 
 enum conn_state {
 	CONN_LINE,
@@ -142,6 +144,11 @@ struct conn {
 	int			 result_listed;	/* in conn_results */
 	int			 result_told;	/* WAITING was said */
 
+	/* descriptors reserved from server.fds_free (server_limits) */
+	unsigned		 rx_fds;	/* for the payload: PUT or ADD */
+	int			 fdwait;	/* in conn_fdwaiters */
+	TAILQ_ENTRY(conn)	 fdwait_entry;
+
 	struct commit		*commit;	/* in commit.c's hands */
 	struct spool_add	*follow;	/* the add whose end c->commit waits
 						 * for (not yet handed over) */
@@ -151,6 +158,9 @@ static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
 static struct event	*conn_sweep_ev;		/* conn_sweep, once a second */
 /* the connections whose WAIT waits (CONN_RESULT) */
 static TAILQ_HEAD(, conn)	conn_results = TAILQ_HEAD_INITIALIZER(conn_results);
+/* the connections whose PUT or ADD waits for descriptors, oldest first */
+static TAILQ_HEAD(, conn)	conn_fdwaiters =
+    TAILQ_HEAD_INITIALIZER(conn_fdwaiters);
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -161,6 +171,7 @@ static void	conn_pump(struct conn *);
 static void	conn_sweep(evutil_socket_t, short, void *);
 static void	conn_wait(struct conn *);
 static void	conn_result_try(struct conn *);
+static void	conn_rx_settle(struct conn *);
 
 /*
  * The one place c->state changes.  Entering CONN_CLOSING gives the peer
@@ -178,6 +189,7 @@ conn_set_state(struct conn *c, enum conn_state state)
 	if (state == CONN_CLOSING && c->state != CONN_CLOSING)
 		c->closing_ms = util_now_ms();
 	c->state = state;
+	conn_rx_settle(c);
 	if (state != CONN_CLOSING)
 		return;
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
@@ -210,6 +222,98 @@ static void
 conn_kick(struct conn *c)
 {
 	event_active(c->wake, EV_TIMEOUT, 0);
+}
+
+/*
+ * Reserve n descriptors from the budget for files: 0, or -1 when fewer
+ * are free (the caller waits; conn_fds_give wakes it).
+ */
+static int
+conn_fds_take(unsigned n)
+{
+	if (server.fds_free < n)
+		return -1;
+	server.fds_free -= n;
+	return 0;
+}
+
+/*
+ * Reserve a descriptor to send a file (a TAKE's job, a WAIT's result), or
+ * -1 and the TAKEs and WAITs are woken at the next give.  Not while a PUT
+ * or ADD waits: those finish jobs and free what they hold, and single
+ * descriptors taken one by one could keep them waiting for ever.
+ */
+static int
+conn_fds_take_send(void)
+{
+	if (!TAILQ_EMPTY(&conn_fdwaiters) || conn_fds_take(CONN_FDS_SEND) != 0) {
+		server.fds_starved = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Return n descriptors to the budget: a PUT or ADD that waits for them
+ * gets them first (oldest first), then the TAKEs and WAITs that found
+ * none are looked at again (server_wake).
+ */
+static void
+conn_fds_give(unsigned n)
+{
+	struct conn	*c;
+
+	server.fds_free += n;
+	while ((c = TAILQ_FIRST(&conn_fdwaiters)) != NULL &&
+	    server.fds_free >= CONN_FDS_PAYLOAD) {
+		TAILQ_REMOVE(&conn_fdwaiters, c, fdwait_entry);
+		c->fdwait = 0;
+		server.fds_free -= CONN_FDS_PAYLOAD;
+		c->rx_fds = CONN_FDS_PAYLOAD;	/* it is c's now */
+		conn_kick(c);
+	}
+	if (server.fds_starved && server.fds_free > 0 &&
+	    TAILQ_EMPTY(&conn_fdwaiters)) {
+		server.fds_starved = 0;
+		server_wake();
+	}
+}
+
+/* Give back the payload's descriptors once c no longer receives one. */
+static void
+conn_rx_settle(struct conn *c)
+{
+	if (c->rx_fds > 0 && c->state != CONN_FRAME && c->state != CONN_DATA &&
+	    c->state != CONN_COMMIT) {
+		conn_fds_give(c->rx_fds);
+		c->rx_fds = 0;
+	}
+}
+
+/*
+ * Does the complete request line at the head of in open files (PUT: the
+ * result's temporary file and its directory; ADD: the spool's)?  The
+ * budget is reserved before the line is read, so that the store never
+ * meets EMFILE; a request that finds it spent stays unread.
+ */
+static int
+conn_rx_wants_fds(struct evbuffer *in)
+{
+	struct evbuffer_ptr	 eol;
+	unsigned char		*p;
+	size_t			 len = evbuffer_get_length(in), i = 0;
+
+	if (len > 64)
+		len = 64;	/* leading spaces, then the verb */
+	if (len < 4 || (p = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)
+		return 0;
+	while (i < len - 4 && p[i] == ' ')
+		i++;
+	if ((memcmp(p + i, "PUT", 3) != 0 && memcmp(p + i, "ADD", 3) != 0) ||
+	    (p[i + 3] != ' ' && p[i + 3] != '\n'))
+		return 0;
+	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	return eol.pos >= 0;
 }
 
 /* Serve a TAKE: wait for a job, at most its wait= seconds. */
@@ -378,15 +482,26 @@ conn_free(struct conn *c)
 	jobs_holder_gone(&c->sess, cmd_who(&c->sess));
 	conn_unwait(c);
 	conn_result_unlist(c);
+	if (c->fdwait) {
+		TAILQ_REMOVE(&conn_fdwaiters, c, fdwait_entry);
+		c->fdwait = 0;
+	}
 	if (c->follow != NULL) {	/* an ADD not handed over yet */
 		c->follow->followers--;
 		c->follow = NULL;
 		conn_add_drop(c);
 	}
-	if (c->commit != NULL)
+	if (c->commit != NULL) {
 		c->commit->arg = NULL;	/* it completes without us */
-	if (c->send_fd >= 0)
+		c->commit->fds = c->rx_fds;	/* its files are still open */
+		c->rx_fds = 0;
+	}
+	if (c->send_fd >= 0) {
 		close(c->send_fd);
+		conn_fds_give(CONN_FDS_SEND);
+	}
+	if (c->rx_fds > 0)
+		conn_fds_give(c->rx_fds);
 	TAILQ_REMOVE(&server.conns, c, entry);
 	server.nconns--;
 	if (c->unauth) {
@@ -525,6 +640,7 @@ conn_send_job(struct conn *c, struct job *j)
 	int		 fd;
 
 	if ((fd = input_open(j, &msg)) < 0) {
+		conn_fds_give(CONN_FDS_SEND);	/* conn_retake's */
 		jobs_fail_found(j, msg);
 		free(msg);
 		return -1;
@@ -595,9 +711,14 @@ conn_retake(struct conn *c)
 		}
 		if (s->take_nqueue > 0 && nq == 0)
 			break;		/* its queues have no job yet */
-		if ((j = jobs_take(nq ? qix : NULL, nq, s->take_match, s,
-		    s->take_hold_conn, s->take_lease_ms)) == NULL)
+		/* the job's data is a file to open: wait for a descriptor */
+		if (conn_fds_take_send() != 0)
 			break;
+		if ((j = jobs_take(nq ? qix : NULL, nq, s->take_match, s,
+		    s->take_hold_conn, s->take_lease_ms)) == NULL) {
+			conn_fds_give(CONN_FDS_SEND);
+			break;
+		}
 		if (conn_send_job(c, j) == 0) {
 			/* leave CONN_WAIT first: a job sent whole at once must
 			 * not make conn_pump serve this TAKE a second time */
@@ -678,7 +799,10 @@ conn_result_try(struct conn *c)
 		conn_result_done(c);
 		return;
 	}
+	if (conn_fds_take_send() != 0)
+		return;		/* conn_fds_give wakes us */
 	if (wait_open_result(j, &w, &cause) != 0) {
+		conn_fds_give(CONN_FDS_SEND);
 		log_warnx("job %llu %s: its result cannot be sent: %s",
 		    (unsigned long long)j->id, j->path, cause);
 		conn_reply(c, REPLY_ERR " %s job %llu is done, but its result "
@@ -740,6 +864,7 @@ conn_send_end(struct conn *c, char *why)
 	close(c->send_fd);
 	c->send_fd = -1;
 	c->send_job = NULL;
+	conn_fds_give(CONN_FDS_SEND);
 	if (why == NULL)
 		evbuffer_add_printf(out, FRAME_WORD_END " %llu %08x\n",
 		    (unsigned long long)c->send_total, c->send_crc);
@@ -1015,7 +1140,8 @@ conn_add_done(struct commit *cm)
 		c->commit = NULL;
 		conn_set_state(c, CONN_LINE);
 		conn_kick(c);
-	}
+	} else if (cm->fds > 0)
+		conn_fds_give(cm->fds);	/* its connection left meanwhile */
 	if (cm->rc == 0) {
 		a->name = a->result = NULL;	/* the job's from now on */
 		j = jobs_add(name, result, a->queue_ix, a->priority,
@@ -1058,7 +1184,8 @@ conn_commit_done(struct commit *cm)
 		c->commit = NULL;
 		conn_set_state(c, CONN_LINE);
 		conn_kick(c);
-	}
+	} else if (cm->fds > 0)
+		conn_fds_give(cm->fds);	/* its connection left meanwhile */
 	if (cm->rc != 0) {
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
@@ -1224,6 +1351,20 @@ conn_process(struct conn *c)
 				conn_set_state(c, CONN_FRAME);
 			continue;
 		}
+		if (c->fdwait)
+			return;		/* conn_fds_give kicks it */
+		if (c->state == CONN_LINE && c->sess.authed && c->rx_fds == 0 &&
+		    conn_rx_wants_fds(in)) {
+			/* behind those already waiting, oldest first */
+			if (!TAILQ_EMPTY(&conn_fdwaiters) ||
+			    conn_fds_take(CONN_FDS_PAYLOAD) != 0) {
+				TAILQ_INSERT_TAIL(&conn_fdwaiters, c,
+				    fdwait_entry);
+				c->fdwait = 1;
+				return;
+			}
+			c->rx_fds = CONN_FDS_PAYLOAD;
+		}
 		if ((rc = conn_next_line(c, in)) < 0)
 			return;
 		if (rc == 0)
@@ -1234,6 +1375,7 @@ conn_process(struct conn *c)
 			conn_next(c, cmd_request(&c->sess, conn_linebuf,
 			    conn_out(c)));
 			conn_note_auth(c);
+			conn_rx_settle(c);	/* refused at once: no payload */
 		}
 	}
 }
@@ -1365,8 +1507,9 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 				conn_time_out(c, "authentication took too long");
 			continue;
 		}
+		/* waiting for us, not stalled: a job, a sync, descriptors */
 		if (c->state == CONN_WAIT || c->state == CONN_COMMIT ||
-		    c->state == CONN_RESULT)
+		    c->state == CONN_RESULT || c->fdwait)
 			continue;
 		inlen = evbuffer_get_length(bufferevent_get_input(c->bev));
 		half = c->state == CONN_DATA || c->state == CONN_SKIPLINE ||

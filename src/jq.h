@@ -583,6 +583,8 @@ struct commit {
 	int			 dir_synced;
 	int			 tree;		/* PUT kind=tree: unpack it */
 	int			 refused;	/* the tree was refused (rc -1) */
+	unsigned		 fds;		/* descriptor budget it holds for a
+						 * connection that left (conn.c) */
 	void			(*done)(struct commit *);	/* set: called
 						 * instead of commit_start's */
 };
@@ -649,6 +651,9 @@ struct server {
 	uint64_t		 end_ms;	/* when every job had finished */
 	uint64_t		 linger_until;	/* 0: not lingering */
 	int			 signalled;
+	unsigned		 fds_total;	/* descriptors for files: the budget */
+	unsigned		 fds_free;	/* of which not reserved (conn.c) */
+	int			 fds_starved;	/* a TAKE or WAIT found none free */
 	struct event		*check;		/* deferred server_check */
 	TAILQ_HEAD(, conn)	 conns;		/* every connection */
 	TAILQ_HEAD(, conn)	 waiters;	/* TAKEs waiting for a job */

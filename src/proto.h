@@ -54,6 +54,11 @@
 #define JQ_PAYLOAD_DEFAULT_MAX	(64ULL << 30)	/* PUT payload, --max-result */
 #define JQ_CONNS_DEFAULT_MAX	4096	/* --max-conns: authenticated connections */
 #define JQ_UNAUTH_DEFAULT_MAX	256	/* --max-unauth: connections authenticating */
+/*
+ * Descriptors for the files requests open (TAKE's and WAIT's data, PUT's
+ * and ADD's payload) come from a budget; a request that finds it spent
+ * waits unread and is never refused (jq-protocol(7), LIMITS).
+ */
 #define JQ_CHUNK		(256U << 10)	/* DATA chunk the tools send */
 #define JQ_LEASE_DEFAULT_MS	(10 * 60 * 1000)	/* --lease */
 #define JQ_SECONDS_MAX		31536000	/* lease= and wait=: one year */

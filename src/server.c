@@ -36,6 +36,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@
 #define SERVER_LINGER_CAP	10	/* arrivals stretch --linger this far */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* out of descriptors: accept later */
 #define SERVER_FD_RESERVE	64	/* descriptors beside the connections' */
+#define SERVER_FILES_MIN	4	/* the files' budget (server_limits) */
 
 struct server	 server;
 
@@ -239,6 +241,9 @@ server_check(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	if (server.finishing) {
+		/* a WAIT that found no descriptor free tries again */
+		if (server.fds_starved)
+			conn_results_all();
 		server_end_check();
 		return;
 	}
@@ -353,17 +358,23 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
- * Raise the descriptor limit as far as allowed; cap max_unauth, then
- * max_conns, below it.  An authenticated connection may hold a socket, a
- * job file and a result file, an unauthenticated one its socket only;
- * SERVER_FD_RESERVE are kept for the rest (listeners, journal, libevent).
- * The unauthenticated get at most a quarter of what is left.
+ * Raise the descriptor limit as far as allowed, and share it out.  A
+ * connection costs one descriptor, its socket; the files connections open
+ * (a job's data or a WAIT's result being sent: one; a PUT's or an ADD's
+ * temporary file and its directory: two) come from one budget,
+ * server.fds_free, that conn.c reserves from when a request needs it and
+ * returns to when the files are closed; a request that finds the budget
+ * spent waits for it.  SERVER_FD_RESERVE are kept for the rest (listeners,
+ * journal, libevent, a directory opened for a moment).  The
+ * unauthenticated get at most a quarter of what is left, and --max-conns
+ * is lowered so that the budget keeps at least an eighth of the rest
+ * (SERVER_FILES_MIN at least); the budget is everything left over.
  */
 static void
 server_limits(void)
 {
 	struct rlimit	 rl;
-	rlim_t		 avail;
+	rlim_t		 avail, files;
 
 	if (server.cfg.max_unauth == 0)
 		server.cfg.max_unauth = JQ_UNAUTH_DEFAULT_MAX;
@@ -376,19 +387,28 @@ server_limits(void)
 	}
 	if (rl.rlim_cur == RLIM_INFINITY)
 		return;
-	avail = rl.rlim_cur > SERVER_FD_RESERVE + 4 ?
-	    rl.rlim_cur - SERVER_FD_RESERVE : 4;
+	avail = rl.rlim_cur > SERVER_FD_RESERVE + 4 * SERVER_FILES_MIN ?
+	    rl.rlim_cur - SERVER_FD_RESERVE : 4 * SERVER_FILES_MIN;
 	if (server.cfg.max_unauth > avail / 4) {
 		server.cfg.max_unauth = (unsigned)(avail / 4);
 		log_info("--max-unauth lowered to %u by the descriptor limit",
 		    server.cfg.max_unauth);
 	}
 	avail -= server.cfg.max_unauth;
-	if ((rlim_t)server.cfg.max_conns * 3 > avail) {
-		server.cfg.max_conns = (unsigned)(avail / 3);
+	files = avail / 8 > SERVER_FILES_MIN ? avail / 8 : SERVER_FILES_MIN;
+	if ((rlim_t)server.cfg.max_conns > avail - files) {
+		server.cfg.max_conns = (unsigned)(avail - files);
 		log_info("--max-conns lowered to %u by the descriptor limit",
 		    server.cfg.max_conns);
 	}
+	files = avail - server.cfg.max_conns;
+	if (files > UINT_MAX / 2)
+		files = UINT_MAX / 2;
+	server.fds_total = server.fds_free = (unsigned)files;
+	log_debug("descriptors: %llu; %u connections, %u authenticating, %u "
+	    "for files, %d kept", (unsigned long long)rl.rlim_cur,
+	    server.cfg.max_conns, server.cfg.max_unauth, server.fds_total,
+	    SERVER_FD_RESERVE);
 }
 
 /* Empty the lists of connections and name the log's tallies. */
@@ -398,6 +418,8 @@ server_init_lists(void)
 	TAILQ_INIT(&server.conns);
 	TAILQ_INIT(&server.waiters);
 	TAILQ_INIT(&server.unauth);
+	/* no descriptor limit known (yet): the budget never runs out */
+	server.fds_total = server.fds_free = UINT_MAX / 2;
 	server.turned_away.what = "connections turned away";
 	server.failed_auth.what = "failed handshakes";
 }
