@@ -23,6 +23,11 @@
  *   S: OK 7
  *   S: NOJOB finished
  *
+ * Pipelining (additive, no version bump): the server executes requests
+ * ahead of their replies, up to JQ_INFLIGHT_MAX PUTs and ADDs in flight
+ * per connection, and replies strictly in request order; requests without
+ * PROTO_AHEAD wait for the earlier replies, so they see their effects.
+ *
  * Requests are lines of at most JQ_LINE_MAX bytes ending in LF (a CR before
  * the LF is ignored).  Words are separated by single spaces.  Job names and
  * other free text travel percent-encoded (see proto_encode), so a line never
