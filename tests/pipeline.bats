@@ -293,3 +293,39 @@ EOF
 	sed 's/^/# /' <<<"$output" >&3
 	assert_line "in order"
 }
+
+@test "pipeline: jq-put --add of 40 FILEs (past its window of 32): ids in argument order, each job named by its FILE" {
+	mkdir -p "$D/in"
+	start_server --keep -o "$D/out"
+	local i files=() want=()
+	for ((i = 1; i <= 40; i++)); do
+		printf 'data %d\n' "$i" >"$D/in/f$i"
+		files+=("$D/in/f$i")
+		want+=("$i")
+	done
+	run -0 jq-put --add "$SERVER" "${files[@]}"
+	assert_output "$(printf '%s\n' "${want[@]}")"
+	jq-stat --json --list "$SERVER" >"$D/list.json"
+	json_file_check "$D/list.json" \
+		'[x["id"] for x in j["list"]] == [str(i) for i in range(1, 41)]' \
+		'[x["name"] for x in j["list"]] == ["f%d" % i for i in range(1, 41)]'
+}
+
+@test "pipeline: jq-put --add with a refused FILE in the middle: the ids of those sent before and after it are printed, exit 4" {
+	mkdir -p "$D/in"
+	start_server --keep -o "$D/out"
+	printf 'one\n' >"$D/in/b"
+	run -0 jq-put --add "$SERVER" "$D/in/b"
+	assert_output 1
+	printf 'a\n' >"$D/in/a"
+	printf 'c\n' >"$D/in/c"
+	printf 'd\n' >"$D/in/d"
+	# all four go out before the refusal of b is read: a, c and d are added, and their ids printed
+	run --separate-stderr -4 jq-put --add "$SERVER" "$D/in/a" "$D/in/b" "$D/in/c" "$D/in/d"
+	assert_output $'2\n3\n4'
+	[[ $stderr == *"$D/in/b (b): server refused: "*"(EXISTS); the 1 FILE before it was added (from $D/in/a to $D/in/a); of the 2 sent after it, 2 were added (their ids follow)"* ]] ||
+		fail "stderr: $stderr"
+	jq-stat --json --list "$SERVER" >"$D/list.json"
+	json_file_check "$D/list.json" \
+		'[(x["id"], x["name"]) for x in j["list"]] == [("1", "b"), ("2", "a"), ("3", "c"), ("4", "d")]'
+}
