@@ -5,7 +5,7 @@
 # closed before their replies are kept; more requests than JQ_INFLIGHT_MAX (64) are all answered;
 # no OK goes out before its result and its journal record are synced (strace).
 
-# shellcheck disable=SC2154 # $line is set by recv, in test_helper/wire.bash
+# shellcheck disable=SC2154,SC2034 # $line is set by recv (test_helper/wire.bash); $greeting is read by hello_line
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -22,7 +22,7 @@ teardown() {
 open_conn() {
 	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
 	expect 'JQ 2 *'
-	greeting=$line
+	greeting=$line # read by hello_line
 	sendl "$(hello_line 2 name=piper)"
 	expect 'OK 2*'
 }
