@@ -1196,16 +1196,16 @@ conn_commit_done(struct commit *cm)
 		    (unsigned long long)j->id, j->path, cm->cause);
 		failed = jobs_reopen(j, &cm->token, cm->cause);
 		if (c != NULL && cm->refused)
-			conn_hold_reply(c, cm, REPLY_ERR " %s job %llu: %s; nothing "
-			    "stored; the job %s", ERR_TREE,
+			conn_hold_reply(c, cm, REPLY_ERR " %s job %llu: %s; "
+			    "nothing stored; the job %s", ERR_TREE,
 			    (unsigned long long)j->id, cm->cause, failed ?
 			    "failed after as many tries as allowed" :
 			    "waits for another try");
 		else if (c != NULL)
-			conn_hold_reply(c, cm, REPLY_ERR " %s cannot store the result: %s; "
-			    "the job %s", ERR_IO, cm->cause, failed ? "failed "
-			    "after as many tries as allowed" : "waits for "
-			    "another try");
+			conn_hold_reply(c, cm, REPLY_ERR " %s cannot store the "
+			    "result: %s; the job %s", ERR_IO, cm->cause, failed ?
+			    "failed after as many tries as allowed" :
+			    "waits for another try");
 	} else {
 		jobs_done(j, cm->size, c == NULL ? "a worker that left" :
 		    cmd_who(&c->sess));
@@ -1373,7 +1373,8 @@ conn_process(struct conn *c)
 			/* it must see what the earlier requests did: it waits,
 			 * unread, for their replies (conn_settle) */
 			evbuffer_prepend(in, "\n", 1);
-			evbuffer_prepend(in, conn_linebuf, strlen(conn_linebuf));
+			evbuffer_prepend(in, conn_linebuf,
+			    strlen(conn_linebuf));
 			return;
 		} else {
 			conn_next(c, cmd_request(&c->sess, conn_linebuf,
