@@ -46,7 +46,9 @@
  * made it durable, so it gets a hold (struct conn_hold) in c->holds, and
  * every reply after it waits in that hold's buffer; so does a job (or a
  * WAIT's result: send_result) streaming out (send_fd >= 0), whose data flows
- * only once its hold is first in line.  A hold is let go when its commit
+ * only once its hold is first in line.  A job of at most CONN_INLINE_MAX
+ * bytes behind a hold is copied whole into that hold's buffer at once
+ * instead (send_inline), so that the requests after it are read on.  A hold is let go when its commit
  * comes back (its reply goes in front of what waited behind it) or its
  * stream has ended; the holds at the head that are let go move to the
  * socket's output (conn_flush).  At most JQ_INFLIGHT_MAX commits are in
@@ -104,6 +106,9 @@
 
 #define CONN_INPUT_MAX		(1U << 20)
 #define CONN_PENDING_MAX	(64U << 10)
+#define CONN_INLINE_MAX		(64U << 10)	/* a job this small, behind a
+						 * reply not ready, is copied
+						 * whole behind it */
 #define CONN_DRAIN_MS		2000	/* after our FIN: wait this for theirs */
 #define CONN_DRAIN_READS	64	/* reads of leftover input at close */
 
@@ -159,6 +164,7 @@ struct conn {
 	uint64_t		 send_total;
 	uint32_t		 send_crc;
 	int			 send_result;	/* it is send_job's result (WAIT) */
+	int			 send_inline;	/* copied whole into conn_out now */
 	struct wait_result	 send_res;	/* that result as opened */
 
 	/* the WAIT being served (CONN_RESULT) */
@@ -623,6 +629,20 @@ conn_free_all(void)
 }
 
 /*
+ * Give the stream just opened its place in c's output: a hold of its own,
+ * or, when it is small and a reply before it is not ready, none (it is
+ * copied whole behind that reply: send_inline).
+ */
+static void
+conn_stream_place(struct conn *c)
+{
+	c->send_inline = !TAILQ_EMPTY(&c->holds) &&
+	    c->send_size <= CONN_INLINE_MAX;
+	if (!c->send_inline)
+		conn_hold_add(c, NULL);
+}
+
+/*
  * Start sending job j: its JOB line; conn_pump adds the data.  The input
  * must still be the file pinned at start (input_open); if it is not, the
  * job fails for good and -1 is returned.
@@ -665,7 +685,7 @@ conn_send_job(struct conn *c, struct job *j)
 	c->send_total = 0;
 	c->send_crc = 0;
 	c->send_result = 0;
-	conn_hold_add(c, NULL);		/* its data, after the replies before */
+	conn_stream_place(c);
 	jobs_sent(j, j->in_size, cmd_who(&c->sess));
 	return 0;
 }
@@ -808,7 +828,7 @@ conn_result_try(struct conn *c)
 	c->send_crc = 0;
 	c->send_result = 1;
 	c->send_res = w;
-	conn_hold_add(c, NULL);
+	conn_stream_place(c);
 	conn_result_done(c);
 	conn_pump(c);
 }
@@ -846,7 +866,8 @@ conn_take_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_send_end(struct conn *c, char *why)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = c->send_inline ? conn_out(c) :
+	    bufferevent_get_output(c->bev);
 	struct job	*j = c->send_job;
 
 	close(c->send_fd);
@@ -866,9 +887,12 @@ conn_send_end(struct conn *c, char *why)
 		free(why);
 	}
 	c->send_result = 0;
-	/* the stream was first in line (conn_pump): what waited follows */
-	TAILQ_FIRST(&c->holds)->ready = 1;
-	conn_flush(c);
+	/* else the stream was first in line (conn_pump): what waited follows */
+	if (!c->send_inline) {
+		TAILQ_FIRST(&c->holds)->ready = 1;
+		conn_flush(c);
+	}
+	c->send_inline = 0;
 	if (c->state == CONN_WAIT)
 		conn_retake(c);
 	else if (c->state == CONN_RESULT)
@@ -905,14 +929,17 @@ conn_send_check(struct conn *c)
 static void
 conn_pump(struct conn *c)
 {
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct evbuffer		*out;
 	struct evbuffer		*chunk;
 	struct evbuffer_iovec	 v;
 	ssize_t			 n;
 	size_t			 want;
 
-	while (c->send_fd >= 0 && conn_stream_first(c) &&
-	    evbuffer_get_length(out) < JQ_CHUNK) {
+	/* inline: all of it at once, behind the last hold (send_inline) */
+	while (c->send_fd >= 0 && (c->send_inline || (conn_stream_first(c) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) < JQ_CHUNK))) {
+		out = c->send_inline ? conn_out(c) :
+		    bufferevent_get_output(c->bev);
 		if (c->send_total == c->send_size) {
 			conn_send_end(c, conn_send_check(c));
 			continue;

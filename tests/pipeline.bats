@@ -329,3 +329,39 @@ EOF
 	json_file_check "$D/list.json" \
 		'[(x["id"], x["name"]) for x in j["list"]] == [("1", "b"), ("2", "a"), ("3", "c"), ("4", "d")]'
 }
+
+@test "pipeline: a large job taken behind a PUT streams after its OK; a small one is copied behind it" {
+	mkdir -p "$D/out"
+	printf 'in1' >"$D/f1"
+	head -c 300000 /dev/urandom | base64 -w 0 >"$D/f2"
+	printf 'in3' >"$D/f3"
+	start_server -o "$D/out" "$D/f1" "$D/f2" "$D/f3"
+	open_conn
+	sendl TAKE
+	expect 'JOB 1 *'
+	take_data
+	# job 2 (over 64 KiB) waits as a stream behind OK 1; job 3 is copied whole behind OK 2
+	{
+		put_lines 1 "$token" "R:$data"
+		printf 'TAKE\n'
+	} >"$D/batch"
+	cat "$D/batch" >&"$conn"
+	expect 'OK 1'
+	expect 'JOB 2 *'
+	take_data
+	assert_equal "$data" "$(cat "$D/f2")"
+	{
+		put_lines 2 "$token" "R:x"
+		printf 'TAKE\n'
+	} >"$D/batch"
+	cat "$D/batch" >&"$conn"
+	expect 'OK 2'
+	expect 'JOB 3 *'
+	take_data
+	assert_equal "$data" in3
+	put_lines 3 "$token" "R:$data" >&"$conn"
+	expect 'OK 3'
+	wait_server_exit 30
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/out/f3.result")" R:in3
+}
