@@ -134,6 +134,7 @@ struct conn_hold {
 	struct commit		*cm;		/* in flight; NULL once back */
 	int			 stream;	/* the job stream's place */
 	int			 ready;		/* answered, or the stream ended */
+	int			 late;		/* a result for a job not running */
 	struct evbuffer		*out;		/* what waits behind it */
 };
 TAILQ_HEAD(conn_holds, conn_hold);
@@ -179,6 +180,8 @@ struct conn {
 	/* replies not ready yet, in request order; see the top */
 	struct conn_holds	 holds;
 	unsigned		 ninflight;	/* holds with a commit in flight */
+	unsigned		 nlate;		/* of those, late results: no request
+					 * is read ahead of them */
 };
 
 static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
@@ -271,11 +274,12 @@ static void
 conn_flush(struct conn *c)
 {
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	struct conn_hold	*h;
+	struct conn_hold	*h, *next;
 
-	while ((h = TAILQ_FIRST(&c->holds)) != NULL && h->ready) {
-		evbuffer_add_buffer(out, h->out);
+	for (h = TAILQ_FIRST(&c->holds); h != NULL && h->ready; h = next) {
+		next = TAILQ_NEXT(h, entry);
 		TAILQ_REMOVE(&c->holds, h, entry);
+		evbuffer_add_buffer(out, h->out);
 		evbuffer_free(h->out);
 		free(h);
 	}
@@ -304,6 +308,8 @@ conn_hold_reply(struct conn *c, struct commit *cm, const char *fmt, ...)
 	h->cm = NULL;
 	h->ready = 1;
 	c->ninflight--;
+	if (h->late)
+		c->nlate--;
 }
 
 /* Queue a reply line, behind the job being sent if there is one. */
@@ -482,7 +488,7 @@ conn_drain_socket(struct conn *c)
 void
 conn_free(struct conn *c)
 {
-	struct conn_hold	*h;
+	struct conn_hold	*h, *next;
 
 	if (c->asked && !c->told)
 		server.lost_workers++;
@@ -495,13 +501,14 @@ conn_free(struct conn *c)
 		c->follow = NULL;
 		conn_add_drop(c);
 	}
-	while ((h = TAILQ_FIRST(&c->holds)) != NULL) {
+	for (h = TAILQ_FIRST(&c->holds); h != NULL; h = next) {
+		next = TAILQ_NEXT(h, entry);
 		if (h->cm != NULL)
 			h->cm->arg = NULL;	/* it completes without us */
-		TAILQ_REMOVE(&c->holds, h, entry);
 		evbuffer_free(h->out);
 		free(h);
 	}
+	TAILQ_INIT(&c->holds);
 	if (c->send_fd >= 0)
 		close(c->send_fd);
 	TAILQ_REMOVE(&server.conns, c, entry);
@@ -999,6 +1006,15 @@ conn_commit(struct conn *c)
 	cm->arg = c;
 	cm->job->committing = 1;
 	conn_hold_add(c, cm);
+	/*
+	 * A result for a job that is not running (a late one, after a
+	 * reconnection) leaves the job takeable until it is stored: nothing
+	 * of this connection's, its TAKE above all, is read ahead of it.
+	 */
+	if (cm->job->state != JOB_RUNNING) {
+		TAILQ_LAST(&c->holds, conn_holds)->late = 1;
+		c->nlate++;
+	}
 	payload_reset(&c->sess.rx);
 	conn_set_state(c, CONN_LINE);
 	commit_submit(cm);
@@ -1395,8 +1411,8 @@ conn_process(struct conn *c)
 			continue;
 		if (c->state == CONN_FRAME)
 			conn_frame(c, conn_linebuf);
-		else if (c->ninflight > 0 && !(proto_request_flags(
-		    conn_linebuf) & PROTO_AHEAD)) {
+		else if (c->nlate > 0 || (c->ninflight > 0 &&
+		    !(proto_request_flags(conn_linebuf) & PROTO_AHEAD))) {
 			/* it must see what the earlier requests did: it waits,
 			 * unread, for their replies (conn_settle) */
 			evbuffer_prepend(in, "\n", 1);
