@@ -9,6 +9,16 @@
  *	TAKE in one write: one round trip per job), until NOJOB.
  *	Prints "<jobs> <seconds>" (seconds from the first TAKE to NOJOB).
  *
+ *   takeput jq HOST PORT WINDOW
+ *	the same with up to WINDOW jobs taken at once: WINDOW TAKE wait=0
+ *	first, then for every JOB its PUT and a new TAKE wait=0 in one write,
+ *	without waiting for the PUT's OK; the replies come in request order.
+ *	A TAKE answered "NOJOB timeout" (nothing free now: the others are
+ *	ours) is not sent again until every reply is in; then a plain TAKE,
+ *	which waits (a TAKE that waits holds back the requests behind it, so
+ *	only one such is ever in flight).  WINDOW 1 is the mode above but for
+ *	the wait=0.
+ *
  *   takeput beanstalk HOST PORT N SIZE
  *	put N jobs of SIZE bytes, then reserve + delete all N (two round trips
  *	per job).  Prints "<put-seconds> <take-seconds>".
@@ -259,6 +269,107 @@ run_jq(const char *host, const char *port)
 	return 0;
 }
 
+/* Read a job's payload (after its JOB line) into data; its END line
+ * (LF included) into end.  Returns its size. */
+static size_t
+jq_job_data(struct rd *r, char *data, char *end, size_t endsz)
+{
+	unsigned long long n, total;
+	size_t have = 0;
+	char *l;
+
+	for (;;) {
+		l = line(r);
+		if (sscanf(l, "DATA %llu", &n) == 1) {
+			if (have + n > MAXJOB)
+				die("job larger than %d bytes", MAXJOB);
+			bytes(r, data + have, n);
+			have += n;
+		} else if (sscanf(l, "END %llu", &total) == 1) {
+			if (total != have)
+				die("END %llu after %zu bytes", total, have);
+			snprintf(end, endsz, "%s\n", l);
+			return have;
+		} else
+			die("bad frame line: %s", l);
+	}
+}
+
+/* Keep up to window jobs taken; PUT each one's payload back, pipelined. */
+static int
+run_jq_window(const char *host, const char *port, long window)
+{
+	struct rd *r = calloc(1, sizeof *r);
+	char *out = malloc(MAXJOB + 4096), *data = malloc(MAXJOB);
+	char *kind, id[64], token[33], end[128], *l, *t;
+	static const char take[] = "TAKE hold=conn wait=0\n";
+	unsigned long long jobs = 0;
+	long head = 0, tail = 0, cap, i;
+	size_t have, o;
+	int finished = 0;
+	double t0;
+
+	if (r == NULL || out == NULL || data == NULL || window < 1 ||
+	    window > 1024)
+		die("bad window");
+	cap = 2 * window + 2;		/* requests in flight: T or P */
+	if ((kind = malloc(cap)) == NULL)
+		die("out of memory");
+	r->fd = dial(host, port);
+	jq_hello(r);
+	t0 = now();
+	o = 0;
+	for (i = 0; i < window; i++) {
+		memcpy(out + o, take, sizeof take - 1);
+		o += sizeof take - 1;
+		kind[tail++ % cap] = 'T';
+	}
+	send_all(r->fd, out, o);
+	for (;;) {
+		if (head == tail) {
+			if (finished)
+				break;
+			send_all(r->fd, "TAKE hold=conn\n", 15);
+			kind[tail++ % cap] = 'T';
+		}
+		l = line(r);
+		if (kind[head++ % cap] == 'P') {
+			if (strncmp(l, "OK", 2) != 0)
+				die("PUT refused: %s", l);
+			jobs++;
+			continue;
+		}
+		if (strncmp(l, "NOJOB finished", 14) == 0) {
+			finished = 1;
+			continue;
+		}
+		if (strncmp(l, "NOJOB", 5) == 0)
+			continue;
+		if (sscanf(l, "JOB %63s", id) != 1)
+			die("unexpected reply to TAKE: %s", l);
+		if ((t = strstr(l, " token=")) == NULL ||
+		    sscanf(t, " token=%32[0-9a-f]", token) != 1)
+			die("no token= in JOB line: %s", l);
+		have = jq_job_data(r, data, end, sizeof end);
+		o = snprintf(out, 4096, "PUT %s token=%s\n", id, token);
+		if (have > 0) {
+			o += snprintf(out + o, 64, "DATA %zu\n", have);
+			memcpy(out + o, data, have);
+			o += have;
+		}
+		o += snprintf(out + o, 256, "%s", end);
+		kind[tail++ % cap] = 'P';
+		if (!finished) {
+			memcpy(out + o, take, sizeof take - 1);
+			o += sizeof take - 1;
+			kind[tail++ % cap] = 'T';
+		}
+		send_all(r->fd, out, o);
+	}
+	printf("%llu %.6f\n", jobs, now() - t0);
+	return 0;
+}
+
 /* put njobs jobs, then reserve + delete them all. */
 static int
 run_beanstalk(const char *host, const char *port, long njobs, long size)
@@ -395,13 +506,15 @@ main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "jq") == 0)
 		return run_jq(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "jq") == 0)
+		return run_jq_window(argv[2], argv[3], atol(argv[4]));
 	if (argc == 6 && strcmp(argv[1], "beanstalk") == 0)
 		return run_beanstalk(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
 	if (argc == 6 && strcmp(argv[1], "bsput") == 0)
 		return run_bsput(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
 	if (argc == 7 && strcmp(argv[1], "add") == 0)
 		return run_add(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atol(argv[6]));
-	fprintf(stderr, "usage: takeput jq HOST PORT\n"
+	fprintf(stderr, "usage: takeput jq HOST PORT [WINDOW]\n"
 	    "       takeput beanstalk HOST PORT NJOBS SIZE\n"
 	    "       takeput bsput HOST PORT NJOBS SIZE\n"
 	    "       takeput add HOST PORT NJOBS SIZE WINDOW\n");

@@ -7,10 +7,13 @@
  * time would stall every connection.  So one thread does it, and does it for
  * every result waiting at once: files synced and renamed one by one, each
  * directory fsync'd once, all journal records appended and synced once
- * (group commit).  The connection that sent the result waits (it reads no
- * further request) until the loop hears back, then answers OK or ERR IO:
- * replies stay in order and the worker is told OK only once all of it is on
- * disk.
+ * (group commit).  The connection that sent the result holds its reply (and
+ * every reply after it) until the loop hears back, then answers OK or ERR
+ * IO: replies stay in order and the worker is told OK only once all of it is
+ * on disk.  It reads further requests meanwhile (up to JQ_INFLIGHT_MAX in
+ * flight), and the loop plugs the queue while it reads a connection's input
+ * (commit_plug), so that results that arrived together wait for no sync but
+ * the batch's own.
  *
  * A tree result (PUT kind=tree) is unpacked here too, off the loop, into
  * a directory beside its final name, synced and renamed into place
@@ -55,6 +58,7 @@ static TAILQ_HEAD(, commit)	 commit_todo = TAILQ_HEAD_INITIALIZER(commit_todo);
 static TAILQ_HEAD(, commit)	 commit_done = TAILQ_HEAD_INITIALIZER(commit_done);
 static int			 commit_stopping, commit_running;
 static int			 commit_busy;	/* the thread holds a batch */
+static int			 commit_plugged, commit_held;
 static int			 commit_pipe[2] = { -1, -1 };
 static struct event		*commit_ev;
 static void			(*commit_cb)(struct commit *);
@@ -292,6 +296,33 @@ commit_submit(struct commit *cm)
 		return;
 	}
 	TAILQ_INSERT_TAIL(&commit_todo, cm, entry);
+	if (commit_plugged > 0)
+		commit_held = 1;	/* commit_unplug wakes the thread */
+	else
+		pthread_cond_signal(&commit_cond);
+	pthread_mutex_unlock(&commit_lock);
+}
+
+/*
+ * Hold back the thread's wake-up while the loop reads input that may hold
+ * more results, so that they go in one batch.  (A thread busy with the
+ * previous batch may still take part of them: that costs a sync, nothing
+ * else.)
+ */
+void
+commit_plug(void)
+{
+	commit_plugged++;
+}
+
+/* Wake the thread for what came while plugged. */
+void
+commit_unplug(void)
+{
+	if (--commit_plugged > 0 || !commit_held)
+		return;
+	commit_held = 0;
+	pthread_mutex_lock(&commit_lock);
 	pthread_cond_signal(&commit_cond);
 	pthread_mutex_unlock(&commit_lock);
 }

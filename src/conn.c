@@ -10,8 +10,9 @@
  *   CONN_DATA      inside a DATA chunk: rx.left bytes to store or drop
  *   CONN_WAIT      a TAKE waits for a job (or for the job being sent to end);
  *                  later requests stay unread in the input buffer
- *   CONN_COMMIT    a result is being made durable by commit.c; later
- *                  requests wait likewise, so replies keep their order
+ *   CONN_COMMIT    an ADD waits for another ADD of the same name
+ *                  (c->follow) before it goes to commit.c; later
+ *                  requests wait likewise
  *   CONN_RESULT    a WAIT waits for its job to end (or for the job being
  *                  sent to end); later requests wait likewise
  *   CONN_CLOSING   flushing the output, then the connection is freed
@@ -24,11 +25,12 @@
  *   FRAME    -> DATA      DATA <n>, n > 0
  *   DATA     -> FRAME     the chunk's n bytes are in
  *   FRAME    -> LINE      END or ABORT: answered
- *   FRAME    -> COMMIT    END of a verified result or ADD, handed to
- *                         commit.c (an ADD whose name another ADD is
- *                         adding, with if_new=1, waits for that one first:
- *                         c->follow)
- *   COMMIT   -> LINE      commit.c is done (conn_commit_done)
+ *   FRAME    -> LINE      END of a verified result or ADD, handed to
+ *                         commit.c: its reply is held (see below)
+ *   FRAME    -> COMMIT    END of an ADD whose name another ADD is adding,
+ *                         with if_new=1: it waits for that one (c->follow)
+ *   COMMIT   -> LINE      that add has ended: this one is answered or
+ *                         handed to commit.c (conn_add_decide)
  *   LINE     -> WAIT      TAKE (NEXT_TAKE from cmd.c)
  *   WAIT     -> LINE      the TAKE is answered: JOB or NOJOB
  *   LINE     -> RESULT    WAIT (NEXT_WAIT from wait.c)
@@ -38,15 +40,25 @@
  *   any      -> CLOSING   QUIT, a refusal that closes, broken framing, a
  *                         time limit, or the end of the run when idle
  *
- * Output runs beside input: while a job (or a WAIT's result: send_result)
- * streams out (send_fd >= 0), requests
- * keep being read and stored (a worker may pipe a result back while its job
- * still arrives), and their replies wait in c->pending until the job's END
- * has been queued, so replies always come in request order.
+ * Output runs beside input, and replies always come in request order.
+ * Requests are read and executed ahead of their replies (a client may
+ * pipeline): a PUT's or an ADD's reply cannot be written before commit.c has
+ * made it durable, so it gets a hold (struct conn_hold) in c->holds, and
+ * every reply after it waits in that hold's buffer; so does a job (or a
+ * WAIT's result: send_result) streaming out (send_fd >= 0), whose data flows
+ * only once its hold is first in line.  A job of at most CONN_INLINE_MAX
+ * bytes behind a hold is copied whole into that hold's buffer at once
+ * instead (send_inline), so that the requests after it are read on.  A hold is let go when its commit
+ * comes back (its reply goes in front of what waited behind it) or its
+ * stream has ended; the holds at the head that are let go move to the
+ * socket's output (conn_flush).  At most JQ_INFLIGHT_MAX commits are in
+ * flight per connection: past that it reads no further request.  Whatever
+ * arrived together reaches commit.c as one batch (commit_plug).
  *
  * Memory per connection is bounded: input stops being read past
  * CONN_INPUT_MAX, the job stream adds a chunk only when the output holds
- * less than JQ_CHUNK, replies held back are capped at CONN_PENDING_MAX, and
+ * less than JQ_CHUNK, replies held back are capped at CONN_PENDING_MAX and
+ * commits in flight at JQ_INFLIGHT_MAX, and
  * requests are not read while JQ_REPLY_BACKLOG bytes of replies wait for a
  * peer that does not read them.
  *
@@ -94,6 +106,9 @@
 
 #define CONN_INPUT_MAX		(1U << 20)
 #define CONN_PENDING_MAX	(64U << 10)
+#define CONN_INLINE_MAX		(64U << 10)	/* a job this small, behind a
+						 * reply not ready, is copied
+						 * whole behind it */
 #define CONN_DRAIN_MS		2000	/* after our FIN: wait this for theirs */
 #define CONN_DRAIN_READS	64	/* reads of leftover input at close */
 #define CONN_FDS_SEND		1	/* a job's data or a WAIT's result */
@@ -109,6 +124,22 @@ enum conn_state {
 	CONN_RESULT,
 	CONN_CLOSING
 };
+
+/*
+ * A place in a connection's output whose bytes are not known yet: a result
+ * or an ADD in commit.c's hands (cm), or the job stream (stream).  out holds
+ * the replies that come after it, up to the next hold; a commit's own reply
+ * goes in front of them when it comes back.
+ */
+struct conn_hold {
+	TAILQ_ENTRY(conn_hold)	 entry;
+	struct commit		*cm;		/* in flight; NULL once back */
+	int			 stream;	/* the job stream's place */
+	int			 ready;		/* answered, or the stream ended */
+	int			 late;		/* a result for a job not running */
+	struct evbuffer		*out;		/* what waits behind it */
+};
+TAILQ_HEAD(conn_holds, conn_hold);
 
 struct conn {
 	struct bufferevent	*bev;
@@ -135,8 +166,8 @@ struct conn {
 	uint64_t		 send_size;	/* size at open, for buffer sizing */
 	uint64_t		 send_total;
 	uint32_t		 send_crc;
-	struct evbuffer		*pending;	/* replies held back meanwhile */
 	int			 send_result;	/* it is send_job's result (WAIT) */
+	int			 send_inline;	/* copied whole into conn_out now */
 	struct wait_result	 send_res;	/* that result as opened */
 
 	/* the WAIT being served (CONN_RESULT) */
@@ -145,13 +176,19 @@ struct conn {
 	int			 result_told;	/* WAITING was said */
 
 	/* descriptors reserved from server.fds_free (server_limits) */
-	unsigned		 rx_fds;	/* for the payload: PUT or ADD */
+	unsigned		 rx_fds;	/* for the payload being read */
 	int			 fdwait;	/* in conn_fdwaiters */
 	TAILQ_ENTRY(conn)	 fdwait_entry;
 
-	struct commit		*commit;	/* in commit.c's hands */
+	struct commit		*commit;	/* an ADD not handed over yet */
 	struct spool_add	*follow;	/* the add whose end c->commit waits
-						 * for (not yet handed over) */
+						 * for */
+
+	/* replies not ready yet, in request order; see the top */
+	struct conn_holds	 holds;
+	unsigned		 ninflight;	/* holds with a commit in flight */
+	unsigned		 nlate;		/* of those, late results: no request
+					 * is read ahead of them */
 };
 
 static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
@@ -198,11 +235,93 @@ conn_set_state(struct conn *c, enum conn_state state)
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 }
 
-/* Where replies go now: behind the job being sent if there is one. */
+/* Where replies go now: behind the last hold if there is one. */
 static struct evbuffer *
 conn_out(struct conn *c)
 {
-	return c->send_fd >= 0 ? c->pending : bufferevent_get_output(c->bev);
+	struct conn_hold	*h = TAILQ_LAST(&c->holds, conn_holds);
+
+	return h != NULL ? h->out : bufferevent_get_output(c->bev);
+}
+
+/* Bytes of replies held back behind c's holds. */
+static size_t
+conn_held_bytes(const struct conn *c)
+{
+	const struct conn_hold	*h;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(h, &c->holds, entry)
+		n += evbuffer_get_length(h->out);
+	return n;
+}
+
+/* Take a place in c's output for cm's reply, or for the job stream. */
+static void
+conn_hold_add(struct conn *c, struct commit *cm)
+{
+	struct conn_hold	*h;
+
+	h = xcalloc(1, sizeof *h);
+	h->cm = cm;
+	h->stream = cm == NULL;
+	h->out = evbuffer_new();
+	TAILQ_INSERT_TAIL(&c->holds, h, entry);
+	if (cm != NULL)
+		c->ninflight++;
+}
+
+/* Is the job stream first in line: may its data go out now? */
+static int
+conn_stream_first(const struct conn *c)
+{
+	const struct conn_hold	*h = TAILQ_FIRST(&c->holds);
+
+	return h != NULL && h->stream && !h->ready;
+}
+
+/* Move the holds at the head that are let go, and what waited behind them,
+ * to the socket's output. */
+static void
+conn_flush(struct conn *c)
+{
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct conn_hold	*h, *next;
+
+	for (h = TAILQ_FIRST(&c->holds); h != NULL && h->ready; h = next) {
+		next = TAILQ_NEXT(h, entry);
+		TAILQ_REMOVE(&c->holds, h, entry);
+		evbuffer_add_buffer(out, h->out);
+		evbuffer_free(h->out);
+		free(h);
+	}
+}
+
+/* cm's reply: in front of what waits behind its hold, which is let go. */
+JQ_PRINTF(3, 4)
+static void
+conn_hold_reply(struct conn *c, struct commit *cm, const char *fmt, ...)
+{
+	struct conn_hold	*h;
+	struct evbuffer		*line;
+	va_list			 ap;
+
+	TAILQ_FOREACH(h, &c->holds, entry)
+		if (h->cm == cm)
+			break;
+	if (h == NULL)		/* cannot happen: every commit has its hold */
+		abort();
+	line = evbuffer_new();
+	va_start(ap, fmt);
+	cmd_vreply(line, fmt, ap);
+	va_end(ap);
+	evbuffer_prepend_buffer(h->out, line);
+	evbuffer_free(line);
+	h->cm = NULL;
+	h->ready = 1;
+	c->ninflight--;
+	if (h->late)
+		c->nlate--;
 }
 
 /* Queue a reply line, behind the job being sent if there is one. */
@@ -385,7 +504,7 @@ conn_new(int fd)
 	conn_set_state(c, CONN_LINE);
 	c->wake = event_new(server.base, -1, 0, conn_wake_cb, c);
 	c->take_timer = evtimer_new(server.base, conn_take_timer_cb, c);
-	c->pending = evbuffer_new();
+	TAILQ_INIT(&c->holds);
 	c->send_fd = -1;
 	cmd_session_start(&c->sess, net_fd_name(fd, 1));
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
@@ -476,6 +595,8 @@ conn_drain_socket(struct conn *c)
 void
 conn_free(struct conn *c)
 {
+	struct conn_hold	*h, *next;
+
 	if (c->asked && !c->told)
 		server.lost_workers++;
 	conn_drain_socket(c);
@@ -491,11 +612,14 @@ conn_free(struct conn *c)
 		c->follow = NULL;
 		conn_add_drop(c);
 	}
-	if (c->commit != NULL) {
-		c->commit->arg = NULL;	/* it completes without us */
-		c->commit->fds = c->rx_fds;	/* its files are still open */
-		c->rx_fds = 0;
+	for (h = TAILQ_FIRST(&c->holds); h != NULL; h = next) {
+		next = TAILQ_NEXT(h, entry);
+		if (h->cm != NULL)
+			h->cm->arg = NULL;	/* it completes without us */
+		evbuffer_free(h->out);
+		free(h);
 	}
+	TAILQ_INIT(&c->holds);
 	if (c->send_fd >= 0) {
 		close(c->send_fd);
 		conn_fds_give(CONN_FDS_SEND);
@@ -512,7 +636,6 @@ conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	event_free(c->wake);
 	event_free(c->take_timer);
-	evbuffer_free(c->pending);
 	cmd_session_end(&c->sess);
 	free(c);
 	if (server.closing && server.nconns == 0)
@@ -628,6 +751,20 @@ conn_free_all(void)
 }
 
 /*
+ * Give the stream just opened its place in c's output: a hold of its own,
+ * or, when it is small and a reply before it is not ready, none (it is
+ * copied whole behind that reply: send_inline).
+ */
+static void
+conn_stream_place(struct conn *c)
+{
+	c->send_inline = !TAILQ_EMPTY(&c->holds) &&
+	    c->send_size <= CONN_INLINE_MAX;
+	if (!c->send_inline)
+		conn_hold_add(c, NULL);
+}
+
+/*
  * Start sending job j: its JOB line; conn_pump adds the data.  The input
  * must still be the file pinned at start (input_open); if it is not, the
  * job fails for good and -1 is returned.
@@ -671,6 +808,7 @@ conn_send_job(struct conn *c, struct job *j)
 	c->send_total = 0;
 	c->send_crc = 0;
 	c->send_result = 0;
+	conn_stream_place(c);
 	jobs_sent(j, j->in_size, cmd_who(&c->sess));
 	return 0;
 }
@@ -821,6 +959,7 @@ conn_result_try(struct conn *c)
 	c->send_crc = 0;
 	c->send_result = 1;
 	c->send_res = w;
+	conn_stream_place(c);
 	conn_result_done(c);
 	conn_pump(c);
 }
@@ -858,7 +997,8 @@ conn_take_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_send_end(struct conn *c, char *why)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = c->send_inline ? conn_out(c) :
+	    bufferevent_get_output(c->bev);
 	struct job	*j = c->send_job;
 
 	close(c->send_fd);
@@ -879,7 +1019,12 @@ conn_send_end(struct conn *c, char *why)
 		free(why);
 	}
 	c->send_result = 0;
-	evbuffer_add_buffer(out, c->pending);
+	/* else the stream was first in line (conn_pump): what waited follows */
+	if (!c->send_inline) {
+		TAILQ_FIRST(&c->holds)->ready = 1;
+		conn_flush(c);
+	}
+	c->send_inline = 0;
 	if (c->state == CONN_WAIT)
 		conn_retake(c);
 	else if (c->state == CONN_RESULT)
@@ -916,13 +1061,17 @@ conn_send_check(struct conn *c)
 static void
 conn_pump(struct conn *c)
 {
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct evbuffer		*out;
 	struct evbuffer		*chunk;
 	struct evbuffer_iovec	 v;
 	ssize_t			 n;
 	size_t			 want;
 
-	while (c->send_fd >= 0 && evbuffer_get_length(out) < JQ_CHUNK) {
+	/* inline: all of it at once, behind the last hold (send_inline) */
+	while (c->send_fd >= 0 && (c->send_inline || (conn_stream_first(c) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) < JQ_CHUNK))) {
+		out = c->send_inline ? conn_out(c) :
+		    bufferevent_get_output(c->bev);
 		if (c->send_total == c->send_size) {
 			conn_send_end(c, conn_send_check(c));
 			continue;
@@ -963,7 +1112,10 @@ conn_pump(struct conn *c)
 	}
 }
 
-/* A verified result: hand it to commit.c and wait for it to be durable. */
+/*
+ * A verified result: hand it to commit.c; its reply waits for it to be
+ * durable, and later requests are read meanwhile.
+ */
 static void
 conn_commit(struct conn *c)
 {
@@ -977,10 +1129,21 @@ conn_commit(struct conn *c)
 	cm->token = c->sess.rx.token;
 	cm->tree = c->sess.rx.tree;
 	cm->arg = c;
+	cm->fds = c->rx_fds;	/* its files: given back when it is done */
+	c->rx_fds = 0;
 	cm->job->committing = 1;
-	c->commit = cm;
+	conn_hold_add(c, cm);
+	/*
+	 * A result for a job that is not running (a late one, after a
+	 * reconnection) leaves the job takeable until it is stored: nothing
+	 * of this connection's, its TAKE above all, is read ahead of it.
+	 */
+	if (cm->job->state != JOB_RUNNING) {
+		TAILQ_LAST(&c->holds, conn_holds)->late = 1;
+		c->nlate++;
+	}
 	payload_reset(&c->sess.rx);
-	conn_set_state(c, CONN_COMMIT);
+	conn_set_state(c, CONN_LINE);
 	commit_submit(cm);
 }
 
@@ -1009,6 +1172,8 @@ conn_add_drop(struct conn *c)
 
 	c->commit = NULL;
 	store_abort(&cm->st);
+	if (cm->fds > 0)
+		conn_fds_give(cm->fds);
 	spool_add_free(cm->add);
 	free(cm);
 	if (c->state == CONN_COMMIT) {
@@ -1043,6 +1208,12 @@ conn_add_decide(struct conn *c)
 		    &err, &errmsg)) {
 		case SPOOL_OK:
 			spool_pend(a);
+			c->commit = NULL;	/* commit.c's, with its hold */
+			conn_hold_add(c, cm);
+			if (c->state == CONN_COMMIT) {
+				conn_set_state(c, CONN_LINE);
+				conn_kick(c);
+			}
 			commit_submit(cm);
 			return;
 		case SPOOL_PENDING:
@@ -1097,6 +1268,8 @@ conn_add(struct conn *c)
 	cm->add->size = p->total;
 	cm->add->crc = p->crc;
 	cm->arg = c;
+	cm->fds = c->rx_fds;	/* its files: given back when it is done */
+	c->rx_fds = 0;
 	c->commit = cm;
 	payload_reset(p);
 	conn_set_state(c, CONN_COMMIT);
@@ -1123,6 +1296,21 @@ conn_add_followers(struct spool_add *a)
 	}
 }
 
+static void	conn_reap(struct conn *);
+
+/*
+ * A commit of c's came back: the replies now ready go out, the job stream
+ * may flow, and requests held back by JQ_INFLIGHT_MAX are read again.
+ */
+static void
+conn_settle(struct conn *c)
+{
+	conn_flush(c);
+	conn_pump(c);
+	conn_kick(c);
+	conn_reap(c);
+}
+
 /*
  * commit.c is done with an ADD: the job is made (even if its connection is
  * gone) and its id told, or the failure is told.
@@ -1136,12 +1324,8 @@ conn_add_done(struct commit *cm)
 	char			*name = a->name, *result = a->result;
 
 	spool_unpend(a);
-	if (c != NULL) {
-		c->commit = NULL;
-		conn_set_state(c, CONN_LINE);
-		conn_kick(c);
-	} else if (cm->fds > 0)
-		conn_fds_give(cm->fds);	/* its connection left meanwhile */
+	if (cm->fds > 0)
+		conn_fds_give(cm->fds);	/* its files are closed */
 	if (cm->rc == 0) {
 		a->name = a->result = NULL;	/* the job's from now on */
 		j = jobs_add(name, result, a->queue_ix, a->priority,
@@ -1149,13 +1333,16 @@ conn_add_done(struct commit *cm)
 		spool_adopt(j, a);
 		jobs_add_deps(j, a);
 		if (c != NULL)
-			conn_reply(c, REPLY_OK " %llu", (unsigned long long)j->id);
+			conn_hold_reply(c, cm, REPLY_OK " %llu",
+			    (unsigned long long)j->id);
 	} else {
 		log_warnx("cannot add a job named %s: %s", a->name, cm->cause);
 		if (c != NULL)
-			conn_reply(c, REPLY_ERR " %s cannot add the job: %s; "
-			    "nothing added", ERR_IO, cm->cause);
+			conn_hold_reply(c, cm, REPLY_ERR " %s cannot add the "
+			    "job: %s; nothing added", ERR_IO, cm->cause);
 	}
+	if (c != NULL)
+		conn_settle(c);
 	if (a->followers > 0)
 		conn_add_followers(a);
 	spool_add_free(a);
@@ -1180,35 +1367,34 @@ conn_commit_done(struct commit *cm)
 	}
 
 	j->committing = 0;
-	if (c != NULL) {
-		c->commit = NULL;
-		conn_set_state(c, CONN_LINE);
-		conn_kick(c);
-	} else if (cm->fds > 0)
-		conn_fds_give(cm->fds);	/* its connection left meanwhile */
+	if (cm->fds > 0)
+		conn_fds_give(cm->fds);	/* its files are closed */
 	if (cm->rc != 0) {
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
 		failed = jobs_reopen(j, &cm->token, cm->cause);
 		if (c != NULL && cm->refused)
-			conn_reply(c, REPLY_ERR " %s job %llu: %s; nothing "
-			    "stored; the job %s", ERR_TREE,
+			conn_hold_reply(c, cm, REPLY_ERR " %s job %llu: %s; "
+			    "nothing stored; the job %s", ERR_TREE,
 			    (unsigned long long)j->id, cm->cause, failed ?
 			    "failed after as many tries as allowed" :
 			    "waits for another try");
 		else if (c != NULL)
-			conn_reply(c, REPLY_ERR " %s cannot store the result: %s; "
-			    "the job %s", ERR_IO, cm->cause, failed ? "failed "
-			    "after as many tries as allowed" : "waits for "
-			    "another try");
+			conn_hold_reply(c, cm, REPLY_ERR " %s cannot store the "
+			    "result: %s; the job %s", ERR_IO, cm->cause, failed ?
+			    "failed after as many tries as allowed" :
+			    "waits for another try");
 	} else {
 		jobs_done(j, cm->size, c == NULL ? "a worker that left" :
 		    cmd_who(&c->sess));
 		if (c != NULL) {
 			c->sess.ndone++;
-			conn_reply(c, REPLY_OK " %llu", (unsigned long long)j->id);
+			conn_hold_reply(c, cm, REPLY_OK " %llu",
+			    (unsigned long long)j->id);
 		}
 	}
+	if (c != NULL)
+		conn_settle(c);
 	free(cm->cause);
 	free(cm);
 }
@@ -1281,7 +1467,8 @@ conn_next_line(struct conn *c, struct evbuffer *in)
 	}
 	if (eol.pos < 0) {
 		if (len == 0 && c->finish && c->state == CONN_LINE &&
-		    c->send_fd < 0 && (c->told || !c->asked)) {
+		    c->send_fd < 0 && TAILQ_EMPTY(&c->holds) &&
+		    (c->told || !c->asked)) {
 			conn_set_state(c, CONN_CLOSING);
 			return 0;
 		}
@@ -1335,9 +1522,11 @@ conn_process(struct conn *c)
 		if (c->state == CONN_WAIT || c->state == CONN_COMMIT ||
 		    c->state == CONN_RESULT)
 			return;
-		if (c->send_fd >= 0 &&
-		    evbuffer_get_length(c->pending) > CONN_PENDING_MAX)
-			return;		/* resumed when the job is sent */
+		/* at most JQ_INFLIGHT_MAX results in flight */
+		if (c->ninflight >= JQ_INFLIGHT_MAX ||
+		    conn_held_bytes(c) > CONN_PENDING_MAX)
+			return;		/* resumed by conn_settle or the
+					 * job stream's end */
 		if (c->send_fd < 0 && evbuffer_get_length(
 		    bufferevent_get_output(c->bev)) > JQ_REPLY_BACKLOG)
 			return;		/* resumed by conn_write_cb */
@@ -1371,7 +1560,15 @@ conn_process(struct conn *c)
 			continue;
 		if (c->state == CONN_FRAME)
 			conn_frame(c, conn_linebuf);
-		else {
+		else if (c->nlate > 0 || (c->ninflight > 0 &&
+		    !(proto_request_flags(conn_linebuf) & PROTO_AHEAD))) {
+			/* it must see what the earlier requests did: it waits,
+			 * unread, for their replies (conn_settle) */
+			evbuffer_prepend(in, "\n", 1);
+			evbuffer_prepend(in, conn_linebuf,
+			    strlen(conn_linebuf));
+			return;
+		} else {
 			conn_next(c, cmd_request(&c->sess, conn_linebuf,
 			    conn_out(c)));
 			conn_note_auth(c);
@@ -1388,7 +1585,7 @@ conn_process(struct conn *c)
 static void
 conn_reap(struct conn *c)
 {
-	if (c->state == CONN_CLOSING && !c->shut &&
+	if (c->state == CONN_CLOSING && !c->shut && TAILQ_EMPTY(&c->holds) &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		c->shut = 1;
 		c->closing_ms = util_now_ms();
@@ -1407,7 +1604,9 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	c->last_rx_ms = util_now_ms();
 	jobs_renew_held(&c->sess, c->last_rx_ms);
+	commit_plug();
 	conn_process(c);
+	commit_unplug();
 	conn_reap(c);
 }
 
@@ -1433,7 +1632,9 @@ conn_wake_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	commit_plug();
 	conn_process(c);
+	commit_unplug();
 	conn_reap(c);
 }
 
@@ -1509,7 +1710,7 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 		}
 		/* waiting for us, not stalled: a job, a sync, descriptors */
 		if (c->state == CONN_WAIT || c->state == CONN_COMMIT ||
-		    c->state == CONN_RESULT || c->fdwait)
+		    c->state == CONN_RESULT || c->fdwait || c->ninflight > 0)
 			continue;
 		inlen = evbuffer_get_length(bufferevent_get_input(c->bev));
 		half = c->state == CONN_DATA || c->state == CONN_SKIPLINE ||

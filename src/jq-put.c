@@ -108,6 +108,8 @@ enum {
 };
 
 #define PUT_RECONNECT_DEFAULT_MS (60 * 1000)	/* as jq-run's */
+#define PUT_ADD_WINDOW		32	/* --add: ADDs sent ahead of their
+					 * replies (under JQ_INFLIGHT_MAX) */
 
 static struct poptOption put_options[] = {
 	{ "fail", 'f', POPT_ARG_NONE, NULL, OPT_FAIL,
@@ -567,19 +569,21 @@ put_add_operands(struct put_config *cfg, poptContext pc)
 }
 
 /*
- * Add the data readable from fd as a job named name, size bytes long if
- * known (else UINT64_MAX); *id is its id, or with if_new that of the job
- * the name was already (ours to free).  A local read error abandons the
- * data, so nothing is added.  -1 with *cause and *status on failure.
+ * Send an ADD of the data readable from fd as a job named name, size bytes
+ * long if known (else UINT64_MAX); its reply is read later, in its turn
+ * (put_add_reply).  A local read error abandons the data, so nothing is
+ * added: -1 with *aborted set (the server answers ERR ABORTED in its turn).
+ * -1 with *cause and *status on failure.
  */
 static int
-put_add_fd(struct client *c, const struct put_config *cfg, const char *name,
-    int fd, uint64_t size, char **id, int *status, char **cause)
+put_add_send(struct client *c, const struct put_config *cfg, const char *name,
+    int fd, uint64_t size, int *aborted, int *status, char **cause)
 {
 	struct client_tx	 tx;
-	char			*enc, *rest, *ignored, *word, sz[PROTO_U64_LEN + 8];
+	char			*enc, *ignored, sz[PROTO_U64_LEN + 8];
 	int			 rc;
 
+	*aborted = 0;
 	sz[0] = '\0';
 	if (size != UINT64_MAX)
 		snprintf(sz, sizeof sz, " " KEY_SIZE "=%llu",
@@ -602,8 +606,7 @@ put_add_fd(struct client *c, const struct put_config *cfg, const char *name,
 	if (rc != 0 && client_status(c) == JQ_EXIT_IO) {
 		/* the read error stands; the server drops what it had */
 		ignored = NULL;
-		if (client_tx_abort(c, &ignored) == 0)
-			client_reply(c, NULL, &ignored);	/* ERR ABORTED */
+		*aborted = client_tx_abort(c, &ignored) == 0;
 		free(ignored);
 		*status = JQ_EXIT_IO;
 		return -1;
@@ -613,83 +616,212 @@ put_add_fd(struct client *c, const struct put_config *cfg, const char *name,
 	 * is not known yet; the name is the job's identity): the server reads
 	 * it once the ADD is answered, which saves a round trip.
 	 */
-	if (rc == 0 && cfg->wait) {
+	if (rc == 0)
 		rc = client_tx_end(c, &tx, cause);
+	if (rc == 0 && cfg->wait) {
 		enc = proto_encode_dup(name, strlen(name));
-		if (rc == 0)
-			rc = client_send(c, cause, "WAIT 0 " KEY_NAME "=%s",
-			    enc);
+		rc = client_send(c, cause, "WAIT 0 " KEY_NAME "=%s", enc);
 		free(enc);
-		if (rc != 0 || client_reply(c, &rest, cause) != 0) {
-			*status = client_status(c);
-			return -1;
-		}
-	} else if (rc != 0 || client_tx_end(c, &tx, cause) != 0 ||
-	    client_reply(c, &rest, cause) != 0) {
+	}
+	if (rc != 0) {
 		*status = client_status(c);
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read the reply to the oldest ADD not answered yet: *id is its id, or
+ * with if_new that of the job the name was already (ours to free).  -1 with
+ * *cause and *status when the server refused it (the connection stays
+ * usable), -2 when the connection is lost or out of step.
+ */
+static int
+put_add_reply(struct client *c, char **id, int *status, char **cause)
+{
+	char	*line, *rest, *word;
+
+	if ((line = client_line(c, cause)) == NULL) {
+		*status = client_status(c);
+		return -2;
+	}
+	if (strncmp(line, REPLY_OK " ", sizeof REPLY_OK) == 0)
+		rest = line + sizeof REPLY_OK;
+	else {
+		client_bad_reply(c, line, cause);
+		*status = client_status(c);
+		return strncmp(line, REPLY_ERR " ", sizeof REPLY_ERR) == 0 ?
+		    -1 : -2;
 	}
 	/* OK <id>, and existing=1 when the name was a job already */
 	if ((word = proto_word(&rest)) == NULL || !put_all_digits(word)) {
 		*cause = xprintf("unexpected reply to ADD: \"OK %.40s\"",
 		    word ? word : "");
 		*status = JQ_EXIT_PROTOCOL;
-		return -1;
+		return -2;
 	}
 	*id = xstrdup(word);
 	return 0;
 }
 
+/* The FILE operand i as error messages name it. */
+static const char *
+put_add_what(const struct put_config *cfg, size_t i)
+{
+	return put_is_stdin(cfg->files[i]) ? "standard input" : cfg->files[i];
+}
+
+/* The job name FILE operand i is added as. */
+static const char *
+put_add_name(const struct put_config *cfg, size_t i)
+{
+	return cfg->name != NULL ? cfg->name : put_base(cfg->files[i]);
+}
+
+/* --add: where the adds stand (put_add_answer, put_add). */
+struct put_adds {
+	const struct put_config	*cfg;
+	size_t		 sent;		/* ADDs sent */
+	size_t		 answered;	/* of those, replies read */
+	size_t		 failed;	/* the first that failed, or SIZE_MAX */
+	size_t		 added_after;	/* added after it (ids printed) */
+	int		 status;	/* its exit status */
+	int		 lost;		/* the connection is lost */
+	char		*cause;		/* why it failed */
+};
+
 /*
- * --add: add a job per FILE, in order, printing each id; the first failure
- * stops, saying which FILEs were added before it.
+ * Record that FILE i failed: the first failure is told at the end, a later
+ * one (an ADD sent before the first failure was heard of) at once.
+ */
+static void
+put_add_failed(struct put_adds *pa, size_t i, int status, char *cause)
+{
+	if (pa->failed != SIZE_MAX) {
+		warnx("%s (%s): %s", put_add_what(pa->cfg, i),
+		    put_add_name(pa->cfg, i), cause);
+		free(cause);
+		return;
+	}
+	pa->failed = i;
+	pa->status = status;
+	pa->cause = cause;
+}
+
+/*
+ * Read the reply to the oldest ADD in flight and print its id: an id the
+ * server gave is printed even after an earlier FILE failed, since the job
+ * is there and nothing else would tell it.
+ */
+static void
+put_add_answer(struct client *c, struct put_adds *pa)
+{
+	char	*id, *cause = NULL;
+	int	 status, rc;
+
+	rc = put_add_reply(c, &id, &status, &cause);
+	if (rc == -2) {
+		put_add_failed(pa, pa->answered, status, cause);
+		pa->lost = 1;
+		return;
+	}
+	if (rc == -1)
+		put_add_failed(pa, pa->answered, status, cause);
+	else {
+		printf("%s\n", id);
+		if (fflush(stdout) != 0)
+			err(JQ_EXIT_IO, "standard output");
+		free(id);
+		if (pa->failed != SIZE_MAX)
+			pa->added_after++;
+	}
+	pa->answered++;
+}
+
+/*
+ * --add: add a job per FILE, in order, printing each id.  The ADDs go out
+ * pipelined, PUT_ADD_WINDOW at most waiting for their replies, which come
+ * in order.  The first failure stops the sending; the ADDs already sent are
+ * still answered and their ids printed; the message says which FILEs were
+ * added before it (and how many after it).
  */
 static int
 put_add(const struct put_config *cfg)
 {
 	struct client	*c;
+	struct put_adds	 pa;
 	struct stat	 st;
-	const char	*file, *name;
-	char		*cause = NULL, *id;
-	size_t		 i, done = 0;
-	int		 fd, status, rc;
+	const char	*file;
+	char		*cause = NULL, *id, *before, *after;
+	size_t		 i;
+	int		 fd, status, rc, aborted;
 
 	if ((c = client_open(cfg->server, NULL, &status, &cause)) == NULL)
 		errx(status, "%s", cause);
-	for (i = 0; (file = cfg->files[i]) != NULL; i++) {
+	if (cfg->wait) {	/* one FILE: its result to stdout */
+		file = cfg->files[0];
 		fd = put_open(file);
-		name = cfg->name != NULL ? cfg->name : put_base(file);
+		rc = put_add_send(c, cfg, put_add_name(cfg, 0), fd, fstat(fd,
+		    &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size :
+		    UINT64_MAX, &aborted, &status, &cause);
+		if (rc == 0)
+			rc = put_add_reply(c, &id, &status, &cause);
+		if (rc != 0)
+			errx(status, "%s (%s): %s", put_add_what(cfg, 0),
+			    put_add_name(cfg, 0), cause);
+		rc = putwait_run(c, cfg->server, id, put_add_name(cfg, 0),
+		    strlen(put_add_name(cfg, 0)), cfg->reconnect_ms, 1);
+		free(id);
+		return rc;
+	}
+	memset(&pa, 0, sizeof pa);
+	pa.cfg = cfg;
+	pa.failed = SIZE_MAX;
+	for (i = 0; cfg->files[i] != NULL && pa.failed == SIZE_MAX; i++) {
+		while (pa.sent - pa.answered >= PUT_ADD_WINDOW && !pa.lost)
+			put_add_answer(c, &pa);
+		if (pa.failed != SIZE_MAX)
+			break;
+		file = cfg->files[i];
+		fd = put_open(file);
 		cause = NULL;
-		rc = put_add_fd(c, cfg, name, fd, fstat(fd, &st) == 0 &&
-		    S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX,
-		    &id, &status, &cause);
+		rc = put_add_send(c, cfg, put_add_name(cfg, i), fd, fstat(fd,
+		    &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size :
+		    UINT64_MAX, &aborted, &status, &cause);
 		if (!put_is_stdin(file))
 			close(fd);
 		if (rc != 0) {
-			client_close(c);
-			if (done == 0)
-				errx(status, "%s (%s): %s", put_is_stdin(file) ?
-				    "standard input" : file, name, cause);
-			errx(status, "%s (%s): %s; the %zu FILE%s before it "
-			    "%s added (from %s to %s)", put_is_stdin(file) ?
-			    "standard input" : file, name, cause, done,
-			    done == 1 ? "" : "s", done == 1 ? "was" : "were",
-			    cfg->files[0], cfg->files[i - 1]);
+			/* the ones before it are answered first */
+			while (pa.answered < pa.sent && !pa.lost)
+				put_add_answer(c, &pa);
+			put_add_failed(&pa, i, status, cause);
+			if (aborted && !pa.lost) {	/* its ERR ABORTED */
+				cause = NULL;
+				if (put_add_reply(c, &id, &status, &cause) == 0)
+					free(id);
+				free(cause);
+			}
+			pa.lost = 1;
+			break;
 		}
-		if (cfg->wait) {	/* one FILE: its result to stdout */
-			rc = putwait_run(c, cfg->server, id, name, strlen(name),
-			    cfg->reconnect_ms, 1);
-			free(id);
-			return rc;
-		}
-		printf("%s\n", id);
-		if (fflush(stdout) != 0)
-			err(JQ_EXIT_IO, "standard output");
-		free(id);
-		done++;
+		pa.sent++;
 	}
+	while (pa.answered < pa.sent && !pa.lost)
+		put_add_answer(c, &pa);
 	client_close(c);
-	return JQ_EXIT_OK;
+	if (pa.failed == SIZE_MAX)
+		return JQ_EXIT_OK;
+	i = pa.failed;
+	before = i == 0 ? xstrdup("") : xprintf("; the %zu FILE%s before it "
+	    "%s added (from %s to %s)", i, i == 1 ? "" : "s", i == 1 ? "was" :
+	    "were", cfg->files[0], cfg->files[i - 1]);
+	after = pa.sent > i + 1 && !pa.lost ? xprintf("; of the %zu sent "
+	    "after it, %zu %s added (their ids follow)", pa.sent - i - 1,
+	    pa.added_after, pa.added_after == 1 ? "was" : "were") :
+	    pa.sent > pa.answered + 1 ? xprintf("; the %zu sent after it may "
+	    "have been added", pa.sent - pa.answered - 1) : xstrdup("");
+	errx(pa.status, "%s (%s): %s%s%s", put_add_what(cfg, i),
+	    put_add_name(cfg, i), pa.cause, before, after);
 }
 
 /*

@@ -62,6 +62,7 @@ uint32_t crc32c_update(uint32_t, const void *, size_t);
 
 /* proto.c: request and frame parsing, name encoding (see proto.h). */
 int	 proto_parse_request(char *, struct proto_req *, char **);
+int	 proto_request_flags(const char *);
 int	 proto_parse_frame(const char *, struct proto_frame *);
 const char *proto_kv(const struct proto_req *, const char *);
 int	 proto_queue_valid(const char *, size_t);
@@ -583,14 +584,16 @@ struct commit {
 	int			 dir_synced;
 	int			 tree;		/* PUT kind=tree: unpack it */
 	int			 refused;	/* the tree was refused (rc -1) */
-	unsigned		 fds;		/* descriptor budget it holds for a
-						 * connection that left (conn.c) */
+	unsigned		 fds;		/* descriptor budget its files hold,
+						 * given back when done (conn.c) */
 	void			(*done)(struct commit *);	/* set: called
 						 * instead of commit_start's */
 };
 TAILQ_HEAD(commit_list, commit);
 int	 commit_start(struct event_base *, void (*)(struct commit *), char **);
 void	 commit_submit(struct commit *);
+void	 commit_plug(void);
+void	 commit_unplug(void);
 void	 commit_stop(void);
 
 /* journal.c: the state that survives a crash of the server. */

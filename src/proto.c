@@ -17,17 +17,17 @@ static const struct proto_cmd_entry {
 	int		 nargs;
 	int		 flags;
 } proto_cmds[] = {
-	{ "HELLO",	CMD_HELLO,	1, PROTO_PREHELLO },
-	{ "TAKE",	CMD_TAKE,	0, 0 },
-	{ "PUT",	CMD_PUT,	1, PROTO_PAYLOAD },
-	{ "FAIL",	CMD_FAIL,	1, PROTO_PAYLOAD },
+	{ "HELLO",	CMD_HELLO,	1, PROTO_PREHELLO | PROTO_AHEAD },
+	{ "TAKE",	CMD_TAKE,	0, PROTO_AHEAD },
+	{ "PUT",	CMD_PUT,	1, PROTO_PAYLOAD | PROTO_AHEAD },
+	{ "FAIL",	CMD_FAIL,	1, PROTO_PAYLOAD | PROTO_AHEAD },
 	{ "RELEASE",	CMD_RELEASE,	1, 0 },
-	{ "TOUCH",	CMD_TOUCH,	1, 0 },
+	{ "TOUCH",	CMD_TOUCH,	1, PROTO_AHEAD },
 	{ "RETRY",	CMD_RETRY,	1, 0 },
 	{ "STAT",	CMD_STAT,	0, 0 },
 	{ "JOBS",	CMD_JOBS,	0, 0 },
-	{ "QUIT",	CMD_QUIT,	0, PROTO_PREHELLO },
-	{ "ADD",	CMD_ADD,	0, PROTO_PAYLOAD },
+	{ "QUIT",	CMD_QUIT,	0, PROTO_PREHELLO | PROTO_AHEAD },
+	{ "ADD",	CMD_ADD,	0, PROTO_PAYLOAD | PROTO_AHEAD },
 	{ "SHUTDOWN",	CMD_SHUTDOWN,	0, 0 },
 	{ "WAIT",	CMD_WAIT,	1, 0 },
 	{ "CANCEL",	CMD_CANCEL,	1, 0 },
@@ -36,6 +36,19 @@ static const struct proto_cmd_entry {
 };
 
 static const char hexdigits[] = "0123456789ABCDEF";
+
+/* The flags of the request line's verb (PROTO_*); 0 for an unknown one. */
+int
+proto_request_flags(const char *line)
+{
+	size_t	 i, len = strcspn(line, " \r");
+
+	for (i = 0; i < sizeof proto_cmds / sizeof proto_cmds[0]; i++)
+		if (strlen(proto_cmds[i].name) == len &&
+		    memcmp(line, proto_cmds[i].name, len) == 0)
+			return proto_cmds[i].flags;
+	return 0;
+}
 
 /* Split the next space-separated word off *p; NULL when none is left. */
 char *

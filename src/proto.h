@@ -23,6 +23,11 @@
  *   S: OK 7
  *   S: NOJOB finished
  *
+ * Pipelining (additive, no version bump): the server executes requests
+ * ahead of their replies, up to JQ_INFLIGHT_MAX PUTs and ADDs in flight
+ * per connection, and replies strictly in request order; requests without
+ * PROTO_AHEAD wait for the earlier replies, so they see their effects.
+ *
  * Requests are lines of at most JQ_LINE_MAX bytes ending in LF (a CR before
  * the LF is ignored).  Words are separated by single spaces.  Job names and
  * other free text travel percent-encoded (see proto_encode), so a line never
@@ -67,6 +72,8 @@
 #define JQ_STALL_DEFAULT_MS	30000	/* --stall-timeout: half a request */
 #define JQ_IDLE_DEFAULT_MS	600000	/* --idle-timeout: a connection holding nothing */
 #define JQ_REPLY_BACKLOG	(64U << 10)	/* unsent replies before reading stops */
+#define JQ_INFLIGHT_MAX		64	/* requests read ahead of their replies
+					 * (results being made durable) */
 #define JQ_ADD_DEFAULT_MAX	(1ULL << 30)	/* --max-add-size: an added job's data */
 #define JQ_SPOOL_DEFAULT_MAX	(64ULL << 30)	/* --max-spool: data of added jobs held */
 #define JQ_SPOOL_JOBS_DEFAULT_MAX 1000000	/* --max-spool-jobs */
@@ -109,6 +116,9 @@ enum proto_cmd {
 /* Flags in the dispatch table. */
 #define PROTO_PAYLOAD	0x1	/* a payload follows the line */
 #define PROTO_PREHELLO	0x2	/* allowed before HELLO */
+#define PROTO_AHEAD	0x4	/* executed while earlier results of the
+				 * connection are being made durable; other
+				 * requests wait for their replies first */
 
 /* Error codes: the word after ERR. */
 #define ERR_PROTO	"PROTO"		/* malformed or unknown request; stream in sync */
