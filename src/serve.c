@@ -75,6 +75,111 @@ serve_files_read(struct serve_files *l, const char *from, int nul)
 		fclose(f);
 }
 
+/* Copy len bytes of s to out + *n unless out is NULL; count them in *n. */
+static void
+serve_put(char *out, size_t *n, const char *s, size_t len)
+{
+	if (out != NULL)
+		memcpy(out + *n, s, len);
+	*n += len;
+}
+
+/*
+ * Expand template tmpl for base name base (stem ends at dot) into out,
+ * or with out NULL only measure it: its length, or -1 for a bad template.
+ */
+static ssize_t
+serve_expand_into(const char *tmpl, const char *base, const char *dot,
+    char *out)
+{
+	const char	*p, *end;
+	size_t		 n = 0;
+
+	for (p = tmpl; *p != '\0'; p++) {
+		if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+			serve_put(out, &n, p++, 1);
+		} else if (*p == '{') {
+			if ((end = strchr(p, '}')) == NULL)
+				return -1;
+			if (strncmp(p, "{name}", 6) == 0)
+				serve_put(out, &n, base, strlen(base));
+			else if (strncmp(p, "{stem}", 6) == 0)
+				serve_put(out, &n, base, (size_t)(dot - base));
+			else if (strncmp(p, "{ext}", 5) == 0) {
+				if (*dot != '\0')
+					serve_put(out, &n, dot + 1,
+					    strlen(dot + 1));
+			} else
+				return -1;
+			p = end;
+		} else if (*p == '}')
+			return -1;
+		else
+			serve_put(out, &n, p, 1);
+	}
+	return (ssize_t)n;
+}
+
+/*
+ * Whether tmpl uses jq-run's bracket spelling (which would name every
+ * result "<stem>.mp3"): NULL, or the bracket form found.
+ */
+static const char *
+serve_tmpl_angled(const char *tmpl)
+{
+	static const char *const angled[] = { "<name>", "<stem>", "<ext>",
+	    "<in>", "<out>", "<id>" };
+	size_t		 i;
+
+	if (strchr(tmpl, '<') == NULL)		/* the usual case: quick */
+		return NULL;
+	for (i = 0; i < sizeof angled / sizeof *angled; i++)
+		if (strcasestr(tmpl, angled[i]) != NULL)
+			return angled[i];
+	return NULL;
+}
+
+/*
+ * Expand a --result template for input base name base after the first
+ * plen bytes of prefix (a directory and its '/', or nothing): {name},
+ * {stem}, {ext} (split by template_stem_end's rule), {{ and }}.  Measured
+ * first, then built in one allocation of its exact size.  Returns NULL
+ * with *cause for a bad template or result.
+ */
+static char *
+serve_expand(const char *tmpl, const char *base, const char *prefix,
+    size_t plen, char **cause)
+{
+	const char	*dot = template_stem_end(base), *form;
+	ssize_t		 len;
+	char		*out, *name;
+
+	if ((form = serve_tmpl_angled(tmpl)) != NULL) {
+		*cause = xprintf("--result %s: %s is jq-run's bracket form; the "
+		    "result placeholders are {name}, {stem} and {ext}", tmpl,
+		    form);
+		return NULL;
+	}
+	if ((len = serve_expand_into(tmpl, base, dot, NULL)) < 0) {
+		*cause = xprintf("--result %s: unknown or unclosed placeholder; "
+		    "use {name}, {stem}, {ext}, and {{ or }} for braces", tmpl);
+		return NULL;
+	}
+	out = xmalloc(plen + (size_t)len + 1);
+	memcpy(out, prefix, plen);
+	(void)serve_expand_into(tmpl, base, dot, out + plen);
+	out[plen + (size_t)len] = '\0';
+	name = out + plen;
+	if (*name == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		*cause = xprintf("--result %s gives \"%s\" for %s: a result name "
+		    "must be a plain, non-empty file name", tmpl, name, base);
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /*
  * Expand a --result template for input base name base: {name}, {stem},
  * {ext} (split by template_stem_end's rule), {{ and }}.  Returns NULL with
@@ -83,58 +188,7 @@ serve_files_read(struct serve_files *l, const char *from, int nul)
 char *
 serve_result_name(const char *tmpl, const char *base, char **cause)
 {
-	static const char *const angled[] = { "<name>", "<stem>", "<ext>",
-	    "<in>", "<out>", "<id>" };
-	const char	*dot = template_stem_end(base), *p, *end;
-	size_t		 stemlen = (size_t)(dot - base), i;
-	char		*out, *tmp, *piece;
-
-	/* jq-run's spelling here would name every result "<stem>.mp3" */
-	for (i = 0; i < sizeof angled / sizeof *angled; i++)
-		if (strcasestr(tmpl, angled[i]) != NULL) {
-			*cause = xprintf("--result %s: %s is jq-run's bracket "
-			    "form; the result placeholders are {name}, {stem} "
-			    "and {ext}", tmpl, angled[i]);
-			return NULL;
-		}
-	out = xstrdup("");
-	for (p = tmpl; *p != '\0'; p++) {
-		if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-			piece = xstrndup(p++, 1);
-		} else if (*p == '{') {
-			if ((end = strchr(p, '}')) == NULL)
-				goto bad;
-			if (strncmp(p, "{name}", 6) == 0)
-				piece = xstrdup(base);
-			else if (strncmp(p, "{stem}", 6) == 0)
-				piece = xstrndup(base, stemlen);
-			else if (strncmp(p, "{ext}", 5) == 0)
-				piece = xstrdup(*dot ? dot + 1 : "");
-			else
-				goto bad;
-			p = end;
-		} else if (*p == '}')
-			goto bad;
-		else
-			piece = xstrndup(p, 1);
-		tmp = xprintf("%s%s", out, piece);
-		free(out);
-		free(piece);
-		out = tmp;
-	}
-	if (*out == '\0' || strchr(out, '/') != NULL || strcmp(out, ".") == 0 ||
-	    strcmp(out, "..") == 0) {
-		*cause = xprintf("--result %s gives \"%s\" for %s: a result name "
-		    "must be a plain, non-empty file name", tmpl, out, base);
-		free(out);
-		return NULL;
-	}
-	return out;
-bad:
-	*cause = xprintf("--result %s: unknown or unclosed placeholder; use "
-	    "{name}, {stem}, {ext}, and {{ or }} for braces", tmpl);
-	free(out);
-	return NULL;
+	return serve_expand(tmpl, base, "", 0, cause);
 }
 
 /* Work out the result path of input path. */
@@ -143,18 +197,15 @@ serve_result_path(const char *path, const char *outdir, const char *tmpl,
     char **cause)
 {
 	const char	*slash = strrchr(path, '/');
-	char		*name, *full;
+	char		*full, *dir;
 
-	if ((name = serve_result_name(tmpl, slash ? slash + 1 : path,
-	    cause)) == NULL)
-		return NULL;
-	if (outdir != NULL)
-		full = xprintf("%s/%s", outdir, name);
-	else if (slash != NULL)
-		full = xprintf("%.*s/%s", (int)(slash - path + 1) - 1, path, name);
-	else
-		full = xstrdup(name);
-	free(name);
+	if (outdir == NULL)
+		return serve_expand(tmpl, slash ? slash + 1 : path, path,
+		    slash ? (size_t)(slash - path + 1) : 0, cause);
+	dir = xprintf("%s/", outdir);
+	full = serve_expand(tmpl, slash ? slash + 1 : path, dir, strlen(dir),
+	    cause);
+	free(dir);
 	return full;
 }
 
@@ -256,56 +307,89 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
 		    "--output-dir");
 }
 
+/* The result directory of the previous job, checked once for all its jobs. */
+struct serve_rdir {
+	char		*dir;		/* as spelled in the result paths */
+	int		 fd;
+	dev_t		 dev;
+	ino_t		 ino;
+	long		 name_max;	/* fpathconf's, or <= 0: unknown */
+};
+
+/*
+ * Open and check result directory dir (for job j) into *rd, unless it is
+ * the one *rd holds already.  NULL, or why results cannot go there (a new
+ * string).
+ */
+static char *
+serve_rdir_open(struct serve_rdir *rd, const struct job *j, const char *dir)
+{
+	struct stat	 st;
+
+	if (rd->dir != NULL && strcmp(rd->dir, dir) == 0)
+		return rd->fd < 0 ? xprintf("result directory %s (for %s): %s",
+		    dir, j->path, strerror(EBADF)) : NULL;
+	if (rd->fd >= 0)
+		close(rd->fd);
+	free(rd->dir);
+	rd->dir = xstrdup(dir);
+	if ((rd->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return xprintf("result directory %s (for %s): %s", dir,
+		    j->path, strerror(errno));
+	if (access(dir, W_OK | X_OK) != 0)
+		return xprintf("cannot write results in %s (for %s): %s",
+		    dir, j->path, strerror(errno));
+	if (fstat(rd->fd, &st) != 0)
+		return xprintf("result directory %s (for %s): %s", dir,
+		    j->path, strerror(errno));
+	rd->dev = st.st_dev;
+	rd->ino = st.st_ino;
+	errno = 0;
+	rd->name_max = fpathconf(rd->fd, _PC_NAME_MAX);
+	return NULL;
+}
+
 /*
  * Check job j's result path: a writable directory that exists, a name it
  * can hold (with store.c's temporary name beside it), and nothing but a
  * regular file at it now (or a symbolic link, which the result replaces,
  * never follows; or, for a directory job, a directory: a tree result).  Fill *ref, pin the directory in the job (store_open
  * refuses another one later), and note whether the result is up to date
- * (serve_skip_current).  *dirfd and *lastdir cache the directory of the
- * previous result.  NULL, or why the path can never be written (a new
- * string).
+ * (serve_skip_current).  *rd caches the directory of the previous result.
+ * NULL, or why the path can never be written (a new string).
  */
 static char *
-serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
-    char **lastdir)
+serve_check_result(struct job *j, struct pathref *ref, struct serve_rdir *rd)
 {
 	const char	*slash = strrchr(j->result, '/');
 	struct stat	 st;
-	char		*dir, tmp[64];
+	char		*why, tmp[64];
 	long		 max;
 	int		 tree;
 
-	dir = slash == NULL ? xstrdup(".") : slash == j->result ?
-	    xstrdup("/") : xstrndup(j->result, (size_t)(slash - j->result));
-	ref->name = slash == NULL ? j->result : slash + 1;
-	if (*lastdir == NULL || strcmp(*lastdir, dir) != 0) {
-		if (*dirfd >= 0)
-			close(*dirfd);
-		free(*lastdir);
-		*lastdir = dir;
-		if ((*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-			return xprintf("result directory %s (for %s): %s", dir,
-			    j->path, strerror(errno));
-		if (access(dir, W_OK | X_OK) != 0)
-			return xprintf("cannot write results in %s (for %s): %s",
-			    dir, j->path, strerror(errno));
-	} else
+	if (slash == NULL)
+		why = serve_rdir_open(rd, j, ".");
+	else if (slash == j->result)
+		why = serve_rdir_open(rd, j, "/");
+	else {
+		char *dir = xstrndup(j->result, (size_t)(slash - j->result));
+
+		why = serve_rdir_open(rd, j, dir);
 		free(dir);
-	if (*dirfd < 0 || fstat(*dirfd, &st) != 0)
-		return xprintf("result directory %s (for %s): %s", *lastdir,
-		    j->path, strerror(*dirfd < 0 ? EBADF : errno));
-	j->rdir_dev = ref->ddev = st.st_dev;
-	j->rdir_ino = ref->dino = st.st_ino;
-	errno = 0;
-	max = fpathconf(*dirfd, _PC_NAME_MAX);
+	}
+	if (why != NULL)
+		return why;
+	ref->name = slash == NULL ? j->result : slash + 1;
+	j->rdir_dev = ref->ddev = rd->dev;
+	j->rdir_ino = ref->dino = rd->ino;
+	max = rd->name_max;
 	snprintf(tmp, sizeof tmp, ".jq-%ld-%u.tmp", (long)INT32_MAX, UINT32_MAX);
 	if (max > 0 && (strlen(ref->name) > (size_t)max ||
 	    strlen(tmp) > (size_t)max))
 		return xprintf("result %s (for %s): the name is longer than "
 		    "the %ld bytes its directory allows", j->result, j->path,
 		    max);
-	if (fstatat(*dirfd, ref->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fstatat(rd->fd, ref->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		/* a directory job's result may be a tree from an earlier run */
 		tree = S_ISDIR(st.st_mode) && j->tree_fd >= 0;
 		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) && !tree)
@@ -343,18 +427,21 @@ serve_check_results(struct queue *q)
 	struct pathref	*v;
 	struct job	*j;
 	struct stat	 st;
+	struct serve_rdir rd = { NULL, -1, 0, 0, 0 };
 	size_t		 i, n = 0, bad = 0;
-	char		*lastdir = NULL, *why = NULL;
-	int		 dirfd = -1;
+	char		*why = NULL;
+	int		 lastfd = -1;
 
 	v = xreallocarray(NULL, q->njobs * 2 + 1, sizeof *v);
 	for (i = 1; i <= q->njobs && why == NULL; i++) {
 		j = queue_get(q, i);
 		memset(&v[n], 0, sizeof v[n]);
-		if (fstat(j->in_dirfd, &st) != 0) {
+		/* inputs share their directory's descriptor: stat it once */
+		if (j->in_dirfd != lastfd && fstat(j->in_dirfd, &st) != 0) {
 			why = xprintf("%s: %s", j->path, strerror(errno));
 			break;
 		}
+		lastfd = j->in_dirfd;
 		v[n].ddev = st.st_dev;
 		v[n].dino = st.st_ino;
 		v[n].name = j->in_name;
@@ -365,11 +452,11 @@ serve_check_results(struct queue *q)
 		memset(&v[n], 0, sizeof v[n]);
 		v[n].result = 1;
 		v[n].job = i;
-		why = serve_check_result(j, &v[n++], &dirfd, &lastdir);
+		why = serve_check_result(j, &v[n++], &rd);
 	}
-	if (dirfd >= 0)
-		close(dirfd);
-	free(lastdir);
+	if (rd.fd >= 0)
+		close(rd.fd);
+	free(rd.dir);
 	if (why != NULL) {
 		free(v);
 		fprintf(stderr, "%s: %s; nothing served\n", cli_prog, why);
