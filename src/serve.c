@@ -225,37 +225,6 @@ struct pathref {
 	size_t		 job;		/* its id */
 };
 
-/* Order by directory and name, inputs first. */
-static int
-pathref_cmp_name(const void *a, const void *b)
-{
-	const struct pathref	*x = a, *y = b;
-	int			 c;
-
-	if (x->ddev != y->ddev)
-		return x->ddev < y->ddev ? -1 : 1;
-	if (x->dino != y->dino)
-		return x->dino < y->dino ? -1 : 1;
-	if ((c = strcmp(x->name, y->name)) != 0)
-		return c;
-	return x->result - y->result;
-}
-
-/* Order by file identity (those without one last), inputs first. */
-static int
-pathref_cmp_file(const void *a, const void *b)
-{
-	const struct pathref	*x = a, *y = b;
-
-	if (x->has_file != y->has_file)
-		return y->has_file - x->has_file;
-	if (x->fdev != y->fdev)
-		return x->fdev < y->fdev ? -1 : 1;
-	if (x->fino != y->fino)
-		return x->fino < y->fino ? -1 : 1;
-	return x->result - y->result;
-}
-
 /* Whether two refs name one directory entry. */
 static int
 pathref_same_name(const struct pathref *x, const struct pathref *y)
@@ -416,6 +385,154 @@ serve_check_result(struct job *j, struct pathref *ref, struct serve_rdir *rd)
 }
 
 /*
+ * The identity checks of serve_check_results, without sorting: each entry
+ * (an input, or a result) goes into a hash table by its key, and meets
+ * there the last entry of the same key.  Entries go in as a stable sort
+ * would have ordered them within one key (the inputs in job order, then
+ * the results in job order), so the pairs found are the neighbours the
+ * sorted list had, and the reports the same.  An entry is a 32-bit ref:
+ * id << 1 for an input; for a result, id << 1 | 1 in the pass by name and
+ * (its index in rfile) << 1 | 1 in the pass by file.  Never 0: 0 is an
+ * empty slot.  Table and refs cost 16 bytes a job, where the sorted
+ * array of refs cost 112 (and as much again for qsort's merge buffer).
+ */
+enum serve_pass { SERVE_BY_NAME, SERVE_BY_FILE };
+
+struct serve_ids {
+	struct queue	*q;
+	enum serve_pass	 pass;
+	struct serve_dirid {		/* an input directory, by its fd */
+		dev_t	 dev;
+		ino_t	 ino;
+		int	 known;
+	}		*dirs;
+	size_t		 ndirs;
+	struct serve_rfile {		/* a result that exists at start */
+		uint32_t job;
+		dev_t	 dev;
+		ino_t	 ino;
+	}		*rfile;
+	size_t		 nrfile, arfile;
+	uint32_t	*slot;
+	size_t		 mask;
+};
+
+/* The entry ref stands for, as a pathref. */
+static void
+serve_ids_ref(const struct serve_ids *ids, uint32_t ref, struct pathref *r)
+{
+	const struct serve_rfile	*rf = NULL;
+	const struct job		*j;
+	uint32_t			 id = ref >> 1;
+
+	memset(r, 0, sizeof *r);
+	if ((ref & 1) != 0 && ids->pass == SERVE_BY_FILE &&
+	    ids->rfile != NULL) {
+		rf = &ids->rfile[id];
+		id = rf->job;
+	}
+	j = queue_get(ids->q, id);
+	r->job = id;
+	if ((ref & 1) == 0) {
+		r->ddev = ids->dirs[j->in_dirfd].dev;
+		r->dino = ids->dirs[j->in_dirfd].ino;
+		r->name = j->in_name;
+		r->fdev = j->in_dev;
+		r->fino = j->in_ino;
+		r->has_file = 1;
+		return;
+	}
+	r->result = 1;
+	r->ddev = j->rdir_dev;
+	r->dino = j->rdir_ino;
+	r->name = serve_base(j->result);
+	if (rf != NULL) {
+		r->fdev = rf->dev;
+		r->fino = rf->ino;
+		r->has_file = 1;
+	}
+}
+
+/* Mix a device and an inode number into a hash. */
+static uint32_t
+serve_ids_mix(uint64_t dev, uint64_t ino, uint32_t h)
+{
+	uint64_t	 x = (dev * 0x9e3779b97f4a7c15ULL) ^ ino ^ h;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (uint32_t)x;
+}
+
+/* Whether x and y have one key in this pass. */
+static int
+serve_ids_same(const struct serve_ids *ids, const struct pathref *x,
+    const struct pathref *y)
+{
+	if (ids->pass == SERVE_BY_NAME)
+		return pathref_same_name(x, y);
+	return x->fdev == y->fdev && x->fino == y->fino;
+}
+
+/* Put entry ref in the table; report a clash with the last of its key. */
+static void
+serve_ids_put(struct serve_ids *ids, uint32_t ref, size_t *bad)
+{
+	struct pathref	 x, y;
+	uint32_t	 h;
+	size_t		 i;
+
+	serve_ids_ref(ids, ref, &y);
+	if (ids->pass == SERVE_BY_NAME)
+		h = serve_ids_mix(y.ddev, y.dino, queue_hash(y.name,
+		    strlen(y.name)));
+	else
+		h = serve_ids_mix(y.fdev, y.fino, 0);
+	for (i = h & ids->mask; ids->slot[i] != 0; i = (i + 1) & ids->mask) {
+		serve_ids_ref(ids, ids->slot[i], &x);
+		if (!serve_ids_same(ids, &x, &y))
+			continue;
+		if (ids->pass == SERVE_BY_NAME)
+			serve_clash(ids->q, &x, &y, "one name", bad);
+		else if (!y.result && !pathref_same_name(&x, &y))
+			serve_clash(ids->q, &x, &y, "hard links to one file",
+			    bad);
+		else if (!x.result && y.result && !pathref_same_name(&x, &y))
+			serve_clash(ids->q, &x, &y, "a hard link to it", bad);
+		break;
+	}
+	ids->slot[i] = ref;	/* the last of its key, for the next */
+}
+
+/*
+ * Note input directory fd of job j in ids (stat'ed once: inputs share
+ * their directory's descriptor).  NULL, or why not (a new string).
+ */
+static char *
+serve_ids_dir(struct serve_ids *ids, const struct job *j)
+{
+	struct stat	 st;
+	size_t		 fd = (size_t)j->in_dirfd, n;
+
+	if (ids->dirs == NULL || fd >= ids->ndirs) {
+		n = fd + 64;
+		ids->dirs = xreallocarray(ids->dirs, n, sizeof *ids->dirs);
+		memset(&ids->dirs[ids->ndirs], 0, (n - ids->ndirs) *
+		    sizeof *ids->dirs);
+		ids->ndirs = n;
+	}
+	if (ids->dirs[fd].known)
+		return NULL;
+	if (fstat(j->in_dirfd, &st) != 0)
+		return xprintf("%s: %s", j->path, strerror(errno));
+	ids->dirs[fd].dev = st.st_dev;
+	ids->dirs[fd].ino = st.st_ino;
+	ids->dirs[fd].known = 1;
+	return NULL;
+}
+
+/*
  * Compare every input and result by identity, not spelling: one file named
  * twice (or by two hard links), a result path that is an input, two results
  * on one path are refused, naming both; so is a result path that can never
@@ -424,61 +541,65 @@ serve_check_result(struct job *j, struct pathref *ref, struct serve_rdir *rd)
 static void
 serve_check_results(struct queue *q)
 {
-	struct pathref	*v;
+	struct serve_ids ids;
+	struct serve_rdir rd;
+	struct serve_rfile *rf;
+	struct pathref	 ref;
 	struct job	*j;
-	struct stat	 st;
-	struct serve_rdir rd = { NULL, -1, 0, 0, 0 };
-	size_t		 i, n = 0, bad = 0;
+	size_t		 i, cap, bad = 0;
 	char		*why = NULL;
-	int		 lastfd = -1;
 
-	v = xreallocarray(NULL, q->njobs * 2 + 1, sizeof *v);
+	memset(&ids, 0, sizeof ids);
+	ids.q = q;
+	memset(&rd, 0, sizeof rd);
+	rd.fd = -1;
 	for (i = 1; i <= q->njobs && why == NULL; i++) {
 		j = queue_get(q, i);
-		memset(&v[n], 0, sizeof v[n]);
-		/* inputs share their directory's descriptor: stat it once */
-		if (j->in_dirfd != lastfd && fstat(j->in_dirfd, &st) != 0) {
-			why = xprintf("%s: %s", j->path, strerror(errno));
+		if ((why = serve_ids_dir(&ids, j)) != NULL)
 			break;
+		memset(&ref, 0, sizeof ref);
+		if ((why = serve_check_result(j, &ref, &rd)) != NULL ||
+		    !ref.has_file)
+			continue;
+		if (ids.nrfile == ids.arfile) {
+			ids.arfile = ids.arfile ? ids.arfile * 2 : 64;
+			ids.rfile = xreallocarray(ids.rfile, ids.arfile,
+			    sizeof *ids.rfile);
 		}
-		lastfd = j->in_dirfd;
-		v[n].ddev = st.st_dev;
-		v[n].dino = st.st_ino;
-		v[n].name = j->in_name;
-		v[n].fdev = j->in_dev;
-		v[n].fino = j->in_ino;
-		v[n].has_file = 1;
-		v[n++].job = i;
-		memset(&v[n], 0, sizeof v[n]);
-		v[n].result = 1;
-		v[n].job = i;
-		why = serve_check_result(j, &v[n++], &rd);
+		rf = &ids.rfile[ids.nrfile++];
+		rf->job = (uint32_t)i;
+		rf->dev = ref.fdev;
+		rf->ino = ref.fino;
 	}
 	if (rd.fd >= 0)
 		close(rd.fd);
 	free(rd.dir);
 	if (why != NULL) {
-		free(v);
+		free(ids.dirs);
+		free(ids.rfile);
 		fprintf(stderr, "%s: %s; nothing served\n", cli_prog, why);
 		free(why);
 		exit(JQ_EXIT_USAGE);
 	}
-	qsort(v, n, sizeof *v, pathref_cmp_name);
-	for (i = 1; i < n; i++)
-		if (pathref_same_name(&v[i - 1], &v[i]))
-			serve_clash(q, &v[i - 1], &v[i], "one name", &bad);
-	qsort(v, n, sizeof *v, pathref_cmp_file);
-	for (i = 1; i < n && v[i].has_file; i++)
-		if (v[i - 1].fdev == v[i].fdev && v[i - 1].fino == v[i].fino &&
-		    !v[i].result && !pathref_same_name(&v[i - 1], &v[i]))
-			serve_clash(q, &v[i - 1], &v[i], "hard links to one "
-			    "file", &bad);
-		else if (v[i - 1].fdev == v[i].fdev &&
-		    v[i - 1].fino == v[i].fino && !v[i - 1].result &&
-		    v[i].result && !pathref_same_name(&v[i - 1], &v[i]))
-			serve_clash(q, &v[i - 1], &v[i], "a hard link to it",
-			    &bad);
-	free(v);
+	for (cap = 16; cap < q->njobs * 4; cap *= 2)	/* half full at most */
+		;
+	ids.slot = xreallocarray(NULL, cap, sizeof *ids.slot);
+	ids.mask = cap - 1;
+	ids.pass = SERVE_BY_NAME;
+	memset(ids.slot, 0, cap * sizeof *ids.slot);
+	for (i = 1; i <= q->njobs; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1, &bad);
+	for (i = 1; i <= q->njobs; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1 | 1, &bad);
+	ids.pass = SERVE_BY_FILE;
+	memset(ids.slot, 0, cap * sizeof *ids.slot);
+	for (i = 1; i <= q->njobs; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1, &bad);
+	for (i = 0; i < ids.nrfile; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1 | 1, &bad);
+	free(ids.slot);
+	free(ids.dirs);
+	free(ids.rfile);
 	if (bad > 0) {
 		if (bad > SERVE_REPORT_MAX)
 			fprintf(stderr, "%s: ... and %zu more\n", cli_prog,
