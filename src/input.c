@@ -4,8 +4,12 @@
  *
  * At start (input_pin) each input's directory is opened once (one shared
  * descriptor per distinct directory, kept for the whole run) and the file
- * is opened in it with O_NOFOLLOW | O_NONBLOCK, so that a FIFO cannot block
- * and a symbolic link is never followed after the operator's own naming:
+ * is looked at in it without following a symbolic link: a regular file
+ * that is ours and readable by its mode is only stat'ed (a million inputs
+ * start in half the time); anything else is opened there with O_NOFOLLOW |
+ * O_NONBLOCK, as before, so that a FIFO cannot block, an unreadable file
+ * is refused with the open's error, and a symbolic link is never followed
+ * after the operator's own naming:
  * an input the operator named through a symbolic link is pinned as the
  * file it led to at start.  Its identity (device, inode, size, mtime) is
  * recorded in the job.
@@ -165,6 +169,37 @@ input_openat(int dirfd, const char *name, struct stat *st)
 	return fd;
 }
 
+/*
+ * Look at name in directory dirfd as an input is pinned at start: fill *st
+ * (never through a symbolic link: ELOOP).  A regular file that the mode
+ * bits let us read, as its owner, is only stat'ed (*fd is -1): opening
+ * and closing a million inputs was most of a large start.  Anything else
+ * (a directory to pack, a file not ours, a FIFO, a device) is opened as
+ * before, so that its error is the open's: *fd is the descriptor then.
+ * 0, or -1 with errno.
+ */
+static int
+input_probe(int dirfd, const char *name, struct stat *st, int *fd)
+{
+	static uid_t	 euid = (uid_t)-1;
+
+	if (euid == (uid_t)-1)
+		euid = geteuid();
+	*fd = -1;
+	if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	if (S_ISLNK(st->st_mode)) {
+		errno = ELOOP;
+		return -1;
+	}
+	if (S_ISREG(st->st_mode) && st->st_uid == euid &&
+	    (st->st_mode & S_IRUSR) != 0)
+		return 0;
+	if ((*fd = input_openat(dirfd, name, st)) < 0)
+		return -1;
+	return 0;
+}
+
 /* Pack directories served as jobs in dir (the state directory). */
 void
 input_tree_setup(const char *dir)
@@ -249,15 +284,15 @@ input_pin(struct job *j, char **cause)
 	struct stat	 st;
 	const char	*name;
 	char		*dir, *real = NULL;
-	int		 dirfd, fd, rc = INPUT_OK;
+	int		 dirfd, fd, rc = INPUT_OK, ok;
 
 	dir = input_split(j->path, &name);
 	if ((dirfd = input_dir_fd(dir, cause)) < 0) {
 		free(dir);
 		return INPUT_BAD;
 	}
-	fd = input_openat(dirfd, name, &st);
-	if (fd < 0 && errno == ELOOP) {		/* named through a link */
+	ok = input_probe(dirfd, name, &st, &fd);
+	if (ok != 0 && errno == ELOOP) {		/* named through a link */
 		if ((real = realpath(j->path, NULL)) == NULL) {
 			*cause = xstrdup(strerror(errno));
 			free(dir);
@@ -270,9 +305,9 @@ input_pin(struct job *j, char **cause)
 			free(real);
 			return INPUT_BAD;
 		}
-		fd = input_openat(dirfd, name, &st);
+		ok = input_probe(dirfd, name, &st, &fd);
 	}
-	if (fd < 0) {
+	if (ok != 0) {
 		*cause = xstrdup(strerror(errno));
 		rc = INPUT_BAD;
 	} else if (S_ISDIR(st.st_mode)) {

@@ -75,6 +75,111 @@ serve_files_read(struct serve_files *l, const char *from, int nul)
 		fclose(f);
 }
 
+/* Copy len bytes of s to out + *n unless out is NULL; count them in *n. */
+static void
+serve_put(char *out, size_t *n, const char *s, size_t len)
+{
+	if (out != NULL)
+		memcpy(out + *n, s, len);
+	*n += len;
+}
+
+/*
+ * Expand template tmpl for base name base (stem ends at dot) into out,
+ * or with out NULL only measure it: its length, or -1 for a bad template.
+ */
+static ssize_t
+serve_expand_into(const char *tmpl, const char *base, const char *dot,
+    char *out)
+{
+	const char	*p, *end;
+	size_t		 n = 0;
+
+	for (p = tmpl; *p != '\0'; p++) {
+		if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+			serve_put(out, &n, p++, 1);
+		} else if (*p == '{') {
+			if ((end = strchr(p, '}')) == NULL)
+				return -1;
+			if (strncmp(p, "{name}", 6) == 0)
+				serve_put(out, &n, base, strlen(base));
+			else if (strncmp(p, "{stem}", 6) == 0)
+				serve_put(out, &n, base, (size_t)(dot - base));
+			else if (strncmp(p, "{ext}", 5) == 0) {
+				if (*dot != '\0')
+					serve_put(out, &n, dot + 1,
+					    strlen(dot + 1));
+			} else
+				return -1;
+			p = end;
+		} else if (*p == '}')
+			return -1;
+		else
+			serve_put(out, &n, p, 1);
+	}
+	return (ssize_t)n;
+}
+
+/*
+ * Whether tmpl uses jq-run's bracket spelling (which would name every
+ * result "<stem>.mp3"): NULL, or the bracket form found.
+ */
+static const char *
+serve_tmpl_angled(const char *tmpl)
+{
+	static const char *const angled[] = { "<name>", "<stem>", "<ext>",
+	    "<in>", "<out>", "<id>" };
+	size_t		 i;
+
+	if (strchr(tmpl, '<') == NULL)		/* the usual case: quick */
+		return NULL;
+	for (i = 0; i < sizeof angled / sizeof *angled; i++)
+		if (strcasestr(tmpl, angled[i]) != NULL)
+			return angled[i];
+	return NULL;
+}
+
+/*
+ * Expand a --result template for input base name base after the first
+ * plen bytes of prefix (a directory and its '/', or nothing): {name},
+ * {stem}, {ext} (split by template_stem_end's rule), {{ and }}.  Measured
+ * first, then built in one allocation of its exact size.  Returns NULL
+ * with *cause for a bad template or result.
+ */
+static char *
+serve_expand(const char *tmpl, const char *base, const char *prefix,
+    size_t plen, char **cause)
+{
+	const char	*dot = template_stem_end(base), *form;
+	ssize_t		 len;
+	char		*out, *name;
+
+	if ((form = serve_tmpl_angled(tmpl)) != NULL) {
+		*cause = xprintf("--result %s: %s is jq-run's bracket form; the "
+		    "result placeholders are {name}, {stem} and {ext}", tmpl,
+		    form);
+		return NULL;
+	}
+	if ((len = serve_expand_into(tmpl, base, dot, NULL)) < 0) {
+		*cause = xprintf("--result %s: unknown or unclosed placeholder; "
+		    "use {name}, {stem}, {ext}, and {{ or }} for braces", tmpl);
+		return NULL;
+	}
+	out = xmalloc(plen + (size_t)len + 1);
+	memcpy(out, prefix, plen);
+	(void)serve_expand_into(tmpl, base, dot, out + plen);
+	out[plen + (size_t)len] = '\0';
+	name = out + plen;
+	if (*name == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		*cause = xprintf("--result %s gives \"%s\" for %s: a result name "
+		    "must be a plain, non-empty file name", tmpl, name, base);
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /*
  * Expand a --result template for input base name base: {name}, {stem},
  * {ext} (split by template_stem_end's rule), {{ and }}.  Returns NULL with
@@ -83,58 +188,7 @@ serve_files_read(struct serve_files *l, const char *from, int nul)
 char *
 serve_result_name(const char *tmpl, const char *base, char **cause)
 {
-	static const char *const angled[] = { "<name>", "<stem>", "<ext>",
-	    "<in>", "<out>", "<id>" };
-	const char	*dot = template_stem_end(base), *p, *end;
-	size_t		 stemlen = (size_t)(dot - base), i;
-	char		*out, *tmp, *piece;
-
-	/* jq-run's spelling here would name every result "<stem>.mp3" */
-	for (i = 0; i < sizeof angled / sizeof *angled; i++)
-		if (strcasestr(tmpl, angled[i]) != NULL) {
-			*cause = xprintf("--result %s: %s is jq-run's bracket "
-			    "form; the result placeholders are {name}, {stem} "
-			    "and {ext}", tmpl, angled[i]);
-			return NULL;
-		}
-	out = xstrdup("");
-	for (p = tmpl; *p != '\0'; p++) {
-		if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-			piece = xstrndup(p++, 1);
-		} else if (*p == '{') {
-			if ((end = strchr(p, '}')) == NULL)
-				goto bad;
-			if (strncmp(p, "{name}", 6) == 0)
-				piece = xstrdup(base);
-			else if (strncmp(p, "{stem}", 6) == 0)
-				piece = xstrndup(base, stemlen);
-			else if (strncmp(p, "{ext}", 5) == 0)
-				piece = xstrdup(*dot ? dot + 1 : "");
-			else
-				goto bad;
-			p = end;
-		} else if (*p == '}')
-			goto bad;
-		else
-			piece = xstrndup(p, 1);
-		tmp = xprintf("%s%s", out, piece);
-		free(out);
-		free(piece);
-		out = tmp;
-	}
-	if (*out == '\0' || strchr(out, '/') != NULL || strcmp(out, ".") == 0 ||
-	    strcmp(out, "..") == 0) {
-		*cause = xprintf("--result %s gives \"%s\" for %s: a result name "
-		    "must be a plain, non-empty file name", tmpl, out, base);
-		free(out);
-		return NULL;
-	}
-	return out;
-bad:
-	*cause = xprintf("--result %s: unknown or unclosed placeholder; use "
-	    "{name}, {stem}, {ext}, and {{ or }} for braces", tmpl);
-	free(out);
-	return NULL;
+	return serve_expand(tmpl, base, "", 0, cause);
 }
 
 /* Work out the result path of input path. */
@@ -143,18 +197,15 @@ serve_result_path(const char *path, const char *outdir, const char *tmpl,
     char **cause)
 {
 	const char	*slash = strrchr(path, '/');
-	char		*name, *full;
+	char		*full, *dir;
 
-	if ((name = serve_result_name(tmpl, slash ? slash + 1 : path,
-	    cause)) == NULL)
-		return NULL;
-	if (outdir != NULL)
-		full = xprintf("%s/%s", outdir, name);
-	else if (slash != NULL)
-		full = xprintf("%.*s/%s", (int)(slash - path + 1) - 1, path, name);
-	else
-		full = xstrdup(name);
-	free(name);
+	if (outdir == NULL)
+		return serve_expand(tmpl, slash ? slash + 1 : path, path,
+		    slash ? (size_t)(slash - path + 1) : 0, cause);
+	dir = xprintf("%s/", outdir);
+	full = serve_expand(tmpl, slash ? slash + 1 : path, dir, strlen(dir),
+	    cause);
+	free(dir);
 	return full;
 }
 
@@ -173,37 +224,6 @@ struct pathref {
 	int		 result;	/* 0 input, 1 result */
 	size_t		 job;		/* its id */
 };
-
-/* Order by directory and name, inputs first. */
-static int
-pathref_cmp_name(const void *a, const void *b)
-{
-	const struct pathref	*x = a, *y = b;
-	int			 c;
-
-	if (x->ddev != y->ddev)
-		return x->ddev < y->ddev ? -1 : 1;
-	if (x->dino != y->dino)
-		return x->dino < y->dino ? -1 : 1;
-	if ((c = strcmp(x->name, y->name)) != 0)
-		return c;
-	return x->result - y->result;
-}
-
-/* Order by file identity (those without one last), inputs first. */
-static int
-pathref_cmp_file(const void *a, const void *b)
-{
-	const struct pathref	*x = a, *y = b;
-
-	if (x->has_file != y->has_file)
-		return y->has_file - x->has_file;
-	if (x->fdev != y->fdev)
-		return x->fdev < y->fdev ? -1 : 1;
-	if (x->fino != y->fino)
-		return x->fino < y->fino ? -1 : 1;
-	return x->result - y->result;
-}
 
 /* Whether two refs name one directory entry. */
 static int
@@ -256,56 +276,89 @@ serve_clash(struct queue *q, const struct pathref *x, const struct pathref *y,
 		    "--output-dir");
 }
 
+/* The result directory of the previous job, checked once for all its jobs. */
+struct serve_rdir {
+	char		*dir;		/* as spelled in the result paths */
+	int		 fd;
+	dev_t		 dev;
+	ino_t		 ino;
+	long		 name_max;	/* fpathconf's, or <= 0: unknown */
+};
+
+/*
+ * Open and check result directory dir (for job j) into *rd, unless it is
+ * the one *rd holds already.  NULL, or why results cannot go there (a new
+ * string).
+ */
+static char *
+serve_rdir_open(struct serve_rdir *rd, const struct job *j, const char *dir)
+{
+	struct stat	 st;
+
+	if (rd->dir != NULL && strcmp(rd->dir, dir) == 0)
+		return rd->fd < 0 ? xprintf("result directory %s (for %s): %s",
+		    dir, j->path, strerror(EBADF)) : NULL;
+	if (rd->fd >= 0)
+		close(rd->fd);
+	free(rd->dir);
+	rd->dir = xstrdup(dir);
+	if ((rd->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return xprintf("result directory %s (for %s): %s", dir,
+		    j->path, strerror(errno));
+	if (access(dir, W_OK | X_OK) != 0)
+		return xprintf("cannot write results in %s (for %s): %s",
+		    dir, j->path, strerror(errno));
+	if (fstat(rd->fd, &st) != 0)
+		return xprintf("result directory %s (for %s): %s", dir,
+		    j->path, strerror(errno));
+	rd->dev = st.st_dev;
+	rd->ino = st.st_ino;
+	errno = 0;
+	rd->name_max = fpathconf(rd->fd, _PC_NAME_MAX);
+	return NULL;
+}
+
 /*
  * Check job j's result path: a writable directory that exists, a name it
  * can hold (with store.c's temporary name beside it), and nothing but a
  * regular file at it now (or a symbolic link, which the result replaces,
  * never follows; or, for a directory job, a directory: a tree result).  Fill *ref, pin the directory in the job (store_open
  * refuses another one later), and note whether the result is up to date
- * (serve_skip_current).  *dirfd and *lastdir cache the directory of the
- * previous result.  NULL, or why the path can never be written (a new
- * string).
+ * (serve_skip_current).  *rd caches the directory of the previous result.
+ * NULL, or why the path can never be written (a new string).
  */
 static char *
-serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
-    char **lastdir)
+serve_check_result(struct job *j, struct pathref *ref, struct serve_rdir *rd)
 {
 	const char	*slash = strrchr(j->result, '/');
 	struct stat	 st;
-	char		*dir, tmp[64];
+	char		*why, tmp[64];
 	long		 max;
 	int		 tree;
 
-	dir = slash == NULL ? xstrdup(".") : slash == j->result ?
-	    xstrdup("/") : xstrndup(j->result, (size_t)(slash - j->result));
-	ref->name = slash == NULL ? j->result : slash + 1;
-	if (*lastdir == NULL || strcmp(*lastdir, dir) != 0) {
-		if (*dirfd >= 0)
-			close(*dirfd);
-		free(*lastdir);
-		*lastdir = dir;
-		if ((*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-			return xprintf("result directory %s (for %s): %s", dir,
-			    j->path, strerror(errno));
-		if (access(dir, W_OK | X_OK) != 0)
-			return xprintf("cannot write results in %s (for %s): %s",
-			    dir, j->path, strerror(errno));
-	} else
+	if (slash == NULL)
+		why = serve_rdir_open(rd, j, ".");
+	else if (slash == j->result)
+		why = serve_rdir_open(rd, j, "/");
+	else {
+		char *dir = xstrndup(j->result, (size_t)(slash - j->result));
+
+		why = serve_rdir_open(rd, j, dir);
 		free(dir);
-	if (*dirfd < 0 || fstat(*dirfd, &st) != 0)
-		return xprintf("result directory %s (for %s): %s", *lastdir,
-		    j->path, strerror(*dirfd < 0 ? EBADF : errno));
-	j->rdir_dev = ref->ddev = st.st_dev;
-	j->rdir_ino = ref->dino = st.st_ino;
-	errno = 0;
-	max = fpathconf(*dirfd, _PC_NAME_MAX);
+	}
+	if (why != NULL)
+		return why;
+	ref->name = slash == NULL ? j->result : slash + 1;
+	j->rdir_dev = ref->ddev = rd->dev;
+	j->rdir_ino = ref->dino = rd->ino;
+	max = rd->name_max;
 	snprintf(tmp, sizeof tmp, ".jq-%ld-%u.tmp", (long)INT32_MAX, UINT32_MAX);
 	if (max > 0 && (strlen(ref->name) > (size_t)max ||
 	    strlen(tmp) > (size_t)max))
 		return xprintf("result %s (for %s): the name is longer than "
 		    "the %ld bytes its directory allows", j->result, j->path,
 		    max);
-	if (fstatat(*dirfd, ref->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fstatat(rd->fd, ref->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		/* a directory job's result may be a tree from an earlier run */
 		tree = S_ISDIR(st.st_mode) && j->tree_fd >= 0;
 		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) && !tree)
@@ -332,6 +385,154 @@ serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
 }
 
 /*
+ * The identity checks of serve_check_results, without sorting: each entry
+ * (an input, or a result) goes into a hash table by its key, and meets
+ * there the last entry of the same key.  Entries go in as a stable sort
+ * would have ordered them within one key (the inputs in job order, then
+ * the results in job order), so the pairs found are the neighbours the
+ * sorted list had, and the reports the same.  An entry is a 32-bit ref:
+ * id << 1 for an input; for a result, id << 1 | 1 in the pass by name and
+ * (its index in rfile) << 1 | 1 in the pass by file.  Never 0: 0 is an
+ * empty slot.  Table and refs cost 16 bytes a job, where the sorted
+ * array of refs cost 112 (and as much again for qsort's merge buffer).
+ */
+enum serve_pass { SERVE_BY_NAME, SERVE_BY_FILE };
+
+struct serve_ids {
+	struct queue	*q;
+	enum serve_pass	 pass;
+	struct serve_dirid {		/* an input directory, by its fd */
+		dev_t	 dev;
+		ino_t	 ino;
+		int	 known;
+	}		*dirs;
+	size_t		 ndirs;
+	struct serve_rfile {		/* a result that exists at start */
+		uint32_t job;
+		dev_t	 dev;
+		ino_t	 ino;
+	}		*rfile;
+	size_t		 nrfile, arfile;
+	uint32_t	*slot;
+	size_t		 mask;
+};
+
+/* The entry ref stands for, as a pathref. */
+static void
+serve_ids_ref(const struct serve_ids *ids, uint32_t ref, struct pathref *r)
+{
+	const struct serve_rfile	*rf = NULL;
+	const struct job		*j;
+	uint32_t			 id = ref >> 1;
+
+	memset(r, 0, sizeof *r);
+	if ((ref & 1) != 0 && ids->pass == SERVE_BY_FILE &&
+	    ids->rfile != NULL) {
+		rf = &ids->rfile[id];
+		id = rf->job;
+	}
+	j = queue_get(ids->q, id);
+	r->job = id;
+	if ((ref & 1) == 0) {
+		r->ddev = ids->dirs[j->in_dirfd].dev;
+		r->dino = ids->dirs[j->in_dirfd].ino;
+		r->name = j->in_name;
+		r->fdev = j->in_dev;
+		r->fino = j->in_ino;
+		r->has_file = 1;
+		return;
+	}
+	r->result = 1;
+	r->ddev = j->rdir_dev;
+	r->dino = j->rdir_ino;
+	r->name = serve_base(j->result);
+	if (rf != NULL) {
+		r->fdev = rf->dev;
+		r->fino = rf->ino;
+		r->has_file = 1;
+	}
+}
+
+/* Mix a device and an inode number into a hash. */
+static uint32_t
+serve_ids_mix(uint64_t dev, uint64_t ino, uint32_t h)
+{
+	uint64_t	 x = (dev * 0x9e3779b97f4a7c15ULL) ^ ino ^ h;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (uint32_t)x;
+}
+
+/* Whether x and y have one key in this pass. */
+static int
+serve_ids_same(const struct serve_ids *ids, const struct pathref *x,
+    const struct pathref *y)
+{
+	if (ids->pass == SERVE_BY_NAME)
+		return pathref_same_name(x, y);
+	return x->fdev == y->fdev && x->fino == y->fino;
+}
+
+/* Put entry ref in the table; report a clash with the last of its key. */
+static void
+serve_ids_put(struct serve_ids *ids, uint32_t ref, size_t *bad)
+{
+	struct pathref	 x, y;
+	uint32_t	 h;
+	size_t		 i;
+
+	serve_ids_ref(ids, ref, &y);
+	if (ids->pass == SERVE_BY_NAME)
+		h = serve_ids_mix(y.ddev, y.dino, queue_hash(y.name,
+		    strlen(y.name)));
+	else
+		h = serve_ids_mix(y.fdev, y.fino, 0);
+	for (i = h & ids->mask; ids->slot[i] != 0; i = (i + 1) & ids->mask) {
+		serve_ids_ref(ids, ids->slot[i], &x);
+		if (!serve_ids_same(ids, &x, &y))
+			continue;
+		if (ids->pass == SERVE_BY_NAME)
+			serve_clash(ids->q, &x, &y, "one name", bad);
+		else if (!y.result && !pathref_same_name(&x, &y))
+			serve_clash(ids->q, &x, &y, "hard links to one file",
+			    bad);
+		else if (!x.result && y.result && !pathref_same_name(&x, &y))
+			serve_clash(ids->q, &x, &y, "a hard link to it", bad);
+		break;
+	}
+	ids->slot[i] = ref;	/* the last of its key, for the next */
+}
+
+/*
+ * Note input directory fd of job j in ids (stat'ed once: inputs share
+ * their directory's descriptor).  NULL, or why not (a new string).
+ */
+static char *
+serve_ids_dir(struct serve_ids *ids, const struct job *j)
+{
+	struct stat	 st;
+	size_t		 fd = (size_t)j->in_dirfd, n;
+
+	if (ids->dirs == NULL || fd >= ids->ndirs) {
+		n = fd + 64;
+		ids->dirs = xreallocarray(ids->dirs, n, sizeof *ids->dirs);
+		memset(&ids->dirs[ids->ndirs], 0, (n - ids->ndirs) *
+		    sizeof *ids->dirs);
+		ids->ndirs = n;
+	}
+	if (ids->dirs[fd].known)
+		return NULL;
+	if (fstat(j->in_dirfd, &st) != 0)
+		return xprintf("%s: %s", j->path, strerror(errno));
+	ids->dirs[fd].dev = st.st_dev;
+	ids->dirs[fd].ino = st.st_ino;
+	ids->dirs[fd].known = 1;
+	return NULL;
+}
+
+/*
  * Compare every input and result by identity, not spelling: one file named
  * twice (or by two hard links), a result path that is an input, two results
  * on one path are refused, naming both; so is a result path that can never
@@ -340,58 +541,65 @@ serve_check_result(struct job *j, struct pathref *ref, int *dirfd,
 static void
 serve_check_results(struct queue *q)
 {
-	struct pathref	*v;
+	struct serve_ids ids;
+	struct serve_rdir rd;
+	struct serve_rfile *rf;
+	struct pathref	 ref;
 	struct job	*j;
-	struct stat	 st;
-	size_t		 i, n = 0, bad = 0;
-	char		*lastdir = NULL, *why = NULL;
-	int		 dirfd = -1;
+	size_t		 i, cap, bad = 0;
+	char		*why = NULL;
 
-	v = xreallocarray(NULL, q->njobs * 2 + 1, sizeof *v);
+	memset(&ids, 0, sizeof ids);
+	ids.q = q;
+	memset(&rd, 0, sizeof rd);
+	rd.fd = -1;
 	for (i = 1; i <= q->njobs && why == NULL; i++) {
 		j = queue_get(q, i);
-		memset(&v[n], 0, sizeof v[n]);
-		if (fstat(j->in_dirfd, &st) != 0) {
-			why = xprintf("%s: %s", j->path, strerror(errno));
+		if ((why = serve_ids_dir(&ids, j)) != NULL)
 			break;
+		memset(&ref, 0, sizeof ref);
+		if ((why = serve_check_result(j, &ref, &rd)) != NULL ||
+		    !ref.has_file)
+			continue;
+		if (ids.nrfile == ids.arfile) {
+			ids.arfile = ids.arfile ? ids.arfile * 2 : 64;
+			ids.rfile = xreallocarray(ids.rfile, ids.arfile,
+			    sizeof *ids.rfile);
 		}
-		v[n].ddev = st.st_dev;
-		v[n].dino = st.st_ino;
-		v[n].name = j->in_name;
-		v[n].fdev = j->in_dev;
-		v[n].fino = j->in_ino;
-		v[n].has_file = 1;
-		v[n++].job = i;
-		memset(&v[n], 0, sizeof v[n]);
-		v[n].result = 1;
-		v[n].job = i;
-		why = serve_check_result(j, &v[n++], &dirfd, &lastdir);
+		rf = &ids.rfile[ids.nrfile++];
+		rf->job = (uint32_t)i;
+		rf->dev = ref.fdev;
+		rf->ino = ref.fino;
 	}
-	if (dirfd >= 0)
-		close(dirfd);
-	free(lastdir);
+	if (rd.fd >= 0)
+		close(rd.fd);
+	free(rd.dir);
 	if (why != NULL) {
-		free(v);
+		free(ids.dirs);
+		free(ids.rfile);
 		fprintf(stderr, "%s: %s; nothing served\n", cli_prog, why);
 		free(why);
 		exit(JQ_EXIT_USAGE);
 	}
-	qsort(v, n, sizeof *v, pathref_cmp_name);
-	for (i = 1; i < n; i++)
-		if (pathref_same_name(&v[i - 1], &v[i]))
-			serve_clash(q, &v[i - 1], &v[i], "one name", &bad);
-	qsort(v, n, sizeof *v, pathref_cmp_file);
-	for (i = 1; i < n && v[i].has_file; i++)
-		if (v[i - 1].fdev == v[i].fdev && v[i - 1].fino == v[i].fino &&
-		    !v[i].result && !pathref_same_name(&v[i - 1], &v[i]))
-			serve_clash(q, &v[i - 1], &v[i], "hard links to one "
-			    "file", &bad);
-		else if (v[i - 1].fdev == v[i].fdev &&
-		    v[i - 1].fino == v[i].fino && !v[i - 1].result &&
-		    v[i].result && !pathref_same_name(&v[i - 1], &v[i]))
-			serve_clash(q, &v[i - 1], &v[i], "a hard link to it",
-			    &bad);
-	free(v);
+	for (cap = 16; cap < q->njobs * 4; cap *= 2)	/* half full at most */
+		;
+	ids.slot = xreallocarray(NULL, cap, sizeof *ids.slot);
+	ids.mask = cap - 1;
+	ids.pass = SERVE_BY_NAME;
+	memset(ids.slot, 0, cap * sizeof *ids.slot);
+	for (i = 1; i <= q->njobs; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1, &bad);
+	for (i = 1; i <= q->njobs; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1 | 1, &bad);
+	ids.pass = SERVE_BY_FILE;
+	memset(ids.slot, 0, cap * sizeof *ids.slot);
+	for (i = 1; i <= q->njobs; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1, &bad);
+	for (i = 0; i < ids.nrfile; i++)
+		serve_ids_put(&ids, (uint32_t)i << 1 | 1, &bad);
+	free(ids.slot);
+	free(ids.dirs);
+	free(ids.rfile);
 	if (bad > 0) {
 		if (bad > SERVE_REPORT_MAX)
 			fprintf(stderr, "%s: ... and %zu more\n", cli_prog,
