@@ -444,7 +444,7 @@ conn_take(struct conn *c)
 	conn_set_state(c, CONN_WAIT);
 	if (!c->asked) {
 		c->asked = 1;
-		server_worker_arrived();
+		server_worker_arrived(c->sess.name);
 	}
 	if (c->sess.take_wait_s > 0) {
 		tv.tv_sec = c->sess.take_wait_s;
@@ -718,6 +718,8 @@ conn_tell(struct conn *c)
 	if (!c->told) {
 		c->told = 1;
 		server.told_workers++;
+		if (server.finishing && c->asked)
+			server_worker_told(c->sess.name);
 	}
 	if (server.finishing) {
 		c->finish = 1;

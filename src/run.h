@@ -221,6 +221,7 @@ struct run_slot {
 	int			 lost;		/* s->link.c is NULL: reconnect first */
 	enum run_connect	 why;		/* ... and why */
 	unsigned		 gen;		/* connections made so far */
+	unsigned		 idle_next;	/* --keep: "no more work" in a row */
 };
 void	 run_conn_owe(struct run_slot *, enum run_owed_kind, const char *,
 	    const char *);

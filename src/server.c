@@ -49,6 +49,7 @@
 #define SERVER_LISTEN_MAX	64
 #define SERVER_GRACE_SEC	5	/* to flush replies at the end */
 #define SERVER_LINGER_CAP	10	/* arrivals stretch --linger this far */
+#define SERVER_TOLD_MAX		4096	/* worker names told the end, kept */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* out of descriptors: accept later */
 #define SERVER_FD_RESERVE	64	/* descriptors beside the connections' */
 #define SERVER_FILES_MIN	4	/* the files' budget (server_limits) */
@@ -61,6 +62,8 @@ static size_t		 nlisten;
 static struct net_addr	*listen_addrs;
 static struct event	*accept_pause;
 static struct event	*linger_ev;	/* the --linger deadline */
+static char		**told_names;	/* workers told the end (stretch once) */
+static size_t		 ntold_names;
 
 /* Schedule a look at the waiting TAKEs and at the end of the run. */
 void
@@ -127,8 +130,7 @@ static void
 server_end_check(void)
 {
 	if (server.linger_until != 0 || server.closing ||
-	    conn_unsettled() > 0 || server.lost_workers > 0 ||
-	    server.told_workers == 0)
+	    conn_unsettled() > 0 || server.lost_workers > 0)
 		return;
 	server_close(-1, 0, NULL);
 }
@@ -159,27 +161,58 @@ server_linger_ms(uint64_t now)
 {
 	uint64_t	 linger = server.cfg.linger_ms;
 
-	if (linger == 0 || server.worker_ms == 0 || server.lost_workers > 0)
+	if (server.worker_ms == 0)
+		return 0;	/* no worker ever asked: none to wait for */
+	if (linger == 0 || server.lost_workers > 0)
 		return linger;
 	if (now - server.worker_ms >= linger)
 		return 0;
 	return linger - (now - server.worker_ms);
 }
 
+/* Has the worker named name heard the end already (a --keep worker back)? */
+static int
+server_told_before(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; name != NULL && i < ntold_names; i++)
+		if (strcmp(told_names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The worker named name (NULL: unnamed) heard the end of the run. */
+void
+server_worker_told(const char *name)
+{
+	if (name == NULL || ntold_names >= SERVER_TOLD_MAX ||
+	    server_told_before(name))
+		return;
+	told_names = xreallocarray(told_names, ntold_names + 1,
+	    sizeof *told_names);
+	told_names[ntold_names++] = xstrdup(name);
+}
+
 /*
- * A connection asked for work for the first time.  After the end, that is
- * a late worker (it hears "finished"); others may follow it, so the
- * linger is stretched to --linger from now, at most SERVER_LINGER_CAP
- * times --linger past the end.
+ * A connection of the worker named name asked for work for the first
+ * time.  After the end, that is a late worker (it hears "finished");
+ * others may follow it, so the linger is stretched to --linger from now,
+ * at most SERVER_LINGER_CAP times --linger past the end.  A worker that
+ * heard the end before and asks again (jq-run --keep watching for the
+ * server to go) stretches nothing: it is no news of more workers.
  */
 void
-server_worker_arrived(void)
+server_worker_arrived(const char *name)
 {
 	uint64_t	 now = util_now_ms(), until, cap;
 
-	server.worker_ms = now;
-	if (!server.finishing || server.closing || server.cfg.linger_ms == 0)
+	if (!server.finishing)
+		server.worker_ms = now;
+	if (!server.finishing || server.closing || server.cfg.linger_ms == 0 ||
+	    server_told_before(name))
 		return;
+	server.worker_ms = now;
 	until = now + server.cfg.linger_ms;
 	cap = server.end_ms + SERVER_LINGER_CAP * server.cfg.linger_ms;
 	if (until > cap)
@@ -570,6 +603,10 @@ server_run(char **cause)
 	server_wake();		/* an empty job list finishes at once */
 
 	event_base_dispatch(server.base);
+	while (ntold_names > 0)
+		free(told_names[--ntold_names]);
+	free(told_names);
+	told_names = NULL;
 	log_tally_flush(&server.turned_away, util_now_ms(), 1);
 	log_tally_flush(&server.failed_auth, util_now_ms(), 1);
 

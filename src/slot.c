@@ -590,12 +590,15 @@ run_slot_signals(const sigset_t *mask, pid_t parent)
 /*
  * --keep: this server has no more work for us.  Wait for it to go, then
  * for the next one at the same address.  0 connected to it, else stop.
+ * Said once: the server that said it may linger and say it again to each
+ * connection (run_conn_reconnect naps longer each time).
  */
 static int
 run_slot_next(struct run_slot *s)
 {
-	run_say("%s has no more work; --keep: waiting for the next server "
-	    "there", client_server(s->link.c));
+	if (s->idle_next++ == 0)
+		run_say("%s has no more work; --keep: waiting for the next "
+		    "server there", client_server(s->link.c));
 	if (run_conn_await_close(s) != 0)
 		return -1;
 	return run_conn_reconnect(s, 1);
@@ -643,6 +646,7 @@ run_slot_serve(struct run_slot *s)
 			break;
 		}
 		s->counted = 0;
+		s->idle_next = 0;	/* a job: news worth telling again */
 		r = run_slot_job(s, &cj);
 		client_job_free(&cj);
 		if (r == -1 && s->lost && s->status == 0)

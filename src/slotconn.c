@@ -215,14 +215,17 @@ run_conn_reconnect(struct run_slot *s, int idle)
 	/* --keep: the server that said finished may listen a moment more
 	 * (jq-serve --linger): not a connection a millisecond to it */
 	if (s->why == RUN_CONNECT_NEXT)
-		run_conn_nap(s, RUN_BACKOFF_MIN_MS, idle);
+		run_conn_nap(s, s->idle_next < 3 ? RUN_BACKOFF_MIN_MS <<
+		    (s->idle_next > 0 ? s->idle_next - 1 : 0) :
+		    RUN_BACKOFF_MIN_MS * 4, idle);
 	for (;;) {
 		if (run_conn_give_up(s, idle))
 			return 1;
 		s->link.c = client_open(cfg->server, s->link.worker, &status,
 		    &cause);
 		if (s->link.c != NULL) {
-			if (s->why != RUN_CONNECT_FIRST || tries > 0)
+			if ((s->why != RUN_CONNECT_FIRST || tries > 0) &&
+			    (s->why != RUN_CONNECT_NEXT || s->idle_next < 2))
 				run_say("%s to %s", s->why == RUN_CONNECT_LOST ?
 				    "reconnected" : "connected",
 				    client_server(s->link.c));

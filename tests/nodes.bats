@@ -62,6 +62,39 @@ worker_bg() {
 	grep -q "6 jobs run: 6 done, 0 failed" "$D/w.err"
 }
 
+@test "jq-run --keep: each server it served ends without lingering for its returns, and it says 'no more work' once a server, not once a reconnect" {
+	local port
+	port=$(free_tcp_port)
+	mkdir -p "$D/k"
+	printf 'data x\n' >"$D/k/x.txt"
+	printf 'data y\n' >"$D/k/y.txt"
+	printf 'data z\n' >"$D/k/z.txt"
+	worker_bg w --keep -j 1 "127.0.0.1:$port" -- tr a-z A-Z
+	wait_for_line "$D/w.err" "waiting for 127.0.0.1:$port"
+	(cd "$D/k" && printf '%s\0' ./*.txt |
+		timeout -k 5 60 xargs -0 -n 1 jq-serve -vv --fresh -l "127.0.0.1:$port") \
+		>"$D/xargs.out" 2>&1
+	for f in x y z; do
+		assert_equal "$(cat "$D/k/$f.txt.result")" "DATA ${f^^}"
+	done
+	# the worker's returns after the end are no news of more workers
+	run grep -c 'a worker arrived after the end' "$D/xargs.out"
+	assert_output 0
+	assert_equal "$(grep -c 'has no more work; --keep: waiting for the next server there' "$D/w.err")" 3
+	kill -TERM "$WPID"
+	wait_pid "$WPID" 30
+}
+
+@test "a --keep server no worker ever asked leaves at once on --shutdown: no linger" {
+	start_server -vv --keep
+	run -0 timeout 30 jq-put --shutdown "$SERVER"
+	wait_server_exit 30
+	assert_equal "$status" 0
+	run cat "$SERVER_LOG"
+	assert_output --partial 'no worker arrived in the last 1000 ms'
+	refute_output --partial 'lingering'
+}
+
 @test "--reconnect 0: an unreachable server exits 6 at once, with one message for all slots" {
 	run --separate-stderr timeout -k 5 30 jq-run -j 4 --reconnect 0 --tmpdir "$TMPD" \
 		127.0.0.1:1 -- cat
