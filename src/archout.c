@@ -44,7 +44,7 @@
 
 #include "jq.h"
 
-#define ARCHOUT_BUF	(64 * 1024)
+#define ARCHOUT_BUF	(1024 * 1024)	/* a result read, an archive write */
 
 enum archout_filter { AF_NONE, AF_GZIP, AF_ZSTD, AF_XZ, AF_BZIP2, AF_LZ4 };
 
@@ -201,8 +201,14 @@ archout_writer(int fd, char **cause)
 		case AF_LZ4: rc = archive_write_add_filter_lz4(w); break;
 		}
 	}
-	if (rc == ARCHIVE_OK && !archout_kind->zip &&
-	    archout_kind->filter == AF_NONE)
+	/*
+	 * Whole pages at a time: libarchive's 10240-byte blocks straddle
+	 * pages, and the kernel zeroes each page a write begins in part.
+	 * The last block is not padded (a padded .tar.zst is unreadable).
+	 */
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_set_bytes_per_block(w, ARCHOUT_BUF);
+	if (rc == ARCHIVE_OK)
 		rc = archive_write_set_bytes_in_last_block(w, 1);
 	if (rc == ARCHIVE_OK)
 		rc = archive_write_open_fd(w, fd);
