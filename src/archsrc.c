@@ -84,6 +84,9 @@ static char			*archsrc_idpath;	/* JOURNAL.archives */
 /* the entry being spooled */
 static int			 archsrc_in_entry;
 static struct spool_add		*archsrc_add;
+static uint64_t			 archsrc_refill;	/* its job's id when the
+							 * entry refills lost
+							 * data, else 0 */
 static struct store		 archsrc_store;
 static uint64_t			 archsrc_size;
 static uint32_t			 archsrc_crc;
@@ -151,6 +154,7 @@ archsrc_setup(char *const *paths, size_t n)
 		usage_error(cli_prog, "--archive: %zu archives, at most %d",
 		    n, ARCHSRC_MAX);
 	archsrc_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	spool_verify_on_settle();	/* our spool files are not synced */
 	archsrc_files = xcalloc(n, sizeof *archsrc_files);
 	archsrc_n = n;
 	for (i = 0; i < n; i++) {
@@ -446,9 +450,18 @@ archsrc_begin(char *name, uint64_t size)
 		/* a resumed run's entry, or a second one of that name */
 		if (j->origin != JOB_SPOOL)
 			archsrc_refuse(name, "a job of that name exists");
-		else
+		else if (j->in_name == NULL && j->state == JOB_FAILED &&
+		    spool_begin(&archsrc_store, &cause) == 0) {
+			/* its data was lost in a crash: spool it again */
+			archsrc_refill = j->id;
+			goto spooling;
+		} else
 			log_debug("archive entry %s: job %llu already",
 			    name, (unsigned long long)j->id);
+		if (cause != NULL) {
+			log_warnx("archive entry %s: %s", name, cause);
+			free(cause);
+		}
 		spool_add_free(a);
 		return 0;
 	case SPOOL_PENDING:
@@ -469,11 +482,51 @@ archsrc_begin(char *name, uint64_t size)
 		spool_add_free(a);
 		return 0;
 	}
+	a->unsynced = 1;	/* the archive is the durable copy: see the top */
+spooling:
 	archsrc_add = a;
 	archsrc_size = 0;
 	archsrc_crc = 0;
 	archsrc_in_entry = 1;
 	return 1;
+}
+
+/*
+ * The entry, whose job's data was lost in a crash, is spooled again: pin
+ * it to the job, and run the job again if it failed at this start for the
+ * loss (a job whose command had failed stays failed, its data back for a
+ * RETRY).
+ */
+static void
+archsrc_refilled(struct spool_add *a)
+{
+	struct job	*j = queue_get(&server.queue, archsrc_refill);
+	char		*cause = NULL;
+
+	archsrc_refill = 0;
+	if (j == NULL || j->state != JOB_FAILED || j->in_name != NULL) {
+		store_abort(&archsrc_store);	/* RETRY or FORGET meanwhile */
+		spool_add_free(a);
+		return;
+	}
+	if (spool_refill(j, &archsrc_store, archsrc_size, archsrc_crc,
+	    &cause) != 0) {
+		archsrc_refuse(a->name, cause);
+		free(cause);
+		spool_add_free(a);
+		return;
+	}
+	log_notice("job %llu %s: its data, lost in a crash, read again from "
+	    "archive %s", (unsigned long long)j->id, j->path,
+	    archsrc_files[archsrc_cur].path);
+	if (spool_was_lost(j) && jobs_retry(j, "the archive", &cause) != 0) {
+		archsrc_broken = 1;
+		log_warnx("job %llu %s: cannot run it again: %s",
+		    (unsigned long long)j->id, j->path, cause);
+		free(cause);
+	}
+	spool_add_free(a);
+	server_wake();
 }
 
 /* The entry is spooled whole: hand it to commit.c to become a job. */
@@ -488,6 +541,10 @@ archsrc_end_entry(void)
 
 	archsrc_in_entry = 0;
 	archsrc_add = NULL;
+	if (archsrc_refill != 0) {
+		archsrc_refilled(a);
+		return;
+	}
 	/* checked again: an ADD of that name may have come meanwhile */
 	if (spool_check(&server.queue, a, archsrc_size, &j, &pending, &err,
 	    &errmsg) != SPOOL_OK) {
@@ -520,6 +577,7 @@ archsrc_drop_entry(void)
 	spool_add_free(archsrc_add);
 	archsrc_add = NULL;
 	archsrc_in_entry = 0;
+	archsrc_refill = 0;
 }
 
 /*

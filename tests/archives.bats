@@ -145,6 +145,41 @@ blocked_worker() {
 	done
 }
 
+@test "archives: entries' spool files lost or damaged in a crash are read again from the archive; the archive ends complete" {
+	local i sp
+	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
+	(cd "$D/src" && bsdtar --zstd -cf "$D/in.tar.zst" e1 e2 e3 e4 e5 e6)
+	start_server -v --archive "$D/in.tar.zst" --output-archive "$D/res.tar.zst"
+	export BLOCK=e4
+	blocked_worker
+	wait_for_file "$M/started"
+	wait_log "archive $D/in.tar.zst: 6 entries read"
+	crash_server
+	kill -KILL -- "-$WORKER"
+	# what a crash of the machine can do to data that was never fdatasync'd
+	sp=("$JQ_STATE_DIR"/spool-*)
+	assert_file_exist "${sp[0]}/4"
+	rm "${sp[0]}/4"
+	: >"${sp[0]}/5"
+	printf 'ENTRY 6\n' >"${sp[0]}/6"	# the same size, other bytes
+	: >"$M/go"
+	start_server -v --archive "$D/in.tar.zst" --output-archive "$D/res.tar.zst"
+	run jq-run -j2 "$SERVER" -- cat
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	for i in 4 5 6; do
+		grep -qF "job $i e$i: its data, lost in a crash, read again from archive" "$SERVER_LOG" ||
+			fail "job $i was not read again from the archive"
+	done
+	grep -qF "its data ${sp[0]}/6 is damaged" "$SERVER_LOG" || fail "the damage to job 6 went unseen"
+	run bsdtar -tf "$D/res.tar.zst"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(bsdtar -xOf "$D/res.tar.zst" "e$i.result")" "entry $i"
+	done
+}
+
 @test "archives: a lost job is served again from its spool, without reading the archive again" {
 	(cd "$D/src" && bsdtar -cJf "$D/in.tar.xz" a.txt sub)
 	start_server -v --archive "$D/in.tar.xz" -o "$D/out" --lease 1s
