@@ -6,9 +6,11 @@
  * ar, ISO 9660, RAR, xar, cab or LHa archive, plain or compressed with
  * gzip, bzip2, xz, lzma, zstd, lz4 or compress; only built-in filters: no
  * external program is run) into the spool of added jobs (spool.c), one
- * entry at a time, and become jobs exactly as an ADD's data does: the
- * spool file is synced, named by the job's id, and the journal's A record
- * written (commit.c) before the job exists.  Nothing is unpacked anywhere
+ * entry at a time, and become jobs as an ADD's data does: the spool file
+ * is named by the job's id and the journal's A record (size, CRC-32C)
+ * written and synced (commit.c) before the job exists.  Unlike an ADD's,
+ * the file is not fdatasync'd nor the spool directory fsync'd (the
+ * spool_add is "unsynced"): the archive is the durable copy.  Nothing is unpacked anywhere
  * else, and the spool holds only the entries handed out and not finished
  * plus a read-ahead of ARCHSRC_AHEAD waiting ones: the next entry is read
  * only when fewer than ARCHSRC_AHEAD jobs wait.  A job's spool file is
@@ -32,7 +34,13 @@
  * archsrc_identity) replays the A records, so every entry already spooled
  * is a job again, done or not, under its name.  The archive is then read
  * once more from the start, and an entry whose name is a job already is
- * skipped: jobs are found by name, never by position.  So that a changed
+ * skipped: jobs are found by name, never by position.  A crash of the
+ * machine may lose or damage an unsynced spool file: at that start
+ * spool_settle checks every unfinished job's file against its size and
+ * CRC-32C and fails the jobs whose data is not intact; when the reread
+ * reaches such a job's entry (failed, unpinned) the entry is spooled again,
+ * must match the recorded size and CRC (spool_refill), and the job runs
+ * again (jobs_retry) if it failed for that loss at this start.  So that a changed
  * archive cannot put results under wrong names, the identity of each
  * archive (size, modification time, and the CRC-32C of its first and last
  * ARCHSRC_ID_SPAN bytes) is kept beside the journal (JOURNAL.archives); a

@@ -17,6 +17,12 @@
  *   4. only then is the job made in the queue (spool_adopt) and the adder
  *      told its id.
  *
+ * An archive entry's data (archsrc.c, add->unsynced) skips the fdatasync
+ * of 1 and the fsync of 2: the archive holds it durably.  So with
+ * --archive, spool_settle checks the CRC-32C of every unfinished job's
+ * file, and a job whose data is lost or damaged fails until archsrc.c
+ * finds its entry again and spool_refill puts the data back.
+ *
  * A crash before 3 leaves a temporary file or a file named by an id that no
  * record names: both are removed at the next start (spool_settle), so an
  * ADD that was not acknowledged leaves nothing.  The commit thread alone
