@@ -946,6 +946,7 @@ void	 archsrc_stop(int);
 int	 archout_setup(const char *, char **);
 int	 archout_active(void);
 const char *archout_result_dir(const char *, const char *);
+void	 archout_feed(const struct queue *);
 int	 archout_write(const struct queue *, char **);
 void	 archout_clean(const struct queue *);
 void	 archout_free(void);

@@ -107,6 +107,66 @@ blocked_worker() {
 	assert_equal "$(find "$D" -maxdepth 1 -name '.*jq-partial' | wc -l)" 0
 }
 
+# wait_size FILE BYTES: wait until FILE holds at least BYTES
+wait_size() {
+	local i
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		[[ -f $1 && $(stat -c %s "$1") -ge $2 ]] && return 0
+		sleep 0.05
+	done
+	fail "$1 never reached $2 bytes"
+}
+
+@test "archives: results go into the output archive while later jobs still run, in job order; the partial archive is never at the target" {
+	local i
+	for i in 1 2 3 4 5; do head -c 400000 /dev/urandom >"$D/src/e$i"; done
+	printf 'entry 6\n' >"$D/src/e6"
+	(cd "$D/src" && bsdtar -cf "$D/in.tar" e1 e2 e3 e4 e5 e6)
+	start_server --archive "$D/in.tar" --output-archive "$D/res.tar"
+	export BLOCK=e6
+	blocked_worker
+	wait_for_file "$M/started"
+	# five results done, the sixth running: they are in the temporary archive already
+	wait_size "$D/.res.tar.jq-partial" 1048576
+	assert_file_not_exist "$D/res.tar"
+	: >"$M/go"
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run bsdtar -tf "$D/res.tar"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	mkdir "$D/x" && bsdtar -xf "$D/res.tar" -C "$D/x"
+	for i in 1 2 3 4 5 6; do
+		assert_files_equal "$D/x/e$i.result" "$D/src/e$i"
+	done
+	assert_file_not_exist "$D/.res.tar.jq-partial"
+}
+
+@test "archives: the output archive is in job order when the first job finishes last" {
+	local i n
+	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
+	(cd "$D/src" && bsdtar -czf "$D/in.tgz" e1 e2 e3 e4 e5 e6)
+	start_server --archive "$D/in.tgz" --output-archive "$D/res.tar.gz"
+	export BLOCK=e1
+	blocked_worker
+	wait_for_file "$M/started"
+	jq-run -j1 "$SERVER" -- cat >"$D/w2.log" 2>&1 3>&- &
+	JQ_PIDS+=("$!")
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		n=$(find "$JQ_STATE_DIR" -name 'e*.result' | wc -l)
+		((n < 5)) || break
+		sleep 0.05
+	done
+	assert_equal "$n" 5
+	: >"$M/go"
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run bsdtar -tf "$D/res.tar.gz"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(bsdtar -xOf "$D/res.tar.gz" "e$i.result")" "entry $i"
+	done
+}
+
 @test "archives: --output-archive .zip of FILE jobs; an unknown extension is refused at start" {
 	start_server "$D/src/a.txt" "$D/src/-lead" --output-archive "$D/res.zip"
 	run jq-run -j1 "$SERVER" -- tr a-z A-Z
@@ -143,6 +203,7 @@ blocked_worker() {
 	for i in 1 2 3 4 5 6; do
 		assert_equal "$(bsdtar -xOf "$D/res.tar.gz" "e$i.result")" "entry $i"
 	done
+	assert_file_not_exist "$D/.res.tar.gz.jq-partial"
 }
 
 @test "archives: entries' spool files lost or damaged in a crash are read again from the archive; the archive ends complete" {
