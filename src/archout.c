@@ -56,6 +56,7 @@
 #define ARCHOUT_BUF	(1024 * 1024)	/* a result read, an archive write */
 #define ARCHOUT_AHEAD	16		/* results handed to the writer ahead */
 #define ARCHOUT_KICK	(64ULL * 1024 * 1024)	/* bytes between writebacks */
+#define ARCHOUT_RM_THREADS 4		/* removing the results kept */
 
 enum archout_filter { AF_NONE, AF_GZIP, AF_ZSTD, AF_XZ, AF_BZIP2, AF_LZ4 };
 
@@ -593,29 +594,80 @@ fail:
 	return -1;
 }
 
+/* The results to remove, shared by the removing threads. */
+struct archout_rm {
+	pthread_mutex_t	 lock;
+	const struct queue *q;
+	uint64_t	 next;		/* the next job id to look at */
+	uint64_t	 failed;
+	char		*first;		/* the first failure */
+};
+
+/* A removing thread: take the next result in the state directory, remove it. */
+static void *
+archout_rm_main(void *arg)
+{
+	struct archout_rm	*rm = arg;
+	const struct job	*j;
+	char			*why = NULL;
+	size_t			 rlen = strlen(archout_rdir);
+
+	for (;;) {
+		pthread_mutex_lock(&rm->lock);
+		j = rm->next <= rm->q->njobs ? queue_get(rm->q, rm->next++) :
+		    NULL;
+		pthread_mutex_unlock(&rm->lock);
+		if (j == NULL)
+			return NULL;
+		if (j->result == NULL || strncmp(j->result, archout_rdir,
+		    rlen) != 0 || arch_remove(AT_FDCWD, j->result, &why) == 0)
+			continue;
+		pthread_mutex_lock(&rm->lock);
+		rm->failed++;
+		if (rm->first == NULL) {
+			rm->first = why;
+			why = NULL;
+		}
+		pthread_mutex_unlock(&rm->lock);
+		free(why);
+		why = NULL;
+	}
+}
+
 /*
  * The archive is in place and the journal gone: remove the results kept
  * in the state directory, then that directory (not -o DIR's results).
+ * ARCHOUT_RM_THREADS threads remove them at once: an unlink waits on the
+ * file system (a freed extent, a discard), and several waits overlap.
+ * Nothing runs meanwhile (the loop is over): the queue is only read.
  */
 void
 archout_clean(const struct queue *q)
 {
-	const struct job	*j;
-	char			*why = NULL;
-	uint64_t		 id;
+	struct archout_rm	 rm;
+	pthread_t		 t[ARCHOUT_RM_THREADS];
+	int			 i, n = 0;
 
 	if (!archout_own_rdir)
 		return;
-	for (id = 1; id <= q->njobs; id++) {
-		j = queue_get(q, id);
-		if (j->result != NULL && strncmp(j->result, archout_rdir,
-		    strlen(archout_rdir)) == 0 &&
-		    arch_remove(AT_FDCWD, j->result, &why) != 0) {
-			log_warnx("--output-archive: %s", why);
-			free(why);
-			why = NULL;
-		}
+	memset(&rm, 0, sizeof rm);
+	pthread_mutex_init(&rm.lock, NULL);
+	rm.q = q;
+	rm.next = 1;
+	for (i = 1; i < ARCHOUT_RM_THREADS; i++)
+		if (pthread_create(&t[n], NULL, archout_rm_main, &rm) == 0)
+			n++;
+	(void)archout_rm_main(&rm);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&rm.lock);
+	if (rm.failed > 0) {
+		log_warnx("--output-archive: %s%s", rm.first, rm.failed > 1 ?
+		    " (and more)" : "");
+		log_warnx("--output-archive: %llu result%s not removed",
+		    (unsigned long long)rm.failed, rm.failed == 1 ? "" : "s");
 	}
+	free(rm.first);
 	if (rmdir(archout_rdir) != 0 && errno != ENOENT)
 		log_warnx("--output-archive: %s: %s", archout_rdir,
 		    strerror(errno));

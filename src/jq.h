@@ -942,7 +942,8 @@ void	 archsrc_wake(void);
 void	 archsrc_start(struct event_base *);
 void	 archsrc_stop(int);
 
-/* archout.c: jq-serve --output-archive: the results in one archive at the end. */
+/* archout.c: jq-serve --output-archive: the results in one archive, renamed
+ * into place at the end. */
 int	 archout_setup(const char *, char **);
 int	 archout_active(void);
 const char *archout_result_dir(const char *, const char *);

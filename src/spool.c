@@ -18,7 +18,8 @@
  *      told its id.
  *
  * An archive entry's data (archsrc.c, add->unsynced) skips the fdatasync
- * of 1 and the fsync of 2: the archive holds it durably.  So with
+ * of 1, the fsync of 2 and, in a batch of such entries only, the fdatasync
+ * of 3 (journal_add_jobs): the archive holds it durably.  So with
  * --archive, spool_settle checks the CRC-32C of every unfinished job's
  * file, and a job whose data is lost or damaged fails until archsrc.c
  * finds its entry again and spool_refill puts the data back.
