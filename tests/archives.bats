@@ -241,6 +241,34 @@ wait_size() {
 	done
 }
 
+@test "archives: entries' journal records lost in a crash (never synced alone) are read again from the archive; the archive ends complete" {
+	local i sp j
+	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
+	(cd "$D/src" && bsdtar -czf "$D/in.tgz" e1 e2 e3 e4 e5 e6)
+	start_server -v --archive "$D/in.tgz" --output-archive "$D/res.tar.gz"
+	wait_log "archive $D/in.tgz: 6 entries read"
+	crash_server
+	# a crash of the machine keeps a prefix of the journal: here A 1 and A 2
+	j=("$JQ_STATE_DIR"/journal-*)
+	j=${j[0]%.archives}
+	sp=("$JQ_STATE_DIR"/spool-*)
+	assert_equal "$(grep -c '^A ' "$j")" 6
+	head -n 2 "$j" >"$D/j2" && cat "$D/j2" >"$j"
+	rm "${sp[0]}/5" "${sp[0]}/6"
+	start_server -v --archive "$D/in.tgz" --output-archive "$D/res.tar.gz"
+	run jq-run -j2 "$SERVER" -- cat
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	grep -qF "removed ${sp[0]}/3, an add that was never journaled" "$SERVER_LOG" ||
+		fail "the unjournaled spool file 3 was not removed"
+	run bsdtar -tf "$D/res.tar.gz"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(bsdtar -xOf "$D/res.tar.gz" "e$i.result")" "entry $i"
+	done
+}
+
 @test "archives: a lost job is served again from its spool, without reading the archive again" {
 	(cd "$D/src" && bsdtar -cJf "$D/in.tar.xz" a.txt sub)
 	start_server -v --archive "$D/in.tar.xz" -o "$D/out" --lease 1s
