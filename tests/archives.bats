@@ -242,15 +242,15 @@ wait_size() {
 }
 
 @test "archives: entries' journal records lost in a crash (never synced alone) are read again from the archive; the archive ends complete" {
-	local i sp j
+	local i sp jl j
 	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
 	(cd "$D/src" && bsdtar -czf "$D/in.tgz" e1 e2 e3 e4 e5 e6)
 	start_server -v --archive "$D/in.tgz" --output-archive "$D/res.tar.gz"
 	wait_log "archive $D/in.tgz: 6 entries read"
 	crash_server
 	# a crash of the machine keeps a prefix of the journal: here A 1 and A 2
-	j=("$JQ_STATE_DIR"/journal-*)
-	j=${j[0]%.archives}
+	jl=("$JQ_STATE_DIR"/journal-*)
+	j=${jl[0]%.archives}
 	sp=("$JQ_STATE_DIR"/spool-*)
 	assert_equal "$(grep -c '^A ' "$j")" 6
 	head -n 2 "$j" >"$D/j2" && cat "$D/j2" >"$j"
