@@ -7,11 +7,19 @@
  * -o DIR when given, else a directory of the server's own in the state
  * directory, STATE_DIR/results-HASH (HASH names the resolved target, so a
  * restarted server finds the same one).  Those files are the results until
- * the archive is complete.  Only when the run ends is the archive written,
- * from them, in job order, to a temporary file beside the target
- * (".NAME.jq-partial"), which is fsync'd, renamed to FILE, and whose
- * directory is fsync'd.  Then the journal is removed, and then, if the
- * results live in the state directory, they are removed too.
+ * the archive is complete.  The archive is written from them, in job
+ * order, to a temporary file beside the target (".NAME.jq-partial"), while
+ * the jobs run: whenever jobs change, the loop hands a thread the results
+ * of the done jobs that follow the last one handed over, up to the first
+ * job not done (archout_feed; at most ARCHOUT_AHEAD wait), and the thread
+ * adds them, asking the kernel every ARCHOUT_KICK bytes to write the file
+ * back.  When the run ends, the results not yet written (those after a job
+ * that was not done in time: failed, or done late) are added in job order,
+ * the file is fsync'd, renamed to FILE, and its directory fsync'd.  Then
+ * the journal is removed, and then, if the results live in the state
+ * directory, they are removed too.  The temporary file is never the
+ * durable copy of anything: a run that does not end well removes it, and a
+ * restarted server writes it again from the start.
  *
  * So FILE is never a partial archive: a crash before the rename leaves the
  * old FILE (or none) and the journal, and the restarted server resumes the
@@ -34,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +53,10 @@
 
 #include "jq.h"
 
-#define ARCHOUT_BUF	(64 * 1024)
+#define ARCHOUT_BUF	(1024 * 1024)	/* a result read, an archive write */
+#define ARCHOUT_AHEAD	16		/* results handed to the writer ahead */
+#define ARCHOUT_KICK	(64ULL * 1024 * 1024)	/* bytes between writebacks */
+#define ARCHOUT_RM_THREADS 4		/* removing the results kept */
 
 enum archout_filter { AF_NONE, AF_GZIP, AF_ZSTD, AF_XZ, AF_BZIP2, AF_LZ4 };
 
@@ -201,8 +213,14 @@ archout_writer(int fd, char **cause)
 		case AF_LZ4: rc = archive_write_add_filter_lz4(w); break;
 		}
 	}
-	if (rc == ARCHIVE_OK && !archout_kind->zip &&
-	    archout_kind->filter == AF_NONE)
+	/*
+	 * Whole pages at a time: libarchive's 10240-byte blocks straddle
+	 * pages, and the kernel zeroes each page a write begins in part.
+	 * The last block is not padded (a padded .tar.zst is unreadable).
+	 */
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_set_bytes_per_block(w, ARCHOUT_BUF);
+	if (rc == ARCHIVE_OK)
 		rc = archive_write_set_bytes_in_last_block(w, 1);
 	if (rc == ARCHIVE_OK)
 		rc = archive_write_open_fd(w, fd);
@@ -215,69 +233,104 @@ archout_writer(int fd, char **cause)
 	return w;
 }
 
+/* A done job's result as the writer needs it: a copy, the thread's own. */
+struct archout_item {
+	TAILQ_ENTRY(archout_item) entry;
+	uint64_t	 id;
+	char		*result;
+	uint64_t	 size;		/* result_size, for a file */
+};
+TAILQ_HEAD(archout_items, archout_item);
+
 /*
- * Add job j's tree result (a directory) to w: the directory as "NAME/",
- * what it holds as "NAME/PATH", sorted, as arch_pack packs a tree (file
- * data streamed in bounded blocks, links as stored, never followed).
+ * The writer: the loop hands it results in job order (archout_feed), the
+ * thread adds them to the temporary archive.  The lock guards the list and
+ * the flags; the archive, the descriptors and archout_err belong to the
+ * thread until archout_finish has joined it.
+ */
+static pthread_t		 archout_thread;
+static int			 archout_thread_on;
+static pthread_mutex_t		 archout_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 archout_cond = PTHREAD_COND_INITIALIZER;
+static struct archout_items	 archout_todo =
+    TAILQ_HEAD_INITIALIZER(archout_todo);
+static size_t			 archout_ntodo;
+static int			 archout_closing;	/* no more items */
+static int			 archout_abandon;	/* drop what is left */
+static uint64_t			 archout_next = 1;	/* loop: next job */
+static struct archive		*archout_w;
+static struct archive_entry	*archout_e;
+static int			 archout_fd = -1, archout_dirfd = -1;
+static char			*archout_tmp;	/* ".NAME.jq-partial" */
+static char			*archout_err;	/* the first failure */
+static uint64_t			 archout_n;	/* entries written */
+static uint64_t			 archout_unflushed;	/* bytes since the
+							 * last writeback */
+
+/*
+ * Add a tree result (a directory) to w: the directory as "NAME/", what it
+ * holds as "NAME/PATH", sorted, as arch_pack packs a tree (file data
+ * streamed in bounded blocks, links as stored, never followed).
  * 0, or -1 with *cause.
  */
 static int
-archout_add_tree(struct archive *w, const struct job *j, char **cause)
+archout_add_tree(struct archive *w, const struct archout_item *it,
+    char **cause)
 {
-	const char	*slash = strrchr(j->result, '/');
+	const char	*slash = strrchr(it->result, '/');
 	char		*dir, *why = NULL;
 	int		 dfd, rc;
 
-	dir = slash == NULL ? xstrdup(".") : slash == j->result ?
-	    xstrdup("/") : xstrndup(j->result, (size_t)(slash - j->result));
+	dir = slash == NULL ? xstrdup(".") : slash == it->result ?
+	    xstrdup("/") : xstrndup(it->result, (size_t)(slash - it->result));
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		*cause = xprintf("result %s of job %llu: %s: %s", j->result,
-		    (unsigned long long)j->id, dir, strerror(errno));
+		*cause = xprintf("result %s of job %llu: %s: %s", it->result,
+		    (unsigned long long)it->id, dir, strerror(errno));
 		free(dir);
 		return -1;
 	}
 	free(dir);
-	rc = arch_pack_into(w, dfd, slash == NULL ? j->result : slash + 1,
-	    archout_entry_name(j->result), &cli_tree_limits, &why);
+	rc = arch_pack_into(w, dfd, slash == NULL ? it->result : slash + 1,
+	    archout_entry_name(it->result), &cli_tree_limits, &why);
 	close(dfd);
 	if (rc != 0) {
-		*cause = xprintf("result %s of job %llu: %s", j->result,
-		    (unsigned long long)j->id, why);
+		*cause = xprintf("result %s of job %llu: %s", it->result,
+		    (unsigned long long)it->id, why);
 		free(why);
 	}
 	return rc;
 }
 
-/* Copy job j's result into w as one entry.  0, or -1 with *cause. */
+/* Copy a result into w as one entry.  0, or -1 with *cause. */
 static int
-archout_add(struct archive *w, struct archive_entry *e, const struct job *j,
-    char **cause)
+archout_add(struct archive *w, struct archive_entry *e,
+    const struct archout_item *it, char **cause)
 {
 	struct stat	 st;
 	uint64_t	 left;
 	ssize_t		 n;
 	int		 fd;
 
-	if (lstat(j->result, &st) == 0 && S_ISDIR(st.st_mode))
-		return archout_add_tree(w, j, cause);
-	if ((fd = open(j->result, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	if (lstat(it->result, &st) == 0 && S_ISDIR(st.st_mode))
+		return archout_add_tree(w, it, cause);
+	if ((fd = open(it->result, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 	    O_NONBLOCK)) < 0 || fstat(fd, &st) != 0) {
-		*cause = xprintf("result %s of job %llu: %s", j->result,
-		    (unsigned long long)j->id, strerror(errno));
+		*cause = xprintf("result %s of job %llu: %s", it->result,
+		    (unsigned long long)it->id, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != j->result_size) {
-		*cause = xprintf("result %s of job %llu: %s", j->result,
-		    (unsigned long long)j->id, !S_ISREG(st.st_mode) ?
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != it->size) {
+		*cause = xprintf("result %s of job %llu: %s", it->result,
+		    (unsigned long long)it->id, !S_ISREG(st.st_mode) ?
 		    "not a regular file" : "its size is not the size stored; "
 		    "changed since");
 		close(fd);
 		return -1;
 	}
 	archive_entry_clear(e);
-	archive_entry_set_pathname(e, archout_entry_name(j->result));
+	archive_entry_set_pathname(e, archout_entry_name(it->result));
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
 	archive_entry_set_size(e, st.st_size);
@@ -288,8 +341,8 @@ archout_add(struct archive *w, struct archive_entry *e, const struct job *j,
 		n = read(fd, archout_buf, left < sizeof archout_buf ?
 		    (size_t)left : sizeof archout_buf);
 		if (n <= 0) {
-			*cause = xprintf("result %s of job %llu: %s", j->result,
-			    (unsigned long long)j->id, n == 0 ? "shrank while "
+			*cause = xprintf("result %s of job %llu: %s", it->result,
+			    (unsigned long long)it->id, n == 0 ? "shrank while "
 			    "being read" : strerror(errno));
 			close(fd);
 			return -1;
@@ -298,6 +351,7 @@ archout_add(struct archive *w, struct archive_entry *e, const struct job *j,
 			goto archerr;
 	}
 	close(fd);
+	archout_unflushed += (uint64_t)st.st_size;
 	return 0;
 archerr:
 	*cause = xprintf("%s: %s", archout_target, archive_error_string(w));
@@ -306,104 +360,314 @@ archerr:
 }
 
 /*
- * Write the archive of every done job's result in q: temporary file, fsync,
- * rename, directory fsync.  0, or -1 with *cause (the target untouched, the
- * temporary file removed).
+ * Open the temporary archive beside the target, once, and its writer.
+ * 0, or -1 with *cause.
  */
-int
-archout_write(const struct queue *q, char **cause)
+static int
+archout_open(char **cause)
 {
-	struct archive		*w;
-	struct archive_entry	*e;
-	const struct job	*j;
-	char			*tmp;
-	uint64_t		 id, n = 0;
-	int			 fd, dirfd, saved;
-
-	if ((dirfd = open(archout_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	if (archout_w != NULL)
+		return 0;
+	if (archout_dirfd < 0 && (archout_dirfd = open(archout_dir,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		*cause = xprintf("--output-archive: %s: %s", archout_dir,
 		    strerror(errno));
 		return -1;
 	}
-	tmp = xprintf(".%s.jq-partial", archout_base);
+	if (archout_tmp == NULL)
+		archout_tmp = xprintf(".%s.jq-partial", archout_base);
 	/* the journal's lock keeps a second server off: the name is ours */
-	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0644)) < 0) {
-		*cause = xprintf("%s/%s: %s", archout_dir, tmp, strerror(errno));
-		goto fail;
+	if ((archout_fd = openat(archout_dirfd, archout_tmp, O_WRONLY |
+	    O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0) {
+		*cause = xprintf("%s/%s: %s", archout_dir, archout_tmp,
+		    strerror(errno));
+		return -1;
 	}
-	if ((w = archout_writer(fd, cause)) == NULL)
-		goto fail;
-	e = archive_entry_new();
-	for (id = 1; id <= q->njobs; id++) {
-		j = queue_get(q, id);
+	if ((archout_w = archout_writer(archout_fd, cause)) == NULL)
+		return -1;
+	archout_e = archive_entry_new();
+	return 0;
+}
+
+/*
+ * Add one result to the archive being written, unless an earlier one
+ * failed (archout_err keeps the first failure).  Every ARCHOUT_KICK bytes
+ * the kernel is asked to start writing the file back, so that the final
+ * fsync has little left to do.
+ */
+static void
+archout_put(const struct archout_item *it)
+{
+	if (archout_err != NULL || archout_open(&archout_err) != 0)
+		return;
+	if (archout_add(archout_w, archout_e, it, &archout_err) != 0)
+		return;
+	archout_n++;
+	if (archout_unflushed >= ARCHOUT_KICK && store_sync) {
+		(void)sync_file_range(archout_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		archout_unflushed = 0;
+	}
+}
+
+/* Free an item. */
+static void
+archout_item_free(struct archout_item *it)
+{
+	free(it->result);
+	free(it);
+}
+
+/* The writer thread: add each result handed over, until told to stop. */
+static void *
+archout_main(void *arg)
+{
+	struct archout_item	*it;
+
+	(void)arg;
+	pthread_mutex_lock(&archout_lock);
+	for (;;) {
+		while (TAILQ_EMPTY(&archout_todo) && !archout_closing)
+			pthread_cond_wait(&archout_cond, &archout_lock);
+		if ((it = TAILQ_FIRST(&archout_todo)) == NULL)
+			break;
+		TAILQ_REMOVE(&archout_todo, it, entry);
+		archout_ntodo--;
+		if (archout_abandon) {
+			archout_item_free(it);
+			continue;
+		}
+		pthread_mutex_unlock(&archout_lock);
+		archout_put(it);
+		archout_item_free(it);
+		pthread_mutex_lock(&archout_lock);
+	}
+	pthread_mutex_unlock(&archout_lock);
+	return NULL;
+}
+
+/* A copy of done job j's result, to be written. */
+static struct archout_item *
+archout_item_new(const struct job *j)
+{
+	struct archout_item	*it = xcalloc(1, sizeof *it);
+
+	it->id = j->id;
+	it->result = xstrdup(j->result);
+	it->size = j->result_size;
+	return it;
+}
+
+/*
+ * In the loop, whenever jobs may have changed (server_check): hand the
+ * writer thread the results of the done jobs that follow the last one
+ * handed over, in job order, stopping at the first job not done (it may
+ * still be done later; archout_write takes what is left) and when
+ * ARCHOUT_AHEAD wait.  So the archive is written while jobs run, from
+ * results already durable, and holds them in job order as before.
+ */
+void
+archout_feed(const struct queue *q)
+{
+	struct archout_item	*it;
+	const struct job	*j;
+	int			 rc;
+
+	if (archout_kind == NULL || archout_closing)
+		return;
+	while (archout_next <= q->njobs && archout_ntodo < ARCHOUT_AHEAD) {
+		j = queue_get(q, archout_next);
+		if (j->state != JOB_DONE)
+			return;
+		if (!archout_thread_on) {
+			if ((rc = pthread_create(&archout_thread, NULL,
+			    archout_main, NULL)) != 0) {
+				log_warnx("--output-archive: no writer thread "
+				    "(%s): the archive is written at the end",
+				    strerror(rc));
+				archout_closing = 1;
+				return;
+			}
+			archout_thread_on = 1;
+		}
+		it = archout_item_new(j);
+		pthread_mutex_lock(&archout_lock);
+		TAILQ_INSERT_TAIL(&archout_todo, it, entry);
+		archout_ntodo++;
+		pthread_cond_signal(&archout_cond);
+		pthread_mutex_unlock(&archout_lock);
+		archout_next++;
+	}
+}
+
+/* Stop the writer thread (dropping what waits if abandon), and join it. */
+static void
+archout_join(int abandon)
+{
+	pthread_mutex_lock(&archout_lock);
+	archout_closing = 1;
+	archout_abandon |= abandon;
+	pthread_cond_signal(&archout_cond);
+	pthread_mutex_unlock(&archout_lock);
+	if (archout_thread_on)
+		pthread_join(archout_thread, NULL);
+	archout_thread_on = 0;
+}
+
+/* Drop the temporary archive: its writer, its file. */
+static void
+archout_discard(void)
+{
+	if (archout_e != NULL)
+		archive_entry_free(archout_e);
+	archout_e = NULL;
+	if (archout_w != NULL)
+		archive_write_free(archout_w);
+	archout_w = NULL;
+	if (archout_fd >= 0) {
+		close(archout_fd);
+		(void)unlinkat(archout_dirfd, archout_tmp, 0);
+	}
+	archout_fd = -1;
+}
+
+/*
+ * The run is over: add the done jobs' results not yet written (those after
+ * the first job that was not done when the writer last looked), then close
+ * the temporary file, fsync it, rename it to the target, fsync the
+ * directory.  0, or -1 with *cause (the target untouched, the temporary
+ * file removed).
+ */
+int
+archout_write(const struct queue *q, char **cause)
+{
+	struct archout_item	 it;
+	const struct job	*j;
+	int			 saved;
+
+	archout_join(0);
+	for (; archout_err == NULL && archout_next <= q->njobs; archout_next++) {
+		j = queue_get(q, archout_next);
 		if (j->state != JOB_DONE)
 			continue;
-		if (archout_add(w, e, j, cause) != 0) {
-			archive_entry_free(e);
-			archive_write_free(w);
-			goto fail;
-		}
-		n++;
+		it.id = j->id;
+		it.result = j->result;
+		it.size = j->result_size;
+		archout_put(&it);
 	}
-	archive_entry_free(e);
-	if (archive_write_close(w) != ARCHIVE_OK) {
+	if (archout_err == NULL)
+		(void)archout_open(&archout_err);	/* no result at all */
+	if (archout_err != NULL) {
+		*cause = archout_err;
+		archout_err = NULL;
+		goto fail;
+	}
+	archive_entry_free(archout_e);
+	archout_e = NULL;
+	if (archive_write_close(archout_w) != ARCHIVE_OK) {
 		*cause = xprintf("%s: %s", archout_target,
-		    archive_error_string(w));
-		archive_write_free(w);
+		    archive_error_string(archout_w));
 		goto fail;
 	}
-	archive_write_free(w);
-	if ((store_sync && fsync(fd) != 0) || close(fd) != 0) {
+	archive_write_free(archout_w);
+	archout_w = NULL;
+	if ((store_sync && fsync(archout_fd) != 0) || close(archout_fd) != 0) {
 		saved = errno;
-		fd = -1;
-		*cause = xprintf("%s/%s: %s", archout_dir, tmp, strerror(saved));
-		goto fail;
+		archout_fd = -1;
+		*cause = xprintf("%s/%s: %s", archout_dir, archout_tmp,
+		    strerror(saved));
+		(void)unlinkat(archout_dirfd, archout_tmp, 0);
+		return -1;
 	}
-	fd = -1;
-	if (renameat(dirfd, tmp, dirfd, archout_base) != 0 ||
-	    (store_sync && fsync(dirfd) != 0)) {
+	archout_fd = -1;
+	if (renameat(archout_dirfd, archout_tmp, archout_dirfd,
+	    archout_base) != 0 || (store_sync && fsync(archout_dirfd) != 0)) {
 		*cause = xprintf("--output-archive %s: %s", archout_target,
 		    strerror(errno));
-		goto fail;
+		(void)unlinkat(archout_dirfd, archout_tmp, 0);
+		return -1;
 	}
-	close(dirfd);
-	free(tmp);
 	log_notice("%s: %llu result%s", archout_target,
-	    (unsigned long long)n, n == 1 ? "" : "s");
+	    (unsigned long long)archout_n, archout_n == 1 ? "" : "s");
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
-	(void)unlinkat(dirfd, tmp, 0);
-	close(dirfd);
-	free(tmp);
+	archout_discard();
 	return -1;
+}
+
+/* The results to remove, shared by the removing threads. */
+struct archout_rm {
+	pthread_mutex_t	 lock;
+	const struct queue *q;
+	uint64_t	 next;		/* the next job id to look at */
+	uint64_t	 failed;
+	char		*first;		/* the first failure */
+};
+
+/* A removing thread: take the next result in the state directory, remove it. */
+static void *
+archout_rm_main(void *arg)
+{
+	struct archout_rm	*rm = arg;
+	const struct job	*j;
+	char			*why = NULL;
+	size_t			 rlen = strlen(archout_rdir);
+
+	for (;;) {
+		pthread_mutex_lock(&rm->lock);
+		j = rm->next <= rm->q->njobs ? queue_get(rm->q, rm->next++) :
+		    NULL;
+		pthread_mutex_unlock(&rm->lock);
+		if (j == NULL)
+			return NULL;
+		if (j->result == NULL || strncmp(j->result, archout_rdir,
+		    rlen) != 0 || arch_remove(AT_FDCWD, j->result, &why) == 0)
+			continue;
+		pthread_mutex_lock(&rm->lock);
+		rm->failed++;
+		if (rm->first == NULL) {
+			rm->first = why;
+			why = NULL;
+		}
+		pthread_mutex_unlock(&rm->lock);
+		free(why);
+		why = NULL;
+	}
 }
 
 /*
  * The archive is in place and the journal gone: remove the results kept
  * in the state directory, then that directory (not -o DIR's results).
+ * ARCHOUT_RM_THREADS threads remove them at once: an unlink waits on the
+ * file system (a freed extent, a discard), and several waits overlap.
+ * Nothing runs meanwhile (the loop is over): the queue is only read.
  */
 void
 archout_clean(const struct queue *q)
 {
-	const struct job	*j;
-	char			*why = NULL;
-	uint64_t		 id;
+	struct archout_rm	 rm;
+	pthread_t		 t[ARCHOUT_RM_THREADS];
+	int			 i, n = 0;
 
 	if (!archout_own_rdir)
 		return;
-	for (id = 1; id <= q->njobs; id++) {
-		j = queue_get(q, id);
-		if (j->result != NULL && strncmp(j->result, archout_rdir,
-		    strlen(archout_rdir)) == 0 &&
-		    arch_remove(AT_FDCWD, j->result, &why) != 0) {
-			log_warnx("--output-archive: %s", why);
-			free(why);
-			why = NULL;
-		}
+	memset(&rm, 0, sizeof rm);
+	pthread_mutex_init(&rm.lock, NULL);
+	rm.q = q;
+	rm.next = 1;
+	for (i = 1; i < ARCHOUT_RM_THREADS; i++)
+		if (pthread_create(&t[n], NULL, archout_rm_main, &rm) == 0)
+			n++;
+	(void)archout_rm_main(&rm);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&rm.lock);
+	if (rm.failed > 0) {
+		log_warnx("--output-archive: %s%s", rm.first, rm.failed > 1 ?
+		    " (and more)" : "");
+		log_warnx("--output-archive: %llu result%s not removed",
+		    (unsigned long long)rm.failed, rm.failed == 1 ? "" : "s");
 	}
+	free(rm.first);
 	if (rmdir(archout_rdir) != 0 && errno != ENOENT)
 		log_warnx("--output-archive: %s: %s", archout_rdir,
 		    strerror(errno));
@@ -413,6 +677,21 @@ archout_clean(const struct queue *q)
 void
 archout_free(void)
 {
+	struct archout_item	*it;
+
+	archout_join(1);
+	archout_discard();
+	while ((it = TAILQ_FIRST(&archout_todo)) != NULL) {
+		TAILQ_REMOVE(&archout_todo, it, entry);
+		archout_item_free(it);
+	}
+	archout_ntodo = 0;
+	if (archout_dirfd >= 0)
+		close(archout_dirfd);
+	archout_dirfd = -1;
+	free(archout_tmp);
+	free(archout_err);
+	archout_tmp = archout_err = NULL;
 	free(archout_target);
 	free(archout_dir);
 	free(archout_base);

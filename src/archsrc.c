@@ -6,9 +6,11 @@
  * ar, ISO 9660, RAR, xar, cab or LHa archive, plain or compressed with
  * gzip, bzip2, xz, lzma, zstd, lz4 or compress; only built-in filters: no
  * external program is run) into the spool of added jobs (spool.c), one
- * entry at a time, and become jobs exactly as an ADD's data does: the
- * spool file is synced, named by the job's id, and the journal's A record
- * written (commit.c) before the job exists.  Nothing is unpacked anywhere
+ * entry at a time, and become jobs as an ADD's data does: the spool file
+ * is named by the job's id and the journal's A record (size, CRC-32C)
+ * written and synced (commit.c) before the job exists.  Unlike an ADD's,
+ * the file is not fdatasync'd nor the spool directory fsync'd (the
+ * spool_add is "unsynced"): the archive is the durable copy.  Nothing is unpacked anywhere
  * else, and the spool holds only the entries handed out and not finished
  * plus a read-ahead of ARCHSRC_AHEAD waiting ones: the next entry is read
  * only when fewer than ARCHSRC_AHEAD jobs wait.  A job's spool file is
@@ -32,7 +34,13 @@
  * archsrc_identity) replays the A records, so every entry already spooled
  * is a job again, done or not, under its name.  The archive is then read
  * once more from the start, and an entry whose name is a job already is
- * skipped: jobs are found by name, never by position.  So that a changed
+ * skipped: jobs are found by name, never by position.  A crash of the
+ * machine may lose or damage an unsynced spool file: at that start
+ * spool_settle checks every unfinished job's file against its size and
+ * CRC-32C and fails the jobs whose data is not intact; when the reread
+ * reaches such a job's entry (failed, unpinned) the entry is spooled again,
+ * must match the recorded size and CRC (spool_refill), and the job runs
+ * again (jobs_retry) if it failed for that loss at this start.  So that a changed
  * archive cannot put results under wrong names, the identity of each
  * archive (size, modification time, and the CRC-32C of its first and last
  * ARCHSRC_ID_SPAN bytes) is kept beside the journal (JOURNAL.archives); a
@@ -84,6 +92,9 @@ static char			*archsrc_idpath;	/* JOURNAL.archives */
 /* the entry being spooled */
 static int			 archsrc_in_entry;
 static struct spool_add		*archsrc_add;
+static uint64_t			 archsrc_refill;	/* its job's id when the
+							 * entry refills lost
+							 * data, else 0 */
 static struct store		 archsrc_store;
 static uint64_t			 archsrc_size;
 static uint32_t			 archsrc_crc;
@@ -151,6 +162,7 @@ archsrc_setup(char *const *paths, size_t n)
 		usage_error(cli_prog, "--archive: %zu archives, at most %d",
 		    n, ARCHSRC_MAX);
 	archsrc_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	spool_verify_on_settle();	/* our spool files are not synced */
 	archsrc_files = xcalloc(n, sizeof *archsrc_files);
 	archsrc_n = n;
 	for (i = 0; i < n; i++) {
@@ -446,9 +458,18 @@ archsrc_begin(char *name, uint64_t size)
 		/* a resumed run's entry, or a second one of that name */
 		if (j->origin != JOB_SPOOL)
 			archsrc_refuse(name, "a job of that name exists");
-		else
+		else if (j->in_name == NULL && j->state == JOB_FAILED &&
+		    spool_begin(&archsrc_store, &cause) == 0) {
+			/* its data was lost in a crash: spool it again */
+			archsrc_refill = j->id;
+			goto spooling;
+		} else
 			log_debug("archive entry %s: job %llu already",
 			    name, (unsigned long long)j->id);
+		if (cause != NULL) {
+			log_warnx("archive entry %s: %s", name, cause);
+			free(cause);
+		}
 		spool_add_free(a);
 		return 0;
 	case SPOOL_PENDING:
@@ -469,11 +490,51 @@ archsrc_begin(char *name, uint64_t size)
 		spool_add_free(a);
 		return 0;
 	}
+	a->unsynced = 1;	/* the archive is the durable copy: see the top */
+spooling:
 	archsrc_add = a;
 	archsrc_size = 0;
 	archsrc_crc = 0;
 	archsrc_in_entry = 1;
 	return 1;
+}
+
+/*
+ * The entry, whose job's data was lost in a crash, is spooled again: pin
+ * it to the job, and run the job again if it failed at this start for the
+ * loss (a job whose command had failed stays failed, its data back for a
+ * RETRY).
+ */
+static void
+archsrc_refilled(struct spool_add *a)
+{
+	struct job	*j = queue_get(&server.queue, archsrc_refill);
+	char		*cause = NULL;
+
+	archsrc_refill = 0;
+	if (j == NULL || j->state != JOB_FAILED || j->in_name != NULL) {
+		store_abort(&archsrc_store);	/* RETRY or FORGET meanwhile */
+		spool_add_free(a);
+		return;
+	}
+	if (spool_refill(j, &archsrc_store, archsrc_size, archsrc_crc,
+	    &cause) != 0) {
+		archsrc_refuse(a->name, cause);
+		free(cause);
+		spool_add_free(a);
+		return;
+	}
+	log_notice("job %llu %s: its data, lost in a crash, read again from "
+	    "archive %s", (unsigned long long)j->id, j->path,
+	    archsrc_files[archsrc_cur].path);
+	if (spool_was_lost(j) && jobs_retry(j, "the archive", &cause) != 0) {
+		archsrc_broken = 1;
+		log_warnx("job %llu %s: cannot run it again: %s",
+		    (unsigned long long)j->id, j->path, cause);
+		free(cause);
+	}
+	spool_add_free(a);
+	server_wake();
 }
 
 /* The entry is spooled whole: hand it to commit.c to become a job. */
@@ -488,6 +549,10 @@ archsrc_end_entry(void)
 
 	archsrc_in_entry = 0;
 	archsrc_add = NULL;
+	if (archsrc_refill != 0) {
+		archsrc_refilled(a);
+		return;
+	}
 	/* checked again: an ADD of that name may have come meanwhile */
 	if (spool_check(&server.queue, a, archsrc_size, &j, &pending, &err,
 	    &errmsg) != SPOOL_OK) {
@@ -520,6 +585,7 @@ archsrc_drop_entry(void)
 	spool_add_free(archsrc_add);
 	archsrc_add = NULL;
 	archsrc_in_entry = 0;
+	archsrc_refill = 0;
 }
 
 /*

@@ -408,14 +408,20 @@ journal_watched_line(uint64_t id, const char *name)
  * Record that the n adds in v (ids set, data durable) are jobs: their A
  * (or, for watched files, W) records in one write, made durable at once;
  * all or none (a failure cuts them off again).  For the commit thread.
+ * A batch of archive entries only (add->unsynced) is appended without a
+ * sync: the next sync of the journal covers it, and a crash before that
+ * loses only such records, at the end, whose entries the restarted server
+ * reads again from the archive under the same ids (archsrc.c).
  */
 int
 journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
 {
 	char	*all = NULL, *line;
 	size_t	 len = 0, l, i;
-	int	 rc;
+	int	 rc, sync = 0;
 
+	for (i = 0; i < n; i++)
+		sync |= !v[i]->unsynced;
 	for (i = 0; i < 2 * n; i++) {
 		if (i % 2 == 1 && v[i / 2]->before == 0)
 			continue;
@@ -433,7 +439,7 @@ journal_add_jobs(struct spool_add *const *v, size_t n, char **cause)
 		len += l;
 		free(line);
 	}
-	rc = all == NULL ? 0 : journal_append_lines(all, 1, cause);
+	rc = all == NULL ? 0 : journal_append_lines(all, sync, cause);
 	free(all);
 	return rc;
 }

@@ -491,6 +491,8 @@ struct spool_add {			/* an ADD on its way to becoming a job */
 	uint32_t		 crc;		/* their CRC-32C */
 	int			 watched;	/* a watched file (watch.c): no
 						 * data to spool; a W record */
+	int			 unsynced;	/* an archive entry (archsrc.c):
+						 * its data is not fdatasync'd */
 	uint16_t		 queue_ix;	/* queue=, as queue_named_get made it */
 	char			 queue[JQ_QUEUE_NAME_MAX + 1];	/* its name
 						 * (for the commit thread) */
@@ -532,6 +534,10 @@ uint64_t spool_inflight(void);
 const struct spool_add *spool_pending_next(const struct spool_add *);
 int	 spool_begin(struct store *, char **);
 int	 spool_commit_file(struct store *, struct spool_add *, char **);
+void	 spool_verify_on_settle(void);
+int	 spool_was_lost(const struct job *);
+int	 spool_refill(struct job *, struct store *, uint64_t, uint32_t,
+	    char **);
 uint64_t spool_next_id(void);
 void	 spool_took_ids(uint64_t);
 int	 spool_name_file(struct store *, struct spool_add *, uint64_t, char **);
@@ -956,10 +962,12 @@ void	 archsrc_wake(void);
 void	 archsrc_start(struct event_base *);
 void	 archsrc_stop(int);
 
-/* archout.c: jq-serve --output-archive: the results in one archive at the end. */
+/* archout.c: jq-serve --output-archive: the results in one archive, renamed
+ * into place at the end. */
 int	 archout_setup(const char *, char **);
 int	 archout_active(void);
 const char *archout_result_dir(const char *, const char *);
+void	 archout_feed(const struct queue *);
 int	 archout_write(const struct queue *, char **);
 void	 archout_clean(const struct queue *);
 void	 archout_free(void);

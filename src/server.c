@@ -283,6 +283,7 @@ server_check(evutil_socket_t fd, short what, void *arg)
 	conn_results_all();	/* a job may have ended */
 	archsrc_wake();		/* --archive: a job may have been taken */
 	status_note();		/* idle, or work again: the rate's window */
+	archout_feed(&server.queue);	/* --output-archive: results done */
 	if (jobs_stopping())
 		end = server.queue.count[JOB_RUNNING] == 0;
 	else

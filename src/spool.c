@@ -17,6 +17,13 @@
  *   4. only then is the job made in the queue (spool_adopt) and the adder
  *      told its id.
  *
+ * An archive entry's data (archsrc.c, add->unsynced) skips the fdatasync
+ * of 1, the fsync of 2 and, in a batch of such entries only, the fdatasync
+ * of 3 (journal_add_jobs): the archive holds it durably.  So with
+ * --archive, spool_settle checks the CRC-32C of every unfinished job's
+ * file, and a job whose data is lost or damaged fails until archsrc.c
+ * finds its entry again and spool_refill puts the data back.
+ *
  * A crash before 3 leaves a temporary file or a file named by an id that no
  * record names: both are removed at the next start (spool_settle), so an
  * ADD that was not acknowledged leaves nothing.  The commit thread alone
@@ -51,6 +58,7 @@
 #include "jq.h"
 
 #define SPOOL_TMP_PREFIX	".add-"
+#define SPOOL_VERIFY_BUF	(64 * 1024)
 
 TAILQ_HEAD(spool_add_list, spool_add);
 
@@ -75,6 +83,11 @@ static int			 spool_indexed;
 static uint64_t			 spool_next;	/* the next id; commit thread */
 static unsigned			 spool_kill_at;	/* JQ_TEST_SPOOL_KILL */
 static unsigned			 spool_commits;
+static int			 spool_dir_dirty;	/* a synced add named;
+							 * commit thread */
+static int			 spool_verify;	/* check CRCs at settle */
+static uint64_t			*spool_lost;	/* ids failed at settle */
+static size_t			 spool_nlost;
 
 /*
  * Where results of added jobs go (outdir, or NULL for the directory we
@@ -558,7 +571,7 @@ spool_commit_file(struct store *st, struct spool_add *a, char **cause)
 	struct stat	 sb;
 	const char	*what = "fdatasync";
 
-	if (store_sync && fdatasync(st->fd) != 0)
+	if (store_sync && !a->unsynced && fdatasync(st->fd) != 0)
 		goto fail;
 	what = "fstat";
 	if (fstat(st->fd, &sb) != 0)
@@ -603,6 +616,8 @@ spool_name_file(struct store *st, struct spool_add *a, uint64_t id,
     char **cause)
 {
 	a->id = id;
+	if (!a->unsynced)
+		spool_dir_dirty = 1;
 	snprintf(a->idname, sizeof a->idname, "%llu", (unsigned long long)id);
 	if (renameat2(st->dirfd, st->tmpname, st->dirfd, a->idname,
 	    RENAME_NOREPLACE) != 0) {
@@ -614,10 +629,16 @@ spool_name_file(struct store *st, struct spool_add *a, uint64_t id,
 	return 0;
 }
 
-/* Commit thread: make the names given so far durable (fsync the spool). */
+/*
+ * Commit thread: make the names given so far durable (fsync the spool);
+ * nothing to do when they are all unsynced archive entries'.
+ */
 int
 spool_sync_dir(char **cause)
 {
+	if (!spool_dir_dirty)
+		return 0;
+	spool_dir_dirty = 0;
 	if (store_sync && fsync(spool_dirfd) != 0) {
 		*cause = xprintf("spool %s: fsync: %s", spool_dir,
 		    strerror(errno));
@@ -798,6 +819,104 @@ spool_sweep(const struct queue *q)
 }
 
 /*
+ * --archive: at the next start, the data of unfinished added jobs is
+ * checked against its CRC-32C (spool_settle), as an archive entry's is not
+ * fdatasync'd and may be damaged by a crash of the machine.
+ */
+void
+spool_verify_on_settle(void)
+{
+	spool_verify = 1;
+}
+
+/* Whether pinned job j's spool file holds the data its CRC-32C recorded. */
+static int
+spool_intact(const struct job *j)
+{
+	char		*buf;
+	uint64_t	 total = 0;
+	uint32_t	 crc = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = openat(j->in_dirfd, j->in_name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC | O_NONBLOCK)) < 0)
+		return 0;
+	buf = xmalloc(SPOOL_VERIFY_BUF);
+	while ((n = read(fd, buf, SPOOL_VERIFY_BUF)) > 0) {
+		crc = crc32c_update(crc, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	free(buf);
+	close(fd);
+	return n == 0 && total == j->in_size && crc == j->data_crc;
+}
+
+/*
+ * Whether job j failed at this start because its data was gone or damaged
+ * (spool_settle), so that data found again may run it again (archsrc.c).
+ */
+int
+spool_was_lost(const struct job *j)
+{
+	size_t	 lo = 0, hi = spool_nlost, mid;
+
+	while (lo < hi) {		/* spool_lost is in id order */
+		mid = lo + (hi - lo) / 2;
+		if (spool_lost[mid] == j->id)
+			return 1;
+		if (spool_lost[mid] < j->id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/*
+ * The data of job j, lost in a crash, spooled again in st (from
+ * spool_begin; size bytes, CRC-32C crc) from the archive it came from:
+ * it must be the data first recorded.  Named by the job's id and pinned,
+ * as spool_adopt does, unsynced like any archive entry's.  0, or -1 with
+ * *cause (st is aborted).
+ */
+int
+spool_refill(struct job *j, struct store *st, uint64_t size, uint32_t crc,
+    char **cause)
+{
+	struct stat	 sb;
+	char		 id[PROTO_U64_LEN];
+
+	if (size != j->in_size || crc != j->data_crc) {
+		*cause = xprintf("its data read again differs from the data "
+		    "first read (%llu bytes, CRC-32C %08x; now %llu, %08x)",
+		    (unsigned long long)j->in_size, j->data_crc,
+		    (unsigned long long)size, crc);
+		store_abort(st);
+		return -1;
+	}
+	snprintf(id, sizeof id, "%llu", (unsigned long long)j->id);
+	if (fstat(st->fd, &sb) != 0 || close(st->fd) != 0) {
+		st->fd = -1;
+		*cause = xprintf("spooling its data again: %s", strerror(errno));
+		store_abort(st);
+		return -1;
+	}
+	st->fd = -1;
+	if (renameat(st->dirfd, st->tmpname, st->dirfd, id) != 0) {
+		*cause = xprintf("spooling its data again: naming it %s: %s",
+		    id, strerror(errno));
+		store_abort(st);
+		return -1;
+	}
+	store_close(st);
+	spool_pin(j, &sb);
+	spool_bytes += size;
+	spool_files++;
+	return 0;
+}
+
+/*
  * After the journal is read: an unfinished added job whose data is gone or
  * damaged fails, saying so; the data of finished jobs and of adds that were
  * never journaled is removed; ids go on after the last job.  Returns how
@@ -815,6 +934,15 @@ spool_settle(struct queue *q)
 		j = queue_get(q, id);
 		if (j->origin != JOB_SPOOL)
 			continue;
+		if (spool_verify && j->in_name != NULL &&
+		    j->state != JOB_DONE && !spool_intact(j)) {
+			log_warnx("job %llu %s: its data %s/%s is damaged (its "
+			    "CRC-32C is not the one recorded)",
+			    (unsigned long long)j->id, j->path, spool_dir,
+			    j->in_name);
+			free(j->in_name);
+			j->in_name = NULL;
+		}
 		if (j->in_name != NULL && j->state != JOB_DONE) {
 			spool_bytes += j->in_size;
 			spool_files++;
@@ -828,6 +956,9 @@ spool_settle(struct queue *q)
 			    (unsigned long long)j->id, j->path, j->fail_msg);
 			queue_recover(q, j, JOB_FAILED);
 			failed++;
+			spool_lost = xreallocarray(spool_lost, spool_nlost + 1,
+			    sizeof *spool_lost);
+			spool_lost[spool_nlost++] = j->id;
 		}
 	}
 	if (spool_dirfd >= 0)
@@ -926,4 +1057,7 @@ spool_close(int gone)
 	spool_rdir_err = NULL;
 	queue_index_free(&spool_results);
 	spool_indexed = 0;
+	free(spool_lost);
+	spool_lost = NULL;
+	spool_nlost = 0;
 }

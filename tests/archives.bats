@@ -107,6 +107,66 @@ blocked_worker() {
 	assert_equal "$(find "$D" -maxdepth 1 -name '.*jq-partial' | wc -l)" 0
 }
 
+# wait_size FILE BYTES: wait until FILE holds at least BYTES
+wait_size() {
+	local i
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		[[ -f $1 && $(stat -c %s "$1") -ge $2 ]] && return 0
+		sleep 0.05
+	done
+	fail "$1 never reached $2 bytes"
+}
+
+@test "archives: results go into the output archive while later jobs still run, in job order; the partial archive is never at the target" {
+	local i
+	for i in 1 2 3 4 5; do head -c 400000 /dev/urandom >"$D/src/e$i"; done
+	printf 'entry 6\n' >"$D/src/e6"
+	(cd "$D/src" && bsdtar -cf "$D/in.tar" e1 e2 e3 e4 e5 e6)
+	start_server --archive "$D/in.tar" --output-archive "$D/res.tar"
+	export BLOCK=e6
+	blocked_worker
+	wait_for_file "$M/started"
+	# five results done, the sixth running: they are in the temporary archive already
+	wait_size "$D/.res.tar.jq-partial" 1048576
+	assert_file_not_exist "$D/res.tar"
+	: >"$M/go"
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run bsdtar -tf "$D/res.tar"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	mkdir "$D/x" && bsdtar -xf "$D/res.tar" -C "$D/x"
+	for i in 1 2 3 4 5 6; do
+		assert_files_equal "$D/x/e$i.result" "$D/src/e$i"
+	done
+	assert_file_not_exist "$D/.res.tar.jq-partial"
+}
+
+@test "archives: the output archive is in job order when the first job finishes last" {
+	local i n
+	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
+	(cd "$D/src" && bsdtar -czf "$D/in.tgz" e1 e2 e3 e4 e5 e6)
+	start_server --archive "$D/in.tgz" --output-archive "$D/res.tar.gz"
+	export BLOCK=e1
+	blocked_worker
+	wait_for_file "$M/started"
+	jq-run -j1 "$SERVER" -- cat >"$D/w2.log" 2>&1 3>&- &
+	JQ_PIDS+=("$!")
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		n=$(find "$JQ_STATE_DIR" -name 'e*.result' | wc -l)
+		((n < 5)) || break
+		sleep 0.05
+	done
+	assert_equal "$n" 5
+	: >"$M/go"
+	wait_server_exit 60
+	assert_equal "$status" 0
+	run bsdtar -tf "$D/res.tar.gz"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(bsdtar -xOf "$D/res.tar.gz" "e$i.result")" "entry $i"
+	done
+}
+
 @test "archives: --output-archive .zip of FILE jobs; an unknown extension is refused at start" {
 	start_server "$D/src/a.txt" "$D/src/-lead" --output-archive "$D/res.zip"
 	run jq-run -j1 "$SERVER" -- tr a-z A-Z
@@ -138,6 +198,70 @@ blocked_worker() {
 	assert_success
 	wait_server_exit 60
 	assert_equal "$status" 0
+	run bsdtar -tf "$D/res.tar.gz"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(bsdtar -xOf "$D/res.tar.gz" "e$i.result")" "entry $i"
+	done
+	assert_file_not_exist "$D/.res.tar.gz.jq-partial"
+}
+
+@test "archives: entries' spool files lost or damaged in a crash are read again from the archive; the archive ends complete" {
+	local i sp
+	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
+	(cd "$D/src" && bsdtar --zstd -cf "$D/in.tar.zst" e1 e2 e3 e4 e5 e6)
+	start_server -v --archive "$D/in.tar.zst" --output-archive "$D/res.tar.zst"
+	export BLOCK=e4
+	blocked_worker
+	wait_for_file "$M/started"
+	wait_log "archive $D/in.tar.zst: 6 entries read"
+	crash_server
+	kill -KILL -- "-$WORKER"
+	# what a crash of the machine can do to data that was never fdatasync'd
+	sp=("$JQ_STATE_DIR"/spool-*)
+	assert_file_exist "${sp[0]}/4"
+	rm "${sp[0]}/4"
+	: >"${sp[0]}/5"
+	printf 'ENTRY 6\n' >"${sp[0]}/6"	# the same size, other bytes
+	: >"$M/go"
+	start_server -v --archive "$D/in.tar.zst" --output-archive "$D/res.tar.zst"
+	run jq-run -j2 "$SERVER" -- cat
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	for i in 4 5 6; do
+		grep -qF "job $i e$i: its data, lost in a crash, read again from archive" "$SERVER_LOG" ||
+			fail "job $i was not read again from the archive"
+	done
+	grep -qF "its data ${sp[0]}/6 is damaged" "$SERVER_LOG" || fail "the damage to job 6 went unseen"
+	run bsdtar -tf "$D/res.tar.zst"
+	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(bsdtar -xOf "$D/res.tar.zst" "e$i.result")" "entry $i"
+	done
+}
+
+@test "archives: entries' journal records lost in a crash (never synced alone) are read again from the archive; the archive ends complete" {
+	local i sp jl j
+	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
+	(cd "$D/src" && bsdtar -czf "$D/in.tgz" e1 e2 e3 e4 e5 e6)
+	start_server -v --archive "$D/in.tgz" --output-archive "$D/res.tar.gz"
+	wait_log "archive $D/in.tgz: 6 entries read"
+	crash_server
+	# a crash of the machine keeps a prefix of the journal: here A 1 and A 2
+	jl=("$JQ_STATE_DIR"/journal-*)
+	j=${jl[0]%.archives}
+	sp=("$JQ_STATE_DIR"/spool-*)
+	assert_equal "$(grep -c '^A ' "$j")" 6
+	head -n 2 "$j" >"$D/j2" && cat "$D/j2" >"$j"
+	rm "${sp[0]}/5" "${sp[0]}/6"
+	start_server -v --archive "$D/in.tgz" --output-archive "$D/res.tar.gz"
+	run jq-run -j2 "$SERVER" -- cat
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	grep -qF "removed ${sp[0]}/3, an add that was never journaled" "$SERVER_LOG" ||
+		fail "the unjournaled spool file 3 was not removed"
 	run bsdtar -tf "$D/res.tar.gz"
 	assert_output "$(printf 'e%d.result\n' 1 2 3 4 5 6)"
 	for i in 1 2 3 4 5 6; do
