@@ -162,8 +162,10 @@ server_linger_ms(uint64_t now)
 {
 	uint64_t	 linger = server.cfg.linger_ms;
 
+	/* no worker asked yet: all may be late (a run finished before,
+	 * resumed), unless the run was shut down (jq-put --shutdown) */
 	if (server.worker_ms == 0)
-		return 0;	/* no worker ever asked: none to wait for */
+		return jobs_stopping() ? 0 : linger;
 	if (linger == 0 || server.lost_workers > 0)
 		return linger;
 	if (now - server.worker_ms >= linger)
