@@ -152,6 +152,7 @@ struct conn {
 	int			 finish;	/* server is done: close when idle */
 	int			 asked;		/* sent a TAKE: a worker */
 	int			 told;		/* heard NOJOB finished (or drained) */
+	int			 spoke;		/* sent a request past the handshake */
 	int			 shut;		/* our FIN sent (shutdown SHUT_WR) */
 	uint64_t		 closing_ms;	/* entered CONN_CLOSING, monotonic */
 	TAILQ_ENTRY(conn)	 entry;
@@ -1468,9 +1469,11 @@ conn_next_line(struct conn *c, struct evbuffer *in)
 		return 0;
 	}
 	if (eol.pos < 0) {
+		/* a client that has not asked anything yet (it connected
+		 * during the linger, its TAKE is on its way) is answered */
 		if (len == 0 && c->finish && c->state == CONN_LINE &&
 		    c->send_fd < 0 && TAILQ_EMPTY(&c->holds) &&
-		    (c->told || !c->asked)) {
+		    (c->told || !c->asked) && c->spoke) {
 			conn_set_state(c, CONN_CLOSING);
 			return 0;
 		}
@@ -1571,6 +1574,9 @@ conn_process(struct conn *c)
 			    strlen(conn_linebuf));
 			return;
 		} else {
+			if (c->sess.authed && strncmp(conn_linebuf, "HELLO",
+			    5) != 0)
+				c->spoke = 1;
 			conn_next(c, cmd_request(&c->sess, conn_linebuf,
 			    conn_out(c)));
 			conn_note_auth(c);

@@ -49,6 +49,7 @@
 #define SERVER_LISTEN_MAX	64
 #define SERVER_GRACE_SEC	5	/* to flush replies at the end */
 #define SERVER_LINGER_CAP	10	/* arrivals stretch --linger this far */
+#define SERVER_SETTLE_MS	1000	/* --linger 0: connections told the end */
 #define SERVER_TOLD_MAX		4096	/* worker names told the end, kept */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* out of descriptors: accept later */
 #define SERVER_FD_RESERVE	64	/* descriptors beside the connections' */
@@ -161,8 +162,10 @@ server_linger_ms(uint64_t now)
 {
 	uint64_t	 linger = server.cfg.linger_ms;
 
+	/* no worker asked yet: all may be late (a run finished before,
+	 * resumed), unless the run was shut down (jq-put --shutdown) */
 	if (server.worker_ms == 0)
-		return 0;	/* no worker ever asked: none to wait for */
+		return jobs_stopping() ? 0 : linger;
 	if (linger == 0 || server.lost_workers > 0)
 		return linger;
 	if (now - server.worker_ms >= linger)
@@ -247,12 +250,15 @@ server_finish(void)
 		    (unsigned long long)ms);
 		server_linger_to(now + ms, now);
 	} else {
-		/* leave once every connection is settled, at most --linger */
+		/* leave once every connection is settled (a jq-stat --watch
+		 * sees the end), at most --linger, or a second with 0 */
 		log_debug("no worker arrived in the last %llu ms: leaving once "
 		    "every connection has heard the end",
 		    (unsigned long long)server.cfg.linger_ms);
-		tv.tv_sec = (time_t)(server.cfg.linger_ms / 1000);
-		tv.tv_usec = (suseconds_t)(server.cfg.linger_ms % 1000 * 1000);
+		ms = server.cfg.linger_ms > 0 ? server.cfg.linger_ms :
+		    SERVER_SETTLE_MS;
+		tv.tv_sec = (time_t)(ms / 1000);
+		tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
 		evtimer_add(linger_ev, &tv);
 	}
 	server_end_check();

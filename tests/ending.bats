@@ -143,3 +143,37 @@ run_all() {
 	wait_server_exit 30
 	assert_equal "$status" 0
 }
+
+@test "a client that connected during the linger and asks only after it is over still hears finished, not a closed connection" {
+	printf 'one\n' >"$D/a"
+	start_server --no-auth --linger 2s "$D/a"
+	local id
+	id=$(JQ_NO_AUTH=1 jq-take -o "$D/x" "$SERVER")
+	JQ_NO_AUTH=1 jq-put "$SERVER" "$id" "$D/x"
+	# the run has ended; a worker connects and greets within the linger...
+	exec {conn}<>"/dev/tcp/${SERVER%:*}/${SERVER##*:}"
+	expect 'JQ 2 *'
+	sendl 'HELLO 2'
+	expect 'OK 2*'
+	# ...and its TAKE comes after the linger is over (a slow link)
+	sleep 2.5
+	sendl 'TAKE'
+	expect 'NOJOB finished*'
+	exec {conn}<&-
+	wait_server_exit 30
+	assert_equal "$status" 0
+}
+
+@test "--linger 0: a jq-stat --watch still sees the end of the run" {
+	make_files "$D/in" 2
+	start_server --linger 0 "$D"/in/*.dat
+	jq_bg sh -c 'exec jq-stat --watch 0.2 "$1" >"$2"' sh "$SERVER" "$D/watch"
+	local watch=$!
+	run timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- sh -c 'sleep 0.5; cat'
+	assert_success
+	wait_pid "$watch" 30
+	assert_equal "$status" 0
+	assert_regex "$(grep '^progress ' "$D/watch" | tail -n 1)" '^progress +2/2 \(100%\).*finished$'
+	wait_server_exit 30
+	assert_equal "$status" 0
+}
