@@ -53,7 +53,10 @@
  * stream has ended; the holds at the head that are let go move to the
  * socket's output (conn_flush).  At most JQ_INFLIGHT_MAX commits are in
  * flight per connection: past that it reads no further request.  Whatever
- * arrived together reaches commit.c as one batch (commit_plug).
+ * arrived together reaches commit.c as one batch (commit_plug).  The
+ * socket's output is written directly once the callback that filled it is
+ * done (conn_push_cb: one writev a reply, no EPOLLOUT watched); libevent's
+ * EV_WRITE takes over only while the socket takes less than all of it.
  *
  * Memory per connection is bounded: input stops being read past
  * CONN_INPUT_MAX, the job stream adds a chunk only when the output holds
