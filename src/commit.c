@@ -139,13 +139,15 @@ commit_batch(struct commit_list *batch)
 			}
 		} else if (store_commit_file(&cm->st, &cm->cause) != 0)
 			cm->rc = -1;
-		if (cm->rc == 0 && fstat(cm->st.dirfd, &st) == 0) {
+		/* the directory's identity only serves to sync it once */
+		if (cm->rc == 0 && store_sync && fstat(cm->st.dirfd, &st) == 0) {
 			cm->dir_dev = st.st_dev;
 			cm->dir_ino = st.st_ino;
 		}
 	}
 	TAILQ_FOREACH(cm, batch, entry) {
-		if (cm->add != NULL || cm->rc != 0 || cm->dir_synced)
+		if (cm->add != NULL || cm->rc != 0 || cm->dir_synced ||
+		    !store_sync)
 			continue;
 		if (store_sync_dir(&cm->st, &cm->cause) != 0) {
 			cm->rc = -1;
@@ -226,8 +228,9 @@ commit_wake(evutil_socket_t fd, short what, void *arg)
 	char			 buf[64];
 
 	(void)arg;
-	if (what & EV_READ)	/* else made active by commit_inline */
-		while (read(fd, buf, sizeof buf) > 0)
+	/* else made active by commit_inline; a short read emptied the pipe */
+	if (what & EV_READ)
+		while (read(fd, buf, sizeof buf) == (ssize_t)sizeof buf)
 			;
 	TAILQ_INIT(&done);
 	pthread_mutex_lock(&commit_lock);

@@ -53,7 +53,10 @@
  * stream has ended; the holds at the head that are let go move to the
  * socket's output (conn_flush).  At most JQ_INFLIGHT_MAX commits are in
  * flight per connection: past that it reads no further request.  Whatever
- * arrived together reaches commit.c as one batch (commit_plug).
+ * arrived together reaches commit.c as one batch (commit_plug).  The
+ * socket's output is written directly once the callback that filled it is
+ * done (conn_push_cb: one writev a reply, no EPOLLOUT watched); libevent's
+ * EV_WRITE takes over only while the socket takes less than all of it.
  *
  * Memory per connection is bounded: input stops being read past
  * CONN_INPUT_MAX, the job stream adds a chunk only when the output holds
@@ -145,6 +148,9 @@ struct conn {
 	struct bufferevent	*bev;
 	struct event		*wake;		/* runs conn_process later */
 	struct event		*take_timer;	/* TAKE wait= deadline */
+	struct event		*push;		/* conn_push_cb, after a reply */
+	int			 direct;	/* output written by conn_push_cb;
+						 * libevent's EV_WRITE is off */
 	enum conn_state		 state;		/* set by conn_set_state only */
 	struct session		 sess;		/* the peer, its TAKE, its payload */
 	uint64_t		 born_ms;	/* accepted, monotonic */
@@ -202,6 +208,9 @@ static TAILQ_HEAD(, conn)	conn_fdwaiters =
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_push_cb(evutil_socket_t, short, void *);
+static void	conn_out_cb(struct evbuffer *,
+		    const struct evbuffer_cb_info *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_wake_cb(evutil_socket_t, short, void *);
 static void	conn_take_timer_cb(evutil_socket_t, short, void *);
@@ -515,7 +524,13 @@ conn_new(int fd)
 	 * iteration per 16 KiB of job data */
 	bufferevent_set_max_single_read(c->bev, JQ_CHUNK);
 	bufferevent_set_max_single_write(c->bev, 2 * JQ_CHUNK);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* replies are written at once (conn_push_cb), EV_WRITE only when the
+	 * socket takes less than all */
+	c->push = event_new(server.base, -1, 0, conn_push_cb, c);
+	c->direct = 1;
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+	bufferevent_disable(c->bev, EV_WRITE);	/* on by default */
+	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	server.nconns++;
 	TAILQ_INSERT_TAIL(&server.unauth, c, unauth_entry);
@@ -635,6 +650,7 @@ conn_free(struct conn *c)
 	} else
 		server.nauthed--;
 	bufferevent_free(c->bev);
+	event_free(c->push);
 	event_free(c->wake);
 	event_free(c->take_timer);
 	cmd_session_end(&c->sess);
@@ -1618,6 +1634,52 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_reap(c);
 }
 
+/*
+ * Output was added: while the socket's output is written directly, write
+ * it once the current callback is done (conn_push_cb), so that a reply
+ * costs a writev and not also an epoll_ctl to watch for EPOLLOUT, an
+ * epoll_wait and an epoll_ctl to stop watching.
+ */
+static void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)buf;
+	if (c->direct && info->n_added > 0)
+		event_active(c->push, EV_TIMEOUT, 0);
+}
+
+/*
+ * Write what the output holds now.  All of it written: as if libevent
+ * had written it (conn_write_cb).  Some left, or an error: libevent's
+ * EV_WRITE takes over (it reports the error through conn_event_cb) until
+ * the output is empty again.
+ */
+static void
+conn_push_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	int		 n;
+
+	(void)fd;
+	(void)what;
+	if (!c->direct || evbuffer_get_length(out) == 0)
+		return;
+	/* libevent freezes the output's start but for its own writes */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (n < 0 || evbuffer_get_length(out) > 0) {
+		c->direct = 0;
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
+	conn_write_cb(c->bev, c);
+}
+
 /* The output fell below its low watermark: send more of the job. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
@@ -1625,6 +1687,12 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn	*c = arg;
 
 	(void)bev;
+	if (!c->direct &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		/* drained: back to direct writes, no EPOLLOUT watched */
+		bufferevent_disable(c->bev, EV_WRITE);
+		c->direct = 1;
+	}
 	conn_reap(c);
 	conn_pump(c);
 	if (c->send_fd < 0 && c->state != CONN_CLOSING &&

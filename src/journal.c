@@ -90,6 +90,9 @@
 #define JOURNAL_LINE_MAX	(3 * (JQ_NAME_MAX + JQ_MSG_KEEP) + 256)
 
 static int	 journal_fd = -1;
+static off_t	 journal_end = -1;	/* journal_fd's size, -1: ask lseek; set
+					 * back to -1 wherever journal_fd
+					 * changes or is cut */
 static char	*journal_path;
 static char	*journal_dir;
 static int	 journal_sync = 1;
@@ -178,7 +181,8 @@ journal_append_lines(const char *line, int sync, char **cause)
 		*cause = xprintf("journal %s: cannot cut off a torn record: %s",
 		    journal_path, strerror(errno));
 		rc = -1;
-	} else if ((end = lseek(journal_fd, 0, SEEK_END)) < 0) {
+	} else if ((end = journal_end >= 0 ? journal_end :
+	    lseek(journal_fd, 0, SEEK_END)) < 0) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		rc = -1;
 	} else if (journal_write(journal_fd, line, strlen(line)) != 0 ||
@@ -188,6 +192,8 @@ journal_append_lines(const char *line, int sync, char **cause)
 			torn = end;
 		rc = -1;
 	}
+	/* known after a whole write; after a failure, lseek tells again */
+	journal_end = rc == 0 ? end + (off_t)strlen(line) : -1;
 	pthread_mutex_unlock(&journal_lock);
 	return rc;
 }
@@ -760,6 +766,7 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 	if (bad) {
 		log_warnx("journal %s: dropped a torn last record (line %zu)",
 		    journal_path, lineno);
+		journal_end = -1;
 		if (ftruncate(journal_fd, good) != 0) {
 			*cause = xprintf("journal %s: %s", journal_path,
 			    strerror(errno));
@@ -823,6 +830,7 @@ journal_compact(struct queue *q, char **cause)
 		return -1;
 	}
 	journal_fd = fd;
+	journal_end = -1;
 	for (i = 1; i <= q->njobs && rc == 0; i++) {
 		struct job *j = queue_get(q, i);
 		/* a watch server's file jobs are all watched ones */
@@ -853,6 +861,7 @@ journal_compact(struct queue *q, char **cause)
 		close(oldfd);	/* drops its lock; fd holds the new one */
 		util_fsync_dir(journal_dir);
 	}
+	journal_end = -1;	/* the size of the one kept: asked again */
 	free(tmp);
 	return rc;
 }
@@ -1008,6 +1017,7 @@ journal_lock_file(char **cause)
 	int		 tries;
 
 	for (tries = 0; tries < 10; tries++) {
+		journal_end = -1;
 		journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND |
 		    O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
 		if (journal_fd < 0) {
@@ -1082,6 +1092,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	free(spool);
 	if (existed != 0)
 		return -1;
+	journal_end = -1;
 	if (fresh && ftruncate(journal_fd, 0) != 0) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		return -1;
@@ -1204,6 +1215,7 @@ journal_close(const struct queue *q, int success, int started)
 	}
 	close(journal_fd);
 	journal_fd = -1;
+	journal_end = -1;
 	free(journal_extra);
 	journal_extra = NULL;
 }

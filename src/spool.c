@@ -72,6 +72,7 @@ static long			 spool_name_max = NAME_MAX;
 static char			*spool_dir;	/* STATE_DIR/spool-HASH */
 static int			 spool_dirfd = -1;
 static unsigned			 spool_serial;	/* temporary file names */
+static long			 spool_pid;	/* in them; asked once */
 static uint64_t			 spool_bytes;	/* data held for jobs */
 static uint64_t			 spool_files;
 static uint64_t			 spool_pending_bytes;	/* adds in flight */
@@ -543,9 +544,11 @@ spool_begin(struct store *st, char **cause)
 		*cause = xprintf("spool %s: %s", spool_dir, strerror(errno));
 		return -1;
 	}
+	if (spool_pid == 0)
+		spool_pid = (long)getpid();
 	for (tries = 0; tries < 100; tries++) {
 		snprintf(st->tmpname, sizeof st->tmpname, SPOOL_TMP_PREFIX
-		    "%ld-%u.tmp", (long)getpid(), spool_serial++);
+		    "%ld-%u.tmp", spool_pid, spool_serial++);
 		st->fd = openat(st->dirfd, st->tmpname, O_WRONLY | O_CREAT |
 		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (st->fd >= 0 || errno != EEXIST)

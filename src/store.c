@@ -21,6 +21,7 @@
 #define STORE_SYNC_STEP	(8U << 20)
 
 static unsigned	store_serial;
+static long	store_pid;	/* temporary names; asked once, not per result */
 int		store_sync = 1;
 
 /*
@@ -59,9 +60,11 @@ store_open(struct store *st, const char *result, dev_t dev, ino_t ino,
 		st->dirfd = -1;
 		return -1;
 	}
+	if (store_pid == 0)
+		store_pid = (long)getpid();
 	for (tries = 0; tries < 100; tries++) {
 		snprintf(st->tmpname, sizeof st->tmpname, ".jq-%ld-%u.tmp",
-		    (long)getpid(), store_serial++);
+		    store_pid, store_serial++);
 		st->fd = openat(st->dirfd, st->tmpname, O_RDWR | O_CREAT |
 		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 		if (st->fd >= 0 || errno != EEXIST)

@@ -365,3 +365,39 @@ EOF
 	assert_equal "$status" 0
 	assert_equal "$(cat "$D/out/f3.result")" R:in3
 }
+
+@test "pipeline: strace: replies to a peer that reads them are written at once, with no EPOLLOUT watch (epoll_ctl) per reply" {
+	command -v strace >/dev/null || skip "strace is missing (apt-get install strace)"
+	local real log=$D/strace.log
+	real=$(command -v jq-serve)
+	mkdir -p "$D/bin"
+	cat >"$D/bin/jq-serve" <<EOF
+#!/bin/sh
+ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0"
+export ASAN_OPTIONS
+exec strace -f -o '$log' -e trace=epoll_ctl,writev '$real' "\$@"
+EOF
+	chmod +x "$D/bin/jq-serve"
+	PATH=$D/bin:$PATH serve_files 5
+	open_conn
+	local i
+	for i in 1 2 3 4 5; do
+		sendl TAKE
+		expect 'JOB *'
+		take_data
+		put_lines "$job" "$token" "R:$data" >&"$conn"
+		expect "OK $job"
+	done
+	sendl TAKE
+	expect 'NOJOB finished'
+	wait_server_exit 30
+	assert_equal "$status" 0
+	results_right 5
+	# greeting, HELLO's OK, 5 JOBs, 5 OKs, NOJOB: 13 replies, each a writev, none watched for
+	run grep -c 'writev(' "$log"
+	sed 's/^/# writev: /' <<<"$output" >&3
+	((output >= 13))
+	run grep -c 'EPOLLOUT' "$log"
+	sed 's/^/# epoll_ctl with EPOLLOUT: /' <<<"$output" >&3
+	assert_output 0
+}
