@@ -163,9 +163,9 @@ server_linger_ms(uint64_t now)
 	uint64_t	 linger = server.cfg.linger_ms;
 
 	/* no worker asked yet: all may be late (a run finished before,
-	 * resumed), unless the run was shut down (jq-put --shutdown) */
+	 * resumed; a --keep server shut down before its workers came) */
 	if (server.worker_ms == 0)
-		return jobs_stopping() ? 0 : linger;
+		return linger;
 	if (linger == 0 || server.lost_workers > 0)
 		return linger;
 	if (now - server.worker_ms >= linger)

@@ -85,16 +85,6 @@ worker_bg() {
 	wait_pid "$WPID" 30
 }
 
-@test "a --keep server no worker ever asked leaves at once on --shutdown: no linger" {
-	start_server -vv --keep
-	run -0 timeout 30 jq-put --shutdown "$SERVER"
-	wait_server_exit 30
-	assert_equal "$status" 0
-	run cat "$SERVER_LOG"
-	assert_output --partial 'no worker arrived in the last 1000 ms'
-	refute_output --partial 'lingering'
-}
-
 @test "--reconnect 0: an unreachable server exits 6 at once, with one message for all slots" {
 	run --separate-stderr timeout -k 5 30 jq-run -j 4 --reconnect 0 --tmpdir "$TMPD" \
 		127.0.0.1:1 -- cat
