@@ -337,24 +337,27 @@ struct job {
 	int			 in_dirfd;	/* its directory, pinned (input.c) */
 	int			 tree_fd;	/* a directory's job: its tree, packed
 						 * at start (input.c); else -1 */
-	char			*in_name;	/* its name in in_dirfd */
+	char			*in_name;	/* its name in in_dirfd: allocated, or
+						 * in path when in_name_borrowed */
 	uint64_t		 not_before_ms;	/* monotonic: waits until then */
-	unsigned		 store_failures;	/* results it could not store */
 	dev_t			 rdir_dev;	/* its directory, as checked at */
 	ino_t			 rdir_ino;	/* start (store_open compares) */
-	int			 result_current;	/* start: its result is up to date */
-	int			 journaled;	/* start: the journal records it */
+	unsigned		 store_failures;	/* results it could not store */
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
 	unsigned		 lost;		/* workers lost; --crash-limit bounds them */
 	uint32_t		 serial;	/* attempt serial of the last take */
 	uint32_t		 data_crc;	/* JOB_SPOOL: CRC-32C of its data */
+	unsigned		 tempfails;	/* EX_TEMPFAILs in a row (jobs.c) */
 	uint64_t		 lease_max_ms;	/* longest lease TOUCH may ask for */
 	struct session		*holder;	/* session that took it, or NULL */
 	unsigned char		 hold_conn;	/* released when holder closes */
 	unsigned char		 committing;	/* a result is being made durable */
 	unsigned char		 origin;	/* enum job_origin */
+	unsigned char		 result_current;	/* start: its result is up to date */
+	unsigned char		 journaled;	/* start: the journal records it */
+	unsigned char		 in_name_borrowed; /* in_name points into path */
 	uint16_t		 queue_ix;	/* its named queue: queue.named[] */
 	int16_t			 priority;	/* JQ_PRIORITY_MIN..MAX, higher first */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in its queue's level, waiting */
@@ -379,9 +382,7 @@ struct job {
 	uint32_t		*dependent;	/* jobs that run after it */
 	uint32_t		 ndependent, dependent_cap;
 	uint32_t		 unmet;		/* prerequisites not DONE */
-	uint32_t		 failed_prereq;	/* a FAILED prerequisite, or 0 */
 	uint32_t		 dep_mark;	/* deps_check's visit mark */
-	unsigned		 tempfails;	/* EX_TEMPFAILs in a row (jobs.c) */
 };
 TAILQ_HEAD(job_tailq, job);
 LIST_HEAD(job_list, job);
@@ -468,6 +469,7 @@ struct stat;
 int	 input_pin(struct job *, char **);
 int	 input_openat_file(int, const char *, struct stat *);
 void	 input_pin_stat(struct job *, int, const char *, const struct stat *);
+void	 input_name_clear(struct job *);
 int	 input_writers(int);
 int	 input_open(const struct job *, char **);
 void	 input_tree_setup(const char *);

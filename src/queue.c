@@ -109,8 +109,9 @@ queue_free(struct queue *q)
 
 	for (id = 1; id <= q->njobs; id++) {
 		j = queue_at(q, id);
+		if (!j->in_name_borrowed)
+			free(j->in_name);
 		free(j->path);
-		free(j->in_name);
 		free(j->result);
 		free(j->fail_status);
 		free(j->fail_msg);
