@@ -790,8 +790,8 @@ journal_edges_compact(const struct job *j, char **cause)
 
 	if (j->state == JOB_DONE || j->state == JOB_FAILED)
 		return 0;
-	for (i = 0; i < j->nprereq && rc == 0; i++) {
-		line = journal_edge_line(j->id, j->prereq[i]);
+	for (i = 0; i < deps_peek(j)->nprereq && rc == 0; i++) {
+		line = journal_edge_line(j->id, deps_peek(j)->prereq[i]);
 		rc = journal_append_lines(line, 0, cause);
 		free(line);
 	}
