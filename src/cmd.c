@@ -602,7 +602,8 @@ cmd_touch(struct session *s, struct proto_req *r, struct evbuffer *out)
 	}
 	jobs_touch(j, (uint64_t)secs * 1000);
 	cmd_reply(out, REPLY_OK " %llu " KEY_LEASE "=%llu",
-	    (unsigned long long)j->id, (unsigned long long)(j->lease_ms + 999) /
+	    (unsigned long long)j->id,
+	    (unsigned long long)(j->run->lease_ms + 999) /
 	    1000);
 	return NEXT_LINE;
 }
@@ -665,7 +666,7 @@ cmd_stat_worker(const struct session *w, struct evbuffer *out)
 	unsigned	 running = 0;
 	char		*name, *peer;
 
-	LIST_FOREACH(j, &w->held, hold_entry)
+	LIST_FOREACH(j, &w->held, run->hold_entry)
 		running++;
 	name = w->name ? proto_encode_dup(w->name, strlen(w->name)) :
 	    proto_encode_dup(w->peer, strlen(w->peer));

@@ -813,7 +813,7 @@ conn_send_job(struct conn *c, struct job *j)
 	conn_reply(c, REPLY_JOB " %llu %s " KEY_SIZE "=%llu " KEY_ATTEMPT "=%u "
 	    KEY_LEASE "=%llu " KEY_TOKEN "=%s%s%s%s%s%s", (unsigned long long)j->id,
 	    enc, (unsigned long long)j->in_size, j->attempt,
-	    (unsigned long long)(j->lease_ms + 999) / 1000, token,
+	    (unsigned long long)(j->run->lease_ms + 999) / 1000, token,
 	    res ? " " KEY_RESULT "=" : "", res ? res : "",
 	    /* a named queue's name, never encoded; none: the default */
 	    j->queue_ix != 0 ? " " KEY_QUEUE "=" : "",

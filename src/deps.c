@@ -3,8 +3,9 @@
  * the checks an ADD passes before it is taken, and the prerequisites met.
  *
  * An edge "j after p" makes p a prerequisite of j: j runs only once p is
- * DONE.  Each job keeps its prerequisites (j->prereq) and the jobs that
- * wait for it (j->dependent) as arrays of ids, and j->unmet counts the
+ * DONE.  A job with edges keeps, in j->deps, its prerequisites (prereq)
+ * and the jobs that wait for it (dependent) as arrays of ids (a job without
+ * has no record: deps_peek reads an empty one), and j->unmet counts the
  * prerequisites that are not DONE.  A job with unmet > 0 is BLOCKED
  * whenever it would wait (queue.c: queue_wait_tail, queue_release);
  * deps_met lets its dependents wait as a job becomes DONE.  What a failed
@@ -38,6 +39,24 @@
 
 static uint32_t	 deps_generation;	/* deps_check's visit mark */
 
+static const struct job_deps deps_none;	/* a job without edges */
+
+/* Job j's edges, to read: an empty set when it has none. */
+const struct job_deps *
+deps_peek(const struct job *j)
+{
+	return j->deps != NULL ? j->deps : &deps_none;
+}
+
+/* Job j's edges, to change: allocated (empty) the first time. */
+static struct job_deps *
+deps_get(struct job *j)
+{
+	if (j->deps == NULL)
+		j->deps = xcalloc(1, sizeof *j->deps);
+	return j->deps;
+}
+
 /* Append id to an array of ids (*v, *n of *cap); 0, or -1 with errno. */
 static int
 deps_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t id)
@@ -61,8 +80,8 @@ deps_has(const struct job *j, const struct job *pre)
 {
 	uint32_t	 i;
 
-	for (i = 0; i < j->nprereq; i++)
-		if (j->prereq[i] == pre->id)
+	for (i = 0; i < deps_peek(j)->nprereq; i++)
+		if (deps_peek(j)->prereq[i] == pre->id)
 			return 1;
 	return 0;
 }
@@ -74,22 +93,26 @@ deps_has(const struct job *j, const struct job *pre)
 int
 deps_link(struct job *j, struct job *pre, char **cause)
 {
+	struct job_deps	*jd, *pd;
+
 	if (deps_has(j, pre))
 		return 1;
-	if (j->nprereq >= JQ_AFTER_MAX) {
+	if (deps_peek(j)->nprereq >= JQ_AFTER_MAX) {
 		*cause = xprintf("job %llu has %d prerequisites, the most it "
 		    "may have", (unsigned long long)j->id, JQ_AFTER_MAX);
 		return -1;
 	}
-	if (deps_push(&j->prereq, &j->nprereq, &j->prereq_cap,
+	jd = deps_get(j);
+	pd = deps_get(pre);
+	if (deps_push(&jd->prereq, &jd->nprereq, &jd->prereq_cap,
 	    (uint32_t)pre->id) != 0) {
 		*cause = xprintf("cannot record a dependency: %s",
 		    strerror(errno));
 		return -1;
 	}
-	if (deps_push(&pre->dependent, &pre->ndependent, &pre->dependent_cap,
+	if (deps_push(&pd->dependent, &pd->ndependent, &pd->dependent_cap,
 	    (uint32_t)j->id) != 0) {
-		j->nprereq--;
+		jd->nprereq--;
 		*cause = xprintf("cannot record a dependency: %s",
 		    strerror(errno));
 		return -1;
@@ -123,8 +146,8 @@ deps_failed_prereq(const struct queue *q, const struct job *j)
 	struct job	*p;
 	uint32_t	 i;
 
-	for (i = 0; i < j->nprereq; i++)
-		if ((p = queue_get(q, j->prereq[i])) != NULL &&
+	for (i = 0; i < deps_peek(j)->nprereq; i++)
+		if ((p = queue_get(q, deps_peek(j)->prereq[i])) != NULL &&
 		    p->state == JOB_FAILED)
 			return p;
 	return NULL;
@@ -159,11 +182,12 @@ deps_reaches(struct queue *q, struct job *start, const struct job *target)
 			found = 1;
 			break;
 		}
-		if (j->dep_mark == deps_generation || !deps_unfinished(j))
+		if (deps_peek(j)->dep_mark == deps_generation ||
+		    !deps_unfinished(j))
 			continue;
-		j->dep_mark = deps_generation;
+		deps_get(j)->dep_mark = deps_generation;
 		/* room for the prerequisites and the adds' after lists */
-		k = j->nprereq;
+		k = deps_peek(j)->nprereq;
 		for (a = spool_pending_next(NULL); a != NULL;
 		    a = spool_pending_next(a))
 			if (a->before == j->id)
@@ -176,8 +200,9 @@ deps_reaches(struct queue *q, struct job *start, const struct job *target)
 			}
 			stack = ns;
 		}
-		for (i = 0; i < j->nprereq; i++)
-			if ((p = queue_get(q, j->prereq[i])) != NULL)
+		for (i = 0; i < deps_peek(j)->nprereq; i++)
+			if ((p = queue_get(q, deps_peek(j)->prereq[i])) !=
+			    NULL)
 				stack[n++] = p;
 		for (a = spool_pending_next(NULL); a != NULL;
 		    a = spool_pending_next(a))
@@ -224,7 +249,7 @@ deps_check(struct queue *q, const uint32_t *after, size_t n, uint64_t before,
 			    t->state == JOB_DONE ? "has a result" : "has failed");
 			return -1;
 		}
-		if (t->nprereq >= JQ_AFTER_MAX) {
+		if (deps_peek(t)->nprereq >= JQ_AFTER_MAX) {
 			*err = ERR_FULL;
 			*errmsg = xprintf(KEY_BEFORE "=%llu: job %s has %d "
 			    "prerequisites, the most it may have; nothing added",
@@ -288,8 +313,8 @@ deps_met(struct queue *q, struct job *pre)
 	uint32_t	 i;
 	size_t		 woke = 0;
 
-	for (i = 0; i < pre->ndependent; i++) {
-		if ((d = queue_get(q, pre->dependent[i])) == NULL ||
+	for (i = 0; i < deps_peek(pre)->ndependent; i++) {
+		if ((d = queue_get(q, deps_peek(pre)->dependent[i])) == NULL ||
 		    d->unmet == 0)
 			continue;
 		if (--d->unmet == 0 && d->state == JOB_BLOCKED) {
@@ -363,9 +388,9 @@ deps_settle(struct queue *q)
 	for (id = 1; id <= q->njobs; id++) {
 		j = queue_get(q, id);
 		j->unmet = 0;
-		for (i = 0; i < j->nprereq; i++)
-			if ((p = queue_get(q, j->prereq[i])) != NULL &&
-			    p->state != JOB_DONE)
+		for (i = 0; i < deps_peek(j)->nprereq; i++)
+			if ((p = queue_get(q, deps_peek(j)->prereq[i])) !=
+			    NULL && p->state != JOB_DONE)
 				j->unmet++;
 		if (j->unmet > 0 && j->state == JOB_WAITING)
 			queue_block(q, j);
@@ -377,8 +402,8 @@ deps_settle(struct queue *q)
 			stack[n++] = (uint32_t)id;
 	while (n > 0) {		/* each job is pushed once: when it fails */
 		p = queue_get(q, stack[--n]);
-		for (i = 0; i < p->ndependent; i++) {
-			d = queue_get(q, p->dependent[i]);
+		for (i = 0; i < deps_peek(p)->ndependent; i++) {
+			d = queue_get(q, deps_peek(p)->dependent[i]);
 			if (d == NULL || !deps_unfinished(d))
 				continue;
 			free(d->fail_status);

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,16 @@ input_openat_file(int dirfd, const char *name, struct stat *st)
 	return input_openat(dirfd, name, st);
 }
 
+/* Drop job j's input name: freed unless it points into j->path. */
+void
+input_name_clear(struct job *j)
+{
+	if (!j->in_name_borrowed)
+		free(j->in_name);
+	j->in_name = NULL;
+	j->in_name_borrowed = 0;
+}
+
 /*
  * Pin job j's input as the regular file st, name in directory dirfd (a
  * descriptor that outlives the job): a file found at run time.
@@ -347,8 +358,14 @@ void
 input_pin_stat(struct job *j, int dirfd, const char *name,
     const struct stat *st)
 {
-	free(j->in_name);
-	j->in_name = xstrdup(name);
+	uintptr_t	 n = (uintptr_t)name, p = (uintptr_t)j->path;
+
+	input_name_clear(j);
+	if (j->path != NULL && n >= p && n < p + strlen(j->path)) {
+		j->in_name = (char *)(uintptr_t)name;	/* the tail of path */
+		j->in_name_borrowed = 1;
+	} else
+		j->in_name = xstrdup(name);
 	j->in_dirfd = dirfd;
 	j->in_dev = st->st_dev;
 	j->in_ino = st->st_ino;

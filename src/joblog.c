@@ -63,15 +63,16 @@ joblog_escape(const char *s)
 void
 joblog_start(struct job *j, const char *worker)
 {
+	struct job_run	*r = queue_run(j);
 	struct timespec	 ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	j->start_wall_ms = (uint64_t)ts.tv_sec * 1000 +
+	r->start_wall_ms = (uint64_t)ts.tv_sec * 1000 +
 	    (uint64_t)ts.tv_nsec / 1000000;
-	j->start_ms = util_now_ms();
-	j->end_ms = 0;
-	free(j->worker);
-	j->worker = xstrdup(worker);
+	r->start_ms = util_now_ms();
+	r->end_ms = 0;
+	free(r->worker);
+	r->worker = xstrdup(worker);
 }
 
 /*
@@ -83,22 +84,24 @@ joblog_start(struct job *j, const char *worker)
 void
 joblog_end(struct job *j, const char *status, uint64_t bytes_out)
 {
+	static const struct job_run none;	/* never taken: all 0 */
+	const struct job_run *r = j->run != NULL ? j->run : &none;
 	char		*name, *worker, *line;
 	uint64_t	 run, now = util_now_ms();
 
-	if (j->start_ms != 0 && j->end_ms == 0)
-		j->end_ms = now;
+	if (j->run != NULL && j->run->start_ms != 0 && j->run->end_ms == 0)
+		j->run->end_ms = now;
 	if (joblog_fd < 0)
 		return;
-	run = j->start_ms != 0 ? now - j->start_ms : 0;
+	run = r->start_ms != 0 ? now - r->start_ms : 0;
 	name = joblog_escape(j->path);
-	worker = joblog_escape(j->worker ? j->worker : "-");
+	worker = joblog_escape(r->worker ? r->worker : "-");
 	line = xprintf("%llu\t%s\t%s\t%llu.%03llu\t%llu.%03llu\t%u\t%s\t%llu\t"
 	    "%llu\n", (unsigned long long)j->id, name, worker,
-	    (unsigned long long)j->start_wall_ms / 1000,
-	    (unsigned long long)j->start_wall_ms % 1000,
+	    (unsigned long long)r->start_wall_ms / 1000,
+	    (unsigned long long)r->start_wall_ms % 1000,
 	    (unsigned long long)run / 1000, (unsigned long long)run % 1000,
-	    j->attempt, status, (unsigned long long)j->size_in,
+	    j->attempt, status, (unsigned long long)r->size_in,
 	    (unsigned long long)bytes_out);
 	if (util_write_all(joblog_fd, line, strlen(line)) != 0)
 		log_warnx("--joblog: %s", strerror(errno));

@@ -265,13 +265,15 @@ jobs_put_target(const char *id, const struct proto_token *t,
 static void
 jobs_leave(struct job *j)
 {
-	if (j->holder != NULL) {
-		LIST_REMOVE(j, hold_entry);
-		j->holder = NULL;
+	if (j->run == NULL)		/* never taken */
+		return;
+	if (j->run->holder != NULL) {
+		LIST_REMOVE(j, run->hold_entry);
+		j->run->holder = NULL;
 	}
-	if (j->lease_ev != NULL) {
-		event_free(j->lease_ev);
-		j->lease_ev = NULL;
+	if (j->run->lease_ev != NULL) {
+		event_free(j->run->lease_ev);
+		j->run->lease_ev = NULL;
 	}
 }
 
@@ -324,7 +326,7 @@ jobs_lease_expired(evutil_socket_t fd, short what, void *arg)
 	if (j->state != JOB_RUNNING)
 		return;
 	why = xprintf("lease of %llu ms ran out", (unsigned long long)
-	    j->lease_ms);
+	    j->run->lease_ms);
 	jobs_lost(j, why);
 	free(why);
 }
@@ -335,25 +337,26 @@ jobs_renew(struct job *j)
 {
 	struct timeval	 tv;
 
-	if (j->lease_ev == NULL)
-		j->lease_ev = evtimer_new(jobs_base, jobs_lease_expired, j);
-	tv.tv_sec = (time_t)(j->lease_ms / 1000);
-	tv.tv_usec = (suseconds_t)(j->lease_ms % 1000 * 1000);
-	evtimer_add(j->lease_ev, &tv);
-	j->renewed_ms = util_now_ms();
+	if (j->run->lease_ev == NULL)
+		j->run->lease_ev = evtimer_new(jobs_base, jobs_lease_expired,
+		    j);
+	tv.tv_sec = (time_t)(j->run->lease_ms / 1000);
+	tv.tv_usec = (suseconds_t)(j->run->lease_ms % 1000 * 1000);
+	evtimer_add(j->run->lease_ev, &tv);
+	j->run->renewed_ms = util_now_ms();
 }
 
 /*
  * TOUCH: renew the lease of running job j, lease_ms long from now if not 0,
- * but never longer than j->lease_max_ms (the longer of --lease and the
+ * but never longer than j->run->lease_max_ms (the longer of --lease and the
  * lease it was taken with).
  */
 void
 jobs_touch(struct job *j, uint64_t lease_ms)
 {
 	if (lease_ms != 0)
-		j->lease_ms = lease_ms < j->lease_max_ms ? lease_ms :
-		    j->lease_max_ms;
+		j->run->lease_ms = lease_ms < j->run->lease_max_ms ? lease_ms :
+		    j->run->lease_max_ms;
 	jobs_renew(j);
 }
 
@@ -367,8 +370,9 @@ jobs_renew_held(struct session *s, uint64_t now)
 {
 	struct job	*j;
 
-	LIST_FOREACH(j, &s->held, hold_entry)
-		if (j->hold_conn && now - j->renewed_ms >= j->lease_ms / 4)
+	LIST_FOREACH(j, &s->held, run->hold_entry)
+		if (j->hold_conn &&
+		    now - j->run->renewed_ms >= j->run->lease_ms / 4)
 			jobs_renew(j);
 }
 
@@ -386,12 +390,12 @@ jobs_take(const uint16_t *qix, size_t nq, const char *match,
 
 	if ((j = queue_take(jobs_queue, qix, nq, match, s->name)) == NULL)
 		return NULL;
-	j->holder = s;
+	j->run->holder = s;
 	j->hold_conn = hold_conn;
-	LIST_INSERT_HEAD(&s->held, j, hold_entry);
-	j->lease_ms = lease_ms ? lease_ms : jobs_cfg->lease_ms;
-	j->lease_max_ms = j->lease_ms > jobs_cfg->lease_ms ? j->lease_ms :
-	    jobs_cfg->lease_ms;
+	LIST_INSERT_HEAD(&s->held, j, run->hold_entry);
+	j->run->lease_ms = lease_ms ? lease_ms : jobs_cfg->lease_ms;
+	j->run->lease_max_ms = j->run->lease_ms > jobs_cfg->lease_ms ?
+	    j->run->lease_ms : jobs_cfg->lease_ms;
 	jobs_new_attempt(j);
 	jobs_renew(j);
 	return j;
@@ -401,7 +405,7 @@ jobs_take(const uint16_t *qix, size_t nq, const char *match,
 void
 jobs_sent(struct job *j, uint64_t size, const char *who)
 {
-	j->size_in = size;
+	j->run->size_in = size;
 	joblog_start(j, who);
 	log_info("job %llu %s taken by %s (attempt %u)",
 	    (unsigned long long)j->id, j->path, who, j->attempt);
@@ -460,19 +464,21 @@ jobs_reopen(struct job *j, const struct proto_token *t, const char *cause)
 	if (j == NULL || j->state != JOB_RUNNING ||
 	    t->instance != jobs_instance || t->serial != j->serial)
 		return 0;
-	if (++j->store_failures >= JOBS_STORE_TRIES) {
+	if (++j->run->store_failures >= JOBS_STORE_TRIES) {
 		msg = xprintf("cannot store result: %s (%u attempts)", cause,
-		    j->store_failures);
+		    j->run->store_failures);
 		jobs_fail_found(j, msg);
 		free(msg);
 		return 1;
 	}
-	backoff = (uint64_t)JOBS_BACKOFF_MS << (j->store_failures - 1);
+	backoff = (uint64_t)JOBS_BACKOFF_MS <<
+	    (j->run->store_failures - 1);
 	log_info("job %llu %s: result not stored (%u of %u attempts); it "
 	    "waits %llu ms", (unsigned long long)j->id, j->path,
-	    j->store_failures, JOBS_STORE_TRIES, (unsigned long long)backoff);
-	j->not_before_ms = util_now_ms() + backoff;
-	jobs_backoff_arm(j->not_before_ms);
+	    j->run->store_failures, JOBS_STORE_TRIES,
+	    (unsigned long long)backoff);
+	j->run->not_before_ms = util_now_ms() + backoff;
+	jobs_backoff_arm(j->run->not_before_ms);
 	jobs_release(j);
 	return 0;
 }
@@ -489,8 +495,8 @@ jobs_holder_gone(struct session *s, const char *who)
 
 	while ((j = LIST_FIRST(&s->held)) != NULL) {
 		if (!j->hold_conn) {	/* hold=lease: runs on without us */
-			LIST_REMOVE(j, hold_entry);
-			j->holder = NULL;
+			LIST_REMOVE(j, run->hold_entry);
+			j->run->holder = NULL;
 			continue;
 		}
 		if (j->state != JOB_RUNNING) {
@@ -597,7 +603,8 @@ jobs_done(struct job *j, uint64_t size, const char *who)
 	jobs_leave(j);
 	joblog_end(j, "0", size);
 	j->result_size = size;
-	j->tempfails = 0;
+	if (j->run != NULL)
+		j->run->tempfails = 0;
 	queue_finish(jobs_queue, j, JOB_DONE);
 	(void)deps_met(jobs_queue, j);
 	spool_remove(j);	/* an added job's data: not needed any more */
@@ -645,8 +652,8 @@ jobs_cascade(struct job *first)
 	TAILQ_INSERT_TAIL(&todo, first, wait_entry);
 	while ((p = TAILQ_FIRST(&todo)) != NULL) {
 		TAILQ_REMOVE(&todo, p, wait_entry);
-		for (i = 0; i < p->ndependent; i++) {
-			d = queue_get(jobs_queue, p->dependent[i]);
+		for (i = 0; i < deps_peek(p)->ndependent; i++) {
+			d = queue_get(jobs_queue, deps_peek(p)->dependent[i]);
 			if (d == NULL || (d->state != JOB_BLOCKED &&
 			    d->state != JOB_WAITING))
 				continue;
@@ -722,7 +729,7 @@ jobs_tempfail(struct job *j, const char *who)
 	uint64_t	 backoff;
 
 	if (j->unmet > 0 && deps_failed_prereq(jobs_queue, j) == NULL) {
-		j->tempfails = 0;
+		j->run->tempfails = 0;
 		log_info("job %llu %s: temporary failure on attempt %u, "
 		    "reported by %s; it waits for %u prerequisite%s",
 		    (unsigned long long)j->id, j->path, j->attempt, who,
@@ -735,17 +742,19 @@ jobs_tempfail(struct job *j, const char *who)
 		jobs_settle(j);
 		return 1;
 	}
-	if (++j->tempfails > JQ_TEMPFAIL_TRIES) {
-		j->tempfails = 0;
+	if (++j->run->tempfails > JQ_TEMPFAIL_TRIES) {
+		j->run->tempfails = 0;
 		return 0;
 	}
-	backoff = (uint64_t)JQ_TEMPFAIL_BACKOFF_MS << (j->tempfails - 1);
+	backoff = (uint64_t)JQ_TEMPFAIL_BACKOFF_MS <<
+	    (j->run->tempfails - 1);
 	log_info("job %llu %s: temporary failure %u of %d in a row on attempt "
 	    "%u, reported by %s; it runs again in %llu ms",
-	    (unsigned long long)j->id, j->path, j->tempfails, JQ_TEMPFAIL_TRIES,
+	    (unsigned long long)j->id, j->path, j->run->tempfails,
+	    JQ_TEMPFAIL_TRIES,
 	    j->attempt, who, (unsigned long long)backoff);
-	j->not_before_ms = util_now_ms() + backoff;
-	jobs_backoff_arm(j->not_before_ms);
+	j->run->not_before_ms = util_now_ms() + backoff;
+	jobs_backoff_arm(j->run->not_before_ms);
 	queue_requeue(jobs_queue, j);
 	return 1;
 }
@@ -799,7 +808,8 @@ jobs_retry(struct job *j, const char *who, char **cause)
 		return -1;
 	j->failures = 0;
 	j->lost = 0;
-	j->tempfails = 0;
+	if (j->run != NULL)
+		j->run->tempfails = 0;
 	queue_requeue(jobs_queue, j);	/* BLOCKED if its prerequisites are not done */
 	jobs_settle(j);
 	log_info("job %llu %s: retry asked by %s", (unsigned long long)j->id,
@@ -833,9 +843,9 @@ jobs_leases_free(void)
 	}
 	for (i = 1; i <= jobs_queue->njobs; i++) {
 		j = queue_get(jobs_queue, i);
-		if (j->lease_ev != NULL) {
-			event_free(j->lease_ev);
-			j->lease_ev = NULL;
+		if (j->run != NULL && j->run->lease_ev != NULL) {
+			event_free(j->run->lease_ev);
+			j->run->lease_ev = NULL;
 		}
 	}
 	free(jobs_attempts);

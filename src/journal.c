@@ -803,8 +803,8 @@ journal_edges_compact(const struct job *j, char **cause)
 
 	if (j->state == JOB_DONE || j->state == JOB_FAILED)
 		return 0;
-	for (i = 0; i < j->nprereq && rc == 0; i++) {
-		line = journal_edge_line(j->id, j->prereq[i]);
+	for (i = 0; i < deps_peek(j)->nprereq && rc == 0; i++) {
+		line = journal_edge_line(j->id, deps_peek(j)->prereq[i]);
 		rc = journal_append_lines(line, 0, cause);
 		free(line);
 	}
@@ -899,7 +899,8 @@ journal_sweep(const char *dir)
  * a list named by absolute paths from elsewhere finds its own.  A directory
  * that cannot be resolved (only in tests: jq-serve checked them all) is
  * hashed as given.  *lastdir and *lastreal keep the last directory
- * resolved, so a list of files in one directory costs one realpath.
+ * resolved, so a list of files in one directory costs one realpath (the
+ * inputs and the results keep one each: with --output-dir they differ).
  */
 static uint64_t
 journal_hash_path(uint64_t h, const char *path, char **lastdir,
@@ -936,16 +937,19 @@ journal_name(const struct queue *q)
 {
 	uint64_t	 h = 0xcbf29ce484222325ULL;
 	char		*lastdir = NULL, *lastreal = NULL;
+	char		*rlastdir = NULL, *rlastreal = NULL;
 	const struct job *j;
 	size_t		 i;
 
 	for (i = 1; i <= q->njobs; i++) {
 		j = queue_get(q, i);
 		h = journal_hash_path(h, j->path, &lastdir, &lastreal);
-		h = journal_hash_path(h, j->result, &lastdir, &lastreal);
+		h = journal_hash_path(h, j->result, &rlastdir, &rlastreal);
 	}
 	free(lastdir);
 	free(lastreal);
+	free(rlastdir);
+	free(rlastreal);
 	/* the archives of --archive, whatever else is served */
 	if (journal_extra != NULL)
 		h = journal_hash(h, journal_extra, strlen(journal_extra) + 1);

@@ -324,6 +324,44 @@ enum job_origin {
 	JOB_SPOOL		/* data added over the protocol (spool.c) */
 };
 struct session;
+/*
+ * What a job needs once it has been taken (queue_run allocates it at the
+ * first take; NULL for a job never taken): most of a million queued jobs
+ * never need it at once.  Kept after the job ends (--joblog, listings).
+ */
+struct job_run {
+	struct session		*holder;	/* session that took it, or NULL */
+	LIST_ENTRY(job)		 hold_entry;	/* in holder->held (the list
+						 * macros' field: run->hold_entry) */
+	struct event		*lease_ev;	/* while running: lease expiry */
+	uint64_t		 lease_ms;	/* lease length of this take */
+	uint64_t		 lease_max_ms;	/* longest lease TOUCH may ask */
+	uint64_t		 renewed_ms;	/* monotonic: last renewal */
+	uint64_t		 size_in;	/* job data size when last sent */
+	uint64_t		 start_ms;	/* monotonic, last take */
+	uint64_t		 start_wall_ms;	/* epoch, last take (--joblog) */
+	uint64_t		 end_ms;	/* monotonic, its end; 0: none or
+						 * running */
+	char			*worker;	/* who took it last (--joblog) */
+	char			*taken_node;	/* node of its last taker or NULL */
+	char			*failed_node;	/* node that failed it last or
+						 * NULL */
+	uint64_t		 not_before_ms;	/* monotonic: waits until then */
+	unsigned		 store_failures; /* results it could not store */
+	unsigned		 tempfails;	/* EX_TEMPFAILs in a row (jobs.c) */
+};
+/*
+ * A job's dependencies (deps.c), allocated at its first edge: ids, each
+ * array grown as edges come.  deps_peek reads an empty one for a job
+ * without.
+ */
+struct job_deps {
+	uint32_t		*prereq;	/* jobs it runs after */
+	uint32_t		 nprereq, prereq_cap;
+	uint32_t		*dependent;	/* jobs that run after it */
+	uint32_t		 ndependent, dependent_cap;
+	uint32_t		 dep_mark;	/* deps_check's visit mark */
+};
 struct job {
 	uint64_t		 id;		/* 1-based, in the order added */
 	char			*path;		/* its name: the input as the operator
@@ -337,51 +375,32 @@ struct job {
 	int			 in_dirfd;	/* its directory, pinned (input.c) */
 	int			 tree_fd;	/* a directory's job: its tree, packed
 						 * at start (input.c); else -1 */
-	char			*in_name;	/* its name in in_dirfd */
-	uint64_t		 not_before_ms;	/* monotonic: waits until then */
-	unsigned		 store_failures;	/* results it could not store */
+	char			*in_name;	/* its name in in_dirfd: allocated, or
+						 * in path when in_name_borrowed */
 	dev_t			 rdir_dev;	/* its directory, as checked at */
 	ino_t			 rdir_ino;	/* start (store_open compares) */
-	int			 result_current;	/* start: its result is up to date */
-	int			 journaled;	/* start: the journal records it */
 	enum job_state		 state;
 	unsigned		 attempt;	/* times taken */
 	unsigned		 failures;	/* FAILs reported; --retries bounds them */
 	unsigned		 lost;		/* workers lost; --crash-limit bounds them */
 	uint32_t		 serial;	/* attempt serial of the last take */
 	uint32_t		 data_crc;	/* JOB_SPOOL: CRC-32C of its data */
-	uint64_t		 lease_max_ms;	/* longest lease TOUCH may ask for */
-	struct session		*holder;	/* session that took it, or NULL */
 	unsigned char		 hold_conn;	/* released when holder closes */
 	unsigned char		 committing;	/* a result is being made durable */
 	unsigned char		 origin;	/* enum job_origin */
+	unsigned char		 result_current;	/* start: its result is up to date */
+	unsigned char		 journaled;	/* start: the journal records it */
+	unsigned char		 in_name_borrowed; /* in_name points into path */
 	uint16_t		 queue_ix;	/* its named queue: queue.named[] */
 	int16_t			 priority;	/* JQ_PRIORITY_MIN..MAX, higher first */
+	uint32_t		 unmet;		/* prerequisites not DONE (deps.c) */
 	TAILQ_ENTRY(job)	 wait_entry;	/* in its queue's level, waiting */
-	LIST_ENTRY(job)		 hold_entry;	/* in holder->held */
-	struct event		*lease_ev;	/* while running: lease expiry */
-	uint64_t		 lease_ms;	/* lease length of this take */
-	uint64_t		 renewed_ms;	/* monotonic time of last renewal */
-	uint64_t		 size_in;	/* job data size when last sent */
+	struct job_run		*run;		/* once taken, else NULL */
 	uint64_t		 result_size;	/* DONE: bytes stored (jobs_done, journal) */
-	uint64_t		 start_ms;	/* monotonic, last take */
-	uint64_t		 start_wall_ms;	/* epoch, last take (--joblog) */
-	uint64_t		 end_ms;	/* monotonic, its end; 0: none or running */
-	char			*worker;	/* who took it last (--joblog) */
-	char			*taken_node;	/* node of its last taker, or NULL */
-	char			*failed_node;	/* node that failed it last, or NULL */
 	char			*fail_status;	/* "exit:1", "signal:9", ... */
 	char			*fail_msg;	/* tail of the message, NUL-terminated */
 	size_t			 fail_len;
-	/* dependencies (deps.c): ids, each array grown as edges come */
-	uint32_t		*prereq;	/* jobs it runs after */
-	uint32_t		 nprereq, prereq_cap;
-	uint32_t		*dependent;	/* jobs that run after it */
-	uint32_t		 ndependent, dependent_cap;
-	uint32_t		 unmet;		/* prerequisites not DONE */
-	uint32_t		 failed_prereq;	/* a FAILED prerequisite, or 0 */
-	uint32_t		 dep_mark;	/* deps_check's visit mark */
-	unsigned		 tempfails;	/* EX_TEMPFAILs in a row (jobs.c) */
+	struct job_deps		*deps;		/* its edges, or NULL: none */
 };
 TAILQ_HEAD(job_tailq, job);
 LIST_HEAD(job_list, job);
@@ -416,6 +435,7 @@ void	 queue_free(struct queue *);
 int	 queue_reserve(struct queue *, size_t);
 struct job *queue_add(struct queue *, char *, char *);
 struct job *queue_get(const struct queue *, uint64_t);
+struct job_run *queue_run(struct job *);
 void	 queue_forget(struct queue *);
 struct job *queue_find(struct queue *, const char *);
 struct job *queue_find_name(struct queue *, const char *, size_t, int *);
@@ -450,6 +470,7 @@ int	 queue_all_finished(const struct queue *);
 int	 queue_name_matches(const struct job *, const char *);
 
 /* deps.c: dependencies between jobs (after=, before=). */
+const struct job_deps *deps_peek(const struct job *);
 int	 deps_link(struct job *, struct job *, char **);
 int	 deps_attach(struct queue *, struct job *, struct job *, char **);
 struct job *deps_failed_prereq(const struct queue *, const struct job *);
@@ -468,6 +489,7 @@ struct stat;
 int	 input_pin(struct job *, char **);
 int	 input_openat_file(int, const char *, struct stat *);
 void	 input_pin_stat(struct job *, int, const char *, const struct stat *);
+void	 input_name_clear(struct job *);
 int	 input_writers(int);
 int	 input_open(const struct job *, char **);
 void	 input_tree_setup(const char *);

@@ -185,13 +185,14 @@ listing_first(const struct queue *q, uint64_t after)
 static void
 listing_prereqs(const struct job *j, struct evbuffer *out)
 {
+	const struct job_deps	*jd = deps_peek(j);
 	const struct job	*p;
 	size_t			 used = 0;
 	uint32_t		 i;
 	int			 n;
 
-	for (i = 0; i < j->nprereq; i++) {
-		if ((p = queue_get(&server.queue, j->prereq[i])) == NULL ||
+	for (i = 0; i < jd->nprereq; i++) {
+		if ((p = queue_get(&server.queue, jd->prereq[i])) == NULL ||
 		    p->state == JOB_DONE)
 			continue;
 		if (used + PROTO_U64_LEN + sizeof JOBS_PREREQ + 1 >
@@ -225,22 +226,24 @@ listing_job(const struct job *j, uint64_t now, struct evbuffer *out)
 		evbuffer_add_printf(out, " " KEY_PRIORITY "=%d", j->priority);
 	free(name);
 	free(qname);
-	if (j->worker != NULL) {
-		worker = proto_encode_dup(j->worker, strlen(j->worker));
+	if (j->run != NULL && j->run->worker != NULL) {
+		worker = proto_encode_dup(j->run->worker,
+		    strlen(j->run->worker));
 		evbuffer_add_printf(out, " " JOBS_WORKER "=%s", worker);
 		free(worker);
 	}
-	if (j->start_ms != 0) {
+	if (j->run != NULL && j->run->start_ms != 0) {
 		evbuffer_add_printf(out, " " JOBS_STARTED "=%llu",
-		    (unsigned long long)j->start_wall_ms);
-		if (j->end_ms != 0)
+		    (unsigned long long)j->run->start_wall_ms);
+		if (j->run->end_ms != 0)
 			evbuffer_add_printf(out, " " JOBS_ENDED "=%llu "
 			    JOBS_RUNTIME "=%llu", (unsigned long long)
-			    (j->start_wall_ms + (j->end_ms - j->start_ms)),
-			    (unsigned long long)(j->end_ms - j->start_ms));
+			    (j->run->start_wall_ms + (j->run->end_ms -
+			    j->run->start_ms)), (unsigned long long)
+			    (j->run->end_ms - j->run->start_ms));
 		else if (j->state == JOB_RUNNING)
 			evbuffer_add_printf(out, " " JOBS_RUNTIME "=%llu",
-			    (unsigned long long)(now - j->start_ms));
+			    (unsigned long long)(now - j->run->start_ms));
 	}
 	if (j->state == JOB_BLOCKED)
 		listing_prereqs(j, out);

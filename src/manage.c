@@ -118,8 +118,9 @@ manage_cancel(struct session *s, struct proto_req *r, struct evbuffer *out)
 			manage_reply(out, REPLY_OK " %llu", id);
 		break;
 	case JOB_RUNNING:
-		who = proto_encode_dup(j->worker ? j->worker : "?",
-		    j->worker ? strnlen(j->worker, JQ_WORKER_MAX) : 1);
+		who = proto_encode_dup(j->run->worker ? j->run->worker : "?",
+		    j->run->worker ? strnlen(j->run->worker, JQ_WORKER_MAX) :
+		    1);
 		manage_reply(out, REPLY_ERR " %s job %llu is running (taken by "
 		    "%s); only a waiting job can be cancelled", ERR_RUNNING, id,
 		    who);
@@ -187,7 +188,7 @@ manage_drain(struct session *s, struct proto_req *r, struct evbuffer *out)
 		if (!w->worker || !drain_match(p, w->name))
 			continue;
 		workers++;
-		LIST_FOREACH(j, &w->held, hold_entry)
+		LIST_FOREACH(j, &w->held, run->hold_entry)
 			running++;
 	}
 	manage_reply(out, REPLY_OK " " KEY_WORKERS "=%u " KEY_RUNNING "=%u",

@@ -109,16 +109,23 @@ queue_free(struct queue *q)
 
 	for (id = 1; id <= q->njobs; id++) {
 		j = queue_at(q, id);
+		if (!j->in_name_borrowed)
+			free(j->in_name);
 		free(j->path);
-		free(j->in_name);
 		free(j->result);
 		free(j->fail_status);
 		free(j->fail_msg);
-		free(j->worker);
-		free(j->taken_node);
-		free(j->failed_node);
-		free(j->prereq);
-		free(j->dependent);
+		if (j->run != NULL) {
+			free(j->run->worker);
+			free(j->run->taken_node);
+			free(j->run->failed_node);
+			free(j->run);
+		}
+		if (j->deps != NULL) {
+			free(j->deps->prereq);
+			free(j->deps->dependent);
+			free(j->deps);
+		}
 	}
 	for (i = 0; i < q->nchunks; i++)
 		free(q->chunk[i]);
@@ -402,6 +409,15 @@ queue_get(const struct queue *q, uint64_t id)
 	return queue_at(q, id);
 }
 
+/* Job j's run record, allocated (zeroed) the first time it is asked for. */
+struct job_run *
+queue_run(struct job *j)
+{
+	if (j->run == NULL)
+		j->run = xcalloc(1, sizeof *j->run);
+	return j->run;
+}
+
 /* Find a job by its id as sent on the wire, or NULL. */
 struct job *
 queue_find(struct queue *q, const char *id)
@@ -627,16 +643,17 @@ queue_level_first(struct queue_level *l, const char *match,
 	struct job	*j;
 
 	TAILQ_FOREACH(j, &l->jobs, wait_entry) {
-		if (j->not_before_ms != 0) {
+		if (j->run != NULL && j->run->not_before_ms != 0) {
 			if (*now == 0)
 				*now = util_now_ms();
-			if (*now < j->not_before_ms)
+			if (*now < j->run->not_before_ms)
 				continue;
-			j->not_before_ms = 0;
+			j->run->not_before_ms = 0;
 		}
 		if (!queue_name_matches(j, match))
 			continue;
-		if (!queue_on_node(worker, j->failed_node))
+		if (j->run == NULL || !queue_on_node(worker,
+		    j->run->failed_node))
 			return j;
 		if (*own == NULL)
 			*own = j;
@@ -699,13 +716,14 @@ queue_take(struct queue *q, const uint16_t *qix, size_t nq,
 		return NULL;
 	queue_wait_remove(q, j);
 	queue_set_state(q, j, JOB_RUNNING);
+	(void)queue_run(j);
 	j->attempt++;
-	if (!queue_on_node(worker, j->failed_node)) {
-		free(j->failed_node);
-		j->failed_node = NULL;
+	if (!queue_on_node(worker, j->run->failed_node)) {
+		free(j->run->failed_node);
+		j->run->failed_node = NULL;
 	}
-	free(j->taken_node);
-	j->taken_node = worker ? xstrndup(worker, queue_node_len(worker)) :
+	free(j->run->taken_node);
+	j->run->taken_node = worker ? xstrndup(worker, queue_node_len(worker)) :
 	    NULL;
 	return j;
 }
@@ -728,9 +746,10 @@ queue_next_not_before(const struct queue *q, uint64_t now)
 			continue;
 		for (k = 0; k < n->nlevels; k++)
 			TAILQ_FOREACH(j, &n->level[k]->jobs, wait_entry)
-				if (j->not_before_ms > now && (next == 0 ||
-				    j->not_before_ms < next))
-					next = j->not_before_ms;
+				if (j->run != NULL &&
+				    j->run->not_before_ms > now && (next == 0 ||
+				    j->run->not_before_ms < next))
+					next = j->run->not_before_ms;
 	}
 	return next;
 }
@@ -790,9 +809,9 @@ queue_fail_again(struct queue *q, struct job *j)
 {
 	if (j->state != JOB_RUNNING)
 		return;
-	free(j->failed_node);
-	j->failed_node = j->taken_node;
-	j->taken_node = NULL;
+	free(j->run->failed_node);		/* running: j->run is set */
+	j->run->failed_node = j->run->taken_node;
+	j->run->taken_node = NULL;
 	queue_requeue(q, j);
 }
 
@@ -825,9 +844,11 @@ queue_finish(struct queue *q, struct job *j, enum job_state state)
 	if (j->state == JOB_WAITING)
 		queue_wait_remove(q, j);
 	queue_set_state(q, j, state);
-	free(j->taken_node);
-	free(j->failed_node);
-	j->taken_node = j->failed_node = NULL;
+	if (j->run != NULL) {
+		free(j->run->taken_node);
+		free(j->run->failed_node);
+		j->run->taken_node = j->run->failed_node = NULL;
+	}
 }
 
 /* Whether job j is in one of the named queues qix[0..nq-1]. */

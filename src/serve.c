@@ -707,7 +707,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 				fprintf(stderr, "%s: %s: %s%s\n", cli_prog,
 				    files->v[i], why, skip ? "; skipped" : "");
 			free(why);
-			free(tmp.in_name);
+			input_name_clear(&tmp);
 			free(files->v[i]);
 			continue;
 		}
@@ -717,6 +717,7 @@ serve_load(struct queue *q, struct serve_files *files, const char *outdir,
 		j = queue_add(q, files->v[i], result);
 		j->in_dirfd = tmp.in_dirfd;
 		j->in_name = tmp.in_name;
+		j->in_name_borrowed = tmp.in_name_borrowed;
 		j->in_dev = tmp.in_dev;
 		j->in_ino = tmp.in_ino;
 		j->in_size = tmp.in_size;

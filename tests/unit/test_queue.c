@@ -142,7 +142,7 @@ test_add_ready(void)
 	result = xstrdup("out/a.res");
 	j = queue_add(&q, path, result);
 	OK(j != NULL && j->id == 1 && j->path == path && j->result == result &&
-	    j->attempt == 0 && j->holder == NULL,
+	    j->attempt == 0 && j->run == NULL && j->deps == NULL,
 	    "queue_add keeps the given strings and numbers the job 1");
 	OK(strcmp(queue_order(&q), "1") == 0 && j->state == JOB_WAITING &&
 	    q.count[JOB_WAITING] == 1, "an added job waits at once");
@@ -527,10 +527,11 @@ test_not_before(void)
 	struct job	*j;
 
 	queue_with(&q, three);
-	JOBAT(&q, 0).not_before_ms = util_now_ms() + 3600 * 1000;
-	JOBAT(&q, 1).not_before_ms = util_now_ms() - 1;
+	queue_run(&JOBAT(&q, 0))->not_before_ms = util_now_ms() +
+	    3600 * 1000;
+	queue_run(&JOBAT(&q, 1))->not_before_ms = util_now_ms() - 1;
 	j = queue_take(&q, NULL, 0, NULL, NULL);
-	OK(id_of(j) == 2 && j->not_before_ms == 0,
+	OK(id_of(j) == 2 && j->run->not_before_ms == 0,
 	    "a job in its backoff is passed over; one whose time came is "
 	    "taken (got %llu)", id_of(j));
 	j = queue_take(&q, NULL, 0, NULL, NULL);
@@ -538,7 +539,7 @@ test_not_before(void)
 	OK(queue_take(&q, NULL, 0, NULL, NULL) == NULL && q.count[JOB_WAITING] == 1 &&
 	    queue_can_match(&q, NULL, 0, NULL),
 	    "none to take now, but the job in its backoff still waits");
-	JOBAT(&q, 0).not_before_ms = util_now_ms();
+	queue_run(&JOBAT(&q, 0))->not_before_ms = util_now_ms();
 	OK(id_of(queue_take(&q, NULL, 0, NULL, NULL)) == 1, "and is taken once its time came");
 	queue_free(&q);
 }
@@ -583,13 +584,13 @@ test_fail_node(void)
 	a = queue_take(&q, NULL, 0, NULL, "w1/1");
 	(void)queue_take(&q, NULL, 0, NULL, "w2");
 	c = queue_take(&q, NULL, 0, NULL, "w3");
-	OK(a != NULL && strcmp(a->taken_node, "w1") == 0 &&
-	    a->failed_node == NULL, "a take remembers the taker's node, "
+	OK(a != NULL && strcmp(a->run->taken_node, "w1") == 0 &&
+	    a->run->failed_node == NULL, "a take remembers the taker's node, "
 	    "\"w1\" for w1/1");
 	queue_fail_again(&q, a);
 	queue_fail_again(&q, c);
-	OK(strcmp(queue_order(&q), "1 3") == 0 && a->failed_node != NULL &&
-	    strcmp(a->failed_node, "w1") == 0 && a->taken_node == NULL &&
+	OK(strcmp(queue_order(&q), "1 3") == 0 && a->run->failed_node != NULL &&
+	    strcmp(a->run->failed_node, "w1") == 0 && a->run->taken_node == NULL &&
 	    queue_bad(&q) == NULL, "fail_again: the job waits at the end, "
 	    "failed by node w1 (order \"%s\")", queue_order(&q));
 	j = queue_take(&q, NULL, 0, NULL, "w1/2");
@@ -598,12 +599,12 @@ test_fail_node(void)
 	    id_of(j));
 	queue_fail_again(&q, c);
 	j = queue_take(&q, NULL, 0, "a*", "w2");
-	OK(j == a && a->failed_node == NULL && strcmp(a->taken_node, "w2") == 0,
+	OK(j == a && a->run->failed_node == NULL && strcmp(a->run->taken_node, "w2") == 0,
 	    "a take by another node (w2) clears the failed-by node (got %llu)",
 	    id_of(j));
 	queue_fail_again(&q, a);
-	OK(strcmp(queue_order(&q), "3 1") == 0 && strcmp(a->failed_node,
-	    "w2") == 0 && strcmp(c->failed_node, "w1") == 0,
+	OK(strcmp(queue_order(&q), "3 1") == 0 && strcmp(a->run->failed_node,
+	    "w2") == 0 && strcmp(c->run->failed_node, "w1") == 0,
 	    "job 1 now failed on w2, job 3 on w1 (order \"%s\")",
 	    queue_order(&q));
 	j = queue_take(&q, NULL, 0, NULL, "w1");
@@ -612,16 +613,16 @@ test_fail_node(void)
 	    "(got %llu)", id_of(j));
 	queue_fail_again(&q, a);
 	j = queue_take(&q, NULL, 0, NULL, NULL);
-	OK(j == c && c->failed_node == NULL && c->taken_node == NULL,
+	OK(j == c && c->run->failed_node == NULL && c->run->taken_node == NULL,
 	    "a session with no name never passes a job over, and its take "
 	    "makes the job forget (got %llu)", id_of(j));
 	queue_fail_again(&q, c);
-	OK(strcmp(queue_order(&q), "1 3") == 0 && c->failed_node == NULL,
+	OK(strcmp(queue_order(&q), "1 3") == 0 && c->run->failed_node == NULL,
 	    "a failure on no node is remembered as none (order \"%s\")",
 	    queue_order(&q));
 	queue_finish(&q, a, JOB_FAILED);
 	queue_requeue(&q, a);
-	OK(a->failed_node == NULL && a->taken_node == NULL &&
+	OK(a->run->failed_node == NULL && a->run->taken_node == NULL &&
 	    queue_bad(&q) == NULL, "a job that failed for good forgets its "
 	    "nodes, so RETRY starts afresh");
 	queue_free(&q);
@@ -631,9 +632,10 @@ test_fail_node(void)
 	a = queue_take(&q, NULL, 0, "a*", "w1/1");
 	queue_fail_again(&q, a);
 	queue_finish(&q, &JOBAT(&q, 1), JOB_DONE);
-	JOBAT(&q, 2).not_before_ms = util_now_ms() + 3600 * 1000;
+	queue_run(&JOBAT(&q, 2))->not_before_ms = util_now_ms() +
+	    3600 * 1000;
 	j = queue_take(&q, NULL, 0, NULL, "w1/2");
-	OK(j == a && a->attempt == 2 && strcmp(a->failed_node, "w1") == 0 &&
+	OK(j == a && a->attempt == 2 && strcmp(a->run->failed_node, "w1") == 0 &&
 	    queue_bad(&q) == NULL, "a job in its backoff does not count: "
 	    "w1/2 gets its own node's failed job, attempt 2 (got %llu)",
 	    id_of(j));
@@ -865,6 +867,17 @@ test_named(void)
 	queue_free(&q);
 }
 
+/*
+ * A job stays compact (issue 14, a million jobs): what only a taken job
+ * needs is in j->run, a job's edges in j->deps, both NULL until used.
+ */
+static void
+test_job_size(void)
+{
+	OK(sizeof(struct job) <= 192, "struct job is at most 192 bytes "
+	    "(%zu)", sizeof(struct job));
+}
+
 int
 main(void)
 {
@@ -882,5 +895,6 @@ main(void)
 	test_grow();
 	test_named();
 	test_blocked();
+	test_job_size();
 	return t_done();
 }
