@@ -95,6 +95,7 @@ static char	*journal_dir;
 static int	 journal_sync = 1;
 static int	 journal_resumed;	/* the journal held records at start */
 static int	 journal_ended;		/* ... and its run had ended (X) */
+static int	 journal_dropped;	/* emptied by journal_end, still locked */
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 static char	*journal_extra;		/* more of the list's name, or NULL */
 
@@ -1169,24 +1170,32 @@ journal_filename(void)
 }
 
 /*
- * The run is over: drop the journal if every job succeeded, or if the
- * start failed (started 0: say, it could not listen) and the journal holds
- * no record, so there is nothing to resume.
+ * The run is over: end the journal, keeping its lock.  If every job
+ * succeeded, or the start failed (started 0: say, it could not listen) and
+ * the journal holds no record, the run is dropped: the journal is emptied
+ * in place (made durable), so that a crash from here on costs a run from
+ * scratch, and its spool removed; the file itself stays, locked, so that a
+ * second server is refused until journal_unlock, while the caller removes
+ * what else the run kept (archout_clean).  Else the journal is kept, with
+ * an X record when every job finished.
  */
 void
-journal_close(const struct queue *q, int success, int started)
+journal_end(const struct queue *q, int success, int started)
 {
 	struct stat	 st;
 	char		*cause = NULL;
 	int		 empty;
 
-	if (journal_fd < 0)
+	if (journal_fd < 0 || journal_dropped)
 		return;
 	empty = !started && fstat(journal_fd, &st) == 0 && st.st_size == 0;
 	if ((success && q->count[JOB_DONE] == q->njobs) || empty) {
-		unlink(journal_path);
+		if (ftruncate(journal_fd, 0) != 0 ||
+		    (journal_sync && fsync(journal_fd) != 0))
+			log_warnx("journal %s: %s", journal_path,
+			    strerror(errno));
 		spool_close(1);
-		rmdir(journal_dir);	/* only if nothing else is there */
+		journal_dropped = 1;
 	} else {
 		/*
 		 * kept with every job finished (some failed): say the run
@@ -1202,8 +1211,33 @@ journal_close(const struct queue *q, int success, int started)
 		}
 		spool_close(0);
 	}
+}
+
+/*
+ * The last file operation of the run: remove the journal if journal_end
+ * dropped it (and the state directory, if nothing else is there), then
+ * release the lock.  A second server started before this is refused.
+ */
+void
+journal_unlock(void)
+{
+	if (journal_fd < 0)
+		return;
+	if (journal_dropped) {
+		unlink(journal_path);
+		rmdir(journal_dir);	/* only if nothing else is there */
+	}
 	close(journal_fd);
 	journal_fd = -1;
+	journal_dropped = 0;
 	free(journal_extra);
 	journal_extra = NULL;
+}
+
+/* journal_end then journal_unlock: a run that kept nothing else. */
+void
+journal_close(const struct queue *q, int success, int started)
+{
+	journal_end(q, success, started);
+	journal_unlock();
 }
