@@ -4,9 +4,11 @@
  * One append-only file per job list, STATE_DIR/journal-HASH, where HASH
  * names the list (the resolved absolute path of every input and result, in
  * order), so the same list finds its own journal from any directory, and
- * no other.  An flock, taken before anything else is done with the file,
- * keeps a second server off it; a state directory or journal that another
- * user could write is refused.
+ * no other.  An flock, taken before anything else is done with the file
+ * and held until the run's last file operation (journal_unlock: a
+ * finished run's journal is emptied, not removed, while what else it kept
+ * is removed), keeps a second server off it; a state directory or journal
+ * that another user could write is refused.
  *
  * Records are text lines, each ending in the CRC-32C of the bytes before it:
  *   D <id> <size> <enc-path> <linecrc>            result stored
