@@ -16,17 +16,20 @@
  * back.  When the run ends, the results not yet written (those after a job
  * that was not done in time: failed, or done late) are added in job order,
  * the file is fsync'd, renamed to FILE, and its directory fsync'd.  Then
- * the journal is removed, and then, if the results live in the state
- * directory, they are removed too.  The temporary file is never the
- * durable copy of anything: a run that does not end well removes it, and a
- * restarted server writes it again from the start.
+ * the journal is emptied (journal_end), then, if the results live in the
+ * state directory, they are removed too, and only then is the journal
+ * removed and its lock released (journal_unlock): a second server on the
+ * list is refused until the last file operation is over, so it never
+ * stores results into the directory being removed.  The temporary file
+ * is never the durable copy of anything: a run that does not end well
+ * removes it, and a restarted server writes it again from the start.
  *
  * So FILE is never a partial archive: a crash before the rename leaves the
  * old FILE (or none) and the journal, and the restarted server resumes the
  * run and writes the archive whole from every result, once each.  A crash
  * after the rename but before the journal is gone writes the same archive
  * again at the next start.  A crash while the results are being removed
- * (the journal already gone) costs a run from scratch, whose archive
+ * (the journal already empty) costs a run from scratch, whose archive
  * replaces FILE in one rename.
  *
  * An entry is named as its result file is in the result directory (a
@@ -635,8 +638,9 @@ archout_rm_main(void *arg)
 }
 
 /*
- * The archive is in place and the journal gone: remove the results kept
- * in the state directory, then that directory (not -o DIR's results).
+ * The archive is in place and the journal emptied, still locked: remove
+ * the results kept in the state directory, then that directory (not -o
+ * DIR's results).
  * ARCHOUT_RM_THREADS threads remove them at once: an unlink waits on the
  * file system (a freed extent, a discard), and several waits overlap.
  * Nothing runs meanwhile (the loop is over): the queue is only read.

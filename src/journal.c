@@ -4,9 +4,11 @@
  * One append-only file per job list, STATE_DIR/journal-HASH, where HASH
  * names the list (the resolved absolute path of every input and result, in
  * order), so the same list finds its own journal from any directory, and
- * no other.  An flock, taken before anything else is done with the file,
- * keeps a second server off it; a state directory or journal that another
- * user could write is refused.
+ * no other.  An flock, taken before anything else is done with the file
+ * and held until the run's last file operation (journal_unlock: a
+ * finished run's journal is emptied, not removed, while what else it kept
+ * is removed), keeps a second server off it; a state directory or journal
+ * that another user could write is refused.
  *
  * Records are text lines, each ending in the CRC-32C of the bytes before it:
  *   D <id> <size> <enc-path> <linecrc>            result stored
@@ -90,7 +92,7 @@
 #define JOURNAL_LINE_MAX	(3 * (JQ_NAME_MAX + JQ_MSG_KEEP) + 256)
 
 static int	 journal_fd = -1;
-static off_t	 journal_end = -1;	/* journal_fd's size, -1: ask lseek; set
+static off_t	 journal_size = -1;	/* journal_fd's size, -1: ask lseek; set
 					 * back to -1 wherever journal_fd
 					 * changes or is cut */
 static char	*journal_path;
@@ -98,6 +100,7 @@ static char	*journal_dir;
 static int	 journal_sync = 1;
 static int	 journal_resumed;	/* the journal held records at start */
 static int	 journal_ended;		/* ... and its run had ended (X) */
+static int	 journal_dropped;	/* emptied by journal_end, still locked */
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 static char	*journal_extra;		/* more of the list's name, or NULL */
 
@@ -181,7 +184,7 @@ journal_append_lines(const char *line, int sync, char **cause)
 		*cause = xprintf("journal %s: cannot cut off a torn record: %s",
 		    journal_path, strerror(errno));
 		rc = -1;
-	} else if ((end = journal_end >= 0 ? journal_end :
+	} else if ((end = journal_size >= 0 ? journal_size :
 	    lseek(journal_fd, 0, SEEK_END)) < 0) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		rc = -1;
@@ -193,7 +196,7 @@ journal_append_lines(const char *line, int sync, char **cause)
 		rc = -1;
 	}
 	/* known after a whole write; after a failure, lseek tells again */
-	journal_end = rc == 0 ? end + (off_t)strlen(line) : -1;
+	journal_size = rc == 0 ? end + (off_t)strlen(line) : -1;
 	pthread_mutex_unlock(&journal_lock);
 	return rc;
 }
@@ -766,7 +769,7 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 	if (bad) {
 		log_warnx("journal %s: dropped a torn last record (line %zu)",
 		    journal_path, lineno);
-		journal_end = -1;
+		journal_size = -1;
 		if (ftruncate(journal_fd, good) != 0) {
 			*cause = xprintf("journal %s: %s", journal_path,
 			    strerror(errno));
@@ -830,7 +833,7 @@ journal_compact(struct queue *q, char **cause)
 		return -1;
 	}
 	journal_fd = fd;
-	journal_end = -1;
+	journal_size = -1;
 	for (i = 1; i <= q->njobs && rc == 0; i++) {
 		struct job *j = queue_get(q, i);
 		/* a watch server's file jobs are all watched ones */
@@ -861,7 +864,7 @@ journal_compact(struct queue *q, char **cause)
 		close(oldfd);	/* drops its lock; fd holds the new one */
 		util_fsync_dir(journal_dir);
 	}
-	journal_end = -1;	/* the size of the one kept: asked again */
+	journal_size = -1;	/* the size of the one kept: asked again */
 	free(tmp);
 	return rc;
 }
@@ -1021,7 +1024,7 @@ journal_lock_file(char **cause)
 	int		 tries;
 
 	for (tries = 0; tries < 10; tries++) {
-		journal_end = -1;
+		journal_size = -1;
 		journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND |
 		    O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
 		if (journal_fd < 0) {
@@ -1096,7 +1099,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 	free(spool);
 	if (existed != 0)
 		return -1;
-	journal_end = -1;
+	journal_size = -1;
 	if (fresh && ftruncate(journal_fd, 0) != 0) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		return -1;
@@ -1184,24 +1187,33 @@ journal_filename(void)
 }
 
 /*
- * The run is over: drop the journal if every job succeeded, or if the
- * start failed (started 0: say, it could not listen) and the journal holds
- * no record, so there is nothing to resume.
+ * The run is over: end the journal, keeping its lock.  If every job
+ * succeeded, or the start failed (started 0: say, it could not listen) and
+ * the journal holds no record, the run is dropped: the journal is emptied
+ * in place (made durable), so that a crash from here on costs a run from
+ * scratch, and its spool removed; the file itself stays, locked, so that a
+ * second server is refused until journal_unlock, while the caller removes
+ * what else the run kept (archout_clean).  Else the journal is kept, with
+ * an X record when every job finished.
  */
 void
-journal_close(const struct queue *q, int success, int started)
+journal_end(const struct queue *q, int success, int started)
 {
 	struct stat	 st;
 	char		*cause = NULL;
 	int		 empty;
 
-	if (journal_fd < 0)
+	if (journal_fd < 0 || journal_dropped)
 		return;
 	empty = !started && fstat(journal_fd, &st) == 0 && st.st_size == 0;
 	if ((success && q->count[JOB_DONE] == q->njobs) || empty) {
-		unlink(journal_path);
+		if (ftruncate(journal_fd, 0) != 0 ||
+		    (journal_sync && fsync(journal_fd) != 0))
+			log_warnx("journal %s: %s", journal_path,
+			    strerror(errno));
+		journal_size = -1;	/* cut: asked again */
 		spool_close(1);
-		rmdir(journal_dir);	/* only if nothing else is there */
+		journal_dropped = 1;
 	} else {
 		/*
 		 * kept with every job finished (some failed): say the run
@@ -1217,9 +1229,34 @@ journal_close(const struct queue *q, int success, int started)
 		}
 		spool_close(0);
 	}
+}
+
+/*
+ * The last file operation of the run: remove the journal if journal_end
+ * dropped it (and the state directory, if nothing else is there), then
+ * release the lock.  A second server started before this is refused.
+ */
+void
+journal_unlock(void)
+{
+	if (journal_fd < 0)
+		return;
+	if (journal_dropped) {
+		unlink(journal_path);
+		rmdir(journal_dir);	/* only if nothing else is there */
+	}
 	close(journal_fd);
 	journal_fd = -1;
-	journal_end = -1;
+	journal_size = -1;
+	journal_dropped = 0;
 	free(journal_extra);
 	journal_extra = NULL;
+}
+
+/* journal_end then journal_unlock: a run that kept nothing else. */
+void
+journal_close(const struct queue *q, int success, int started)
+{
+	journal_end(q, success, started);
+	journal_unlock();
 }

@@ -546,9 +546,16 @@ serve_end(struct serve_args *a, int rc, int started)
 	gone = rc == JQ_EXIT_OK && !a->keep &&
 	    server.queue.count[JOB_DONE] == server.queue.njobs;
 	archsrc_stop(gone);
-	journal_close(&server.queue, rc == JQ_EXIT_OK && !a->keep, started);
+	/*
+	 * the lock is held until the last file operation: the journal is
+	 * emptied (a crash from here costs a run from scratch), the results
+	 * kept in the state directory removed, and only then the journal
+	 * removed and a second server let in
+	 */
+	journal_end(&server.queue, rc == JQ_EXIT_OK && !a->keep, started);
 	if (gone && archout_active())
 		archout_clean(&server.queue);
+	journal_unlock();
 	archout_free();
 	/* entries refused (1) or an archive unread (8): not jobs, but the
 	 * run did not do them all */

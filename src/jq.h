@@ -635,6 +635,8 @@ int	 journal_was_resumed(void);
 int	 journal_run_ended(void);
 int	 journal_add_jobs(struct spool_add *const *, size_t, char **);
 int	 journal_drain(const char *, int, char **);
+void	 journal_end(const struct queue *, int, int);
+void	 journal_unlock(void);
 void	 journal_close(const struct queue *, int, int);
 const char *journal_filename(void);
 void	 journal_name_extra(char *);

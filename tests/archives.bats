@@ -206,6 +206,58 @@ wait_size() {
 	assert_file_not_exist "$D/.res.tar.gz.jq-partial"
 }
 
+# stopped_pid PID: true when PID is stopped (a group stop or a ptrace stop)
+stopped_pid() {
+	local stat
+	read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} == [Tt] ]]
+}
+
+@test "archives: a second server started while the first ends its --output-archive run is refused; the archive stays whole; a rerun after the end writes it whole again" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	local i n st pid
+	n=40
+	for ((i = 1; i <= n; i++)); do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
+	(cd "$D/src" && bsdtar -cf "$D/in.tar" e*)
+	# the first server is held (SIGSTOP) at its first rmdir: its end work, after the archive's
+	# rename, while the results kept in the state directory are still to be removed
+	mkdir "$D/bin"
+	printf '#!/bin/sh\nexec strace -f -o /dev/null -e trace=rmdir -e inject=rmdir:signal=SIGSTOP:when=1 %s "$@"\n' \
+		"$(command -v jq-serve)" >"$D/bin/jq-serve"
+	chmod +x "$D/bin/jq-serve"
+	PATH=$D/bin:$PATH start_server --archive "$D/in.tar" --output-archive "$D/res.tar"
+	st=$(serve_pid)
+	pid=$(pgrep -P "$st" | head -n 1)
+	[[ -n $pid ]] || fail "no jq-serve under strace"
+	run jq-run -j2 "$SERVER" -- cat
+	assert_success
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		stopped_pid "$pid" && break
+		sleep 0.05
+	done
+	stopped_pid "$pid" || fail "the first server never reached its end work"
+	grep -qF "$D/res.tar: $n results" "$SERVER_LOG" || fail "the archive was not written first"
+	# the second server, at that moment: refused, nothing of the first touched
+	serve_refused 8 --archive "$D/in.tar" --output-archive "$D/res.tar"
+	[[ $stderr == *"another jq-serve is serving this list"* ]] || fail "not refused as documented: $stderr"
+	kill -CONT "$pid"
+	wait_server_exit 60
+	assert_equal "$status" 0
+	assert_equal "$(bsdtar -tf "$D/res.tar" | wc -l)" "$n"
+	assert_equal "$(bsdtar -xOf "$D/res.tar" e7.result)" "entry 7"
+	assert_equal "$(find "$JQ_STATE_DIR" -type f 2>/dev/null | wc -l)" 0
+	# the run over, the same command is a new run: every job again, the archive whole again
+	start_server --archive "$D/in.tar" --output-archive "$D/res.tar"
+	run jq-run -j2 "$SERVER" -- cat
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	grep -qF "$D/res.tar: $n results" "$SERVER_LOG" || fail "the rerun did not write every result"
+	assert_equal "$(bsdtar -tf "$D/res.tar" | wc -l)" "$n"
+	assert_equal "$(bsdtar -xOf "$D/res.tar" e7.result)" "entry 7"
+}
+
 @test "archives: entries' spool files lost or damaged in a crash are read again from the archive; the archive ends complete" {
 	local i sp
 	for i in 1 2 3 4 5 6; do printf 'entry %d\n' "$i" >"$D/src/e$i"; done
