@@ -149,6 +149,8 @@ struct conn {
 	struct session		 sess;		/* the peer, its TAKE, its payload */
 	uint64_t		 born_ms;	/* accepted, monotonic */
 	uint64_t		 last_rx_ms;	/* last byte received */
+	uint64_t		 last_tx_ms;	/* output last drained, or began
+						 * to wait; monotonic */
 	int			 finish;	/* server is done: close when idle */
 	int			 asked;		/* sent a TAKE: a worker */
 	int			 told;		/* heard NOJOB finished (or drained) */
@@ -209,6 +211,8 @@ static void	conn_sweep(evutil_socket_t, short, void *);
 static void	conn_wait(struct conn *);
 static void	conn_result_try(struct conn *);
 static void	conn_rx_settle(struct conn *);
+static void	conn_out_cb(struct evbuffer *, const struct evbuffer_cb_info *,
+		    void *);
 
 /*
  * The one place c->state changes.  Entering CONN_CLOSING gives the peer
@@ -508,6 +512,7 @@ conn_new(int fd)
 	c->send_fd = -1;
 	cmd_session_start(&c->sess, net_fd_name(fd, 1));
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX);
 	bufferevent_setwatermark(c->bev, EV_WRITE, JQ_CHUNK, 0);
 	/* libevent's default of 16 KiB per read or write costs a loop
@@ -520,7 +525,7 @@ conn_new(int fd)
 	TAILQ_INSERT_TAIL(&server.unauth, c, unauth_entry);
 	c->unauth = 1;
 	server.nunauth++;
-	c->born_ms = c->last_rx_ms = util_now_ms();
+	c->born_ms = c->last_rx_ms = c->last_tx_ms = util_now_ms();
 	if (server.cfg.stall_ms == 0)
 		server.cfg.stall_ms = JQ_STALL_DEFAULT_MS;
 	if (server.cfg.idle_ms == 0)
@@ -633,6 +638,7 @@ conn_free(struct conn *c)
 		server.nunauth--;
 	} else
 		server.nauthed--;
+	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_free(c->bev);
 	event_free(c->wake);
 	event_free(c->take_timer);
@@ -1612,6 +1618,21 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_reap(c);
 }
 
+/*
+ * c's output changed: note write progress (bytes gone to the socket) and
+ * the moment output starts to wait in an empty buffer, for conn_sweep.
+ */
+static void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)buf;
+	if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
+		c->last_tx_ms = util_now_ms();
+}
+
 /* The output fell below its low watermark: send more of the job. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
@@ -1708,6 +1729,17 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 		if (!c->sess.authed) {
 			if (now - c->born_ms >= hs)
 				conn_time_out(c, "authentication took too long");
+			continue;
+		}
+		/* output (a job, a result, replies) not read at all for the
+		 * stall limit: its descriptors and jobs go back; ERR TIMEOUT
+		 * would only wait behind what it does not read */
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 &&
+		    now - c->last_tx_ms >= server.cfg.stall_ms) {
+			log_info("connection from %s: output not read for "
+			    "%llu ms; closed", c->sess.peer,
+			    (unsigned long long)(now - c->last_tx_ms));
+			conn_free(c);
 			continue;
 		}
 		/* waiting for us, not stalled: a job, a sync, descriptors */
