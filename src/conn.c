@@ -78,8 +78,10 @@
  * Time limits are checked by one sweep a second over every connection
  * (conn_sweep), not by a timer per read: half a request may stall for
  * --stall-timeout, a connection holding nothing may idle for
- * --idle-timeout, a peer has JQ_HANDSHAKE_MS to authenticate, and a
- * closing connection gets --stall-timeout to read its last reply.
+ * --idle-timeout, a peer has JQ_HANDSHAKE_MS to authenticate, output
+ * that drains not at all for --stall-timeout closes the connection
+ * (last_tx_ms, conn_out_cb), and a closing connection gets
+ * --stall-timeout to read its last reply.
  *
  * Size: about 1250 lines, past the 800 we aim for, since issue 9 added the
  * unauthenticated accounting and the pinned-input stream here, and issue
