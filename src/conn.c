@@ -81,8 +81,10 @@
  * Time limits are checked by one sweep a second over every connection
  * (conn_sweep), not by a timer per read: half a request may stall for
  * --stall-timeout, a connection holding nothing may idle for
- * --idle-timeout, a peer has JQ_HANDSHAKE_MS to authenticate, and a
- * closing connection gets --stall-timeout to read its last reply.
+ * --idle-timeout, a peer has JQ_HANDSHAKE_MS to authenticate, output
+ * that drains not at all for --stall-timeout closes the connection
+ * (last_tx_ms, conn_out_cb), and a closing connection gets
+ * --stall-timeout to read its last reply.
  *
  * Size: about 1250 lines, past the 800 we aim for, since issue 9 added the
  * unauthenticated accounting and the pinned-input stream here, and issue
@@ -155,6 +157,8 @@ struct conn {
 	struct session		 sess;		/* the peer, its TAKE, its payload */
 	uint64_t		 born_ms;	/* accepted, monotonic */
 	uint64_t		 last_rx_ms;	/* last byte received */
+	uint64_t		 last_tx_ms;	/* output last drained, or began
+						 * to wait; monotonic */
 	int			 finish;	/* server is done: close when idle */
 	int			 asked;		/* sent a TAKE: a worker */
 	int			 told;		/* heard NOJOB finished (or drained) */
@@ -536,7 +540,7 @@ conn_new(int fd)
 	TAILQ_INSERT_TAIL(&server.unauth, c, unauth_entry);
 	c->unauth = 1;
 	server.nunauth++;
-	c->born_ms = c->last_rx_ms = util_now_ms();
+	c->born_ms = c->last_rx_ms = c->last_tx_ms = util_now_ms();
 	if (server.cfg.stall_ms == 0)
 		server.cfg.stall_ms = JQ_STALL_DEFAULT_MS;
 	if (server.cfg.idle_ms == 0)
@@ -649,6 +653,7 @@ conn_free(struct conn *c)
 		server.nunauth--;
 	} else
 		server.nauthed--;
+	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_free(c->bev);
 	event_free(c->push);
 	event_free(c->wake);
@@ -1635,10 +1640,12 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Output was added: while the socket's output is written directly, write
- * it once the current callback is done (conn_push_cb), so that a reply
- * costs a writev and not also an epoll_ctl to watch for EPOLLOUT, an
- * epoll_wait and an epoll_ctl to stop watching.
+ * c's output changed.  Output added while the socket's output is written
+ * directly is written once the current callback is done (conn_push_cb),
+ * so that a reply costs a writev and not also an epoll_ctl to watch for
+ * EPOLLOUT, an epoll_wait and an epoll_ctl to stop watching.  Write
+ * progress (bytes gone to the socket) and the moment output starts to
+ * wait in an empty buffer are noted for conn_sweep.
  */
 static void
 conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
@@ -1647,6 +1654,8 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct conn	*c = arg;
 
 	(void)buf;
+	if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
+		c->last_tx_ms = util_now_ms();
 	if (c->direct && info->n_added > 0)
 		event_active(c->push, EV_TIMEOUT, 0);
 }
@@ -1782,6 +1791,17 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 		if (!c->sess.authed) {
 			if (now - c->born_ms >= hs)
 				conn_time_out(c, "authentication took too long");
+			continue;
+		}
+		/* output (a job, a result, replies) not read at all for the
+		 * stall limit: its descriptors and jobs go back; ERR TIMEOUT
+		 * would only wait behind what it does not read */
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 &&
+		    now - c->last_tx_ms >= server.cfg.stall_ms) {
+			log_info("connection from %s: output not read for "
+			    "%llu ms; closed", c->sess.peer,
+			    (unsigned long long)(now - c->last_tx_ms));
+			conn_free(c);
 			continue;
 		}
 		/* waiting for us, not stalled: a job, a sync, descriptors */

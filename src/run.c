@@ -178,7 +178,8 @@ run_exit_status(const struct run_slots *sl)
 static void
 run_summary(const struct run_slots *sl, uint64_t start_ms)
 {
-	uint64_t	 done = 0, failed = 0, refused = 0, tempfail = 0, n;
+	uint64_t	 done = 0, failed = 0, refused = 0, unstored = 0;
+	uint64_t	 tempfail = 0, n;
 	unsigned	 i;
 	size_t		 len;
 	char		 wall[32], extra[160] = "";
@@ -187,13 +188,19 @@ run_summary(const struct run_slots *sl, uint64_t start_ms)
 		done += run_share_tally(i)->done;
 		failed += run_share_tally(i)->failed;
 		refused += run_share_tally(i)->refused;
+		unstored += run_share_tally(i)->unstored;
 		tempfail += run_share_tally(i)->tempfail;
 	}
-	n = done + failed + refused + tempfail;
+	n = done + failed + refused + unstored + tempfail;
 	if (refused > 0)
 		snprintf(extra, sizeof extra, ", %llu result%s not kept (the "
 		    "server had one already)", (unsigned long long)refused,
 		    refused == 1 ? "" : "s");
+	len = strlen(extra);
+	if (unstored > 0)
+		snprintf(extra + len, sizeof extra - len, ", %llu result%s the "
+		    "server could not store", (unsigned long long)unstored,
+		    unstored == 1 ? "" : "s");
 	len = strlen(extra);
 	if (tempfail > 0)
 		snprintf(extra + len, sizeof extra - len, ", %llu to run "

@@ -183,7 +183,10 @@ struct run_owed {			/* a reply owed, in request order */
 struct run_tally {
 	uint64_t		 done;		/* results delivered */
 	uint64_t		 failed;	/* jobs whose command failed */
-	uint64_t		 refused;	/* results the server did not keep */
+	uint64_t		 refused;	/* results the server did not keep:
+						 * it had one (status 4) */
+	uint64_t		 unstored;	/* results the server could not
+						 * store (ERR IO, any other) */
 	uint64_t		 tempfail;	/* exited 75: to run again (not failed) */
 };
 /*

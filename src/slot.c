@@ -702,5 +702,7 @@ run_slot_main(const struct run_config *cfg, const char *worker,
 		return s.status;
 	if (run_stop == 2)
 		return JQ_EXIT_SIGNAL;
+	if (s.tally->unstored > 0)	/* the server answered an error */
+		return JQ_EXIT_PROTOCOL;
 	return s.failed ? JQ_EXIT_FAILED : JQ_EXIT_OK;
 }

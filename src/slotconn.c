@@ -393,9 +393,10 @@ run_conn_stat(struct run_slot *s, struct run_stat *st)
 }
 
 /*
- * Read the oldest reply owed.  A refused result (ERR DONE: someone else
- * delivered first) is only logged.  0, or -1 (fatal, or lost: the ring is
- * then empty).
+ * Read the oldest reply owed.  A refused result is only logged and
+ * counted: not kept (ERR DONE: someone else delivered first; status 4) or
+ * not stored (ERR IO or any other error; jq-run then exits 7).  0, or -1
+ * (fatal, or lost: the ring is then empty).
  */
 int
 run_conn_reply(struct run_slot *s)
@@ -441,9 +442,11 @@ run_conn_reply(struct run_slot *s)
 		/* counted as done when sent: the summary must not claim it */
 		if (o->kind == OWED_RESULT && s->tally->done > 0) {
 			s->tally->done--;
-			s->tally->refused++;
-		}
-		if (client_status(c) != JQ_EXIT_REFUSED)
+			if (client_status(c) == JQ_EXIT_REFUSED)
+				s->tally->refused++;
+			else
+				s->tally->unstored++;
+		} else if (client_status(c) != JQ_EXIT_REFUSED)
 			s->failed = 1;
 		free(cause);
 		break;

@@ -103,3 +103,33 @@ idle_close() {
 	done
 	! grep -qiE 'too many open files|cannot store|cannot spool' "$SERVER_LOG" || fail "$(cat "$SERVER_LOG")"
 }
+
+# hog PORT FILE: four workers that TAKE a job each, read its first byte and no more; FILE says
+# so once all four have begun
+hog() {
+	python3 -c '
+import socket, sys, time
+s = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for i in range(4)]
+for c in s:
+    c.sendall(b"HELLO 2 name=hog\nTAKE hold=conn\n")
+for c in s:
+    c.recv(1)
+open(sys.argv[2], "w").write("held\n")
+time.sleep(600)' "$@"
+}
+
+@test "descriptors: with 4 for files, 4 workers that never read their jobs lose them after --stall-timeout; another worker gets one" {
+	ulimit -n 100
+	local i
+	for ((i = 1; i <= 8; i++)); do
+		truncate -s 20000000 "$D/f$i"	# more than the socket buffers hold
+	done
+	start_server -vv --no-auth --stall-timeout 1s "$D"/f*
+	grep -qE '4 for files' "$SERVER_LOG" || fail "no line about the descriptors: $(cat "$SERVER_LOG")"
+	jq_bg hog "${SERVER##*:}" "$D/held"
+	wait_for_file "$D/held"
+	run timeout -k 5 60 jq-take --no-auth -o "$D/got" "$SERVER"
+	assert_success
+	cmp "$D/got" "$D/f1" || fail "the job taken is not the input"
+	grep -q 'output not read for' "$SERVER_LOG" || fail "no line about the stalled readers: $(cat "$SERVER_LOG")"
+}

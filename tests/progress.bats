@@ -206,6 +206,21 @@ run_mixed() {
 	assert_line --regexp '^jq-run: 1 job run: 0 done, 0 failed, 1 result not kept \(the server had one already\), in [0-9]+\.[0-9] s$'
 }
 
+@test "jq-run's summary counts apart the results the server could not store (ERR IO) and exits 7" {
+	printf 'a\n' >"$D/in/a"
+	printf 'b\n' >"$D/in/b"
+	start_server_unix -o "$D/out" "$D/in/a" "$D/in/b"
+	# the result directory is replaced: every result is refused with ERR IO
+	mv "$D/out" "$D/out.old"
+	mkdir "$D/out"
+	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 1 "$SERVER" -- cat
+	assert_equal "$status" 7
+	run cat <<<"$stderr"
+	assert_line --regexp '^jq-run: ([0-9]+) jobs run: 0 done, 0 failed, [0-9]+ results the server could not store, in [0-9]+\.[0-9] s$'
+	refute_output --partial 'not kept'
+	wait_server_exit 60
+}
+
 @test "a failed run names its failed jobs at the end: status and last message line, ten at most" {
 	local i
 	for ((i = 1; i <= 12; i++)); do printf 'job %d\n' "$i" >"$D/in/bad-$(printf %02d "$i").txt"; done
