@@ -172,8 +172,8 @@ fuzz_reset_queue(void)
 	size_t		 i;
 
 	for (i = 0; i < q->njobs; i++)
-		if (JOBAT(q, i).lease_ev != NULL)
-			event_free(JOBAT(q, i).lease_ev);
+		if (JOBAT(q, i).run != NULL && JOBAT(q, i).run->lease_ev != NULL)
+			event_free(JOBAT(q, i).run->lease_ev);
 	queue_free(q);
 	for (i = 0; i < FUZZ_NJOBS; i++) {
 		j = queue_add(q, xstrdup(fuzz_paths[i]), xstrdup(fuzz_results[i]));
