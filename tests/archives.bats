@@ -209,7 +209,7 @@ wait_size() {
 	printf '#!/bin/sh\nexec strace -f -o %s -e trace=rmdir -e inject=rmdir:signal=SIGSTOP:when=1 %s "$@"\n' \
 		"$D/strace.log" "$(command -v jq-serve)" >"$D/bin/jq-serve"
 	chmod +x "$D/bin/jq-serve"
-	PATH=$D/bin:$PATH start_server --archive "$D/in.tar" --output-archive "$D/res.tar"
+	PATH=$D/bin:$PATH start_server -vv --archive "$D/in.tar" --output-archive "$D/res.tar"
 	st=$(serve_pid)
 	pid=$(pgrep -P "$st" | head -n 1)
 	[[ -n $pid ]] || fail "no jq-serve under strace"
