@@ -119,6 +119,17 @@ server_close(evutil_socket_t fd, short what, void *arg)
 		    NULL, &tv);
 }
 
+/* Arm the linger timer to fire ms from now. */
+static void
+server_linger_arm(uint64_t ms)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
+	evtimer_add(linger_ev, &tv);
+}
+
 /*
  * The run has finished: may the server leave before its linger is over?
  * Only when it does not linger (--linger 0, or no worker arrived within
@@ -136,16 +147,34 @@ server_end_check(void)
 	server_close(-1, 0, NULL);
 }
 
-/* Close at ms (monotonic), which is later than now. */
+/* Linger until ms (monotonic), which is later than now. */
 static void
 server_linger_to(uint64_t ms, uint64_t now)
 {
-	struct timeval	 tv;
-
 	server.linger_until = ms;
-	tv.tv_sec = (time_t)((ms - now) / 1000);
-	tv.tv_usec = (suseconds_t)((ms - now) % 1000 * 1000);
-	evtimer_add(linger_ev, &tv);
+	server_linger_arm(ms - now);
+}
+
+/*
+ * The linger timer fired.  While lingering for workers still arriving,
+ * that ends the linger, not the run: the server then leaves as the run
+ * that did not linger does, once every connection has heard the end, at
+ * most SERVER_SETTLE_MS later.  Closing at once would cut off a
+ * jq-stat --watch between two of its polls.  Otherwise the bound is up.
+ */
+static void
+server_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (server.linger_until != 0 && !server.closing) {
+		log_debug("no worker arrived for %llu ms: leaving once every "
+		    "connection has heard the end",
+		    (unsigned long long)server.cfg.linger_ms);
+		server.linger_until = 0;
+		server_linger_arm(SERVER_SETTLE_MS);
+		server_end_check();
+		return;
+	}
+	server_close(fd, what, arg);
 }
 
 /*
@@ -220,7 +249,7 @@ server_worker_arrived(const char *name)
 	cap = server.end_ms + SERVER_LINGER_CAP * server.cfg.linger_ms;
 	if (until > cap)
 		until = cap;
-	if (until > server.linger_until) {
+	if (until > now && until > server.linger_until) {
 		log_debug("a worker arrived after the end: lingering %llu ms "
 		    "more", (unsigned long long)(until - now));
 		server_linger_to(until, now);
@@ -236,7 +265,6 @@ server_worker_arrived(const char *name)
 static void
 server_finish(void)
 {
-	struct timeval	 tv = { 0, 0 };
 	uint64_t	 now = util_now_ms(), ms;
 
 	server.finishing = 1;
@@ -255,11 +283,8 @@ server_finish(void)
 		log_debug("no worker arrived in the last %llu ms: leaving once "
 		    "every connection has heard the end",
 		    (unsigned long long)server.cfg.linger_ms);
-		ms = server.cfg.linger_ms > 0 ? server.cfg.linger_ms :
-		    SERVER_SETTLE_MS;
-		tv.tv_sec = (time_t)(ms / 1000);
-		tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
-		evtimer_add(linger_ev, &tv);
+		server_linger_arm(server.cfg.linger_ms > 0 ?
+		    server.cfg.linger_ms : SERVER_SETTLE_MS);
 	}
 	server_end_check();
 }
@@ -582,7 +607,7 @@ server_run(char **cause)
 		return JQ_EXIT_IO;
 	}
 	accept_pause = evtimer_new(server.base, server_resume_accept, NULL);
-	linger_ev = evtimer_new(server.base, server_close, NULL);
+	linger_ev = evtimer_new(server.base, server_linger_cb, NULL);
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
 	sigs[0] = evsignal_new(server.base, SIGINT, server_signal, NULL);
 	sigs[1] = evsignal_new(server.base, SIGTERM, server_signal, NULL);
@@ -653,7 +678,7 @@ server_init_loop(char **cause)
 		return -1;
 	}
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
-	linger_ev = evtimer_new(server.base, server_close, NULL);
+	linger_ev = evtimer_new(server.base, server_linger_cb, NULL);
 	jobs_init(server.base, &server.queue, &server.cfg, server_wake);
 	return commit_start(server.base, conn_commit_done, cause);
 }

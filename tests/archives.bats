@@ -43,16 +43,6 @@ crash_server() {
 	wait_server_exit 30
 }
 
-# wait_log TEXT: wait until the server's log holds TEXT
-wait_log() {
-	local i
-	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		grep -qF -- "$1" "$SERVER_LOG" && return 0
-		sleep 0.05
-	done
-	fail "the server never logged: $1"
-}
-
 # BLOCKER: a job command that copies its data, but for the job named $BLOCK first marks
 # $M/started and waits (at most a minute) for $M/go
 # shellcheck disable=SC2016 # expanded by the job's shell
@@ -206,14 +196,6 @@ wait_size() {
 	assert_file_not_exist "$D/.res.tar.gz.jq-partial"
 }
 
-# stopped_pid PID: true when PID is stopped (a group stop or a ptrace stop)
-stopped_pid() {
-	local stat
-	read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
-	stat=${stat##*) }
-	[[ ${stat%% *} == [Tt] ]]
-}
-
 @test "archives: a second server started while the first ends its --output-archive run is refused; the archive stays whole; a rerun after the end writes it whole again" {
 	command -v strace >/dev/null || skip "strace is not installed"
 	local i n st pid
@@ -223,21 +205,23 @@ stopped_pid() {
 	# the first server is held (SIGSTOP) at its first rmdir: its end work, after the archive's
 	# rename, while the results kept in the state directory are still to be removed
 	mkdir "$D/bin"
-	printf '#!/bin/sh\nexec strace -f -o /dev/null -e trace=rmdir -e inject=rmdir:signal=SIGSTOP:when=1 %s "$@"\n' \
-		"$(command -v jq-serve)" >"$D/bin/jq-serve"
+	# strace logs the group stop: /proc's state alone cannot tell it from a tracing stop
+	printf '#!/bin/sh\nexec strace -f -o %s -e trace=rmdir -e inject=rmdir:signal=SIGSTOP:when=1 %s "$@"\n' \
+		"$D/strace.log" "$(command -v jq-serve)" >"$D/bin/jq-serve"
 	chmod +x "$D/bin/jq-serve"
-	PATH=$D/bin:$PATH start_server --archive "$D/in.tar" --output-archive "$D/res.tar"
+	PATH=$D/bin:$PATH start_server -vv --archive "$D/in.tar" --output-archive "$D/res.tar"
 	st=$(serve_pid)
 	pid=$(pgrep -P "$st" | head -n 1)
 	[[ -n $pid ]] || fail "no jq-serve under strace"
 	run jq-run -j2 "$SERVER" -- cat
 	assert_success
+	# the archive is written first, then the server stops at its first rmdir
+	wait_log "$D/res.tar: $n results"
 	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		stopped_pid "$pid" && break
+		grep -q -- '--- stopped by SIGSTOP ---' "$D/strace.log" && break
 		sleep 0.05
 	done
-	stopped_pid "$pid" || fail "the first server never reached its end work"
-	grep -qF "$D/res.tar: $n results" "$SERVER_LOG" || fail "the archive was not written first"
+	grep -q -- '--- stopped by SIGSTOP ---' "$D/strace.log" || fail "the first server never reached its end work"
 	# the second server, at that moment: refused, nothing of the first touched
 	serve_refused 8 --archive "$D/in.tar" --output-archive "$D/res.tar"
 	[[ $stderr == *"another jq-serve is serving this list"* ]] || fail "not refused as documented: $stderr"

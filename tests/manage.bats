@@ -24,17 +24,6 @@ serve() {
 	start_server -v --keep -o "$D/out" -l "unix:$JQ_TMP/s"
 }
 
-# wait_log REGEX: wait until $SERVER_LOG holds a line matching REGEX (grep -E)
-wait_log() {
-	local i n=$((JQ_WAIT * 20))
-	for ((i = 0; i <= n; i++)); do
-		grep -qE -- "$1" "$SERVER_LOG" && return 0
-		sleep 0.05
-	done
-	echo "wait_log: '$1' not in $SERVER_LOG within ${JQ_WAIT}s" >&2
-	return 1
-}
-
 # serve_pid: the jq-serve process itself (SERVER_PID is its watchdog's)
 serve_pid() {
 	pgrep -P "$SERVER_PID" -x jq-serve
@@ -103,7 +92,7 @@ gated() {
 	run -0 jq-put --add "$SERVER" --name waited <<<'w'
 	jq_bg sh -c 'exec jq-put --wait "$1" 3 2>"$2"' _ "$SERVER" "$D/w.err"
 	local w=$!
-	wait_log 'job 3 waited: .* waits for its end'
+	wait_log_re 'job 3 waited: .* waits for its end'
 	run -0 jq-put --cancel "$SERVER" 3
 	wait_pid "$w" 30
 	assert_equal "$status" 1

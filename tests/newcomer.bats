@@ -18,16 +18,6 @@ setup() {
 	jq_setup root sock worker
 }
 
-# wait_log TEXT: wait until the server's log holds TEXT (a fixed string)
-wait_log() {
-	local i
-	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		grep -qF -- "$1" "$SERVER_LOG" && return 0
-		sleep 0.05
-	done
-	fail "the server never logged: $1"
-}
-
 @test "a result that cannot be stored: 3 attempts in the log, the reason and jq-stat's ATTEMPTS" {
 	printf 'a\n' >"$D/in/a"
 	mkdir -p "$D/out"

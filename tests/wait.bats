@@ -38,18 +38,6 @@ kill_server() {
 	wait_server_exit 30
 }
 
-# wait_log REGEX [N]: wait until $SERVER_LOG holds N lines (default 1) matching REGEX (grep -E)
-wait_log() {
-	local i n=$((JQ_WAIT * 20)) c
-	for ((i = 0; i <= n; i++)); do
-		c=$(grep -cE -- "$1" "$SERVER_LOG" || true)
-		((c >= ${2:-1})) && return 0
-		sleep 0.05
-	done
-	echo "wait_log: '$1' ${2:-1} times: not in $SERVER_LOG within ${JQ_WAIT}s" >&2
-	return 1
-}
-
 # waiter OUT ARG...: jq-put --wait ARG... in the background, its result to OUT, its stderr to
 # OUT.err; its pid in $!
 waiter() {
@@ -88,7 +76,7 @@ waiter() {
 	local w1=$!
 	waiter "$D/w2" --name one "$SERVER"
 	local w2=$!
-	wait_log 'job 1 one: .* waits for its end' 2
+	wait_log_re 'job 1 one: .* waits for its end' 2
 	_jq_exited "$w1" && fail "jq-put --wait ended before its job ran"
 	run -0 jq-run --max-jobs 1 -j 1 --tmpdir "$TMPD" "$SERVER" -- tr a-z A-Z
 	wait_pid "$w1" 30
@@ -123,7 +111,7 @@ waiter() {
 		waiter "$D/w$i" "$SERVER" 1
 		pids+=("$!")
 	done
-	wait_log 'job 1 data: .* waits for its end' 5
+	wait_log_re 'job 1 data: .* waits for its end' 5
 	run -0 jq-run --max-jobs 1 -j 1 --tmpdir "$TMPD" "$SERVER" -- cat
 	for i in 1 2 3 4 5; do
 		wait_pid "${pids[i - 1]}" 30
@@ -162,7 +150,7 @@ waiter() {
 	local w1=$!
 	waiter "$D/w2" "$SERVER" 2
 	local w2=$!
-	wait_log 'waits for its end' 2
+	wait_log_re 'waits for its end' 2
 	kill_server
 	serve
 	touch "$M/go"
@@ -213,7 +201,7 @@ waiter() {
 	local w1=$!
 	waiter "$D/w0" --reconnect 0 "$SERVER" 1
 	local w0=$!
-	wait_log 'job 1 later: .* waits for its end' 2
+	wait_log_re 'job 1 later: .* waits for its end' 2
 	run -0 jq-put --shutdown "$SERVER"
 	wait_server_exit 30
 	wait_pid "$w0" 30
@@ -231,7 +219,7 @@ waiter() {
 	run -0 jq-put --add "$SERVER" --name never <<<'never'
 	waiter "$D/w" --reconnect 1 "$SERVER" 1
 	local w=$!
-	wait_log 'job 1 never: .* waits for its end'
+	wait_log_re 'job 1 never: .* waits for its end'
 	run -0 jq-put --shutdown "$SERVER"
 	wait_pid "$w" 60
 	assert_equal "$status" 6

@@ -27,18 +27,6 @@ serve_pid() {
 	pgrep -P "$SERVER_PID" -x jq-serve
 }
 
-# wait_log TEXT [SECONDS]: wait until the server's log holds TEXT (a fixed string)
-wait_log() {
-	local i n=$((${2:-$JQ_WAIT} * 20))
-	for ((i = 0; i <= n; i++)); do
-		grep -qF -- "$1" "$SERVER_LOG" && return 0
-		sleep 0.05
-	done
-	echo "wait_log: '$1' not in the server's log within ${2:-$JQ_WAIT}s:" >&2
-	cat "$SERVER_LOG" >&2
-	return 1
-}
-
 # added NAME: the log line of the watched file NAME becoming a job
 added() {
 	printf '%s/%s added by --watch' "$IN" "$1"

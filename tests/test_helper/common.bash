@@ -164,6 +164,31 @@ wait_for_file() {
 	return 1
 }
 
+# wait_log TEXT: wait until the server's log ($SERVER_LOG) holds TEXT (a fixed string)
+wait_log() {
+	local i
+	for ((i = 0; i <= JQ_WAIT * 20; i++)); do
+		grep -qF -- "$1" "$SERVER_LOG" && return 0
+		sleep 0.05
+	done
+	echo "wait_log: '$1' not in $SERVER_LOG within ${JQ_WAIT}s:" >&2
+	cat "$SERVER_LOG" >&2
+	return 1
+}
+
+# wait_log_re REGEX [N]: wait until the server's log holds N lines (default 1) matching
+# REGEX (grep -E)
+wait_log_re() {
+	local i c
+	for ((i = 0; i <= JQ_WAIT * 20; i++)); do
+		c=$(grep -cE -- "$1" "$SERVER_LOG" || true)
+		((c >= ${2:-1})) && return 0
+		sleep 0.05
+	done
+	echo "wait_log_re: '$1' ${2:-1} times: not in $SERVER_LOG within ${JQ_WAIT}s" >&2
+	return 1
+}
+
 start_server() {
 	local a listen=(-l 127.0.0.1:0) n suffix addr_file i
 	[[ -n ${JQ_TMP:-} && -d $JQ_TMP ]] || jq_tmpdir
