@@ -120,6 +120,7 @@
 #define CONN_FDS_SEND		1	/* a job's data or a WAIT's result */
 #define CONN_FDS_PAYLOAD	2	/* a PUT's or ADD's file and directory */
 #define CONN_RX_READ		(256U << 10)	/* payload bytes read a call */
+#define CONN_RX_TURN		4		/* such reads a turn of the loop */
 
 enum conn_state {
 	CONN_LINE,
@@ -202,9 +203,10 @@ struct conn {
 	unsigned		 ninflight;	/* holds with a commit in flight */
 	unsigned		 nlate;		/* of those, late results: no request
 					 * is read ahead of them */
-	int			 rx_dry;	/* conn_rx_read found the socket
-						 * empty since the last read
-						 * callback */
+	unsigned		 rx_reads;	/* conn_rx_read's reads since the
+						 * last read callback;
+						 * CONN_RX_TURN once the socket
+						 * was found empty */
 };
 
 static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
@@ -1540,8 +1542,10 @@ conn_next_line(struct conn *c, struct evbuffer *in)
  * bufferevent_set_max_single_read says), so a result would otherwise
  * reach its file 4 KiB a write and cost a loop iteration each.  Bytes
  * past the chunk (the next frames) stay in the input for conn_process.
- * End of file and errors are left for libevent to find at its next read
- * (both are sticky), so the connection closes the usual way.
+ * At most CONN_RX_TURN reads a turn of the loop, so that a fast sender
+ * cannot keep the loop from the other connections.  End of file and
+ * errors are left for libevent to find at its next read (both are
+ * sticky), so the connection closes the usual way.
  */
 static void
 conn_rx_read(struct conn *c, struct evbuffer *in)
@@ -1552,7 +1556,8 @@ conn_rx_read(struct conn *c, struct evbuffer *in)
 	ssize_t			 n;
 	int			 nv, i;
 
-	if (c->rx_dry || len >= CONN_INPUT_MAX || len >= c->sess.rx.left)
+	if (c->rx_reads >= CONN_RX_TURN || len >= CONN_INPUT_MAX ||
+	    len >= c->sess.rx.left)
 		return;
 	want = CONN_INPUT_MAX - len < CONN_RX_READ ? CONN_INPUT_MAX - len :
 	    CONN_RX_READ;
@@ -1570,7 +1575,7 @@ conn_rx_read(struct conn *c, struct evbuffer *in)
 		n = readv(bufferevent_getfd(c->bev), iov, nv);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
-		c->rx_dry = 1;
+		c->rx_reads = CONN_RX_TURN;
 		(void)evbuffer_commit_space(in, v, 0);
 		(void)evbuffer_freeze(in, 0);
 		return;
@@ -1582,6 +1587,7 @@ conn_rx_read(struct conn *c, struct evbuffer *in)
 	}
 	(void)evbuffer_commit_space(in, v, nv);
 	(void)evbuffer_freeze(in, 0);
+	c->rx_reads++;
 	c->last_rx_ms = util_now_ms();
 }
 
@@ -1693,7 +1699,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	c->last_rx_ms = util_now_ms();
-	c->rx_dry = 0;
+	c->rx_reads = 0;
 	jobs_renew_held(&c->sess, c->last_rx_ms);
 	commit_plug();
 	conn_process(c);
