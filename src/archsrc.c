@@ -66,7 +66,7 @@
 
 #define ARCHSRC_AHEAD	16		/* entries spooled ahead of the TAKEs */
 #define ARCHSRC_SLICE	(1024 * 1024)	/* bytes read per turn of the loop */
-#define ARCHSRC_BUF	(64 * 1024)
+#define ARCHSRC_BUF	(1024 * 1024)	/* an archive read, a spool write */
 #define ARCHSRC_ID_SPAN	(64 * 1024)	/* bytes at each end in the identity */
 #define ARCHSRC_MAX	256		/* archives at most */
 
@@ -328,6 +328,8 @@ archsrc_open(void)
 		log_warnx("archive %s: %s; not read", f->path, strerror(errno));
 		return -1;
 	}
+	/* read once, front to back: a larger read-ahead (a hint only) */
+	(void)posix_fadvise(archsrc_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	a = archive_read_new();
 	/* built-in filters only: _all would run lrzip, lzop... from $PATH */
 	archive_read_support_filter_gzip(a);
@@ -491,6 +493,7 @@ archsrc_begin(char *name, uint64_t size)
 		return 0;
 	}
 	a->unsynced = 1;	/* the archive is the durable copy: see the top */
+	archsrc_store.lazy = 1;	/* nor is it written back early (store.c) */
 spooling:
 	archsrc_add = a;
 	archsrc_size = 0;

@@ -96,6 +96,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -118,6 +119,8 @@
 #define CONN_DRAIN_READS	64	/* reads of leftover input at close */
 #define CONN_FDS_SEND		1	/* a job's data or a WAIT's result */
 #define CONN_FDS_PAYLOAD	2	/* a PUT's or ADD's file and directory */
+#define CONN_RX_READ		(256U << 10)	/* payload bytes read a call */
+#define CONN_RX_TURN		4		/* such reads a turn of the loop */
 
 enum conn_state {
 	CONN_LINE,
@@ -200,6 +203,10 @@ struct conn {
 	unsigned		 ninflight;	/* holds with a commit in flight */
 	unsigned		 nlate;		/* of those, late results: no request
 					 * is read ahead of them */
+	unsigned		 rx_reads;	/* conn_rx_read's reads since the
+						 * last read callback;
+						 * CONN_RX_TURN once the socket
+						 * was found empty */
 };
 
 static char	conn_linebuf[JQ_LINE_MAX + 1];	/* one loop, one line at a time */
@@ -1529,6 +1536,62 @@ conn_next_line(struct conn *c, struct evbuffer *in)
 }
 
 /*
+ * Inside a DATA chunk, read what the socket holds straight into the input
+ * evbuffer, up to CONN_RX_READ bytes and never past CONN_INPUT_MAX.
+ * libevent 2.1 reads at most 4 KiB a call (EVBUFFER_MAX_READ, whatever
+ * bufferevent_set_max_single_read says), so a result would otherwise
+ * reach its file 4 KiB a write and cost a loop iteration each.  Bytes
+ * past the chunk (the next frames) stay in the input for conn_process.
+ * At most CONN_RX_TURN reads a turn of the loop, so that a fast sender
+ * cannot keep the loop from the other connections.  End of file and
+ * errors are left for libevent to find at its next read (both are
+ * sticky), so the connection closes the usual way.
+ */
+static void
+conn_rx_read(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	size_t			 len = evbuffer_get_length(in), want;
+	ssize_t			 n;
+	int			 nv, i;
+
+	if (c->rx_reads >= CONN_RX_TURN || len >= CONN_INPUT_MAX ||
+	    len >= c->sess.rx.left)
+		return;
+	want = CONN_INPUT_MAX - len < CONN_RX_READ ? CONN_INPUT_MAX - len :
+	    CONN_RX_READ;
+	/* bufferevent keeps the input's end frozen outside its own reads */
+	(void)evbuffer_unfreeze(in, 0);
+	if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) < 1) {
+		(void)evbuffer_freeze(in, 0);
+		return;
+	}
+	for (i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	do
+		n = readv(bufferevent_getfd(c->bev), iov, nv);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		c->rx_reads = CONN_RX_TURN;
+		(void)evbuffer_commit_space(in, v, 0);
+		(void)evbuffer_freeze(in, 0);
+		return;
+	}
+	for (i = 0; i < nv; i++) {
+		if ((size_t)n < v[i].iov_len)
+			v[i].iov_len = (size_t)n;
+		n -= (ssize_t)v[i].iov_len;
+	}
+	(void)evbuffer_commit_space(in, v, nv);
+	(void)evbuffer_freeze(in, 0);
+	c->rx_reads++;
+	c->last_rx_ms = util_now_ms();
+}
+
+/*
  * Handle whatever complete input there is, as far as the state allows.
  * Returns when more input is needed or the connection must wait.
  */
@@ -1557,6 +1620,10 @@ conn_process(struct conn *c)
 		    bufferevent_get_output(c->bev)) > JQ_REPLY_BACKLOG)
 			return;		/* resumed by conn_write_cb */
 		if (c->state == CONN_DATA) {
+			if (len < c->sess.rx.left) {
+				conn_rx_read(c, in);
+				len = evbuffer_get_length(in);
+			}
 			if (len == 0)
 				return;
 			n = len < c->sess.rx.left ? len :
@@ -1632,6 +1699,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	c->last_rx_ms = util_now_ms();
+	c->rx_reads = 0;
 	jobs_renew_held(&c->sess, c->last_rx_ms);
 	commit_plug();
 	conn_process(c);

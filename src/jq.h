@@ -582,6 +582,8 @@ struct store {
 	char		 tmpname[64];
 	const char	*final;		/* base name in dirfd */
 	uint64_t	 written, synced;
+	int		 lazy;		/* never synced (an archive entry's
+					 * spool file): no writeback kicks */
 	int		 over_tree;	/* a directory job's: a tree result of
 					 * an earlier run at final is replaced */
 };

@@ -305,6 +305,39 @@ two_jobs() {
 	assert_file_empty "$D/b.result"
 }
 
+@test "a 1.5 MiB result in odd-sized DATA chunks, sent in one write with the next request, is stored whole" {
+	# more than the server's input holds at once (1 MiB), chunks that end
+	# and begin inside its reads of the socket, a request right behind
+	two_jobs
+	take_token
+	python3 - "$D/big" "$D/wire" "$token" <<'PY'
+import random, sys
+data = random.Random(12).randbytes(1536 * 1024 + 7)
+t = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
+    t.append(c)
+c = 0xffffffff
+for b in data:
+    c = t[(c ^ b) & 0xff] ^ (c >> 8)
+open(sys.argv[1], "wb").write(data)
+w = open(sys.argv[2], "wb")
+w.write(b"PUT 1 token=%s\n" % sys.argv[3].encode())
+off = 0
+for n in [1, 4095, 300001, 0, 65536, 700000, 3]:
+    w.write(b"DATA %d\n" % n + data[off:off + n])
+    off += n
+w.write(b"DATA %d\n" % (len(data) - off) + data[off:])
+w.write(b"END %d %08x\nSTAT\n" % (len(data), c ^ 0xffffffff))
+PY
+	cat "$D/wire" >&"$conn"
+	expect 'OK 1'
+	expect 'STAT *'
+	cmp "$D/big" "$D/a.result"
+}
+
 @test "ABORT abandons a payload: ERR ABORTED, nothing stored, the job unchanged" {
 	two_jobs
 	take_token

@@ -495,16 +495,39 @@ test_large(void)
 
 	dir_id(d, &dev, &ino);
 	r = store_open(&st, res, dev, ino, &cause);
+	/* writeback starts once 256 KiB (STORE_SYNC_STEP) wait for it */
+	for (i = 0; i < 3 && r == 0; i++)
+		if (store_write(&st, buf, 100 << 10, &cause) != 100 << 10)
+			r = -1;
+	OK(r == 0 && st.written == 300U << 10 && st.synced == 300U << 10,
+	    "300 KiB written in 100 KiB writes, writeback started at 300 KiB "
+	    "(synced=%llu)", (unsigned long long)st.synced);
+	if (r == 0 && store_write(&st, buf, 100 << 10, &cause) != 100 << 10)
+		r = -1;
+	OK(r == 0 && st.synced == 300U << 10, "100 KiB more: no writeback yet "
+	    "(synced=%llu)", (unsigned long long)st.synced);
 	for (i = 0; i < 9 && r == 0; i++)
 		if (store_write(&st, buf, 1 << 20, &cause) != 1 << 20)
 			r = -1;
-	OK(r == 0 && st.written == 9U << 20 && st.synced == 8U << 20,
-	    "9 MiB written, writeback started at 8 MiB (synced=%llu)",
-	    (unsigned long long)st.synced);
+	OK(r == 0 && st.written == (9U << 20) + (400U << 10) &&
+	    st.synced == st.written, "9 MiB more in 1 MiB writes: writeback "
+	    "started after each (synced=%llu)", (unsigned long long)st.synced);
 	OK(r == 0 && store_commit_file(&st, &cause) == 0 &&
-	    stat(res, &sb) == 0 && sb.st_size == 9 << 20,
-	    "9 MiB committed whole (%s)", cause ? cause : "no error");
+	    stat(res, &sb) == 0 && sb.st_size == (9 << 20) + (400 << 10),
+	    "9.4 MiB committed whole (%s)", cause ? cause : "no error");
 	store_close(&st);
+	free(cause);
+	cause = NULL;
+	/* a lazy store (an archive entry's spool file) is left to the kernel */
+	r = store_open(&st, res, dev, ino, &cause);
+	st.lazy = 1;
+	for (i = 0; i < 2 && r == 0; i++)
+		if (store_write(&st, buf, 1 << 20, &cause) != 1 << 20)
+			r = -1;
+	OK(r == 0 && st.written == 2U << 20 && st.synced == 0,
+	    "a lazy store: 2 MiB written, no writeback started (synced=%llu)",
+	    (unsigned long long)st.synced);
+	store_abort(&st);
 	free(cause);
 	free(buf);
 	free(res);
