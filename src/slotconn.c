@@ -515,7 +515,8 @@ run_conn_count(struct run_slot *s)
  * each result leave the per-job path.  Not when stopping or at --max-jobs,
  * nor for a job that ran on while the server was away (offline): the
  * restarted server holds it for nobody and could hand it straight back to
- * us; nor after --halt-after failures in a row, when the slot looks at the
+ * us, nor while another slot holds such a result (run_slot_await_held in
+ * slot.c); nor after --halt-after failures in a row, when the slot looks at the
  * server before it takes another job (run_slot_doubt).  0, or -1 (fatal).
  */
 int
@@ -524,6 +525,7 @@ run_conn_prefetch(struct run_slot *s, int offline)
 	char	*cause = NULL;
 
 	if (run_stop || s->link.c == NULL || s->prefetched || offline ||
+	    run_share_held(0) > 0 ||
 	    (s->link.cfg->halt_after > 0 &&
 	    run_share_streak(-1) >= s->link.cfg->halt_after) ||
 	    !run_conn_count(s))
