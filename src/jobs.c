@@ -85,6 +85,7 @@
 
 #define JOBS_STORE_TRIES	3	/* results that cannot be stored, then FAILED */
 #define JOBS_BACKOFF_MS		1000	/* first wait after one; doubles */
+#define JOBS_UNSPOOL_MAX	4096	/* done jobs whose data waits to go */
 
 static struct event		*jobs_backoff_ev;	/* the next not-before time */
 static uint64_t			 jobs_backoff_at;	/* when it fires; 0: idle */
@@ -97,6 +98,8 @@ static int				 jobs_stop;	/* a shutdown was asked */
 static uint32_t				 jobs_serial;	/* the last attempt's */
 static uint32_t				*jobs_attempts;	/* serial-1 -> job id */
 static size_t				 jobs_nattempts, jobs_attempts_alloc;
+static uint64_t				*jobs_unspooled;	/* done, data still there */
+static size_t				 jobs_nunspooled, jobs_unspooled_alloc;
 
 static void	jobs_backoff_arm(uint64_t);
 
@@ -596,6 +599,48 @@ jobs_stopping(void)
 	return jobs_stop;
 }
 
+/*
+ * Done job j's added data is not needed any more: it goes in jobs_unspool,
+ * once the WAITs for j have their RESULT, so that the unlink is not on the
+ * path of the reply.  Past JOBS_UNSPOOL_MAX such jobs, at once.  A crash
+ * in between leaves the file to the next start's sweep, as a failed unlink
+ * does.
+ */
+static void
+jobs_unspool_later(struct job *j)
+{
+	if (j->origin != JOB_SPOOL || j->in_name == NULL)
+		return;
+	if (jobs_nunspooled == JOBS_UNSPOOL_MAX) {
+		spool_remove(j);
+		return;
+	}
+	if (jobs_nunspooled == jobs_unspooled_alloc) {
+		jobs_unspooled_alloc = jobs_unspooled_alloc == 0 ? 16 :
+		    jobs_unspooled_alloc * 2;
+		jobs_unspooled = xreallocarray(jobs_unspooled,
+		    jobs_unspooled_alloc, sizeof *jobs_unspooled);
+	}
+	jobs_unspooled[jobs_nunspooled++] = j->id;
+}
+
+/*
+ * Remove the added data of the jobs done since the last call (server.c).
+ * Returns how many jobs' data went: the spool's room changed.
+ */
+size_t
+jobs_unspool(void)
+{
+	struct job	*j;
+	size_t		 i, n = jobs_nunspooled;
+
+	for (i = 0; i < n; i++)
+		if ((j = queue_get(jobs_queue, jobs_unspooled[i])) != NULL)
+			spool_remove(j);
+	jobs_nunspooled = 0;
+	return n;
+}
+
 /* The result of j, size bytes from who, is stored and journaled. */
 void
 jobs_done(struct job *j, uint64_t size, const char *who)
@@ -607,7 +652,7 @@ jobs_done(struct job *j, uint64_t size, const char *who)
 		j->run->tempfails = 0;
 	queue_finish(jobs_queue, j, JOB_DONE);
 	(void)deps_met(jobs_queue, j);
-	spool_remove(j);	/* an added job's data: not needed any more */
+	jobs_unspool_later(j);	/* an added job's data: not needed any more */
 	log_info("job %llu %s done by %s: %llu bytes to %s",
 	    (unsigned long long)j->id, j->path, who, (unsigned long long)size,
 	    j->result);
@@ -829,7 +874,10 @@ jobs_outcome(const struct job *j)
 	return NULL;
 }
 
-/* Free every lease timer and the backoff timer (at exit, loop stopped). */
+/*
+ * Free every lease timer and the backoff timer, and remove the data of the
+ * jobs done last (at exit, loop stopped).
+ */
 void
 jobs_leases_free(void)
 {
@@ -851,6 +899,10 @@ jobs_leases_free(void)
 	free(jobs_attempts);
 	jobs_attempts = NULL;
 	jobs_nattempts = jobs_attempts_alloc = 0;
+	(void)jobs_unspool();	/* the last results came in with commit_stop */
+	free(jobs_unspooled);
+	jobs_unspooled = NULL;
+	jobs_unspooled_alloc = 0;
 }
 
 /*

@@ -748,6 +748,7 @@ int	 jobs_reopen(struct job *, const struct proto_token *,
 	    const char *);
 void	 jobs_holder_gone(struct session *, const char *);
 void	 jobs_done(struct job *, uint64_t, const char *);
+size_t	 jobs_unspool(void);
 struct job *jobs_add(char *, char *, uint16_t, int, const char *);
 void	 jobs_shutdown(const char *);
 int	 jobs_stopping(void);

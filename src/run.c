@@ -174,7 +174,11 @@ run_exit_status(const struct run_slots *sl)
 	return result;
 }
 
-/* Log the summary: the jobs the slots ran, done and failed, the wall time. */
+/*
+ * Log the summary: the attempts the slots ran to their end (a job run
+ * again here, exit 75 or a retry, counts each time), done and failed, the
+ * wall time.
+ */
 static void
 run_summary(const struct run_slots *sl, uint64_t start_ms)
 {
@@ -206,7 +210,7 @@ run_summary(const struct run_slots *sl, uint64_t start_ms)
 		snprintf(extra + len, sizeof extra - len, ", %llu to run "
 		    "again (exit 75)", (unsigned long long)tempfail);
 	progress_wall(util_now_ms() - start_ms, wall, sizeof wall);
-	log_notice("%llu job%s run: %llu done, %llu failed%s, in %s",
+	log_notice("%llu attempt%s run: %llu done, %llu failed%s, in %s",
 	    (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)done,
 	    (unsigned long long)failed, extra, wall);
 }

@@ -205,6 +205,7 @@ int	 run_share_halted(void);
 int	 run_share_halt(void);
 void	 run_share_finish(void);
 int	 run_share_finished(void);
+uint64_t run_share_held(int);
 void	 run_say(const char *, ...) JQ_PRINTF(1, 2);
 
 /* Why a slot (re)connects: its start, a lost server, the next one (--keep). */
@@ -225,6 +226,7 @@ struct run_slot {
 	enum run_connect	 why;		/* ... and why */
 	unsigned		 gen;		/* connections made so far */
 	unsigned		 idle_next;	/* --keep: "no more work" in a row */
+	int			 holding;	/* counted in run_share_held */
 };
 void	 run_conn_owe(struct run_slot *, enum run_owed_kind, const char *,
 	    const char *);

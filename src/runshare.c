@@ -9,6 +9,9 @@
  *   halted   set once by the slot that stops the whole worker
  *   finished set once a slot heard the server say it has no more work:
  *            a slot still waiting to (re)connect need not wait any more
+ *   held     slots holding a result made for an earlier connection (the
+ *            server went away while its command ran), until the server has
+ *            answered it: no slot asks for a job meanwhile (slot.c)
  *   said     recent messages, so that a message every slot would print
  *            (the server is gone, it is back) is printed once per worker
  *   tallies  each slot's counts, for the summary
@@ -52,6 +55,7 @@ struct run_shared {
 	uint64_t	 running;
 	int		 halted;
 	int		 finished;
+	uint64_t	 held;
 	char		 lock;
 	struct run_said	 said[RUN_SAID_MAX];
 	unsigned	 nslots;
@@ -177,6 +181,22 @@ int
 run_share_finished(void)
 {
 	return __atomic_load_n(&run_shared->finished, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * A slot begins (1) or ends (-1) holding a result for an earlier
+ * connection; 0 only reads.  Returns how many slots hold one now.
+ */
+uint64_t
+run_share_held(int delta)
+{
+	if (delta > 0)
+		return __atomic_add_fetch(&run_shared->held, 1,
+		    __ATOMIC_SEQ_CST);
+	if (delta < 0)
+		return __atomic_sub_fetch(&run_shared->held, 1,
+		    __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&run_shared->held, __ATOMIC_SEQ_CST);
 }
 
 /* FNV-1a of a message. */

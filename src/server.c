@@ -63,8 +63,38 @@ static size_t		 nlisten;
 static struct net_addr	*listen_addrs;
 static struct event	*accept_pause;
 static struct event	*linger_ev;	/* the --linger deadline */
+static struct event	*unspool_ev;	/* server_unspool, after the replies */
 static char		**told_names;	/* workers told the end (stretch once) */
 static size_t		 ntold_names;
+
+/*
+ * Remove the data of jobs done since last time (jobs_unspool).  The
+ * spool's room counts for what comes next (an ADD, the next archive
+ * entries, the end of the run): look again when some went.
+ */
+static void
+server_unspool(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (jobs_unspool() > 0)
+		server_wake();
+}
+
+/*
+ * After conn_results_all: remove the data of the jobs done, once the
+ * RESULTs just queued are written.  Their writes (conn.c's push events)
+ * were made active first, and libevent runs active events in order.
+ */
+static void
+server_unspool_later(void)
+{
+	if (unspool_ev != NULL)
+		event_active(unspool_ev, EV_TIMEOUT, 0);
+	else
+		(void)jobs_unspool();
+}
 
 /* Schedule a look at the waiting TAKEs and at the end of the run. */
 void
@@ -308,10 +338,12 @@ server_check(evutil_socket_t fd, short what, void *arg)
 		/* a WAIT that found no descriptor free tries again */
 		if (server.fds_starved)
 			conn_results_all();
+		server_unspool_later();
 		server_end_check();
 		return;
 	}
 	conn_results_all();	/* a job may have ended */
+	server_unspool_later();	/* its data, off the RESULT's path */
 	archsrc_wake();		/* --archive: a job may have been taken */
 	status_note();		/* idle, or work again: the rate's window */
 	archout_feed(&server.queue);	/* --output-archive: results done */
@@ -609,6 +641,7 @@ server_run(char **cause)
 	accept_pause = evtimer_new(server.base, server_resume_accept, NULL);
 	linger_ev = evtimer_new(server.base, server_linger_cb, NULL);
 	server.check = event_new(server.base, -1, 0, server_check, NULL);
+	unspool_ev = event_new(server.base, -1, 0, server_unspool, NULL);
 	sigs[0] = evsignal_new(server.base, SIGINT, server_signal, NULL);
 	sigs[1] = evsignal_new(server.base, SIGTERM, server_signal, NULL);
 	event_add(sigs[0], NULL);
@@ -661,6 +694,8 @@ server_run(char **cause)
 	event_free(sigs[1]);
 	event_free(sigs[2]);
 	event_free(server.check);
+	event_free(unspool_ev);
+	unspool_ev = NULL;
 	event_free(accept_pause);
 	event_free(linger_ev);
 	event_base_free(server.base);

@@ -23,10 +23,12 @@
  * then takes jobs again.  A command running when the connection dropped
  * runs on if run_job_offline() allows; its result is sent after
  * reconnecting (the server keeps the first result it gets; a refusal is
- * logged).  A failure seen while away is not reported: the restarted
- * server runs the job again, so a late failure can never cancel another
- * worker's result.  Otherwise the command is killed and the job, which the
- * restarted server has waiting again, runs again.
+ * logged); until it is answered, no slot of the worker asks for a job
+ * (run_slot_await_held), so a job held here does not run twice here.  A
+ * failure seen while away is not reported: the restarted server runs the
+ * job again, so a late failure can never cancel another worker's result.
+ * Otherwise the command is killed and the job, which the restarted server
+ * has waiting again, runs again.
  *
  * --max-jobs N is exact across slots: a counter in a shared anonymous
  * mapping, incremented atomically by a slot before each TAKE.
@@ -42,6 +44,7 @@
 
 #include <err.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,8 @@
 #define RUN_KEEPALIVE_MS 500		/* when the JOB line tells no lease */
 #define RUN_ID_MAX	64		/* bytes of a job id we accept */
 #define RUN_DOUBT_MS	250		/* run_slot_doubt asks this often */
+#define RUN_HELD_WAIT_MS 60000		/* run_slot_await_held at most */
+#define RUN_HELD_NAP_MS	20		/* ... looks this often */
 
 /*
  * Is id usable in a command line, a file name and a message: 1 to RUN_ID_MAX
@@ -123,15 +128,34 @@ run_slot_verdict(struct run_slot *s, struct run_job *j, enum run_verdict v)
 }
 
 /*
+ * The slot's job was handed out by an earlier connection, which is gone:
+ * until the server has answered its result, no slot asks for a job
+ * (run_slot_await_held), since a restarted server has this job waiting
+ * again.  Undone at the end of run_slot_job.
+ */
+static void
+run_slot_hold(struct run_slot *s)
+{
+	if (s->holding)
+		return;
+	s->holding = 1;
+	(void)run_share_held(1);
+}
+
+/*
  * A step of a running job failed (-1).  When that lost the connection, the
  * job may go on without the server (0); otherwise it ends here (-1).
  */
 static int
 run_slot_runs_on(struct run_slot *s, struct run_job *j)
 {
+	int	 rc;
+
 	if (s->status != 0 || !s->lost)
 		return -1;
-	return run_slot_verdict(s, j, run_job_offline(j));
+	if ((rc = run_slot_verdict(s, j, run_job_offline(j))) == 0)
+		run_slot_hold(s);
+	return rc;
 }
 
 /* Receive the job's payload into its <in> file.  0, -1 or 1 (stopped). */
@@ -276,6 +300,8 @@ run_slot_deliver(struct run_slot *s, struct run_job *j)
 		s->tally->failed++;
 		return 0;
 	}
+	if (s->link.c == NULL || j->gen != s->gen)
+		run_slot_hold(s);	/* a result for an earlier connection */
 	if (s->link.c == NULL && (rc = run_conn_reconnect(s, 0)) != 0)
 		return rc;
 	run_job_outcome(j, &o);		/* o.fd and o.reason are ours */
@@ -389,6 +415,14 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 		    s->lost && s->status == 0 && run_job_resend(&j))
 			rc = 0;
 	}
+	if (s->holding) {
+		/* the server's answer to the held result; then the other
+		 * slots may ask for jobs again */
+		if (rc == 0 && s->link.c != NULL && run_conn_settle(s) != 0)
+			rc = -1;
+		s->holding = 0;
+		(void)run_share_held(-1);
+	}
 	if (rc == 1) {
 		run_job_abandon(&j);
 		run_slot_release(s, &j);
@@ -397,6 +431,37 @@ run_slot_job(struct run_slot *s, struct client_job *cj)
 	run_job_free(&j);
 	(void)run_share_running(-1);
 	return rc;
+}
+
+/*
+ * Another slot holds a job of an earlier connection (the server went away
+ * while its command ran, and came back): ask for no job until the server
+ * has answered its result.  A restarted server has that job waiting again;
+ * taken here, it would run twice and one of the two results would be
+ * refused.  The holder may never get through (it gave up, its command runs
+ * for hours, its result is huge), so this waits RUN_HELD_WAIT_MS at most.
+ * 0, or 1 when a stop came.
+ */
+static int
+run_slot_await_held(const struct run_slot *s)
+{
+	struct pollfd	 pfd;
+	uint64_t	 end;
+
+	if (run_share_held(0) == 0)
+		return 0;
+	if (s->link.cfg->verbose)
+		run_say("waiting for the results of jobs other slots hold "
+		    "from before the connection was lost, before taking a job");
+	end = util_now_ms() + RUN_HELD_WAIT_MS;
+	while (!run_stop && run_share_held(0) > 0 && util_now_ms() < end) {
+		/* another slot cannot wake us: look again soon */
+		pfd.fd = run_wake[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, RUN_HELD_NAP_MS) > 0)
+			run_drain_wake();
+	}
+	return run_stop ? 1 : 0;
 }
 
 /*
@@ -528,6 +593,8 @@ run_slot_take(struct run_slot *s, struct client_job *cj, char **cause)
 		return 3;
 	if (s->link.c == NULL)
 		return s->lost && s->status == 0 ? 2 : 3;
+	if (run_slot_await_held(s) != 0)
+		return 3;
 	if (!run_conn_count(s))
 		return 3;
 	if (client_send(s->link.c, cause, "%s", s->take) != 0) {

@@ -33,6 +33,7 @@
 #define RUN_BACKOFF_MAX_MS 5000		/* longest reconnection delay */
 #define RUN_BACKOFF_IDLE_MS 1000	/* ... waiting for a server to come */
 #define RUN_NAP_SLICE_MS 200		/* how often a waiting slot looks up */
+#define RUN_IDLE_SAY_MS 5000		/* a TAKE unanswered this long: said once */
 
 /* Note a reply the server owes (id, label NULL for a TOUCH). */
 void
@@ -514,7 +515,8 @@ run_conn_count(struct run_slot *s)
  * each result leave the per-job path.  Not when stopping or at --max-jobs,
  * nor for a job that ran on while the server was away (offline): the
  * restarted server holds it for nobody and could hand it straight back to
- * us; nor after --halt-after failures in a row, when the slot looks at the
+ * us, nor while another slot holds such a result (run_slot_await_held in
+ * slot.c); nor after --halt-after failures in a row, when the slot looks at the
  * server before it takes another job (run_slot_doubt).  0, or -1 (fatal).
  */
 int
@@ -523,6 +525,7 @@ run_conn_prefetch(struct run_slot *s, int offline)
 	char	*cause = NULL;
 
 	if (run_stop || s->link.c == NULL || s->prefetched || offline ||
+	    run_share_held(0) > 0 ||
 	    (s->link.cfg->halt_after > 0 &&
 	    run_share_streak(-1) >= s->link.cfg->halt_after) ||
 	    !run_conn_count(s))
@@ -538,22 +541,39 @@ run_conn_prefetch(struct run_slot *s, int offline)
  * Wait until the TAKE reply can be read, or a stop signal came.  Returns 0
  * (readable), 1 (stop: the caller closes the connection, which cancels the
  * TAKE and hands back a job the server may have sent meanwhile) or -1.
+ * A wait of RUN_IDLE_SAY_MS says once that we wait for work there (the
+ * server has none for us now: a jq-serve --keep with an empty queue, or
+ * the last jobs running elsewhere), so a silent worker is not taken for a
+ * stuck one; run_say prints it once for all the slots.
  */
 int
 run_conn_wait(struct run_slot *s)
 {
 	struct pollfd	 pfd[2];
+	uint64_t	 say_at = util_now_ms() + RUN_IDLE_SAY_MS, now;
+	int		 timeout;
 
 	for (;;) {
 		if (client_buffered(s->link.c) > 0)
 			return 0;
 		if (run_stop)
 			return 1;
+		timeout = -1;
+		if (say_at != 0) {
+			now = util_now_ms();
+			if (now >= say_at) {
+				run_say("waiting for work on %s: it has had "
+				    "none for us for %d s", client_server(
+				    s->link.c), RUN_IDLE_SAY_MS / 1000);
+				say_at = 0;
+			} else
+				timeout = (int)(say_at - now);
+		}
 		pfd[0].fd = run_wake[0];
 		pfd[0].events = POLLIN;
 		pfd[1].fd = client_fd(s->link.c);
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, -1) == -1) {
+		if (poll(pfd, 2, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_warn("poll");

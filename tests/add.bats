@@ -48,6 +48,17 @@ spool_files() {
 	ls -A "$(spool_dir)" | sort | tr '\n' ' '
 }
 
+# wait_spool_empty: wait until the spool directory holds nothing (a done job's data goes just
+# after the replies its result allows are written)
+wait_spool_empty() {
+	local i
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		[[ -z $(spool_files) ]] && return 0
+		sleep 0.05
+	done
+	fail "the spool still holds: $(spool_files)"
+}
+
 # stat_is EXPR...: jq-stat --json of $SERVER satisfies each python EXPR (j is the document)
 stat_is() {
 	jq-stat --json "$SERVER" >"$D/stat.json"
@@ -74,7 +85,7 @@ stat_is() {
 	assert_equal "$(cat "$D/out/sub%2Fdir x.txt.result")" GAMMA
 	assert_file_not_exist "$D/out/sub"
 	# every result stored: the spool holds nothing
-	assert_equal "$(spool_files)" ""
+	wait_spool_empty
 	stat_is 'j["jobs"]["total"] == 4' 'j["jobs"]["done"] == 4'
 	run -0 jq-put --shutdown "$SERVER"
 	wait_server_exit 30
@@ -260,7 +271,7 @@ stat_is() {
 	[[ $stderr == *'its data is gone'* ]] || fail "stderr: $stderr"
 	run -0 jq-run --max-jobs 1 -j 1 --tmpdir "$TMPD" "$SERVER" -- cat
 	assert_equal "$(cat "$D/out/bad.result")" 'fail me'
-	assert_equal "$(spool_files)" ""
+	wait_spool_empty
 }
 
 @test "add: the command line: stdin needs --name, --name names one job, a missing FILE adds nothing, JQ_SERVER and a FILE operand" {

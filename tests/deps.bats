@@ -194,7 +194,7 @@ wait_state() {
 	run -0 jq-put --add "$SERVER" --name flaky <<<'f'
 	# jq-run counts no exit 75 as its failure (the server decides which one is)
 	run -0 jq-run --max-jobs 4 --tmpdir "$TMPD" "$SERVER" -- sh -c 'exit 75'
-	assert_output --partial '4 jobs run: 0 done, 0 failed, 4 to run again (exit 75)'
+	assert_output --partial '4 attempts run: 0 done, 0 failed, 4 to run again (exit 75)'
 	wait_state 1 failed
 	stat_is 'j["list"][0]["attempts"] == 4' 'j["list"][0]["failure"]["status"] == "exit 75"'
 	grep -qF 'temporary failure 3 of 3 in a row' "$SERVER_LOG"

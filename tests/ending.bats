@@ -78,7 +78,7 @@ run_slow() {
 	# a late node: with --reconnect 0 a server that had gone would make it exit 6
 	run --separate-stderr timeout -k 5 60 jq-run --reconnect 0 --tmpdir "$TMPD" -j 2 "$SERVER" -- cat
 	assert_success
-	[[ $stderr == *"0 jobs run"* ]]
+	[[ $stderr == *"0 attempts run"* ]]
 }
 
 @test "a worker idle at the end, not yet told, is waited for even with --linger 0; finished, then EOF, no reset" {
@@ -121,7 +121,7 @@ run_slow() {
 	h=$(jq-take -o "$D/j2" "$SERVER")
 	run -0 jq-put "$SERVER" "$h" "$D/j2"
 	run -0 timeout -k 5 30 jq-run --tmpdir "$TMPD" -j 2 "$SERVER" -- cat
-	assert_output --partial '0 jobs run'
+	assert_output --partial '0 attempts run'
 	_jq_exited "$SERVER_PID" && fail "the server should still linger"
 	run -3 jq-take -o "$D/j3" "$SERVER"
 	stop_server
@@ -150,7 +150,7 @@ run_slow() {
 	assert_success
 	run --separate-stderr timeout -k 5 60 jq-run --reconnect 0 --tmpdir "$TMPD" -j 1 "$SERVER" -- cat
 	assert_success
-	[[ $stderr == *"0 jobs run"* ]]
+	[[ $stderr == *"0 attempts run"* ]]
 	run --separate-stderr timeout -k 5 60 jq-run --reconnect 0 --tmpdir "$TMPD" -j 1 "$SERVER" -- cat
 	assert_success
 	wait_server_exit 60

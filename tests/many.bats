@@ -52,7 +52,7 @@ EOF
 	find "$D/in" -name '*.txt' >"$D/list"
 	start_server_unix --no-sync --linger 0 -T "$D/list"
 	run -0 timeout -k 5 600 jq-run -j4 "$SERVER" -- cat
-	[[ $output == *"$N jobs run: $N done, 0 failed"* ]]
+	[[ $output == *"$N attempts run: $N done, 0 failed"* ]]
 	wait_server_exit
 	[ "$status" -eq 0 ]
 	run -0 check_results "$D/in"

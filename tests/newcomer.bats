@@ -6,6 +6,7 @@
 #   - jq-serve listens where -l says, not at $JQ_SERVER, and warns when they differ;
 #   - jq-serve --archive does not claim "0 jobs" at start;
 #   - an idle --keep server shows no rate, but "idle".
+#   - jq-run says once when a server has had no work for it for 5 s.
 
 # shellcheck disable=SC2154 # $output, $stderr and $status are set by bats' run; $line by recv
 # shellcheck disable=SC2034 # $greeting is read by hello_line (test_helper/common.bash)
@@ -213,4 +214,34 @@ take_one() {
 	[[ $line == *' window_finished=1 idle=0'* ]] || fail "STAT: $line"
 	run -0 jq-stat "$SERVER"
 	assert_line --regexp '^progress +3/4 \(75%\), 0 running, 0 failed, [0-9.]+ jobs/s, ETA [0-9dhms]+$'
+}
+
+# wait_for_line FILE TEXT [N]: wait until FILE holds N (default 1) lines containing TEXT
+wait_for_line() {
+	local i n=${3:-1}
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		(($(grep -cF -- "$2" "$1" 2>/dev/null) >= n)) && return 0
+		sleep 0.05
+	done
+	echo "wait_for_line: '$2' x$n not in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+@test "jq-run on a --keep server with no work says once that it waits for work there, then runs what comes" {
+	start_server --keep -o "$D/out"
+	local wpid
+	jq_bg jq-run -j 2 --tmpdir "$TMPD" "$SERVER" -- tr a-z A-Z 2>"$D/w.err"
+	wpid=${JQ_PIDS[-1]}
+	# no job for 5 s: one line for the worker, not one per slot
+	wait_for_line "$D/w.err" "waiting for work on $SERVER: it has had none for us for 5 s"
+	printf 'abc\n' >"$D/in/a"
+	run -0 timeout 60 jq-put -a --wait "$SERVER" "$D/in/a"
+	assert_output 'ABC'
+	run -0 timeout 60 jq-put --shutdown "$SERVER"
+	wait_pid "$wpid" 60
+	assert_equal "$status" 0
+	run -0 grep -c 'waiting for work on' "$D/w.err"
+	assert_output 1
+	run -0 grep -c 'attempt run: 1 done' "$D/w.err"
 }

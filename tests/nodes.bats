@@ -59,7 +59,7 @@ worker_bg() {
 	assert_equal "$(grep -c 'cannot connect' "$D/w.err")" 1
 	assert_equal "$(grep -c 'waiting for' "$D/w.err")" 1
 	assert_equal "$(grep -c "connected to 127.0.0.1:$port" "$D/w.err")" 1
-	grep -q "6 jobs run: 6 done, 0 failed" "$D/w.err"
+	grep -q "6 attempts run: 6 done, 0 failed" "$D/w.err"
 }
 
 @test "jq-run --keep: each server it served ends without lingering for its returns, and it says 'no more work' once a server, not once a reconnect" {
@@ -122,7 +122,7 @@ worker_bg() {
 	kill -TERM "$WPID"
 	wait_pid "$WPID" 30
 	assert_equal "$status" 9
-	grep -q "7 jobs run: 7 done, 0 failed" "$D/w.err"
+	grep -q "7 attempts run: 7 done, 0 failed" "$D/w.err"
 	assert_equal "$(ls -A "$TMPD")" ""
 }
 
@@ -177,7 +177,7 @@ noexec_case() {
 	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 1 --halt-after 2 \
 		"$SERVER" -- sh -c 'exit 3'
 	assert_equal "$status" 1
-	[[ $stderr == *"6 jobs run: 0 done, 6 failed"* ]]
+	[[ $stderr == *"6 attempts run: 0 done, 6 failed"* ]]
 	[[ $stderr != *stopping* ]]
 	wait_server_exit 30
 	assert_equal "$status" 1
@@ -190,7 +190,7 @@ noexec_case() {
 	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 1 --halt-after 0 \
 		"$SERVER" -- sh -c 'exit 3'
 	assert_equal "$status" 1
-	[[ $stderr == *"5 jobs run: 0 done, 5 failed"* ]]
+	[[ $stderr == *"5 attempts run: 0 done, 5 failed"* ]]
 	[[ $stderr != *stopping* ]]
 	run --separate-stderr jq-run --halt-after -1 "$SERVER" -- cat
 	assert_equal "$status" 2

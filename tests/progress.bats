@@ -58,9 +58,9 @@ run_mixed() {
 	slow_mixed 6
 	start_server_unix "$D"/in/*.txt
 	run -1 run_mixed
-	assert_line --regexp '^jq-run: 6 jobs run: 4 done, 2 failed, in [0-9]+\.[0-9] s$'
+	assert_line --regexp '^jq-run: 6 attempts run: 4 done, 2 failed, in [0-9]+\.[0-9] s$'
 	# the summary is jq-run's last line
-	assert_regex "${lines[-1]}" '^jq-run: 6 jobs run:'
+	assert_regex "${lines[-1]}" '^jq-run: 6 attempts run:'
 	wait_server_exit 60
 	assert_equal "$status" 1
 	run cat "$SERVER_LOG"
@@ -89,7 +89,7 @@ run_mixed() {
 	json_file_check "$D/stat.json" 'j["progress"]["resumed"] == 2' 'j["progress"]["rate"] is None' \
 		'j["progress"]["eta_s"] is None'
 	run -1 run_mixed
-	assert_line --regexp '^jq-run: 1 job run: 0 done, 1 failed, in [0-9]+\.[0-9] s$'
+	assert_line --regexp '^jq-run: 1 attempt run: 0 done, 1 failed, in [0-9]+\.[0-9] s$'
 	wait_server_exit 60
 	run cat "$SERVER_LOG"
 	assert_line --regexp '^jq-serve: 3 jobs: 2 done, 1 failed, in [0-9]+\.[0-9] s \(2 of them finished in an earlier run\)$'
@@ -101,9 +101,9 @@ run_mixed() {
 	make_files "$D/in" 9
 	start_server_unix "$D"/in/*.dat
 	run -0 timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 3 --max-jobs 5 "$SERVER" -- cat
-	assert_line --regexp '^jq-run: 5 jobs run: 5 done, 0 failed, in [0-9]+\.[0-9] s$'
+	assert_line --regexp '^jq-run: 5 attempts run: 5 done, 0 failed, in [0-9]+\.[0-9] s$'
 	run -0 timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 4 "$SERVER" -- cat
-	assert_line --regexp '^jq-run: 4 jobs run: 4 done, 0 failed, in [0-9]+\.[0-9] s$'
+	assert_line --regexp '^jq-run: 4 attempts run: 4 done, 0 failed, in [0-9]+\.[0-9] s$'
 	wait_server_exit 60
 	assert_equal "$status" 0
 	run cat "$SERVER_LOG"
@@ -203,7 +203,7 @@ run_mixed() {
 	wait_pid "$jr" 60
 	assert_equal "$status" 0
 	run cat "$D/run.err"
-	assert_line --regexp '^jq-run: 1 job run: 0 done, 0 failed, 1 result not kept \(the server had one already\), in [0-9]+\.[0-9] s$'
+	assert_line --regexp '^jq-run: 1 attempt run: 0 done, 0 failed, 1 result not kept \(the server had one already\), in [0-9]+\.[0-9] s$'
 }
 
 @test "jq-run's summary counts apart the results the server could not store (ERR IO) and exits 7" {
@@ -216,7 +216,7 @@ run_mixed() {
 	run --separate-stderr timeout -k 5 60 jq-run --tmpdir "$TMPD" -j 1 "$SERVER" -- cat
 	assert_equal "$status" 7
 	run cat <<<"$stderr"
-	assert_line --regexp '^jq-run: ([0-9]+) jobs run: 0 done, 0 failed, [0-9]+ results the server could not store, in [0-9]+\.[0-9] s$'
+	assert_line --regexp '^jq-run: ([0-9]+) attempts run: 0 done, 0 failed, [0-9]+ results the server could not store, in [0-9]+\.[0-9] s$'
 	refute_output --partial 'not kept'
 	wait_server_exit 60
 }

@@ -807,7 +807,7 @@ EOF
 	for i in 1 2 3 4; do
 		is_mp3 "$D/mp3/tone $i.mp3"
 	done
-	grep -q 'jq-run: .* jobs\? run' "$D"/condor/jq-workers-1.0.err
+	grep -q 'jq-run: .* attempts\? run' "$D"/condor/jq-workers-1.0.err
 }
 
 # k8s_standin FILE DIR SERVER: reads the Kubernetes manifest FILE with python3's yaml, checks
