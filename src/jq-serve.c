@@ -534,6 +534,14 @@ serve_end(struct serve_args *a, int rc, int started)
 	char	*cause = NULL;
 	int	 gone, src;
 
+	if (commit_lost() > 0 && (rc == JQ_EXIT_OK || rc == JQ_EXIT_FAILED)) {
+		fprintf(stderr, "%s: %zu acknowledged result%s could not be put "
+		    "in place; the journal keeps %s: run again to place %s\n",
+		    cli_prog, commit_lost(), commit_lost() == 1 ? "" : "s",
+		    commit_lost() == 1 ? "it" : "them",
+		    commit_lost() == 1 ? "it" : "them");
+		rc = JQ_EXIT_IO;
+	}
 	if (archout_active() && rc != JQ_EXIT_SIGNAL && rc != JQ_EXIT_IO &&
 	    archout_write(&server.queue, &cause) != 0) {
 		fprintf(stderr, "%s: the output archive is not written: %s; "

@@ -4,7 +4,9 @@
  * The data goes to a temporary file in the result's own directory, opened
  * relative to a directory fd with O_NOFOLLOW and O_EXCL.  Commit is: fdatasync
  * the file, rename it over the final name, fsync the directory (commit.c
- * does this off the event loop).  Only then is the worker told OK.  Writeback is started every STORE_SYNC_STEP bytes so
+ * does this off the event loop).  Only then is the worker told OK (a small
+ * result's OK comes earlier, once it is in the journal: commit.c), and
+ * only a synced file is ever renamed.  Writeback is started every STORE_SYNC_STEP bytes so
  * the final fdatasync of a large result does not stall the event loop long.
  */
 #include <sys/stat.h>

@@ -67,11 +67,15 @@ wait_request(struct session *s, struct proto_req *r, struct evbuffer *out)
 	return NEXT_WAIT;
 }
 
-/* Whether j has ended: done, or failed for good. */
+/*
+ * Whether j has ended: done, its result in its file (a small result is done
+ * a moment before: commit.c), or failed for good.
+ */
 int
 wait_ended(const struct job *j)
 {
-	return j->state == JOB_DONE || j->state == JOB_FAILED;
+	return (j->state == JOB_DONE && !j->committing) ||
+	    j->state == JOB_FAILED;
 }
 
 /*
