@@ -338,6 +338,7 @@ commit_flush_batch(struct commit_list *batch)
 {
 	struct commit	*cm, *other;
 	struct stat	 st;
+	char		*cause;
 	int		 renamed = 0;
 
 	TAILQ_FOREACH(cm, batch, entry) {
@@ -349,6 +350,7 @@ commit_flush_batch(struct commit_list *batch)
 			cm->rc = -1;
 			continue;
 		}
+		cm->st.datasynced = 1;
 		commit_test_kill(COMMIT_KILL_FILE);
 		if (store_commit_file(&cm->st, &cm->cause) != 0) {
 			cm->rc = -1;
@@ -377,9 +379,11 @@ commit_flush_batch(struct commit_list *batch)
 		commit_test_kill(COMMIT_KILL_RENAMED);
 	TAILQ_FOREACH(cm, batch, entry) {
 		store_close(&cm->st);
+		/* a D record that cannot be written costs nothing: the I
+		 * record holds the result, and the next start compacts it */
 		if (cm->rc == 0 && journal_add_done(cm->job, cm->size,
-		    &cm->cause) != 0)
-			cm->rc = -1;
+		    &cause) != 0)
+			free(cause);
 	}
 }
 

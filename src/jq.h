@@ -584,6 +584,7 @@ struct store {
 	uint64_t	 written, synced;
 	int		 over_tree;	/* a directory job's: a tree result of
 					 * an earlier run at final is replaced */
+	int		 datasynced;	/* fdatasync'd already (commit.c) */
 };
 extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, dev_t, ino_t, char **);

@@ -100,7 +100,8 @@ store_write(struct store *st, const void *buf, size_t len, char **cause)
 }
 
 /*
- * Make the file durable and give it its final name: fdatasync, close,
+ * Make the file durable and give it its final name: fdatasync (unless the
+ * caller did: st->datasynced), close,
  * rename (for a directory job, over a tree result of an earlier run: swapped
  * in one step, the tree removed; any other directory there fails it).  The directory stays open for store_sync_dir.  On failure the
  * temporary file is removed.
@@ -111,7 +112,7 @@ store_commit_file(struct store *st, char **cause)
 	const char	*what = "fdatasync";
 	char		*why = NULL;
 
-	if (store_sync && fdatasync(st->fd) != 0)
+	if (store_sync && !st->datasynced && fdatasync(st->fd) != 0)
 		goto fail;
 	what = "close";
 	if (close(st->fd) != 0) {

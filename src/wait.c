@@ -88,7 +88,8 @@ wait_reply_waiting(const struct job *j, struct evbuffer *out)
 	char	*name = proto_encode_dup(j->path, strlen(j->path));
 
 	evbuffer_add_printf(out, REPLY_WAITING " %llu %s " JOBS_STATE "=%s\n",
-	    (unsigned long long)j->id, name, j->state == JOB_RUNNING ?
+	    (unsigned long long)j->id, name, j->state == JOB_RUNNING ||
+	    j->state == JOB_DONE ?	/* done, its file not in place yet */
 	    JOBSTATE_RUNNING : j->state == JOB_BLOCKED ? JOBSTATE_BLOCKED :
 	    JOBSTATE_WAITING);
 	free(name);
