@@ -64,6 +64,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -83,10 +84,13 @@ static struct event		*commit_ev;
 static void			(*commit_cb)(struct commit *);
 /* the flush thread's: acknowledged small results to put in place */
 static pthread_t		 commit_flush_thread;
-static pthread_cond_t		 commit_flush_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t		 commit_flush_cond;	/* CLOCK_MONOTONIC */
+#define COMMIT_FLUSH_LINGER_MS	5
+#define COMMIT_FLUSH_BATCH	64
 static TAILQ_HEAD(, commit)	 commit_flush_todo =
 				    TAILQ_HEAD_INITIALIZER(commit_flush_todo);
 static int			 commit_flush_stopping, commit_flush_running;
+static int			 commit_flush_cond_ready;
 static size_t			 commit_nflushing;	/* acked, not in place */
 static size_t			 commit_nlost;	/* acked, never put in place */
 
@@ -341,6 +345,16 @@ commit_flush_batch(struct commit_list *batch)
 	char		*cause;
 	int		 renamed = 0;
 
+	/*
+	 * start every file's writeback first, so that their blocks are
+	 * allocated in one filesystem transaction: the first fdatasync then
+	 * commits it for all, and the others mostly wait for their data
+	 * (a hint only: each file still gets its own fdatasync)
+	 */
+	if (store_sync)
+		TAILQ_FOREACH(cm, batch, entry)
+			(void)sync_file_range(cm->st.fd, 0, 0,
+			    SYNC_FILE_RANGE_WRITE);
 	TAILQ_FOREACH(cm, batch, entry) {
 		cm->dir_synced = 0;
 		if (store_sync && fdatasync(cm->st.fd) != 0) {
@@ -387,6 +401,38 @@ commit_flush_batch(struct commit_list *batch)
 	}
 }
 
+/*
+ * With the lock held and something to flush: let more come, up to
+ * COMMIT_FLUSH_LINGER_MS or COMMIT_FLUSH_BATCH results, so that one
+ * directory fsync (and one filesystem commit) serves many.  Nobody waits
+ * on this: the OKs went out already; only the file's appearance is later.
+ */
+static void
+commit_flush_linger(void)
+{
+	struct timespec	 end;
+	struct commit	*cm;
+	size_t		 n = 0;
+
+	if (commit_flush_stopping)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_nsec += COMMIT_FLUSH_LINGER_MS * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		n = 0;
+		TAILQ_FOREACH(cm, &commit_flush_todo, entry)
+			if (++n >= COMMIT_FLUSH_BATCH)
+				return;
+		if (commit_flush_stopping || pthread_cond_timedwait(
+		    &commit_flush_cond, &commit_lock, &end) != 0)
+			return;
+	}
+}
+
 /* The flush thread: take what waits to be put in place, flush it, hand it back. */
 static void *
 commit_flush_main(void *arg)
@@ -400,6 +446,7 @@ commit_flush_main(void *arg)
 		pthread_mutex_lock(&commit_lock);
 		while (TAILQ_EMPTY(&commit_flush_todo) && !commit_flush_stopping)
 			pthread_cond_wait(&commit_flush_cond, &commit_lock);
+		commit_flush_linger();
 		if (TAILQ_EMPTY(&commit_flush_todo)) {
 			pthread_mutex_unlock(&commit_lock);
 			return NULL;
@@ -531,6 +578,15 @@ commit_start(struct event_base *base, void (*done)(struct commit *),
 	event_add(commit_ev, NULL);
 	commit_seam();
 	commit_stopping = commit_flush_stopping = 0;
+	if (!commit_flush_cond_ready) {
+		pthread_condattr_t	 ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&commit_flush_cond, &ca);
+		pthread_condattr_destroy(&ca);
+		commit_flush_cond_ready = 1;
+	}
 	if ((rc = pthread_create(&commit_thread, NULL, commit_main, NULL)) != 0) {
 		*cause = xprintf("cannot start the commit thread: %s",
 		    strerror(rc));
