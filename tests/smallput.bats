@@ -183,3 +183,28 @@ EOF
 	sed 's/^/# /' <<<"$output" >&3
 	assert_line "in order"
 }
+
+@test "smallput: an I record torn in its bytes (a crash mid-append) is cut off at the restart, and its job runs again" {
+	make_files "$D/in" 1
+	export RUNS=$D/runs.log
+	: >"$RUNS"
+	JQ_TEST_COMMIT_KILL=synced:1 start_server -v -o "$D/out" "$D"/in/*.dat
+	run_worker
+	wait_server_exit 60
+	assert_equal "$status" 137
+	local j
+	j=$(ls "$JQ_STATE_DIR"/journal-*)
+	journal_text | grep -q '^I 1 ' || fail "no I record: $(journal_text)"
+	# cut the record inside its bytes (the LF after them and two bytes of data)
+	truncate -s -3 "$j"
+	start_server -v -o "$D/out" "$D"/in/*.dat
+	grep -q 'dropped a torn last record' "$SERVER_LOG" || fail "the torn record was not dropped: $(cat "$SERVER_LOG")"
+	run_worker
+	assert_success
+	wait_server_exit 60
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/out/file0001.dat.result")" "$(tr a-z A-Z <"$D/in/file0001.dat")"
+	assert_equal "$(wc -l <"$RUNS")" 2
+	run find "$D/out" "$D/in" -name '.jq-*'
+	assert_output ""
+}
