@@ -30,8 +30,9 @@
  * stay dense whatever fails.  A file found in a watched directory (watch.c)
  * gets its id and its journal record the same way, with no data to sync.
  *
- * A small result (up to JQ_INLINE_MAX bytes, of a running job, not a tree,
- * with syncing on) takes a shorter road to its OK: its bytes are read back
+ * With --early-ok (commit_early_ok), a small result (up to JQ_INLINE_MAX
+ * bytes, of a running job, not a tree, with syncing on) takes a shorter
+ * road to its OK: its bytes are read back
  * from the temporary file and appended inside its journal record (I), and
  * the batch's one fdatasync of the journal makes them durable; the worker
  * is told OK then (commit->ack, in the loop).  Its file is put in place
@@ -203,6 +204,7 @@ commit_adds(struct commit_list *batch)
 #define COMMIT_INLINE_TOTAL	(256ULL << 20)
 
 static uint64_t			 commit_inlined;	/* the thread's */
+int				 commit_early_ok;	/* --early-ok */
 
 /* May cm's result travel inside its journal record (commit_inline_record)? */
 static int

@@ -1159,7 +1159,7 @@ conn_commit(struct conn *c)
 	c->rx_fds = 0;
 	cm->job->committing = 1;
 	/* a late result's job may be taken meanwhile: it waits for all */
-	if (cm->job->state == JOB_RUNNING)
+	if (cm->job->state == JOB_RUNNING && commit_early_ok)
 		cm->ack = conn_commit_acked;
 	conn_hold_add(c, cm);
 	/*

@@ -639,6 +639,7 @@ void	 commit_submit(struct commit *);
 void	 commit_plug(void);
 void	 commit_unplug(void);
 void	 commit_stop(void);
+extern int commit_early_ok;	/* --early-ok: small results (commit.c) */
 size_t	 commit_flushing(void);
 size_t	 commit_lost(void);
 

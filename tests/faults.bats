@@ -197,15 +197,13 @@ acked() {
 	fi
 }
 
-# recorded: the names of the jobs with a D (done) record in the journal, or an I record (a small
-# result inside it, acknowledged before its file was in place: a restart puts it there) (read
-# with the server dead: the journal is what the next server will trust)
+# recorded: the names of the jobs with a D (done) record in the journal (read with the server
+# dead: the journal is what the next server will trust)
 recorded() {
 	local j
 	for j in "$JQ_STATE_DIR"/journal-*; do
 		[[ $j == *.new || ! -f $j ]] || cat "$j"
-	done | sed -n -e 's/^D [0-9]* [0-9]* \([^ ]*\) [0-9a-f]\{8\}$/\1/p' \
-		-e 's/^I [0-9]* [0-9]* [0-9a-f]\{8\} \([^ ]*\) [0-9a-f]\{8\}$/\1/p' | sort -u
+	done | sed -n 's/^D [0-9]* [0-9]* \([^ ]*\) [0-9a-f]\{8\}$/\1/p' | sort -u
 }
 
 # nacked: how many jobs are acked (fewer processes than acked | wc -l)

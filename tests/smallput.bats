@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # tests/smallput.bats: one sync on the way to a small result's OK (issues 11 and 14).
 #
-# A result of at most 64 KiB travels inside its journal record (I): the worker is told OK once
+# With jq-serve --early-ok, a result of at most 64 KiB travels inside its journal record (I): the worker is told OK once
 # that record is synced, and the file is synced, renamed and its directory synced after.  The
 # strace test checks that order; the kill tests stop the server (the JQ_TEST_COMMIT_KILL seam)
 # after the I record is synced but before the OK, after the temporary file is synced but before
@@ -51,7 +51,7 @@ crash_at() {
 	make_files "$D/in" $n
 	export RUNS=$D/runs.log
 	: >"$RUNS"
-	JQ_TEST_COMMIT_KILL=$1:1 start_server -v -o "$D/out" "$D"/in/*.dat
+	JQ_TEST_COMMIT_KILL=$1:1 start_server --early-ok -v -o "$D/out" "$D"/in/*.dat
 	run_worker	# it loses the server
 	wait_server_exit 60
 	assert_equal "$status" 137
@@ -59,7 +59,7 @@ crash_at() {
 	grep -qx "$D/in/file0001.dat" "$D/rec" || fail "job 1 is not in the journal: $(journal_text)"
 	local before
 	before=$(wc -l <"$RUNS")
-	start_server -v -o "$D/out" "$D"/in/*.dat
+	start_server --early-ok -v -o "$D/out" "$D"/in/*.dat
 	grep -q "resuming from .*: $(wc -l <"$D/rec") done" "$SERVER_LOG" ||
 		fail "the jobs in the journal are not done at the restart: $(cat "$SERVER_LOG")"
 	run_worker
@@ -101,14 +101,14 @@ crash_at() {
 	make_files "$D/in" 2
 	export RUNS=$D/runs.log
 	: >"$RUNS"
-	JQ_TEST_COMMIT_KILL=renamed:1 start_server -v -o "$D/out" "$D"/in/*.dat
+	JQ_TEST_COMMIT_KILL=renamed:1 start_server --early-ok -v -o "$D/out" "$D"/in/*.dat
 	run_worker
 	wait_server_exit 60
 	assert_equal "$status" 137
 	# damage it, same size
 	tr A-Z a-z <"$D/out/file0001.dat.result" >"$D/damaged"
 	cat "$D/damaged" >"$D/out/file0001.dat.result"
-	start_server -v -o "$D/out" "$D"/in/*.dat
+	start_server --early-ok -v -o "$D/out" "$D"/in/*.dat
 	grep -q 'file0001.dat.result written again from the journal' "$SERVER_LOG"
 	run_worker
 	assert_success
@@ -120,7 +120,7 @@ crash_at() {
 @test "smallput: a result past 64 KiB takes the old road (D record, no I); a small one travels in its I record" {
 	head -c 70000 /dev/zero | tr '\0' 'x' >"$D/in/big.txt"
 	printf 'small\n' >"$D/in/small.txt"
-	start_server --keep -v -o "$D/out" "$D/in/big.txt" "$D/in/small.txt"
+	start_server --early-ok --keep -v -o "$D/out" "$D/in/big.txt" "$D/in/small.txt"
 	run timeout -k 5 120 jq-run -j 1 --max-jobs 2 --tmpdir "$TMPD" "$SERVER" -- tr a-z A-Z
 	assert_success
 	cmp "$D/out/big.txt.result" <(head -c 70000 /dev/zero | tr '\0' 'X')
@@ -150,7 +150,7 @@ exec strace -f -s 200 -o '$log' \
 	'$real' "\$@"
 EOF
 	chmod +x "$D/bin/jq-serve"
-	PATH=$D/bin:$PATH start_server -o "$D/out" "$D"/in/*.dat
+	PATH=$D/bin:$PATH start_server --early-ok -o "$D/out" "$D"/in/*.dat
 	run timeout -k 5 120 jq-run -j 1 --tmpdir "$TMPD" "$SERVER" -- cat
 	assert_success
 	wait_server_exit 30
@@ -188,7 +188,7 @@ EOF
 	make_files "$D/in" 1
 	export RUNS=$D/runs.log
 	: >"$RUNS"
-	JQ_TEST_COMMIT_KILL=synced:1 start_server -v -o "$D/out" "$D"/in/*.dat
+	JQ_TEST_COMMIT_KILL=synced:1 start_server --early-ok -v -o "$D/out" "$D"/in/*.dat
 	run_worker
 	wait_server_exit 60
 	assert_equal "$status" 137
@@ -197,7 +197,7 @@ EOF
 	journal_text | grep -q '^I 1 ' || fail "no I record: $(journal_text)"
 	# cut the record inside its bytes (the LF after them and two bytes of data)
 	truncate -s -3 "$j"
-	start_server -v -o "$D/out" "$D"/in/*.dat
+	start_server --early-ok -v -o "$D/out" "$D"/in/*.dat
 	grep -q 'dropped a torn last record' "$SERVER_LOG" || fail "the torn record was not dropped: $(cat "$SERVER_LOG")"
 	run_worker
 	assert_success
@@ -207,4 +207,17 @@ EOF
 	assert_equal "$(wc -l <"$RUNS")" 2
 	run find "$D/out" "$D/in" -name '.jq-*'
 	assert_output ""
+}
+
+@test "smallput: without --early-ok a small result takes the old road: file in place and D record before the OK, no I record" {
+	printf 'small\n' >"$D/in/small.txt"
+	start_server --keep -v -o "$D/out" "$D/in/small.txt"
+	run timeout -k 5 120 jq-run -j 1 --max-jobs 1 --tmpdir "$TMPD" "$SERVER" -- tr a-z A-Z
+	assert_success
+	# in place when jq-run returns: its OK came after the file was
+	assert_equal "$(cat "$D/out/small.txt.result")" "SMALL"
+	journal_text | grep -q '^D 1 6 ' || fail "no D record: $(journal_text)"
+	run bash -c 'grep -c "^I " <<<"$1"' _ "$(journal_text)"
+	assert_output 0
+	stop_server
 }
