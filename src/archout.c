@@ -479,7 +479,7 @@ archout_feed(const struct queue *q)
 		return;
 	while (archout_next <= q->njobs && archout_ntodo < ARCHOUT_AHEAD) {
 		j = queue_get(q, archout_next);
-		if (j->state != JOB_DONE)
+		if (j->state != JOB_DONE || j->committing)	/* not in place */
 			return;
 		if (!archout_thread_on) {
 			if ((rc = pthread_create(&archout_thread, NULL,

@@ -1143,6 +1143,8 @@ conn_pump(struct conn *c)
 	}
 }
 
+static void	 conn_commit_acked(struct commit *);
+
 /*
  * A verified result: hand it to commit.c; its reply waits for it to be
  * durable, and later requests are read meanwhile.
@@ -1163,6 +1165,9 @@ conn_commit(struct conn *c)
 	cm->fds = c->rx_fds;	/* its files: given back when it is done */
 	c->rx_fds = 0;
 	cm->job->committing = 1;
+	/* a late result's job may be taken meanwhile: it waits for all */
+	if (cm->job->state == JOB_RUNNING && commit_early_ok)
+		cm->ack = conn_commit_acked;
 	conn_hold_add(c, cm);
 	/*
 	 * A result for a job that is not running (a late one, after a
@@ -1400,6 +1405,18 @@ conn_commit_done(struct commit *cm)
 	j->committing = 0;
 	if (cm->fds > 0)
 		conn_fds_give(cm->fds);	/* its files are closed */
+	if (cm->acked) {	/* done already; now in place, or not */
+		if (cm->rc != 0)
+			log_warnx("job %llu %s: its result, acknowledged and "
+			    "kept in the journal, cannot be put in place: %s; "
+			    "the journal is kept, and the next start puts it "
+			    "there", (unsigned long long)j->id, j->path,
+			    cm->cause);
+		jobs_flushed(j);
+		free(cm->cause);
+		free(cm);
+		return;
+	}
 	if (cm->rc != 0) {
 		log_warnx("job %llu %s: cannot store result: %s",
 		    (unsigned long long)j->id, j->path, cm->cause);
@@ -1428,6 +1445,29 @@ conn_commit_done(struct commit *cm)
 		conn_settle(c);
 	free(cm->cause);
 	free(cm);
+}
+
+/*
+ * In the loop: cm's small result is durable in the journal (its I record
+ * synced): the job is done and its worker told OK now, while commit.c puts
+ * the file in place; until then j->committing stays set, and what reads
+ * the result waits for it (conn_commit_done).  From here on cm is not the
+ * connection's.
+ */
+static void
+conn_commit_acked(struct commit *cm)
+{
+	struct conn	*c = cm->arg;
+	struct job	*j = cm->job;
+
+	jobs_done(j, cm->size, c == NULL ? "a worker that left" :
+	    cmd_who(&c->sess));
+	if (c == NULL)
+		return;
+	c->sess.ndone++;
+	conn_hold_reply(c, cm, REPLY_OK " %llu", (unsigned long long)j->id);
+	cm->arg = NULL;
+	conn_settle(c);
 }
 
 /* The payload's framing is broken: say so and close. */

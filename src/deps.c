@@ -132,7 +132,8 @@ deps_attach(struct queue *q, struct job *j, struct job *pre, char **cause)
 
 	if ((rc = deps_link(j, pre, cause)) != 0)
 		return rc < 0 ? -1 : 0;
-	if (pre->state != JOB_DONE) {
+	/* a result not in its file yet (committing) is not met yet */
+	if (pre->state != JOB_DONE || pre->committing) {
 		j->unmet++;
 		queue_block(q, j);
 	}

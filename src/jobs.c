@@ -651,11 +651,24 @@ jobs_done(struct job *j, uint64_t size, const char *who)
 	if (j->run != NULL)
 		j->run->tempfails = 0;
 	queue_finish(jobs_queue, j, JOB_DONE);
-	(void)deps_met(jobs_queue, j);
+	if (!j->committing)	/* else once its file is in place */
+		(void)deps_met(jobs_queue, j);
 	jobs_unspool_later(j);	/* an added job's data: not needed any more */
 	log_info("job %llu %s done by %s: %llu bytes to %s",
 	    (unsigned long long)j->id, j->path, who, (unsigned long long)size,
 	    j->result);
+	jobs_wake();
+}
+
+/*
+ * Done job j's result, acknowledged from the journal (commit.c), is in its
+ * file now (j->committing cleared): what reads it may go on, its
+ * dependents first.
+ */
+void
+jobs_flushed(struct job *j)
+{
+	(void)deps_met(jobs_queue, j);
 	jobs_wake();
 }
 

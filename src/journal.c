@@ -12,6 +12,15 @@
  *
  * Records are text lines, each ending in the CRC-32C of the bytes before it:
  *   D <id> <size> <enc-path> <linecrc>            result stored
+ *   I <id> <size> <crc32c> <enc-path> <linecrc>   result stored, and
+ *                                                 here: the line is followed
+ *                                                 by exactly <size> raw bytes
+ *                                                 (at most JQ_INLINE_MAX)
+ *                                                 with that CRC-32C and an LF;
+ *                                                 bytes short of that, or
+ *                                                 with another CRC, are a
+ *                                                 torn record, cut like a
+ *                                                 torn line
  *   F <id> <enc-status> <enc-path> <enc-msg> <linecrc>   failed for good
  *   R <id> <enc-path> <linecrc>                   failed job runs again
  *   A <id> <enc-name> <size> <crc32c> [after=<id>,...] <linecrc>
@@ -61,6 +70,15 @@
  * fdatasync'd; only then is the worker told OK.  So a job the server
  * acknowledged is never run again, and a crash between rename and record
  * costs one repeated run, whose result replaces the first atomically.
+ * A small result (commit.c) goes another way: its I record, bytes and
+ * all, is written and fdatasync'd, and the worker is told OK; then its
+ * temporary file is fdatasync'd, renamed, its directory fsync'd, and a D
+ * record appended (not synced: the I record before it holds the data).
+ * At start an I record whose result is not in place with exactly its
+ * bytes (a crash before the rename, or its directory's sync) has the
+ * result written again from them, the durable way, before compaction
+ * turns it into a D record; so what was acknowledged is in place after
+ * any crash, and never run again.
  *
  * On start the journal is read and checked.  A torn or damaged last line
  * (a crash mid-append) is cut off; damage before the last line means the
@@ -169,7 +187,7 @@ journal_seam(void)
  * what a restart drops anyway.
  */
 static int
-journal_append_lines(const char *line, int sync, char **cause)
+journal_append_bytes(const char *line, size_t len, int sync, char **cause)
 {
 	static off_t	 torn = -1;	/* where an uncut torn record starts */
 	off_t		 end;
@@ -188,7 +206,7 @@ journal_append_lines(const char *line, int sync, char **cause)
 	    lseek(journal_fd, 0, SEEK_END)) < 0) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		rc = -1;
-	} else if (journal_write(journal_fd, line, strlen(line)) != 0 ||
+	} else if (journal_write(journal_fd, line, len) != 0 ||
 	    (sync && journal_sync && fdatasync(journal_fd) != 0)) {
 		*cause = xprintf("journal %s: %s", journal_path, strerror(errno));
 		if (ftruncate(journal_fd, end) != 0)
@@ -196,9 +214,16 @@ journal_append_lines(const char *line, int sync, char **cause)
 		rc = -1;
 	}
 	/* known after a whole write; after a failure, lseek tells again */
-	journal_size = rc == 0 ? end + (off_t)strlen(line) : -1;
+	journal_size = rc == 0 ? end + (off_t)len : -1;
 	pthread_mutex_unlock(&journal_lock);
 	return rc;
+}
+
+/* Append whole text lines (NUL-terminated), as journal_append_bytes. */
+static int
+journal_append_lines(const char *line, int sync, char **cause)
+{
+	return journal_append_bytes(line, strlen(line), sync, cause);
 }
 
 /* A record (without CRC and LF) as a journal line: a new string. */
@@ -254,6 +279,39 @@ journal_add_done(const struct job *j, uint64_t size, char **cause)
 	rec = xprintf("D %llu %llu %s", (unsigned long long)j->id,
 	    (unsigned long long)size, enc);
 	rc = journal_append(rec, 0, cause);
+	free(enc);
+	free(rec);
+	return rc;
+}
+
+/*
+ * Append the I record of job j's result, its size bytes (at most
+ * JQ_INLINE_MAX) inside it, in one write; durable after the next
+ * journal_sync_now.  For the commit thread.
+ */
+int
+journal_add_inline(const struct job *j, const void *bytes, uint64_t size,
+    char **cause)
+{
+	char	*enc, *rec, *line, *all;
+	size_t	 l;
+	int	 rc;
+
+	if (journal_fd < 0)
+		return 0;
+	enc = proto_encode_dup(j->path, strlen(j->path));
+	rec = xprintf("I %llu %llu %08x %s", (unsigned long long)j->id,
+	    (unsigned long long)size, crc32c_update(0, bytes, (size_t)size),
+	    enc);
+	line = journal_line(rec);
+	l = strlen(line);
+	all = xmalloc(l + (size_t)size + 1);
+	memcpy(all, line, l);
+	memcpy(all + l, bytes, (size_t)size);
+	all[l + (size_t)size] = '\n';
+	rc = journal_append_bytes(all, l + (size_t)size + 1, 0, cause);
+	free(all);
+	free(line);
 	free(enc);
 	free(rec);
 	return rc;
@@ -716,13 +774,133 @@ journal_apply(struct queue *q, char *line, int retry_failed, char **cause)
 	return -1;
 }
 
+/*
+ * Is job j's result in place holding exactly these size bytes (crc their
+ * CRC-32C)?  A file of another size or other bytes is not.
+ */
+static int
+journal_result_in_place(const struct job *j, uint64_t size, uint32_t crc)
+{
+	char		 buf[8192];
+	struct stat	 st;
+	uint32_t	 c = 0;
+	uint64_t	 left = size;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(j->result, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != size) {
+		close(fd);
+		return 0;
+	}
+	while (left > 0 && (n = read(fd, buf, left < sizeof buf ?
+	    (size_t)left : sizeof buf)) > 0) {
+		c = crc32c_update(c, buf, (size_t)n);
+		left -= (uint64_t)n;
+	}
+	close(fd);
+	return left == 0 && c == crc;
+}
+
+/*
+ * Write job j's result again from an I record's bytes, the durable way
+ * (temporary file, fdatasync, rename, directory fsync: store.c).
+ */
+static int
+journal_result_rewrite(const struct job *j, const char *bytes, uint64_t size,
+    char **cause)
+{
+	struct store	 st;
+
+	if (store_open(&st, j->result, j->rdir_dev, j->rdir_ino, cause) != 0)
+		return -1;
+	if (store_write(&st, bytes, (size_t)size, cause) < 0) {
+		store_abort(&st);
+		return -1;
+	}
+	if (store_commit_file(&st, cause) != 0)
+		return -1;
+	if (store_sync_dir(&st, cause) != 0) {
+		store_close(&st);
+		return -1;
+	}
+	store_close(&st);
+	return 0;
+}
+
+/* The journal held I records: compaction turns them into D records. */
+static int	journal_inlined;
+
+/*
+ * An I record (line: its words, CRC checked and cut off): read its size
+ * bytes and the LF after them from f and check their CRC; a short or
+ * damaged read is a torn record (-1).  A result that is not in place with
+ * those bytes is written again from them; then the job is done.  Returns
+ * 0 with *used, the bytes read after the line; -1; -2 with *cause.
+ */
+static int
+journal_load_inline(struct queue *q, FILE *f, char *line, size_t *used,
+    char **cause)
+{
+	char		*p = line, *id, *a, *c, *path, *bytes, *why = NULL;
+	struct job	*j;
+	uint64_t	 size;
+	unsigned int	 crc;
+
+	(void)proto_word(&p);		/* I */
+	id = proto_word(&p);
+	a = proto_word(&p);		/* size */
+	c = proto_word(&p);		/* crc */
+	path = proto_word(&p);
+	if (a == NULL || c == NULL || strlen(c) != 8 ||
+	    parse_u64(a, 0, JQ_INLINE_MAX, &size) != 0 ||
+	    sscanf(c, "%8x", &crc) != 1)
+		return -1;
+	bytes = xmalloc((size_t)size + 1);
+	if (fread(bytes, 1, (size_t)size + 1, f) != (size_t)size + 1 ||
+	    bytes[size] != '\n' ||
+	    crc32c_update(0, bytes, (size_t)size) != (uint32_t)crc) {
+		free(bytes);
+		return -1;
+	}
+	*used = (size_t)size + 1;
+	/* after the bytes are read: the file position is the next record's */
+	if ((j = journal_job(q, id, path)) == NULL) {
+		free(bytes);
+		return -1;
+	}
+	j->journaled = 1;
+	j->result_size = size;
+	journal_inlined = 1;
+	if (!journal_result_in_place(j, size, (uint32_t)crc)) {
+		if (journal_result_rewrite(j, bytes, size, &why) != 0) {
+			log_warnx("job %llu %s: its result %s, acknowledged, "
+			    "cannot be written again from the journal: %s; it "
+			    "runs again", (unsigned long long)j->id, j->path,
+			    j->result, why);
+			free(why);
+			free(bytes);
+			queue_recover(q, j, JOB_WAITING);
+			return 0;
+		}
+		log_info("job %llu %s: its result %s written again from the "
+		    "journal", (unsigned long long)j->id, j->path, j->result);
+	}
+	free(bytes);
+	queue_recover(q, j, JOB_DONE);
+	(void)cause;
+	return 0;
+}
+
 /* Read the journal, applying sound records; cut a torn tail. */
 static int
 journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 {
 	FILE	*f;
 	char	*line = NULL;
-	size_t	 cap = 0, lineno = 0;
+	size_t	 cap = 0, lineno = 0, used;
 	ssize_t	 n;
 	off_t	 good = 0;
 	int	 bad = 0, rc;
@@ -749,8 +927,11 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 			continue;
 		}
 		line[n - 1] = '\0';
+		used = 0;
 		if (journal_check_line(line) != 0 ||
-		    (rc = journal_apply(q, line, retry_failed, cause)) == -1) {
+		    (rc = strncmp(line, "I ", 2) == 0 ?
+		    journal_load_inline(q, f, line, &used, cause) :
+		    journal_apply(q, line, retry_failed, cause)) == -1) {
 			bad = 1;
 			continue;
 		}
@@ -759,7 +940,7 @@ journal_load(struct queue *q, int retry_failed, size_t *nrec, char **cause)
 			fclose(f);
 			return -1;
 		}
-		good += n;
+		good += n + (off_t)used;
 		(*nrec)++;
 	}
 	free(line);
@@ -1131,7 +1312,7 @@ journal_open(struct queue *q, const char *dir, int fresh, int retry_failed,
 		nadded += queue_get(q, i)->origin == JOB_SPOOL ||
 		    watchdir_active();	/* A and W records */
 	if (nrec != nfinished + nadded + drain_count() || retry_failed ||
-	    nlost > 0)
+	    nlost > 0 || journal_inlined)
 		return journal_compact(q, cause);
 	return 0;
 }

@@ -35,6 +35,7 @@ struct serve_args {
 	char			**watch_match;	/* --watch-match, NULL-terminated */
 	size_t			 nwatch_match;
 	int			 nul, skip, fresh, retry_failed, redo, nosync, keep;
+	int			 early_ok;
 	int			 archive;	/* --archive: the FILEs are archives */
 	char			*output_archive;
 	int			 noauth, verbose, quiet;
@@ -46,7 +47,7 @@ enum {
 	OPT_LISTEN = 256, OPT_FILES_FROM, OPT_NULL, OPT_SKIP_MISSING,
 	OPT_OUTPUT_DIR, OPT_RESULT, OPT_MAX_RESULT, OPT_MAX_CONNS, OPT_LEASE,
 	OPT_MAX_UNAUTH, OPT_RETRIES, OPT_CRASH_LIMIT, OPT_STATE_DIR, OPT_FRESH,
-	OPT_RETRY_FAILED, OPT_REDO, OPT_NO_SYNC,
+	OPT_RETRY_FAILED, OPT_REDO, OPT_NO_SYNC, OPT_EARLY_OK,
 	OPT_JOBLOG, OPT_LINGER, OPT_TOKEN_FILE, OPT_NO_AUTH, OPT_UNIX_AUTH,
 	OPT_STALL, OPT_IDLE, OPT_ADDR_FILE, OPT_VERBOSE, OPT_QUIET, OPT_KEEP,
 	OPT_MAX_ADD, OPT_MAX_SPOOL, OPT_MAX_SPOOL_JOBS, OPT_WATCH,
@@ -118,6 +119,9 @@ static struct poptOption serve_options[] = {
 	{ "no-sync", '\0', POPT_ARG_NONE, NULL, OPT_NO_SYNC,
 	  "do not fsync results or the journal (fast, not crash-safe)",
 	  NULL },
+	{ "early-ok", '\0', POPT_ARG_NONE, NULL, OPT_EARLY_OK,
+	  "answer a result of up to 64 KiB once it is synced in the journal; "
+	  "its file appears a moment later", NULL },
 	{ "joblog", '\0', POPT_ARG_STRING, NULL, OPT_JOBLOG,
 	  "append a line per finished attempt to FILE (tab-separated)",
 	  "FILE" },
@@ -218,6 +222,7 @@ serve_option(void *arg, int val, char **value)
 	case OPT_RETRY_FAILED: a->retry_failed = 1; break;
 	case OPT_REDO: a->redo = 1; break;
 	case OPT_NO_SYNC: a->nosync = 1; break;
+	case OPT_EARLY_OK: a->early_ok = 1; break;
 	case OPT_NO_AUTH: a->noauth = 1; break;
 	case OPT_VERBOSE: a->verbose++; break;
 	case OPT_QUIET: a->quiet = 1; break;
@@ -458,6 +463,7 @@ serve_open_journal(struct serve_args *a)
 	int		 rc;
 
 	store_sync = !a->nosync;
+	commit_early_ok = a->early_ok;
 	if (archsrc_active())
 		journal_name_extra(archsrc_identity());
 	if (journal_open(&server.queue, a->state_dir, a->fresh,
@@ -534,6 +540,14 @@ serve_end(struct serve_args *a, int rc, int started)
 	char	*cause = NULL;
 	int	 gone, src;
 
+	if (commit_lost() > 0 && (rc == JQ_EXIT_OK || rc == JQ_EXIT_FAILED)) {
+		fprintf(stderr, "%s: %zu acknowledged result%s could not be put "
+		    "in place; the journal keeps %s: run again to place %s\n",
+		    cli_prog, commit_lost(), commit_lost() == 1 ? "" : "s",
+		    commit_lost() == 1 ? "it" : "them",
+		    commit_lost() == 1 ? "it" : "them");
+		rc = JQ_EXIT_IO;
+	}
 	if (archout_active() && rc != JQ_EXIT_SIGNAL && rc != JQ_EXIT_IO &&
 	    archout_write(&server.queue, &cause) != 0) {
 		fprintf(stderr, "%s: the output archive is not written: %s; "

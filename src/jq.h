@@ -586,6 +586,7 @@ struct store {
 					 * spool file): no writeback kicks */
 	int		 over_tree;	/* a directory job's: a tree result of
 					 * an earlier run at final is replaced */
+	int		 datasynced;	/* fdatasync'd already (commit.c) */
 };
 extern int store_sync;		/* 0: no fdatasync/fsync (--no-sync) */
 int	 store_open(struct store *, const char *, dev_t, ino_t, char **);
@@ -597,6 +598,14 @@ void	 store_close(struct store *);
 void	 store_abort(struct store *);
 
 /* commit.c: results made durable by a thread, in batches. */
+/*
+ * A result up to this size travels inside its journal record (I), so that
+ * its OK waits for the journal's sync alone; its file is synced and put in
+ * place after (commit.c).  64 KiB: one such record costs the journal about
+ * what the file's own sync would have written, a restart reads it back in
+ * one piece, and a batch of JQ_INFLIGHT_MAX of them stays a few MiB.
+ */
+#define JQ_INLINE_MAX		(64U << 10)
 struct event_base;
 struct spool_add;
 struct commit {
@@ -618,6 +627,13 @@ struct commit {
 						 * given back when done (conn.c) */
 	void			(*done)(struct commit *);	/* set: called
 						 * instead of commit_start's */
+	void			(*ack)(struct commit *);	/* set: a
+						 * small result may be told OK
+						 * once its I record is synced
+						 * (called in the loop), before
+						 * its file is in place */
+	int			 inlined;	/* its I record is appended */
+	int			 acked;		/* ack was called */
 };
 TAILQ_HEAD(commit_list, commit);
 int	 commit_start(struct event_base *, void (*)(struct commit *), char **);
@@ -625,10 +641,15 @@ void	 commit_submit(struct commit *);
 void	 commit_plug(void);
 void	 commit_unplug(void);
 void	 commit_stop(void);
+extern int commit_early_ok;	/* --early-ok: small results (commit.c) */
+size_t	 commit_flushing(void);
+size_t	 commit_lost(void);
 
 /* journal.c: the state that survives a crash of the server. */
 int	 journal_open(struct queue *, const char *, int, int, int, char **);
 int	 journal_add_done(const struct job *, uint64_t, char **);
+int	 journal_add_inline(const struct job *, const void *, uint64_t,
+	     char **);
 int	 journal_sync_now(char **);
 int	 journal_failed(const struct job *, char **);
 int	 journal_retry(const struct job *, char **);
@@ -747,6 +768,7 @@ void	 jobs_release(struct job *);
 int	 jobs_reopen(struct job *, const struct proto_token *,
 	    const char *);
 void	 jobs_holder_gone(struct session *, const char *);
+void	 jobs_flushed(struct job *);
 void	 jobs_done(struct job *, uint64_t, const char *);
 size_t	 jobs_unspool(void);
 struct job *jobs_add(char *, char *, uint16_t, int, const char *);

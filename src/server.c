@@ -351,7 +351,9 @@ server_check(evutil_socket_t fd, short what, void *arg)
 		end = server.queue.count[JOB_RUNNING] == 0;
 	else
 		end = !server.cfg.keep && queue_all_finished(&server.queue);
-	if (end && spool_inflight() == 0 && !archsrc_busy()) {
+	/* and every acknowledged result in its file (commit.c) */
+	if (end && spool_inflight() == 0 && !archsrc_busy() &&
+	    commit_flushing() == 0) {
 		server_finish();
 		return;
 	}

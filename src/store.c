@@ -5,9 +5,11 @@
  * relative to a directory fd with O_NOFOLLOW and O_EXCL.  Commit is:
  * fdatasync the file, rename it over the final name, fsync the directory
  * (commit.c does this off the event loop).  Only then is the worker told
- * OK.  Writeback is started every STORE_SYNC_STEP bytes while the rest is
- * still arriving, so that the final fdatasync, which holds up the worker's
- * OK, finds most of the data on its way to the disk already, for a 1 MiB
+ * OK (with --early-ok a small result's OK comes earlier, once it is in the
+ * journal: commit.c), and only a synced file is ever renamed.  Writeback
+ * is started every STORE_SYNC_STEP bytes while the rest is still
+ * arriving, so that the final fdatasync, which holds up the worker's OK,
+ * finds most of the data on its way to the disk already, for a 1 MiB
  * result as for a 1 GiB one; a file that is never synced (st->lazy: an
  * archive entry's spool file) is left to the kernel.
  */
@@ -103,7 +105,8 @@ store_write(struct store *st, const void *buf, size_t len, char **cause)
 }
 
 /*
- * Make the file durable and give it its final name: fdatasync, close,
+ * Make the file durable and give it its final name: fdatasync (unless the
+ * caller did: st->datasynced), close,
  * rename (for a directory job, over a tree result of an earlier run: swapped
  * in one step, the tree removed; any other directory there fails it).  The directory stays open for store_sync_dir.  On failure the
  * temporary file is removed.
@@ -114,7 +117,7 @@ store_commit_file(struct store *st, char **cause)
 	const char	*what = "fdatasync";
 	char		*why = NULL;
 
-	if (store_sync && fdatasync(st->fd) != 0)
+	if (store_sync && !st->datasynced && fdatasync(st->fd) != 0)
 		goto fail;
 	what = "close";
 	if (close(st->fd) != 0) {

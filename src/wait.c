@@ -67,11 +67,15 @@ wait_request(struct session *s, struct proto_req *r, struct evbuffer *out)
 	return NEXT_WAIT;
 }
 
-/* Whether j has ended: done, or failed for good. */
+/*
+ * Whether j has ended: done, its result in its file (a small result is done
+ * a moment before: commit.c), or failed for good.
+ */
 int
 wait_ended(const struct job *j)
 {
-	return j->state == JOB_DONE || j->state == JOB_FAILED;
+	return (j->state == JOB_DONE && !j->committing) ||
+	    j->state == JOB_FAILED;
 }
 
 /*
@@ -84,7 +88,8 @@ wait_reply_waiting(const struct job *j, struct evbuffer *out)
 	char	*name = proto_encode_dup(j->path, strlen(j->path));
 
 	evbuffer_add_printf(out, REPLY_WAITING " %llu %s " JOBS_STATE "=%s\n",
-	    (unsigned long long)j->id, name, j->state == JOB_RUNNING ?
+	    (unsigned long long)j->id, name, j->state == JOB_RUNNING ||
+	    j->state == JOB_DONE ?	/* done, its file not in place yet */
 	    JOBSTATE_RUNNING : j->state == JOB_BLOCKED ? JOBSTATE_BLOCKED :
 	    JOBSTATE_WAITING);
 	free(name);
