@@ -326,7 +326,8 @@ jobs_lease_expired(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (j->state != JOB_RUNNING)
+	/* a result being stored decides: done, or waiting again (jobs_reopen) */
+	if (j->state != JOB_RUNNING || j->committing)
 		return;
 	why = xprintf("lease of %llu ms ran out", (unsigned long long)
 	    j->run->lease_ms);
@@ -497,7 +498,9 @@ jobs_holder_gone(struct session *s, const char *who)
 	char		*why;
 
 	while ((j = LIST_FIRST(&s->held)) != NULL) {
-		if (!j->hold_conn) {	/* hold=lease: runs on without us */
+		/* hold=lease: runs on without us; a result being stored
+		 * decides: done, or waiting again (jobs_reopen) */
+		if (!j->hold_conn || j->committing) {
 			LIST_REMOVE(j, run->hold_entry);
 			j->run->holder = NULL;
 			continue;

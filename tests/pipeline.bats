@@ -226,6 +226,40 @@ EOF
 	results_right 3
 }
 
+@test "pipeline: a worker gone while its result is being stored is not lost: with --crash-limit 1 the job is done, not failed" {
+	command -v strace >/dev/null || skip "strace is missing (apt-get install strace)"
+	local real
+	real=$(command -v jq-serve)
+	mkdir -p "$D/bin"
+	# every fdatasync takes 0.5 s longer: the PUT is being stored when the socket closes
+	cat >"$D/bin/jq-serve" <<EOF
+#!/bin/sh
+ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0"
+export ASAN_OPTIONS
+exec strace -f -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=500000 '$real' "\$@"
+EOF
+	chmod +x "$D/bin/jq-serve"
+	PATH=$D/bin:$PATH serve_files 2 -v --crash-limit 1
+	open_conn
+	# a connection's job, and one on a 1 s lease that runs out while its result is stored
+	sendl TAKE
+	expect 'JOB *'
+	take_data
+	put_lines "$job" "$token" "R:$data" >"$D/batch"
+	sendl 'TAKE hold=lease lease=1'
+	expect 'JOB *'
+	take_data
+	put_lines "$job" "$token" "R:$data" >>"$D/batch"
+	cat "$D/batch" >&"$conn"
+	exec {conn}>&-
+	wait_server_exit 60
+	assert_equal "$status" 0
+	results_right 2
+	run cat "$SERVER_LOG"
+	refute_output --partial 'lost'
+	assert_output --partial '2 jobs: 2 done, 0 failed'
+}
+
 @test "pipeline: strace: two PUTs in one write: each synced, renamed, directory synced, journal synced, then the OKs in order" {
 	command -v strace >/dev/null || skip "strace is missing (apt-get install strace)"
 	local real log=$D/strace.log
