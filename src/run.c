@@ -183,10 +183,10 @@ static void
 run_summary(const struct run_slots *sl, uint64_t start_ms)
 {
 	uint64_t	 done = 0, failed = 0, refused = 0, unstored = 0;
-	uint64_t	 tempfail = 0, n;
+	uint64_t	 tempfail = 0, unconfirmed = 0, n;
 	unsigned	 i;
 	size_t		 len;
-	char		 wall[32], extra[160] = "";
+	char		 wall[32], extra[256] = "";
 
 	for (i = 0; i < sl->n; i++) {
 		done += run_share_tally(i)->done;
@@ -194,8 +194,9 @@ run_summary(const struct run_slots *sl, uint64_t start_ms)
 		refused += run_share_tally(i)->refused;
 		unstored += run_share_tally(i)->unstored;
 		tempfail += run_share_tally(i)->tempfail;
+		unconfirmed += run_share_tally(i)->unconfirmed;
 	}
-	n = done + failed + refused + unstored + tempfail;
+	n = done + failed + refused + unstored + tempfail + unconfirmed;
 	if (refused > 0)
 		snprintf(extra, sizeof extra, ", %llu result%s not kept (the "
 		    "server had one already)", (unsigned long long)refused,
@@ -205,6 +206,11 @@ run_summary(const struct run_slots *sl, uint64_t start_ms)
 		snprintf(extra + len, sizeof extra - len, ", %llu result%s the "
 		    "server could not store", (unsigned long long)unstored,
 		    unstored == 1 ? "" : "s");
+	len = strlen(extra);
+	if (unconfirmed > 0)
+		snprintf(extra + len, sizeof extra - len, ", %llu result%s "
+		    "unconfirmed (the connection was lost before the answer)",
+		    (unsigned long long)unconfirmed, unconfirmed == 1 ? "" : "s");
 	len = strlen(extra);
 	if (tempfail > 0)
 		snprintf(extra + len, sizeof extra - len, ", %llu to run "

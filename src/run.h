@@ -188,6 +188,8 @@ struct run_tally {
 	uint64_t		 unstored;	/* results the server could not
 						 * store (ERR IO, any other) */
 	uint64_t		 tempfail;	/* exited 75: to run again (not failed) */
+	uint64_t		 unconfirmed;	/* results sent, the connection lost
+						 * before the server's answer */
 };
 /*
  * runshare.c: the state every slot of this jq-run shares (run_share_new in

@@ -89,6 +89,11 @@ run_conn_drop(struct run_slot *s)
 			    "server confirmed the %s; the job may run again",
 			    o->label, o->id, o->kind == OWED_RESULT ? "result" :
 			    "failure report");
+		/* counted as done when sent: the summary must not claim it */
+		if (o->kind == OWED_RESULT && s->tally->done > 0) {
+			s->tally->done--;
+			s->tally->unconfirmed++;
+		}
 		run_conn_pop(s);
 	}
 	/* A job the prefetched TAKE got goes back when the connection closes. */

@@ -77,3 +77,18 @@ wait_for_line() {
 	run grep -F 'not kept' "$D/w.err"
 	assert_failure
 }
+
+@test "a result whose answer never came (the server died storing it) is counted unconfirmed, not done" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	mkdir "$D/bin"
+	# the server is killed at its first fdatasync: the result's, before its OK
+	printf '#!/bin/sh\nexec strace -f -o /dev/null -e trace=fdatasync -e inject=fdatasync:signal=SIGKILL:when=1 %s "$@"\n' \
+		"$(command -v jq-serve)" >"$D/bin/jq-serve"
+	chmod +x "$D/bin/jq-serve"
+	printf 'x\n' >"$D/a"
+	PATH=$D/bin:$PATH start_server_unix "$D/a"
+	run --separate-stderr timeout -k 5 60 jq-run --reconnect 1 --tmpdir "$TMPD" "$SERVER" -- cat
+	assert_equal "$status" 6
+	[[ $stderr == *"the connection was lost before the server confirmed the result"* ]] || fail "$stderr"
+	[[ $stderr == *"1 attempt run: 0 done, 0 failed, 1 result unconfirmed (the connection was lost before the answer)"* ]] || fail "$stderr"
+}

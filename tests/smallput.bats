@@ -227,3 +227,30 @@ EOF
 	assert_output 0
 	stop_server
 }
+
+@test "smallput: a result answered OK that then cannot be put in place is not lost: exit 8, journal kept, the next start places it" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	mkdir -p "$D/bin" "$D/one"
+	# the first renameat fails: the flush's, after the OK (the address file is written with rename)
+	printf '#!/bin/sh\nexec strace -f -o /dev/null -e trace=renameat -e inject=renameat:error=EACCES:when=1 %s "$@"\n' \
+		"$(command -v jq-serve)" >"$D/bin/jq-serve"
+	chmod +x "$D/bin/jq-serve"
+	printf 'x\n' >"$D/one/a"
+	PATH=$D/bin:$PATH start_server --early-ok -o "$D/out" "$D/one/a"
+	local id
+	id=$(jq-take -o "$D/got" "$SERVER")
+	printf 'result bytes\n' >"$D/res"
+	run -0 jq-put "$SERVER" "$id" "$D/res"
+	wait_server_exit 60
+	assert_equal "$status" 8
+	run cat "$SERVER_LOG"
+	assert_output --partial 'cannot be put in place: a.result: rename: Permission denied'
+	assert_output --partial '1 acknowledged result could not be put in place; the journal keeps it: run again to place it'
+	assert_file_not_exist "$D/out/a.result"
+	assert_equal "$(find "$D/out" -name '.jq-*' | wc -l)" 0
+	# the same command again, without the fault: the result from the journal, no job run
+	start_server --early-ok -o "$D/out" "$D/one/a"
+	wait_server_exit 60
+	assert_equal "$status" 0
+	assert_equal "$(cat "$D/out/a.result")" 'result bytes'
+}
