@@ -27,18 +27,6 @@ serve_pid() {
 	pgrep -P "$SERVER_PID" 2>/dev/null | head -n 1
 }
 
-# wait_for_line FILE TEXT [N]: wait until FILE holds N (default 1) lines containing TEXT
-wait_for_line() {
-	local i n=${3:-1}
-	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		(($(grep -cF -- "$2" "$1" 2>/dev/null) >= n)) && return 0
-		sleep 0.05
-	done
-	echo "wait_for_line: '$2' x$n not in $1:" >&2
-	cat "$1" >&2
-	return 1
-}
-
 @test "kill -9 the server while jq-run -j2 runs two slow jobs, restart it: no slot takes a held job, every result stored once" {
 	local f args pid wpid
 	for f in a b c d; do printf '%s data\n' "$f" >"$D/in/$f"; done

@@ -216,18 +216,6 @@ take_one() {
 	assert_line --regexp '^progress +3/4 \(75%\), 0 running, 0 failed, [0-9.]+ jobs/s, ETA [0-9dhms]+$'
 }
 
-# wait_for_line FILE TEXT [N]: wait until FILE holds N (default 1) lines containing TEXT
-wait_for_line() {
-	local i n=${3:-1}
-	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		(($(grep -cF -- "$2" "$1" 2>/dev/null) >= n)) && return 0
-		sleep 0.05
-	done
-	echo "wait_for_line: '$2' x$n not in $1:" >&2
-	cat "$1" >&2
-	return 1
-}
-
 @test "jq-run on a --keep server with no work says once that it waits for work there, then runs what comes" {
 	start_server --keep -o "$D/out"
 	local wpid

@@ -20,18 +20,6 @@ teardown() {
 	jq_teardown
 }
 
-# wait_for_line FILE TEXT [N]: wait until FILE holds N (default 1) lines containing TEXT
-wait_for_line() {
-	local i n=${3:-1}
-	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		(($(grep -cF -- "$2" "$1" 2>/dev/null) >= n)) && return 0
-		sleep 0.05
-	done
-	echo "wait_for_line: '$2' x$n not in $1:" >&2
-	cat "$1" >&2
-	return 1
-}
-
 # worker_bg NAME ARG...: jq-run ARG... in the background, stdout in $D/NAME.out, stderr in
 # $D/NAME.err, its pid in $WPID
 worker_bg() {

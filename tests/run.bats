@@ -41,18 +41,6 @@ assert_tmp_empty() {
 	assert_equal "$left" ""
 }
 
-# wait_for_line FILE TEXT [N]: wait until FILE holds N (default 1) lines containing TEXT
-wait_for_line() {
-	local i n=${3:-1}
-	for ((i = 0; i < JQ_WAIT * 20; i++)); do
-		(($(grep -cF -- "$2" "$1" 2>/dev/null) >= n)) && return 0
-		sleep 0.05
-	done
-	echo "wait_for_line: '$2' x$n not in $1:" >&2
-	cat "$1" >&2
-	return 1
-}
-
 # assert_dead PID: the process is gone (or a zombie waiting for its new parent to reap it)
 assert_dead() {
 	local st=

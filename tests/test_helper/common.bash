@@ -164,6 +164,18 @@ wait_for_file() {
 	return 1
 }
 
+# wait_for_line FILE TEXT [N]: wait until FILE holds N (default 1) lines containing TEXT
+wait_for_line() {
+	local i n=${3:-1}
+	for ((i = 0; i < JQ_WAIT * 20; i++)); do
+		(($(grep -cF -- "$2" "$1" 2>/dev/null) >= n)) && return 0
+		sleep 0.05
+	done
+	echo "wait_for_line: '$2' x$n not in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
 # wait_log TEXT: wait until the server's log ($SERVER_LOG) holds TEXT (a fixed string)
 wait_log() {
 	local i
